@@ -1,0 +1,40 @@
+"""Every environment variable camsort reads, in one place, with its default.
+
+The function (and the local worker, which sets the same variables) reads these once
+per container through :func:`functions.settings.load_settings`.
+"""
+
+# Where the model artifact lives: a local directory or ``s3://bucket/prefix/`` holding
+# ``model.onnx`` and ``manifest.json``. An S3 artifact is downloaded once to /tmp.
+MODEL_URI = "CAMSORT_MODEL_URI"
+# DynamoDB results table name.
+RESULTS_TABLE = "CAMSORT_RESULTS_TABLE"
+# Only keys under this prefix are frames (S3 notification filters use the same value).
+FRAMES_PREFIX = "CAMSORT_FRAMES_PREFIX"
+DEFAULT_FRAMES_PREFIX = "frames/"
+# Regex applied to the key *after* the prefix; named group ``camera`` is required,
+# named group ``captured`` (e.g. 20261122T073900123Z or epoch milliseconds) is optional.
+KEY_PATTERN = "CAMSORT_KEY_PATTERN"
+DEFAULT_KEY_PATTERN = r"^(?P<camera>[^/]+)/(?:.*/)?(?P<name>[^/]+)\.(?i:jpe?g|png)$"
+# Byte limit checked against the event's object size before any download.
+MAX_BYTES = "CAMSORT_MAX_BYTES"
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+# Pixel limit (width x height) checked from the image header before decoding.
+MAX_PIXELS = "CAMSORT_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 40_000_000
+# onnxruntime intra-op threads; default: the CPUs this process may use.
+ONNX_THREADS = "CAMSORT_ONNX_THREADS"
+# Write label / confidence / model version as object tags ("true" / "false").
+WRITE_TAGS = "CAMSORT_WRITE_TAGS"
+# Where an S3 model artifact is cached inside the container.
+MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
+DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
+
+# Read by boto3 itself: points every client at moto's server when running locally.
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+# Read by Powertools.
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+# Training / export side (never read by the function).
+CACHE_DIR = "CAMSORT_CACHE_DIR"  # featurization + backbone cache; default ~/.cache/camsort

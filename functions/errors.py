@@ -1,0 +1,115 @@
+"""The project's error classes.
+
+Errors are classified by *type*, never by message text. Three families matter to the
+function, because each one is handled differently:
+
+* ``BadInputError``: the frame itself is unusable. The frame gets a ``rejected`` result
+  with ``reason`` (the class's ``reason`` code) and the message is acknowledged: retrying
+  cannot help.
+* ``TransientError``: the world hiccupped (throttling, 5xx, timeouts). The message is
+  reported in ``batchItemFailures`` and SQS redelivers it; after maxReceiveCount it lands
+  in the DLQ.
+* everything else (``CamsortError`` subclasses such as ``ModelIntegrityError`` and plain
+  bugs) is logged with the key and surfaces as a failure, never swallowed.
+"""
+
+from __future__ import annotations
+
+
+class CamsortError(Exception):
+    """Base class of every error camsort raises on purpose."""
+
+
+# --- bad input: rejected, never retried -------------------------------------------------
+
+
+class BadInputError(CamsortError):
+    """The object cannot be classified; retrying will not change that."""
+
+    #: Short machine-readable code stored in the result's ``reason``.
+    reason = "bad_input"
+
+
+class EmptyImageError(BadInputError):
+    reason = "empty"
+
+
+class NotAnImageError(BadInputError):
+    """Neither JPEG nor PNG (judged from the bytes, not the key's extension)."""
+
+    reason = "not_jpeg_or_png"
+
+
+class TruncatedImageError(BadInputError):
+    """A JPEG or PNG whose data ends early or is corrupt."""
+
+    reason = "truncated_or_corrupt"
+
+
+class TooManyBytesError(BadInputError):
+    """Larger than the configured byte limit (checked before any download)."""
+
+    reason = "too_many_bytes"
+
+
+class TooManyPixelsError(BadInputError):
+    """Width x height above the configured pixel limit (decompression-bomb guard)."""
+
+    reason = "too_many_pixels"
+
+
+class UnexpectedKeyError(BadInputError):
+    """The key does not match the configured prefix / camera pattern."""
+
+    reason = "unexpected_key"
+
+
+class SupersededObjectError(BadInputError):
+    """The object was overwritten or deleted before this event was processed.
+
+    Its content is gone, so the frame can only be recorded as rejected; the newer
+    upload has its own event and its own result.
+    """
+
+    reason = "superseded"
+
+
+# --- transient: retried through SQS, then DLQ -------------------------------------------
+
+
+class TransientError(CamsortError):
+    """Throttling, 5xx, timeouts, connection errors: worth retrying."""
+
+
+# --- configuration and artifacts: fail loudly ---------------------------------------------
+
+
+class ConfigurationError(CamsortError):
+    """A missing or malformed setting (environment variable, CLI option)."""
+
+
+class ModelArtifactError(CamsortError):
+    """The model directory is missing a file or its manifest is malformed."""
+
+
+class ModelIntegrityError(ModelArtifactError):
+    """model.onnx does not hash to the sha256 recorded in manifest.json."""
+
+
+class StorageError(CamsortError):
+    """A non-transient S3 failure (access denied, missing bucket, ...)."""
+
+
+class ResultsTableError(CamsortError):
+    """A non-transient DynamoDB failure (missing table, validation error, ...)."""
+
+
+# --- training / export ----------------------------------------------------------------------
+
+
+class DatasetError(CamsortError):
+    """The training set cannot be used as given (too few labels or images per label)."""
+
+
+class ParityError(CamsortError):
+    """The exported ONNX model disagrees with Keras + LightGBM beyond the tolerances."""

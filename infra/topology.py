@@ -1,0 +1,47 @@
+"""The shape of the system, shared by the local moto stack and the checks on serverless.yml.
+
+serverless.yml is what deploys; `infra/local_stack.py` builds the same topology on moto.
+Both are checked against these values (tests/e2e/test_serverless.py), so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Results table.
+TABLE_PARTITION_KEY = "object_id"  # "<bucket>/<key>"
+TABLE_SORT_KEY = "object_version"  # versionId, else the ETag without quotes
+CAMERA_INDEX = "by_camera"
+CAMERA_INDEX_PARTITION_KEY = "camera_id"
+CAMERA_INDEX_SORT_KEY = "captured_at"  # ISO 8601 UTC, millisecond precision, "Z"
+
+# Queue and dead-letter queue.
+MAX_RECEIVE_COUNT = 3
+# Lambda's advice: visibility timeout at least 6x the function timeout.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+# S3 -> SQS notification. S3 suffix filters are case-sensitive and a rule takes one
+# suffix, so there is one rule per suffix and case.
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+NOTIFICATION_EVENTS = ("s3:ObjectCreated:*",)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Names of one deployment's resources (a stage locally or on AWS)."""
+
+    bucket: str = "camsort-frames-local"
+    queue: str = "camsort-frames-local"
+    dead_letter_queue: str = "camsort-frames-local-dlq"
+    table: str = "camsort-results-local"
+    frames_prefix: str = "frames/"
+    models_prefix: str = "models/"
+
+    @classmethod
+    def for_stage(cls, stage: str) -> StackNames:
+        return cls(
+            bucket=f"camsort-frames-{stage}",
+            queue=f"camsort-frames-{stage}",
+            dead_letter_queue=f"camsort-frames-{stage}-dlq",
+            table=f"camsort-results-{stage}",
+        )
