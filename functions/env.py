@@ -15,7 +15,11 @@ DEFAULT_FRAMES_PREFIX = "frames/"
 # Regex applied to the key *after* the prefix; named group ``camera`` is required,
 # named group ``captured`` (e.g. 20261122T073900123Z or epoch milliseconds) is optional.
 KEY_PATTERN = "CAMSORT_KEY_PATTERN"
-DEFAULT_KEY_PATTERN = r"^(?P<camera>[^/]+)/(?:.*/)?(?P<name>[^/]+)\.(?i:jpe?g|png)$"
+# The default reads the capture time from a file name that is exactly a compact UTC timestamp
+# (frames/cam-01/20261122T073900123Z.jpg); any other name falls back to LastModified.
+DEFAULT_KEY_PATTERN = (
+    r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)|[^/]*)\.(?i:jpe?g|png)$"
+)
 # Byte limit checked against the event's object size before any download.
 MAX_BYTES = "CAMSORT_MAX_BYTES"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -38,3 +42,7 @@ POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 # Training / export side (never read by the function).
 CACHE_DIR = "CAMSORT_CACHE_DIR"  # featurization + backbone cache; default ~/.cache/camsort
+
+# Set by Lambda itself: when present, the handler module builds its model and clients at
+# import time, inside Lambda's init phase.
+AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"

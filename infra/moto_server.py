@@ -70,6 +70,11 @@ class MotoServer:
         self.stop()
         raise MotoServerError(f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout}s")
 
+    @property
+    def pid(self) -> int | None:
+        """The server process id while it runs (the demo's --keep-running records it)."""
+        return self._process.pid if self._process else None
+
     def reset(self) -> None:
         """Drop every resource (moto's own reset API)."""
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")

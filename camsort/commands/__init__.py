@@ -5,3 +5,24 @@ from __future__ import annotations
 import click
 
 COMMANDS: list[click.Command] = []
+
+from camsort.commands.package import package  # noqa: E402
+
+COMMANDS.append(package)
+
+from camsort.commands.demo import demo  # noqa: E402
+from camsort.commands.results import results  # noqa: E402
+
+COMMANDS.extend([demo, results])
+
+from camsort.commands.train import train  # noqa: E402
+
+COMMANDS.append(train)
+
+from camsort.commands.bench import bench  # noqa: E402
+
+COMMANDS.append(bench)
+
+from camsort.commands.synth import synth  # noqa: E402
+
+COMMANDS.append(synth)

@@ -1,0 +1,73 @@
+"""`camsort bench`: the notebook way vs our handler path (fp32, int8), one run, one machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+PATH_CHOICES = ("reference", "fp32", "int8")
+
+
+@click.command()
+@click.option("--frames", default=200, show_default=True, help="Bench frames (1280x720 synthetic JPEGs).")
+@click.option(
+    "--train-per-label",
+    default=30,
+    show_default=True,
+    help="Synthetic training frames per label (models are cached).",
+)
+@click.option(
+    "--weights",
+    default="none",
+    show_default=True,
+    help="ResNet50 weights: imagenet (downloads once), none (seeded random init) or a notop .h5 path.",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--cold-starts", default=3, show_default=True, help="Fresh processes per path for the cold start median."
+)
+@click.option(
+    "--paths",
+    "paths",
+    multiple=True,
+    type=click.Choice(PATH_CHOICES),
+    help="Run only these paths (repeatable; default all three).",
+)
+@click.option(
+    "--profile/--no-profile", default=True, show_default=True, help="cProfile + onnxruntime op profile."
+)
+@click.option(
+    "--package/--no-package", default=True, show_default=True, help="Build the Lambda zip to measure it."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where results.json / results.md go (default: bench/ in the repository).",
+)
+def bench(frames, train_per_label, weights, seed, cold_starts, paths, profile, package, out_dir) -> None:
+    """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
+
+    Writes bench/results.json and bench/results.md (markdown tables for the README).
+    """
+    from bench.harness import BenchConfig, run_bench
+    from functions.errors import CamsortError
+
+    options = {
+        "frames": frames,
+        "train_per_label": train_per_label,
+        "weights": weights,
+        "seed": seed,
+        "cold_starts": cold_starts,
+        "profile": profile,
+        "package": package,
+    }
+    if paths:
+        options["paths"] = tuple(p for p in PATH_CHOICES if p in paths)
+    if out_dir is not None:
+        options["out_dir"] = out_dir
+    try:
+        run_bench(BenchConfig(**options))
+    except CamsortError as exc:  # typed errors carry what to do; no traceback for them
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,111 @@
+"""`camsort demo`: the whole system on this machine (moto, the handler, simulated cameras)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("demo")
+@click.option(
+    "--cameras", type=click.IntRange(1, 99), default=4, show_default=True, help="Simulated cameras."
+)
+@click.option("--frames", type=click.IntRange(1), default=50, show_default=True, help="Frames per camera.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    help="Frames per second per camera (0: as fast as possible).",
+)
+@click.option(
+    "--no-bad-objects", is_flag=True, help="Upload only valid frames (no truncated/empty/text/oversized)."
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Use this model directory (model.onnx + manifest.json) instead of the cached/trained demo model.",
+)
+@click.option(
+    "--weights",
+    default="none",
+    show_default=True,
+    help="Backbone weights for training the demo model: none (random, offline) | imagenet | path.h5.",
+)
+@click.option(
+    "--train-per-label",
+    type=click.IntRange(4),
+    default=30,
+    show_default=True,
+    help="Synthetic training frames per label for the demo model.",
+)
+@click.option("--endpoint-url", default=None, help="Use this running moto server instead of starting one.")
+@click.option(
+    "--stage", default="local", show_default=True, help="Resource names: camsort-frames-<stage>, ..."
+)
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Leave the moto server running afterwards, for `camsort results` (state file in the cache dir).",
+)
+@click.option(
+    "--stop", is_flag=True, help="Stop the moto server a --keep-running demo left behind, and exit."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache for the demo model, logs and state [default: $CAMSORT_CACHE_DIR or ~/.cache/camsort].",
+)
+def demo(
+    cameras: int,
+    frames: int,
+    rate: float,
+    no_bad_objects: bool,
+    model_dir: Path | None,
+    weights: str,
+    train_per_label: int,
+    endpoint_url: str | None,
+    stage: str,
+    keep_running: bool,
+    stop: bool,
+    cache_dir: Path | None,
+) -> None:
+    """Run moto + the local stack + the worker, simulate cameras, account for every frame.
+
+    Exits non-zero when any uploaded object ends with neither a result nor a DLQ entry.
+    """
+    from rich.console import Console
+
+    from functions.errors import CamsortError
+    from infra.demo import DemoSettings, default_cache_dir, run_demo, stop_demo_server
+
+    console = Console()
+    try:
+        if stop:
+            stop_demo_server(cache_dir, console)
+            return
+        outcome = run_demo(
+            DemoSettings(
+                cameras=cameras,
+                frames_per_camera=frames,
+                frames_per_second=rate,
+                bad_objects=not no_bad_objects,
+                duplicate_notification=True,
+                model_dir=model_dir,
+                weights=weights,
+                train_per_label=train_per_label,
+                endpoint_url=endpoint_url,
+                stage=stage,
+                keep_running=keep_running,
+                cache_dir=cache_dir or default_cache_dir(),
+            ),
+            console,
+        )
+    except CamsortError as error:
+        raise click.ClickException(str(error)) from error
+    sys.exit(outcome.exit_code)

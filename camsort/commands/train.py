@@ -1,0 +1,87 @@
+"""`camsort train`: a folder or S3 prefix of labelled frames -> a model directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("dataset")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model directory to write: model.onnx, manifest.json, report.html/.json/.png.",
+)
+@click.option(
+    "--weights",
+    default="imagenet",
+    show_default=True,
+    help="ResNet50 weights: imagenet (Keras downloads them once), none (seeded random init) or a notop .h5 path.",
+)
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for folds, LightGBM and sampling.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "int8"]),
+    default="auto",
+    show_default=True,
+    help="Backbone precision to ship; auto = int8 when the quantization guard passes, else fp32.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Backbone + feature cache (default: $CAMSORT_CACHE_DIR or ~/.cache/camsort).",
+)
+@click.option(
+    "--endpoint-url", default=None, help="S3 endpoint for an s3:// DATASET (e.g. a local moto server)."
+)
+def train(
+    dataset: str,
+    out_dir: Path,
+    weights: str,
+    folds: int,
+    seed: int,
+    precision: str,
+    cache_dir: Path | None,
+    endpoint_url: str | None,
+) -> None:
+    """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
+
+    Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
+    model, checks it against Keras + LightGBM and writes a report.
+    """
+    from rich.console import Console
+
+    from functions.errors import CamsortError
+    from training.pipeline import train as train_model
+
+    console = Console()
+    if weights == "none":
+        console.print(
+            "[bold yellow]--weights none: the ResNet50 backbone is randomly initialised (no ImageNet weights "
+            "offline), so the figures below are not representative of a production model.[/]"
+        )
+    s3_client = None
+    if dataset.startswith("s3://"):
+        import boto3
+
+        s3_client = boto3.client("s3", endpoint_url=endpoint_url)
+    try:
+        train_model(
+            dataset,
+            out_dir,
+            weights=weights,
+            folds=folds,
+            seed=seed,
+            precision=precision,
+            cache_dir=cache_dir,
+            s3_client=s3_client,
+            console=console,
+        )
+    except CamsortError as error:
+        raise click.ClickException(str(error)) from error

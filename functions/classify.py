@@ -1,0 +1,298 @@
+"""One invocation's frames: checks, downloads, ONE batched inference, decisions, writes.
+
+Per frame, in order (the cheap checks first, so bad input costs no download):
+
+1. events that do not carry the object's ETag/version (Batch Operations) get them from a
+   HeadObject, so every frame knows its result item key and size before any download;
+2. redelivery check: one BatchGetItem for the whole invocation; a frame whose item already
+   holds an equal or newer sequencer is a ``duplicate`` and costs nothing more. (The
+   conditional PutItem is the guarantee; this look-up only saves the download and the
+   inference when SQS redelivers a message, e.g. after another record of it failed.)
+3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
+5. all good frames -> ``model.predict`` as one batch -> ``decide()`` with the manifest's
+   thresholds;
+6. tags (ok frames), then the conditional result write. Tags go first because the write is
+   the commit point: when tagging fails the message is retried, and the retry is not
+   skipped as a duplicate.
+
+Outcomes: ``ok`` / ``rejected`` (bad input: result written, acknowledged) / ``duplicate``
+(acknowledged) / ``transient`` (retried) / ``error`` (a bug or a non-transient AWS error:
+logged with the key, reported as a failure).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+
+from functions.decision import Decision, decide
+from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
+from functions.events import FrameEvent
+from functions.image_loader import load_image
+from functions.keys import KeyInfo, format_timestamp, parse_key
+from functions.model import ModelSession
+from functions.observability import logger
+from functions.results import ResultsTable, object_id
+from functions.settings import Settings
+from functions.storage import TAG_PREFIX, FrameStore, StoredFrame
+
+Status = Literal["ok", "rejected", "duplicate", "transient", "error"]
+FAILED = ("transient", "error")
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    frame: FrameEvent
+    status: Status
+    label: str | None = None
+    confidence: float | None = None
+    reason: str | None = None  # the BadInputError's reason code when rejected
+    detail: str | None = None  # human-readable: why rejected / what failed
+    error: BaseException | None = field(default=None, compare=False)
+    latency_ms: float | None = None
+    written: bool = False  # a result item was written by this invocation
+    tagged: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+
+@dataclass
+class App:
+    """What the classifier needs; built once per container by :mod:`functions.wiring`."""
+
+    settings: Settings
+    store: FrameStore
+    table: ResultsTable
+    model: ModelSession
+    clock: Callable[[], float] = time.perf_counter
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass
+class _Work:
+    """A frame on its way through the steps."""
+
+    index: int
+    frame: FrameEvent
+    object_version: str = ""
+    size: int | None = None
+    key_info: KeyInfo | None = None
+    stored: StoredFrame | None = None
+    pixels: np.ndarray | None = None
+    received_at: float | None = None
+
+
+def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
+    """Outcome of every frame, in the order given. Never raises for one frame's failure."""
+    outcomes: dict[int, FrameOutcome] = {}
+    work: list[_Work] = []
+    for index, frame in enumerate(frames):
+        item = _Work(index=index, frame=frame, size=frame.size)
+        outcome = _guard(item, app, _identify)
+        if outcome:
+            outcomes[index] = outcome
+        else:
+            work.append(item)
+
+    work = _skip_duplicates(work, app, outcomes)
+
+    downloaded: list[_Work] = []
+    for item in work:
+        outcome = _guard(item, app, _check_and_load)
+        if outcome:
+            outcomes[item.index] = outcome
+        else:
+            downloaded.append(item)
+
+    if downloaded:
+        try:
+            batch = np.stack([item.pixels for item in downloaded])
+            probabilities, _features = app.model.predict(batch)
+            decisions = decide(probabilities, app.model.labels, app.model.manifest.thresholds)
+        except Exception as exc:  # a model failure fails every frame of the batch, loudly
+            for item in downloaded:
+                outcomes[item.index] = _failure(item.frame, exc, "inference failed")
+        else:
+            for item, decision in zip(downloaded, decisions, strict=True):
+                outcomes[item.index] = _guard(item, app, partial(_commit_ok, decision=decision))
+    return [outcomes[index] for index in range(len(frames))]
+
+
+def _guard(item: _Work, app: App, step: Callable[[_Work, App], FrameOutcome | None]) -> FrameOutcome | None:
+    """Run one step; bad input becomes a written ``rejected`` result, the rest a failure."""
+    try:
+        return step(item, app)
+    except BadInputError as exc:
+        return _reject(item, app, exc)
+    except Exception as exc:
+        return _failure(item.frame, exc, "processing failed")
+
+
+def _identify(item: _Work, app: App) -> None:
+    frame = item.frame
+    if not (frame.version_id or frame.etag):
+        info = app.store.head_frame(frame.bucket, frame.key, frame.version_id)
+        item.frame = replace(frame, etag=info.etag, version_id=info.version_id or frame.version_id)
+        item.size = info.size
+    item.object_version = item.frame.version_id or item.frame.etag or ""
+
+
+def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
+    if not work:
+        return work
+    keys = [(object_id(w.frame.bucket, w.frame.key), w.object_version) for w in work]
+    try:
+        existing = app.table.existing_sequencers(keys)
+    except Exception as exc:  # only an optimisation: the conditional write decides
+        logger.warning(f"{app.table.table_name}: duplicate look-up failed ({exc}); continuing without it")
+        return work
+    remaining = []
+    for item, key in zip(work, keys, strict=True):
+        if key in existing and existing[key] >= item.frame.sequencer:
+            outcomes[item.index] = FrameOutcome(item.frame, "duplicate", detail="result already recorded")
+        else:
+            remaining.append(item)
+    return remaining
+
+
+def _check_and_load(item: _Work, app: App) -> None:
+    settings, frame = app.settings, item.frame
+    item.key_info = parse_key(frame.key, prefix=settings.frames_prefix, pattern=settings.key_pattern)
+    source = f"s3://{frame.bucket}/{frame.key}"
+    if item.size is not None and item.size > settings.max_bytes:
+        raise TooManyBytesError(
+            f"{source}: {item.size} bytes (from the event) is above the limit of {settings.max_bytes}; "
+            "upload smaller frames or raise the byte limit"
+        )
+    if item.size == 0:
+        raise EmptyImageError(
+            f"{source}: the object is empty (0 bytes, from the event); upload the frame again"
+        )
+    item.stored = app.store.get_frame(
+        frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
+    )
+    item.received_at = app.clock()
+    item.pixels = load_image(
+        item.stored.data, source=source, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
+    )
+
+
+def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
+    frame, model = item.frame, app.model
+    tagged = False
+    if app.settings.write_tags:
+        tags = {
+            f"{TAG_PREFIX}label": decision.label,
+            f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
+            f"{TAG_PREFIX}model-version": model.manifest.model_version,
+        }
+        tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
+    latency_ms = _elapsed_ms(item, app)
+    result = _base_item(item, app) | {
+        "status": "ok",
+        "label": decision.label,
+        "top_label": decision.top_label,
+        "confidence": decision.confidence,
+        "probabilities": decision.probabilities,
+        "latency_ms": latency_ms,
+    }
+    written = app.table.put_result(result)
+    return FrameOutcome(
+        frame,
+        "ok" if written else "duplicate",
+        label=decision.label,
+        confidence=decision.confidence,
+        latency_ms=latency_ms,
+        written=written,
+        tagged=tagged,
+        detail=None if written else "a result for an equal or newer event exists",
+    )
+
+
+def _reject(item: _Work, app: App, error: BadInputError) -> FrameOutcome:
+    """Write the ``rejected`` result (conditionally, like any result) and acknowledge."""
+    frame = item.frame
+    reason = error.reason
+    if not item.object_version:
+        # Batch Operations on an object that no longer exists: no ETag/version to key an
+        # item on; the task's result code (PermanentFailure) is the record.
+        return FrameOutcome(frame, "rejected", reason=reason, detail=str(error), error=error)
+    latency_ms = _elapsed_ms(item, app)
+    result = _base_item(item, app) | {
+        "status": "rejected",
+        "reason": reason,
+        "detail": str(error),
+        "latency_ms": latency_ms,
+    }
+    try:
+        written = app.table.put_result(result)
+    except Exception as exc:
+        return _failure(frame, exc, f"writing the rejected result ({reason}) failed")
+    return FrameOutcome(
+        frame,
+        "rejected" if written else "duplicate",
+        reason=reason,
+        detail=str(error),
+        error=error,
+        latency_ms=latency_ms,
+        written=written,
+    )
+
+
+def _failure(frame: FrameEvent, exc: BaseException, what: str) -> FrameOutcome:
+    status: Status = "transient" if isinstance(exc, TransientError) else "error"
+    return FrameOutcome(frame, status, detail=f"{what}: {exc}", error=exc)
+
+
+def _base_item(item: _Work, app: App) -> dict[str, Any]:
+    frame, stored, model = item.frame, item.stored, app.model
+    captured = item.key_info.captured_at if item.key_info else None
+    if captured is None and stored is not None:
+        captured = stored.last_modified
+    captured_at = format_timestamp(captured) if captured else _event_time(frame)
+    etag = stored.etag if stored else frame.etag
+    version_id = (stored.version_id if stored else None) or frame.version_id
+    return {
+        "object_id": object_id(frame.bucket, frame.key),
+        "object_version": item.object_version,
+        "bucket": frame.bucket,
+        "key": frame.key,
+        # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
+        "camera_id": item.key_info.camera_id if item.key_info else None,
+        "captured_at": captured_at if item.key_info else None,
+        "etag": etag,
+        "version_id": version_id,
+        "size": stored.content_length if stored else item.size,
+        "sequencer": frame.sequencer,
+        "event_name": frame.event_name,
+        "event_time": frame.event_time,
+        "model_sha256": model.sha256,
+        "model_version": model.manifest.model_version,
+        "processed_at": format_timestamp(app.now()),
+    }
+
+
+def _event_time(frame: FrameEvent) -> str | None:
+    """Capture time of a frame rejected before download: S3's event time ~ LastModified."""
+    if not frame.event_time:
+        return None
+    try:
+        return format_timestamp(datetime.fromisoformat(frame.event_time.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _elapsed_ms(item: _Work, app: App) -> float | None:
+    """Object bytes received -> result ready to write (None when never downloaded)."""
+    if item.received_at is None:
+        return None
+    return round((app.clock() - item.received_at) * 1000.0, 3)

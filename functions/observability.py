@@ -1,0 +1,102 @@
+"""Structured logs and metrics (Powertools), shared by the handler and the classifier.
+
+Logs are JSON lines (bucket, key, status, label, reason, latency_ms); metrics are CloudWatch
+EMF written to stdout at the end of each invocation: ``Frames``, ``Rejected`` (total and per
+``reason``), ``Duplicates``, ``Failures``, ``LatencyMs``, a count per label and ``InvocationErrors``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions import env
+
+if TYPE_CHECKING:
+    from functions.classify import FrameOutcome
+
+SERVICE = os.environ.get(env.POWERTOOLS_SERVICE_NAME) or "camsort"
+NAMESPACE = os.environ.get(env.POWERTOOLS_METRICS_NAMESPACE) or "camsort"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@dataclass(frozen=True)
+class LocalLambdaContext:
+    """What Lambda passes as ``context``, for callers outside Lambda (the local worker, tests).
+
+    Powertools' ``inject_lambda_context`` reads these four attributes.
+    """
+
+    function_name: str = "camsort-classify-local"
+    memory_limit_in_mb: int = 2048
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:camsort-classify-local"
+    aws_request_id: str = "local"
+    remaining_time_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_time_ms
+
+
+def log_outcome(outcome: FrameOutcome) -> None:
+    frame = outcome.frame
+    fields = {
+        "bucket": frame.bucket,
+        "key": frame.key,
+        "source_id": frame.source_id,
+        "status": outcome.status,
+        "label": outcome.label,
+        "confidence": outcome.confidence,
+        "reason": outcome.reason,
+        "latency_ms": outcome.latency_ms,
+    }
+    fields = {name: value for name, value in fields.items() if value is not None}
+    if outcome.status == "error":
+        logger.error(
+            f"s3://{frame.bucket}/{frame.key}: {outcome.detail}", extra=fields, exc_info=outcome.error
+        )
+    elif outcome.status == "transient":
+        logger.warning(f"s3://{frame.bucket}/{frame.key}: {outcome.detail}", extra=fields)
+    elif outcome.status == "rejected":
+        logger.info(f"s3://{frame.bucket}/{frame.key}: rejected ({outcome.detail})", extra=fields)
+    else:
+        logger.info(f"s3://{frame.bucket}/{frame.key}: {outcome.status}", extra=fields)
+
+
+def record_invocation_error() -> None:
+    """The whole invocation failed (unknown event shape, configuration or model problem)."""
+    metrics.add_metric(name="InvocationErrors", unit=MetricUnit.Count, value=1)
+
+
+def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
+    """Add this invocation's counts to the EMF blob flushed by ``metrics.log_metrics``."""
+    outcomes = list(outcomes)
+    statuses = Counter(o.status for o in outcomes)
+    metrics.add_metric(name="Frames", unit=MetricUnit.Count, value=len(outcomes))
+    metrics.add_metric(name="Classified", unit=MetricUnit.Count, value=statuses["ok"])
+    metrics.add_metric(name="Rejected", unit=MetricUnit.Count, value=statuses["rejected"])
+    metrics.add_metric(name="Duplicates", unit=MetricUnit.Count, value=statuses["duplicate"])
+    metrics.add_metric(
+        name="Failures", unit=MetricUnit.Count, value=statuses["transient"] + statuses["error"]
+    )
+    for outcome in outcomes:
+        if outcome.latency_ms is not None and outcome.status in ("ok", "rejected"):
+            metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
+    # Per-reason and per-label counts need their own dimension, hence single metrics.
+    for reason, count in Counter(o.reason for o in outcomes if o.status == "rejected").items():
+        with single_metric(
+            name="RejectedByReason", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
+        ) as m:
+            m.add_dimension(name="reason", value=str(reason))
+    for label, count in Counter(o.label for o in outcomes if o.status == "ok").items():
+        with single_metric(
+            name="FramesByLabel", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
+        ) as m:
+            m.add_dimension(name="label", value=str(label))

@@ -1,0 +1,95 @@
+"""The function's configuration, read once per container from the environment.
+
+Variable names live in :mod:`functions.env`; this module only parses and validates them, so
+that a missing or malformed setting fails at start-up with a message naming the variable,
+never half-way through a batch of frames.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from functions import env
+from functions.errors import ConfigurationError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_uri: str  # local directory or s3://bucket/prefix/
+    results_table: str
+    frames_prefix: str = env.DEFAULT_FRAMES_PREFIX
+    key_pattern: re.Pattern[str] = re.compile(env.DEFAULT_KEY_PATTERN)
+    max_bytes: int = env.DEFAULT_MAX_BYTES
+    max_pixels: int = env.DEFAULT_MAX_PIXELS
+    onnx_threads: int | None = None  # None: the CPUs this process may use
+    write_tags: bool = True
+    model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Build :class:`Settings` from ``environ``; raises ``ConfigurationError`` naming the variable."""
+    return Settings(
+        model_uri=_required(environ, env.MODEL_URI),
+        results_table=_required(environ, env.RESULTS_TABLE),
+        frames_prefix=environ.get(env.FRAMES_PREFIX, env.DEFAULT_FRAMES_PREFIX),
+        key_pattern=compile_key_pattern(
+            environ.get(env.KEY_PATTERN, env.DEFAULT_KEY_PATTERN), env.KEY_PATTERN
+        ),
+        max_bytes=_positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES),
+        max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
+        onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
+        write_tags=_boolean(environ, env.WRITE_TAGS, True),
+        model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
+    )
+
+
+def compile_key_pattern(pattern: str, source: str = "key pattern") -> re.Pattern[str]:
+    """Compile the camera key regex; it must define the named group ``camera``."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigurationError(f"{source}: {pattern!r} is not a valid regular expression ({exc})") from exc
+    if "camera" not in compiled.groupindex:
+        raise ConfigurationError(
+            f"{source}: {pattern!r} has no named group 'camera'; write it like (?P<camera>[^/]+)"
+        )
+    return compiled
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"environment variable {name} is not set; set it (see README, 'Configuration')"
+        )
+    return value
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value <= 0:
+        raise ConfigurationError(f"environment variable {name}={raw!r} must be a positive integer")
+    return value
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigurationError(f"environment variable {name}={raw!r} must be true or false")

@@ -1,0 +1,206 @@
+"""S3 adapter: read a frame, tag it. botocore errors become camsort errors by type/code.
+
+The client is injected (production: :mod:`functions.wiring`; tests: a client on moto).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from functions import env
+from functions.errors import StorageError, SupersededObjectError, TooManyBytesError, TransientError
+
+# Error codes worth a retry: botocore's own "throttled" and "transient" lists (standard retry
+# mode), plus the 5xx codes S3 and DynamoDB use. A client configured with retries has already
+# retried these; when one still surfaces, SQS retries the message later.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+# The object changed or vanished between the event and our GetObject.
+SUPERSEDED_ERROR_CODES = frozenset({"PreconditionFailed", "NoSuchKey", "NoSuchVersion"})
+
+# Tag keys written by camsort; everything else on the object is preserved.
+TAG_PREFIX = "camsort-"
+MAX_TAGS_PER_OBJECT = 10  # S3's limit
+_TAG_VALUE_FORBIDDEN = re.compile(r"[^\w .:/=+\-@]", re.UNICODE)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx, timeouts, connection failures: retrying later can succeed."""
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError,
+        # ResponseStreamingError (the body broke off mid-read)...
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500 or status == 429
+    return False
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """The bytes of one object version and what S3 said about them."""
+
+    data: bytes
+    etag: str  # without quotes
+    version_id: str | None
+    last_modified: datetime
+    content_length: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    etag: str
+    version_id: str | None
+    size: int
+    last_modified: datetime
+
+
+class FrameStore:
+    """Frames in S3: ``get_frame`` and ``tag_frame``."""
+
+    def __init__(self, s3_client: Any):
+        self._s3 = s3_client
+
+    def get_frame(
+        self,
+        bucket: str,
+        key: str,
+        etag: str | None = None,
+        version_id: str | None = None,
+        max_bytes: int | None = None,
+    ) -> StoredFrame:
+        """Read exactly the object the event announced.
+
+        ``etag`` -> ``IfMatch`` and ``version_id`` -> ``VersionId``: a frame overwritten or
+        deleted since the event raises ``SupersededObjectError`` instead of silently
+        classifying other bytes. ``max_bytes`` is checked against ``Content-Length`` before
+        the body is read (the event's size is checked earlier when the event has one).
+        """
+        uri = f"s3://{bucket}/{key}"
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            params["IfMatch"] = f'"{etag}"'
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            response = self._s3.get_object(**params)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in SUPERSEDED_ERROR_CODES:
+                raise SupersededObjectError(
+                    f"{uri}: the object was overwritten or deleted before it was read ({code}); "
+                    "the newer upload is classified by its own event"
+                ) from exc
+            raise self._error(exc, uri, "GetObject") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, uri, "GetObject") from exc
+        body = response["Body"]
+        length = int(response.get("ContentLength", 0))
+        try:
+            if max_bytes is not None and length > max_bytes:
+                raise TooManyBytesError(
+                    f"{uri}: {length} bytes is above the limit of {max_bytes}; "
+                    f"upload smaller frames or raise {env.MAX_BYTES}"
+                )
+            data = body.read()
+        except BotoCoreError as exc:
+            raise self._error(exc, uri, "GetObject (reading the body)") from exc
+        finally:
+            body.close()
+        return StoredFrame(
+            data=data,
+            etag=response["ETag"].strip('"'),
+            version_id=response.get("VersionId"),
+            last_modified=response["LastModified"],
+            content_length=length,
+        )
+
+    def head_frame(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """ETag, version and size of an object, for events that do not carry them (Batch Operations)."""
+        uri = f"s3://{bucket}/{key}"
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            response = self._s3.head_object(**params)
+        except ClientError as exc:
+            # HEAD has no body, so a missing key/version only shows as a 404 status.
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if error_code(exc) in SUPERSEDED_ERROR_CODES or status == 404 or error_code(exc) == "404":
+                raise SupersededObjectError(
+                    f"{uri}: the object no longer exists ({error_code(exc)})"
+                ) from exc
+            raise self._error(exc, uri, "HeadObject") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, uri, "HeadObject") from exc
+        return ObjectInfo(
+            etag=response["ETag"].strip('"'),
+            version_id=response.get("VersionId"),
+            size=int(response.get("ContentLength", 0)),
+            last_modified=response["LastModified"],
+        )
+
+    def tag_frame(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> bool:
+        """Merge ``tags`` (keys prefixed ``camsort-``) into the object's tags.
+
+        Merge, not replace: PutObjectTagging replaces the whole set, and tags set by the
+        uploader (lifecycle or retention rules often key on them) must survive. Costs one
+        GetObjectTagging. Returns False, leaving the object untouched, when the merged set
+        would exceed S3's 10 tags; the result table stays the record of truth.
+        """
+        uri = f"s3://{bucket}/{key}"
+        version = {"VersionId": version_id} if version_id else {}
+        try:
+            existing = self._s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]
+            kept = [tag for tag in existing if not tag["Key"].startswith(TAG_PREFIX)]
+            ours = [{"Key": name, "Value": tag_value(value)} for name, value in sorted(tags.items())]
+            if len(kept) + len(ours) > MAX_TAGS_PER_OBJECT:
+                return False
+            self._s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": kept + ours}, **version)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, uri, "PutObjectTagging") from exc
+        return True
+
+    @staticmethod
+    def _error(exc: Exception, uri: str, operation: str) -> Exception:
+        if is_transient(exc):
+            return TransientError(f"{uri}: {operation} failed transiently ({exc}); it will be retried")
+        return StorageError(
+            f"{uri}: {operation} failed ({exc}); check the bucket, the key and the permissions"
+        )
+
+
+def tag_value(value: str) -> str:
+    """S3 tag values allow letters, digits, spaces and ``+ - = . _ : / @``, up to 256 chars."""
+    return _TAG_VALUE_FORBIDDEN.sub("_", value)[:256]

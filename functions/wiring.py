@@ -1,0 +1,87 @@
+"""Settings, AWS clients and the model session: built once per container.
+
+Production path: ``default_app()`` (cached; the handler calls it at import time inside
+Lambda's init phase, lazily at the first invocation elsewhere). Tests and the local worker
+can build their own with ``build_app(settings, s3_client=..., dynamodb_client=...)`` and
+``install_app(app)``.
+
+boto3 honours ``AWS_ENDPOINT_URL``, so locally every client points at the moto server
+without any code here knowing about it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from functions.classify import App
+from functions.model import ModelSession
+from functions.results import ResultsTable
+from functions.settings import Settings, load_settings
+from functions.storage import FrameStore
+
+# Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
+# a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
+# (exponential backoff with jitter, retries throttling/5xx/connection errors).
+CLIENT_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": 3},
+    tcp_keepalive=True,
+)
+
+_lock = threading.Lock()
+_app: App | None = None
+
+
+def make_clients(
+    config: Config = CLIENT_CONFIG, session: boto3.session.Session | None = None
+) -> tuple[Any, Any]:
+    """(s3, dynamodb) clients; region, credentials and endpoint come from the environment."""
+    session = session or boto3.session.Session()
+    return session.client("s3", config=config), session.client("dynamodb", config=config)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    s3_client: Any,
+    dynamodb_client: Any,
+    model: ModelSession | None = None,
+) -> App:
+    """Everything the classifier needs; opens the model unless one is given."""
+    if model is None:
+        model = ModelSession.open(
+            settings.model_uri,
+            s3_client=s3_client,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.onnx_threads,
+        )
+    return App(
+        settings=settings,
+        store=FrameStore(s3_client),
+        table=ResultsTable(settings.results_table, dynamodb_client),
+        model=model,
+    )
+
+
+def default_app() -> App:
+    """The container's app, built from the environment on first use and then reused."""
+    global _app
+    if _app is None:
+        with _lock:
+            if _app is None:
+                s3_client, dynamodb_client = make_clients()
+                _app = build_app(load_settings(), s3_client=s3_client, dynamodb_client=dynamodb_client)
+    return _app
+
+
+def install_app(app: App | None) -> App | None:
+    """Replace the container's app (None: rebuild from the environment on next use)."""
+    global _app
+    with _lock:
+        previous, _app = _app, app
+    return previous

@@ -1,0 +1,231 @@
+"""The deployed topology, built on a local endpoint (moto's server on 127.0.0.1).
+
+serverless.yml deploys: a frames bucket whose ObjectCreated notifications (prefix + one rule
+per suffix) go to an SQS queue; the queue redrives to a dead-letter queue after
+``MAX_RECEIVE_COUNT`` receives; its visibility timeout is ``VISIBILITY_TIMEOUT_FACTOR`` x the
+function timeout; the function writes to a DynamoDB results table with the ``by_camera`` GSI.
+This module builds exactly that from :mod:`infra.topology`, so the two cannot drift.
+
+What moto's server does with it (checked by tests/e2e/test_local_system.py, moto 5.2.5):
+
+* S3 -> SQS notifications are sent on PutObject, honouring the prefix and suffix rules
+  (suffixes case-sensitively, as S3 does). Keys are URL-encoded (``quote_plus``).
+* Like S3, configuring the notification sends one ``s3:TestEvent`` message to the queue.
+* Events carry no ``sequencer`` and no ``versionId`` (tests inject crafted bodies for those).
+* The queue's RedrivePolicy is applied: a message received ``maxReceiveCount`` times and
+  not deleted moves to the DLQ on the next receive, and the visibility timeout is honoured.
+  So the local worker does not reimplement redrive: it behaves like Lambda and leaves it to SQS.
+* The queue policy allowing S3 to send is stored but not enforced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+from functions.errors import ConfigurationError
+from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME
+from infra.moto_server import LOCAL_AWS_ENV
+from infra.topology import (
+    CAMERA_INDEX,
+    CAMERA_INDEX_PARTITION_KEY,
+    CAMERA_INDEX_SORT_KEY,
+    FRAME_SUFFIXES,
+    MAX_RECEIVE_COUNT,
+    NOTIFICATION_EVENTS,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    VISIBILITY_TIMEOUT_FACTOR,
+    StackNames,
+)
+
+DEFAULT_REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """Where the resources of one local stack live."""
+
+    endpoint_url: str
+    region: str
+    names: StackNames
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
+    function_timeout_s: int
+    visibility_timeout_s: int
+
+    def client(self, service: str):
+        """A boto3 client for this stack's endpoint, with moto's (non-secret) credentials."""
+        return local_client(service, self.endpoint_url, self.region)
+
+
+def local_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, config=None):
+    # Explicit credentials so the caller's environment (or a real AWS profile) never leaks
+    # into requests meant for the local endpoint.
+    return boto3.session.Session(
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"],
+        region_name=region,
+    ).client(service, endpoint_url=endpoint_url, config=config)
+
+
+def visibility_timeout_for(function_timeout_s: int) -> int:
+    return VISIBILITY_TIMEOUT_FACTOR * function_timeout_s
+
+
+def notification_rules(queue_arn: str, frames_prefix: str) -> list[dict]:
+    """One queue configuration per suffix: an S3 filter rule holds a single suffix."""
+    return [
+        {
+            "Id": f"frames-{suffix.lstrip('.')}",
+            "QueueArn": queue_arn,
+            "Events": list(NOTIFICATION_EVENTS),
+            "Filter": {
+                "Key": {
+                    "FilterRules": [
+                        {"Name": "prefix", "Value": frames_prefix},
+                        {"Name": "suffix", "Value": suffix},
+                    ]
+                }
+            },
+        }
+        for suffix in FRAME_SUFFIXES
+    ]
+
+
+def create_local_stack(
+    endpoint_url: str,
+    names: StackNames = StackNames(),  # noqa: B008 - frozen dataclass, safe as a default
+    *,
+    function_timeout_s: int = 30,
+    region: str = DEFAULT_REGION,
+) -> LocalStack:
+    """Create bucket, queue + DLQ, S3 -> SQS notification and results table on ``endpoint_url``."""
+    if int(function_timeout_s) != function_timeout_s or function_timeout_s < 1:
+        raise ValueError(
+            f"function_timeout_s must be a whole number of seconds >= 1, got {function_timeout_s}"
+        )
+    s3 = local_client("s3", endpoint_url, region)
+    sqs = local_client("sqs", endpoint_url, region)
+    dynamodb = local_client("dynamodb", endpoint_url, region)
+
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=names.bucket)
+        else:
+            s3.create_bucket(Bucket=names.bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise ConfigurationError(
+                f"{endpoint_url}: bucket {names.bucket} already exists, so a stack with these names is already "
+                "there; use another stage name (camsort demo --stage ...) or a fresh endpoint"
+            ) from exc
+        raise
+
+    dead_letter_queue_url = sqs.create_queue(
+        QueueName=names.dead_letter_queue,
+        # 14 days, the maximum, as a DLQ should keep failures long enough to be looked at.
+        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )["QueueUrl"]
+    dead_letter_queue_arn = _queue_arn(sqs, dead_letter_queue_url)
+
+    visibility_timeout_s = visibility_timeout_for(int(function_timeout_s))
+    queue_url = sqs.create_queue(
+        QueueName=names.queue,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_queue_policy(queue_arn, names.bucket))}
+    )
+
+    s3.put_bucket_notification_configuration(
+        Bucket=names.bucket,
+        NotificationConfiguration={"QueueConfigurations": notification_rules(queue_arn, names.frames_prefix)},
+    )
+
+    dynamodb.create_table(
+        TableName=names.table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
+            {"AttributeName": CAMERA_INDEX_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": CAMERA_INDEX_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": CAMERA_INDEX,
+                "KeySchema": [
+                    {"AttributeName": CAMERA_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": CAMERA_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+
+    return LocalStack(
+        endpoint_url=endpoint_url,
+        region=region,
+        names=names,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dead_letter_queue_url=dead_letter_queue_url,
+        dead_letter_queue_arn=dead_letter_queue_arn,
+        function_timeout_s=int(function_timeout_s),
+        visibility_timeout_s=visibility_timeout_s,
+    )
+
+
+def upload_model(stack: LocalStack, model_dir: Path, *, version: str) -> str:
+    """Put model.onnx + manifest.json under the models prefix; returns the ``s3://`` model URI.
+
+    The function then loads the model from S3 exactly as it does on AWS.
+    """
+    model_dir = Path(model_dir)
+    prefix = f"{stack.names.models_prefix}{version}/"
+    s3 = stack.client("s3")
+    for name in (MODEL_FILENAME, MANIFEST_FILENAME):
+        s3.upload_file(str(model_dir / name), stack.names.bucket, prefix + name)
+    return f"s3://{stack.names.bucket}/{prefix}"
+
+
+def _queue_arn(sqs, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _queue_policy(queue_arn: str, bucket: str) -> dict:
+    # The same statement serverless.yml needs: only this bucket may send notifications.
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowFramesBucketNotifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+            }
+        ],
+    }

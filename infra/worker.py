@@ -1,0 +1,456 @@
+"""Lambda's SQS event source, locally: poll the queue, call the very same handler, delete what succeeded.
+
+What it does, as Lambda's event source mapping does (with ``ReportBatchItemFailures`` on):
+
+* long-polls ``ReceiveMessage`` and gathers a batch of up to ``batch_size`` messages, waiting at
+  most ``batching_window_s`` (``maximumBatchingWindow``) for a batch to fill;
+* builds the Lambda-shaped SQS event (``Records`` with messageId, receiptHandle, body,
+  attributes incl. ApproximateReceiveCount, messageAttributes, md5OfBody, eventSource
+  ``aws:sqs``, eventSourceARN, awsRegion) and calls ``functions.handler.lambda_handler`` in this
+  process with a Lambda-like context;
+* deletes every message of the batch except those named in ``batchItemFailures``; an exception
+  from the handler, a malformed response (an identifier that is not in the batch) or an
+  invocation that overran the function timeout fails the whole batch, and nothing is deleted;
+* leaves failed messages alone: they reappear after the queue's visibility timeout, and SQS's
+  own RedrivePolicy moves them to the DLQ after maxReceiveCount receives (moto's server
+  implements redrive, see infra/local_stack.py, so the worker does not duplicate the rule).
+
+The function's environment (CAMSORT_* variables, AWS_ENDPOINT_URL, credentials, region) is set
+as process environment variables while the worker runs, the way Lambda sets them, and the
+function's per-container state (settings, clients, model session) is built once per worker
+(the "init phase") before the first invocation.
+
+Differences from Lambda, said plainly: one container, no concurrency scaling; a handler that
+overruns its timeout cannot be killed in-process, so it is allowed to finish and its batch is
+then counted as failed (as Lambda would after killing it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from functions import env
+from infra.local_stack import LocalStack
+from infra.moto_server import LOCAL_AWS_ENV
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FUNCTION_NAME = "camsort-classify"
+HANDLER = "functions.handler.lambda_handler"
+# SQS returns at most 10 messages per ReceiveMessage call.
+_RECEIVE_LIMIT = 10
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def function_environment(
+    stack: LocalStack,
+    model_uri: str,
+    *,
+    endpoint_url: str | None = None,
+    function_name: str = DEFAULT_FUNCTION_NAME,
+    memory_mb: int = 2048,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment Lambda would give the function, pointed at the local endpoint.
+
+    ``endpoint_url`` defaults to the stack's; a fault-injecting proxy passes its own here.
+    """
+    environment = {
+        **LOCAL_AWS_ENV,
+        "AWS_REGION": stack.region,
+        "AWS_DEFAULT_REGION": stack.region,
+        env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        env.MODEL_URI: model_uri,
+        env.RESULTS_TABLE: stack.names.table,
+        env.FRAMES_PREFIX: stack.names.frames_prefix,
+        env.POWERTOOLS_SERVICE_NAME: "camsort",
+        env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",
+    }
+    environment.update(extra or {})
+    return environment
+
+
+@contextmanager
+def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in os.environ for the duration, then restore exactly what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    def __init__(self, function_name: str, memory_mb: int, region: str, timeout_s: float):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"local/{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class WorkerStats:
+    invocations: int = 0
+    received: int = 0  # messages received (redeliveries counted again)
+    deleted: int = 0  # acknowledged: processed or deliberately skipped by the function
+    reported_failures: int = 0  # messages named in batchItemFailures
+    failed_batches: int = 0  # handler exception, malformed response or timeout: nothing deleted
+    timeouts: int = 0
+    errors: list[str] = field(default_factory=list)  # one line per failed batch, newest last
+
+
+# Called after each invocation with (records, ids of the records that failed).
+BatchObserver = Callable[[list[dict[str, Any]], set[str]], None]
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One SQS message as Lambda puts it into ``event["Records"]``."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: _lambda_message_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    # SQS API casing (StringValue) -> Lambda event casing (stringValue).
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": value.get("BinaryValue"),
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": value.get("BinaryListValues", []),
+        "dataType": value.get("DataType", "String"),
+    }
+
+
+def failed_message_ids(response: Any, message_ids: list[str]) -> set[str] | None:
+    """The ids Lambda would keep from a handler response; None means the whole batch failed.
+
+    With ReportBatchItemFailures: no response or an empty list is full success; an entry whose
+    ``itemIdentifier`` is missing, empty or not in the batch makes Lambda fail the whole batch.
+    """
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    batch = set(message_ids)
+    failed = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in batch:
+            return None
+        failed.add(identifier)
+    return failed
+
+
+def load_handler(path: str = HANDLER) -> Handler:
+    module_name, _, attribute = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class SqsWorker:
+    """``SqsWorker(stack, environment).run_until_drained(idle_s=2)`` or ``.start()`` / ``.stop()``."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        environment: Mapping[str, str],
+        *,
+        handler: str = HANDLER,
+        batch_size: int = 10,
+        batching_window_s: float = 0.0,
+        wait_time_s: int = 1,
+        function_name: str = DEFAULT_FUNCTION_NAME,
+        memory_mb: int = 2048,
+        observer: BatchObserver | None = None,
+        function_output: TextIO | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.stack = stack
+        self.environment = dict(environment)
+        self.handler_path = handler
+        self.batch_size = batch_size
+        self.batching_window_s = batching_window_s
+        self.wait_time_s = wait_time_s
+        self.function_name = function_name
+        self.memory_mb = memory_mb
+        self.observer = observer
+        # Where the function's stdout (its JSON logs and EMF metrics, CloudWatch's input on
+        # AWS) goes; None: this process's stdout. The demo sends it to a log file so the
+        # live display stays readable.
+        self.function_output = function_output
+        self.stats = WorkerStats()
+        # The event source mapping talks to SQS directly, never through the function's endpoint.
+        self._sqs = stack.client("sqs")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handler: Handler | None = None
+        self._failure: BaseException | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, max_duration_s: float | None = None) -> SqsWorker:
+        """Run in a background thread until :meth:`stop` (or ``max_duration_s``)."""
+        self._thread = threading.Thread(
+            target=self._run_in_thread,
+            kwargs={"max_duration_s": max_duration_s},
+            name="sqs-worker",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 60.0) -> WorkerStats:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            if self._thread.is_alive():
+                raise RuntimeError(
+                    f"the SQS worker did not stop within {timeout_s}s (a handler call still running)"
+                )
+        if self._failure is not None:
+            raise self._failure  # the original error (e.g. the model failed to load in the init phase)
+        return self.stats
+
+    @property
+    def failed(self) -> bool:
+        """True once the background thread has stopped on an error (see :meth:`stop`)."""
+        return self._failure is not None
+
+    def __enter__(self) -> SqsWorker:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _run_in_thread(self, max_duration_s: float | None) -> None:
+        try:
+            self.run(max_duration_s=max_duration_s)
+        except BaseException as exc:  # surfaced by stop(); a thread cannot raise to its starter
+            log.exception("SQS worker failed")
+            self._failure = exc
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self, *, idle_s: float | None = None, max_duration_s: float | None = None) -> WorkerStats:
+        """Poll and invoke until stopped, until the queue has been empty for ``idle_s``, or
+        until ``max_duration_s`` has passed. "Empty" means no visible and no in-flight
+        messages, so a failed message waiting for redelivery keeps the worker polling."""
+        started = time.monotonic()
+        with environment_variables(self.environment), self._function_output():
+            self._init_container()
+            try:
+                self._poll(started, idle_s, max_duration_s)
+            finally:
+                self._drop_container()
+        return self.stats
+
+    def _poll(self, started: float, idle_s: float | None, max_duration_s: float | None) -> None:
+        idle_since: float | None = None
+        while not self._stop.is_set():
+            if max_duration_s is not None and time.monotonic() - started >= max_duration_s:
+                return
+            messages = self._receive_batch()
+            if messages:
+                idle_since = None
+                self._invoke(messages)
+            elif idle_s is not None:
+                if not self._queue_is_empty():
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= idle_s:
+                    return
+
+    def run_until_drained(self, *, idle_s: float = 1.0, max_duration_s: float = 120.0) -> WorkerStats:
+        return self.run(idle_s=idle_s, max_duration_s=max_duration_s)
+
+    @contextmanager
+    def _function_output(self) -> Iterator[None]:
+        if self.function_output is None:
+            yield
+            return
+        original = sys.stdout
+        routed = _ThreadRoutedStream(original, threading.get_ident(), self.function_output)
+        # Powertools' logger holds the stream it was created with; point it at the router too.
+        handlers = [
+            handler
+            for handler in logging.getLogger(
+                self.environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
+            ).handlers
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (original, sys.__stdout__)
+        ]
+        previous_streams = [handler.setStream(routed) for handler in handlers]
+        sys.stdout = routed
+        try:
+            yield
+        finally:
+            sys.stdout = original
+            for handler, stream in zip(handlers, previous_streams, strict=True):
+                handler.setStream(stream)
+
+    def _init_container(self) -> None:
+        # Lambda's init phase, with the function's environment set: a fresh container (nothing
+        # carried over from another worker in this process), the handler module imported, and
+        # its per-container state (settings, clients, model session) built once, before the
+        # first event waits on it.
+        from functions import wiring
+
+        wiring.install_app(None)
+        self._handler = load_handler(self.handler_path)
+        wiring.default_app()
+
+    @staticmethod
+    def _drop_container() -> None:
+        from functions import wiring
+
+        wiring.install_app(None)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        """Long-poll for the first messages, then gather more for up to ``batching_window_s``."""
+        batch: list[dict[str, Any]] = []
+        window_ends: float | None = None  # like Lambda's window, it opens with the first record
+        while len(batch) < self.batch_size and not self._stop.is_set():
+            if window_ends is None:
+                wait = self.wait_time_s
+            else:
+                remaining = window_ends - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = min(self.wait_time_s, int(remaining))  # whole seconds; 0 is a short poll
+            messages = self._sqs.receive_message(
+                QueueUrl=self.stack.queue_url,
+                MaxNumberOfMessages=min(_RECEIVE_LIMIT, self.batch_size - len(batch)),
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages and not batch:
+                return batch  # nothing to do: let the loop check stop / idle conditions
+            if window_ends is None:
+                window_ends = time.monotonic() + self.batching_window_s
+            batch.extend(messages)
+            if not messages and wait == 0:
+                # A short poll found nothing: pause briefly instead of spinning until the window ends.
+                time.sleep(min(0.05, max(0.0, window_ends - time.monotonic())))
+        return batch
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+        records = [sqs_record(m, self.stack.queue_arn, self.stack.region) for m in messages]
+        ids = [record["messageId"] for record in records]
+        self.stats.received += len(records)
+        self.stats.invocations += 1
+        context = LambdaContext(
+            self.function_name, self.memory_mb, self.stack.region, self.stack.function_timeout_s
+        )
+        started = time.monotonic()
+        try:
+            response = self._handler({"Records": records}, context)
+            failed = failed_message_ids(response, ids)
+            problem = None if failed is not None else f"malformed batchItemFailures in {response!r:.300}"
+        except Exception as exc:  # Lambda: an error from the function fails the whole batch
+            log.exception("handler raised; the whole batch of %d message(s) will be retried", len(records))
+            failed, problem = None, f"handler raised {type(exc).__name__}: {exc}"
+        elapsed = time.monotonic() - started
+        if elapsed > self.stack.function_timeout_s:
+            self.stats.timeouts += 1
+            failed, problem = (
+                None,
+                f"invocation took {elapsed:.1f}s, over the {self.stack.function_timeout_s}s timeout",
+            )
+        if failed is None:
+            failed = set(ids)
+            self.stats.failed_batches += 1
+            self.stats.errors.append(problem)
+        else:
+            self.stats.reported_failures += len(failed)
+        self._delete([m for m in messages if m["MessageId"] not in failed])
+        if self.observer is not None:
+            self.observer(records, failed)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), _RECEIVE_LIMIT):
+            chunk = messages[start : start + _RECEIVE_LIMIT]
+            response = self._sqs.delete_message_batch(
+                QueueUrl=self.stack.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            self.stats.deleted += len(response.get("Successful", []))
+            for failure in response.get("Failed", []):
+                # The message will come back after its visibility timeout; the function's
+                # conditional write makes the second delivery harmless.
+                log.warning("could not delete message: %s", failure)
+
+    def _queue_is_empty(self) -> bool:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.stack.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]) == 0
+            and int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+        )
+
+
+class _ThreadRoutedStream:
+    """A stdout stand-in: writes from one thread go to ``target``, all others to ``default``."""
+
+    def __init__(self, default: TextIO, thread_id: int, target: TextIO):
+        self._default = default
+        self._thread_id = thread_id
+        self._target = target
+
+    def _stream(self) -> TextIO:
+        return self._target if threading.get_ident() == self._thread_id else self._default
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._default, name)

@@ -1,0 +1,73 @@
+"""Settings from the environment: defaults, parsing, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions import env
+from functions.errors import ConfigurationError
+from functions.settings import Settings, compile_key_pattern, load_settings
+
+REQUIRED = {env.MODEL_URI: "s3://models/camsort/", env.RESULTS_TABLE: "camsort-results-dev"}
+
+
+def test_defaults():
+    settings = load_settings(REQUIRED)
+    assert settings == Settings(model_uri="s3://models/camsort/", results_table="camsort-results-dev")
+    assert settings.frames_prefix == "frames/"
+    assert settings.max_bytes == 20 * 1024 * 1024
+    assert settings.max_pixels == 40_000_000
+    assert settings.onnx_threads is None
+    assert settings.write_tags is True
+    assert settings.key_pattern.pattern == env.DEFAULT_KEY_PATTERN
+
+
+def test_every_variable_is_read():
+    settings = load_settings(
+        {
+            **REQUIRED,
+            env.FRAMES_PREFIX: "cams/",
+            env.KEY_PATTERN: r"^(?P<camera>\w+)/(?P<captured>\d+)\.jpg$",
+            env.MAX_BYTES: "1000",
+            env.MAX_PIXELS: "2000",
+            env.ONNX_THREADS: "3",
+            env.WRITE_TAGS: "false",
+            env.MODEL_CACHE_DIR: "/tmp/elsewhere",
+        }
+    )
+    assert (settings.frames_prefix, settings.max_bytes, settings.max_pixels) == ("cams/", 1000, 2000)
+    assert (settings.onnx_threads, settings.write_tags, settings.model_cache_dir) == (
+        3,
+        False,
+        "/tmp/elsewhere",
+    )
+    assert settings.key_pattern.groupindex.keys() == {"camera", "captured"}
+
+
+@pytest.mark.parametrize("missing", [env.MODEL_URI, env.RESULTS_TABLE])
+def test_missing_required_variable_is_named(missing):
+    environ = {name: value for name, value in REQUIRED.items() if name != missing}
+    with pytest.raises(ConfigurationError, match=missing):
+        load_settings(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (env.MAX_BYTES, "ten"),
+        (env.MAX_BYTES, "0"),
+        (env.MAX_PIXELS, "-5"),
+        (env.ONNX_THREADS, "1.5"),
+        (env.WRITE_TAGS, "maybe"),
+        (env.KEY_PATTERN, "(unclosed"),
+        (env.KEY_PATTERN, r"^(?P<cam>[^/]+)/.*$"),
+    ],
+)
+def test_malformed_values_are_refused_with_the_variable_name(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        load_settings({**REQUIRED, name: value})
+
+
+def test_key_pattern_needs_a_camera_group():
+    with pytest.raises(ConfigurationError, match="camera"):
+        compile_key_pattern(r"^(?P<name>.+)$")

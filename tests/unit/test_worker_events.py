@@ -1,0 +1,116 @@
+"""The pure parts of the local SQS event source: event shape, response rules, environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from functions import env
+from infra.local_stack import LocalStack
+from infra.topology import StackNames
+from infra.worker import (
+    LambdaContext,
+    environment_variables,
+    failed_message_ids,
+    function_environment,
+    sqs_record,
+)
+
+# A ReceiveMessage entry as botocore returns it (MessageSystemAttributeNames=["All"]).
+MESSAGE = {
+    "MessageId": "3b6f8a8e-6f43-4c4c-9f7e-1a2b3c4d5e6f",
+    "ReceiptHandle": "AQEB-receipt",
+    "MD5OfBody": "5d41402abc4b2a76b9719d911017c592",
+    "Body": '{"Records": []}',
+    "Attributes": {
+        "SenderId": "AIDAIT2UOQQY3AUEKVGXU",
+        "SentTimestamp": "1795333742380",
+        "ApproximateReceiveCount": "2",
+        "ApproximateFirstReceiveTimestamp": "1795333742458",
+    },
+    "MessageAttributes": {"origin": {"StringValue": "camera", "DataType": "String"}},
+}
+
+STACK = LocalStack(
+    endpoint_url="http://127.0.0.1:5000",
+    region="eu-west-1",
+    names=StackNames.for_stage("unit"),
+    queue_url="http://127.0.0.1:5000/123456789012/camsort-frames-unit",
+    queue_arn="arn:aws:sqs:eu-west-1:123456789012:camsort-frames-unit",
+    dead_letter_queue_url="http://127.0.0.1:5000/123456789012/camsort-frames-unit-dlq",
+    dead_letter_queue_arn="arn:aws:sqs:eu-west-1:123456789012:camsort-frames-unit-dlq",
+    function_timeout_s=5,
+    visibility_timeout_s=30,
+)
+
+
+def test_sqs_record_has_lambdas_shape():
+    record = sqs_record(MESSAGE, STACK.queue_arn, STACK.region)
+    assert record == {
+        "messageId": MESSAGE["MessageId"],
+        "receiptHandle": "AQEB-receipt",
+        "body": '{"Records": []}',
+        "attributes": MESSAGE["Attributes"],
+        "messageAttributes": {
+            "origin": {
+                "stringValue": "camera",
+                "binaryValue": None,
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            }
+        },
+        "md5OfBody": "5d41402abc4b2a76b9719d911017c592",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": STACK.queue_arn,
+        "awsRegion": "eu-west-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "a"}]}, {"a"}),
+        ({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}, {"a", "b"}),
+        # Lambda fails the whole batch for an identifier that is empty, missing or foreign.
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, None),
+        ({"batchItemFailures": [{}]}, None),
+        ({"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}, None),
+        ({"batchItemFailures": "a"}, None),
+        ("ok", None),
+    ],
+)
+def test_failed_message_ids_follows_report_batch_item_failures(response, expected):
+    assert failed_message_ids(response, ["a", "b", "c"]) == expected
+
+
+def test_function_environment_points_the_function_at_the_stack():
+    environment = function_environment(
+        STACK, "s3://camsort-frames-unit/models/v1/", endpoint_url="http://127.0.0.1:6000"
+    )
+    assert environment[env.MODEL_URI] == "s3://camsort-frames-unit/models/v1/"
+    assert environment[env.RESULTS_TABLE] == "camsort-results-unit"
+    assert environment[env.FRAMES_PREFIX] == "frames/"
+    assert environment[env.AWS_ENDPOINT_URL] == "http://127.0.0.1:6000"
+    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert environment["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+def test_environment_variables_are_restored(monkeypatch):
+    monkeypatch.setenv("CAMSORT_TEST_KEPT", "before")
+    monkeypatch.delenv("CAMSORT_TEST_ADDED", raising=False)
+    with environment_variables({"CAMSORT_TEST_KEPT": "during", "CAMSORT_TEST_ADDED": "during"}):
+        assert os.environ["CAMSORT_TEST_KEPT"] == os.environ["CAMSORT_TEST_ADDED"] == "during"
+    assert os.environ["CAMSORT_TEST_KEPT"] == "before"
+    assert "CAMSORT_TEST_ADDED" not in os.environ
+
+
+def test_lambda_context_names_the_function_and_counts_down_from_the_timeout():
+    context = LambdaContext("camsort-classify", 2048, "eu-west-1", timeout_s=5)
+    assert context.invoked_function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:camsort-classify"
+    assert context.memory_limit_in_mb == 2048
+    assert 0 < context.get_remaining_time_in_millis() <= 5000

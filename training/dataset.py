@@ -1,0 +1,309 @@
+"""Training sets from a local folder or an S3 prefix: label = first folder under the root.
+
+    root/
+      bus/  a.jpg  b.PNG  nested/c.jpeg
+      car/  ...
+      empty/ ...
+
+Every image goes through :func:`functions.image_loader.load_image`, the loader the Lambda
+function uses, so training sees exactly the pixels production sees. An unreadable image never
+stops the load: it becomes a :class:`SkippedImage` with the loader's reason code, and the
+counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
+case), hidden files and files directly under the root are ignored and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from functions.errors import BadInputError, DatasetError
+from functions.image_loader import load_image
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+# Reason codes of skipped files that the loader did not produce (the loader's come from
+# functions.errors: empty, not_jpeg_or_png, truncated_or_corrupt, too_many_bytes, too_many_pixels).
+UNREADABLE = "unreadable"  # the file could not be read (permissions, I/O error)
+MISSING = "missing"  # listed, but gone by the time it was fetched
+DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    uri: str
+    label: str
+    sha256: str  # of the raw file bytes: the featurization cache key and the near-duplicate audit
+    pixels: np.ndarray  # uint8 [224, 224, 3] RGB, from load_image
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    uri: str
+    reason: str  # a BadInputError.reason code, or UNREADABLE / MISSING
+    detail: str  # the error message: names the file and what to do
+    label: str = ""  # the folder it was found in
+
+
+@dataclass
+class Dataset:
+    items: list[LabeledImage]
+    skipped: list[SkippedImage]
+    labels: list[str]
+    source: str = ""
+    ignored_files: int = 0
+    _label_index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def pixels(self) -> np.ndarray:
+        """All images stacked: uint8 [N, 224, 224, 3], in item order."""
+        if not self.items:
+            return np.zeros((0, 224, 224, 3), np.uint8)
+        return np.stack([item.pixels for item in self.items])
+
+    def targets(self) -> np.ndarray:
+        """Index of each item's label in ``labels``: int64 [N]."""
+        return np.array([self._label_index[item.label] for item in self.items], dtype=np.int64)
+
+    def sha256s(self) -> list[str]:
+        return [item.sha256 for item in self.items]
+
+    def counts(self) -> dict[str, int]:
+        per_label = Counter(item.label for item in self.items)
+        return {label: per_label.get(label, 0) for label in self.labels}
+
+    def summary(self) -> dict:
+        """Counts per label, skipped files and why, ignored files: goes into manifest.json."""
+        return {
+            "source": self.source,
+            "labels": list(self.labels),
+            "per_label": self.counts(),
+            "total": len(self.items),
+            "skipped": len(self.skipped),
+            "skipped_reasons": dict(sorted(Counter(s.reason for s in self.skipped).items())),
+            "ignored_files": self.ignored_files,
+        }
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    uri: str
+    label: str
+    fetch: Callable[[], bytes]
+
+
+def load_dataset(
+    source: str,
+    *,
+    min_per_label: int = 2,
+    s3_client=None,
+    max_workers: int = 8,
+    progress: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    draft: bool = True,
+) -> Dataset:
+    """Load every image under ``source`` (a folder or ``s3://bucket/prefix/``), in parallel.
+
+    Raises ``DatasetError`` when the source does not exist or holds no images, when fewer
+    than 2 labels are found, or when a label has fewer than ``min_per_label`` usable images.
+    """
+    if source.startswith("s3://"):
+        candidates, ignored = _list_s3(source, s3_client=s3_client, page_size=page_size)
+    else:
+        candidates, ignored = _list_local(source)
+    if not candidates:
+        raise DatasetError(
+            f"{source}: no .jpg/.jpeg/.png images in label folders ({ignored} other file(s) ignored); "
+            "put the images in <source>/<label>/... with one folder per label"
+        )
+
+    def load_one(candidate: _Candidate) -> LabeledImage | SkippedImage:
+        try:
+            data = candidate.fetch()
+        except _MissingObject as exc:
+            detail = f"{candidate.uri}: {exc}; it was deleted while loading"
+            return SkippedImage(candidate.uri, MISSING, detail, candidate.label)
+        except OSError as exc:
+            detail = f"{candidate.uri}: cannot read the file ({exc}); fix its permissions"
+            return SkippedImage(candidate.uri, UNREADABLE, detail, candidate.label)
+        try:
+            pixels = load_image(
+                data, source=candidate.uri, max_bytes=max_bytes, max_pixels=max_pixels, draft=draft
+            )
+        except BadInputError as exc:
+            return SkippedImage(candidate.uri, exc.reason, str(exc), candidate.label)
+        return LabeledImage(candidate.uri, candidate.label, hashlib.sha256(data).hexdigest(), pixels)
+
+    results = _run_parallel(load_one, candidates, max_workers=max_workers, progress=progress, what=source)
+    items = sorted((r for r in results if isinstance(r, LabeledImage)), key=lambda item: item.uri)
+    skipped = sorted((r for r in results if isinstance(r, SkippedImage)), key=lambda s: s.uri)
+    labels = sorted({c.label for c in candidates})
+    dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
+    _validate(dataset, min_per_label)
+    return dataset
+
+
+def _validate(dataset: Dataset, min_per_label: int) -> None:
+    source = dataset.source
+    if len(dataset.labels) < 2:
+        found = ", ".join(dataset.labels) or "none"
+        raise DatasetError(
+            f"{source}: found {len(dataset.labels)} label folder(s) ({found}); a classifier needs at least 2: "
+            "add one folder per label under the root (e.g. <source>/car/, <source>/empty/)"
+        )
+    skipped_per_label = Counter(s.label for s in dataset.skipped)
+    for label, count in dataset.counts().items():
+        if count < min_per_label:
+            skipped = skipped_per_label.get(label, 0)
+            raise DatasetError(
+                f"{source}: label '{label}' has {count} usable image(s)"
+                + (f" ({skipped} more were skipped as unreadable)" if skipped else "")
+                + f"; at least {min_per_label} are needed: add images to its folder or remove the folder"
+            )
+
+
+def _run_parallel(
+    load_one, candidates: list[_Candidate], *, max_workers: int, progress: bool, what: str
+) -> list:
+    results = []
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        futures = [pool.submit(load_one, candidate) for candidate in candidates]
+        try:
+            _collect(futures, results, progress=progress, what=what)
+        except BaseException:
+            # A fatal error (e.g. the endpoint went away): do not fetch the rest first.
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _collect(futures: list, results: list, *, progress: bool, what: str) -> None:
+    if not progress:
+        results.extend(future.result() for future in futures)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task(f"loading {what}", total=len(futures))
+        for future in as_completed(futures):
+            results.append(future.result())
+            bar.advance(task)
+
+
+# --- local folders ----------------------------------------------------------------------------
+
+
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _list_local(source: str) -> tuple[list[_Candidate], int]:
+    root = Path(source).expanduser()
+    if not root.exists():
+        raise DatasetError(
+            f"{source}: no such folder; pass a folder holding one sub-folder per label, or s3://bucket/prefix/"
+        )
+    if not root.is_dir():
+        raise DatasetError(f"{source}: not a folder; pass the folder that holds one sub-folder per label")
+    root = root.resolve()
+    candidates, ignored = [], 0
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(root).parts
+        if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(path.name):
+            ignored += 1
+            continue
+        candidates.append(_Candidate(str(path), parts[0], path.read_bytes))
+    return candidates, ignored
+
+
+# --- S3 ---------------------------------------------------------------------------------------
+
+
+class _MissingObject(Exception):
+    pass
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix/") (the prefix always ends in /)."""
+    rest = uri[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise DatasetError(f"{uri}: no bucket name; write s3://bucket/prefix/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate], int]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_s3_uri(source)
+    if s3_client is None:
+        import boto3
+
+        s3_client = boto3.client("s3")  # honours AWS_ENDPOINT_URL (moto locally)
+
+    def fetcher(key: str) -> Callable[[], bytes]:
+        def fetch() -> bytes:
+            try:
+                return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("NoSuchKey", "404"):
+                    raise _MissingObject(f"s3://{bucket}/{key} no longer exists") from exc
+                raise DatasetError(
+                    f"s3://{bucket}/{key}: GetObject failed ({code}); check the credentials and retry"
+                ) from exc
+            except BotoCoreError as exc:
+                raise DatasetError(
+                    f"s3://{bucket}/{key}: download failed ({exc}); check the endpoint/network and retry"
+                ) from exc
+
+        return fetch
+
+    candidates, ignored = [], 0
+    try:
+        pages = s3_client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+        )
+        for key in _keys(pages):
+            relative = key[len(prefix) :]
+            parts = relative.split("/")
+            if key.endswith("/"):
+                continue  # a "folder" placeholder object, not a file
+            if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(parts[-1]):
+                ignored += 1
+                continue
+            candidates.append(_Candidate(f"s3://{bucket}/{key}", parts[0], fetcher(key)))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        what = "the bucket does not exist" if code == "NoSuchBucket" else f"listing failed ({code})"
+        raise DatasetError(
+            f"{source}: {what}; check the bucket name, the endpoint and the credentials"
+        ) from exc
+    except BotoCoreError as exc:
+        raise DatasetError(f"{source}: listing failed ({exc}); check the endpoint/network and retry") from exc
+    return sorted(candidates, key=lambda c: c.uri), ignored
+
+
+def _keys(pages: Iterable[dict]) -> Iterable[str]:
+    for page in pages:
+        for obj in page.get("Contents", []):
+            yield obj["Key"]

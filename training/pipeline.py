@@ -1,0 +1,400 @@
+"""`camsort train`: images in, model directory out (model.onnx + manifest.json + report.*).
+
+The chain (DESIGN.md's flow):
+
+1. load the training set (one loader for every image: the function's own);
+2. the fp32 ONNX backbone for (weights, seed), converted once and cached;
+3. unless fp32 is requested: the int8 backbone (static QDQ), calibrated on a seeded sample
+   of the training frames, cached by (fp32 backbone, calibration frames);
+4. features through onnxruntime with each candidate backbone (cached per image);
+5. near-duplicate groups (dhash), so that no fold splits a frame from its copy;
+6. cross-validation of LightGBM on fp32 and, when int8 is considered, on int8 features with
+   the same folds; the int8 guard compares the two;
+7. the shipped precision: ``auto`` ships int8 when the guard passes, else fp32 (and says
+   why); ``int8`` ships int8 whatever the guard says (the guard is still recorded); ``fp32``
+   never quantizes;
+8. decision thresholds from the shipped precision's out-of-fold predictions;
+9. the final LightGBM on all frames, converted and merged into the shipped backbone;
+10. the parity gate: the fp32 merged graph against Keras + LightGBM, and, when int8 ships,
+    the shipped model's trees against LightGBM on its own features. A failure raises
+    ``ParityError`` and leaves ``out_dir`` untouched;
+11. model.onnx, manifest.json, report.json/.html/.png in ``out_dir``; the CV table on screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions import env
+from functions.errors import ConfigurationError
+from functions.manifest import (
+    FEATURE_SIZE,
+    MODEL_FILENAME,
+    Manifest,
+    sha256_file,
+    write_manifest,
+)
+from training.crossval import CVResult, GuardResult
+
+PRECISION_CHOICES = ("auto", "fp32", "int8")
+BACKBONE_NAME = "ResNet50"
+DEFAULT_CACHE_DIR = Path("~/.cache/camsort")
+
+# Keras backbones built in this process, by (weights, seed): building a ResNet50 takes
+# seconds to tens of seconds, and the parity gate needs the model every run.
+_KERAS_BACKBONES: dict[tuple[str, int], Any] = {}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    manifest: Manifest
+    cv: CVResult  # cross-validation of the shipped precision
+    other_cv: dict[str, CVResult]  # the precision that was compared but not shipped
+    guard: GuardResult | None  # None when fp32 was requested
+    precision: str
+    precision_reason: str
+    parity: dict[str, Any]
+    report_paths: Any  # training.report.ReportPaths
+    featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
+
+    def __fspath__(self) -> str:
+        """A TrainResult stands for its model directory: ``Path(train(...))`` works."""
+        return str(self.model_dir)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(env.CACHE_DIR) or DEFAULT_CACHE_DIR).expanduser()
+
+
+def keras_backbone(weights: str, seed: int = 0):
+    """The Keras ResNet50 for (weights, seed), built once per process."""
+    from export.backbone import build_keras_backbone
+
+    key = (weights, seed)
+    if key not in _KERAS_BACKBONES:
+        _KERAS_BACKBONES[key] = build_keras_backbone(weights, seed=seed)
+    return _KERAS_BACKBONES[key]
+
+
+def share_keras_backbone(weights: str, seed: int, model) -> None:
+    """Hand an already built backbone to ``train`` (tests: one ResNet50 build per session)."""
+    _KERAS_BACKBONES[(weights, seed)] = model
+
+
+def train(
+    source: str,
+    out_dir: Path | str,
+    *,
+    weights: str = "imagenet",
+    folds: int = 5,
+    seed: int = 0,
+    precision: str = "auto",
+    cache_dir: Path | str | None = None,
+    s3_client=None,
+    calibration_size: int = 64,
+    parity_sample: int = 16,
+    params: dict[str, Any] | None = None,
+    target_precision: float | None = None,
+    progress: bool = True,
+    console=None,
+) -> TrainResult:
+    """Train and export a model from the images under ``source`` into ``out_dir``."""
+    from rich.console import Console
+
+    from export.backbone import cached_backbone, weights_label
+    from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate, fit_final, precision_guard
+    from training.dataset import load_dataset
+    from training.featurize import featurize
+    from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
+    from training.report import print_cv_table, select_worst_frames, write_report
+
+    if precision not in PRECISION_CHOICES:
+        raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
+    if folds < 2:
+        raise ConfigurationError(f"folds={folds}: cross-validation needs at least 2 folds")
+    console = console or Console()
+    target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    label_of_weights = weights_label(weights)  # validates an .h5 path before any heavy work
+
+    def step(message: str) -> None:
+        console.print(f"[bold cyan]›[/] {message}")
+
+    step(f"loading the training set from {source}")
+    dataset = load_dataset(source, min_per_label=folds, s3_client=s3_client, progress=progress)
+    pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels
+    uris = [item.uri for item in dataset.items]
+    counts = dataset.counts()
+    step(
+        f"{len(y)} frames: "
+        + ", ".join(f"{label} {n}" for label, n in counts.items())
+        + f"; {len(dataset.skipped)} skipped"
+    )
+
+    step(f"ResNet50 backbone (weights {label_of_weights}, seed {seed})")
+    keras_model = keras_backbone(weights, seed)
+    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
+    if precision != "fp32":
+        calibration = _calibration_indices(len(y), calibration_size, seed)
+        step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
+        backbones["int8"] = _cached_int8_backbone(
+            backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
+        )
+
+    features, featurize_stats = {}, {}
+    for name, path in backbones.items():
+        result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
+        features[name] = result.features
+        featurize_stats[name] = {"cache_hits": result.cache_hits, "computed": result.computed}
+        step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
+
+    groups = dhash_groups(pixels)
+    step(
+        f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
+    )
+
+    cvs: dict[str, CVResult] = {}
+    for name in backbones:
+        step(f"cross-validating LightGBM on {name} features ({folds} folds)")
+        cvs[name] = cross_validate(
+            features[name],
+            y,
+            groups.group_ids,
+            labels,
+            folds=folds,
+            seed=seed,
+            params=params,
+            target_precision=target_precision,
+            progress=progress,
+        )
+
+    guard = None
+    if "int8" in cvs:
+        guard = precision_guard(cvs["fp32"].oof_probabilities, cvs["int8"].oof_probabilities, y)
+        step(f"int8 guard: {'pass' if guard.passed else 'FAIL'}: {guard.reason}")
+    shipped, reason = _choose_precision(precision, guard)
+    step(f"shipping {shipped}: {reason}")
+    cv = cvs[shipped]
+
+    step("fitting the final LightGBM on all frames and exporting model.onnx")
+    classifier = fit_final(features[shipped], y, params, seed)
+    with tempfile.TemporaryDirectory(prefix="camsort-train-", dir=cache_dir) as work_dir:
+        work = Path(work_dir)
+        candidate, parity = _export_and_check(
+            backbones, shipped, classifier, labels, keras_model, pixels, seed, parity_sample, work
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model_path = out_dir / MODEL_FILENAME
+        staged = out_dir / f".{MODEL_FILENAME}.tmp-{os.getpid()}"
+        shutil.copyfile(candidate, staged)
+        os.replace(staged, model_path)
+    step(
+        "parity: features max |diff| {:.2g}, probabilities max |diff| {:.2g}, labels identical".format(
+            parity["fp32_vs_keras"]["features_max_abs_diff"],
+            max(figures["probabilities_max_abs_diff"] for figures in parity.values()),
+        )
+    )
+
+    sha = sha256_file(model_path)
+    now = datetime.now(UTC)
+    training_set = {
+        **dataset.summary(),
+        "near_duplicates": {
+            "groups": groups.n_groups,
+            "merged": groups.merged,
+            "max_distance": DEFAULT_MAX_DISTANCE,
+        },
+    }
+    quantization = _quantization_summary(precision, shipped, reason, guard, calibration_size, len(y))
+    manifest = Manifest(
+        labels=list(labels),
+        task="binary" if len(labels) == 2 else "multiclass",
+        thresholds=cv.thresholds.as_dict(),
+        backbone=BACKBONE_NAME,
+        weights=label_of_weights,
+        precision=shipped,
+        model_sha256=sha,
+        model_version=f"{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+        created_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        cv_summary=cv.summary(),
+        training_set=training_set,
+        parity=parity,
+        quantization=quantization,
+        tools=tool_versions(),
+    )
+    write_manifest(out_dir, manifest)
+
+    report_paths = write_report(
+        out_dir,
+        cv=cv,
+        dataset_summary={
+            **dataset.summary(),
+            "skipped": [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped],
+        },
+        neardup=training_set["near_duplicates"],
+        thresholds=cv.thresholds,
+        guard=guard,
+        parity=parity,
+        manifest=manifest,
+        worst_frames=select_worst_frames(cv, uris, pixels),
+        other_cv={name: other for name, other in cvs.items() if name != shipped},
+    )
+    if weights == "none":
+        console.print(
+            "[bold yellow]The backbone is randomly initialised (--weights none): these figures are not "
+            "representative of a model built on ImageNet weights.[/]"
+        )
+    print_cv_table(
+        cv, console, title=f"cross-validation, {shipped} features ({folds} grouped folds, seed {seed})"
+    )
+    step(f"model written to {out_dir} (model.onnx sha256 {sha[:12]}…, report: {report_paths.html})")
+    return TrainResult(
+        model_dir=out_dir,
+        manifest=manifest,
+        cv=cv,
+        other_cv={name: other for name, other in cvs.items() if name != shipped},
+        guard=guard,
+        precision=shipped,
+        precision_reason=reason,
+        parity=parity,
+        report_paths=report_paths,
+        featurize_stats=featurize_stats,
+    )
+
+
+def tool_versions() -> dict[str, str]:
+    """The versions of everything that shaped the model's bytes and numbers."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    distributions = {
+        "camsort": ["camsort"],
+        "tensorflow": ["tensorflow-cpu", "tensorflow"],
+        "keras": ["keras"],
+        "tf2onnx": ["tf2onnx"],
+        "onnx": ["onnx"],
+        "onnxmltools": ["onnxmltools"],
+        "lightgbm": ["lightgbm"],
+        "onnxruntime": ["onnxruntime"],
+        "numpy": ["numpy"],
+        "scikit-learn": ["scikit-learn"],
+        "pillow": ["pillow"],
+    }
+    for name, candidates in distributions.items():
+        for candidate in candidates:
+            try:
+                versions[name] = metadata.version(candidate)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            versions[name] = "not installed"
+    return versions
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _calibration_indices(n: int, size: int, seed: int) -> np.ndarray:
+    """A seeded sample of the training frames, in frame order."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(size, n), replace=False))
+
+
+def _cached_int8_backbone(
+    fp32_path: Path, calibration_pixels: np.ndarray, calibration_sha256s: list[str], cache_dir: Path
+) -> Path:
+    """Quantize once per (fp32 backbone, calibration frames, onnxruntime version)."""
+    import onnxruntime
+
+    from export.quantize import quantize_backbone
+
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "fp32": sha256_file(fp32_path),
+                "calibration": calibration_sha256s,
+                "onnxruntime": onnxruntime.__version__,
+            }
+        ).encode()
+    ).hexdigest()[:16]
+    target = cache_dir / "int8" / f"{fp32_path.stem}-int8-{key}.onnx"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        quantize_backbone(fp32_path, staged, calibration_pixels)
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+    return target
+
+
+def _choose_precision(requested: str, guard: GuardResult | None) -> tuple[str, str]:
+    if requested == "fp32":
+        return "fp32", "fp32 requested (--precision fp32); int8 not considered"
+    assert guard is not None
+    if requested == "int8":
+        verdict = "passed" if guard.passed else "FAILED"
+        return "int8", f"int8 requested (--precision int8); the guard {verdict}: {guard.reason}"
+    if guard.passed:
+        return "int8", f"the int8 guard passed: {guard.reason}"
+    return "fp32", f"the int8 guard failed ({guard.reason}), so the fp32 backbone ships"
+
+
+def _export_and_check(
+    backbones, shipped, classifier, labels, keras_model, pixels, seed, parity_sample, work: Path
+):
+    """Merge the trees into each needed backbone, run the parity gate; return the shipped file."""
+    import onnx
+
+    from export.merge import merge_backbone_and_trees
+    from export.parity import check_parity, check_tree_parity
+    from export.trees import lightgbm_to_onnx
+
+    trees = lightgbm_to_onnx(classifier, FEATURE_SIZE, list(labels))
+    sample = np.sort(
+        np.random.default_rng(seed + 1).choice(
+            len(pixels), size=min(parity_sample, len(pixels)), replace=False
+        )
+    )
+    images = pixels[sample]
+
+    # The fp32 graph is always checked against Keras + LightGBM: it proves the conversion.
+    fp32_model = work / "model-fp32.onnx"
+    onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))
+    parity = {"fp32_vs_keras": check_parity(fp32_model, keras_model, classifier, images, labels=list(labels))}
+    if shipped == "fp32":
+        return fp32_model, parity
+    # int8 features legitimately differ from Keras; the trees on top of them must not.
+    int8_model = work / "model-int8.onnx"
+    onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["int8"])), trees), str(int8_model))
+    parity["int8_trees"] = check_tree_parity(int8_model, classifier, images)
+    return int8_model, parity
+
+
+def _quantization_summary(requested, shipped, reason, guard, calibration_size, n_frames) -> dict[str, Any]:
+    summary: dict[str, Any] = {"requested": requested, "shipped": shipped, "decision": reason}
+    if guard is None:
+        return summary
+    return {
+        **summary,
+        "method": "static QDQ, per-channel, uint8 activations / int8 weights (onnxruntime)",
+        "calibration_frames": min(calibration_size, n_frames),
+        "guard": guard.to_dict(),
+    }
