@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.stats import ratio
+from bench.stats import ratio, share
 
 # The three contenders, in table order.
 REFERENCE = "reference"
@@ -179,14 +179,73 @@ def fmt_met(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
 
+# The handler's order of steps; the per-frame group sums follow the single stages.
+STAGE_ORDER = ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write")
+
+
 def stage_names(results: dict[str, Any]) -> list[str]:
-    """Every stage any path reported, in order of first appearance."""
-    names: list[str] = []
+    """Every stage any path reported: the handler's steps in order, then the rest as first seen."""
+    seen: list[str] = []
     for path in PATHS:
         for name in _get(results, "paths", path, "stages") or {}:
-            if name not in names:
-                names.append(name)
-    return names
+            if name not in seen:
+                seen.append(name)
+    return [name for name in STAGE_ORDER if name in seen] + [name for name in seen if name not in STAGE_ORDER]
+
+
+SPLIT_PARTS = (
+    ("S3 + DynamoDB calls", "S3 + DynamoDB calls"),
+    ("decode", "decode"),
+    ("inference", "inference"),
+)
+
+
+def time_split_lines(results: dict[str, Any]) -> list[str]:
+    """One sentence per path: the per-frame total and the share of calls, decode and inference (p50s)."""
+    lines = []
+    for path in PATHS:
+        stages = _get(results, "paths", path, "stages") or {}
+        total = _get(stages, "all stages", "p50_ms")
+        if not total:
+            continue
+        parts = []
+        for key, name in SPLIT_PARTS:
+            value = _get(stages, key, "p50_ms")
+            if value is not None:
+                parts.append(f"{name} {value:.1f} ms ({share(value, total):.0f}%)")
+        lines.append(
+            f"{PATH_HEADERS[path]}: {total:.1f} ms per frame (p50 of the stage sum): " + ", ".join(parts)
+        )
+    return lines
+
+
+COLD_PHASES = (
+    ("started", "interpreter up (s after spawn)"),
+    (
+        "imported",
+        "imports done; for (b)/(c) also the container state: clients, model from S3, session, warm-up",
+    ),
+    (
+        "first_result",
+        "first result written; for (a) this includes building the ResNet50 and the first predict",
+    ),
+)
+
+
+def _cold_start_section(results: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, meaning in COLD_PHASES:
+        values = [_get(results, "paths", p, "cold_start_s", "phases_median_s", key) for p in PATHS]
+        if any(value is not None for value in values):
+            rows.append([meaning, *(fmt(value, 2) for value in values)])
+    if not rows:
+        return []
+    lines = ["#### Cold start, phase by phase (median of the fresh processes, seconds since spawn)", ""]
+    lines += _markdown_table(
+        ["mark", *(PATH_HEADERS[p] for p in PATHS)], rows, ["---", "---:", "---:", "---:"]
+    )
+    lines.append("")
+    return lines
 
 
 def _markdown_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
@@ -246,7 +305,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             ["stage", *(PATH_HEADERS[p] for p in PATHS)], stage_rows, ["---", "---:", "---:", "---:"]
         )
         lines.append("")
+        lines += [f"- {line}" for line in time_split_lines(results)]
+        lines.append("")
 
+    lines += _cold_start_section(results)
     lines += _operator_section(results)
 
     draft = results.get("draft")

@@ -180,6 +180,22 @@ def run_profile(path, plan: dict) -> dict:
     return result
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM of its address space since exec), in KiB.
+
+    Not ``ru_maxrss``: Linux carries the pre-exec address space's high-water mark into it,
+    and a child spawned by vfork + exec (what subprocess does) starts from its parent's
+    RSS, so a 3 GB parent (TensorFlow, models) made every child read 3 GB.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # not Linux: the best there is
+
+
 def main(argv: list[str]) -> int:
     global _REPORT
     _REPORT = os.fdopen(int(os.environ["BENCH_REPORT_FD"]), "w", buffering=1)
@@ -193,11 +209,12 @@ def main(argv: list[str]) -> int:
         path.invoke(plan["cold_event"], "cold")
         mark("first_result")
         if plan["mode"] == "full":
-            report("result", **run_full(path, plan))
+            result = run_full(path, plan)
         elif plan["mode"] == "profile":
-            report("result", **run_profile(path, plan))
+            result = run_profile(path, plan)
         else:
-            report("result")
+            result = {}
+        report("result", peak_rss_kib=peak_rss_kib(), **result)
     except Exception as exc:
         # The parent turns this into a BenchError naming the path and the child's log.
         report("error", type=type(exc).__name__, message=str(exc))

@@ -78,11 +78,13 @@ class DemoSettings:
     folds: int = 3
     precision: str = "auto"
     seed: int = 0
-    # The function's configuration (as serverless.yml sets it).
+    # The function's configuration: serverless.yml's defaults (timeout 60 s, so a visibility
+    # timeout of 360 s; batches of 10 gathered for up to 2 s), except a byte limit small
+    # enough that the simulator's oversized object stays a few MB.
     max_bytes: int = 2_000_000
-    function_timeout_s: int = 10
+    function_timeout_s: int = 60
     batch_size: int = 10
-    batching_window_s: float = 0.5
+    batching_window_s: float = 2.0
     # Infrastructure.
     endpoint_url: str | None = None  # an already-running moto server; default: start one
     stage: str = "local"
@@ -182,21 +184,53 @@ def notification_objects(body: str) -> list[tuple[str, str | None]]:
 
 
 class DeliveryTracker:
-    """Counts the acknowledged deliveries of each object (the worker's observer)."""
+    """The worker's observer: deliveries per message, acknowledged deliveries per object."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.acknowledged: Counter[tuple[str, str | None]] = Counter()
+        self.deliveries: Counter[str] = Counter()  # messageId -> times delivered
 
     def observe(self, records: list[dict[str, Any]], failed_ids: set[str]) -> None:
         with self._lock:
             for record in records:
+                self.deliveries[record["messageId"]] += 1
                 if record["messageId"] not in failed_ids:
                     self.acknowledged.update(notification_objects(record["body"]))
 
     def snapshot(self) -> Counter[tuple[str, str | None]]:
         with self._lock:
             return Counter(self.acknowledged)
+
+    @property
+    def redeliveries(self) -> int:
+        """Deliveries of a message after its first (it failed, or its batch did)."""
+        with self._lock:
+            return sum(count - 1 for count in self.deliveries.values())
+
+
+def emf_metric_total(log_path: Path, name: str, *, offset: int = 0) -> float:
+    """Sum of metric ``name`` in the CloudWatch EMF lines of a function log, from byte ``offset``.
+
+    The function reports its own counts (e.g. ``Duplicates``) as EMF on stdout, which the
+    worker writes to the demo's function log, as Lambda hands it to CloudWatch.
+    """
+    total = 0.0
+    with open(log_path, "rb") as handle:
+        handle.seek(offset)
+        for line in handle:
+            if b'"_aws"' not in line:
+                continue
+            try:
+                blob = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            value = blob.get(name)
+            if isinstance(value, list):
+                total += sum(float(v) for v in value)
+            elif isinstance(value, int | float):
+                total += float(value)
+    return total
 
 
 @dataclass
@@ -212,7 +246,8 @@ class Account:
     dlq_messages: int = 0
     lost: list[str] = field(default_factory=list)
     extra_results: list[str] = field(default_factory=list)  # more than one result for one object
-    duplicates_suppressed: int = 0
+    # Objects announced by more than one acknowledged message (beyond the first).
+    duplicate_notifications: int = 0
     function_latency_ms: list[float] = field(default_factory=list)
     end_to_end_ms: list[float] = field(default_factory=list)
     label_agreement: tuple[int, int] = (0, 0)  # (frames whose label == the rendered label, ok frames)
@@ -275,7 +310,8 @@ def account(
     prefix = f"{stack.names.bucket}/"
     for item in items:
         key = item["object_id"][len(prefix) :] if item["object_id"].startswith(prefix) else item["object_id"]
-        by_identity[(key, item["object_version"])].append(item)
+        # By ETag, whatever the item's version key is (versionId on AWS; moto's events carry none).
+        by_identity[(key, item.get("etag") or item["object_version"])].append(item)
     bodies = dead_letter_bodies(stack)
     dead = {obj for body in bodies for obj in notification_objects(body)}
 
@@ -313,9 +349,9 @@ def account(
                 result.end_to_end_ms.append((processed.timestamp() - simulated.uploaded_at) * 1000.0)
         if item.get("latency_ms") is not None:
             result.function_latency_ms.append(float(item["latency_ms"]))
-        # Each result was written by exactly one delivery; every other acknowledged one was suppressed.
+        # Each result was written by one delivery; every other acknowledged one was a duplicate.
         deliveries = acknowledged.get((key, etag), 0)
-        result.duplicates_suppressed += max(0, deliveries - 1)
+        result.duplicate_notifications += max(0, deliveries - 1)
     result.label_agreement = (agree, result.ok)
     return result
 
@@ -420,6 +456,9 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
 class DemoOutcome:
     account: Account
     worker: WorkerStats
+    function_duplicates: int  # the function's own Duplicates metric (EMF) over the run
+    redeliveries: int  # messages delivered again after a failed delivery
+    function_timeout_s: int
     endpoint_url: str
     table: str
     started_at: datetime
@@ -492,7 +531,9 @@ def _run_on_endpoint(
     state = LiveState()
     cameras = [f"cam-{index + 1:02d}" for index in range(settings.cameras)]
     started_at = datetime.now(UTC)
-    with open(settings.demo_dir / "function.log", "a") as function_log:
+    log_path = settings.demo_dir / "function.log"
+    log_offset = log_path.stat().st_size if log_path.exists() else 0  # this run's lines start here
+    with open(log_path, "a") as function_log:
         worker = SqsWorker(
             stack,
             environment,
@@ -512,12 +553,15 @@ def _run_on_endpoint(
     outcome = DemoOutcome(
         account=account(stack, simulated, tracker.snapshot()),
         worker=worker_stats,
+        function_duplicates=int(emf_metric_total(log_path, "Duplicates", offset=log_offset)),
+        redeliveries=tracker.redeliveries,
+        function_timeout_s=stack.function_timeout_s,
         endpoint_url=endpoint_url,
         table=names.table,
         started_at=started_at,
         finished_at=finished_at,
     )
-    console.print(summary_table(outcome.account, worker_stats, simulated))
+    console.print(summary_table(outcome, simulated))
     if outcome.account.lost:
         console.print(
             f"[bold red]LOST {len(outcome.account.lost)} object(s):[/] " + ", ".join(outcome.account.lost)
@@ -620,7 +664,8 @@ def _watch(
             time.sleep(0.5)
 
 
-def summary_table(result: Account, worker: WorkerStats, simulated: SimulationManifest) -> Table:
+def summary_table(outcome: DemoOutcome, simulated: SimulationManifest) -> Table:
+    result, worker = outcome.account, outcome.worker
     table = Table(title="camsort demo: summary", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -646,7 +691,10 @@ def summary_table(result: Account, worker: WorkerStats, simulated: SimulationMan
     )
     table.add_row("lost", _count(len(result.lost), bad="bold red"), "uploaded, no result and not in the DLQ")
     table.add_row(
-        "duplicates suppressed", str(result.duplicates_suppressed), "deliveries acknowledged without a write"
+        "duplicates suppressed",
+        str(outcome.function_duplicates),
+        f"frames the function found already recorded (its Duplicates metric): "
+        f"{result.duplicate_notifications} duplicate notification(s), {outcome.redeliveries} redelivery(ies)",
     )
     if result.extra_results:
         table.add_row("objects with >1 result", _count(len(result.extra_results), bad="red"), "")
@@ -660,7 +708,8 @@ def summary_table(result: Account, worker: WorkerStats, simulated: SimulationMan
         "worker",
         str(worker.invocations),
         f"invocations; {worker.received} messages received, {worker.deleted} deleted, "
-        f"{worker.reported_failures} reported failed, {worker.failed_batches} failed batches",
+        f"{worker.reported_failures} reported failed, {worker.failed_batches} failed batches "
+        f"({worker.timeouts} over the {outcome.function_timeout_s}s function timeout)",
     )
     return table
 

@@ -44,6 +44,8 @@ from infra.topology import (
 )
 
 DEFAULT_REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
+# serverless.yml's noncurrentVersionDays default.
+NONCURRENT_VERSION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,43 @@ def create_local_stack(
             ) from exc
         raise
 
+    # As serverless.yml's FramesBucket: versioned (an overwrite is a new frame with its own
+    # version), encrypted, private, overwritten versions expiring. Its TLS-only bucket policy
+    # is left out: the local endpoint is plain HTTP on 127.0.0.1.
+    s3.put_bucket_versioning(Bucket=names.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=names.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=names.bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=names.bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "ExpireOverwrittenFrames",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": names.frames_prefix},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+                }
+            ]
+        },
+    )
+
     dead_letter_queue_url = sqs.create_queue(
         QueueName=names.dead_letter_queue,
         # 14 days, the maximum, as a DLQ should keep failures long enough to be looked at.
-        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600), "SqsManagedSseEnabled": "true"},
     )["QueueUrl"]
     dead_letter_queue_arn = _queue_arn(sqs, dead_letter_queue_url)
 
@@ -141,6 +176,8 @@ def create_local_stack(
         QueueName=names.queue,
         Attributes={
             "VisibilityTimeout": str(visibility_timeout_s),
+            "MessageRetentionPeriod": str(4 * 24 * 3600),
+            "SqsManagedSseEnabled": "true",
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
             ),
@@ -179,6 +216,9 @@ def create_local_stack(
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+    )
+    dynamodb.update_continuous_backups(
+        TableName=names.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     dynamodb.get_waiter("table_exists").wait(
         TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
@@ -225,7 +265,10 @@ def _queue_policy(queue_arn: str, bucket: str) -> dict:
                 "Principal": {"Service": "s3.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                    "StringEquals": {"aws:SourceAccount": queue_arn.split(":")[4]},
+                },
             }
         ],
     }

@@ -48,7 +48,8 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         env = {**os.environ, **LOCAL_AWS_ENV}
-        self._log_handle = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # Kept open for the server's lifetime and closed in stop().
+        self._log_handle = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
             stdout=self._log_handle,

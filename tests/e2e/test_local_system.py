@@ -71,9 +71,9 @@ def test_stack_has_the_deployed_shape(local_stack):
         "maxReceiveCount": MAX_RECEIVE_COUNT,
     }
 
-    rules = local_stack.client("s3").get_bucket_notification_configuration(Bucket=local_stack.names.bucket)[
-        "QueueConfigurations"
-    ]
+    s3 = local_stack.client("s3")
+    assert s3.get_bucket_versioning(Bucket=local_stack.names.bucket)["Status"] == "Enabled"
+    rules = s3.get_bucket_notification_configuration(Bucket=local_stack.names.bucket)["QueueConfigurations"]
     assert sorted(
         {rule["Name"]: rule["Value"] for rule in r["Filter"]["Key"]["FilterRules"]}["suffix"] for r in rules
     ) == sorted(FRAME_SUFFIXES)
@@ -109,7 +109,7 @@ def test_moto_notifies_on_put_honouring_prefix_and_case_sensitive_suffix_filters
     assert [json.loads(b).get("Event") for b in bodies].count("s3:TestEvent") == 1
     keys = [key for body in bodies for key, _etag in notification_objects(body)]
     assert sorted(keys) == sorted(notified)
-    # Keys arrive URL-encoded (quote_plus), no sequencer, no versionId (unversioned bucket).
+    # Keys arrive URL-encoded (quote_plus); no sequencer, and no versionId although the bucket is versioned.
     encoded = [json.loads(b)["Records"][0]["s3"]["object"] for b in bodies if "Records" in json.loads(b)]
     assert {"key": "frames%2Fcam-01%2Fred+flower%2B1.jpg", "size": 1, "eTag": encoded[0]["eTag"]} in encoded
     assert all("sequencer" not in obj and "versionId" not in obj for obj in encoded)
@@ -145,7 +145,7 @@ def test_every_upload_ends_with_exactly_one_result(local_stack, run_worker):
     assert result.lost == [] and result.dead_lettered == [] and result.extra_results == []
     assert result.unexpected == []
     assert result.rejected == Counter(BAD_KINDS.values())
-    assert result.duplicates_suppressed == 2
+    assert result.duplicate_notifications == 2
     # 10 uploads + the test event + 2 duplicates, all acknowledged on the first delivery.
     assert (stats.received, stats.deleted, stats.reported_failures, stats.failed_batches) == (13, 13, 0, 0)
     assert queue_counts(local_stack, local_stack.queue_url) == (0, 0)
@@ -155,7 +155,7 @@ def test_every_upload_ends_with_exactly_one_result(local_stack, run_worker):
     items = {item["key"]: item for item in scan_results(local_stack)}
     for uploaded in manifest.objects:
         item = items[uploaded.key]
-        assert item["object_version"] == uploaded.etag
+        assert item["etag"] == uploaded.etag
         assert item["camera_id"] == uploaded.camera_id
         assert item["captured_at"] == format_timestamp(uploaded.captured_at)  # from the key, not LastModified
         tags = {
@@ -269,5 +269,5 @@ def test_a_new_upload_under_the_same_key_is_a_new_frame(local_stack, run_worker)
     run_worker()
 
     items = scan_results(local_stack)
-    assert sorted(item["object_version"] for item in items) == sorted([first, second])
+    assert sorted(item["etag"] for item in items) == sorted([first, second])
     assert {item["status"] for item in items} == {"ok"}

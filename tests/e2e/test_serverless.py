@@ -13,8 +13,9 @@ real arm64 artifact from ``infra/package.py``. The CloudFormation it writes is
 
 moto 5.2.5's CloudFormation does not materialise every property: it skips
 ``AWS::S3::BucketPolicy``, ``AWS::SQS::QueuePolicy`` and ``AWS::CloudWatch::Alarm``
-resources and ignores a bucket's ``NotificationConfiguration``, ``PublicAccessBlock``,
-versioning and lifecycle, a table's PITR and a function's ``Architectures``. Those are
+resources (and creates ``AWS::Lambda::Version`` without a physical id), and ignores a bucket's
+``NotificationConfiguration``, ``PublicAccessBlock``, ``OwnershipControls``, versioning and
+lifecycle, a table's PITR and a function's ``Architectures``. Those are
 checked on the template (which cfn-lint validates against CloudFormation's schemas), and the
 notification rules are additionally put on the moto bucket through the S3 API to prove,
 by uploading keys, that they route exactly the frames to the queue.

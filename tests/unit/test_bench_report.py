@@ -99,8 +99,26 @@ def test_markdown_holds_every_table_with_formatted_numbers():
     assert "- weights `none`: speed does not depend on the weight values, labels do" in markdown
 
 
-def test_stage_names_keep_first_appearance_order():
-    assert report.stage_names(RESULTS) == ["get_object", "decode", "inference"]
+def test_stage_names_follow_the_handler_order_then_the_groups():
+    results = copy.deepcopy(RESULTS)
+    results["paths"]["int8"]["stages"]["all stages"] = {"p50_ms": 30.0}
+    results["paths"]["int8"]["stages"]["dup_check"] = {"p50_ms": 1.0}
+    assert report.stage_names(results) == ["dup_check", "get_object", "decode", "inference", "all stages"]
+
+
+def test_cold_start_phases_are_tabulated_when_measured():
+    results = copy.deepcopy(RESULTS)
+    assert "Cold start, phase by phase" not in report.render_markdown(results)
+    results["paths"]["int8"]["cold_start_s"]["phases_median_s"] = {
+        "started": 0.1,
+        "imported": 0.6,
+        "first_result": 0.8,
+    }
+    markdown = report.render_markdown(results)
+    assert (
+        "| first result written; for (a) this includes building the ResNet50 and the first predict | — | — | 0.80 |"
+        in markdown
+    )
 
 
 def test_rich_tables_render_the_same_figures():
@@ -141,3 +159,15 @@ def test_operator_section_lists_the_costliest_operators_of_either_model():
 def test_no_operator_section_without_a_profile():
     assert report.operator_rows(RESULTS) == []
     assert "onnxruntime operators" not in report.render_markdown(RESULTS)
+
+
+def test_time_split_sentence_gives_shares_of_the_per_frame_total():
+    results = copy.deepcopy(RESULTS)
+    results["paths"]["int8"]["stages"].update(
+        {"all stages": {"p50_ms": 40.0}, "S3 + DynamoDB calls": {"p50_ms": 20.0}}
+    )
+    assert report.time_split_lines(results) == [
+        "(c) handler int8: 40.0 ms per frame (p50 of the stage sum): S3 + DynamoDB calls 20.0 ms (50%), "
+        "decode 4.0 ms (10%), inference 12.0 ms (30%)"
+    ]
+    assert "- (c) handler int8: 40.0 ms per frame" in report.render_markdown(results)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from functions import env
+from infra.demo import emf_metric_total, notification_objects
 from infra.local_stack import LocalStack
 from infra.topology import StackNames
 from infra.worker import (
@@ -114,3 +116,34 @@ def test_lambda_context_names_the_function_and_counts_down_from_the_timeout():
     assert context.invoked_function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:camsort-classify"
     assert context.memory_limit_in_mb == 2048
     assert 0 < context.get_remaining_time_in_millis() <= 5000
+
+
+def test_notification_objects_reads_decoded_keys_and_etags_only_from_object_created_records():
+    body = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"object": {"key": "frames%2Fcam-01%2Fa+b.jpg", "eTag": "e1"}},
+                },
+                {"eventName": "ObjectRemoved:Delete", "s3": {"object": {"key": "frames%2Fcam-01%2Fc.jpg"}}},
+            ]
+        }
+    )
+    assert notification_objects(body) == [("frames/cam-01/a b.jpg", "e1")]
+    assert notification_objects('{"Service": "Amazon S3", "Event": "s3:TestEvent"}') == []
+    assert notification_objects("not json") == []
+
+
+def test_emf_metric_total_sums_one_metric_from_the_offset_on(tmp_path):
+    log = tmp_path / "function.log"
+    earlier = '{"_aws": {"Timestamp": 1}, "Duplicates": [5.0]}\n'
+    log.write_text(
+        earlier
+        + '{"level": "INFO", "message": "frames/cam-01/x.jpg: ok"}\n'
+        + '{"_aws": {"Timestamp": 2}, "Duplicates": [1.0], "Frames": [3.0]}\n'
+        + '{"_aws": {"Timestamp": 3}, "Duplicates": 2}\n'
+    )
+    assert emf_metric_total(log, "Duplicates", offset=len(earlier)) == 3.0
+    assert emf_metric_total(log, "Duplicates") == 8.0
+    assert emf_metric_total(log, "Frames") == 3.0
