@@ -611,7 +611,7 @@ def run_path(
         with tempfile.TemporaryDirectory(prefix="bench-model-cache-") as model_cache:
             environment = child_environment(stack, path, model_uri, Path(model_cache))
             profile = spawn(plan, environment, logs / f"{path}-profile.log").result
-        verify_results(stack, camera, config.profile_frames + 1)
+        verify_results(stack, camera, len(profile_messages))
         delete_group(stack, camera)
 
     for name in groups:

@@ -232,6 +232,27 @@ COLD_PHASES = (
 )
 
 
+def _cold_profile_lines(results: dict[str, Any]) -> list[str]:
+    """Where each path's cold start goes, from the profile run's cProfile (inflated, for shares)."""
+    lines = []
+    for path in PATHS:
+        cold = _get(results, "paths", path, "profile", "cold")
+        if not cold or not cold.get("parts"):
+            continue
+        parts = "; ".join(f"{part['what']} {part['cumulative_s']:.2f} s" for part in cold["parts"])
+        lines.append(
+            f"- {PATH_HEADERS[path]}, cold start under cProfile ({cold['total_s']:.2f} s in all): {parts}"
+        )
+    if lines:
+        lines = [
+            *lines,
+            "",
+            "(cProfile slows Python-heavy parts down; read these as shares, the table above as times.)",
+            "",
+        ]
+    return lines
+
+
 def _cold_start_section(results: dict[str, Any]) -> list[str]:
     rows = []
     for key, meaning in COLD_PHASES:
@@ -309,6 +330,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append("")
 
     lines += _cold_start_section(results)
+    lines += _cold_profile_lines(results)
     lines += _operator_section(results)
 
     draft = results.get("draft")

@@ -140,6 +140,54 @@ def cprofile_pass(path, events: list[dict], out_path: str, top: int = 25) -> lis
     return top_functions(stats, len(events), top)
 
 
+# Where a cold start goes: (file path suffix, function, what it is), looked up in the
+# cProfile of the profile run's cold start.
+COLD_BREAKDOWN = {
+    "handler": (
+        ("bench/runner.py", "import_code", "import the handler module (incl. the container state)"),
+        ("functions/wiring.py", "make_clients", "boto3 clients"),
+        ("functions/model.py", "fetch_model", "model.onnx + manifest.json from S3"),
+        ("functions/manifest.py", "load_verified", "manifest + sha256 of model.onnx"),
+        ("onnxruntime_inference_collection.py", "_create_inference_session", "onnxruntime session creation"),
+        ("functions/model.py", "predict", "model.predict (warm-up + first frame)"),
+        ("functions/classify.py", "classify_frames", "first event: classify_frames"),
+    ),
+    "reference": (
+        ("bench/runner.py", "import_code", "import TensorFlow, Keras, LightGBM, boto3"),
+        ("export/backbone.py", "build_keras_backbone", "build the Keras ResNet50"),
+        ("lightgbm/basic.py", "__init__", "load the LightGBM Booster"),
+        ("keras/src/backend/tensorflow/trainer.py", "predict", "Keras model.predict (first call traces)"),
+        ("bench/stages.py", "reference_handle", "first event, end to end"),
+    ),
+}
+
+
+def named_cumulative(stats: pstats.Stats, wanted: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
+    """Cumulative seconds of each wanted function (the largest entry when several match)."""
+    rows = []
+    for suffix, function, what in wanted:
+        matches = [
+            cumulative
+            for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items()  # type: ignore[attr-defined]
+            if name == function and filename.replace("\\", "/").endswith(suffix)
+        ]
+        if matches:
+            rows.append({"what": what, "cumulative_s": round(max(matches), 3)})
+    return rows
+
+
+def cold_profile_summary(profiler: cProfile.Profile, plan: dict) -> dict[str, Any]:
+    """The cold start under cProfile: the listing on disk, the named parts in the result."""
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer).sort_stats("cumulative")
+    stats.print_stats(80)
+    Path(plan["profile_path"]).with_name(Path(plan["profile_path"]).stem + "-cold.txt").write_text(
+        buffer.getvalue()
+    )
+    kind = "reference" if plan["path"] == "reference" else "handler"
+    return {"total_s": round(stats.total_tt, 3), "parts": named_cumulative(stats, COLD_BREAKDOWN[kind])}  # type: ignore[attr-defined]
+
+
 def top_functions(stats: pstats.Stats, frames: int, top: int) -> list[dict[str, Any]]:
     """The ``top`` functions by cumulative time, in ms per frame."""
     rows = []

@@ -152,6 +152,7 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         console=console,
     )
     # Atomic publish: a half-trained directory never looks like a cached model.
+    shutil.rmtree(model_dir, ignore_errors=True)  # an incomplete one (no manifest) from an older run
     Path(trained).rename(model_dir)
     return model_dir
 
@@ -548,6 +549,7 @@ def _run_on_endpoint(
             _watch(stack, state, simulation, cameras, console, worker_failed=lambda: worker.failed)
         finally:
             worker_stats = worker.stop()
+    console.print()
     simulated = simulation.result()
     finished_at = datetime.now(UTC)
     outcome = DemoOutcome(

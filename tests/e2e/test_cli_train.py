@@ -139,5 +139,10 @@ def test_train_reports_a_bad_dataset_without_a_traceback(tmp_path):
 def test_trained_model_fixture_is_a_verified_model(trained_model_dir):
     model_path, manifest = load_verified(trained_model_dir)
     assert manifest.labels == ["bus", "car", "empty"]
+    assert manifest.precision == "int8" and manifest.quantization["requested"] == "int8"
+    assert "passed" in manifest.quantization["guard"]  # recorded even when int8 is forced
+    # int8: the trees on the model's own features are exact; the fp32 graph still matches Keras
+    assert manifest.parity["int8_trees"]["labels_disagree"] == 0
+    assert manifest.parity["fp32_vs_keras"]["features_allclose"] is True
     assert (trained_model_dir / "report.html").is_file()
     assert model_path.stat().st_size > 1_000_000  # the real ResNet50 is inside

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -93,3 +94,33 @@ def test_explicit_table_and_endpoint_win_over_the_state_file(tmp_path):
         "camsort-results-given",
         "eu-west-1",
     )
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_path):
+    """The ResNet50 + LightGBM model from training.pipeline, through the worker and the handler."""
+    from rich.console import Console
+
+    from functions.manifest import UNKNOWN_LABEL, read_manifest
+    from infra.demo import DemoSettings, run_demo
+
+    output = io.StringIO()
+    outcome = run_demo(
+        DemoSettings(
+            cameras=2,
+            frames_per_camera=3,
+            frames_per_second=0,
+            model_dir=trained_model_dir,
+            endpoint_url=moto_server.endpoint_url,
+            stage=f"demo-real-{uuid.uuid4().hex[:8]}",
+            cache_dir=tmp_path,
+        ),
+        Console(file=output, width=120),
+    )
+    labels = read_manifest(trained_model_dir).labels
+    assert outcome.exit_code == 0
+    assert (outcome.account.uploaded, outcome.account.results, outcome.account.lost) == (10, 10, [])
+    assert outcome.account.ok == 6 and sum(outcome.account.rejected.values()) == 4
+    assert set(outcome.account.labels) <= {*labels, UNKNOWN_LABEL}
+    assert outcome.account.unexpected == []

@@ -230,3 +230,55 @@ def test_guard_fails_when_auc_drops_with_the_same_labels():
     assert result.roc_auc_drop == pytest.approx(10 * 100 / (100 * 100))
     assert not result.passed
     assert "ROC-AUC" in result.reason
+
+
+# --- float32 thresholds ----------------------------------------------------------------------
+
+
+def _one_ulp_data():
+    """Two classes whose only feature differs by 1 ulp of float32.
+
+    LightGBM splits at the float64 midpoint; rounded to the nearest float32 (what ONNX
+    stores) that midpoint becomes the upper value itself, chosen so here (even mantissa).
+    """
+    lower = np.nextafter(np.float32(1.5), np.float32(2))  # odd mantissa: the tie rounds up
+    upper = np.nextafter(lower, np.float32(2))
+    midpoint = (float(lower) + float(upper)) / 2
+    assert np.float32(midpoint) == upper  # the hazard this data is built to show
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 1, size=(60, 1)).astype(np.float32)  # a second, useless feature
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    features = np.c_[np.where(y == 1, upper, lower).astype(np.float32), noise]
+    return features, y
+
+
+def _onnx_trees_probabilities(classifier, features):
+    import onnxruntime as ort
+
+    from export.trees import lightgbm_to_onnx
+
+    trees = lightgbm_to_onnx(classifier, features.shape[1], ["a", "b"])
+    session = ort.InferenceSession(trees.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities"], {"features": features})[0]
+
+
+def test_final_model_thresholds_are_exact_in_float32_onnx():
+    features, y = _one_ulp_data()
+    params = {"n_estimators": 5, "min_child_samples": 2, "colsample_bytree": 1.0}
+    classifier = fit_final(features, y, params, seed=0)
+    assert (classifier.predict(features) == y).all()
+    onnx_probabilities = _onnx_trees_probabilities(classifier, features)
+    np.testing.assert_allclose(onnx_probabilities, classifier.predict_proba(features), atol=1e-6)
+    assert (onnx_probabilities.argmax(axis=1) == y).all()
+
+
+def test_unsnapped_thresholds_would_flip_in_onnx():
+    """Why fit_final snaps: the raw LightGBM model and its ONNX form disagree on this data."""
+    from training.crossval import _fit, resolve_params
+
+    features, y = _one_ulp_data()
+    params = resolve_params({"n_estimators": 5, "min_child_samples": 2, "colsample_bytree": 1.0}, 0)
+    raw = _fit(features, y, params)
+    assert (raw.predict(features) == y).all()
+    onnx_labels = _onnx_trees_probabilities(raw, features).argmax(axis=1)
+    assert (onnx_labels[y == 1] == 0).all()  # every upper value goes the wrong way in float32

@@ -171,3 +171,21 @@ def test_time_split_sentence_gives_shares_of_the_per_frame_total():
         "decode 4.0 ms (10%), inference 12.0 ms (30%)"
     ]
     assert "- (c) handler int8: 40.0 ms per frame" in report.render_markdown(results)
+
+
+def test_cold_profile_parts_are_listed_per_path():
+    results = copy.deepcopy(RESULTS)
+    results["paths"]["int8"]["profile"] = {
+        "cold": {
+            "total_s": 2.5,
+            "parts": [
+                {"what": "model.onnx + manifest.json from S3", "cumulative_s": 0.31},
+                {"what": "onnxruntime session creation", "cumulative_s": 0.52},
+            ],
+        }
+    }
+    markdown = report.render_markdown(results)
+    assert (
+        "- (c) handler int8, cold start under cProfile (2.50 s in all): model.onnx + manifest.json from S3 0.31 s; "
+        "onnxruntime session creation 0.52 s"
+    ) in markdown
