@@ -50,8 +50,8 @@ PRECISIONS = (FP32, INT8)
 # The notebook way's runtime dependencies (its package is these plus their closure).
 REFERENCE_DISTRIBUTIONS = ("tensorflow-cpu", "keras", "lightgbm", "pillow", "numpy", "boto3")
 WEIGHTS_NOTE = (
-    "weights `{weights}`: speed does not depend on the weight values, labels do "
-    "(random-init features still separate the synthetic classes only as well as chance allows)."
+    "weights `{weights}`: speed does not depend on the weight values, labels do; with random-init "
+    "weights the labels (and the draft-vs-full agreement) say nothing about an ImageNet model's."
 )
 
 
@@ -69,8 +69,8 @@ class BenchConfig:
     seed: int = 0
     cold_starts: int = 3
     warmup: int = 5
-    stage_frames: int = 100
-    profile_frames: int = 30
+    stage_frames: int = 50
+    profile_frames: int = 20
     batch_size: int = 10
     featurize_batch: int = 16
     profile: bool = True
@@ -529,6 +529,58 @@ def child_environment(stack, path: str, model_uri: str | None, model_cache: Path
     }
 
 
+# --- import cost ----------------------------------------------------------------------------------
+
+# What each path imports before it can do anything, in the order it imports it.
+IMPORT_STATEMENTS = {
+    "handler": (
+        "import functions.handler",
+        ("numpy", "PIL.Image", "onnxruntime", "boto3", "aws_lambda_powertools", "functions.handler"),
+    ),
+    REFERENCE: (
+        "import numpy, tensorflow, keras, lightgbm, boto3",
+        ("numpy", "tensorflow", "keras", "lightgbm", "boto3"),
+    ),
+}
+
+
+def parse_importtime(stderr: str, modules: tuple[str, ...]) -> dict[str, float]:
+    """Cumulative import seconds of ``modules`` from ``python -X importtime`` output.
+
+    Each module is imported once, so its line's cumulative column is its whole import
+    (minus what something imported before it already loaded).
+    """
+    found: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or line.count("|") != 2:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        name, cumulative = name.strip(), cumulative.strip()
+        if name in modules and cumulative.isdigit():
+            found[name] = int(cumulative) / 1e6
+    return {module: round(found[module], 3) for module in modules if module in found}
+
+
+def import_times(path: str, environment: dict[str, str]) -> dict[str, float]:
+    """One fresh interpreter's import cost for ``path`` (no container state is built)."""
+    from functions import env
+
+    statement, modules = IMPORT_STATEMENTS[REFERENCE if path == REFERENCE else "handler"]
+    # Without the Lambda marker the handler module does not build its app at import.
+    environment = {name: value for name, value in environment.items() if name != env.AWS_LAMBDA_FUNCTION_NAME}
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if completed.returncode != 0:
+        raise BenchError(f"`python -c {statement!r}` failed for {path}: {completed.stderr[-500:]}")
+    return parse_importtime(completed.stderr, modules)
+
+
 # --- one path -------------------------------------------------------------------------------------
 
 
@@ -563,6 +615,10 @@ def run_path(
             cold_runs.append(spawn(plan, environment, logs / f"{path}-cold{attempt}.log"))
         verify_results(stack, camera, 1)
         progress.advance(task)
+
+    progress.update(task, description=f"{path}: import cost", completed=0, total=None)
+    with tempfile.TemporaryDirectory(prefix="bench-model-cache-") as model_cache:
+        imports = import_times(path, child_environment(stack, path, model_uri, Path(model_cache)))
 
     progress.update(task, description=f"{path}: uploading frames", completed=0, total=None)
     groups = {
@@ -619,7 +675,9 @@ def run_path(
     for attempt in range(config.cold_starts):
         delete_group(stack, camera_for(path, f"cold{attempt}"))
     progress.update(task, description=f"{path}: done", completed=1, total=1)
-    return summarize_path(config, cold_runs, full, profile, labels["batch1"])
+    summary = summarize_path(cold_runs, full, profile, labels["batch1"])
+    summary["cold_start_s"]["imports_s"] = imports
+    return summary
 
 
 # Per-frame sums of stages, so the split answers "network or compute?" directly.
@@ -642,7 +700,6 @@ def stage_group_summaries(stages_s: dict[str, list[float]]) -> dict[str, dict[st
 
 
 def summarize_path(
-    config: BenchConfig,
     cold_runs: list[ChildRun],
     full: ChildRun,
     profile: dict[str, Any] | None,
@@ -674,7 +731,9 @@ def summarize_path(
             "median": round(stats.median(cold), 3),
             # Median over the cold runs of each mark: process start -> imports done -> first result.
             "phases_median_s": {name: round(stats.median(values), 3) for name, values in phases.items()},
-            "full_run_first_result_s": round(full.marks_s.get("first_result", float("nan")), 3),
+            "full_run_first_result_s": round(full.marks_s["first_result"], 3)
+            if "first_result" in full.marks_s
+            else None,
         },
         "peak_rss_mib": full.peak_rss_mib,
         "stages": stages,

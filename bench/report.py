@@ -233,23 +233,32 @@ COLD_PHASES = (
 
 
 def _cold_profile_lines(results: dict[str, Any]) -> list[str]:
-    """Where each path's cold start goes, from the profile run's cProfile (inflated, for shares)."""
+    """Where each path's cold start goes: import cost, and the profile run's cProfile (for shares)."""
     lines = []
+    profiled = False
+    for path in PATHS:
+        imports = _get(results, "paths", path, "cold_start_s", "imports_s")
+        if imports:
+            listed = ", ".join(f"{module} {seconds:.2f} s" for module, seconds in imports.items())
+            lines.append(
+                f"- {PATH_HEADERS[path]}, imports in a fresh interpreter (`python -X importtime`): {listed}"
+            )
     for path in PATHS:
         cold = _get(results, "paths", path, "profile", "cold")
         if not cold or not cold.get("parts"):
             continue
         parts = "; ".join(f"{part['what']} {part['cumulative_s']:.2f} s" for part in cold["parts"])
+        profiled = True
         lines.append(
             f"- {PATH_HEADERS[path]}, cold start under cProfile ({cold['total_s']:.2f} s in all): {parts}"
         )
-    if lines:
-        lines = [
-            *lines,
+    if profiled:
+        lines += [
             "",
-            "(cProfile slows Python-heavy parts down; read these as shares, the table above as times.)",
-            "",
+            "(cProfile slows Python-heavy parts down; read its figures as shares, the table above as times.)",
         ]
+    if lines:
+        lines.append("")
     return lines
 
 

@@ -4,7 +4,7 @@ Each path (the notebook way, the handler with the fp32 model, the handler with t
 model) runs in a child process of its own so that
 
 * its cold start is real: interpreter start, imports, container state, first result;
-* its peak RSS is its own (the parent reads it from ``os.wait4``);
+* its peak RSS is its own (VmHWM, reported by the child itself: see ``peak_rss_kib``);
 * TensorFlow loaded by one path never shares a process (threads, allocator) with another.
 
 The child reports to the parent as JSON lines on the file descriptor named by
@@ -14,7 +14,9 @@ those logs go to the child's log file). Modes:
 * ``cold``: process one event and exit (repeated by the parent for a median);
 * ``full``: cold start, then the warm passes (batch 1, batch 10), the per-stage split, and
   for the handler paths the draft-vs-full decode comparison;
-* ``profile``: cProfile over warm batch-1 events, plus onnxruntime's per-operator profile.
+* ``profile``: cProfile of the cold start and of warm batch-1 events, plus (handler paths)
+  onnxruntime's per-operator profile. Its timings are not reported as figures: profilers
+  slow things down; it says where the time goes.
 
 Import order matters for the cold start figure: nothing heavy is imported before the
 ``started`` mark.

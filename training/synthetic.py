@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageStat
 
 LABELS = ("bus", "car", "empty")
 
@@ -111,10 +111,10 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     camera = Camera(
         width=scene_w,
         height_px=scene_h,
-        focal=scene_w * rng.uniform(0.75, 1.05),
-        horizon=scene_h * rng.uniform(0.26, 0.42),
+        focal=scene_w * rng.uniform(0.8, 1.3),
+        horizon=scene_h * rng.uniform(0.04, 0.22),
         centre_x=scene_w * rng.uniform(0.42, 0.58),
-        height=rng.uniform(3.5, 6.5),
+        height=rng.uniform(3.5, 6.0),
     )
     road_half = rng.choice([1, 2, 3]) * 3.5 / 2 + rng.uniform(0, 1.5)  # 1-3 lanes per direction
     road_centre = rng.uniform(-0.6, 0.6) * road_half
@@ -125,6 +125,8 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     scene.skyline(draw)
     scene.ground(draw)
     scene.facades(draw)
+    # the camera meters the street, not the traffic: the exposure is the same with or without a vehicle
+    metered = float(np.mean(ImageStat.Stat(image).mean))
     # Painter's algorithm, far to near: street furniture behind the vehicle, the vehicle, then
     # whatever stands in front of it (a partial occlusion).
     things = sorted(
@@ -139,7 +141,7 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     if vehicle is not None:
         scene.draw_vehicle(draw, vehicle)
 
-    image = _expose(image, light, rng)
+    image = _expose(image, light, metered, rng)
     scene.draw_glow(ImageDraw.Draw(image))
     image = image.resize((width, height), Image.Resampling.BILINEAR)
     _timestamp(image, rng)
@@ -241,6 +243,10 @@ class Scene:
         self.road_right = road_right
         self.far_z = 400.0
         self.glow: list[Callable[[ImageDraw.ImageDraw], None]] = []
+        # where a shadow falls on the road (metres sideways, metres away), from the sun's bearing:
+        # in direct sun a vehicle casts a long shadow, otherwise only a dark patch under it
+        sun_x, sun_z = rng.uniform(-1.8, 1.8), rng.uniform(0.2, 2.5)
+        self.sun = (sun_x, sun_z) if light.name in ("day", "dawn") else (0.0, 0.3)
 
     def ground_quad(self, x0: float, x1: float, z0: float, z1: float) -> list[Point]:
         p = self.camera.project
@@ -320,9 +326,10 @@ class Scene:
         """Building fronts along the street, receding towards the vanishing point."""
         rng = self.rng
         for side in (-1, 1):
-            if rng.random() < 0.25:
+            if rng.random() < 0.35:
                 continue
-            x = self.road_left - rng.uniform(2.5, 5) if side < 0 else self.road_right + rng.uniform(2.5, 5)
+            setback = rng.uniform(4, 10)  # pavement, parking, front gardens
+            x = self.road_left - setback if side < 0 else self.road_right + setback
             z = self.camera.nearest_visible_z * 0.3
             while z < 160:
                 length = rng.uniform(8, 25)
@@ -358,7 +365,7 @@ class Scene:
             x = kerb + side * rng.uniform(0.5, 2.5)
             z = self.camera.nearest_visible_z * (rng.uniform(1.0, 1.6) if near else rng.uniform(1.5, 6.0))
             kind = rng.choice(["pole", "tree", "sign", "person"], p=[0.3, 0.3, 0.2, 0.2])
-            if near and rng.random() < 0.5:
+            if near and rng.random() < 0.2:
                 # in the road itself: a pedestrian crossing or a sign on the median
                 x = rng.uniform(self.road_left, self.road_right)
                 kind = rng.choice(["person", "sign"])
@@ -420,16 +427,25 @@ class Scene:
     def plan_vehicle(self, label: str) -> Vehicle:
         rng, cam = self.vehicle_rng, self.camera
         if label == "bus":
-            length, width, body_top = rng.uniform(10, 13), rng.uniform(2.45, 2.6), rng.uniform(2.9, 3.3)
+            length, width, body_top = rng.uniform(10.5, 13), rng.uniform(2.5, 2.6), rng.uniform(3.0, 3.4)
             colour = VEHICLE_COLOURS[rng.choice(len(VEHICLE_COLOURS), p=BUS_COLOUR_WEIGHTS)]
+            share, nearest = rng.uniform(0.34, 0.5), 0.6  # of the frame width; the front may leave the frame
         else:
-            length, width, body_top = rng.uniform(3.8, 4.9), rng.uniform(1.7, 1.9), rng.uniform(0.95, 1.1)
+            length, width, body_top = rng.uniform(3.9, 4.8), rng.uniform(1.72, 1.9), rng.uniform(0.85, 1.0)
             colour = VEHICLE_COLOURS[rng.choice(len(VEHICLE_COLOURS), p=CAR_COLOUR_WEIGHTS)]
+            share, nearest = rng.uniform(0.24, 0.34), 0.85
+        if rng.random() < 0.07:  # now and then further down the road
+            share *= rng.uniform(0.6, 0.8)
         colour = _jitter(colour, rng, 10)
+        # A traffic camera watches the traffic coming at it: the vehicle is close, its near face
+        # spans ``share`` of the frame width (less when that would put it under the camera).
+        z = max(cam.focal * width / (share * cam.width), cam.nearest_visible_z * nearest)
         lanes = max(1, round((self.road_right - self.road_left) / 3.5))
         lane_width = (self.road_right - self.road_left) / lanes
         x = self.road_left + (int(rng.integers(lanes)) + 0.5) * lane_width + rng.uniform(-0.4, 0.4)
-        z = cam.nearest_visible_z * rng.uniform(0.9, 1.8) + 0.5
+        # keep the near face inside the frame (the camera is aimed at the lanes it watches)
+        u = min(max(cam.centre_x + cam.focal * x / z, cam.width * 0.25), cam.width * 0.75)
+        x = (u - cam.centre_x) * z / cam.focal
         facing_camera = rng.random() < 0.5  # near face is the front (headlights) or the rear
         box = VehicleBox(x - width / 2, x + width / 2, z, z + length)
         return Vehicle(label, box, body_top, colour, facing_camera)
@@ -438,8 +454,10 @@ class Scene:
         label, box, body_top, colour = vehicle.label, vehicle.box, vehicle.body_top, vehicle.colour
         facing_camera = vehicle.facing_camera
         # shadow on the road
+        dx, dz = self.sun
         draw.polygon(
-            self.ground_quad(box.x0 - 0.2, box.x1 + 0.2, box.z0 - 0.1, box.z1 + 0.4), fill=(38, 38, 40)
+            self.ground_quad(box.x0 - 0.2 + min(dx, 0), box.x1 + 0.2 + max(dx, 0), box.z0 - 0.1, box.z1 + dz),
+            fill=(38, 38, 40),
         )
         self._near_tyres(draw, box, label)
         if label == "bus":
@@ -506,23 +524,59 @@ class Scene:
             draw.polygon(self._near_rect(box, xa, xb, 0, 2 * radius * 0.7), fill=TYRE)
 
     def _car(self, draw, box: VehicleBox, body_top: float, colour: Colour, facing_camera: bool) -> None:
-        rng = self.vehicle_rng
+        rng, p = self.vehicle_rng, self.camera.project
         length = box.z1 - box.z0
-        roof = body_top + rng.uniform(0.4, 0.55)
+        roof = body_top + rng.uniform(0.45, 0.6)
         self._box(draw, VehicleBox(box.x0, box.x1, box.z0, box.z1), 0.25, body_top, colour)
-        # cabin: shorter, slightly narrower, glass on every side with pillars in body colour
-        a, b = (0.3, 0.78) if facing_camera else (0.22, 0.7)
-        cabin = VehicleBox(box.x0 + 0.1, box.x1 - 0.1, box.z0 + a * length, box.z0 + b * length)
-        self._box(draw, cabin, body_top, roof, colour)
-        side_windows = [(0.06, 0.47), (0.53, 0.94)]
-        for fa, fb in side_windows:
-            za = cabin.z0 + fa * (cabin.z1 - cabin.z0)
-            zb = cabin.z0 + fb * (cabin.z1 - cabin.z0)
-            quad = self._side_quad(cabin, body_top + 0.05, roof - 0.06, za, zb)
-            if quad:
-                draw.polygon(quad, fill=GLASS)
+        # cabin: narrower than the body, a raked windscreen (rear window) towards the camera, a
+        # flat roof behind it and two side windows; seen from a raised camera the glass is large
+        a, b = (0.26, 0.84) if facing_camera else (0.16, 0.76)
+        x0, x1 = box.x0 + 0.12, box.x1 - 0.12
+        z0, z1 = box.z0 + a * length, box.z0 + b * length
+        rake = (z1 - z0) * rng.uniform(0.28, 0.36)
+        side = self._side_x(box)
+        if side is not None:
+            side = x0 if side == box.x0 else x1
+            draw.polygon(
+                [p(side, body_top, z0), p(side, roof, z0 + rake), p(side, roof, z1), p(side, body_top, z1)],
+                fill=_shade(colour, 0.86),
+            )
+            for fa, fb in ((0.08, 0.5), (0.55, 0.92)):
+                za, zb = (
+                    z0 + rake * 0.5 + fa * (z1 - z0 - rake * 0.5),
+                    z0 + rake * 0.5 + fb * (z1 - z0 - rake * 0.5),
+                )
+                draw.polygon(
+                    [
+                        p(side, body_top + 0.06, za),
+                        p(side, roof - 0.07, za),
+                        p(side, roof - 0.07, zb),
+                        p(side, body_top + 0.06, zb),
+                    ],
+                    fill=GLASS,
+                )
+        if self.camera.height > roof:
+            draw.polygon(
+                [p(x0, roof, z0 + rake), p(x1, roof, z0 + rake), p(x1, roof, z1), p(x0, roof, z1)],
+                fill=_shade(colour, 1.12),
+            )
         draw.polygon(
-            self._near_rect(cabin, cabin.x0 + 0.08, cabin.x1 - 0.08, body_top + 0.04, roof - 0.06), fill=GLASS
+            [
+                p(x0, body_top, z0),
+                p(x1, body_top, z0),
+                p(x1 - 0.05, roof, z0 + rake),
+                p(x0 + 0.05, roof, z0 + rake),
+            ],
+            fill=colour,
+        )
+        draw.polygon(
+            [
+                p(x0 + 0.07, body_top + 0.03, z0 + 0.02 * rake),
+                p(x1 - 0.07, body_top + 0.03, z0 + 0.02 * rake),
+                p(x1 - 0.1, roof - 0.04, z0 + 0.92 * rake),
+                p(x0 + 0.1, roof - 0.04, z0 + 0.92 * rake),
+            ],
+            fill=GLASS,
         )
         # bonnet / boot line, lights and plate on the near face
         self._lights(draw, box, 0.7, 0.88, 0.3, facing_camera)
@@ -613,9 +667,14 @@ class Furniture:
 # --- camera -----------------------------------------------------------------------------------
 
 
-def _expose(image: Image.Image, light: Lighting, rng: np.random.Generator) -> Image.Image:
-    """Exposure + colour cast through a lookup table, then sensor noise (both in C, fast)."""
-    gain = light.gain * rng.uniform(0.85, 1.15)
+def _expose(image: Image.Image, light: Lighting, metered: float, rng: np.random.Generator) -> Image.Image:
+    """Exposure + colour cast through a lookup table, then sensor noise (both in C, fast).
+
+    Like a real traffic camera, auto-exposure brings the street towards a mid-grey, as far as
+    its gain range allows: at night it runs out of gain, so the frame stays dark (and noisier).
+    """
+    target = rng.uniform(100, 125)
+    gain = light.gain * min(max(target / max(1.0, metered * light.gain), 0.75), 2.6)
     tint = np.array(light.tint, np.float64) + rng.uniform(-4, 4, size=3)
     levels = np.arange(256, dtype=np.float64)
     table = np.clip(levels[None, :] * gain + tint[:, None], 0, 255).astype(np.uint8)  # [channel, level]

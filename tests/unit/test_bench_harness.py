@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bench.harness import BenchConfig, BenchError, ChildRun, summarize_draft, summarize_path
+from bench.harness import BenchConfig, BenchError, ChildRun, parse_importtime, summarize_draft, summarize_path
 from bench.stages import reference_item, s3_objects_of, summarize_onnxruntime_profile
 
 
@@ -32,9 +32,7 @@ def _cold(first_result: float) -> ChildRun:
 
 
 def test_summarize_path_turns_raw_seconds_into_the_reported_figures():
-    summary = summarize_path(
-        BenchConfig(), [_cold(1.2), _cold(0.8), _cold(1.0)], _full_run(), None, {"bus": 2, "car": 2}
-    )
+    summary = summarize_path([_cold(1.2), _cold(0.8), _cold(1.0)], _full_run(), None, {"bus": 2, "car": 2})
     assert summary["warm_batch_1"]["p50_ms"] == 25.0
     assert summary["warm_batch_10_per_frame"]["p50_ms"] == 8.0  # (10 ms + 6 ms) / 2
     assert summary["throughput_fps"] == {"batch_1": 20.0, "batch_10": 125.0}
@@ -157,3 +155,21 @@ def test_default_config_is_the_issue_setup():
     config.validate()
     assert (config.frames, config.width, config.height, config.weights) == (200, 1280, 720, "none")
     assert config.paths == ("reference", "fp32", "int8")
+
+
+IMPORTTIME = """import time: self [us] | cumulative | imported package
+import time:       120 |        120 |   _io
+import time:      2000 |      45000 |   numpy
+import time:       300 |        300 |       onnxruntime.capi
+import time:      5000 |     310000 |   onnxruntime
+import time:       900 |     520000 | functions.handler
+some warning line
+"""
+
+
+def test_parse_importtime_reads_the_cumulative_column_of_the_named_modules():
+    assert parse_importtime(IMPORTTIME, ("numpy", "onnxruntime", "boto3", "functions.handler")) == {
+        "numpy": 0.045,
+        "onnxruntime": 0.31,
+        "functions.handler": 0.52,
+    }

@@ -184,7 +184,12 @@ def test_cold_profile_parts_are_listed_per_path():
             ],
         }
     }
+    results["paths"]["int8"]["cold_start_s"]["imports_s"] = {"numpy": 0.05, "onnxruntime": 0.31}
     markdown = report.render_markdown(results)
+    assert (
+        "- (c) handler int8, imports in a fresh interpreter (`python -X importtime`): numpy 0.05 s, onnxruntime 0.31 s"
+        in markdown
+    )
     assert (
         "- (c) handler int8, cold start under cProfile (2.50 s in all): model.onnx + manifest.json from S3 0.31 s; "
         "onnxruntime session creation 0.52 s"
