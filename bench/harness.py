@@ -23,6 +23,7 @@ What one run does, in order (all on this machine, so the ratios are same-machine
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -113,7 +114,7 @@ def bench_frames(config: BenchConfig) -> list[BenchFrame]:
     """The bench frames, labels in rotation, written once and reused (deterministic bytes)."""
     from training.synthetic import LABELS, frame_jpeg, frame_seed
 
-    root = config.cache_dir / f"frames-s{config.seed}-{config.width}x{config.height}"
+    root = config.cache_dir / f"frames-{frames_tag(config)}"
     root.mkdir(parents=True, exist_ok=True)
     frames = []
     for index in range(config.frames):
@@ -132,7 +133,7 @@ def bench_frames(config: BenchConfig) -> list[BenchFrame]:
 def training_set(config: BenchConfig) -> Path:
     from training.synthetic import LABELS, write_dataset
 
-    root = config.cache_dir / f"train-s{config.seed}-n{config.train_per_label}-{config.width}x{config.height}"
+    root = config.cache_dir / f"train-{training_tag(config)}"
     done = root / ".complete"
     if not done.is_file():
         write_dataset(
@@ -146,6 +147,25 @@ def training_files(root: Path) -> list[tuple[Path, str]]:
     return [(path, path.parent.name) for path in sorted(root.glob("*/*.jpg"))]
 
 
+@functools.cache
+def renderer_fingerprint() -> str:
+    """The frames' bytes depend on the renderer's code: a change there must not reuse the cache.
+
+    Computed once per process, so one run uses one key throughout.
+    """
+    from training import synthetic
+
+    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
+
+
+def frames_tag(config: BenchConfig) -> str:
+    return f"s{config.seed}-{config.width}x{config.height}-r{renderer_fingerprint()}"
+
+
+def training_tag(config: BenchConfig) -> str:
+    return f"n{config.train_per_label}-{frames_tag(config)}"
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
@@ -156,8 +176,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def model_dir_for(config: BenchConfig, precision: str) -> Path:
-    tag = f"{precision}-{weights_tag(config.weights)}-s{config.seed}-n{config.train_per_label}"
-    return config.cache_dir / "models" / f"{tag}-{config.width}x{config.height}"
+    return config.cache_dir / "models" / f"{precision}-{weights_tag(config.weights)}-{training_tag(config)}"
 
 
 def weights_tag(weights: str) -> str:
@@ -170,11 +189,10 @@ def weights_tag(weights: str) -> str:
 def training_cache_dir(config: BenchConfig) -> Path:
     """The pipeline's backbone + feature cache for this bench configuration.
 
-    One per (weights, seed, training set): the int8 backbone is cached there under a key of
-    its calibration frames, so this directory holds exactly the bench's backbones.
+    One per (weights, training set): the int8 backbone is cached there under a key of its
+    calibration frames, so this directory holds exactly the bench's backbones.
     """
-    tag = f"{weights_tag(config.weights)}-s{config.seed}-n{config.train_per_label}-{config.width}x{config.height}"
-    return config.cache_dir / "training-cache" / tag
+    return config.cache_dir / "training-cache" / f"{weights_tag(config.weights)}-{training_tag(config)}"
 
 
 def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
@@ -783,6 +801,8 @@ def machine_info() -> dict[str, Any]:
     info = {
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_model": _cpu_model(),
+        # What onnxruntime's int8 kernels can use: VNNI makes u8 x s8 products much cheaper.
+        "cpu_flags": _cpu_flags(("avx2", "avx512f", "avx512_vnni", "avx_vnni", "fma")),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
@@ -795,6 +815,17 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         pass
     return info
+
+
+def _cpu_flags(wanted: tuple[str, ...]) -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in wanted if flag in present]
+    except OSError:
+        pass
+    return []
 
 
 def _cpu_model() -> str:

@@ -284,6 +284,12 @@ def _markdown_table(header: list[str], rows: list[list[str]], align: list[str]) 
     return lines
 
 
+def _cpu_text(machine: dict[str, Any]) -> str:
+    parts = [machine.get("cpu_model") or "", ", ".join(machine.get("cpu_flags") or [])]
+    parts = [part for part in parts if part]
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     settings = results.get("settings", {})
     machine = results.get("machine", {})
@@ -291,8 +297,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "### Bench results",
         "",
         f"{settings.get('frames', '?')} synthetic {settings.get('width', '?')}x{settings.get('height', '?')} "
-        f"JPEG frames, one `make bench` run on {machine.get('cpus', '?')} CPUs "
-        f"({results.get('created_at', '?')}); weights `{settings.get('weights', '?')}`.",
+        f"JPEG frames, one `make bench` run on {machine.get('cpus', '?')} CPUs"
+        + _cpu_text(machine)
+        + f", {results.get('created_at', '?')}; weights `{settings.get('weights', '?')}`; "
+        f"S3, SQS and DynamoDB are a moto server on 127.0.0.1.",
         "",
     ]
     header = ["metric", *(PATH_HEADERS[p] for p in PATHS), "a/b", "a/c"]

@@ -54,6 +54,7 @@ from infra.moto_server import MotoServer
 from infra.simulator import SimulationManifest, UploadedObject, simulate_cameras
 from infra.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.worker import SqsWorker, WorkerStats, function_environment
+from training import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
 DEMO_RECIPE_VERSION = 1
@@ -110,6 +111,8 @@ def demo_model_key(settings: DemoSettings) -> str:
         "folds": settings.folds,
         "precision": settings.precision,
         "seed": settings.seed,
+        # The frames themselves: a change to the generator must not reuse a model trained on old ones.
+        "synthetic_source": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 

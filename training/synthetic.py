@@ -2,18 +2,21 @@
 
 The tests, the demo and the benchmarks need labelled frames that look like what a pole-mounted
 traffic camera uploads, without shipping a dataset. Each frame is a small 3D scene seen
-through a pinhole camera a few metres above the road: sky gradient, buildings (a skyline and
-receding facades with windows), a road with lanes and dashed markings converging on the
-vanishing point, street furniture, and for ``car`` / ``bus`` one vehicle drawn as boxes in
-perspective (roof, side, near face, wheels, windows, lights, shadow). Time of day changes the
-sky, the exposure and what glows. An occluder (pole, tree, sign, pedestrian) sometimes stands
-in front of the vehicle, and JPEG-like sensor noise and an on-screen timestamp finish it off.
+through a pinhole camera a few metres above the road, aimed down the street at the oncoming
+traffic: a little sky, buildings (a skyline and receding facades with windows), a road with
+lanes and dashed markings converging on the vanishing point, street furniture, and for
+``car`` / ``bus`` one vehicle drawn as boxes in perspective (roof, side, near face, wheels,
+windows, lights, shadow). Vehicles are close, as traffic cameras see them: a bus spans a third
+to a half of the frame width, a car a fifth to a third. Time of day changes the sky, what
+glows and, through the camera's auto-exposure, the brightness and noise. An occluder (pole,
+tree, sign, pedestrian) sometimes stands in front of the vehicle, and JPEG-like sensor noise
+and an on-screen timestamp finish it off.
 
-Car and bus differ by *shape* (bus: 10-13 m long, 3 m tall, a row of many side windows, a
-destination sign; car: 4 m long, 1.5 m tall, a cabin with two side windows, two wheels per
-side), not by colour: both draw from the same palette, with different but overlapping
-weights. Everything random comes from the ``numpy.random.Generator`` passed in: the same seed
-gives the same bytes.
+Car and bus differ by *shape and size* (bus: 10.5-13 m long, 3-3.4 m tall, boxy, a band of
+side windows, a door, a destination sign; car: 4-5 m long, ~1.5 m tall, a low body with a
+narrower cabin, a raked windscreen, a flat roof and two side windows), not by colour: both
+draw from the same palette, with different but overlapping weights. Everything random comes
+from the ``numpy.random.Generator`` passed in: the same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ LIGHTINGS = (
     Lighting("overcast", (140, 146, 156), (205, 206, 210), 0.85, (12, 12, 14), False),
     Lighting("dawn", (92, 110, 170), (250, 198, 160), 0.8, (14, 6, 0), False),
     Lighting("dusk", (58, 50, 112), (240, 150, 90), 0.62, (10, 2, 8), True),
-    Lighting("night", (6, 9, 26), (34, 38, 64), 0.3, (2, 2, 6), True),
+    Lighting("night", (6, 9, 26), (34, 38, 64), 0.27, (2, 2, 6), True),
 )
 LIGHTING_WEIGHTS = (0.4, 0.2, 0.1, 0.15, 0.15)
+# How far the camera's auto-exposure can brighten a dim scene (night stays night).
+MAX_EXPOSURE_GAIN = {"dusk": 1.4, "night": 1.0}
 
 # One palette for every vehicle; only the weights differ (colour alone must not give the label away).
 VEHICLE_COLOURS: tuple[Colour, ...] = (
@@ -111,10 +116,10 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     camera = Camera(
         width=scene_w,
         height_px=scene_h,
-        focal=scene_w * rng.uniform(0.8, 1.3),
+        focal=scene_w * rng.uniform(0.85, 1.2),
         horizon=scene_h * rng.uniform(0.04, 0.22),
         centre_x=scene_w * rng.uniform(0.42, 0.58),
-        height=rng.uniform(3.5, 6.0),
+        height=rng.uniform(3.5, 5.5),
     )
     road_half = rng.choice([1, 2, 3]) * 3.5 / 2 + rng.uniform(0, 1.5)  # 1-3 lanes per direction
     road_centre = rng.uniform(-0.6, 0.6) * road_half
@@ -207,7 +212,7 @@ def _background(camera: Camera, light: Lighting, rng: np.random.Generator) -> Im
     horizon = int(camera.horizon)
     ramp = np.linspace(0.0, 1.0, horizon, dtype=np.float32)[:, None] ** 0.8
     sky = (1 - ramp) * np.array(light.sky_top, np.float32) + ramp * np.array(light.sky_horizon, np.float32)
-    pavement = np.array(_jitter((150, 148, 140), rng, 18), np.float32)
+    pavement = np.array(_jitter((150, 148, 140), rng, 10), np.float32)
     rows = np.concatenate([sky, np.repeat(pavement[None, :], camera.height_px - horizon, axis=0)])
     # one column, stretched sideways by Pillow (much faster than repeating it in numpy)
     column = Image.fromarray(rows.astype(np.uint8)[:, None, :])
@@ -363,7 +368,7 @@ class Scene:
             side = -1 if rng.random() < 0.5 else 1
             kerb = self.road_left if side < 0 else self.road_right
             x = kerb + side * rng.uniform(0.5, 2.5)
-            z = self.camera.nearest_visible_z * (rng.uniform(1.0, 1.6) if near else rng.uniform(1.5, 6.0))
+            z = self.camera.nearest_visible_z * (rng.uniform(0.65, 1.4) if near else rng.uniform(1.5, 6.0))
             kind = rng.choice(["pole", "tree", "sign", "person"], p=[0.3, 0.3, 0.2, 0.2])
             if near and rng.random() < 0.2:
                 # in the road itself: a pedestrian crossing or a sign on the median
@@ -433,8 +438,8 @@ class Scene:
         else:
             length, width, body_top = rng.uniform(3.9, 4.8), rng.uniform(1.72, 1.9), rng.uniform(0.85, 1.0)
             colour = VEHICLE_COLOURS[rng.choice(len(VEHICLE_COLOURS), p=CAR_COLOUR_WEIGHTS)]
-            share, nearest = rng.uniform(0.24, 0.34), 0.85
-        if rng.random() < 0.07:  # now and then further down the road
+            share, nearest = rng.uniform(0.26, 0.34), 0.8
+        if rng.random() < 0.05:  # now and then further down the road
             share *= rng.uniform(0.6, 0.8)
         colour = _jitter(colour, rng, 10)
         # A traffic camera watches the traffic coming at it: the vehicle is close, its near face
@@ -578,9 +583,14 @@ class Scene:
             ],
             fill=GLASS,
         )
-        # bonnet / boot line, lights and plate on the near face
-        self._lights(draw, box, 0.7, 0.88, 0.3, facing_camera)
+        # black bumper and grille, lights and plate on the near face
         w = box.x1 - box.x0
+        draw.polygon(self._near_rect(box, box.x0, box.x1, 0.25, 0.55), fill=(30, 31, 34))
+        if facing_camera:
+            draw.polygon(
+                self._near_rect(box, box.x0 + 0.3 * w, box.x1 - 0.3 * w, 0.58, 0.8), fill=(30, 31, 34)
+            )
+        self._lights(draw, box, 0.62, 0.84, 0.32, facing_camera)
         draw.polygon(
             self._near_rect(box, box.x0 + 0.38 * w, box.x1 - 0.38 * w, 0.38, 0.5), fill=(230, 230, 220)
         )
@@ -671,10 +681,12 @@ def _expose(image: Image.Image, light: Lighting, metered: float, rng: np.random.
     """Exposure + colour cast through a lookup table, then sensor noise (both in C, fast).
 
     Like a real traffic camera, auto-exposure brings the street towards a mid-grey, as far as
-    its gain range allows: at night it runs out of gain, so the frame stays dark (and noisier).
+    its gain range allows: at dusk and at night it runs out of gain, so the frame stays dark
+    (and noisier).
     """
     target = rng.uniform(100, 125)
-    gain = light.gain * min(max(target / max(1.0, metered * light.gain), 0.75), 2.6)
+    max_gain = MAX_EXPOSURE_GAIN.get(light.name, 2.6)
+    gain = light.gain * min(max(target / max(1.0, metered * light.gain), 0.75), max_gain)
     tint = np.array(light.tint, np.float64) + rng.uniform(-4, 4, size=3)
     levels = np.arange(256, dtype=np.float64)
     table = np.clip(levels[None, :] * gain + tint[:, None], 0, 255).astype(np.uint8)  # [channel, level]

@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bench.harness import BenchConfig, BenchError, ChildRun, parse_importtime, summarize_draft, summarize_path
+from bench.harness import (
+    BenchConfig,
+    BenchError,
+    ChildRun,
+    model_dir_for,
+    parse_importtime,
+    summarize_draft,
+    summarize_path,
+    training_cache_dir,
+)
 from bench.stages import reference_item, s3_objects_of, summarize_onnxruntime_profile
 
 
@@ -173,3 +182,19 @@ def test_parse_importtime_reads_the_cumulative_column_of_the_named_modules():
         "onnxruntime": 0.31,
         "functions.handler": 0.52,
     }
+
+
+def test_cache_keys_separate_everything_the_models_depend_on(tmp_path):
+    base = BenchConfig(cache_dir=tmp_path)
+    dirs = {
+        model_dir_for(base, "fp32"),
+        model_dir_for(base, "int8"),
+        model_dir_for(BenchConfig(cache_dir=tmp_path, seed=1), "fp32"),
+        model_dir_for(BenchConfig(cache_dir=tmp_path, train_per_label=40), "fp32"),
+        model_dir_for(BenchConfig(cache_dir=tmp_path, weights="imagenet"), "fp32"),
+    }
+    assert len(dirs) == 5
+    assert all(path.parent == tmp_path / "models" for path in dirs)
+    # the renderer's fingerprint is part of the key: new frames, new models
+    assert "-r" in model_dir_for(base, "fp32").name
+    assert training_cache_dir(base) != training_cache_dir(BenchConfig(cache_dir=tmp_path, seed=1))

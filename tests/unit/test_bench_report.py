@@ -194,3 +194,12 @@ def test_cold_profile_parts_are_listed_per_path():
         "- (c) handler int8, cold start under cProfile (2.50 s in all): model.onnx + manifest.json from S3 0.31 s; "
         "onnxruntime session creation 0.52 s"
     ) in markdown
+
+
+def test_header_names_the_machine_and_the_setup():
+    results = copy.deepcopy(RESULTS)
+    assert "one `make bench` run on 2 CPUs, 2026-11-22T10:00:00Z; weights `none`" in report.render_markdown(
+        results
+    )
+    results["machine"].update(cpu_model="AMD EPYC", cpu_flags=["avx2", "fma"])
+    assert "on 2 CPUs (AMD EPYC; avx2, fma), 2026-11-22T10:00:00Z" in report.render_markdown(results)

@@ -111,13 +111,21 @@ def test_hash_size_sets_the_number_of_bits(frames_and_copies):
     assert dhash_bits(images[:2], hash_size=8).shape == (2, 64)
 
 
-def test_a_brightened_night_frame_still_joins_its_original():
-    # The hardest copy measured for DEFAULT_MAX_DISTANCE: a dark frame whose flat regions make
-    # many dhash comparisons near-ties (34 bits after +10% brightness).
-    night = frame_jpeg("empty", frame_seed(1234, "empty", 3))
-    brighter = encode(ImageEnhance.Brightness(Image.open(io.BytesIO(night))).enhance(1.1), "JPEG", quality=85)
-    images = np.stack([loaded(night, "night"), loaded(brighter, "brighter")])
-    assert images[0].mean() < 40  # really a dark frame
-    distance = int(hamming_distances(dhash_bits(images))[0, 1])
+def test_the_hardest_brightened_copy_still_joins_its_original():
+    # Dark frames are the hard case for DEFAULT_MAX_DISTANCE: flat regions make many dhash
+    # comparisons near-ties, so +10% brightness flips far more bits than re-encoding does.
+    # Search 30 seeded empty frames for the hardest copy rather than pinning one frame's pixels.
+    hardest = None
+    for index in range(30):
+        original = frame_jpeg("empty", frame_seed(1234, "empty", index))
+        brighter = encode(
+            ImageEnhance.Brightness(Image.open(io.BytesIO(original))).enhance(1.1), "JPEG", quality=85
+        )
+        images = np.stack([loaded(original, "original"), loaded(brighter, "brighter")])
+        distance = int(hamming_distances(dhash_bits(images))[0, 1])
+        if hardest is None or distance > hardest[0]:
+            hardest = (distance, images)
+    distance, images = hardest
+    assert images[0].mean() < 60  # the hardest copy is a dark frame
     assert 26 < distance <= DEFAULT_MAX_DISTANCE  # a 10%-of-bits threshold would have split them
     assert dhash_groups(images).group_ids.tolist() == [0, 0]
