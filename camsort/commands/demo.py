@@ -81,31 +81,27 @@ def demo(
     """
     from rich.console import Console
 
-    from functions.errors import CamsortError
     from infra.demo import DemoSettings, default_cache_dir, run_demo, stop_demo_server
 
     console = Console()
-    try:
-        if stop:
-            stop_demo_server(cache_dir, console)
-            return
-        outcome = run_demo(
-            DemoSettings(
-                cameras=cameras,
-                frames_per_camera=frames,
-                frames_per_second=rate,
-                bad_objects=not no_bad_objects,
-                duplicate_notification=True,
-                model_dir=model_dir,
-                weights=weights,
-                train_per_label=train_per_label,
-                endpoint_url=endpoint_url,
-                stage=stage,
-                keep_running=keep_running,
-                cache_dir=cache_dir or default_cache_dir(),
-            ),
-            console,
-        )
-    except CamsortError as error:
-        raise click.ClickException(str(error)) from error
+    if stop:
+        stop_demo_server(cache_dir, console)
+        return
+    outcome = run_demo(
+        DemoSettings(
+            cameras=cameras,
+            frames_per_camera=frames,
+            frames_per_second=rate,
+            bad_objects=not no_bad_objects,
+            duplicate_notification=True,
+            model_dir=model_dir,
+            weights=weights,
+            train_per_label=train_per_label,
+            endpoint_url=endpoint_url,
+            stage=stage,
+            keep_running=keep_running,
+            cache_dir=cache_dir or default_cache_dir(),
+        ),
+        console,
+    )
     sys.exit(outcome.exit_code)

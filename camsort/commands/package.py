@@ -39,20 +39,16 @@ def package(architecture: str, out_dir: Path | None, runtime_boto: bool, embed_m
     from rich.console import Console
     from rich.table import Table
 
-    from functions.errors import CamsortError
     from infra.package import PROJECT_ROOT, build_lambda_package
 
     console = Console()
-    try:
-        with console.status(f"building the {architecture} Lambda package (pip, prune, zip)"):
-            report = build_lambda_package(
-                architecture=architecture,
-                out_dir=out_dir or PROJECT_ROOT / "build",
-                include_boto=not runtime_boto,
-                embed_model=embed_model,
-            )
-    except CamsortError as error:
-        raise click.ClickException(str(error)) from error
+    with console.status(f"building the {architecture} Lambda package (pip, prune, zip)"):
+        report = build_lambda_package(
+            architecture=architecture,
+            out_dir=out_dir or PROJECT_ROOT / "build",
+            include_boto=not runtime_boto,
+            embed_model=embed_model,
+        )
 
     table = Table(title=f"{report.artifact} ({report.architecture})")
     table.add_column("top-level item")

@@ -41,21 +41,17 @@ def results(
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
-    from functions.errors import CamsortError
     from infra.demo import results_command
 
-    try:
-        results_command(
-            camera=camera,
-            since=since,
-            until=until,
-            last=last,
-            status=status,
-            limit=limit,
-            endpoint_url=endpoint_url,
-            table=table,
-            region=region,
-            as_json=as_json,
-        )
-    except CamsortError as error:
-        raise click.ClickException(str(error)) from error
+    results_command(
+        camera=camera,
+        since=since,
+        until=until,
+        last=last,
+        status=status,
+        limit=limit,
+        endpoint_url=endpoint_url,
+        table=table,
+        region=region,
+        as_json=as_json,
+    )

@@ -57,7 +57,6 @@ def train(
     """
     from rich.console import Console
 
-    from functions.errors import CamsortError
     from training.pipeline import train as train_model
 
     console = Console()
@@ -71,17 +70,14 @@ def train(
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
-    try:
-        train_model(
-            dataset,
-            out_dir,
-            weights=weights,
-            folds=folds,
-            seed=seed,
-            precision=precision,
-            cache_dir=cache_dir,
-            s3_client=s3_client,
-            console=console,
-        )
-    except CamsortError as error:
-        raise click.ClickException(str(error)) from error
+    train_model(
+        dataset,
+        out_dir,
+        weights=weights,
+        folds=folds,
+        seed=seed,
+        precision=precision,
+        cache_dir=cache_dir,
+        s3_client=s3_client,
+        console=console,
+    )
