@@ -123,7 +123,9 @@ def read_manifest(model_dir: Path) -> Manifest:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ModelArtifactError(f"{path}: no manifest; point {MODEL_FILENAME}'s directory at an exported model") from exc
+        raise ModelArtifactError(
+            f"{path}: no manifest; point {MODEL_FILENAME}'s directory at an exported model"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ModelArtifactError(f"{path}: not valid JSON ({exc}); re-export the model") from exc
     return Manifest.from_dict(data, source=str(path))

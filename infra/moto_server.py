@@ -69,7 +69,9 @@ class MotoServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
         self.stop()
-        raise MotoServerError(f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout}s")
+        raise MotoServerError(
+            f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout}s"
+        )
 
     @property
     def pid(self) -> int | None:
