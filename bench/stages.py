@@ -21,6 +21,8 @@ from urllib.parse import unquote_plus
 
 import numpy as np
 
+from functions.keys import format_timestamp
+
 STAGES_HANDLER = ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write")
 STAGES_REFERENCE = ("get_object", "decode", "inference", "decide", "write")
 
@@ -59,11 +61,6 @@ def s3_objects_of(event: dict) -> list[tuple[str, str]]:
     return objects
 
 
-def _timestamp(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def reference_item(
     bucket: str, key: str, etag: str, last_modified: datetime, labels: list[str], probabilities: np.ndarray
 ) -> dict[str, Any]:
@@ -76,14 +73,14 @@ def reference_item(
         "bucket": {"S": bucket},
         "key": {"S": key},
         "camera_id": {"S": camera},
-        "captured_at": {"S": _timestamp(last_modified)},
+        "captured_at": {"S": format_timestamp(last_modified)},
         "status": {"S": "ok"},
         "label": {"S": label},
         "confidence": {"N": repr(float(np.max(probabilities)))},
         "probabilities": {
             "M": {name: {"N": repr(float(p))} for name, p in zip(labels, probabilities, strict=True)}
         },
-        "processed_at": {"S": _timestamp(datetime.now(UTC))},
+        "processed_at": {"S": format_timestamp(datetime.now(UTC))},
     }
 
 
@@ -243,7 +240,7 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
     from functions import wiring
     from functions.decision import decide
     from functions.image_loader import load_image
-    from functions.keys import format_timestamp, parse_key
+    from functions.keys import parse_key
     from functions.results import object_id
     from functions.storage import TAG_PREFIX
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME
+from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
 
 # Weight specs besides a path to an .h5 file.
 IMAGENET = "imagenet"
@@ -52,20 +52,12 @@ def _h5_path(weights: str) -> Path:
     return path
 
 
-def _sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def weights_label(weights: str) -> str:
     """How the manifest names the weights: imagenet | none | <file name>@sha256:<prefix>."""
     if weights in (IMAGENET, RANDOM_INIT):
         return weights
     path = _h5_path(weights)
-    return f"{path.name}@sha256:{_sha256(path)[:12]}"
+    return f"{path.name}@sha256:{sha256_file(path)[:12]}"
 
 
 def build_keras_backbone(weights: str, seed: int = 0):
@@ -196,7 +188,7 @@ def backbone_cache_key(weights: str, *, seed: int = 0, opset: int = DEFAULT_OPSE
     import tf2onnx
 
     spec = {
-        "weights": weights if weights in (IMAGENET, RANDOM_INIT) else "h5:" + _sha256(_h5_path(weights)),
+        "weights": weights if weights in (IMAGENET, RANDOM_INIT) else "h5:" + sha256_file(_h5_path(weights)),
         "seed": seed,
         "opset": opset,
         "tensorflow": tf.__version__,

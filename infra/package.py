@@ -23,7 +23,6 @@ instead (then set ``CAMSORT_MODEL_URI=/var/task/model/``).
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from functions.errors import CamsortError, ConfigurationError, ModelArtifactError
+from functions.manifest import sha256_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,7 +206,7 @@ def build_lambda_package(
     report = PackageReport(
         artifact=artifact,
         architecture=architecture,
-        sha256=_sha256(artifact),
+        sha256=sha256_file(artifact),
         unzipped_bytes=unzipped,
         zipped_bytes=artifact.stat().st_size,
         entries=entries,
@@ -412,14 +412,6 @@ def _check_native_libraries(root: Path, machine: str) -> None:
             f"{root}: {len(wrong)} shared libraries are not built for {machine}: {', '.join(wrong[:5])}; "
             f"delete the wheel cache and rebuild"
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _mb(size: int) -> str:
