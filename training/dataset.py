@@ -97,7 +97,7 @@ class Dataset:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     uri: str
     label: str
     fetch: Callable[[], bytes]
@@ -121,16 +121,43 @@ def load_dataset(
     than 2 labels are found, or when a label has fewer than ``min_per_label`` usable images.
     """
     if source.startswith("s3://"):
-        candidates, ignored = _list_s3(source, s3_client=s3_client, page_size=page_size)
+        candidates, ignored = list_s3(source, s3_client=s3_client, page_size=page_size)
     else:
-        candidates, ignored = _list_local(source)
+        candidates, ignored = list_local(source)
     if not candidates:
         raise DatasetError(
             f"{source}: no .jpg/.jpeg/.png images in label folders ({ignored} other file(s) ignored); "
             "put the images in <source>/<label>/... with one folder per label"
         )
 
-    def load_one(candidate: _Candidate) -> LabeledImage | SkippedImage:
+    items, skipped = load_candidates(
+        candidates,
+        max_workers=max_workers,
+        progress=progress,
+        what=source,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        draft=draft,
+    )
+    labels = sorted({c.label for c in candidates})
+    dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
+    _validate(dataset, min_per_label)
+    return dataset
+
+
+def load_candidates(
+    candidates: list[Candidate],
+    *,
+    max_workers: int,
+    progress: bool,
+    what: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: bool = True,
+) -> tuple[list[LabeledImage], list[SkippedImage]]:
+    """Fetch and decode every candidate through the function's loader, in parallel, sorted by uri."""
+
+    def load_one(candidate: Candidate) -> LabeledImage | SkippedImage:
         try:
             data = candidate.fetch()
         except _MissingObject as exc:
@@ -147,13 +174,10 @@ def load_dataset(
             return SkippedImage(candidate.uri, exc.reason, str(exc), candidate.label)
         return LabeledImage(candidate.uri, candidate.label, hashlib.sha256(data).hexdigest(), pixels)
 
-    results = _run_parallel(load_one, candidates, max_workers=max_workers, progress=progress, what=source)
+    results = _run_parallel(load_one, candidates, max_workers=max_workers, progress=progress, what=what)
     items = sorted((r for r in results if isinstance(r, LabeledImage)), key=lambda item: item.uri)
     skipped = sorted((r for r in results if isinstance(r, SkippedImage)), key=lambda s: s.uri)
-    labels = sorted({c.label for c in candidates})
-    dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
-    _validate(dataset, min_per_label)
-    return dataset
+    return items, skipped
 
 
 def _validate(dataset: Dataset, min_per_label: int) -> None:
@@ -176,7 +200,7 @@ def _validate(dataset: Dataset, min_per_label: int) -> None:
 
 
 def _run_parallel(
-    load_one, candidates: list[_Candidate], *, max_workers: int, progress: bool, what: str
+    load_one, candidates: list[Candidate], *, max_workers: int, progress: bool, what: str
 ) -> list:
     results = []
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
@@ -212,7 +236,7 @@ def _is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _list_local(source: str) -> tuple[list[_Candidate], int]:
+def list_local(source: str) -> tuple[list[Candidate], int]:
     root = Path(source).expanduser()
     if not root.exists():
         raise DatasetError(
@@ -229,7 +253,7 @@ def _list_local(source: str) -> tuple[list[_Candidate], int]:
         if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(path.name):
             ignored += 1
             continue
-        candidates.append(_Candidate(str(path), parts[0], path.read_bytes))
+        candidates.append(Candidate(str(path), parts[0], path.read_bytes))
     return candidates, ignored
 
 
@@ -251,7 +275,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate], int]:
+def list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[Candidate], int]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = parse_s3_uri(source)
@@ -259,24 +283,6 @@ def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate
         import boto3
 
         s3_client = boto3.client("s3")  # honours AWS_ENDPOINT_URL (moto locally)
-
-    def fetcher(key: str) -> Callable[[], bytes]:
-        def fetch() -> bytes:
-            try:
-                return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in ("NoSuchKey", "404"):
-                    raise _MissingObject(f"s3://{bucket}/{key} no longer exists") from exc
-                raise DatasetError(
-                    f"s3://{bucket}/{key}: GetObject failed ({code}); check the credentials and retry"
-                ) from exc
-            except BotoCoreError as exc:
-                raise DatasetError(
-                    f"s3://{bucket}/{key}: download failed ({exc}); check the endpoint/network and retry"
-                ) from exc
-
-        return fetch
 
     candidates, ignored = [], 0
     try:
@@ -291,7 +297,7 @@ def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate
             if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(parts[-1]):
                 ignored += 1
                 continue
-            candidates.append(_Candidate(f"s3://{bucket}/{key}", parts[0], fetcher(key)))
+            candidates.append(Candidate(f"s3://{bucket}/{key}", parts[0], s3_fetcher(s3_client, bucket, key)))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         what = "the bucket does not exist" if code == "NoSuchBucket" else f"listing failed ({code})"
@@ -301,6 +307,28 @@ def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate
     except BotoCoreError as exc:
         raise DatasetError(f"{source}: listing failed ({exc}); check the endpoint/network and retry") from exc
     return sorted(candidates, key=lambda c: c.uri), ignored
+
+
+def s3_fetcher(s3_client, bucket: str, key: str) -> Callable[[], bytes]:
+    """A thunk that downloads s3://bucket/key, mapping errors to skips (gone) or DatasetError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def fetch() -> bytes:
+        try:
+            return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise _MissingObject(f"s3://{bucket}/{key} no longer exists") from exc
+            raise DatasetError(
+                f"s3://{bucket}/{key}: GetObject failed ({code}); check the credentials and retry"
+            ) from exc
+        except BotoCoreError as exc:
+            raise DatasetError(
+                f"s3://{bucket}/{key}: download failed ({exc}); check the endpoint/network and retry"
+            ) from exc
+
+    return fetch
 
 
 def _keys(pages: Iterable[dict]) -> Iterable[str]:

@@ -106,10 +106,33 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     """One RGB street-camera frame showing ``label`` ("bus", "car" or "empty")."""
     if label not in LABELS:
         raise ValueError(f"unknown label {label!r}: synthetic frames exist for {', '.join(LABELS)}")
+    return render_scene([] if label == "empty" else [label], rng, width, height)
+
+
+def render_scene(
+    vehicles: list[str],
+    rng: np.random.Generator,
+    width: int = 1280,
+    height: int = 720,
+    *,
+    lightings: tuple[Lighting, ...] | None = None,
+    arrange: Callable[[Scene, list[Vehicle]], list[Vehicle]] | None = None,
+) -> Image.Image:
+    """A frame with each of ``vehicles`` ("bus" / "car") in it, lit by one of ``lightings``.
+
+    ``lightings`` (default: every time of day, with LIGHTING_WEIGHTS) restricts the time of
+    day; ``arrange`` may move the planned vehicles (several in one frame must not stand in
+    one spot). With the defaults and at most one vehicle this draws exactly what
+    ``render_frame`` always drew: the same seed gives the same bytes.
+    """
     # The vehicle draws from its own stream, so one seed gives the same street, light and noise
     # for every label: only the vehicle differs between a "bus", a "car" and an "empty" frame.
     vehicle_rng = np.random.default_rng(int(rng.integers(2**63)))
-    light = LIGHTINGS[rng.choice(len(LIGHTINGS), p=LIGHTING_WEIGHTS)]
+    if lightings is None:
+        light = LIGHTINGS[rng.choice(len(LIGHTINGS), p=LIGHTING_WEIGHTS)]
+    else:
+        weights = np.array([LIGHTING_WEIGHTS[LIGHTINGS.index(light)] for light in lightings])
+        light = lightings[rng.choice(len(lightings), p=weights / weights.sum())]
     # The scene is drawn at half resolution and scaled up: twice as fast, and the slight
     # softness is what a street camera's small sensor and lens give anyway.
     scene_w, scene_h = max(1, width // 2), max(1, height // 2)
@@ -132,18 +155,20 @@ def render_frame(label: str, rng: np.random.Generator, width: int = 1280, height
     scene.facades(draw)
     # the camera meters the street, not the traffic: the exposure is the same with or without a vehicle
     metered = float(np.mean(ImageStat.Stat(image).mean))
-    # Painter's algorithm, far to near: street furniture behind the vehicle, the vehicle, then
+    # Painter's algorithm, far to near: street furniture behind a vehicle, the vehicle, then
     # whatever stands in front of it (a partial occlusion).
     things = sorted(
         scene.street_furniture(near=False) + scene.street_furniture(near=True), key=lambda t: -t.z
     )
-    vehicle = scene.plan_vehicle(label) if label != "empty" else None
+    planned = [scene.plan_vehicle(label) for label in vehicles]
+    if arrange is not None:
+        planned = arrange(scene, planned)
+    pending = sorted(planned, key=lambda v: -v.box.z0)
     for thing in things:
-        if vehicle is not None and thing.z < vehicle.box.z0:
-            scene.draw_vehicle(draw, vehicle)
-            vehicle = None
+        while pending and thing.z < pending[0].box.z0:
+            scene.draw_vehicle(draw, pending.pop(0))
         scene.draw_furniture(draw, thing)
-    if vehicle is not None:
+    for vehicle in pending:
         scene.draw_vehicle(draw, vehicle)
 
     image = _expose(image, light, metered, rng)

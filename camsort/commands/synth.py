@@ -20,19 +20,43 @@ import click
     type=click.Choice(["bus", "car", "empty"]),
     help="Only these labels (repeatable; default: all three).",
 )
+@click.option(
+    "--multilabel",
+    is_flag=True,
+    help="Write every label set of {bus, car, night} instead (OUT_DIR/bus_car_night/..., none/ = no label), "
+    "--per-label frames per set: for `camsort train OUT_DIR --task multilabel`.",
+)
 @click.option("--width", default=1280, show_default=True, type=click.IntRange(16))
 @click.option("--height", default=720, show_default=True, type=click.IntRange(16))
-def synth(out_dir: Path, per_label: int, seed: int, labels: tuple[str, ...], width: int, height: int) -> None:
+def synth(
+    out_dir: Path,
+    per_label: int,
+    seed: int,
+    labels: tuple[str, ...],
+    multilabel: bool,
+    width: int,
+    height: int,
+) -> None:
     """Write OUT_DIR/<label>/<label>-<seed>-<i>.jpg: a training set for `camsort train OUT_DIR`."""
     from rich.console import Console
     from rich.table import Table
 
     from training.synthetic import LABELS, write_dataset
+    from training.synthetic_multilabel import write_multilabel_dataset
 
-    counts = write_dataset(
-        out_dir, per_label, seed=seed, labels=labels or LABELS, width=width, height=height, progress=True
-    )
-    table = Table("label", "frames", title=f"synthetic frames in {out_dir}")
+    if multilabel:
+        if labels:
+            raise click.UsageError(
+                "--label picks single-label folders; it does not combine with --multilabel"
+            )
+        counts = write_multilabel_dataset(
+            out_dir, per_label, seed=seed, width=width, height=height, progress=True
+        )
+    else:
+        counts = write_dataset(
+            out_dir, per_label, seed=seed, labels=labels or LABELS, width=width, height=height, progress=True
+        )
+    table = Table("label set" if multilabel else "label", "frames", title=f"synthetic frames in {out_dir}")
     for label, count in counts.items():
         table.add_row(label, str(count))
     Console().print(table)
