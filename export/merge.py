@@ -27,16 +27,16 @@ def _domains_used(graph) -> set[str]:
     return {node.domain for node in graph.node}
 
 
-def _prefix_trees(graph, keep: set[str]) -> None:
-    """Prefix every node, value and initializer name of the trees graph except ``keep``."""
+def prefix_graph_names(graph, keep: set[str], prefix: str = TREES_PREFIX) -> None:
+    """Prefix every node, value and initializer name of ``graph`` except ``keep``."""
 
     def renamed(name: str) -> str:
         # "" marks an omitted optional input/output: it must stay empty.
-        return name if not name or name in keep else TREES_PREFIX + name
+        return name if not name or name in keep else prefix + name
 
     for index, node in enumerate(graph.node):
         # onnxmltools leaves some nodes unnamed; onnxruntime wants node names unique.
-        node.name = TREES_PREFIX + (node.name or f"{node.op_type}_{index}")
+        node.name = prefix + (node.name or f"{node.op_type}_{index}")
         node.input[:] = [renamed(name) for name in node.input]
         node.output[:] = [renamed(name) for name in node.output]
     for tensor in graph.initializer:
@@ -95,7 +95,7 @@ def merge_backbone_and_trees(backbone, trees):
         # properly (the converter adapts any op whose definition changed) rather than
         # just relabelling the import.
         trees = onnx.version_converter.convert_version(trees, TARGET_ONNX_OPSET)
-    _prefix_trees(trees.graph, keep={FEATURES_OUTPUT, PROBABILITIES_OUTPUT})
+    prefix_graph_names(trees.graph, keep={FEATURES_OUTPUT, PROBABILITIES_OUTPUT})
 
     collisions = _names(backbone.graph) & _names(trees.graph) - {FEATURES_OUTPUT}
     if collisions:

@@ -45,14 +45,20 @@ def _check_shape(model_path: Path | str, onnx_probabilities: np.ndarray, expecte
 
 
 def _probability_figures(
-    onnx_probabilities: np.ndarray, reference_probabilities: np.ndarray
+    onnx_probabilities: np.ndarray,
+    reference_probabilities: np.ndarray,
+    thresholds: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    onnx_labels = onnx_probabilities.argmax(axis=1)
-    reference_labels = reference_probabilities.argmax(axis=1)
+    if thresholds is None:  # one label per frame: the arg-max
+        agree = onnx_probabilities.argmax(axis=1) == reference_probabilities.argmax(axis=1)
+    else:  # multi-label: the whole set (every label against its own threshold) must agree
+        onnx_sets = onnx_probabilities >= thresholds
+        reference_sets = reference_probabilities.astype(np.float32) >= thresholds
+        agree = (onnx_sets == reference_sets).all(axis=1)
     return {
         "probabilities_max_abs_diff": float(np.abs(onnx_probabilities - reference_probabilities).max()),
-        "labels_agree": int((onnx_labels == reference_labels).sum()),
-        "labels_disagree": int((onnx_labels != reference_labels).sum()),
+        "labels_agree": int(agree.sum()),
+        "labels_disagree": int((~agree).sum()),
     }
 
 
@@ -75,10 +81,26 @@ def _raise_if(problems: list[str], model_path: Path | str, figures: dict[str, An
         )
 
 
+def _threshold_vector(labels: list[str], thresholds: dict[str, float] | None) -> np.ndarray | None:
+    if thresholds is None:
+        return None
+    return np.array([thresholds[label] for label in labels], dtype=np.float64)
+
+
 def check_parity(
-    model_path: Path | str, keras_model, classifier, images: np.ndarray, *, labels: list[str]
+    model_path: Path | str,
+    keras_model,
+    classifier,
+    images: np.ndarray,
+    *,
+    labels: list[str],
+    thresholds: dict[str, float] | None = None,
 ) -> dict:
-    """Compare the merged fp32 model with Keras + LightGBM on ``images`` (uint8 [N,224,224,3])."""
+    """Compare the merged fp32 model with Keras + LightGBM on ``images`` (uint8 [N,224,224,3]).
+
+    With ``thresholds`` (multi-label), every label's column is compared and the label sets
+    (each probability against its label's threshold) must be identical.
+    """
     from export.backbone import keras_features
 
     images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -94,7 +116,9 @@ def check_parity(
         "features_allclose": bool(
             np.allclose(onnx_features, reference_features, rtol=FEATURES_RTOL, atol=FEATURES_ATOL)
         ),
-        **_probability_figures(onnx_probabilities, reference_probabilities),
+        **_probability_figures(
+            onnx_probabilities, reference_probabilities, _threshold_vector(labels, thresholds)
+        ),
         "tolerances": {
             "features_rtol": FEATURES_RTOL,
             "features_atol": FEATURES_ATOL,
@@ -112,7 +136,14 @@ def check_parity(
     return figures
 
 
-def check_tree_parity(model_path: Path | str, classifier, images: np.ndarray) -> dict:
+def check_tree_parity(
+    model_path: Path | str,
+    classifier,
+    images: np.ndarray,
+    *,
+    labels: list[str] | None = None,
+    thresholds: dict[str, float] | None = None,
+) -> dict:
     """The model's probabilities vs ``predict_proba`` of its own ``features`` output (int8 or fp32)."""
     images = np.ascontiguousarray(images, dtype=np.uint8)
     onnx_probabilities, onnx_features = _run_model(model_path, images)
@@ -120,7 +151,9 @@ def check_tree_parity(model_path: Path | str, classifier, images: np.ndarray) ->
     _check_shape(model_path, onnx_probabilities, reference_probabilities.shape)
     figures = {
         "n_images": len(images),
-        **_probability_figures(onnx_probabilities, reference_probabilities),
+        **_probability_figures(
+            onnx_probabilities, reference_probabilities, _threshold_vector(labels or [], thresholds)
+        ),
         "tolerances": {"probabilities_atol": PROBABILITIES_ATOL},
     }
     _raise_if(_problems(figures), model_path, figures, "tree")

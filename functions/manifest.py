@@ -17,7 +17,7 @@ from functions.errors import ModelArtifactError, ModelIntegrityError
 FORMAT_VERSION = 1
 MODEL_FILENAME = "model.onnx"
 MANIFEST_FILENAME = "manifest.json"
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "multilabel")
 PRECISIONS = ("fp32", "int8")
 UNKNOWN_LABEL = "unknown"
 
@@ -87,8 +87,10 @@ class Manifest:
             problems.append(f"task {self.task!r} not in {TASKS}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision {self.precision!r} not in {PRECISIONS}")
-        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            problems.append(f"labels {self.labels!r} must be at least two distinct names")
+        # multi-label: one independent yes/no per label, so a single label is a model too
+        fewest = 1 if self.task == "multilabel" else 2
+        if len(self.labels) < fewest or len(set(self.labels)) != len(self.labels):
+            problems.append(f"labels {self.labels!r} must be at least {fewest} distinct name(s)")
         if UNKNOWN_LABEL in self.labels:
             problems.append(f"{UNKNOWN_LABEL!r} is reserved for below-threshold answers")
         if self.task == "binary" and len(self.labels) != 2:

@@ -38,6 +38,34 @@ import click
     help="Backbone + feature cache (default: $CAMSORT_CACHE_DIR or ~/.cache/camsort).",
 )
 @click.option(
+    "--task",
+    type=click.Choice(["auto", "multilabel"]),
+    default="auto",
+    show_default=True,
+    help="auto: one label per frame (binary or multiclass by the number of label folders); "
+    "multilabel: a set of labels per frame, from folder names split on --label-sep or a --labels-file.",
+)
+@click.option(
+    "--label-sep",
+    default="_",
+    show_default=True,
+    help="multilabel: the separator in folder names (bus_car/ -> {bus, car}); the folder 'none' holds frames with no label.",
+)
+@click.option(
+    "--labels-file",
+    default=None,
+    help='multilabel: a CSV (path,labels with labels joined by \';\') or JSONL ({"path", "labels"}) file, '
+    "local or s3://, listing each frame's labels; paths are relative to DATASET.",
+)
+@click.option(
+    "--head",
+    type=click.Choice(["lightgbm", "logistic", "svm", "auto"]),
+    default="lightgbm",
+    show_default=True,
+    help="Classifier on the backbone features; auto cross-validates all on the same folds and ships the "
+    "lowest out-of-fold log loss.",
+)
+@click.option(
     "--endpoint-url", default=None, help="S3 endpoint for an s3:// DATASET (e.g. a local moto server)."
 )
 def train(
@@ -48,6 +76,10 @@ def train(
     seed: int,
     precision: str,
     cache_dir: Path | None,
+    task: str,
+    label_sep: str,
+    labels_file: str | None,
+    head: str,
     endpoint_url: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
@@ -66,10 +98,30 @@ def train(
             "offline), so the figures below are not representative of a production model.[/]"
         )
     s3_client = None
-    if dataset.startswith("s3://"):
+    if dataset.startswith("s3://") or (labels_file or "").startswith("s3://"):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
+    if task == "multilabel":
+        from training.multilabel_pipeline import train_multilabel
+
+        train_multilabel(
+            dataset,
+            out_dir,
+            label_sep=label_sep,
+            labels_file=labels_file,
+            weights=weights,
+            folds=folds,
+            seed=seed,
+            precision=precision,
+            head=head,
+            cache_dir=cache_dir,
+            s3_client=s3_client,
+            console=console,
+        )
+        return
+    if labels_file or head != "lightgbm":
+        raise click.UsageError("--labels-file and --head logistic|svm|auto need --task multilabel (for now)")
     train_model(
         dataset,
         out_dir,

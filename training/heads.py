@@ -1,0 +1,137 @@
+"""Classifier heads on the backbone features: ``lightgbm``, ``logistic``, ``svm``, or ``auto``.
+
+* ``lightgbm``: the project's default (``training.crossval`` parameters, float32 thresholds).
+* ``logistic``: standardised features, ``LogisticRegression(class_weight="balanced")``.
+* ``svm``: as in the Azure image-classification sample: L2-normalised features, a linear SVM
+  with ``class_weight="balanced"``. An SVM gives margins, not probabilities: they come from
+  ``CalibratedClassifierCV`` (sigmoid) fitted *inside* the training data it is given, so in
+  cross-validation the calibration never sees the validation fold.
+* ``auto``: every head on the same folds; the lowest out-of-fold log loss ships.
+
+For a multi-label task each head is one binary model per label. The sklearn heads are
+converted with skl2onnx into the same single graph (``export.multilabel_trees``) behind the
+same parity gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from functions.errors import ConfigurationError
+
+HEADS = ("lightgbm", "logistic", "svm")
+HEAD_CHOICES = (*HEADS, "auto")
+SVM_C = 0.1  # swept on the synthetic multi-label set: 0.01 / 0.1 / 1.0 (see the README)
+CALIBRATION_FOLDS = 3
+
+
+def _sklearn_head(name: str, seed: int):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+    from sklearn.svm import LinearSVC
+
+    if name == "logistic":
+        return make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed),
+        )
+    if name == "svm":
+        svm = LinearSVC(C=SVM_C, class_weight="balanced", random_state=seed, max_iter=5000)
+        return make_pipeline(
+            Normalizer(norm="l2"), CalibratedClassifierCV(svm, method="sigmoid", cv=CALIBRATION_FOLDS)
+        )
+    raise ConfigurationError(f"head {name!r}: choose one of {', '.join(HEAD_CHOICES)}")
+
+
+def fit_per_label(
+    name: str, features: np.ndarray, y: np.ndarray, params: dict[str, Any] | None, seed: int
+) -> list:
+    """One fitted binary model per column of Y (uint8 [N, L])."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if name == "lightgbm":
+        from training.multilabel import fit_lightgbm_per_label
+
+        return fit_lightgbm_per_label(features, y, params, seed)
+    return [_sklearn_head(name, seed).fit(features, y[:, k].astype(np.int64)) for k in range(y.shape[1])]
+
+
+def _check(head: str, task: str) -> None:
+    if head not in HEAD_CHOICES:
+        raise ConfigurationError(f"--head {head!r}: choose one of {', '.join(HEAD_CHOICES)}")
+    if task != "multilabel":
+        raise ConfigurationError(f"task {task!r}: this module trains multi-label heads")
+
+
+def cross_validate_heads(
+    head: str,
+    task: str,
+    features,
+    y,
+    groups,
+    labels,
+    *,
+    folds: int,
+    seed: int,
+    params=None,
+    fold_of=None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """CV of ``head`` (or of every head for ``auto``), all on the same folds: name -> CV."""
+    from training.multilabel import cross_validate_multilabel, make_folds
+
+    _check(head, task)
+    names = HEADS if head == "auto" else (head,)
+    if fold_of is None:
+        fold_of, strategy = make_folds(np.asarray(y, np.uint8), np.asarray(groups), folds, seed, list(labels))
+    else:
+        strategy = "the folds given"
+    results = {}
+    for name in names:
+        cv = cross_validate_multilabel(
+            features,
+            y,
+            groups,
+            labels,
+            seed=seed,
+            params=params if name == "lightgbm" else None,
+            fit=lambda f, t, p, s, name=name: fit_per_label(name, f, t, p, s),
+            head=name,
+            fold_of=fold_of,
+            progress=progress,
+        )
+        cv.fold_strategy = strategy
+        results[name] = cv
+    return results
+
+
+def choose_head(requested: str, cvs: dict[str, Any]) -> tuple[str, str]:
+    """The head that ships, and why."""
+    if requested != "auto":
+        return requested, f"--head {requested} requested"
+    losses = {name: cv.mean["log_loss"] for name, cv in cvs.items()}
+    best = min(losses, key=lambda name: (losses[name], HEADS.index(name)))
+    others = ", ".join(f"{name} {loss:.4f}" for name, loss in sorted(losses.items(), key=lambda kv: kv[1]))
+    return best, f"--head auto: lowest out-of-fold log loss ({others}; same folds)"
+
+
+def fit_head(name: str, task: str, features, y, labels, *, params=None, seed: int = 0):
+    from training.multilabel import MultiLabelHead
+
+    _check(name, task)
+    return MultiLabelHead(fit_per_label(name, features, y, params, seed), labels, kind=name)
+
+
+def head_to_onnx(name: str, task: str, head, n_features: int, labels: list[str]):
+    """The fitted head as one ONNX graph ``features`` -> ``probabilities`` [N, L]."""
+    from export.multilabel_trees import multilabel_lightgbm_to_onnx, per_label_to_onnx
+
+    _check(name, task)
+    if name == "lightgbm":
+        return multilabel_lightgbm_to_onnx(head.models, n_features, labels)
+    from export.sklearn_heads import sklearn_to_onnx
+
+    return per_label_to_onnx(head.models, labels, lambda model: sklearn_to_onnx(model, n_features))

@@ -1,0 +1,284 @@
+"""`camsort train --task multilabel`: label sets in, one ONNX model out.
+
+The same chain as ``training.pipeline.train`` (and its helpers: the cached backbones, the
+int8 calibration, the precision choice), with the multi-label parts in their place:
+
+1. the label sets (``training.multilabel_data``): folder names split on ``label_sep`` or a
+   labels file;
+2. features through the shipped backbone(s), near-duplicate groups;
+3. one binary head per label, cross-validated on folds grouped by near-duplicate groups and
+   stratified on the label combination (``training.multilabel``); int8 is guarded on the
+   agreement of the label sets;
+4. per-label thresholds from the out-of-fold probabilities;
+5. the final per-label heads, merged into the backbone graph as one ``probabilities`` [N, L];
+6. the parity gate on every label (and the label sets); manifest ``task: multilabel``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.errors import ConfigurationError
+from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from training.pipeline import (
+    BACKBONE_NAME,
+    PRECISION_CHOICES,
+    TrainResult,
+    _cached_int8_backbone,
+    _calibration_indices,
+    _choose_precision,
+    _quantization_summary,
+    default_cache_dir,
+    keras_backbone,
+    tool_versions,
+)
+
+
+def train_multilabel(
+    source: str,
+    out_dir: Path | str,
+    *,
+    label_sep: str = "_",
+    empty_name: str = "none",
+    labels_file: str | None = None,
+    weights: str = "imagenet",
+    folds: int = 5,
+    seed: int = 0,
+    precision: str = "auto",
+    head: str = "lightgbm",
+    cache_dir: Path | str | None = None,
+    s3_client=None,
+    calibration_size: int = 64,
+    parity_sample: int = 16,
+    params: dict[str, Any] | None = None,
+    progress: bool = True,
+    console=None,
+) -> TrainResult:
+    from rich.console import Console
+
+    from export.backbone import cached_backbone, weights_label
+    from training.featurize import featurize
+    from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
+    from training.multilabel import multilabel_guard
+    from training.multilabel_data import load_multilabel_dataset
+    from training.multilabel_report import print_multilabel_tables, write_multilabel_report
+    from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
+
+    if precision not in PRECISION_CHOICES:
+        raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
+    console = console or Console()
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    label_of_weights = weights_label(weights)
+
+    def step(message: str) -> None:
+        console.print(f"[bold cyan]›[/] {message}")
+
+    step(f"loading the multi-label training set from {source}")
+    dataset = load_multilabel_dataset(
+        source,
+        label_sep=label_sep,
+        empty_name=empty_name,
+        labels_file=labels_file,
+        min_per_label=folds,
+        s3_client=s3_client,
+        progress=progress,
+    )
+    pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels
+    step(
+        f"{len(y)} frames, labels from {dataset.label_source}: "
+        + ", ".join(f"{label} {n}" for label, n in dataset.counts().items())
+        + f"; {dataset.summary()['empty_set']} with no label; {len(dataset.skipped)} skipped"
+    )
+
+    step(f"ResNet50 backbone (weights {label_of_weights}, seed {seed})")
+    keras_model = keras_backbone(weights, seed)
+    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
+    if precision != "fp32":
+        calibration = _calibration_indices(len(y), calibration_size, seed)
+        step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
+        backbones["int8"] = _cached_int8_backbone(
+            backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
+        )
+    features = {}
+    for name, path in backbones.items():
+        result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
+        features[name] = result.features
+        step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
+    groups = dhash_groups(pixels)
+    step(
+        f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
+    )
+
+    task = "multilabel"
+    heads_fp32 = cross_validate_heads(
+        head,
+        task,
+        features["fp32"],
+        y,
+        groups.group_ids,
+        labels,
+        folds=folds,
+        seed=seed,
+        params=params,
+        progress=progress,
+    )
+    chosen, head_reason = choose_head(head, heads_fp32)
+    step(f"head: {chosen}: {head_reason}")
+    cvs = {"fp32": heads_fp32[chosen]}
+    guard = None
+    if "int8" in backbones:
+        cvs["int8"] = cross_validate_heads(
+            chosen,
+            task,
+            features["int8"],
+            y,
+            groups.group_ids,
+            labels,
+            folds=folds,
+            seed=seed,
+            params=params,
+            fold_of=cvs["fp32"].fold_of,
+            progress=progress,
+        )[chosen]
+        guard = multilabel_guard(cvs["fp32"], cvs["int8"])
+        step(f"int8 guard: {'pass' if guard.passed else 'FAIL'}: {guard.reason}")
+    shipped, reason = _choose_precision(precision, guard)
+    step(f"shipping {shipped}: {reason}")
+    cv = cvs[shipped]
+    thresholds = cv.thresholds
+
+    step(f"fitting the final {chosen} heads on all frames and exporting model.onnx")
+    final = fit_head(chosen, task, features[shipped], y, labels, params=params, seed=seed)
+    trees = head_to_onnx(chosen, task, final, FEATURE_SIZE, labels)
+    with tempfile.TemporaryDirectory(prefix="camsort-train-", dir=cache_dir) as work_dir:
+        candidate, parity = _export_and_check(
+            backbones,
+            shipped,
+            trees,
+            final,
+            labels,
+            thresholds,
+            keras_model,
+            pixels,
+            seed,
+            parity_sample,
+            Path(work_dir),
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staged = out_dir / f".{MODEL_FILENAME}.tmp-{os.getpid()}"
+        shutil.copyfile(candidate, staged)
+        os.replace(staged, out_dir / MODEL_FILENAME)
+    step(
+        "parity: every label within {:.2g} of the reference; label sets identical on {} frames".format(
+            max(f["probabilities_max_abs_diff"] for f in parity.values()), parity["fp32_vs_keras"]["n_images"]
+        )
+    )
+
+    sha = sha256_file(out_dir / MODEL_FILENAME)
+    now = datetime.now(UTC)
+    near_duplicates = {
+        "groups": groups.n_groups,
+        "merged": groups.merged,
+        "max_distance": DEFAULT_MAX_DISTANCE,
+    }
+    manifest = Manifest(
+        labels=list(labels),
+        task="multilabel",
+        thresholds=thresholds,
+        backbone=BACKBONE_NAME,
+        weights=label_of_weights,
+        precision=shipped,
+        model_sha256=sha,
+        model_version=f"{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+        created_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        cv_summary={**cv.summary(), "head_choice": head_reason},
+        training_set={**dataset.summary(), "near_duplicates": near_duplicates},
+        parity=parity,
+        quantization=_quantization_summary(precision, shipped, reason, guard, calibration_size, len(y)),
+        tools=tool_versions(),
+    )
+    write_manifest(out_dir, manifest)
+    report_paths = write_multilabel_report(
+        out_dir,
+        cv=cv,
+        dataset_summary={
+            **dataset.summary(),
+            "skipped": [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped],
+        },
+        neardup=near_duplicates,
+        guard=guard,
+        parity=parity,
+        manifest=manifest,
+        heads=heads_fp32,
+        head_reason=head_reason,
+    )
+    if weights == "none":
+        console.print(
+            "[bold yellow]The backbone is randomly initialised (--weights none): these figures are not "
+            "representative of a model built on ImageNet weights.[/]"
+        )
+    print_multilabel_tables(
+        cv,
+        console,
+        title=f"multi-label cross-validation, {shipped} features, {chosen} head ({cv.folds} grouped folds, seed {seed})",
+        heads=heads_fp32 if len(heads_fp32) > 1 else None,
+    )
+    step(f"model written to {out_dir} (model.onnx sha256 {sha[:12]}…, report: {report_paths.html})")
+    return TrainResult(
+        model_dir=out_dir,
+        manifest=manifest,
+        cv=cv,
+        other_cv={name: other for name, other in cvs.items() if name != shipped},
+        guard=guard,
+        precision=shipped,
+        precision_reason=reason,
+        parity=parity,
+        report_paths=report_paths,
+        featurize_stats={},
+    )
+
+
+def _export_and_check(
+    backbones, shipped, trees, head, labels, thresholds, keras_model, pixels, seed, parity_sample, work: Path
+):
+    """Merge the heads' graph into each needed backbone; the parity gate on every label."""
+    import onnx
+
+    from export.merge import merge_backbone_and_trees
+    from export.parity import check_parity, check_tree_parity
+
+    sample = np.sort(
+        np.random.default_rng(seed + 1).choice(
+            len(pixels), size=min(parity_sample, len(pixels)), replace=False
+        )
+    )
+    # mirrored training frames: unseen by the trees (see training.pipeline._export_and_check)
+    images = np.ascontiguousarray(pixels[sample][:, :, ::-1])
+    fp32_model = work / "model-fp32.onnx"
+    onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))
+    parity = {
+        "fp32_vs_keras": check_parity(
+            fp32_model, keras_model, head, images, labels=list(labels), thresholds=thresholds
+        )
+    }
+    model = fp32_model
+    if shipped != "fp32":
+        model = work / "model-int8.onnx"
+        onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["int8"])), trees), str(model))
+        parity["int8_trees"] = check_tree_parity(
+            model, head, images, labels=list(labels), thresholds=thresholds
+        )
+    for figures in parity.values():
+        figures["images"] = (
+            f"{len(images)} training frames (seed {seed + 1}) mirrored left-right: unseen by the heads"
+        )
+    return model, parity
