@@ -32,16 +32,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from functions.decision import Decision, decide
+from functions.decision import Decision, LabelSetDecision, decide_for
 from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
 from functions.events import FrameEvent
 from functions.image_loader import load_image
 from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
+from functions.outputs import answer_fields, answer_tags
 from functions.results import ResultsTable, object_id
 from functions.settings import Settings
-from functions.storage import TAG_PREFIX, FrameStore, StoredFrame
+from functions.storage import FrameStore, StoredFrame
 
 Status = Literal["ok", "rejected", "duplicate", "transient", "error"]
 FAILED = ("transient", "error")
@@ -53,6 +54,7 @@ class FrameOutcome:
     status: Status
     label: str | None = None
     confidence: float | None = None
+    labels: list[str] | None = None  # multi-label models: the set (possibly empty)
     reason: str | None = None  # the BadInputError's reason code when rejected
     detail: str | None = None  # human-readable: why rejected / what failed
     error: BaseException | None = field(default=None, compare=False)
@@ -117,7 +119,8 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
         try:
             batch = np.stack([item.pixels for item in downloaded])
             probabilities, _features = app.model.predict(batch)
-            decisions = decide(probabilities, app.model.labels, app.model.manifest.thresholds)
+            manifest = app.model.manifest
+            decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
         except Exception as exc:  # a model failure fails every frame of the batch, loudly
             for item in downloaded:
                 outcomes[item.index] = _failure(item.frame, exc, "inference failed")
@@ -186,30 +189,20 @@ def _check_and_load(item: _Work, app: App) -> None:
     )
 
 
-def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
+def _commit_ok(item: _Work, app: App, *, decision: Decision | LabelSetDecision) -> FrameOutcome:
     frame, model = item.frame, app.model
     tagged = False
     if app.settings.write_tags:
-        tags = {
-            f"{TAG_PREFIX}label": decision.label,
-            f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
-            f"{TAG_PREFIX}model-version": model.manifest.model_version,
-        }
+        tags = answer_tags(decision, model.manifest.model_version)
         tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
     latency_ms = _elapsed_ms(item, app)
-    result = _base_item(item, app) | {
-        "status": "ok",
-        "label": decision.label,
-        "top_label": decision.top_label,
-        "confidence": decision.confidence,
-        "probabilities": decision.probabilities,
-        "latency_ms": latency_ms,
-    }
+    result = _base_item(item, app) | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
     written = app.table.put_result(result)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",
-        label=decision.label,
+        label=getattr(decision, "label", None),
+        labels=getattr(decision, "labels", None),
         confidence=decision.confidence,
         latency_ms=latency_ms,
         written=written,

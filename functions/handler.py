@@ -113,7 +113,8 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
 
 def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
     if outcome.status == "ok":
-        return "Succeeded", f"ok: {outcome.label} ({outcome.confidence:.4f})"
+        answer = outcome.label if outcome.labels is None else "{" + ", ".join(outcome.labels) + "}"
+        return "Succeeded", f"ok: {answer} ({outcome.confidence:.4f})"
     if outcome.status == "duplicate":
         return "Succeeded", "duplicate: result already recorded"
     if outcome.status == "transient":

@@ -53,6 +53,7 @@ def log_outcome(outcome: FrameOutcome) -> None:
         "source_id": frame.source_id,
         "status": outcome.status,
         "label": outcome.label,
+        "labels": outcome.labels,
         "confidence": outcome.confidence,
         "reason": outcome.reason,
         "latency_ms": outcome.latency_ms,
@@ -95,7 +96,10 @@ def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
             name="RejectedByReason", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
         ) as m:
             m.add_dimension(name="reason", value=str(reason))
-    for label, count in Counter(o.label for o in outcomes if o.status == "ok").items():
+    # a multi-label frame counts once for each label in its set (the empty set counts nowhere)
+    ok = [o for o in outcomes if o.status == "ok"]
+    per_label = Counter(label for o in ok for label in (o.labels if o.labels is not None else [o.label]))
+    for label, count in per_label.items():
         with single_metric(
             name="FramesByLabel", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
         ) as m:
