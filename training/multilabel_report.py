@@ -50,36 +50,49 @@ class MultiLabelReportPaths:
 
 
 def print_multilabel_tables(cv: MultiLabelCV, console, *, title: str | None = None, heads=None) -> None:
+    from rich import box
     from rich.table import Table
 
-    folds = Table(title=title or f"multi-label cross-validation ({cv.folds} grouped folds, seed {cv.seed})")
-    folds.add_column("fold", justify="right")
-    folds.add_column("frames", justify="right")
+    # no vertical rules: seven "0.774±0.007" columns then fit an 80-column terminal
+    folds = Table(
+        title=title or f"multi-label cross-validation ({cv.folds} grouped folds, seed {cv.seed})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    folds.add_column("fold", justify="right", no_wrap=True)
+    folds.add_column("n", justify="right", no_wrap=True)
     for name in SET_METRICS:
-        folds.add_column(SET_TITLES[name], justify="right")
+        folds.add_column(SET_TITLES[name].replace(" ", "\n"), justify="right", no_wrap=True)
     for fold in cv.fold_metrics:
         folds.add_row(str(fold["fold"]), str(fold["n_valid"]), *(_fmt(fold[name]) for name in SET_METRICS))
     folds.add_section()
     folds.add_row(
-        "mean ± std", str(len(cv.y)), *(_mean_std(cv.mean[n], cv.std[n]) for n in SET_METRICS), style="bold"
+        "mean±sd", str(len(cv.y)), *(_short(cv.mean[n], cv.std[n]) for n in SET_METRICS), style="bold"
     )
     console.print(folds)
 
-    per_label = Table(title="per label, mean ± std over folds")
-    for column in ("label", "frames", "precision", "recall", "F1", "ROC-AUC", "threshold"):
-        per_label.add_column(column, justify="left" if column == "label" else "right")
+    per_label = Table(title="per label, mean ± std over folds", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("label", "n", "precision", "recall", "F1", "ROC-AUC", "threshold"):
+        per_label.add_column(column, justify="left" if column == "label" else "right", no_wrap=True)
     for k, label in enumerate(cv.labels):
         figures = cv.per_label[label]
         per_label.add_row(
             label,
             str(int(cv.y[:, k].sum())),
-            *(_mean_std(figures[name]["mean"], figures[name]["std"]) for name in PER_LABEL_METRICS),
+            *(_short(figures[name]["mean"], figures[name]["std"]) for name in PER_LABEL_METRICS),
             f"{cv.thresholds[label]:.3f}",
         )
     console.print(per_label)
     console.print(f"folds: {cv.fold_strategy}")
     if heads:
         print_heads_table(heads, console)
+
+
+def _short(mean: float, std: float) -> str:
+    """``0.774±0.01``: narrow enough for seven columns in 80 (the report keeps 3 decimals)."""
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        return _mean_std(mean, std)
+    return f"{mean:.3f}±{std:.2f}"
 
 
 def print_heads_table(heads: dict[str, MultiLabelCV | Any], console) -> None:
