@@ -175,8 +175,13 @@ def cross_validate(
     params: dict[str, Any] | None = None,
     target_precision: float = DEFAULT_TARGET_PRECISION,
     progress: bool = True,
+    fit=None,
 ) -> CVResult:
-    """Grouped, stratified k-fold CV of LightGBM; out-of-fold probabilities and thresholds."""
+    """Grouped, stratified k-fold CV of LightGBM; out-of-fold probabilities and thresholds.
+
+    ``fit(features, y) -> model with predict_proba`` replaces LightGBM (training.heads);
+    the folds depend only on (y, groups, folds, seed), so every head gets the same folds.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
     features, y, groups = _check_inputs(features, y, groups, labels, folds)
@@ -195,7 +200,10 @@ def cross_validate(
                     f"cross-validation fold {fold}: no training frames of label(s) "
                     f"{[labels[i] for i in missing]}; add more distinct frames of those labels or lower --folds"
                 )
-            model = _fit(features[train_idx], y[train_idx], params)
+            if fit is None:
+                model = _fit(features[train_idx], y[train_idx], params)
+            else:
+                model = fit(features[train_idx], y[train_idx])
             probabilities = model.predict_proba(features[valid_idx]).astype(np.float32)
             oof[valid_idx] = probabilities
             fold_of[valid_idx] = fold

@@ -59,11 +59,28 @@ def fit_per_label(
     return [_sklearn_head(name, seed).fit(features, y[:, k].astype(np.int64)) for k in range(y.shape[1])]
 
 
+def single_fit(name: str, seed: int):
+    """The ``fit`` that ``training.crossval.cross_validate`` takes (None: its own LightGBM)."""
+    if name == "lightgbm":
+        return None
+    return lambda features, y: fit_single(name, features, y, None, seed)
+
+
 def _check(head: str, task: str) -> None:
     if head not in HEAD_CHOICES:
         raise ConfigurationError(f"--head {head!r}: choose one of {', '.join(HEAD_CHOICES)}")
-    if task != "multilabel":
-        raise ConfigurationError(f"task {task!r}: this module trains multi-label heads")
+    if task not in ("binary", "multiclass", "multilabel"):
+        raise ConfigurationError(f"task {task!r}: choose binary, multiclass or multilabel")
+
+
+def fit_single(name: str, features: np.ndarray, y: np.ndarray, params: dict[str, Any] | None, seed: int):
+    """Binary / multiclass: one model over every label (LightGBM as the shipped head: float32-snapped)."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if name == "lightgbm":
+        from training.crossval import fit_final
+
+        return fit_final(features, y, params, seed)
+    return _sklearn_head(name, seed).fit(features, np.asarray(y, dtype=np.int64))
 
 
 def cross_validate_heads(
@@ -79,12 +96,32 @@ def cross_validate_heads(
     params=None,
     fold_of=None,
     progress: bool = True,
+    target_precision: float | None = None,
 ) -> dict[str, Any]:
     """CV of ``head`` (or of every head for ``auto``), all on the same folds: name -> CV."""
     from training.multilabel import cross_validate_multilabel, make_folds
 
     _check(head, task)
     names = HEADS if head == "auto" else (head,)
+    if task != "multilabel":
+        from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate
+
+        target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
+        return {
+            name: cross_validate(
+                features,
+                y,
+                groups,
+                labels,
+                folds=folds,
+                seed=seed,
+                params=params,
+                progress=progress,
+                target_precision=target_precision,
+                fit=single_fit(name, seed),
+            )
+            for name in names
+        }
     if fold_of is None:
         fold_of, strategy = make_folds(np.asarray(y, np.uint8), np.asarray(groups), folds, seed, list(labels))
     else:
@@ -122,16 +159,24 @@ def fit_head(name: str, task: str, features, y, labels, *, params=None, seed: in
     from training.multilabel import MultiLabelHead
 
     _check(name, task)
+    if task != "multilabel":
+        return fit_single(name, features, y, params, seed)
     return MultiLabelHead(fit_per_label(name, features, y, params, seed), labels, kind=name)
 
 
 def head_to_onnx(name: str, task: str, head, n_features: int, labels: list[str]):
     """The fitted head as one ONNX graph ``features`` -> ``probabilities`` [N, L]."""
     from export.multilabel_trees import multilabel_lightgbm_to_onnx, per_label_to_onnx
+    from export.sklearn_heads import sklearn_to_onnx
 
     _check(name, task)
+    if task != "multilabel":
+        if name == "lightgbm":
+            from export.trees import lightgbm_to_onnx
+
+            return lightgbm_to_onnx(head, n_features, list(labels))
+        return sklearn_to_onnx(head, n_features)
     if name == "lightgbm":
         return multilabel_lightgbm_to_onnx(head.models, n_features, labels)
-    from export.sklearn_heads import sklearn_to_onnx
 
     return per_label_to_onnx(head.models, labels, lambda model: sklearn_to_onnx(model, n_features))

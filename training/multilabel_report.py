@@ -162,6 +162,29 @@ def plot_heads(heads: dict[str, Any]) -> bytes:
     return _png(figure)
 
 
+def heads_html(heads: dict[str, Any], reason: str) -> str:
+    names = head_metric_names(heads)
+    rows = [[h, *(_mean_std(c.mean[n], c.std[n]) for n in names)] for h, c in heads.items()]
+    return (
+        "<h2>Classifier heads (same folds)</h2>"
+        + _rows_table(["head", *names], rows)
+        + f"<p>{html.escape(reason)}</p><img class='plot' src='{HEADS_PNG}' alt='heads'>"
+    )
+
+
+def add_heads_to_report(out_dir: Path, heads: dict[str, Any], reason: str) -> None:
+    """Binary/multiclass: the heads side by side, added to the report training.report wrote."""
+    out_dir = Path(out_dir)
+    _write_atomic(out_dir / HEADS_PNG, plot_heads(heads))
+    report = json.loads((out_dir / REPORT_JSON).read_text())
+    report["heads"] = {name: {"mean": h.mean, "std": h.std} for name, h in heads.items()}
+    report["head_choice"] = reason
+    _write_atomic(out_dir / REPORT_JSON, (json.dumps(_json_safe(report), indent=2) + "\n").encode())
+    page = (out_dir / REPORT_HTML).read_text()
+    page = page.replace("</body>", heads_html(heads, reason) + "</body>", 1)
+    _write_atomic(out_dir / REPORT_HTML, page.encode())
+
+
 # --- files ---------------------------------------------------------------------------------
 
 
@@ -222,14 +245,7 @@ def _render(cv: MultiLabelCV, report: dict[str, Any], plots: list[str], heads: d
             for k, label in enumerate(cv.labels)
         ],
     )
-    heads_html = ""
-    if heads:
-        names = head_metric_names(heads)
-        heads_html = "<h2>Classifier heads (same folds)</h2>" + _rows_table(
-            ["head", *names],
-            [[h, *(_mean_std(c.mean[n], c.std[n]) for n in names)] for h, c in heads.items()],
-        )
-        heads_html += f"<p>{e(report['head_choice'])}</p>"
+    heads_section = heads_html(heads, report["head_choice"]) if len(heads) > 1 else ""
     guard = report["int8_guard"]
     images = "".join(f"<img class='plot' src='{e(name)}' alt='{e(name)}'>" for name in plots)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>camsort multi-label report</title>
@@ -240,7 +256,7 @@ def _render(cv: MultiLabelCV, report: dict[str, Any], plots: list[str], heads: d
 out-of-fold predictions; the shipped thresholds maximise each label's F1 on all out-of-fold predictions.</p>
 <h2>Set metrics per fold</h2>{folds}
 <h2>Per label, mean ± std over folds</h2>{per_label}
-{heads_html}
+{heads_section}
 <h2>Plots</h2>{images}
 <h2>Training set</h2>{_kv_table(report["dataset"].get("per_label_set"))}{_kv_table(report["near_duplicates"])}
 <h2>int8 guard</h2>{_kv_table(guard) if guard else "<p>not run (fp32 requested)</p>"}

@@ -109,14 +109,16 @@ def train(
     target_precision: float | None = None,
     progress: bool = True,
     console=None,
+    head: str = "lightgbm",
 ) -> TrainResult:
     """Train and export a model from the images under ``source`` into ``out_dir``."""
     from rich.console import Console
 
     from export.backbone import cached_backbone, weights_label
-    from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate, fit_final, precision_guard
+    from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate, precision_guard
     from training.dataset import load_dataset
     from training.featurize import featurize
+    from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
     from training.report import print_cv_table, select_worst_frames, write_report
 
@@ -167,9 +169,28 @@ def train(
         f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
     )
 
-    cvs: dict[str, CVResult] = {}
+    task = "binary" if len(labels) == 2 else "multiclass"
+    step(f"cross-validating the {head} head(s) on fp32 features ({folds} folds)")
+    heads = cross_validate_heads(
+        head,
+        task,
+        features["fp32"],
+        y,
+        groups.group_ids,
+        labels,
+        folds=folds,
+        seed=seed,
+        params=params,
+        progress=progress,
+        target_precision=target_precision,
+    )
+    head, head_reason = choose_head(head, heads)
+    step(f"head: {head}: {head_reason}")
+    cvs: dict[str, CVResult] = {"fp32": heads[head]}
     for name in backbones:
-        step(f"cross-validating LightGBM on {name} features ({folds} folds)")
+        if name in cvs:
+            continue
+        step(f"cross-validating the {head} head on {name} features ({folds} folds)")
         cvs[name] = cross_validate(
             features[name],
             y,
@@ -180,6 +201,7 @@ def train(
             params=params,
             target_precision=target_precision,
             progress=progress,
+            fit=single_fit(head, seed),
         )
 
     guard = None
@@ -190,12 +212,13 @@ def train(
     step(f"shipping {shipped}: {reason}")
     cv = cvs[shipped]
 
-    step("fitting the final LightGBM on all frames and exporting model.onnx")
-    classifier = fit_final(features[shipped], y, params, seed)
+    step(f"fitting the final {head} head on all frames and exporting model.onnx")
+    classifier = fit_head(head, task, features[shipped], y, labels, params=params, seed=seed)
+    trees = head_to_onnx(head, task, classifier, FEATURE_SIZE, list(labels))
     with tempfile.TemporaryDirectory(prefix="camsort-train-", dir=cache_dir) as work_dir:
         work = Path(work_dir)
         candidate, parity = _export_and_check(
-            backbones, shipped, classifier, labels, keras_model, pixels, seed, parity_sample, work
+            backbones, shipped, classifier, trees, labels, keras_model, pixels, seed, parity_sample, work
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         model_path = out_dir / MODEL_FILENAME
@@ -230,7 +253,7 @@ def train(
         model_sha256=sha,
         model_version=f"{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
         created_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        cv_summary=cv.summary(),
+        cv_summary={**cv.summary(), "head": head, "head_choice": head_reason},
         training_set=training_set,
         parity=parity,
         quantization=quantization,
@@ -259,8 +282,15 @@ def train(
             "representative of a model built on ImageNet weights.[/]"
         )
     print_cv_table(
-        cv, console, title=f"cross-validation, {shipped} features ({folds} grouped folds, seed {seed})"
+        cv,
+        console,
+        title=f"cross-validation, {shipped} features, {head} head ({folds} grouped folds, seed {seed})",
     )
+    if len(heads) > 1:
+        from training.multilabel_report import add_heads_to_report, print_heads_table
+
+        print_heads_table(heads, console)
+        add_heads_to_report(out_dir, heads, head_reason)
     step(f"model written to {out_dir} (model.onnx sha256 {sha[:12]}…, report: {report_paths.html})")
     return TrainResult(
         model_dir=out_dir,
@@ -358,16 +388,14 @@ def _choose_precision(requested: str, guard: GuardResult | None) -> tuple[str, s
 
 
 def _export_and_check(
-    backbones, shipped, classifier, labels, keras_model, pixels, seed, parity_sample, work: Path
+    backbones, shipped, classifier, trees, labels, keras_model, pixels, seed, parity_sample, work: Path
 ):
     """Merge the trees into each needed backbone, run the parity gate; return the shipped file."""
     import onnx
 
     from export.merge import merge_backbone_and_trees
     from export.parity import check_parity, check_tree_parity
-    from export.trees import lightgbm_to_onnx
 
-    trees = lightgbm_to_onnx(classifier, FEATURE_SIZE, list(labels))
     sample = np.sort(
         np.random.default_rng(seed + 1).choice(
             len(pixels), size=min(parity_sample, len(pixels)), replace=False

@@ -120,8 +120,8 @@ def train(
             console=console,
         )
         return
-    if labels_file or head != "lightgbm":
-        raise click.UsageError("--labels-file and --head logistic|svm|auto need --task multilabel (for now)")
+    if labels_file:
+        raise click.UsageError("--labels-file lists label sets: it needs --task multilabel")
     train_model(
         dataset,
         out_dir,
@@ -132,4 +132,5 @@ def train(
         cache_dir=cache_dir,
         s3_client=s3_client,
         console=console,
+        head=head,
     )
