@@ -55,6 +55,7 @@ class FrameOutcome:
     label: str | None = None
     confidence: float | None = None
     labels: list[str] | None = None  # multi-label models: the set (possibly empty)
+    answer: dict[str, Any] | None = field(default=None, compare=False)  # functions.outputs.answer_fields
     reason: str | None = None  # the BadInputError's reason code when rejected
     detail: str | None = None  # human-readable: why rejected / what failed
     error: BaseException | None = field(default=None, compare=False)
@@ -196,13 +197,15 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision | LabelSetDecision) 
         tags = answer_tags(decision, model.manifest.model_version)
         tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
     latency_ms = _elapsed_ms(item, app)
-    result = _base_item(item, app) | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
+    answer = answer_fields(decision)
+    result = _base_item(item, app) | {"status": "ok", **answer, "latency_ms": latency_ms}
     written = app.table.put_result(result)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",
         label=getattr(decision, "label", None),
         labels=getattr(decision, "labels", None),
+        answer=answer,
         confidence=decision.confidence,
         latency_ms=latency_ms,
         written=written,

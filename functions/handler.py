@@ -37,7 +37,15 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from functions import env, wiring
 from functions.classify import App, FrameOutcome, classify_frames
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
-from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
+from functions.http_api import handle_http, is_function_url_event
+from functions.observability import (
+    log_outcome,
+    logger,
+    metrics,
+    record_http_answer,
+    record_invocation_error,
+    record_metrics,
+)
 
 _RESULT_STRING_LIMIT = 1024
 
@@ -50,6 +58,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
     """Parse, classify, respond. ``get_app`` is only called when there are frames."""
+    if is_function_url_event(event):  # the HTTP endpoint (functions.http_api)
+        response = handle_http(event, get_app)
+        record_http_answer(response["statusCode"])
+        return response
     try:
         parsed = parse_event(event)
     except (UnsupportedEventError, KeyError, TypeError, ValueError) as exc:

@@ -76,6 +76,12 @@ def record_invocation_error() -> None:
     metrics.add_metric(name="InvocationErrors", unit=MetricUnit.Count, value=1)
 
 
+def record_http_answer(status: int) -> None:
+    """One Function URL request answered (2xx: classified; 4xx: bad input; 5xx: failed)."""
+    metrics.add_metric(name="HttpRequests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HttpErrors", unit=MetricUnit.Count, value=int(status >= 400))
+
+
 def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
     """Add this invocation's counts to the EMF blob flushed by ``metrics.log_metrics``."""
     outcomes = list(outcomes)

@@ -26,3 +26,8 @@ COMMANDS.append(bench)
 from camsort.commands.synth import synth  # noqa: E402
 
 COMMANDS.append(synth)
+
+from camsort.commands.classify import classify  # noqa: E402
+from camsort.commands.serve import serve  # noqa: E402
+
+COMMANDS.extend([classify, serve])
