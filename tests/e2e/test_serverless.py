@@ -170,6 +170,7 @@ def test_the_resources_are_exactly_these(resources):
         ("AlarmTopic", "AWS::SNS::Topic"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
+        ("ClassifyLambdaFunctionUrl", "AWS::Lambda::Url"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
         ("DeadLetterQueueAlarm", "AWS::CloudWatch::Alarm"),
         ("FramesBucket", "AWS::S3::Bucket"),
@@ -183,6 +184,18 @@ def test_the_resources_are_exactly_these(resources):
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
     ]
     assert len(of_type(resources, "AWS::Lambda::Version")) == 1
+
+
+def test_function_url_needs_iam_and_nothing_is_public(resources):
+    url = props(resources, "ClassifyLambdaFunctionUrl")
+    assert url["AuthType"] == "AWS_IAM"
+    assert url["TargetFunctionArn"] == {"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}
+    # no resource policy opens the URL to everyone (a NONE-auth URL would need one)
+    assert not [
+        r
+        for r in of_type(resources, "AWS::Lambda::Permission").values()
+        if r["Properties"].get("FunctionUrlAuthType") == "NONE" or r["Properties"].get("Principal") == "*"
+    ]
 
 
 # --- against infra/topology.py (no drift from the local moto stack) ---------------------------
