@@ -8,17 +8,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bench.harness import (
-    BenchConfig,
-    BenchError,
-    ChildRun,
-    model_dir_for,
-    parse_importtime,
-    summarize_draft,
-    summarize_path,
-    training_cache_dir,
-)
+from bench.child import ChildRun, parse_importtime
+from bench.config import BenchConfig, BenchError
+from bench.inputs import model_dir_for, training_cache_dir
 from bench.stages import reference_item, s3_objects_of, summarize_onnxruntime_profile
+from bench.summary import summarize_draft, summarize_path
 
 
 def _full_run() -> ChildRun:

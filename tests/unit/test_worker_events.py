@@ -8,7 +8,7 @@ import os
 import pytest
 
 from functions import env
-from infra.demo import emf_metric_total, notification_objects
+from infra.accounting import emf_metric_total, notification_objects
 from infra.local_stack import LocalStack
 from infra.topology import StackNames
 from infra.worker import (
