@@ -52,10 +52,11 @@ def onnx_featurization(config: BenchConfig, backbone_path: Path, pixels: np.ndar
     import onnxruntime as ort
 
     from functions.manifest import FEATURES_OUTPUT, INPUT_NAME
+    from functions.model import available_cpus, session_options
     from training.featurize import featurize
 
     session = ort.InferenceSession(
-        str(backbone_path), ort.SessionOptions(), providers=["CPUExecutionProvider"]
+        str(backbone_path), session_options(available_cpus()), providers=["CPUExecutionProvider"]
     )
     batches = [pixels[i : i + config.featurize_batch] for i in range(0, len(pixels), config.featurize_batch)]
     session.run([FEATURES_OUTPUT], {INPUT_NAME: batches[0]})  # warm-up: kernel selection, allocations

@@ -116,10 +116,16 @@ def training_cache_dir(config: BenchConfig) -> Path:
     return config.cache_dir / "training-cache" / f"{weights_tag(config.weights)}-{training_tag(config)}"
 
 
+def backbones_record(model_dir: Path) -> Path:
+    """Beside the cached model (not in it: the model directory is what gets uploaded)."""
+    return model_dir.with_name(f"{model_dir.name}.backbones.json")
+
+
 def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     """The bench's model for ``precision``, trained once by the real pipeline and cached.
 
-    The pipeline's own output (steps, CV table) goes to ``work_dir/train-<precision>.log``.
+    The pipeline's own output (steps, CV table) goes to ``work_dir/train-<precision>.log``;
+    the backbones it names in its result are recorded beside the model (:func:`backbone_paths`).
     """
     from rich.console import Console
 
@@ -129,14 +135,15 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     out_dir = model_dir_for(config, precision)
     try:
         load_verified(out_dir)
+        _recorded_backbones(out_dir)
         return out_dir
     except CamsortError:
-        pass  # not trained yet (or damaged): train it
+        pass  # not trained yet (or damaged, or trained before backbones were recorded): train it
     if out_dir.exists():
         shutil.rmtree(out_dir)
     config.work_dir.mkdir(parents=True, exist_ok=True)
     with open(config.work_dir / f"train-{precision}.log", "w") as log:
-        train(
+        result = train(
             str(train_root),
             out_dir,
             weights=config.weights,
@@ -146,17 +153,34 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
             progress=False,  # the bench's own progress bar is live; rich allows one at a time
             console=Console(file=log, width=120),
         )
+    _atomic_write(
+        backbones_record(out_dir),
+        json.dumps({name: str(path) for name, path in result.backbones.items()}, indent=2).encode(),
+    )
     load_verified(out_dir)
     return out_dir
 
 
-def backbone_paths(config: BenchConfig) -> dict[str, Path]:
-    """The fp32 and int8 backbones the pipeline trained the bench's models with."""
-    from export.backbone import cached_backbone
+def _recorded_backbones(model_dir: Path) -> dict[str, Path]:
+    record = backbones_record(model_dir)
+    try:
+        backbones = {name: Path(path) for name, path in json.loads(record.read_text()).items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise BenchError(f"{record}: no readable record of the backbones ({exc})") from exc
+    missing = [str(path) for path in backbones.values() if not path.is_file()]
+    if missing:
+        raise BenchError(f"{record}: the recorded backbone(s) {', '.join(missing)} are gone")
+    return backbones
 
-    cache = training_cache_dir(config)
-    fp32 = cached_backbone(config.weights, cache, seed=config.seed)  # a cache hit once trained
-    int8 = sorted((cache / "int8").glob(f"{fp32.stem}-int8-*.onnx"), key=lambda path: path.stat().st_mtime)
-    if not int8:
-        raise BenchError(f"{cache / 'int8'}: no int8 backbone; delete {cache} and run `camsort bench` again")
-    return {FP32: fp32, INT8: int8[-1]}
+
+def backbone_paths(config: BenchConfig) -> dict[str, Path]:
+    """The fp32 and int8 backbones the pipeline trained the bench's models with (as its results named them)."""
+    try:
+        return {
+            FP32: _recorded_backbones(model_dir_for(config, FP32))[FP32],
+            INT8: _recorded_backbones(model_dir_for(config, INT8))[INT8],
+        }
+    except (BenchError, KeyError) as exc:
+        raise BenchError(
+            f"{exc}; delete {config.cache_dir / 'models'} and run `camsort bench` again"
+        ) from exc

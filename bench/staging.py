@@ -3,7 +3,6 @@ Lambda events, check every frame's result, clean up."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bench.config import (
@@ -28,7 +27,7 @@ def upload_group(stack, frames: list[bytes], camera: str) -> list[dict[str, Any]
 
 def collect_notifications(stack, keys: list[str], attempts: int = 200) -> list[dict[str, Any]]:
     """Receive (and delete) the notification of each key; BenchError if any never arrives."""
-    from urllib.parse import unquote_plus
+    from functions.events import notification_frames
 
     sqs = stack.client("sqs")
     wanted = set(keys)
@@ -43,11 +42,10 @@ def collect_notifications(stack, keys: list[str], attempts: int = 200) -> list[d
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
         for message in messages:
-            body = json.loads(message["Body"])
-            for record in body.get("Records", []):
-                key = unquote_plus(record["s3"]["object"]["key"])
-                if key in wanted:
-                    found[key] = message
+            frames, _ignored = notification_frames(message["Body"])  # the s3:TestEvent has none
+            for frame in frames:
+                if frame.key in wanted:
+                    found[frame.key] = message
         if messages:
             sqs.delete_message_batch(
                 QueueUrl=stack.queue_url,
@@ -72,18 +70,12 @@ def sqs_events(stack, messages: list[dict[str, Any]], batch_size: int) -> list[d
 
 def frame_refs(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     """bucket / key / etag of each frame, for the per-stage split (no handler involved)."""
-    from urllib.parse import unquote_plus
+    from functions.events import notification_frames
 
     refs = []
     for message in messages:
-        s3 = json.loads(message["Body"])["Records"][0]["s3"]
-        refs.append(
-            {
-                "bucket": s3["bucket"]["name"],
-                "key": unquote_plus(s3["object"]["key"]),
-                "etag": s3["object"].get("eTag", "").strip('"'),
-            }
-        )
+        frame = notification_frames(message["Body"])[0][0]
+        refs.append({"bucket": frame.bucket, "key": frame.key, "etag": frame.etag or ""})
     return refs
 
 

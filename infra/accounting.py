@@ -13,27 +13,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 import numpy as np
 
+from functions.events import UnsupportedEventError, notification_frames
 from functions.manifest import UNKNOWN_LABEL
 from infra.local_stack import LocalStack
 from infra.simulator import SimulationManifest
 
 
 def notification_objects(body: str) -> list[tuple[str, str | None]]:
-    """(key, etag) of each ObjectCreated record in an S3 notification body; [] for anything else."""
+    """(key, etag) of each ObjectCreated record in an SQS message body; [] for anything else.
+
+    Parsed by the function's own parser, so the account reads a body exactly as the handler did.
+    """
     try:
-        payload = json.loads(body)
-        records = payload.get("Records", []) if isinstance(payload, dict) else []
-        return [
-            (unquote_plus(record["s3"]["object"]["key"]), record["s3"]["object"].get("eTag"))
-            for record in records
-            if str(record.get("eventName", "")).startswith("ObjectCreated:")
-        ]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        frames, _ignored = notification_frames(body)
+    except (UnsupportedEventError, KeyError, TypeError, ValueError):
         return []
+    return [(frame.key, frame.etag) for frame in frames]
 
 
 class DeliveryTracker:
