@@ -28,6 +28,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 test-fast: setup

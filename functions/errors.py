@@ -102,14 +102,3 @@ class StorageError(CamsortError):
 
 class ResultsTableError(CamsortError):
     """A non-transient DynamoDB failure (missing table, validation error, ...)."""
-
-
-# --- training / export ----------------------------------------------------------------------
-
-
-class DatasetError(CamsortError):
-    """The training set cannot be used as given (too few labels or images per label)."""
-
-
-class ParityError(CamsortError):
-    """The exported ONNX model disagrees with Keras + LightGBM beyond the tolerances."""

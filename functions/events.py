@@ -231,14 +231,12 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
         raise UnsupportedEventError(
             f"S3 Batch Operations invocationSchemaVersion {schema!r} is not 1.0 or 2.0"
         )
-    parsed = ParsedEvent(
-        kind="batch",
-        batch=BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[]),
-    )
+    batch = BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[])
+    parsed = ParsedEvent(kind="batch", batch=batch)
     for task in event.tasks:
         task_id = task.task_id
         parsed.source_ids.append(task_id)
-        parsed.batch.task_ids.append(task_id)
+        batch.task_ids.append(task_id)
         try:
             bucket = task.s3_bucket  # 2.0: s3Bucket; 1.0: from s3BucketArn
             if not bucket:

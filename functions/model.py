@@ -10,7 +10,7 @@ onnxruntime settings, and why:
 
 * ``intra_op_num_threads`` = the CPUs this process may use (``os.sched_getaffinity``, not
   ``os.cpu_count()``, which counts the host's CPUs inside a container), overridable with
-  CAMSORT_ONNX_THREADS. ``inter_op_num_threads=1`` and sequential execution: a ResNet is
+  CAMSORT_ONNX_THREADS (read by ``functions.settings``, passed in as ``threads``). ``inter_op_num_threads=1`` and sequential execution: a ResNet is
   one chain of ops, parallel branches buy nothing.
 * graph optimisation EXTENDED at load; models are never saved at ALL (an ALL-optimised
   file is rewritten for the CPU that saved it).
@@ -53,17 +53,8 @@ def available_cpus() -> int:
 
 
 def resolve_threads(threads: int | None = None) -> int:
-    if threads:
-        return threads
-    raw = os.environ.get(env.ONNX_THREADS, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ModelArtifactError(f"{env.ONNX_THREADS}={raw!r} is not an integer") from None
-        if value > 0:
-            return value
-    return available_cpus()
+    """``threads`` (Settings.onnx_threads: CAMSORT_ONNX_THREADS, read once, by Settings), else the CPUs."""
+    return threads or available_cpus()
 
 
 def session_options(threads: int) -> ort.SessionOptions:

@@ -114,7 +114,7 @@ class ResultsTable:
         unique = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], str] = {}
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            request = {
+            request: dict[str, Any] | None = {
                 self.table_name: {
                     "Keys": [
                         {PARTITION_KEY: {"S": oid}, SORT_KEY: {"S": version}}

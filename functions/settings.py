@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import overload
 
 from functions import env
 from functions.errors import ConfigurationError
@@ -71,6 +72,10 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+@overload
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int: ...
+@overload
+def _positive_int(environ: Mapping[str, str], name: str, default: None) -> int | None: ...
 def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:

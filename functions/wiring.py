@@ -12,12 +12,15 @@ without any code here knowing about it.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from functions.classify import App
 from functions.model import ModelSession
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
@@ -32,6 +35,19 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+
+
+@dataclass
+class App:
+    """What the classifier needs; built once per container by :func:`build_app`."""
+
+    settings: Settings
+    store: FrameStore
+    table: ResultsTable
+    model: ModelSession
+    clock: Callable[[], float] = time.perf_counter
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
 
 _lock = threading.Lock()
 _app: App | None = None

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.errors import DatasetError
 from infra.moto_server import free_port
 from tests.fixtures.aws import aws_client, unique_name
-from training.dataset import load_dataset, parse_s3_uri
+from training.dataset import DatasetError, load_dataset, parse_s3_uri
 
 pytestmark = pytest.mark.e2e
 

@@ -575,6 +575,7 @@ def test_default_app_from_environment(aws, aws_env, frames, tiny_model_dir, tmp_
     try:
         assert lambda_handler(sqs_event(("m-1", [record])), CONTEXT) == {"batchItemFailures": []}
         assert wiring.default_app() is wiring.default_app()  # once per container
+        assert wiring.default_app().model.threads == 1  # CAMSORT_ONNX_THREADS, through Settings
     finally:
         wiring.install_app(None)
     assert item_of(aws, "frames/cam-08/env.jpg", record["s3"]["object"]["eTag"])["label"] == "car"

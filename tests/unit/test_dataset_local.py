@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.errors import DatasetError
 from functions.image_loader import load_image
-from training.dataset import Dataset, load_dataset
+from training.dataset import Dataset, DatasetError, load_dataset
 
 
 def copy_frames(src: Path, dst: Path, per_label: dict[str, int]) -> dict[str, list[Path]]:
