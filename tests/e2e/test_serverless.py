@@ -30,6 +30,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -324,7 +325,8 @@ def test_dlq_alarm_fires_on_any_visible_message(resources):
 def test_function_runs_the_handler_from_the_packaged_artifact(resources, arm64_package):
     function = props(resources, "ClassifyLambdaFunction")
     assert function["Handler"] == "functions.handler.lambda_handler"
-    assert (PROJECT_ROOT / "functions" / "handler.py").is_file()
+    with zipfile.ZipFile(arm64_package.artifact) as archive:  # the artifact, not the repository
+        assert "def lambda_handler(" in archive.read("functions/handler.py").decode()
     assert function["Runtime"] == "python3.12"
     # The artifact's name carries its architecture: a mismatch cannot deploy silently.
     assert function["Architectures"] == [arm64_package.architecture]
