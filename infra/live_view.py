@@ -61,7 +61,7 @@ def poll_live_state(stack: LocalStack, state: LiveState) -> None:
 
 def render_live(state: LiveState, cameras: list[str]) -> Group:
     counters = Table.grid(padding=(0, 3))
-    for _ in range(6):
+    for _ in range(5):
         counters.add_column(justify="right")
     waiting = max(0, state.uploaded - state.results - state.dead_letter)
     counters.add_row(
@@ -70,13 +70,15 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
         f"rejected [bold yellow]{state.rejected}[/]",
         f"DLQ [bold red]{state.dead_letter}[/]",
         f"waiting [bold]{waiting}[/]",
-        f"queue {state.queue_visible} visible / {state.queue_in_flight} in flight",
     )
+    # Fits 80 columns: the latest capture as a time of day (the demo runs now), long labels wrap.
     table = Table(title="cameras", expand=False)
-    for column in ("camera", "uploaded", "results", "latest capture", "latest label", "confidence"):
-        table.add_column(
-            column, justify="right" if column in ("uploaded", "results", "confidence") else "left"
-        )
+    table.add_column("camera", no_wrap=True)
+    table.add_column("uploads", justify="right", no_wrap=True)
+    table.add_column("results", justify="right", no_wrap=True)
+    table.add_column("latest (UTC)", no_wrap=True)
+    table.add_column("label", max_width=20)
+    table.add_column("conf.", justify="right", no_wrap=True)
     for camera in cameras:
         item = state.latest.get(camera, {})
         if item.get("status") == "rejected":
@@ -88,12 +90,13 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
             camera,
             str(state.uploads_per_camera.get(camera, 0)),
             str(state.results_per_camera.get(camera, 0)),
-            item.get("captured_at", ""),
+            str(item.get("captured_at", ""))[11:],  # HH:MM:SS.mmmZ
             label,
             confidence,
         )
     status = "simulator finished; draining the queue" if state.simulator_done else "cameras uploading"
-    return Group(counters, table, f"[dim]{status}[/]")
+    queue = f"queue {state.queue_visible} visible / {state.queue_in_flight} in flight"
+    return Group(counters, table, f"[dim]{status}; {queue}[/]")
 
 
 def watch(
