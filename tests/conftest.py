@@ -29,6 +29,10 @@ pytest_plugins: list[str] = [
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test that needs the moto server over HTTP is e2e wherever it lives, so
     # `-m "not e2e"` (make test-fast) never starts one.
+    # Likewise a test that builds the Lambda package (pip downloads + a 140 MB zip) is slow.
     for item in items:
-        if "moto_server" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("e2e"):
+        fixtures = getattr(item, "fixturenames", ())
+        if "moto_server" in fixtures and not item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.e2e)
+        if "lambda_package" in fixtures and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -32,6 +32,7 @@ def test_the_unit_tier_collects_without_tensorflow_onnx_or_moto():
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
 
 
+@pytest.mark.slow  # two pytest runs in fresh interpreters
 def test_the_guard_refuses_heavy_imports_and_sockets(tmp_path):
     tier = tmp_path / "unit"
     tier.mkdir()
