@@ -31,6 +31,7 @@ import onnxruntime as ort
 
 from functions import env
 from functions.errors import ModelArtifactError
+from functions.iam import requires
 from functions.manifest import (
     FEATURE_SIZE,
     FEATURES_OUTPUT,
@@ -66,6 +67,8 @@ def resolve_threads(threads: int | None = None) -> int:
     return available_cpus()
 
 
+# boto3's download_file sends HeadObject (checked as s3:GetObject) then GetObject.
+@requires("s3:GetObject", resource="model")
 def fetch_model(
     uri: str, *, s3_client: Any = None, cache_dir: str | Path = env.DEFAULT_MODEL_CACHE_DIR
 ) -> Path:

@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from functions.classify import App
-from functions.model import ModelSession
+from functions.model import ModelSession, fetch_model
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
@@ -32,6 +32,11 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+
+# Everything the app calls AWS through. The function's IAM statements are derived from the
+# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
+# belongs here too, or the deployed role (and the local principal) will refuse its calls.
+AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model)
 
 _lock = threading.Lock()
 _app: App | None = None

@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from functions import env
-from infra import topology
+from infra import policy, topology
 from infra.moto_server import MotoServer
 from infra.package import PROJECT_ROOT
 from tests.fixtures.aws import aws_client
@@ -49,20 +49,9 @@ NAMES = topology.StackNames.for_stage(STAGE)
 SERVERLESS = PROJECT_ROOT / "node_modules" / ".bin" / "serverless"
 # Lambda gives one vCPU of credit per 1,769 MB.
 MB_PER_VCPU = 1769
-DATA_ACTION_PREFIXES = ("s3:", "dynamodb:", "sqs:")
-EXPECTED_DATA_ACTIONS = {
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:PutObjectTagging",
-    "s3:PutObjectVersionTagging",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-}
+# What the Framework adds to the role itself: log writes, and the SQS event source's consume.
+FRAMEWORK_ACTIONS = ("logs:",)
+QUEUE_CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Serverless 3.40's config schema predates the python3.12 runtime (Lambda has it; the
 # Framework passes it through with this warning). Any other warning fails the test.
 KNOWN_CONFIG_WARNING = "at 'provider.runtime': must be equal to one of the allowed values"
@@ -363,41 +352,32 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_iam_statements_name_their_resources(resources):
+def test_role_grants_exactly_what_the_code_declares(resources):
+    """The role = the @requires declarations of the function's code (infra/policy.py), no more."""
     statements = _statements(resources)
-    data_actions = set()
-    frames_objects = f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*"
-    model_objects = {
-        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/model.onnx",
-        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/manifest.json",
-    }
-    table_arn = {"Fn::GetAtt": ["ResultsTable", "Arn"]}
-    index_arn = {"Fn::Join": ["/", [table_arn, "index", topology.CAMERA_INDEX]]}
     for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = _as_list(statement["Action"])
-        assert not [a for a in actions if "*" in a], statement
-        resources_of = _as_list(statement["Resource"])
-        assert "*" not in resources_of, statement
-        for action in actions:
-            if not action.startswith(DATA_ACTION_PREFIXES):
-                assert action.startswith("logs:"), statement  # the Framework's log-group statements
-                continue
-            data_actions.add(action)
-            service = action.split(":")[0]
-            if service == "s3":
-                allowed = {frames_objects} | (model_objects if action == "s3:GetObject" else set())
-                assert all(r in allowed for r in resources_of), statement
-            elif service == "dynamodb":
-                allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn]
-                assert all(r in allowed for r in resources_of), statement
-            else:
-                assert resources_of == [{"Fn::GetAtt": ["FramesQueue", "Arn"]}], statement
-    assert data_actions == EXPECTED_DATA_ACTIONS
-    # Model objects are readable, not taggable; frames are readable and taggable.
-    model_statement = next(s for s in statements if s.get("Sid") == "ReadModel")
-    assert _as_list(model_statement["Action"]) == ["s3:GetObject"]
-    assert set(_as_list(model_statement["Resource"])) == model_objects
+        assert statement["Effect"] == "Allow", statement
+        assert not [a for a in _as_list(statement["Action"]) if "*" in a], statement
+        assert "*" not in _as_list(statement["Resource"]), statement
+    granted = policy.grants(statements)
+    data = {
+        (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
+    }
+    derived = policy.statements(policy.function_permissions(), policy.cloudformation_target(NAMES))
+    assert data == policy.grants(derived)
+    queue = json.dumps({"Fn::GetAtt": ["FramesQueue", "Arn"]}, sort_keys=True)
+    assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {(a, queue) for a in QUEUE_CONSUME_ACTIONS}
+
+
+def test_the_derived_set_holds_every_call_the_function_makes():
+    # A fact check on the declarations themselves (the issue's missing actions included).
+    permissions = policy.function_permissions()
+    assert set(permissions) == {policy.FRAMES, policy.MODEL, policy.RESULTS_TABLE, policy.RESULTS_INDEX}
+    assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
+        permissions[policy.FRAMES]
+    )
+    assert "dynamodb:BatchGetItem" in permissions[policy.RESULTS_TABLE]
+    assert permissions[policy.MODEL] == ("s3:GetObject",)  # the model is read, never tagged
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
@@ -514,14 +494,18 @@ def test_live_role_policy_resolves_to_the_stack_resources(deployed):
     table_arn = aws_client("dynamodb", server.endpoint_url).describe_table(TableName=NAMES.table)["Table"][
         "TableArn"
     ]
-    resolved = {}
-    for statement in document["Statement"]:
-        for action in _as_list(statement["Action"]):
-            resolved.setdefault(action, set()).update(_as_list(statement["Resource"]))
-    assert resolved["dynamodb:PutItem"] == {table_arn}
-    assert resolved["dynamodb:Query"] == {table_arn, f"{table_arn}/index/{topology.CAMERA_INDEX}"}
-    assert resolved["sqs:DeleteMessage"] == {f"arn:aws:sqs:us-east-1:123456789012:{NAMES.queue}"}
-    assert resolved["s3:PutObjectTagging"] == {f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*"}
+    granted = policy.grants(document["Statement"])
+    data = {
+        (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
+    }
+    # CloudFormation resolved the role to the same ARNs infra/policy.py gives a local stack.
+    region, account = table_arn.split(":")[3:5]
+    local = policy.local_target(
+        NAMES, model_uri=f"s3://{NAMES.bucket}/{NAMES.models_prefix}v1/", region=region, account_id=account
+    )
+    assert data == policy.grants(policy.statements(policy.function_permissions(), local))
+    queue = json.dumps(f"arn:aws:sqs:us-east-1:123456789012:{NAMES.queue}")
+    assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {(a, queue) for a in QUEUE_CONSUME_ACTIONS}
 
 
 def _api_notification(cloudformation_notification: dict, queue_arn: str) -> dict:
