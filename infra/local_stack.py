@@ -8,6 +8,8 @@ This module builds exactly that from :mod:`infra.topology`, so the two cannot dr
 
 What moto's server does with it (checked by tests/e2e/test_local_system.py, moto 5.2.5):
 
+* IAM is enforced once the stack exists (see :func:`create_local_stack` and infra/local_iam.py).
+
 * S3 -> SQS notifications are sent on PutObject, honouring the prefix and suffix rules
   (suffixes case-sensitively, as S3 does). Keys are URL-encoded (``quote_plus``).
 * Like S3, configuring the notification sends one ``s3:TestEvent`` message to the queue.
@@ -29,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from functions.errors import ConfigurationError
 from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME
-from infra.moto_server import LOCAL_AWS_ENV
+from infra.moto_server import LOCAL_AWS_ENV, enforce_iam
 from infra.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
@@ -63,7 +65,7 @@ class LocalStack:
     visibility_timeout_s: int
 
     def client(self, service: str):
-        """A boto3 client for this stack's endpoint, with moto's (non-secret) credentials."""
+        """A boto3 client for this stack's endpoint, as the local admin (infra/moto_server.py)."""
         return local_client(service, self.endpoint_url, self.region)
 
 
@@ -73,7 +75,6 @@ def local_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, 
     return boto3.session.Session(
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"],
         region_name=region,
     ).client(service, endpoint_url=endpoint_url, config=config)
 
@@ -108,8 +109,14 @@ def create_local_stack(
     *,
     function_timeout_s: int = 30,
     region: str = DEFAULT_REGION,
+    enforce: bool = True,
 ) -> LocalStack:
-    """Create bucket, queue + DLQ, S3 -> SQS notification and results table on ``endpoint_url``."""
+    """Create bucket, queue + DLQ, S3 -> SQS notification and results table on ``endpoint_url``.
+
+    The resources are created by the local admin; then, with ``enforce``, moto's IAM checks
+    are turned on for the whole server, so the function (which the worker runs under its own
+    role, infra/local_iam.py) is refused what its role does not allow. The admin keeps working.
+    """
     if int(function_timeout_s) != function_timeout_s or function_timeout_s < 1:
         raise ValueError(
             f"function_timeout_s must be a whole number of seconds >= 1, got {function_timeout_s}"
@@ -224,6 +231,8 @@ def create_local_stack(
         TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
 
+    if enforce:
+        enforce_iam(endpoint_url)
     return LocalStack(
         endpoint_url=endpoint_url,
         region=region,

@@ -37,11 +37,12 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
+from infra.local_iam import function_credentials
 from infra.local_stack import LocalStack
-from infra.moto_server import LOCAL_AWS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,17 @@ def function_environment(
     function_name: str = DEFAULT_FUNCTION_NAME,
     memory_mb: int = 2048,
     extra: Mapping[str, str] | None = None,
+    role_template: Path | None = None,
 ) -> dict[str, str]:
     """The environment Lambda would give the function, pointed at the local endpoint.
 
     ``endpoint_url`` defaults to the stack's; a fault-injecting proxy passes its own here.
+    The credentials are the function role's, as on Lambda: the role is created on the local
+    stack from the packaged template's statements (``role_template``, or a fresh
+    ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
     """
     environment = {
-        **LOCAL_AWS_ENV,
+        **function_credentials(stack, model_uri, template=role_template),
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,

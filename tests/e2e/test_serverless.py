@@ -27,7 +27,6 @@ import ast
 import base64
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,12 +40,12 @@ from infra import policy, topology
 from infra.moto_server import MotoServer
 from infra.package import PROJECT_ROOT
 from tests.fixtures.aws import aws_client
+from tests.fixtures.deploy import packaged_service
 
 pytestmark = pytest.mark.e2e
 
 STAGE = "test"
 NAMES = topology.StackNames.for_stage(STAGE)
-SERVERLESS = PROJECT_ROOT / "node_modules" / ".bin" / "serverless"
 # Lambda gives one vCPU of credit per 1,769 MB.
 MB_PER_VCPU = 1769
 # What the Framework adds to the role itself: log writes, and the SQS event source's consume.
@@ -55,51 +54,6 @@ QUEUE_CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
 # Serverless 3.40's config schema predates the python3.12 runtime (Lambda has it; the
 # Framework passes it through with this warning). Any other warning fails the test.
 KNOWN_CONFIG_WARNING = "at 'provider.runtime': must be equal to one of the allowed values"
-
-
-def run_serverless_package(service_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    home = service_dir / "home"
-    home.mkdir(exist_ok=True)
-    environment = {
-        "PATH": f"{Path(shutil.which('node') or '/usr/bin/node').parent}:/usr/bin:/bin",
-        "HOME": str(home),  # the Framework's ~/.serverlessrc goes here, not into the user's home
-        "CI": "1",  # never prompt
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "SLS_TELEMETRY_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off",
-        # Any attempt to reach the internet fails at once instead of hanging.
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "http_proxy": "http://127.0.0.1:9",
-        "https_proxy": "http://127.0.0.1:9",
-    }
-    try:
-        return subprocess.run(
-            [str(SERVERLESS), "package", "--stage", STAGE, *args],
-            cwd=service_dir,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(
-            f"serverless package did not finish within {error.timeout}s: is it waiting on the network?"
-        )
-
-
-def packaged_service(tmp_path: Path, artifact: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """A copy of serverless.yml + the artifact at the path it names, packaged; returns (run, .serverless)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "serverless.yml", tmp_path / "serverless.yml")
-    (tmp_path / "build").mkdir()
-    shutil.copyfile(artifact, tmp_path / "build" / artifact.name)
-    result = run_serverless_package(tmp_path, *args)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result, tmp_path / ".serverless"
 
 
 @pytest.fixture(scope="module")
