@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 
 from infra import local_iam, policy
 from infra.demo import DeliveryTracker, account, notification_objects, scan_results
+from infra.local_stack import has_local_admin, local_client
+from infra.moto_server import MotoServer
 from infra.simulator import simulate_cameras
 from infra.topology import MAX_RECEIVE_COUNT
 from tests.fixtures.deploy import packaged_service
@@ -158,3 +160,12 @@ def test_the_same_frame_is_classified_under_the_unmodified_template(
         Bucket=local_stack.names.bucket, Key=manifest.objects[0].key
     )
     assert any(tag["Key"].startswith("camsort-") for tag in tags["TagSet"])
+
+
+def test_the_local_admin_survives_a_reset_with_enforcement_on(tmp_path):
+    with MotoServer(log_path=tmp_path / "moto.log") as server:
+        assert has_local_admin(server.endpoint_url)
+        server.enforce_iam()
+        server.reset()  # moto drops every resource, IAM included; the server seeds the admin again
+        assert has_local_admin(server.endpoint_url)
+        local_client("s3", server.endpoint_url).create_bucket(Bucket="after-reset")
