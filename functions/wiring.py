@@ -64,6 +64,7 @@ def build_app(
             s3_client=s3_client,
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
+            pinned_sha256=settings.model_sha256,
         )
     return App(
         settings=settings,

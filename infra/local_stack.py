@@ -31,7 +31,6 @@ import boto3
 from botocore.exceptions import ClientError
 
 from functions.errors import ConfigurationError
-from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME
 from infra.moto_server import ADMIN_USER, LOCAL_AWS_ENV, enforce_iam
 from infra.topology import (
     CAMERA_INDEX,
@@ -267,17 +266,28 @@ def create_local_stack(
     )
 
 
+# model URI -> sha256 of the model.onnx upload_model put there: the deployment's pin, as the
+# upload step hands it to `serverless deploy --param=modelSha256=...` on AWS.
+_PINS: dict[str, str] = {}
+
+
 def upload_model(stack: LocalStack, model_dir: Path, *, version: str) -> str:
     """Put model.onnx + manifest.json under the models prefix; returns the ``s3://`` model URI.
 
-    The function then loads the model from S3 exactly as it does on AWS.
+    The function then loads the model from S3 exactly as it does on AWS, pinned to the sha256
+    of the model uploaded here (:func:`pinned_sha256`; the worker sets CAMSORT_MODEL_SHA256).
     """
-    model_dir = Path(model_dir)
+    from infra.model_upload import upload_model_dir
+
     prefix = f"{stack.names.models_prefix}{version}/"
-    s3 = stack.client("s3")
-    for name in (MODEL_FILENAME, MANIFEST_FILENAME):
-        s3.upload_file(str(model_dir / name), stack.names.bucket, prefix + name)
-    return f"s3://{stack.names.bucket}/{prefix}"
+    upload = upload_model_dir(stack.client("s3"), model_dir, stack.names.bucket, prefix)
+    _PINS[upload.uri] = upload.sha256
+    return upload.uri
+
+
+def pinned_sha256(model_uri: str) -> str | None:
+    """The sha256 :func:`upload_model` pinned for ``model_uri`` in this process, if any."""
+    return _PINS.get(model_uri)
 
 
 def _queue_arn(sqs, queue_url: str) -> str:

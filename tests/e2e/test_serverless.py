@@ -27,6 +27,7 @@ import ast
 import base64
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ from infra import policy, topology
 from infra.moto_server import MotoServer
 from infra.package import PROJECT_ROOT
 from tests.fixtures.aws import aws_client
-from tests.fixtures.deploy import packaged_service
+from tests.fixtures.deploy import TEST_MODEL_SHA256, packaged_service, run_serverless_package
 
 pytestmark = pytest.mark.e2e
 
@@ -92,6 +93,19 @@ def test_serverless_packages_offline_with_only_the_known_schema_warning(packaged
     }
     config_errors = [line for line in output.splitlines() if line.strip().startswith("at '")]
     assert [line for line in config_errors if KNOWN_CONFIG_WARNING not in line] == []
+
+
+def test_the_model_pin_is_a_required_deploy_parameter(packaged, resources, tmp_path, arm64_package):
+    variables = props(resources, "ClassifyLambdaFunction")["Environment"]["Variables"]
+    assert variables[env.MODEL_SHA256] == TEST_MODEL_SHA256
+    service = tmp_path / "unpinned"
+    service.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "serverless.yml", service / "serverless.yml")
+    (service / "build").mkdir()
+    shutil.copyfile(arm64_package.artifact, service / "build" / arm64_package.artifact.name)
+    result = run_serverless_package(service, model_sha256=None)
+    assert result.returncode != 0
+    assert "modelSha256" in result.stdout + result.stderr
 
 
 def test_template_passes_cfn_lint(packaged):
