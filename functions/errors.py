@@ -96,6 +96,10 @@ class ModelIntegrityError(ModelArtifactError):
     """model.onnx does not hash to the sha256 recorded in manifest.json."""
 
 
+class ModelNotPinnedError(ModelIntegrityError):
+    """model.onnx is not the model the deployment pins (CAMSORT_MODEL_SHA256)."""
+
+
 class StorageError(CamsortError):
     """A non-transient S3 failure (access denied, missing bucket, ...)."""
 

@@ -59,6 +59,8 @@ def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
         logger.error(f"unsupported or malformed event: {exc}", extra={"event_keys": _keys_of(event)})
         record_invocation_error()
         raise
+    for warning in parsed.warnings:
+        logger.warning(warning)
     for invalid in parsed.invalid:
         logger.error(
             f"{invalid.error}; the message will be retried, then dead-lettered",

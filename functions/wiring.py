@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from functions.model import ModelSession
+from functions.model import ModelSession, fetch_model
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
@@ -35,6 +35,11 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+
+# Everything the app calls AWS through. The function's IAM statements are derived from the
+# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
+# belongs here too, or the deployed role (and the local principal) will refuse its calls.
+AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model)
 
 
 @dataclass
@@ -75,6 +80,7 @@ def build_app(
             s3_client=s3_client,
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
+            pinned_sha256=settings.model_sha256,
         )
     return App(
         settings=settings,

@@ -565,6 +565,26 @@ def test_test_event_is_acknowledged_without_loading_anything(name, expected, mon
     assert response == expected
 
 
+@pytest.mark.parametrize("records", [["text"], [{"eventSource": "aws:sqs"}, 7]])
+def test_records_that_are_not_objects_take_the_malformed_event_path(records, capsys, caplog):
+    # Not an AttributeError escaping: the malformed-event log line and the InvocationErrors metric.
+    with pytest.raises(UnsupportedEventError, match="Records"):
+        lambda_handler({"Records": records}, CONTEXT)
+    assert "unsupported or malformed event" in caplog.text
+    assert '"InvocationErrors":[1.0]' in capsys.readouterr().out
+
+
+def test_malformed_sequencer_is_classified_without_ordering_and_logged(aws, app, frames, caplog):
+    key = "frames/cam-04/badseq.jpg"
+    record = frames.put(key, jpeg(GREEN))
+    record["s3"]["object"]["sequencer"] = "not-hex!"
+    assert lambda_handler(sqs_event(("m-badseq", [record])), CONTEXT) == {"batchItemFailures": []}
+    item = item_of(aws, key, record["s3"]["object"]["eTag"])
+    assert item["status"] == "ok" and item["sequencer"] == ""
+    assert f"s3://{aws.bucket}/{key}: sequencer 'not-hex!'" in caplog.text
+    assert "processed without ordering" in caplog.text
+
+
 def test_unrecognised_event_is_raised(app):
     with pytest.raises(UnsupportedEventError, match="unrecognised event"):
         lambda_handler({"detail-type": "Scheduled Event", "source": "aws.events"}, CONTEXT)

@@ -41,8 +41,10 @@ def test_every_variable_is_read():
             env.ONNX_THREADS: "3",
             env.WRITE_TAGS: "false",
             env.MODEL_CACHE_DIR: "/tmp/elsewhere",
+            env.MODEL_SHA256: "AB" * 32,
         }
     )
+    assert settings.model_sha256 == "ab" * 32  # normalised to lower case
     assert (settings.frames_prefix, settings.max_bytes, settings.max_pixels) == ("cams/", 1000, 2000)
     assert (settings.onnx_threads, settings.write_tags, settings.model_cache_dir) == (
         3,
@@ -67,6 +69,8 @@ def test_missing_required_variable_is_named(missing):
         (env.MAX_PIXELS, "-5"),
         (env.ONNX_THREADS, "1.5"),
         (env.WRITE_TAGS, "maybe"),
+        (env.MODEL_SHA256, "abc"),
+        (env.MODEL_SHA256, "g" * 64),
         (env.KEY_PATTERN, "(unclosed"),
         (env.KEY_PATTERN, r"^(?P<cam>[^/]+)/.*$"),
     ],
