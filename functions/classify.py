@@ -23,12 +23,11 @@ logged with the key, reported as a failure).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -39,45 +38,11 @@ from functions.image_loader import load_image
 from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
+from functions.outcome import FrameOutcome, Status
 from functions.outputs import answer_fields, answer_tags
-from functions.results import ResultsTable, object_id
-from functions.settings import Settings
-from functions.storage import FrameStore, StoredFrame
-
-Status = Literal["ok", "rejected", "duplicate", "transient", "error"]
-FAILED = ("transient", "error")
-
-
-@dataclass(frozen=True)
-class FrameOutcome:
-    frame: FrameEvent
-    status: Status
-    label: str | None = None
-    confidence: float | None = None
-    labels: list[str] | None = None  # multi-label models: the set (possibly empty)
-    answer: dict[str, Any] | None = field(default=None, compare=False)  # functions.outputs.answer_fields
-    reason: str | None = None  # the BadInputError's reason code when rejected
-    detail: str | None = None  # human-readable: why rejected / what failed
-    error: BaseException | None = field(default=None, compare=False)
-    latency_ms: float | None = None
-    written: bool = False  # a result item was written by this invocation
-    tagged: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.status in FAILED
-
-
-@dataclass
-class App:
-    """What the classifier needs; built once per container by :mod:`functions.wiring`."""
-
-    settings: Settings
-    store: FrameStore
-    table: ResultsTable
-    model: ModelSession
-    clock: Callable[[], float] = time.perf_counter
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+from functions.results import object_id
+from functions.storage import StoredFrame
+from functions.wiring import App
 
 
 @dataclass
@@ -118,7 +83,7 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
 
     if downloaded:
         try:
-            batch = np.stack([item.pixels for item in downloaded])
+            batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
             probabilities, _features = app.model.predict(batch)
             manifest = app.model.manifest
             decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
@@ -127,7 +92,9 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
                 outcomes[item.index] = _failure(item.frame, exc, "inference failed")
         else:
             for item, decision in zip(downloaded, decisions, strict=True):
-                outcomes[item.index] = _guard(item, app, partial(_commit_ok, decision=decision))
+                outcome = _guard(item, app, partial(_commit_ok, decision=decision))
+                if outcome is not None:  # always: _commit_ok returns an outcome
+                    outcomes[item.index] = outcome
     return [outcomes[index] for index in range(len(frames))]
 
 
@@ -194,18 +161,17 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision | LabelSetDecision) 
     frame, model = item.frame, app.model
     tagged = False
     if app.settings.write_tags:
-        tags = answer_tags(decision, model.manifest.model_version)
+        tags = frame_tags(decision, model)
         tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
     latency_ms = _elapsed_ms(item, app)
-    answer = answer_fields(decision)
-    result = _base_item(item, app) | {"status": "ok", **answer, "latency_ms": latency_ms}
+    result = ok_item(_base_item(item, app), decision, latency_ms)
     written = app.table.put_result(result)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",
         label=getattr(decision, "label", None),
         labels=getattr(decision, "labels", None),
-        answer=answer,
+        answer=answer_fields(decision),
         confidence=decision.confidence,
         latency_ms=latency_ms,
         written=written,
@@ -250,8 +216,40 @@ def _failure(frame: FrameEvent, exc: BaseException, what: str) -> FrameOutcome:
 
 
 def _base_item(item: _Work, app: App) -> dict[str, Any]:
-    frame, stored, model = item.frame, item.stored, app.model
-    captured = item.key_info.captured_at if item.key_info else None
+    return base_item(
+        item.frame,
+        app,
+        object_version=item.object_version,
+        key_info=item.key_info,
+        stored=item.stored,
+        size=item.size,
+    )
+
+
+def frame_tags(decision: Decision | LabelSetDecision, model: ModelSession) -> dict[str, str]:
+    """The S3 tags of an ``ok`` frame (``functions.outputs``: a label or a label set)."""
+    return answer_tags(decision, model.manifest.model_version)
+
+
+def ok_item(
+    base: dict[str, Any], decision: Decision | LabelSetDecision, latency_ms: float | None
+) -> dict[str, Any]:
+    """The result item of an ``ok`` frame: ``base_item`` plus the answer (``label`` or ``labels``)."""
+    return base | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
+
+
+def base_item(
+    frame: FrameEvent,
+    app: App,
+    *,
+    object_version: str,
+    key_info: KeyInfo | None,
+    stored: StoredFrame | None,
+    size: int | None,
+) -> dict[str, Any]:
+    """The fields every result item has, whatever its status (public: the bench writes the same items)."""
+    model = app.model
+    captured = key_info.captured_at if key_info else None
     if captured is None and stored is not None:
         captured = stored.last_modified
     captured_at = format_timestamp(captured) if captured else _event_time(frame)
@@ -259,15 +257,15 @@ def _base_item(item: _Work, app: App) -> dict[str, Any]:
     version_id = (stored.version_id if stored else None) or frame.version_id
     return {
         "object_id": object_id(frame.bucket, frame.key),
-        "object_version": item.object_version,
+        "object_version": object_version,
         "bucket": frame.bucket,
         "key": frame.key,
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": item.key_info.camera_id if item.key_info else None,
-        "captured_at": captured_at if item.key_info else None,
+        "camera_id": key_info.camera_id if key_info else None,
+        "captured_at": captured_at if key_info else None,
         "etag": etag,
         "version_id": version_id,
-        "size": stored.content_length if stored else item.size,
+        "size": stored.content_length if stored else size,
         "sequencer": frame.sequencer,
         "event_name": frame.event_name,
         "event_time": frame.event_time,

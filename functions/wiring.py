@@ -12,13 +12,16 @@ without any code here knowing about it.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from functions.classify import App
-from functions.model import ModelSession
+from functions.model import ModelSession, fetch_model
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
@@ -32,6 +35,24 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+
+# Everything the app calls AWS through. The function's IAM statements are derived from the
+# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
+# belongs here too, or the deployed role (and the local principal) will refuse its calls.
+AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model)
+
+
+@dataclass
+class App:
+    """What the classifier needs; built once per container by :func:`build_app`."""
+
+    settings: Settings
+    store: FrameStore
+    table: ResultsTable
+    model: ModelSession
+    clock: Callable[[], float] = time.perf_counter
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
 
 _lock = threading.Lock()
 _app: App | None = None
@@ -59,6 +80,7 @@ def build_app(
             s3_client=s3_client,
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
+            pinned_sha256=settings.model_sha256,
         )
     return App(
         settings=settings,
