@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from functions.errors import DatasetError
 from training.crossval import (
     GUARD_MAX_AUC_DROP,
     GUARD_MIN_AGREEMENT,
@@ -34,6 +33,7 @@ from training.crossval import (
     _progress_bar,
     resolve_params,
 )
+from training.dataset import DatasetError
 
 PER_LABEL_METRICS = ("precision", "recall", "f1", "roc_auc")
 SET_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "log_loss")

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.errors import DatasetError
 from functions.manifest import UNKNOWN_LABEL
 from training.dataset import (
     DEFAULT_PAGE_SIZE,
     Candidate,
+    DatasetError,
     SkippedImage,
     list_local,
     list_s3,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from functions.errors import DatasetError
+from training.dataset import DatasetError
 from training.multilabel import (
     RARE,
     best_f1_threshold,

@@ -15,8 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.merge import merge_backbone_and_trees, model_io_summary
 from export.multilabel_trees import multilabel_lightgbm_to_onnx
-from export.parity import PROBABILITIES_ATOL, check_tree_parity
-from functions.errors import ConfigurationError, ParityError
+from export.parity import PROBABILITIES_ATOL, ParityError, check_tree_parity
+from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, INPUT_NAME
 from training.multilabel import MultiLabelHead, fit_lightgbm_per_label
 

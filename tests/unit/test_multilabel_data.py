@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from functions.errors import DatasetError
+from training.dataset import DatasetError
 from training.multilabel_data import load_multilabel_dataset, parse_label_set
 from training.synthetic import frame_jpeg
 from training.synthetic_multilabel import (
