@@ -141,3 +141,24 @@ def test_a_label_on_every_frame_cannot_be_learned(tmp_path):
     write_multilabel_dataset(tmp_path, {"car": 3, "bus_car": 3}, **SMALL)
     with pytest.raises(DatasetError, match="'car' is on 6 of 6"):
         load_multilabel_dataset(str(tmp_path), progress=False)
+
+
+def test_camsort_results_shows_label_sets():
+    import io
+
+    from rich.console import Console
+
+    from infra.results_query import results_table
+
+    items = [
+        {"key": "frames/cam-01/a.jpg", "captured_at": "2026-12-01T02:28:30.195Z", "status": "ok",
+         "labels": ["bus", "car"], "confidence": 0.97, "latency_ms": 100.0},
+        {"key": "frames/cam-01/b.jpg", "captured_at": "2026-12-01T02:28:31.195Z", "status": "ok",
+         "labels": [], "confidence": 0.31, "latency_ms": 90.0},
+        {"key": "frames/cam-01/c.jpg", "captured_at": "2026-12-01T02:28:32.195Z", "status": "ok",
+         "label": "bus", "confidence": 0.9, "latency_ms": 80.0},
+    ]  # fmt: skip
+    buffer = io.StringIO()
+    Console(file=buffer, width=80, color_system=None).print(results_table(items, "cam-01"))
+    rows = {line.split()[-2]: line for line in buffer.getvalue().splitlines() if ".jpg" in line}
+    assert "{bus, car}" in rows["a.jpg"] and "{}" in rows["b.jpg"] and " bus " in rows["c.jpg"]
