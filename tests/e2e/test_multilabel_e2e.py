@@ -15,7 +15,7 @@ from camsort.cli import main
 from functions.decision import decide_labels
 from functions.image_loader import load_image
 from functions.manifest import load_verified
-from infra.demo import scan_results
+from infra.accounting import scan_results
 from infra.local_stack import upload_model
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S
 from training.synthetic_multilabel import folder_name, label_sets, multilabel_frame_jpeg
