@@ -108,10 +108,11 @@ def train_multilabel(
         backbones["int8"] = _cached_int8_backbone(
             backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
         )
-    features = {}
+    features, featurize_stats = {}, {}
     for name, path in backbones.items():
         result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
         features[name] = result.features
+        featurize_stats[name] = {"cache_hits": result.cache_hits, "computed": result.computed}
         step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
     groups = dhash_groups(pixels)
     step(
@@ -243,7 +244,8 @@ def train_multilabel(
         precision_reason=reason,
         parity=parity,
         report_paths=report_paths,
-        featurize_stats={},
+        featurize_stats=featurize_stats,
+        backbones=dict(backbones),
     )
 
 
