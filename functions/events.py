@@ -76,6 +76,9 @@ class BatchInvocation:
     schema_version: str
     invocation_id: str
     task_ids: list[str]
+    # Schema 2.0's ``job.userArguments`` (string -> string, as CreateJob's UserArguments);
+    # {} for schema 1.0, which has none. Interpreted by functions.jobs.
+    user_arguments: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,7 +225,12 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
         )
     parsed = ParsedEvent(
         kind="batch",
-        batch=BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[]),
+        batch=BatchInvocation(
+            schema_version=schema,
+            invocation_id=event.invocation_id,
+            task_ids=[],
+            user_arguments=_user_arguments(event),
+        ),
     )
     for task in event.tasks:
         task_id = task.task_id
@@ -248,6 +256,14 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
             continue
         parsed.frames.append(frame)
     return parsed
+
+
+def _user_arguments(event: S3BatchOperationEvent) -> dict[str, str]:
+    job = event.get("job") or {}
+    arguments = job.get("userArguments") if isinstance(job, dict) else None
+    if not isinstance(arguments, dict):
+        return {}
+    return {str(name): str(value) for name, value in arguments.items()}
 
 
 def _optional_int(value: Any) -> int | None:

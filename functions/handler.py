@@ -36,7 +36,9 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 
 from functions import env, wiring
 from functions.classify import App, FrameOutcome, classify_frames
+from functions.errors import CamsortError, TransientError
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
+from functions.jobs import job_app, parse_job_arguments
 from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
 
 _RESULT_STRING_LIMIT = 1024
@@ -61,7 +63,7 @@ def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
             f"{invalid.error}; the message will be retried, then dead-lettered",
             extra={"source_id": invalid.source_id},
         )
-    outcomes = classify_frames(parsed.frames, _app(get_app)) if parsed.frames else []
+    outcomes = _process(parsed, _app(get_app)) if parsed.frames else []
     for outcome in outcomes:
         log_outcome(outcome)
     record_metrics(outcomes)
@@ -81,6 +83,22 @@ def _app(get_app: Callable[[], App]) -> App:
         logger.exception(f"cannot set up the function: {exc}")
         record_invocation_error()
         raise
+
+
+def _process(parsed: ParsedEvent, app: App) -> list[FrameOutcome]:
+    """Classify; a Batch Operations job's userArguments may pick the mode and the model."""
+    if parsed.batch is None:
+        return classify_frames(parsed.frames, app)
+    try:
+        arguments = parse_job_arguments(parsed.batch.user_arguments)
+        app = job_app(app, arguments)
+    except CamsortError as exc:  # every task of this job fails alike: say why on each
+        logger.error(f"Batch Operations job arguments: {exc}")
+        status = "transient" if isinstance(exc, TransientError) else "error"
+        return [
+            FrameOutcome(frame, status, detail=f"job arguments: {exc}", error=exc) for frame in parsed.frames
+        ]
+    return classify_frames(parsed.frames, app)
 
 
 def sqs_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[str, Any]:

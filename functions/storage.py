@@ -92,6 +92,10 @@ class FrameStore:
     def __init__(self, s3_client: Any):
         self._s3 = s3_client
 
+    @property
+    def s3_client(self) -> Any:
+        return self._s3
+
     def get_frame(
         self,
         bucket: str,

@@ -27,6 +27,11 @@ import click
     "--table", default=None, help="Results table; default: the running demo's (camsort demo --keep-running)."
 )
 @click.option("--region", default=None, help="AWS region (default: from the environment).")
+@click.option(
+    "--model-version",
+    default=None,
+    help="Results of this model version (a backfill with another model); default: the live results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON instead of a table.")
 def results(
     camera: str,
@@ -38,10 +43,11 @@ def results(
     endpoint_url: str | None,
     table: str | None,
     region: str | None,
+    model_version: str | None,
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
-    from infra.demo import results_command
+    from infra.model_results import results_command
 
     results_command(
         camera=camera,
@@ -54,4 +60,5 @@ def results(
         table=table,
         region=region,
         as_json=as_json,
+        model_version=model_version,
     )
