@@ -26,6 +26,7 @@ from typing import Literal
 
 from functions.classify import App
 from functions.errors import CamsortError
+from functions.iam import requires
 from functions.model import ModelSession
 
 Mode = Literal["classify", "featurize"]
@@ -98,6 +99,7 @@ _models: dict[tuple[str, str], ModelSession] = {}
 _models_lock = threading.Lock()
 
 
+@requires("s3:GetObject", resource="job-models")
 def open_job_model(uri: str, app: App) -> ModelSession:
     """Open another model artifact with the live model's settings; its own cache directory."""
     digest = hashlib.sha256(uri.encode()).hexdigest()[:16]

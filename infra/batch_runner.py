@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from functions.iam import requires
 from infra.batch_report import FAILED, SUCCEEDED, ManifestEntry, TaskResult, parse_manifest_csv, report_files
 from infra.worker import DEFAULT_FUNCTION_NAME, LambdaContext, environment_variables, load_handler
 
@@ -72,6 +73,11 @@ class LocalJobOutcome:
         return sum(r.status == FAILED for r in self.results)
 
 
+# The Batch Operations role's permissions: what this runner does in AWS's place (read the
+# manifest, invoke the function, write the report). infra/policy.py derives the role from these.
+@requires("lambda:InvokeFunction", resource="function")
+@requires("s3:PutObject", resource="batch-reports")
+@requires("s3:GetObject", "s3:GetObjectVersion", resource="batch-manifests")
 def run_local_job(
     s3: Any, job: LocalJob, invoke: Invoke, progress: Progress | None = None
 ) -> LocalJobOutcome:

@@ -168,6 +168,7 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("BatchOperationsRole", "AWS::IAM::Role"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
@@ -371,6 +372,10 @@ def test_iam_statements_name_their_resources(resources):
         f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/model.onnx",
         f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/manifest.json",
     }
+    job_model_objects = {
+        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}*/model.onnx",
+        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}*/manifest.json",
+    }
     table_arn = {"Fn::GetAtt": ["ResultsTable", "Arn"]}
     index_arn = {"Fn::Join": ["/", [table_arn, "index", topology.CAMERA_INDEX]]}
     for statement in statements:
@@ -386,7 +391,9 @@ def test_iam_statements_name_their_resources(resources):
             data_actions.add(action)
             service = action.split(":")[0]
             if service == "s3":
-                allowed = {frames_objects} | (model_objects if action == "s3:GetObject" else set())
+                allowed = {frames_objects} | (
+                    model_objects | job_model_objects if action == "s3:GetObject" else set()
+                )
                 assert all(r in allowed for r in resources_of), statement
             elif service == "dynamodb":
                 allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn]
@@ -398,6 +405,33 @@ def test_iam_statements_name_their_resources(resources):
     model_statement = next(s for s in statements if s.get("Sid") == "ReadModel")
     assert _as_list(model_statement["Action"]) == ["s3:GetObject"]
     assert set(_as_list(model_statement["Resource"])) == model_objects
+
+
+def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_write_reports(
+    template, resources
+):
+    role = props(resources, "BatchOperationsRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Principal"], trust["Action"]) == (
+        {"Service": "batchoperations.s3.amazonaws.com"},
+        "sts:AssumeRole",
+    )
+    (policy,) = role["Policies"]
+    granted = {
+        (tuple(_as_list(s["Action"])), json.dumps(_as_list(s["Resource"])))
+        for s in policy["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        (("lambda:InvokeFunction",), json.dumps([{"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}])),
+        (
+            ("s3:GetObject", "s3:GetObjectVersion"),
+            json.dumps([f"arn:aws:s3:::{NAMES.bucket}/batch/manifests/*"]),
+        ),
+        (("s3:PutObject",), json.dumps([f"arn:aws:s3:::{NAMES.bucket}/batch/reports/*"])),
+    }
+    outputs = template["Outputs"]
+    assert outputs["BatchOperationsRoleArn"]["Value"] == {"Fn::GetAtt": ["BatchOperationsRole", "Arn"]}
+    assert outputs["ClassifyFunctionArn"]["Value"] == {"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
