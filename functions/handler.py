@@ -40,6 +40,7 @@ from functions.errors import CamsortError, TransientError
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
 from functions.jobs import job_app, parse_job_arguments
 from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
+from functions.shards import featurize_frames
 
 _RESULT_STRING_LIMIT = 1024
 
@@ -98,6 +99,8 @@ def _process(parsed: ParsedEvent, app: App) -> list[FrameOutcome]:
         return [
             FrameOutcome(frame, status, detail=f"job arguments: {exc}", error=exc) for frame in parsed.frames
         ]
+    if arguments.mode == "featurize":
+        return featurize_frames(parsed.frames, app, arguments)
     return classify_frames(parsed.frames, app)
 
 
@@ -130,6 +133,8 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
 
 
 def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
+    if outcome.status == "ok" and outcome.confidence is None:  # featurize mode: no label
+        return "Succeeded", f"ok: {outcome.detail}"
     if outcome.status == "ok":
         return "Succeeded", f"ok: {outcome.label} ({outcome.confidence:.4f})"
     if outcome.status == "duplicate":

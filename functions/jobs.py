@@ -30,7 +30,7 @@ from functions.iam import requires
 from functions.model import ModelSession
 
 Mode = Literal["classify", "featurize"]
-MODES: tuple[Mode, ...] = ("classify",)
+MODES: tuple[Mode, ...] = ("classify", "featurize")
 
 # userArguments names (CreateJob caps each key at 64 and each value at 1024 characters).
 MODE = "mode"

@@ -55,6 +55,7 @@ EXPECTED_DATA_ACTIONS = {
     "s3:GetObjectVersion",
     "s3:PutObjectTagging",
     "s3:PutObjectVersionTagging",
+    "s3:PutObject",  # feature shards only
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:GetItem",
