@@ -80,6 +80,12 @@ def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
+def frame_versions(item: dict[str, Any]) -> list[str]:
+    """The versions a frame's results may be keyed under: its sort key, version id, ETag (unique, in order)."""
+    values = (item.get(SORT_KEY), item.get("version_id"), item.get("etag"))
+    return list(dict.fromkeys(v for v in values if v))
+
+
 class ResultsTable:
     def __init__(self, table_name: str, dynamodb_client: Any):
         self.table_name = table_name
@@ -156,22 +162,24 @@ class ResultsTable:
         """For each live item, the result of ``model_version`` for the same frame (when it has one).
 
         A live item already from ``model_version`` is its own answer; the others are looked up
-        at :func:`result_sort_key` with one BatchGetItem per 100 frames. Order follows
-        ``live_items`` (the camera index order).
+        at :func:`result_sort_key` with one BatchGetItem per 100 frames, under the frame's
+        version id and its ETag both: an item's key is whichever its event carried (moto's
+        notifications omit versionId, a Batch Operations task on a versioned bucket has it).
+        Order follows ``live_items`` (the camera index order).
         """
         items = list(live_items)
-        wanted = [
-            (item[PARTITION_KEY], result_sort_key(item[SORT_KEY], model_version))
-            for item in items
+        wanted = {
+            item_key: [(item[PARTITION_KEY], result_sort_key(v, model_version)) for v in frame_versions(item)]
+            for item_key, item in enumerate(items)
             if item.get("model_version") != model_version
-        ]
-        found = self._batch_get(wanted)
+        }
+        found = self._batch_get(key for keys in wanted.values() for key in keys)
         answers = []
-        for item in items:
+        for index, item in enumerate(items):
             if item.get("model_version") == model_version:
                 answers.append(item)
                 continue
-            other = found.get((item[PARTITION_KEY], result_sort_key(item[SORT_KEY], model_version)))
+            other = next((found[k] for k in wanted[index] if k in found), None)
             if other is not None:
                 # The versioned item is not in the camera index: show it with the frame's camera/time.
                 answers.append(

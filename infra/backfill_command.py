@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from functions import env
 from functions.errors import ConfigurationError
 from infra.backfill import BackfillOutcome, BackfillRequest, run_backfill_locally, run_backfill_on_aws
 
@@ -63,11 +67,16 @@ def _local(
         )
     # Only the endpoint, region and names are read from it: the queues play no part in a backfill.
     stack = LocalStack(endpoint_url, region, StackNames(table=table), "", "", "", "", 900, 5400)
-    environment = function_environment(stack, function_model_uri)
-    with local_function(environment) as invoke:
-        return run_backfill_locally(
+    # The model cache of this run only (the default /tmp/camsort-model is Lambda's, one per container).
+    cache = Path(tempfile.gettempdir()) / f"camsort-backfill-model-{os.getpid()}"
+    environment = function_environment(stack, function_model_uri, extra={env.MODEL_CACHE_DIR: str(cache)})
+    log_path = cache.with_suffix(".log")
+    with open(log_path, "a") as log, local_function(environment, function_output=log) as invoke:
+        outcome = run_backfill_locally(
             request, s3=s3, table=results, invoke=invoke, concurrency=concurrency, progress=progress
         )
+    outcome.function_log = str(log_path)
+    return outcome
 
 
 def _aws(request, region, table, function_arn, role_arn, account_id, progress) -> BackfillOutcome:

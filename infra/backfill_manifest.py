@@ -134,12 +134,20 @@ def inventory_frames(
 def without_results(
     table: ResultsTable, candidates: list[Candidate], model_version: str | None
 ) -> list[Candidate]:
-    """The candidates with no result yet: the live one (``model_version`` None) or that version's."""
+    """The candidates with no result yet: the live one (``model_version`` None) or that version's.
+
+    A result may be keyed by the version id or by the ETag (whichever its event carried: moto's
+    notifications omit versionId), so both are looked up.
+    """
     keys = [
-        (object_id(c.bucket, c.key), result_sort_key(c.object_version, model_version)) for c in candidates
+        [
+            (object_id(c.bucket, c.key), result_sort_key(version, model_version))
+            for version in dict.fromkeys((c.object_version, c.etag))
+        ]
+        for c in candidates
     ]
-    existing = table.existing_sequencers(keys)
-    return [c for c, key in zip(candidates, keys, strict=True) if key not in existing]
+    existing = table.existing_sequencers(key for options in keys for key in options)
+    return [c for c, options in zip(candidates, keys, strict=True) if not any(k in existing for k in options)]
 
 
 @dataclass(frozen=True)

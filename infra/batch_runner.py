@@ -21,6 +21,8 @@ Differs from AWS, plainly:
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 import uuid
@@ -28,9 +30,10 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
+from functions import env
 from functions.iam import requires
 from infra.batch_report import FAILED, SUCCEEDED, ManifestEntry, TaskResult, parse_manifest_csv, report_files
 from infra.worker import DEFAULT_FUNCTION_NAME, LambdaContext, environment_variables, load_handler
@@ -39,6 +42,7 @@ Invoke = Callable[[dict[str, Any]], Any]
 Progress = Callable[[int, int], None]  # (tasks done, tasks total)
 
 SCHEMA_VERSION = "2.0"
+TASK_THREAD_PREFIX = "batch-task"
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,9 @@ def run_local_job(
             if progress:
                 progress(done, len(entries))
 
-    with ThreadPoolExecutor(max_workers=max(1, job.concurrency), thread_name_prefix="batch-task") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, job.concurrency), thread_name_prefix=TASK_THREAD_PREFIX
+    ) as pool:
         for future in [pool.submit(run, i) for i in range(len(entries))]:
             future.result()
     final = [r for r in results if r is not None]
@@ -115,13 +121,21 @@ def run_local_job(
 
 @contextmanager
 def local_function(
-    environment: Mapping[str, str], *, function_name: str = DEFAULT_FUNCTION_NAME, timeout_s: float = 900.0
+    environment: Mapping[str, str],
+    *,
+    function_name: str = DEFAULT_FUNCTION_NAME,
+    timeout_s: float = 900.0,
+    function_output: TextIO | None = None,
 ) -> Iterator[Invoke]:
-    """The function as Lambda would run it (environment set, init phase done): an ``invoke``."""
+    """The function as Lambda would run it (environment set, init phase done): an ``invoke``.
+
+    ``function_output``: where the function's logs and metrics go (CloudWatch's place), so that
+    they do not mix with the command's own output; None leaves them on stdout.
+    """
     from functions import wiring
 
     region = environment.get("AWS_REGION", "us-east-1")
-    with environment_variables(environment):
+    with environment_variables(environment), _routed_output(function_output, environment):
         wiring.install_app(None)
         handler = load_handler()
         wiring.default_app()
@@ -129,6 +143,51 @@ def local_function(
             yield lambda event: handler(event, LambdaContext(function_name, 2048, region, timeout_s))
         finally:
             wiring.install_app(None)
+
+
+@contextmanager
+def _routed_output(target: TextIO | None, environment: Mapping[str, str]) -> Iterator[None]:
+    if target is None:
+        yield
+        return
+    original = sys.stdout
+    routed = _TaskThreadStream(original, target)
+    service = environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
+    # Powertools' logger holds the stream it was created with; point it at the router too.
+    handlers = [
+        h
+        for h in logging.getLogger(service).handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (original, sys.__stdout__)
+    ]
+    previous = [h.setStream(routed) for h in handlers]
+    sys.stdout = routed
+    try:
+        yield
+    finally:
+        sys.stdout = original
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
+
+
+class _TaskThreadStream:
+    """stdout stand-in: writes from the task threads (and the init phase) go to ``target``."""
+
+    def __init__(self, default: TextIO, target: TextIO):
+        self._default, self._target = default, target
+        self._main = threading.get_ident()
+
+    def _stream(self) -> TextIO:
+        name = threading.current_thread().name
+        return self._target if name.startswith(TASK_THREAD_PREFIX) else self._default
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._default, name)
 
 
 def task_event(job: LocalJob, index: int, attempt: int, entry: ManifestEntry) -> dict[str, Any]:

@@ -392,9 +392,13 @@ def test_iam_statements_name_their_resources(resources):
             data_actions.add(action)
             service = action.split(":")[0]
             if service == "s3":
-                allowed = {frames_objects} | (
-                    model_objects | job_model_objects if action == "s3:GetObject" else set()
-                )
+                features_objects = {f"arn:aws:s3:::{NAMES.bucket}/features/*"}
+                if action == "s3:PutObject":  # feature shards only
+                    allowed = features_objects
+                elif action == "s3:GetObject":
+                    allowed = {frames_objects} | model_objects | job_model_objects | features_objects
+                else:
+                    allowed = {frames_objects}
                 assert all(r in allowed for r in resources_of), statement
             elif service == "dynamodb":
                 allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn]
