@@ -89,7 +89,7 @@ def _aws(request, region, table, function_arn, role_arn, account_id, progress) -
     results = ResultsTable(table, session.client("dynamodb")) if table else None
     if not request.dry_run and not (function_arn and role_arn):
         raise ConfigurationError(
-            "creating the job needs --function-arn and --role-arn (the stack's outputs ClassifyFunctionArn "
+            "creating the job needs --function-arn and --role-arn (the stack's outputs BackfillFunctionArn "
             "and BatchOperationsRoleArn: `npx serverless info --verbose`)"
         )
     account_id = account_id or session.client("sts").get_caller_identity()["Account"]

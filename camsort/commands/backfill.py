@@ -59,7 +59,7 @@ import click
     help="Job priority (higher runs first).",
 )
 @click.option(
-    "--function-arn", default=None, help="AWS: the classify function (stack output ClassifyFunctionArn)."
+    "--function-arn", default=None, help="AWS: the backfill function (stack output BackfillFunctionArn)."
 )
 @click.option(
     "--role-arn", default=None, help="AWS: the Batch Operations role (stack output BatchOperationsRoleArn)."

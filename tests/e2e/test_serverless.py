@@ -169,6 +169,8 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("BackfillLambdaFunction", "AWS::Lambda::Function"),
+        ("BackfillLogGroup", "AWS::Logs::LogGroup"),
         ("BatchOperationsRole", "AWS::IAM::Role"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
@@ -184,7 +186,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
     ]
-    assert len(of_type(resources, "AWS::Lambda::Version")) == 1
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 2  # classify, backfill
 
 
 # --- against infra/topology.py (no drift from the local moto stack) ---------------------------
@@ -427,7 +429,7 @@ def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_w
         for s in policy["PolicyDocument"]["Statement"]
     }
     assert granted == {
-        (("lambda:InvokeFunction",), json.dumps([{"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}])),
+        (("lambda:InvokeFunction",), json.dumps([{"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}])),
         (
             ("s3:GetObject", "s3:GetObjectVersion"),
             json.dumps([f"arn:aws:s3:::{NAMES.bucket}/batch/manifests/*"]),
@@ -436,7 +438,23 @@ def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_w
     }
     outputs = template["Outputs"]
     assert outputs["BatchOperationsRoleArn"]["Value"] == {"Fn::GetAtt": ["BatchOperationsRole", "Arn"]}
-    assert outputs["ClassifyFunctionArn"]["Value"] == {"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}
+    assert outputs["BackfillFunctionArn"]["Value"] == {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}
+    # Same code and role as classify, its own concurrency pool, no event source.
+    backfill, classify = (
+        props(resources, "BackfillLambdaFunction"),
+        props(resources, "ClassifyLambdaFunction"),
+    )
+    assert (backfill["Handler"], backfill["Role"], backfill["Code"]) == (
+        classify["Handler"],
+        classify["Role"],
+        classify["Code"],
+    )
+    assert backfill["ReservedConcurrentExecutions"] == 10  # the default backfillConcurrency
+    assert not [
+        r
+        for r in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}
+    ]
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
