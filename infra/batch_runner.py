@@ -36,7 +36,7 @@ from urllib.parse import quote
 from functions import env
 from functions.iam import requires
 from infra.batch_report import FAILED, SUCCEEDED, ManifestEntry, TaskResult, parse_manifest_csv, report_files
-from infra.worker import DEFAULT_FUNCTION_NAME, LambdaContext, environment_variables, load_handler
+from infra.worker import DEFAULT_FUNCTION_NAME, environment_variables, load_handler
 
 Invoke = Callable[[dict[str, Any]], Any]
 Progress = Callable[[int, int], None]  # (tasks done, tasks total)
@@ -133,6 +133,7 @@ def local_function(
     they do not mix with the command's own output; None leaves them on stdout.
     """
     from functions import wiring
+    from functions.observability import LocalLambdaContext
 
     region = environment.get("AWS_REGION", "us-east-1")
     with environment_variables(environment), _routed_output(function_output, environment):
@@ -140,7 +141,10 @@ def local_function(
         handler = load_handler()
         wiring.default_app()
         try:
-            yield lambda event: handler(event, LambdaContext(function_name, 2048, region, timeout_s))
+            yield lambda event: handler(
+                event,
+                LocalLambdaContext(function_name=function_name, region=region, timeout_s=timeout_s),
+            )
         finally:
             wiring.install_app(None)
 

@@ -100,9 +100,9 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
+    from camsort.commands.results import parse_time
     from infra.backfill import BackfillRequest
     from infra.backfill_command import backfill_command
-    from infra.demo import parse_time
 
     request = BackfillRequest(
         source=source,
