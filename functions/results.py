@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.iam import requires
 from functions.keys import format_timestamp
 from functions.storage import error_code, is_transient
 
@@ -187,6 +188,7 @@ class ResultsTable:
                 )
         return answers
 
+    @requires("dynamodb:BatchGetItem", resource="results-table")
     def _batch_get(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         unique = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -92,13 +92,14 @@ def _aws(request, region, table, function_arn, role_arn, account_id, progress) -
             "creating the job needs --function-arn and --role-arn (the stack's outputs BackfillFunctionArn "
             "and BatchOperationsRoleArn: `npx serverless info --verbose`)"
         )
-    account_id = account_id or session.client("sts").get_caller_identity()["Account"]
+    if not request.dry_run:
+        account_id = account_id or session.client("sts").get_caller_identity()["Account"]
     return run_backfill_on_aws(
         request,
         s3=s3,
         s3control=session.client("s3control"),
         table=results,
-        account_id=account_id,
+        account_id=account_id or "",
         function_arn=function_arn or "",
         role_arn=role_arn or "",
         progress=progress,

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
+from functions.iam import requires
+
 REPORT_FORMAT = "Report_CSV_20180820"
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
 SUCCEEDED, FAILED = "succeeded", "failed"
@@ -136,6 +138,7 @@ def _results_csv(rows: list[TaskResult]) -> str:
     return buffer.getvalue()
 
 
+@requires("s3:GetObject", resource="batch-reports")
 def read_report(s3: Any, bucket: str, manifest_key: str) -> list[TaskResult]:
     """Every task row of a completion report, given its top-level manifest.json; MD5s checked."""
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())

@@ -219,3 +219,22 @@ def test_aws_path_creates_a_lambda_invoke_job_watches_it_and_reads_the_report(aw
     assert [e.key for e in parse_manifest_csv(manifest, "m")] == [
         f"frames/cam-01/{i:03d}.jpg" for i in range(3)
     ]
+
+
+def test_cli_dry_run_prints_counts_and_cost_and_writes_nothing(aws, aws_env):
+    from click.testing import CliRunner
+
+    from camsort.cli import main
+
+    put_frames(aws, 3)
+    options = ["--endpoint-url", aws.endpoint_url, "--table", aws.table, "--per-frame-ms", "88", "--dry-run"]
+    result = CliRunner().invoke(main, ["backfill", f"s3://{aws.bucket}/frames/", *options, "--json"])
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.output)
+    assert (outcome["listed"], outcome["selected"], outcome["job_id"]) == (3, 3, None)
+    assert outcome["estimate_total_usd"] == pytest.approx(
+        estimate_cost(3, per_frame_s=0.088, memory_mb=3538).total_usd, abs=1e-6
+    )
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix="batch/")
+    table = CliRunner().invoke(main, ["backfill", f"s3://{aws.bucket}/frames/", *options])
+    assert table.exit_code == 0 and "dry run: nothing written" in table.output
