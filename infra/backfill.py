@@ -28,6 +28,7 @@ from functions.manifest import MANIFEST_FILENAME
 from infra.backfill_manifest import (
     CostEstimate,
     estimate_cost,
+    interleave_by_folder,
     inventory_frames,
     list_frames,
     parse_s3_uri,
@@ -121,6 +122,7 @@ def plan_backfill(
         if table is None:
             raise ConfigurationError("--only-missing needs the results table (--table)")
         candidates = without_results(table, candidates, request.model_version)
+    candidates = interleave_by_folder(candidates, prefix)
     per_frame_ms = request.per_frame_ms if request.per_frame_ms is not None else bench_per_frame_ms()
     estimate = estimate_cost(len(candidates), per_frame_s=per_frame_ms / 1000, memory_mb=request.memory_mb)
     return listed, [c.entry() for c in candidates], estimate

@@ -48,3 +48,30 @@ def test_live_key_is_unchanged_and_another_version_sits_beside_it():
     assert (
         result_sort_key("d41d8cd98f00b204e9800998ecf8427e", "m-2") == "d41d8cd98f00b204e9800998ecf8427e#m-2"
     )
+
+
+def test_manifest_interleaves_cameras_and_keeps_each_cameras_order():
+    from datetime import UTC, datetime
+
+    from infra.backfill_manifest import Candidate, interleave_by_folder
+
+    def c(key):
+        return Candidate("b", key, None, "e", datetime(2026, 11, 1, tzinfo=UTC), 1)
+
+    keys = [
+        "frames/a/1.jpg",
+        "frames/a/2.jpg",
+        "frames/a/3.jpg",
+        "frames/b/1.jpg",
+        "frames/c/1.jpg",
+        "frames/c/2.jpg",
+    ]
+    assert [x.key for x in interleave_by_folder([c(k) for k in keys], "frames/")] == [
+        "frames/a/1.jpg",
+        "frames/b/1.jpg",
+        "frames/c/1.jpg",
+        "frames/a/2.jpg",
+        "frames/c/2.jpg",
+        "frames/a/3.jpg",
+    ]
+    assert interleave_by_folder([], "frames/") == []
