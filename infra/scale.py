@@ -24,7 +24,32 @@ SQS_PER_MILLION_USD = 0.40
 DDB_WRITE_PER_MILLION_USD = 0.625  # on-demand write request units
 DDB_READ_PER_MILLION_USD = 0.125  # on-demand read request units
 DDB_PARTITION_WRU_PER_S = 1000
-ITEM_BYTES = 633  # a result item with 3 labels, measured (README); < 1 KB: 1 WRU, +1 for by_camera
+# A result item with 3 labels, measured with dynamodb_item_bytes() on an item the handler wrote
+# (tests/functional/test_item_size.py keeps it under 1 KB): 1 WRU for the table, +1 for by_camera.
+ITEM_BYTES = 633
+
+
+def dynamodb_item_bytes(item: dict) -> int:
+    """An item's size by DynamoDB's rules: attribute names + values (numbers ~1 byte per 2 digits + 1,
+    maps and lists 3 bytes + 1 per element)."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value) -> int:
+    from decimal import Decimal
+
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float | Decimal):
+        digits = len(str(value).replace("-", "").replace(".", "").lstrip("0")) or 1
+        return 1 + (digits + 1) // 2
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(_value_bytes(v) + 1 for v in value)
+    raise TypeError(f"{type(value).__name__} is not a DynamoDB value")
 
 
 def figures(
