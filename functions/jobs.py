@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from functions.classify import App
 from functions.errors import CamsortError
 from functions.iam import requires
 from functions.model import ModelSession
+from functions.wiring import App
 
 Mode = Literal["classify", "featurize"]
 MODES: tuple[Mode, ...] = ("classify", "featurize")

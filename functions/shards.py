@@ -26,14 +26,15 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.classify import App, FrameOutcome
 from functions.dhash import dhash, to_hex
 from functions.errors import BadInputError, CamsortError, StorageError, TransientError
 from functions.events import FrameEvent
 from functions.iam import requires
 from functions.image_loader import load_image
 from functions.jobs import JobArguments, JobArgumentsError
+from functions.outcome import FrameOutcome
 from functions.storage import error_code, is_transient
+from functions.wiring import App
 
 FEATURES_DTYPE = np.float16
 KEYS_FOLDER = "keys"

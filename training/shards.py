@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from functions.dhash import from_hex
-from functions.errors import DatasetError
 from functions.shards import KEYS_FOLDER, decode_features
-from training.dataset import parse_s3_uri
+from training.dataset import DatasetError, parse_s3_uri
 
 
 @dataclass
