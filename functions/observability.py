@@ -115,7 +115,9 @@ def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
             m.add_dimension(name="reason", value=str(reason))
     # a multi-label frame counts once for each label in its set (the empty set counts nowhere)
     ok = [o for o in outcomes if o.status == "ok"]
-    per_label = Counter(label for o in ok for label in (o.labels if o.labels is not None else [o.label]))
+    per_label = Counter(
+        label for o in ok for label in (o.labels if o.labels is not None else [o.label]) if label
+    )
     for label, count in per_label.items():
         with single_metric(
             name="FramesByLabel", unit=MetricUnit.Count, value=count, namespace=NAMESPACE

@@ -35,6 +35,10 @@ from camsort.commands.camera import camera  # noqa: E402
 
 COMMANDS.append(camera)
 
+from camsort.commands.backfill import backfill  # noqa: E402
+
+COMMANDS.append(backfill)
+
 from camsort.commands.classify import classify  # noqa: E402
 from camsort.commands.serve import serve  # noqa: E402
 
