@@ -16,20 +16,11 @@ from typing import Any
 import numpy as np
 
 from training.multilabel import PER_LABEL_METRICS, SET_METRICS, MultiLabelCV
-from training.report import (
-    _STYLE,
-    REPORT_HTML,
-    REPORT_JSON,
-    ROC_PNG,
-    _figure,
-    _fmt,
-    _json_safe,
-    _kv_table,
-    _mean_std,
-    _png,
-    _rows_table,
-    _write_atomic,
-)
+from training.report import REPORT_HTML, REPORT_JSON, ROC_PNG, _json_safe, _write_atomic
+from training.report_format import fmt as _fmt
+from training.report_format import mean_std as _mean_std
+from training.report_html import _STYLE, _kv_table, _rows_table
+from training.report_plots import _figure, _png
 
 PER_FOLD_PNG = "per_fold.png"
 HEADS_PNG = "heads.png"

@@ -131,3 +131,42 @@ def test_summary_is_json_safe(cv):
 
     text = json.dumps(cv.to_dict())
     assert "NaN" not in text and math.isfinite(cv.mean["log_loss"])
+
+
+def test_report_files_tables_and_heads(cv, tmp_path):
+    import io
+    import json
+
+    from rich.console import Console
+
+    from training.multilabel_report import print_multilabel_tables, write_multilabel_report
+
+    paths = write_multilabel_report(
+        tmp_path,
+        cv=cv,
+        dataset_summary={"per_label_set": {"{}": 3}},
+        neardup={"groups": 80},
+        heads={"lightgbm": cv, "logistic": cv},
+        head_reason="--head auto: lowest out-of-fold log loss",
+    )
+    assert sorted(p.name for p in paths.plots) == ["heads.png", "per_fold.png", "roc.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths.plots)
+    report = json.loads(paths.json.read_text())
+    assert report["task"] == "multilabel" and set(report["heads"]) == {"lightgbm", "logistic"}
+    assert report["cross_validation"]["mean"]["micro_f1"] == pytest.approx(cv.mean["micro_f1"])
+    page = paths.html.read_text()
+    for text in (
+        "Set metrics per fold",
+        "Per label",
+        "Classifier heads (same folds)",
+        "roc.png",
+        "Hamming loss",
+    ):
+        assert text in page
+    buffer = io.StringIO()
+    print_multilabel_tables(cv, Console(file=buffer, width=80, color_system=None), heads={"a": cv, "b": cv})
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "mean±sd" in buffer.getvalue() and "…" not in "".join(
+        lines[:14]
+    )  # the set table does not truncate
