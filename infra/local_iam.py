@@ -140,11 +140,19 @@ def packaged_template(path: Path | None = None) -> Path | None:
     return None
 
 
+def stack_account_id(stack: LocalStack) -> str:
+    """The local account: from the queue's ARN, or (a stack known by endpoint and table only,
+    as a backfill's) from STS."""
+    if stack.queue_arn:
+        return stack.queue_arn.split(":")[4]
+    return stack.client("sts").get_caller_identity()["Account"]
+
+
 def function_statements(
     stack: LocalStack, model_uri: str, *, template: Path | None = None
 ) -> tuple[list[dict[str, Any]], str]:
     """(statements, where they came from) for the local function role; see the module doc."""
-    account_id = stack.queue_arn.split(":")[4]
+    account_id = stack_account_id(stack)
     path = packaged_template(template)
     if path is not None:
         statements = localize_template_statements(json.loads(path.read_text()), stack, model_uri, account_id)
@@ -173,7 +181,7 @@ def create_function_role(
 
     iam = stack.client("iam")
     name = name or role_name(stack)
-    account_id = stack.queue_arn.split(":")[4]
+    account_id = stack_account_id(stack)
     # Deployed, Lambda assumes this role (Principal Service lambda.amazonaws.com); locally the
     # admin user plays Lambda's part. (moto 5.2.5 fails on a Service principal in a trust
     # policy it evaluates, so the local trust names only the admin.)

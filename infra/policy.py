@@ -206,9 +206,15 @@ def main() -> None:
     """Print the classify function's statements as they belong in serverless.yml."""
     import yaml
 
+    class IndentedDumper(yaml.SafeDumper):
+        """Lists indented under their key, as serverless.yml writes them."""
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            return super().increase_indent(flow, False)
+
     # Through JSON: no YAML anchors for the table ARN that two statements share.
     derived = json.loads(json.dumps(statements(function_permissions(), serverless_target())))
-    print(yaml.safe_dump(derived, sort_keys=False))
+    print(yaml.dump(derived, Dumper=IndentedDumper, sort_keys=False), end="")
 
 
 if __name__ == "__main__":
