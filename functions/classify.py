@@ -40,6 +40,8 @@ from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
 from functions.results import ResultsTable, object_id
+from functions.review import mark_for_review
+from functions.review_queue import ReviewQueue
 from functions.settings import Settings
 from functions.storage import TAG_PREFIX, FrameStore, StoredFrame
 
@@ -73,6 +75,7 @@ class App:
     store: FrameStore
     table: ResultsTable
     model: ModelSession
+    review: ReviewQueue | None = None  # None: no review marking
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -206,6 +209,8 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
         "latency_ms": latency_ms,
     }
     written = app.table.put_result(result)
+    if written:
+        mark_for_review(app, result, decision)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

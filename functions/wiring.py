@@ -20,6 +20,7 @@ from botocore.config import Config
 from functions.classify import App
 from functions.model import ModelSession
 from functions.results import ResultsTable
+from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
 
@@ -65,6 +66,7 @@ def build_app(
         store=FrameStore(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
+        review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
     )
 
 

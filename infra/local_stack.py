@@ -37,6 +37,9 @@ from infra.topology import (
     FRAME_SUFFIXES,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
+    REVIEW_PARTITION_KEY,
+    REVIEW_SORT_KEY,
+    REVIEW_TTL_ATTRIBUTE,
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
     VISIBILITY_TIMEOUT_FACTOR,
@@ -223,6 +226,7 @@ def create_local_stack(
     dynamodb.get_waiter("table_exists").wait(
         TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
+    create_review_table(dynamodb, names.review_table)
 
     return LocalStack(
         endpoint_url=endpoint_url,
@@ -234,6 +238,26 @@ def create_local_stack(
         dead_letter_queue_arn=dead_letter_queue_arn,
         function_timeout_s=int(function_timeout_s),
         visibility_timeout_s=visibility_timeout_s,
+    )
+
+
+def create_review_table(dynamodb, table: str) -> None:
+    """The review queue table, as serverless.yml's ReviewTable (keys, TTL on quota counters)."""
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": REVIEW_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": REVIEW_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": REVIEW_TTL_ATTRIBUTE},
     )
 
 

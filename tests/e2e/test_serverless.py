@@ -179,6 +179,7 @@ def test_the_resources_are_exactly_these(resources):
         ("FramesQueuePolicy", "AWS::SQS::QueuePolicy"),
         ("IamRoleLambdaExecution", "AWS::IAM::Role"),
         ("ResultsTable", "AWS::DynamoDB::Table"),
+        ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
     ]
@@ -193,6 +194,14 @@ def test_names_match_topology(resources):
     assert props(resources, "FramesQueue")["QueueName"] == NAMES.queue
     assert props(resources, "FramesDeadLetterQueue")["QueueName"] == NAMES.dead_letter_queue
     assert props(resources, "ResultsTable")["TableName"] == NAMES.table
+    assert props(resources, "ReviewTable")["TableName"] == NAMES.review_table
+    assert [k["AttributeName"] for k in props(resources, "ReviewTable")["KeySchema"]] == [
+        topology.REVIEW_PARTITION_KEY,
+        topology.REVIEW_SORT_KEY,
+    ]
+    assert props(resources, "ReviewTable")["TimeToLiveSpecification"]["AttributeName"] == (
+        topology.REVIEW_TTL_ATTRIBUTE
+    )
 
 
 def test_notification_sends_frames_under_the_prefix_with_each_suffix_to_the_queue(resources):
@@ -390,6 +399,8 @@ def test_iam_statements_name_their_resources(resources):
                 assert all(r in allowed for r in resources_of), statement
             elif service == "dynamodb":
                 allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn]
+                if action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
+                    allowed.append({"Fn::GetAtt": ["ReviewTable", "Arn"]})  # review marks + quota
                 assert all(r in allowed for r in resources_of), statement
             else:
                 assert resources_of == [{"Fn::GetAtt": ["FramesQueue", "Arn"]}], statement
@@ -518,7 +529,10 @@ def test_live_role_policy_resolves_to_the_stack_resources(deployed):
     for statement in document["Statement"]:
         for action in _as_list(statement["Action"]):
             resolved.setdefault(action, set()).update(_as_list(statement["Resource"]))
-    assert resolved["dynamodb:PutItem"] == {table_arn}
+    review_arn = aws_client("dynamodb", server.endpoint_url).describe_table(TableName=NAMES.review_table)[
+        "Table"
+    ]["TableArn"]
+    assert resolved["dynamodb:PutItem"] == {table_arn, review_arn}
     assert resolved["dynamodb:Query"] == {table_arn, f"{table_arn}/index/{topology.CAMERA_INDEX}"}
     assert resolved["sqs:DeleteMessage"] == {f"arn:aws:sqs:us-east-1:123456789012:{NAMES.queue}"}
     assert resolved["s3:PutObjectTagging"] == {f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*"}
