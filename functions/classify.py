@@ -43,6 +43,7 @@ from functions.results import ResultsTable, object_id
 from functions.review import mark_for_review
 from functions.review_queue import ReviewQueue
 from functions.settings import Settings
+from functions.shadow import ShadowScorer, run_shadow
 from functions.storage import TAG_PREFIX, FrameStore, StoredFrame
 
 Status = Literal["ok", "rejected", "duplicate", "transient", "error"]
@@ -76,6 +77,7 @@ class App:
     table: ResultsTable
     model: ModelSession
     review: ReviewQueue | None = None  # None: no review marking
+    shadow: ShadowScorer | None = None  # None: no shadow scoring
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -127,6 +129,7 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
         else:
             for item, decision in zip(downloaded, decisions, strict=True):
                 outcomes[item.index] = _guard(item, app, partial(_commit_ok, decision=decision))
+            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
     return [outcomes[index] for index in range(len(frames))]
 
 

@@ -15,13 +15,18 @@ import threading
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from functions import env
 from functions.classify import App
+from functions.errors import ModelIntegrityError
 from functions.model import ModelSession
+from functions.observability import logger, metrics
 from functions.results import ResultsTable
 from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
+from functions.shadow import ShadowScorer
 from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
@@ -67,7 +72,39 @@ def build_app(
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
         review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
+        shadow=open_candidate(settings, s3_client),
     )
+
+
+def open_candidate(settings: Settings, s3_client: Any) -> ShadowScorer | None:
+    """The shadow candidate, opened once per container; None when there is none or it cannot run.
+
+    A candidate that fails to download, to load or to match its pinned sha256 is logged and
+    counted, and the container runs without shadow scoring: the live model is never held up.
+    """
+    if not settings.candidate_model_uri or settings.shadow_sample_rate <= 0:
+        return None
+    try:
+        model = ModelSession.open(
+            settings.candidate_model_uri,
+            s3_client=s3_client,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.onnx_threads,
+        )
+        if model.sha256 != settings.candidate_model_sha256:
+            raise ModelIntegrityError(
+                f"{settings.candidate_model_uri}: model sha256 {model.sha256} is not the pinned "
+                f"{settings.candidate_model_sha256} ({env.CANDIDATE_MODEL_SHA256}); fix the pin or the artifact"
+            )
+    except Exception as exc:
+        logger.error(f"shadow candidate not loaded, shadow scoring off: {exc}")
+        metrics.add_metric(name="ShadowFailures", unit=MetricUnit.Count, value=1)
+        return None
+    logger.info(
+        f"shadow candidate {model.manifest.model_version} ({model.sha256[:12]}) loaded, "
+        f"sample rate {settings.shadow_sample_rate}"
+    )
+    return ShadowScorer(model=model, sample_rate=settings.shadow_sample_rate)
 
 
 def default_app() -> App:
