@@ -30,3 +30,7 @@ COMMANDS.append(synth)
 from camsort.commands.review import review  # noqa: E402
 
 COMMANDS.append(review)
+
+from camsort.commands.compare import compare  # noqa: E402
+
+COMMANDS.append(compare)

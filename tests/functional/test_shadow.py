@@ -141,3 +141,56 @@ def test_shadow_answer_attaches_only_to_the_result_it_saw(aws):
     assert table.record_shadow("b/k", "v9", "0002", {"shadow_label": "car"}) is False  # no such result
     assert table.record_shadow("b/k", "v1", "0002", {"shadow_label": "car"}) is True
     assert table.get("b/k", "v1")["shadow_label"] == "car"
+
+
+def test_compare_reads_the_shadow_results(aws, shadow_app, tmp_path):
+    from click.testing import CliRunner
+
+    from camsort.cli import main
+    from tests.functional.test_handler import BLUE, GREY
+
+    shadow_app(draws=(0.0, 0.0))
+    frames = Frames(aws.s3, aws.bucket)
+    first = [
+        frames.put(f"frames/cam-01/{n}.jpg", jpeg(c)) for n, c in [("r", RED), ("g", GREEN), ("k", GREY)]
+    ]
+    second = [frames.put(f"frames/cam-02/{n}.jpg", jpeg(c)) for n, c in [("b", BLUE), ("k", GREY)]]
+    assert lambda_handler(sqs_event(("m-1", first)), CONTEXT) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(("m-2", second)), CONTEXT) == {"batchItemFailures": []}
+    base = [
+        "compare",
+        "--since",
+        "1h",
+        "--endpoint-url",
+        aws.endpoint_url,
+        "--table",
+        aws.table,
+        "--review-table",
+        "x",
+    ]
+
+    result = CliRunner().invoke(main, [*base, "--json", "--html", str(tmp_path / "compare.html")])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    # Rotated labels: red bus->car, green car->empty, blue empty->bus; grey is unknown for both.
+    assert report["confusion"] == {
+        "bus": {"car": 1},
+        "car": {"empty": 1},
+        "empty": {"bus": 1},
+        "unknown": {"unknown": 2},
+    }
+    assert (report["frames"], report["agreeing"], report["agreement"]) == (5, 2, 0.4)
+    assert report["per_camera"]["cam-02"] == {"frames": 2, "agreeing": 1, "agreement": 0.5}
+    assert report["candidate_version"] == "tiny-candidate" and report["live_versions"] == ["tiny-1"]
+    assert {f["key"] for f in report["worst"][:3]} == {
+        "frames/cam-01/r.jpg",
+        "frames/cam-01/g.jpg",
+        "frames/cam-02/b.jpg",
+    }
+    page = (tmp_path / "compare.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 3  # thumbnails of the three disagreements
+
+    table = CliRunner().invoke(main, [*base, "--camera", "cam-01"])
+    assert table.exit_code == 0, table.output
+    assert "confusion" in table.output and "66.7%" not in table.output and "33.3%" in table.output

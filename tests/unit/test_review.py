@@ -62,3 +62,22 @@ def test_review_settings_defaults_and_parsing():
 def test_bad_review_settings_name_the_variable(name, raw):
     with pytest.raises(ConfigurationError, match=name):
         load_settings(REQUIRED | {name: raw})
+
+
+def test_candidate_settings_need_a_pin():
+    assert load_settings(REQUIRED).candidate_model_uri is None
+    with pytest.raises(ConfigurationError, match=env.CANDIDATE_MODEL_SHA256):
+        load_settings(REQUIRED | {env.CANDIDATE_MODEL_URI: "s3://b/models/v2/"})
+    with pytest.raises(ConfigurationError, match="64 hex"):
+        load_settings(
+            REQUIRED | {env.CANDIDATE_MODEL_URI: "s3://b/models/v2/", env.CANDIDATE_MODEL_SHA256: "abc"}
+        )
+    settings = load_settings(
+        REQUIRED
+        | {
+            env.CANDIDATE_MODEL_URI: "s3://b/models/v2/",
+            env.CANDIDATE_MODEL_SHA256: "A" * 64,
+            env.SHADOW_SAMPLE_RATE: "0.5",
+        }
+    )
+    assert (settings.candidate_model_sha256, settings.shadow_sample_rate) == ("a" * 64, 0.5)
