@@ -7,6 +7,9 @@ per container through :func:`functions.settings.load_settings`.
 # Where the model artifact lives: a local directory or ``s3://bucket/prefix/`` holding
 # ``model.onnx`` and ``manifest.json``. An S3 artifact is downloaded once to /tmp.
 MODEL_URI = "CAMSORT_MODEL_URI"
+# The live model.onnx's sha256 (64 hex digits): when set, the function refuses any other model,
+# whatever its manifest says. `camsort promote` / `rollback` write it with the URI.
+MODEL_SHA256 = "CAMSORT_MODEL_SHA256"
 # DynamoDB results table name.
 RESULTS_TABLE = "CAMSORT_RESULTS_TABLE"
 # Only keys under this prefix are frames (S3 notification filters use the same value).

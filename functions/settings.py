@@ -30,6 +30,7 @@ class Settings:
     onnx_threads: int | None = None  # None: the CPUs this process may use
     write_tags: bool = True
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
+    model_sha256: str | None = None  # the pin; None: the manifest's own check only
     review_table: str | None = None  # None: no review marking
     review_margin: float = env.DEFAULT_REVIEW_MARGIN
     review_per_hour: int = env.DEFAULT_REVIEW_PER_HOUR
@@ -52,6 +53,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
+        model_sha256=_sha256(environ, env.MODEL_SHA256),
         review_table=environ.get(env.REVIEW_TABLE, "").strip() or None,
         review_margin=_fraction(environ, env.REVIEW_MARGIN, env.DEFAULT_REVIEW_MARGIN),
         review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, env.DEFAULT_REVIEW_PER_HOUR),
@@ -62,21 +64,24 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 def _candidate(environ: Mapping[str, str]) -> dict[str, object]:
     """The shadow candidate: a URI needs its pinned sha256 (a candidate is never run unpinned)."""
     uri = environ.get(env.CANDIDATE_MODEL_URI, "").strip() or None
-    sha256 = environ.get(env.CANDIDATE_MODEL_SHA256, "").strip().lower() or None
+    sha256 = _sha256(environ, env.CANDIDATE_MODEL_SHA256)
     if uri and not sha256:
         raise ConfigurationError(
             f"environment variable {env.CANDIDATE_MODEL_URI} is set but {env.CANDIDATE_MODEL_SHA256} is not; "
             "pin the candidate's model.onnx sha256 (its manifest's model_sha256)"
-        )
-    if sha256 and not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise ConfigurationError(
-            f"environment variable {env.CANDIDATE_MODEL_SHA256}={sha256!r} is not a sha256 (64 hex digits)"
         )
     return {
         "candidate_model_uri": uri,
         "candidate_model_sha256": sha256,
         "shadow_sample_rate": _fraction(environ, env.SHADOW_SAMPLE_RATE, env.DEFAULT_SHADOW_SAMPLE_RATE),
     }
+
+
+def _sha256(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip().lower() or None
+    if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ConfigurationError(f"environment variable {name}={value!r} is not a sha256 (64 hex digits)")
+    return value
 
 
 def _fraction(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -66,6 +66,11 @@ def build_app(
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
         )
+        if settings.model_sha256 and model.sha256 != settings.model_sha256:
+            raise ModelIntegrityError(
+                f"{settings.model_uri}: model sha256 {model.sha256} is not the pinned {settings.model_sha256} "
+                f"({env.MODEL_SHA256}); deploy the pinned artifact or promote this one"
+            )
     return App(
         settings=settings,
         store=FrameStore(s3_client),
