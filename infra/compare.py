@@ -275,15 +275,6 @@ def comparison_html(comparison: Comparison, images: dict[str, str]) -> str:
     )
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: an ISO 8601 time, or a duration back from now (30m, 2h, 7d)."""
-    from infra.demo import parse_duration, parse_time
-
-    if text.strip()[-1:] in ("s", "m", "h", "d") and text.strip()[:1].isdigit() and "T" not in text:
-        return now - parse_duration(text)
-    return parse_time(text, "--since")
-
-
 def compare_command(
     target: Any,
     *,

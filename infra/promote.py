@@ -372,7 +372,7 @@ def default_stage(name: str, target: Any, deploy_dir: Path | None) -> Stage:
     """Local (an endpoint given or found): the demo's state dir; AWS: the project's deploy/."""
     local = bool(target.endpoint_url)
     if deploy_dir is None:
-        from infra.demo import default_cache_dir
+        from infra.demo_state import default_cache_dir
 
         deploy_dir = default_cache_dir() / "demo" / "deploy" if local else PROJECT_ROOT / "deploy"
     return Stage(name=name, deploy_dir=Path(deploy_dir), target=target, local=local)

@@ -266,7 +266,7 @@ def resolve_aws_target(
 ) -> AwsTarget:
     """Explicit options win; otherwise the running demo's (as `camsort results`). The review table
     defaults to the results table's stage twin (camsort-results-X -> camsort-review-X)."""
-    from infra.demo import resolve_target
+    from infra.results_query import resolve_target
 
     target = resolve_target(endpoint_url, results_table, region)
     if not review_table:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
+from camsort.commands.results import parse_duration, parse_time
 from camsort.commands.review import target_options
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since``: an ISO 8601 time, or a duration back from now (30m, 2h, 7d)."""
+    if text.strip()[-1:] in ("s", "m", "h", "d") and text.strip()[:1].isdigit() and "T" not in text:
+        return now - parse_duration(text)
+    return parse_time(text, "--since")
 
 
 @click.command("compare")
@@ -45,9 +54,9 @@ def compare(
     thumbnails: str,
 ) -> None:
     """Live x candidate: agreement overall and per camera, confusion matrix, worst disagreements."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
-    from infra.compare import compare_command, parse_since
+    from infra.compare import compare_command
     from infra.review import resolve_aws_target
 
     target = resolve_aws_target(endpoint_url, table, review_table, region)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from infra.compare import compare_items, comparison_html, parse_since
+from camsort.commands.compare import parse_since
+from infra.compare import compare_items, comparison_html
 
 
 def item(
