@@ -192,9 +192,16 @@ def comparison_tables(comparison: Comparison) -> list[Table]:
             live, *[(f"[bold]{row.get(c, 0)}[/]" if c == live else str(row.get(c, 0))) for c in labels]
         )
 
-    worst = Table(title=f"the {len(comparison.worst)} frames where they disagree most")
-    for column in ("captured_at", "camera", "live", "candidate", "distance", "key"):
-        worst.add_column(column, overflow="fold")
+    differing = sum(f.live_label != f.candidate_label for f in comparison.worst)
+    worst = Table(
+        title=f"the {len(comparison.worst)} frames they differ on most ({differing} with other labels)"
+    )
+    worst.add_column("captured_at", no_wrap=True)
+    worst.add_column("camera")
+    worst.add_column("live")
+    worst.add_column("candidate")
+    worst.add_column("dist.", no_wrap=True)
+    worst.add_column("frame", overflow="fold", min_width=12)  # the file name: the camera has its column
     for f in comparison.worst:
         worst.add_row(
             f.captured_at,
@@ -202,7 +209,7 @@ def comparison_tables(comparison: Comparison) -> list[Table]:
             f"{f.live_label} {f.live_confidence:.2f}",
             f"{f.candidate_label} {f.candidate_confidence:.2f}",
             f"{f.distance:.3f}",
-            f.key,
+            f.key.rsplit("/", 1)[-1],
         )
     return [head, matrix, worst]
 

@@ -27,7 +27,9 @@ from infra.worker import function_environment as worker_environment
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.functional.test_shadow import write_candidate
 
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])]
+pytestmark = pytest.mark.e2e
+# Nothing here asserts redeliveries: a slow batch on a busy machine must not count as a timeout.
+lenient = pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 STAGE = "e2e"
 RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
 
@@ -85,6 +87,7 @@ def results(local_stack) -> dict[str, dict]:
     return {item["key"]: item for item in map(deserialize_item, items)}
 
 
+@lenient
 def test_shadow_review_gates_promote_and_rollback(local_stack, lifecycle, tmp_path):
     stage, run_worker = lifecycle
     candidate_dir = write_candidate(tmp_path / "candidate")
@@ -172,6 +175,7 @@ def test_shadow_review_gates_promote_and_rollback(local_stack, lifecycle, tmp_pa
     assert actions == ["promote", "rollback"]
 
 
+@lenient
 def test_a_broken_candidate_never_fails_the_live_path(local_stack, lifecycle, tmp_path):
     stage, run_worker = lifecycle
     config = stage.read()
@@ -205,3 +209,28 @@ def test_a_broken_candidate_never_fails_the_live_path(local_stack, lifecycle, tm
     assert stats.reported_failures == 0 and (item["status"], item["label"]) == ("ok", "empty")
     assert not [k for k in item if k.startswith("shadow_")]
     assert not Path(stage.deploy_dir / "promotions.jsonl").exists()
+
+
+def test_demo_shadow_deploys_a_candidate_and_prints_the_comparison(moto_server, tiny_model_dir, tmp_path):
+    import re
+    import uuid
+
+    candidate_dir = write_candidate(tmp_path / "candidate")
+    stage = f"demo-shadow-{uuid.uuid4().hex[:8]}"
+    demo = CliRunner().invoke(
+        main,
+        ["demo", "--model", str(tiny_model_dir), "--candidate", str(candidate_dir), "--cameras", "2",
+         "--frames", "3", "--rate", "0", "--no-bad-objects", "--endpoint-url", moto_server.endpoint_url,
+         "--stage", stage, "--cache-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert demo.exit_code == 0, demo.output
+    assert "Shadow candidate tiny-candidate" in demo.output
+    text = " ".join(demo.output.split())  # rich wraps titles to the terminal's width
+    assert "live tiny-1 vs candidate tiny-candidate" in text
+    assert "confusion: live (rows) x candidate (columns)" in text
+    total = re.search(r"│ all\s*│\s*(\d+) │\s*([\d.]+)% │", demo.output)
+    assert total and int(total.group(1)) == 6  # 2 cameras x 3 frames, every invocation scored
+    assert (tmp_path / "demo" / "compare.html").read_text().count("<tr>") > 3
+    assert json.loads((tmp_path / "demo" / "deploy" / f"{stage}.json").read_text())["candidateVersion"] == (
+        "tiny-candidate"
+    )
