@@ -148,6 +148,18 @@ def measure_shadow(
     }
 
 
+def shadow_stage(model_dirs: dict[str, Path], results: dict[str, Any], *, batch_size: int = 10) -> None:
+    """The bench stage (one line in bench/harness.py's run_bench, after the models are made):
+    the int8 model shadow-scored beside the fp32 one (a real "quantize it?" question), into
+    ``results["shadow"]``. Skipped, with a note, unless both precisions are there."""
+    if not {"fp32", "int8"} <= set(model_dirs):
+        results.setdefault("notes", []).append(
+            "shadow stage skipped: it needs both the fp32 and the int8 model"
+        )
+        return
+    results["shadow"] = measure_shadow(model_dirs["fp32"], model_dirs["int8"], batch_size=batch_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shadow", description=__doc__.splitlines()[0])
     parser.add_argument("live_dir", type=Path)
