@@ -56,7 +56,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         model_sha256=_sha256(environ, env.MODEL_SHA256),
         review_table=environ.get(env.REVIEW_TABLE, "").strip() or None,
         review_margin=_fraction(environ, env.REVIEW_MARGIN, env.DEFAULT_REVIEW_MARGIN),
-        review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, env.DEFAULT_REVIEW_PER_HOUR),
+        review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, None) or env.DEFAULT_REVIEW_PER_HOUR,
         **_candidate(environ),
     )
 

@@ -22,7 +22,7 @@ from camsort.commands.promote import open_stage, stage_options
     "--live-uri", default=None, help="A stage without a deploy file yet: the model it runs now (s3://...)."
 )
 def candidate(
-    model_dir, stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region, camera,
+    model_dir, stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region,
     version, sample_rate, live_uri,
 ) -> None:  # fmt: skip
     """Upload MODEL_DIR beside the live model and pin it (sha256) as the stage's shadow candidate."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from camsort.commands.results import parse_duration, parse_time
-from camsort.commands.review import target_options
+from camsort.commands.review import camera_option, target_options
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -23,6 +23,7 @@ def parse_since(text: str, now: datetime) -> datetime:
     "--since", required=True, help="Frames captured since: ISO 8601 (UTC if no zone) or 30m / 2h / 7d."
 )
 @target_options
+@camera_option
 @click.option(
     "--candidate", "candidate_version", default=None, help="Candidate model version (default: the latest)."
 )

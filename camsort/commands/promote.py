@@ -81,7 +81,7 @@ def apply(stage, entry: dict, no_deploy: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Promote even when a gate fails (recorded as forced).")
 def promote(
-    stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region, camera,
+    stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region,
     gate, min_agreement, min_frames, cv_metric, force,
 ) -> None:  # fmt: skip
     """Make the stage's shadow candidate live; the current live model is kept for `camsort rollback`."""

@@ -15,8 +15,8 @@ _target_options = [
         "--review-table", default=None, help="Review table; default: camsort-review-<stage> beside --table."
     ),
     click.option("--region", default=None, help="AWS region (default: from the environment)."),
-    click.option("--camera", default=None, help="Only this camera's frames."),
 ]
+camera_option = click.option("--camera", default=None, help="Only this camera's frames.")
 
 
 def target_options(command):
@@ -33,6 +33,7 @@ def review() -> None:
 @review.command("export")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @target_options
+@camera_option
 @click.option("--dequeue", is_flag=True, help="Take the exported frames off the queue.")
 def export(out_dir: Path, endpoint_url, table, review_table, region, camera, dequeue: bool) -> None:
     """Download queued frames into OUT_DIR/_unlabeled/<camera>/ with a CSV of the model's guesses."""
@@ -44,6 +45,7 @@ def export(out_dir: Path, endpoint_url, table, review_table, region, camera, deq
 
 @review.command("stats")
 @target_options
+@camera_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def stats(endpoint_url, table, review_table, region, camera, as_json: bool) -> None:
     """The review queue per camera, live label and reason."""

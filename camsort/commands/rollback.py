@@ -9,7 +9,7 @@ from camsort.commands.promote import apply, open_stage, stage_options
 
 @click.command("rollback")
 @stage_options
-def rollback(stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region, camera) -> None:
+def rollback(stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region) -> None:
     """Roll the stage back to the model that was live before the last promotion (recorded)."""
     from infra.promote import now_utc
     from infra.promote import rollback as rollback_stage
