@@ -84,6 +84,7 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         env.MODEL_URI: model_uri,
         env.RESULTS_TABLE: stack.names.table,
+        env.REVIEW_TABLE: stack.names.review_table,
         env.FRAMES_PREFIX: stack.names.frames_prefix,
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",

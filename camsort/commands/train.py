@@ -8,7 +8,7 @@ import click
 
 
 @click.command("train")
-@click.argument("dataset")
+@click.argument("dataset", nargs=-1, required=True)
 @click.option(
     "--out",
     "out_dir",
@@ -47,7 +47,7 @@ import click
     "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; writes cv.json.",
 )
 def train(
-    dataset: str,
+    dataset: tuple[str, ...],
     out_dir: Path,
     weights: str,
     folds: int,
@@ -58,6 +58,9 @@ def train(
     features: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
+
+    Several DATASETs combine (labels merged by folder name), e.g. the original data and a
+    `camsort review export` folder; frames still under its _unlabeled/ folder are ignored.
 
     Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
     model, checks it against Keras + LightGBM and writes a report.
@@ -73,7 +76,7 @@ def train(
             "offline), so the figures below are not representative of a production model.[/]"
         )
     s3_client = None
-    if dataset.startswith("s3://"):
+    if any(source.startswith("s3://") for source in dataset):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
@@ -90,7 +93,7 @@ def train(
         )
         return
     train_model(
-        dataset,
+        list(dataset),
         out_dir,
         weights=weights,
         folds=folds,
