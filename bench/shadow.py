@@ -74,14 +74,15 @@ def measure_shadow(
     import boto3
     from moto import mock_aws
 
-    from functions.classify import App, FrameOutcome
     from functions.decision import decide
     from functions.events import FrameEvent
     from functions.model import ModelSession
+    from functions.outcome import FrameOutcome
     from functions.results import ResultsTable
     from functions.settings import Settings
     from functions.shadow import ShadowScorer, run_shadow
     from functions.storage import FrameStore
+    from functions.wiring import App
     from infra.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 
     live = ModelSession.open(str(live_dir), threads=threads)

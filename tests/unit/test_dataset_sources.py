@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 
-from functions.errors import DatasetError
 from tests.unit.test_dataset_local import copy_frames
-from training.dataset import UNLABELED_FOLDER, load_dataset
+from training.dataset import UNLABELED_FOLDER, DatasetError, load_dataset
 
 
 def test_original_data_and_a_review_export_combine(tmp_path, synthetic_frames_dir):
