@@ -63,6 +63,7 @@ def function_environment(
     extra: Mapping[str, str] | None = None,
     role_template: Path | None = None,
     model_sha256: str | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment Lambda would give the function, pointed at the local endpoint.
 
@@ -70,12 +71,13 @@ def function_environment(
     The credentials are the function role's, as on Lambda: the role is created on the local
     stack from the packaged template's statements (``role_template``, or a fresh
     ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
+    ``credentials`` (AWS_ACCESS_KEY_ID, ...) skips creating the role: the caller has them.
     The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
     :func:`infra.local_stack.upload_model` uploaded at ``model_uri``.
     """
     pin = model_sha256 or pinned_sha256(model_uri)
     environment = {
-        **function_credentials(stack, model_uri, template=role_template),
+        **(credentials or function_credentials(stack, model_uri, template=role_template)),
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,

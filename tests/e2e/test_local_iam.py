@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra import local_iam, policy
-from infra.demo import DeliveryTracker, account, notification_objects, scan_results
+from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
 from infra.local_stack import has_local_admin, local_client
 from infra.moto_server import MotoServer
 from infra.simulator import simulate_cameras
