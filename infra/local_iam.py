@@ -217,6 +217,16 @@ def function_credentials(
     return assume(stack, create_function_role(stack, statements))
 
 
+def describe(stack: LocalStack, model_uri: str, *, template: Path | None = None) -> str:
+    """One line for a console: whether IAM is enforced, the role, where its statements come from."""
+    from infra.local_stack import has_local_admin
+
+    _, source = function_statements(stack, model_uri, template=template)
+    if not has_local_admin(stack.endpoint_url, stack.region):
+        return f"IAM is NOT enforced on {stack.endpoint_url} (a moto server camsort did not start)"
+    return f"IAM enforced: the function runs as role {role_name(stack)}, statements from {source}"
+
+
 def _object_arn(s3_uri: str) -> str:
     bucket, _, prefix = s3_uri[len("s3://") :].partition("/")
     if prefix and not prefix.endswith("/"):
