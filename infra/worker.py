@@ -223,8 +223,9 @@ class SqsWorker:
         # invocation retries the init and fails, and SQS redelivers then dead-letters.
         self.retry_init_errors = retry_init_errors
         self.stats = WorkerStats()
-        # The event source mapping talks to SQS directly, never through the function's endpoint.
-        self._sqs = stack.client("sqs")
+        # The event source mapping talks to SQS directly, never through the function's endpoint,
+        # and (as on AWS) with the function's execution role when the environment carries it.
+        self._sqs = _queue_client(stack, self.environment)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handler: Handler | None = None
@@ -454,6 +455,19 @@ class SqsWorker:
             int(attributes["ApproximateNumberOfMessages"]) == 0
             and int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
         )
+
+
+def _queue_client(stack: LocalStack, environment: Mapping[str, str]) -> Any:
+    if not environment.get("AWS_ACCESS_KEY_ID"):
+        return stack.client("sqs")  # no role given: the local admin
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environment.get("AWS_SESSION_TOKEN"),
+        region_name=stack.region,
+    ).client("sqs", endpoint_url=stack.endpoint_url)
 
 
 class _ThreadRoutedStream:

@@ -97,6 +97,15 @@ def test_the_function_role_is_enforced_and_the_admin_is_not_limited(local_stack,
     assert _code(lambda: dynamodb.scan(TableName=names.table)) in ("AccessDeniedException", "403")
     assert _code(lambda: dynamodb.delete_table(TableName=names.table)) in ("AccessDeniedException", "403")
     dynamodb.get_item(TableName=names.table, Key={"object_id": {"S": "x"}, "object_version": {"S": "y"}})
+    # The queue, as Lambda's event source mapping uses it (the worker polls with these keys):
+    # receive / delete / attributes, nothing else.
+    sqs = client("sqs")
+    sqs.get_queue_attributes(QueueUrl=local_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    sqs.receive_message(QueueUrl=local_stack.queue_url, WaitTimeSeconds=0)
+    assert _code(lambda: sqs.send_message(QueueUrl=local_stack.queue_url, MessageBody="{}")) in (
+        "AccessDenied",
+        "403",
+    )
     # A key moto does not know is refused outright: enforcement is on for everyone.
     stranger = _clients(
         local_stack, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000", "AWS_SECRET_ACCESS_KEY": "x"}

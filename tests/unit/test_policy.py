@@ -69,3 +69,11 @@ def test_moto_gets_dynamodb_statements_on_star_and_the_rest_unchanged():
     assert adapted[0]["Resource"] == "*" and adapted[0]["Action"] == ["dynamodb:PutItem"]
     assert adapted[1] == statements[1]
     assert statements[0]["Resource"] == ["arn:aws:dynamodb:r:1:table/t"]  # the input is untouched
+    queue = [
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"], "Resource": ["arn:q"]}
+    ]
+    assert as_moto_enforces(queue)[0]["Action"] == [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessageBatch",
+    ]
