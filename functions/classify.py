@@ -39,7 +39,7 @@ from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
 from functions.outcome import FrameOutcome, Status
-from functions.results import object_id
+from functions.results import object_id, result_sort_key
 from functions.storage import TAG_PREFIX, StoredFrame
 from functions.wiring import App
 
@@ -118,7 +118,10 @@ def _identify(item: _Work, app: App) -> None:
 def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
     if not work:
         return work
-    keys = [(object_id(w.frame.bucket, w.frame.key), w.object_version) for w in work]
+    keys = [
+        (object_id(w.frame.bucket, w.frame.key), result_sort_key(w.object_version, app.result_model_version))
+        for w in work
+    ]
     try:
         existing = app.table.existing_sequencers(keys)
     except Exception as exc:  # only an optimisation: the conditional write decides
@@ -260,14 +263,17 @@ def base_item(
     captured_at = format_timestamp(captured) if captured else _event_time(frame)
     etag = stored.etag if stored else frame.etag
     version_id = (stored.version_id if stored else None) or frame.version_id
+    # Another model version's item stays out of the camera index (no camera_id/captured_at).
+    indexed = key_info is not None and app.result_model_version is None
     return {
         "object_id": object_id(frame.bucket, frame.key),
-        "object_version": object_version,
+        "object_version": result_sort_key(object_version, app.result_model_version),
         "bucket": frame.bucket,
         "key": frame.key,
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": key_info.camera_id if key_info else None,
-        "captured_at": captured_at if key_info else None,
+        "camera_id": key_info.camera_id if key_info is not None and indexed else None,
+        "captured_at": captured_at if indexed else None,
+        "frame_version": object_version if app.result_model_version else None,
         "etag": etag,
         "version_id": version_id,
         "size": stored.content_length if stored else size,

@@ -76,6 +76,9 @@ class BatchInvocation:
     schema_version: str
     invocation_id: str
     task_ids: list[str]
+    # Schema 2.0's ``job.userArguments`` (string -> string, as CreateJob's UserArguments);
+    # {} for schema 1.0, which has none. Interpreted by functions.jobs.
+    user_arguments: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -266,7 +269,12 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
         raise UnsupportedEventError(
             f"S3 Batch Operations invocationSchemaVersion {schema!r} is not 1.0 or 2.0"
         )
-    batch = BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[])
+    batch = BatchInvocation(
+        schema_version=schema,
+        invocation_id=event.invocation_id,
+        task_ids=[],
+        user_arguments=_user_arguments(event),
+    )
     parsed = ParsedEvent(kind="batch", batch=batch)
     for task in event.tasks:
         task_id = task.task_id
@@ -292,6 +300,14 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
             continue
         parsed.frames.append(frame)
     return parsed
+
+
+def _user_arguments(event: S3BatchOperationEvent) -> dict[str, str]:
+    job = event.get("job") or {}
+    arguments = job.get("userArguments") if isinstance(job, dict) else None
+    if not isinstance(arguments, dict):
+        return {}
+    return {str(name): str(value) for name, value in arguments.items()}
 
 
 def _optional_int(value: Any) -> int | None:

@@ -93,6 +93,10 @@ class FrameStore:
     def __init__(self, s3_client: Any):
         self._s3 = s3_client
 
+    @property
+    def s3_client(self) -> Any:
+        return self._s3
+
     # GetObject with VersionId needs s3:GetObjectVersion (IAM's name for the versioned read).
     @requires("s3:GetObject", "s3:GetObjectVersion", resource="frames")
     def get_frame(

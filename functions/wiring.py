@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from functions.model import ModelSession, fetch_model
+from functions.model import ModelSession
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
@@ -36,11 +36,6 @@ CLIENT_CONFIG = Config(
     tcp_keepalive=True,
 )
 
-# Everything the app calls AWS through. The function's IAM statements are derived from the
-# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
-# belongs here too, or the deployed role (and the local principal) will refuse its calls.
-AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model)
-
 
 @dataclass
 class App:
@@ -52,6 +47,9 @@ class App:
     model: ModelSession
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # None: the live model, results keyed as usual. A version: a backfill job with another
+    # model (functions.jobs); results go beside the live one (results.result_sort_key).
+    result_model_version: str | None = None
 
 
 _lock = threading.Lock()

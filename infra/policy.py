@@ -29,6 +29,12 @@ FRAMES = "frames"
 MODEL = "model"
 RESULTS_TABLE = "results-table"
 RESULTS_INDEX = "results-index"
+JOB_MODELS = "job-models"  # any model version's artifact: backfill jobs pin theirs by sha256
+FEATURES = "features"  # featurize backfills: float16 feature shards and key pointers
+# The S3 Batch Operations role (infra/batch_runner.run_local_job declares what a job does).
+FUNCTION = "function"
+BATCH_MANIFESTS = "batch-manifests"
+BATCH_REPORTS = "batch-reports"
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -52,6 +58,14 @@ RESOURCES: dict[str, tuple[str | TableArn, ...]] = {
     ),
     RESULTS_TABLE: (TableArn(RESULTS_TABLE_ID),),
     RESULTS_INDEX: (TableArn(RESULTS_TABLE_ID, index=topology.CAMERA_INDEX),),
+    JOB_MODELS: (
+        "arn:aws:s3:::{model_bucket}/{models_root}*/model.onnx",
+        "arn:aws:s3:::{model_bucket}/{models_root}*/manifest.json",
+    ),
+    FEATURES: ("arn:aws:s3:::{bucket}/features/*",),
+    FUNCTION: ("{backfill_function}",),
+    BATCH_MANIFESTS: ("arn:aws:s3:::{bucket}/batch/manifests/*",),
+    BATCH_REPORTS: ("arn:aws:s3:::{bucket}/batch/reports/*",),
 }
 
 # Statement ids, stable so that a diff of the role reads well.
@@ -88,6 +102,8 @@ class Target:
             if isinstance(table, str):
                 return f"{table}/index/{template.index}"
             return {"Fn::Join": ["/", [table, "index", template.index]]}
+        if template == "{backfill_function}":  # an intrinsic in CloudFormation, an ARN locally
+            return self.params.get("backfill_function", {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]})
         return template.format(**self.params)
 
 
@@ -103,6 +119,7 @@ def cloudformation_target(names: topology.StackNames, *, model_version: str = "v
             "frames_prefix": names.frames_prefix,
             "model_bucket": names.bucket,
             "model_prefix": f"{names.models_prefix}{model_version}/",
+            "models_root": names.models_prefix,
         },
         tables=_table_intrinsics(),
     )
@@ -116,6 +133,7 @@ def serverless_target() -> Target:
             "frames_prefix": "${param:framesPrefix}",
             "model_bucket": "${param:modelBucket}",
             "model_prefix": "models/${param:modelVersion}/",
+            "models_root": "models/",
         },
         tables=_table_intrinsics(),
     )
@@ -135,6 +153,7 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
             "frames_prefix": names.frames_prefix,
             "model_bucket": model_bucket,
             "model_prefix": model_prefix,
+            "models_root": names.models_prefix,
         },
         tables={RESULTS_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.table}"},
     )
@@ -143,10 +162,17 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
 def function_permissions(users: Iterable[Any] | None = None) -> dict[str, tuple[str, ...]]:
     """``{logical resource: actions}`` the classify function's code declares."""
     if users is None:
-        from functions.wiring import AWS_USERS
+        from functions.aws_users import AWS_USERS
 
         users = AWS_USERS
     return actions_by_resource(declared_permissions(*users))
+
+
+def batch_operations_permissions() -> dict[str, tuple[str, ...]]:
+    """``{logical resource: actions}`` the S3 Batch Operations role needs (what a job does)."""
+    from infra.batch_runner import run_local_job
+
+    return actions_by_resource(declared_permissions(run_local_job))
 
 
 def statements(permissions: Mapping[str, Sequence[str]], target: Target) -> list[dict[str, Any]]:

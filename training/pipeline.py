@@ -230,6 +230,7 @@ def train(
         precision=shipped,
         model_sha256=sha,
         model_version=f"{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+        backbone_sha256=sha256_file(backbones[shipped]),
         created_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         cv_summary=cv.summary(),
         training_set=training_set,

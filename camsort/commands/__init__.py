@@ -34,3 +34,7 @@ COMMANDS.append(upload_model)
 from camsort.commands.camera import camera  # noqa: E402
 
 COMMANDS.append(camera)
+
+from camsort.commands.backfill import backfill  # noqa: E402
+
+COMMANDS.append(backfill)

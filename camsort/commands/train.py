@@ -40,6 +40,12 @@ import click
 @click.option(
     "--endpoint-url", default=None, help="S3 endpoint for an s3:// DATASET (e.g. a local moto server)."
 )
+@click.option(
+    "--features",
+    default=None,
+    help="Cross-validate from feature shards (s3://bucket/features/<backbone sha256>/, written by "
+    "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; writes cv.json.",
+)
 def train(
     dataset: str,
     out_dir: Path,
@@ -49,6 +55,7 @@ def train(
     precision: str,
     cache_dir: Path | None,
     endpoint_url: str | None,
+    features: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
@@ -70,6 +77,18 @@ def train(
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
+    if features:
+        from functions.errors import ConfigurationError
+        from training.shards import train_from_shards
+
+        if s3_client is None:
+            raise ConfigurationError(
+                f"{dataset}: --features trains on shards of an S3 training set: give s3://bucket/prefix/"
+            )
+        train_from_shards(
+            dataset, features, out_dir, s3_client=s3_client, folds=folds, seed=seed, console=console
+        )
+        return
     train_model(
         dataset,
         out_dir,

@@ -93,7 +93,7 @@ def test_failed_message_ids_follows_report_batch_item_failures(response, expecte
     assert failed_message_ids(response, ["a", "b", "c"]) == expected
 
 
-def test_function_environment_points_the_function_at_the_stack():
+def test_function_environment_with_given_role_credentials_and_pin():
     role = {"AWS_ACCESS_KEY_ID": "ASIAROLE", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
     environment = function_environment(
         STACK,
