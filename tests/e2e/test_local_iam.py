@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 
@@ -47,10 +48,10 @@ def packaged_templates(tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("iam-sls")
     artifact = _stand_in_artifact(root)
     original = (local_iam.PROJECT_ROOT / "serverless.yml").read_text()
-    line = f"            - {REMOVED_ACTION}\n"
-    assert original.count(line) == 1, f"serverless.yml should list {REMOVED_ACTION} once"
+    line = re.compile(rf"^[ \t]*- {re.escape(REMOVED_ACTION)}[ \t]*\n", re.MULTILINE)
+    assert len(line.findall(original)) == 1, f"serverless.yml should list {REMOVED_ACTION} once"
     templates = {}
-    for name, text in (("deployed", original), ("missing", original.replace(line, ""))):
+    for name, text in (("deployed", original), ("missing", line.sub("", original))):
         _, out_dir = packaged_service(root / name, artifact, serverless_yml=text)
         templates[name] = out_dir / "cloudformation-template-update-stack.json"
     return templates
@@ -90,7 +91,7 @@ def test_the_function_role_is_enforced_and_the_admin_is_not_limited(local_stack,
     assert _code(put) == "AccessDenied"
     assert _code(lambda: s3.list_objects_v2(Bucket=names.bucket)) == "AccessDenied"
     assert _code(
-        lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/model.onnx")
+        lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/notes.txt")
     ) == ("AccessDenied")
     # moto answers a refused DynamoDB call with IAM's XML 403, which botocore's JSON parser
     # reports as code "403" (AWS: AccessDeniedException); either way not transient.
