@@ -90,9 +90,9 @@ def test_the_function_role_is_enforced_and_the_admin_is_not_limited(local_stack,
     put = lambda: s3.put_object(Bucket=names.bucket, Key=f"{names.frames_prefix}cam-1/b.jpg", Body=b"x")  # noqa: E731
     assert _code(put) == "AccessDenied"
     assert _code(lambda: s3.list_objects_v2(Bucket=names.bucket)) == "AccessDenied"
-    assert _code(
-        lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/notes.txt")
-    ) == ("AccessDenied")
+    assert _code(lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/notes.txt")) == (
+        "AccessDenied"
+    )
     # moto answers a refused DynamoDB call with IAM's XML 403, which botocore's JSON parser
     # reports as code "403" (AWS: AccessDeniedException); either way not transient.
     assert _code(lambda: dynamodb.scan(TableName=names.table)) in ("AccessDeniedException", "403")
