@@ -37,6 +37,7 @@ from rich.panel import Panel
 
 from functions import env
 from functions.manifest import load_verified, read_manifest
+from infra import local_iam
 from infra.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo_model import ensure_demo_model, explain_weights
 from infra.demo_settings import DemoSettings
@@ -132,6 +133,9 @@ def deploy(
         f"Local stack on {endpoint_url}: bucket {names.bucket}, queue {names.queue} (+DLQ, maxReceiveCount "
         f"{MAX_RECEIVE_COUNT}, visibility {stack.visibility_timeout_s}s), table {names.table}. "
         f"Function logs: {settings.demo_dir / 'function.log'}"
+    )
+    console.print(
+        f"{local_iam.describe(stack, model_uri)}; model pinned to sha256 {environment.get(env.MODEL_SHA256)}"
     )
     return stack, environment
 
