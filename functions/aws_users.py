@@ -11,7 +11,17 @@ from __future__ import annotations
 from functions.jobs import open_job_model
 from functions.model import fetch_model
 from functions.results import ResultsTable
+from functions.review_queue import ReviewQueue
 from functions.shards import ShardStore
 from functions.storage import FrameStore
+from functions.wiring import open_candidate
 
-AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model, open_job_model, ShardStore)
+AWS_USERS: tuple[object, ...] = (
+    FrameStore,
+    ResultsTable,
+    fetch_model,
+    open_job_model,
+    ShardStore,
+    ReviewQueue,
+    open_candidate,
+)

@@ -41,6 +41,8 @@ from functions.observability import logger
 from functions.outcome import FrameOutcome, Status
 from functions.outputs import answer_fields, answer_tags
 from functions.results import object_id, result_sort_key
+from functions.review import mark_for_review
+from functions.shadow import run_shadow
 from functions.storage import StoredFrame
 from functions.wiring import App
 
@@ -95,6 +97,7 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
                 outcome = _guard(item, app, partial(_commit_ok, decision=decision))
                 if outcome is not None:  # always: _commit_ok returns an outcome
                     outcomes[item.index] = outcome
+            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
     return [outcomes[index] for index in range(len(frames))]
 
 
@@ -169,6 +172,8 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision | LabelSetDecision) 
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     written = app.table.put_result(result)
+    if written:
+        mark_for_review(app, result, decision)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

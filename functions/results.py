@@ -116,6 +116,36 @@ class ResultsTable:
             raise self._error(exc, where, "PutItem") from exc
         return True
 
+    @requires("dynamodb:UpdateItem", resource="results-table")
+    def record_shadow(
+        self, object_id: str, object_version: str, sequencer: str, attributes: dict[str, Any]
+    ) -> bool:
+        """Add the candidate's answer (``shadow_*`` attributes) to an existing live result.
+
+        Conditional on the item existing with this ``sequencer``: the answer is only attached
+        to the result of the frame the candidate saw. False when that result is not there.
+        """
+        where = f"{self.table_name}/{object_id}@{object_version}"
+        values = serialize_item(attributes)
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": object_id}, SORT_KEY: {"S": object_version}},
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+                ConditionExpression="attribute_exists(#pk) AND #seq = :seq",
+                ExpressionAttributeNames=names | {"#pk": PARTITION_KEY, "#seq": "sequencer"},
+                ExpressionAttributeValues={f":a{i}": value for i, value in enumerate(values.values())}
+                | {":seq": {"S": sequencer}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._error(exc, where, "UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, where, "UpdateItem") from exc
+        return True
+
     @requires("dynamodb:GetItem", resource="results-table")
     def get(self, object_id: str, object_version: str) -> dict[str, Any] | None:
         where = f"{self.table_name}/{object_id}@{object_version}"

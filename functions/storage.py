@@ -187,19 +187,33 @@ class FrameStore:
         "s3:PutObjectVersionTagging",
         resource="frames",
     )
-    def tag_frame(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> bool:
+    def tag_frame(
+        self,
+        bucket: str,
+        key: str,
+        tags: dict[str, str],
+        version_id: str | None = None,
+        *,
+        keep_ours: bool = False,
+    ) -> bool:
         """Merge ``tags`` (keys prefixed ``camsort-``) into the object's tags.
 
         Merge, not replace: PutObjectTagging replaces the whole set, and tags set by the
         uploader (lifecycle or retention rules often key on them) must survive. Costs one
-        GetObjectTagging. Returns False, leaving the object untouched, when the merged set
-        would exceed S3's 10 tags; the result table stays the record of truth.
+        GetObjectTagging. camsort's own earlier tags are dropped (a new answer replaces the
+        old one) unless ``keep_ours``: then only the keys in ``tags`` are replaced (the review
+        mark is added beside the live label). Returns False, leaving the object untouched,
+        when the merged set would exceed S3's 10 tags; the result table stays the record of truth.
         """
         uri = f"s3://{bucket}/{key}"
         version = {"VersionId": version_id} if version_id else {}
         try:
             existing = self._s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]
-            kept = [tag for tag in existing if not tag["Key"].startswith(TAG_PREFIX)]
+            kept = [
+                tag
+                for tag in existing
+                if tag["Key"] not in tags and (keep_ours or not tag["Key"].startswith(TAG_PREFIX))
+            ]
             ours = [{"Key": name, "Value": tag_value(value)} for name, value in sorted(tags.items())]
             if len(kept) + len(ours) > MAX_TAGS_PER_OBJECT:
                 return False

@@ -19,11 +19,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from functions.iam import requires
 from functions.model import ModelSession
+from functions.observability import logger, metrics
 from functions.results import ResultsTable
+from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
+from functions.shadow import ShadowScorer
 from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
@@ -47,6 +52,8 @@ class App:
     model: ModelSession
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    review: ReviewQueue | None = None  # None: no review marking
+    shadow: ShadowScorer | None = None  # None: no shadow scoring
     # None: the live model, results keyed as usual. A version: a backfill job with another
     # model (functions.jobs); results go beside the live one (results.result_sort_key).
     result_model_version: str | None = None
@@ -85,7 +92,38 @@ def build_app(
         store=FrameStore(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
+        review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
+        shadow=open_candidate(settings, s3_client),
     )
+
+
+# The candidate is any model version's artifact (models/<version>/), pinned by its sha256.
+@requires("s3:GetObject", resource="job-models")
+def open_candidate(settings: Settings, s3_client: Any) -> ShadowScorer | None:
+    """The shadow candidate, opened once per container; None when there is none or it cannot run.
+
+    A candidate that fails to download, to load or to match its pinned sha256 is logged and
+    counted, and the container runs without shadow scoring: the live model is never held up.
+    """
+    if not settings.candidate_model_uri or settings.shadow_sample_rate <= 0:
+        return None
+    try:
+        model = ModelSession.open(
+            settings.candidate_model_uri,
+            s3_client=s3_client,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.onnx_threads,
+            pinned_sha256=settings.candidate_model_sha256,
+        )
+    except Exception as exc:
+        logger.error(f"shadow candidate not loaded, shadow scoring off: {exc}")
+        metrics.add_metric(name="ShadowFailures", unit=MetricUnit.Count, value=1)
+        return None
+    logger.info(
+        f"shadow candidate {model.manifest.model_version} ({model.sha256[:12]}) loaded, "
+        f"sample rate {settings.shadow_sample_rate}"
+    )
+    return ShadowScorer(model=model, sample_rate=settings.shadow_sample_rate)
 
 
 def default_app() -> App:

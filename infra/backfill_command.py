@@ -66,7 +66,21 @@ def _local(
             "deployed with (e.g. s3://camsort-frames-local/models/<version>/)"
         )
     # Only the endpoint, region and names are read from it: the queues play no part in a backfill.
-    stack = LocalStack(endpoint_url, region, StackNames(table=table), "", "", "", "", 900, 5400)
+    # The function's local role is scoped to the frames bucket and prefix, as deployed.
+    # (The frames prefix is the deployment's, not the backfill's sub-prefix: the key pattern
+    # reads the camera after it.)
+    bucket = request.source.removeprefix("s3://").partition("/")[0]
+    stack = LocalStack(
+        endpoint_url,
+        region,
+        StackNames(bucket=bucket, table=table, frames_prefix=names.frames_prefix),
+        "",
+        "",
+        "",
+        "",
+        900,
+        5400,
+    )
     # The model cache of this run only (the default /tmp/camsort-model is Lambda's, one per container).
     cache = Path(tempfile.gettempdir()) / f"camsort-backfill-model-{os.getpid()}"
     environment = function_environment(stack, function_model_uri, extra={env.MODEL_CACHE_DIR: str(cache)})

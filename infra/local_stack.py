@@ -39,6 +39,9 @@ from infra.topology import (
     FRAME_SUFFIXES,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
+    REVIEW_PARTITION_KEY,
+    REVIEW_SORT_KEY,
+    REVIEW_TTL_ATTRIBUTE,
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
     VISIBILITY_TIMEOUT_FACTOR,
@@ -242,6 +245,7 @@ def create_local_stack(
     dynamodb.get_waiter("table_exists").wait(
         TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
+    create_review_table(dynamodb, names.review_table)
 
     if enforce:
         if has_local_admin(endpoint_url, region):
@@ -263,6 +267,26 @@ def create_local_stack(
         dead_letter_queue_arn=dead_letter_queue_arn,
         function_timeout_s=int(function_timeout_s),
         visibility_timeout_s=visibility_timeout_s,
+    )
+
+
+def create_review_table(dynamodb, table: str) -> None:
+    """The review queue table, as serverless.yml's ReviewTable (keys, TTL on quota counters)."""
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": REVIEW_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": REVIEW_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": REVIEW_TTL_ATTRIBUTE},
     )
 
 

@@ -35,9 +35,11 @@ FEATURES = "features"  # featurize backfills: float16 feature shards and key poi
 FUNCTION = "function"
 BATCH_MANIFESTS = "batch-manifests"
 BATCH_REPORTS = "batch-reports"
+REVIEW_TABLE = "review-table"  # frames marked for review, per-camera quotas
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
+REVIEW_TABLE_ID = "ReviewTable"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ RESOURCES: dict[str, tuple[str | TableArn, ...]] = {
         "arn:aws:s3:::{model_bucket}/{models_root}*/manifest.json",
     ),
     FEATURES: ("arn:aws:s3:::{bucket}/features/*",),
+    REVIEW_TABLE: (TableArn(REVIEW_TABLE_ID),),
     FUNCTION: ("{backfill_function}",),
     BATCH_MANIFESTS: ("arn:aws:s3:::{bucket}/batch/manifests/*",),
     BATCH_REPORTS: ("arn:aws:s3:::{bucket}/batch/reports/*",),
@@ -108,7 +111,7 @@ class Target:
 
 
 def _table_intrinsics() -> dict[str, Any]:
-    return {RESULTS_TABLE_ID: {"Fn::GetAtt": [RESULTS_TABLE_ID, "Arn"]}}
+    return {table: {"Fn::GetAtt": [table, "Arn"]} for table in (RESULTS_TABLE_ID, REVIEW_TABLE_ID)}
 
 
 def cloudformation_target(names: topology.StackNames, *, model_version: str = "v1") -> Target:
@@ -155,7 +158,10 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
             "model_prefix": model_prefix,
             "models_root": names.models_prefix,
         },
-        tables={RESULTS_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.table}"},
+        tables={
+            RESULTS_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.table}",
+            REVIEW_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.review_table}",
+        },
     )
 
 
@@ -206,9 +212,15 @@ def main() -> None:
     """Print the classify function's statements as they belong in serverless.yml."""
     import yaml
 
+    class IndentedDumper(yaml.SafeDumper):
+        """Lists indented under their key, as serverless.yml writes them."""
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            return super().increase_indent(flow, False)
+
     # Through JSON: no YAML anchors for the table ARN that two statements share.
     derived = json.loads(json.dumps(statements(function_permissions(), serverless_target())))
-    print(yaml.safe_dump(derived, sort_keys=False))
+    print(yaml.dump(derived, Dumper=IndentedDumper, sort_keys=False), end="")
 
 
 if __name__ == "__main__":

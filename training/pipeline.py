@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,7 +96,7 @@ def share_keras_backbone(weights: str, seed: int, model) -> None:
 
 
 def train(
-    source: str,
+    source: str | Sequence[str],
     out_dir: Path | str,
     *,
     weights: str = "imagenet",
@@ -112,7 +113,7 @@ def train(
     console=None,
     head: str = "lightgbm",
 ) -> TrainResult:
-    """Train and export a model from the images under ``source`` into ``out_dir``."""
+    """Train and export a model from the images under ``source`` (one or several) into ``out_dir``."""
     from rich.console import Console
 
     from export.backbone import cached_backbone, weights_label
@@ -137,7 +138,7 @@ def train(
     def step(message: str) -> None:
         console.print(f"[bold cyan]›[/] {message}")
 
-    step(f"loading the training set from {source}")
+    step(f"loading the training set from {source if isinstance(source, str) else ' + '.join(source)}")
     dataset = load_dataset(source, min_per_label=folds, s3_client=s3_client, progress=progress)
     pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels
     uris = [item.uri for item in dataset.items]

@@ -39,6 +39,20 @@ from camsort.commands.backfill import backfill  # noqa: E402
 
 COMMANDS.append(backfill)
 
+from camsort.commands.review import review  # noqa: E402
+
+COMMANDS.append(review)
+
+from camsort.commands.compare import compare  # noqa: E402
+
+COMMANDS.append(compare)
+
+from camsort.commands.candidate import candidate  # noqa: E402
+from camsort.commands.promote import promote  # noqa: E402
+from camsort.commands.rollback import rollback  # noqa: E402
+
+COMMANDS.extend([candidate, promote, rollback])
+
 from camsort.commands.classify import classify  # noqa: E402
 from camsort.commands.serve import serve  # noqa: E402
 

@@ -8,7 +8,7 @@ import click
 
 
 @click.command("train")
-@click.argument("dataset")
+@click.argument("dataset", nargs=-1, required=True)
 @click.option(
     "--out",
     "out_dir",
@@ -75,7 +75,7 @@ import click
     "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; writes cv.json.",
 )
 def train(
-    dataset: str,
+    dataset: tuple[str, ...],
     out_dir: Path,
     weights: str,
     folds: int,
@@ -91,6 +91,9 @@ def train(
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
+    Several DATASETs combine (labels merged by folder name), e.g. the original data and a
+    `camsort review export` folder; frames still under its _unlabeled/ folder are ignored.
+
     Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
     model, checks it against Keras + LightGBM and writes a report.
     """
@@ -105,7 +108,7 @@ def train(
             "offline), so the figures below are not representative of a production model.[/]"
         )
     s3_client = None
-    if dataset.startswith("s3://") or (labels_file or "").startswith("s3://"):
+    if any(source.startswith("s3://") for source in dataset) or (labels_file or "").startswith("s3://"):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
@@ -124,8 +127,12 @@ def train(
     if task == "multilabel":
         from training.multilabel_pipeline import train_multilabel
 
+        if len(dataset) != 1:
+            raise click.UsageError(
+                "--task multilabel trains on one DATASET (a folder or s3://bucket/prefix/)"
+            )
         train_multilabel(
-            dataset,
+            dataset[0],
             out_dir,
             label_sep=label_sep,
             labels_file=labels_file,
@@ -142,7 +149,7 @@ def train(
     if labels_file:
         raise click.UsageError("--labels-file lists label sets: it needs --task multilabel")
     train_model(
-        dataset,
+        list(dataset),
         out_dir,
         weights=weights,
         folds=folds,

@@ -144,6 +144,7 @@ def test_the_resources_are_exactly_these(resources):
         ("FramesQueuePolicy", "AWS::SQS::QueuePolicy"),
         ("IamRoleLambdaExecution", "AWS::IAM::Role"),
         ("ResultsTable", "AWS::DynamoDB::Table"),
+        ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
     ]
@@ -170,6 +171,14 @@ def test_names_match_topology(resources):
     assert props(resources, "FramesQueue")["QueueName"] == NAMES.queue
     assert props(resources, "FramesDeadLetterQueue")["QueueName"] == NAMES.dead_letter_queue
     assert props(resources, "ResultsTable")["TableName"] == NAMES.table
+    assert props(resources, "ReviewTable")["TableName"] == NAMES.review_table
+    assert [k["AttributeName"] for k in props(resources, "ReviewTable")["KeySchema"]] == [
+        topology.REVIEW_PARTITION_KEY,
+        topology.REVIEW_SORT_KEY,
+    ]
+    assert props(resources, "ReviewTable")["TimeToLiveSpecification"]["AttributeName"] == (
+        topology.REVIEW_TTL_ATTRIBUTE
+    )
 
 
 def test_notification_sends_frames_under_the_prefix_with_each_suffix_to_the_queue(resources):
