@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.decision import Decision
+from functions.decision import Decision, LabelSetDecision
 from functions.manifest import UNKNOWN_LABEL
 from functions.observability import logger, metrics
 from functions.storage import TAG_PREFIX
@@ -32,8 +32,17 @@ NEAR_THRESHOLD_REASON = "near_threshold"
 QUOTA_TTL = timedelta(days=1)
 
 
-def review_reason(decision: Decision, thresholds: dict[str, float], margin: float) -> str | None:
-    """``unknown`` | ``near_threshold`` | None (confident: no review)."""
+def review_reason(
+    decision: Decision | LabelSetDecision, thresholds: dict[str, float], margin: float
+) -> str | None:
+    """``unknown`` | ``near_threshold`` | None (confident: no review).
+
+    Multi-label: no ``unknown`` (the empty set is an answer); ``near_threshold`` when any
+    label's probability lies within ``margin`` of that label's threshold.
+    """
+    if isinstance(decision, LabelSetDecision):
+        near = any(abs(p - thresholds[label]) <= margin for label, p in decision.probabilities.items())
+        return NEAR_THRESHOLD_REASON if near else None
     if decision.label == UNKNOWN_LABEL:
         return UNKNOWN_REASON
     threshold = thresholds[decision.top_label]
@@ -47,7 +56,7 @@ def quota_window(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H")
 
 
-def mark_for_review(app: App, result: dict[str, Any], decision: Decision) -> str | None:
+def mark_for_review(app: App, result: dict[str, Any], decision: Decision | LabelSetDecision) -> str | None:
     """Mark one written ``ok`` result for review when it qualifies; returns the reason or None.
 
     Order: quota (conditional counter) -> index entry -> tag. The index entry is the record

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.decision import Decision, decide
+from functions.decision import Decision, LabelSetDecision, decide_for
 from functions.keys import format_timestamp
 from functions.model import ModelSession
 from functions.observability import logger, metrics
+from functions.outputs import answer_fields
 from functions.results import object_id
 
 if TYPE_CHECKING:
@@ -42,14 +43,12 @@ def is_sampled(rate: float, draw: float) -> bool:
 
 
 def shadow_attributes(
-    decision: Decision, model: ModelSession, ms_per_frame: float, at: str
+    decision: Decision | LabelSetDecision, model: ModelSession, ms_per_frame: float, at: str
 ) -> dict[str, object]:
-    """What is added to the live item. Pure."""
+    """What is added to the live item. Pure. The answer's shape is the live one's
+    (``functions.outputs``): ``shadow_label``, or ``shadow_labels`` for a multi-label candidate."""
     return {
-        "shadow_label": decision.label,
-        "shadow_top_label": decision.top_label,
-        "shadow_confidence": decision.confidence,
-        "shadow_probabilities": decision.probabilities,
+        **{f"shadow_{name}": value for name, value in answer_fields(decision).items()},
         "shadow_model_version": model.manifest.model_version,
         "shadow_model_sha256": model.sha256,
         "shadow_ms_per_frame": round(ms_per_frame, 3),
@@ -81,7 +80,8 @@ def run_shadow(app: App, batch: np.ndarray, outcomes: Sequence[FrameOutcome]) ->
     try:
         started = time.perf_counter()
         probabilities, _features = shadow.model.predict(batch[rows] if len(rows) < len(batch) else batch)
-        decisions = decide(probabilities, shadow.model.labels, shadow.model.manifest.thresholds)
+        manifest = shadow.model.manifest
+        decisions = decide_for(manifest.task, probabilities, shadow.model.labels, manifest.thresholds)
         ms_per_frame = (time.perf_counter() - started) * 1000.0 / len(rows)
         at = format_timestamp(app.now())
         for row, decision in zip(rows, decisions, strict=True):
