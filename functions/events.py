@@ -61,6 +61,8 @@ class FrameEvent:
     event_time: str | None
     event_name: str
     source_id: str | None  # SQS messageId / Batch Operations taskId / EventBridge id
+    # SQS's ApproximateReceiveCount (1 = first delivery); None when the source has no such count.
+    receive_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
                 continue
             if not _is_s3_notification(body):
                 raise UnsupportedEventError("body is not an S3 event notification")
-            frames, ignored = _s3_notification_frames(body, source_id=message_id)
+            frames, ignored = _s3_notification_frames(
+                body, source_id=message_id, receive_count=_receive_count(record.raw_event)
+            )
         except (json.JSONDecodeError, UnsupportedEventError, KeyError, TypeError, ValueError) as exc:
             parsed.invalid.append(InvalidRecord(message_id, f"SQS message {message_id}: {exc}"))
             continue
@@ -167,7 +171,9 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
     return parsed
 
 
-def _s3_notification_frames(body: dict, source_id: str | None) -> tuple[list[FrameEvent], int]:
+def _s3_notification_frames(
+    body: dict, source_id: str | None, receive_count: int | None = None
+) -> tuple[list[FrameEvent], int]:
     frames, ignored = [], 0
     for record in S3Event(body).records:
         if not record.event_name.startswith("ObjectCreated:"):
@@ -185,9 +191,19 @@ def _s3_notification_frames(body: dict, source_id: str | None) -> tuple[list[Fra
                 event_time=record.event_time,
                 event_name=record.event_name,
                 source_id=source_id,
+                receive_count=receive_count,
             )
         )
     return frames, ignored
+
+
+def _receive_count(record: dict) -> int | None:
+    """The SQS record's ApproximateReceiveCount; None when absent or not a number."""
+    raw = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_eventbridge(event: EventBridgeEvent) -> ParsedEvent:

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.iam import requires
 from functions.keys import format_timestamp
 from functions.storage import error_code, is_transient
 
@@ -105,6 +106,7 @@ class ResultsTable:
         item = response.get("Item")
         return deserialize_item(item) if item else None
 
+    @requires("dynamodb:BatchGetItem", resource="results-table")
     def existing_sequencers(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """``{(object_id, object_version): sequencer}`` for the keys that already have a result.
 

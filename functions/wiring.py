@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 
 from functions.classify import App
+from functions.concurrency import IO_WORKERS
 from functions.model import ModelSession
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
@@ -25,12 +26,14 @@ from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
 # a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
-# (exponential backoff with jitter, retries throttling/5xx/connection errors).
+# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
+# connection per I/O thread (functions.concurrency), so concurrent calls never queue for one.
 CLIENT_CONFIG = Config(
     connect_timeout=3,
     read_timeout=20,
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
+    max_pool_connections=IO_WORKERS,
 )
 
 _lock = threading.Lock()

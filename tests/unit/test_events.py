@@ -203,3 +203,16 @@ def test_padded_sequencers_order_as_strings():
 def test_malformed_sequencer_is_refused(bad):
     with pytest.raises(ValueError, match="sequencer"):
         normalise_sequencer(bad)
+
+
+def test_sqs_receive_count_is_carried_per_message():
+    event = load("sqs_s3_put_two_messages.json")
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert [frame.receive_count for frame in parse_event(event).frames] == [1, 3]
+    del event["Records"][0]["attributes"]["ApproximateReceiveCount"]
+    assert parse_event(event).frames[0].receive_count is None
+
+
+def test_sources_without_a_receive_count_say_none():
+    for name in ("s3_put.json", "eventbridge_object_created.json", "batch_operations_v2.json"):
+        assert all(frame.receive_count is None for frame in parse_event(load(name)).frames), name
