@@ -59,6 +59,9 @@ class Manifest:
     parity: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
+    # The int8 kernel family (functions.cpu) of the CPU the int8 guard ran on; "" when no
+    # guard ran. The function warns at cold start when its own CPU's family differs.
+    int8_kernels: str = ""
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

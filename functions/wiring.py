@@ -19,7 +19,9 @@ from botocore.config import Config
 
 from functions.classify import App
 from functions.concurrency import IO_WORKERS
+from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.model import ModelSession
+from functions.observability import logger
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
 from functions.storage import FrameStore
@@ -63,12 +65,24 @@ def build_app(
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
         )
+    warn_if_int8_kernels_differ(model)
     return App(
         settings=settings,
         store=FrameStore(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
     )
+
+
+def warn_if_int8_kernels_differ(model: ModelSession) -> str | None:
+    """Log (and return) the cold-start warning of :func:`functions.cpu.int8_family_warning`."""
+    manifest = model.manifest
+    if manifest.precision != "int8":
+        return None
+    warning = int8_family_warning(manifest.int8_kernels, int8_kernel_family())
+    if warning:
+        logger.warning(warning, extra={"int8_kernels_trained": manifest.int8_kernels})
+    return warning
 
 
 def default_app() -> App:
