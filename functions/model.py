@@ -114,6 +114,27 @@ def _download_atomically(s3_client: Any, bucket: str, key: str, destination: Pat
             os.unlink(temporary)
 
 
+def session_options(
+    threads: int,
+    *,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    allow_spinning: bool | None = None,
+) -> ort.SessionOptions:
+    """The function's onnxruntime options (module docstring); the bench varies them from here.
+
+    ``allow_spinning`` None keeps onnxruntime's default (worker threads spin briefly after a
+    parallel section before sleeping).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = optimization
+    if allow_spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    return options
+
+
 @dataclass(frozen=True)
 class ModelSession:
     session: ort.InferenceSession
@@ -140,12 +161,8 @@ class ModelSession:
     ) -> ModelSession:
         model_dir = fetch_model(uri, s3_client=s3_client, cache_dir=cache_dir)
         model_path, manifest = load_verified(model_dir)  # refuses a sha256 mismatch
-        options = ort.SessionOptions()
         resolved = resolve_threads(threads)
-        options.intra_op_num_threads = resolved
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options = session_options(resolved)
         try:
             session = ort.InferenceSession(
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
