@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from functions.classify import App
-from functions.concurrency import IO_WORKERS
+from functions.concurrency import IO_WORKERS, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.model import ModelSession
 from functions.observability import logger
@@ -91,9 +91,29 @@ def default_app() -> App:
     if _app is None:
         with _lock:
             if _app is None:
-                s3_client, dynamodb_client = make_clients()
-                _app = build_app(load_settings(), s3_client=s3_client, dynamodb_client=dynamodb_client)
+                _app = _build_from_environment()
     return _app
+
+
+def _build_from_environment() -> App:
+    """Cold start, overlapped: the model loads (S3 download, sha256, onnxruntime session: I/O
+    and C++ that release the GIL) on the I/O pool while botocore builds the DynamoDB client
+    (parsing its service model, pure Python). Same result as ``make_clients`` + ``build_app``."""
+    settings = load_settings()
+    session = boto3.session.Session()
+    s3_client = session.client("s3", config=CLIENT_CONFIG)
+    loading = io_pool().submit(
+        ModelSession.open,
+        settings.model_uri,
+        s3_client=s3_client,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.onnx_threads,
+    )
+    try:
+        dynamodb_client = session.client("dynamodb", config=CLIENT_CONFIG)
+    finally:
+        model = loading.result()  # raises the model's error, if any, before anything else
+    return build_app(settings, s3_client=s3_client, dynamodb_client=dynamodb_client, model=model)
 
 
 def install_app(app: App | None) -> App | None:
