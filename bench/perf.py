@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from bench import stats
-from bench.harness import BenchConfig, backbone_paths, bench_frames, ensure_model, machine_info, training_set
+from bench.config import BenchConfig
+from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
+from bench.machine import machine_info
 
 PRECISIONS = ("fp32", "int8")
 GEMM_KIND = {"fp32": "fp32_matmul", "int8": "int8_qlinearmatmul"}

@@ -120,10 +120,13 @@ def session_options(
     optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     allow_spinning: bool | None = None,
 ) -> ort.SessionOptions:
-    """The function's onnxruntime options (module docstring); the bench varies them from here.
+    """The function's onnxruntime settings (see the module docstring): everything that runs
+    the shipped graphs (the function, training's featurization, the bench) uses these, so the
+    features the trees are trained on come from the same kernels as in production.
 
-    ``allow_spinning`` None keeps onnxruntime's default (worker threads spin briefly after a
-    parallel section before sleeping).
+    ``optimization`` and ``allow_spinning`` are for the bench's option sweep; the defaults are
+    the function's (``allow_spinning`` None: onnxruntime's default, worker threads spin briefly
+    after a parallel section before sleeping).
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -79,7 +79,7 @@ def bench(
     Writes bench/results.json and bench/results.md (markdown tables for the README), then
     (--perf) bench/perf.json and the "Performance" section of results.md.
     """
-    from bench.harness import BenchConfig
+    from bench.config import BenchConfig
     from bench.perf import PerfOptions, run_all
 
     options = {
