@@ -60,7 +60,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
     from bench.coldstart import child_environment, cold_start_once, summarize_cold_starts
     from bench.gemm import fraction_of_limit, gemm_rates, model_flops
     from bench.int8_guard import guard_with_and_without_reduce_range
-    from bench.latency import run_cells, s3_sqs_events, upload_frames
+    from bench.latency import Cell, run_cells, s3_sqs_events, upload_frames
     from bench.ort_sweep import run_sweep
     from functions.image_loader import load_image
     from functions.model import ModelSession, available_cpus
@@ -139,6 +139,19 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
                         on_progress=phase(f"{precision}: handler at added latency"),
                     )
                     del model
+                    # One vCPU's worth of Lambda (1,769 MB) runs one onnxruntime thread: measured, not derived.
+                    model = ModelSession.open(str(model_dirs[precision]), threads=1)
+                    results["paths"][precision]["latency_1_thread"] = run_cells(
+                        server.endpoint_url,
+                        stack.names.bucket,
+                        stack.names.table,
+                        model,
+                        frame_bytes[: options.latency_frames],
+                        cells=[Cell(0.020, 10)],
+                        frames_prefix=stack.names.frames_prefix,
+                        on_progress=phase(f"{precision}: handler at added latency, 1 thread"),
+                    )
+                    del model
                     update = phase(f"{precision}: cold start")
                     model_uri = upload_model(stack, model_dirs[precision], version=f"perf-{precision}")
                     environment = child_environment(server.endpoint_url, model_uri, stack.names.table)
@@ -171,7 +184,16 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
                 )
 
             phase("pricing")
-            results["pricing"] = price(results, cpus)
+            harness = config.out_dir / "results.json"
+            peaks = {}
+            if harness.is_file():
+                harness_paths = json.loads(harness.read_text()).get("paths", {})
+                peaks = {
+                    p: harness_paths[p]["peak_rss_mib"]
+                    for p in PRECISIONS
+                    if harness_paths.get(p, {}).get("peak_rss_mib")
+                }
+            results["pricing"] = price(results, cpus, peaks)
             progress.update(task, description="perf: done", completed=1, total=1)
 
     except BaseException:
@@ -214,33 +236,28 @@ def run_all(
 # --- derived figures (pure) ---------------------------------------------------------------------
 
 
-def price(results: dict[str, Any], cpus: int) -> dict[str, Any]:
-    """Cost per million frames for each precision at 20 ms and batch 10, and the recommendation.
+def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | None = None) -> dict[str, Any]:
+    """Cost per million frames for each precision at 20 ms added latency, and the recommendation.
 
-    Options: the measured cells at the function's threads (batch 1 and 10, 20 ms), and one
-    vCPU per function (threads 1) estimated from the same cell: its wall time with the
-    inference part replaced by the sweep's one-thread inference time.
+    Options: the measured cells at the function's threads (batch 1 and 10) and the measured
+    one-thread cell (batch 10), priced at the memory that gives that many vCPUs.
     """
     from bench.pricing import Option, cost_per_million, memory_for_vcpus, recommend
 
     out: dict[str, Any] = {}
     for precision, path in results["paths"].items():
-        cells = path.get("latency", {})
-        rows = {row["config"]: row for row in path["sweep"]["rows"]}
         options = []
-        for batch in (1, 10):
-            cell = cells.get(f"20ms-batch{batch}")
-            if cell:
-                options.append(Option(cpus, batch, cell["invocation"]["mean_ms"] / 1000.0))
-        one_thread = next((r for r in path["sweep"]["rows"] if r["threads"] == 1), None)
-        base = rows.get(path["sweep"]["baseline"])
-        cell = cells.get("20ms-batch10")
-        if one_thread and base and cell and cpus > 1:
-            extra = (one_thread["ms_per_frame"] - base["ms_per_frame"]) * cell["batch_size"] / 1000.0
-            options.append(Option(1, cell["batch_size"], cell["invocation"]["mean_ms"] / 1000.0 + extra))
+        measured = [(cpus, path.get("latency", {}))]
+        if cpus > 1:
+            measured.append((1, path.get("latency_1_thread", {})))
+        for threads, cells in measured:
+            for batch in (1, 10):
+                cell = cells.get(f"20ms-batch{batch}")
+                if cell:
+                    options.append(Option(threads, batch, cell["invocation"]["mean_ms"] / 1000.0))
         if not options:
             continue
-        peak = None
+        peak = (peak_rss_mib or {}).get(precision)  # the harness's child, when it ran: memory floor
         costs = {
             f"{o.threads}vcpu-batch{o.batch_size}-{arch}": cost_per_million(
                 o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch
@@ -392,7 +409,10 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
                             c["invocation"]["p50_ms"],
                             c["aws_calls_per_frame"],
                         ]
-                        for name, c in path["latency"].items()
+                        for name, c in [
+                            *path["latency"].items(),
+                            *((f"{k} (1 thread)", v) for k, v in path.get("latency_1_thread", {}).items()),
+                        ]
                     ],
                 ),
             ]

@@ -37,6 +37,7 @@ def results():
             "best": {"achieved_gflops": 256.7, "fraction": 0.856},
         },
         "latency": {"20ms-batch10": cell(10, 400.0, 40.0, 36.0), "20ms-batch1": cell(1, 80.0, 80.0, 40.0)},
+        "latency_1_thread": {"20ms-batch10": cell(10, 650.0, 65.0, 61.0)},
         "cold_start": {"median_s": 1.1, "runs_s": [1.1], "phases_median_s": {"imports": 0.5}},
     }
     return {
@@ -60,8 +61,8 @@ def results():
 def test_price_offers_the_measured_cells_and_one_vcpu():
     priced = price(results(), cpus=2)["int8"]
     assert [(o["threads"], o["batch_size"]) for o in priced["options"]] == [(2, 1), (2, 10), (1, 10)]
-    one_vcpu = priced["options"][2]
-    assert one_vcpu["seconds_per_batch"] == 0.4 + (55.0 - 30.0) * 10 / 1000.0  # inference part swapped
+    assert priced["options"][2]["seconds_per_batch"] == 0.65  # the measured one-thread cell
+    assert priced["recommendation"]["memory_mb"] == 1769  # 1,769 MB x 0.65 s < 3,538 MB x 0.4 s
     assert set(priced["usd_per_million"]) >= {"1vcpu-batch10-arm64", "2vcpu-batch10-x86"}
     assert (
         priced["recommendation"]["usd_per_million"]["total"]
