@@ -63,6 +63,9 @@ class Manifest:
     # cache's key, training/featurize.py). Feature shards written by a featurize backfill are
     # keyed by it; "" in manifests written before it was recorded (featurize refuses those).
     backbone_sha256: str = ""
+    # The int8 kernel family (functions.cpu) of the CPU the int8 guard ran on; "" when no
+    # guard ran. The function warns at cold start when its own CPU's family differs.
+    int8_kernels: str = ""
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from functions.concurrency import IO_WORKERS, io_pool
+from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.iam import requires
 from functions.model import ModelSession
 from functions.observability import logger, metrics
@@ -33,12 +36,14 @@ from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
 # a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
-# (exponential backoff with jitter, retries throttling/5xx/connection errors).
+# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
+# connection per I/O thread (functions.concurrency), so concurrent calls never queue for one.
 CLIENT_CONFIG = Config(
     connect_timeout=3,
     read_timeout=20,
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
+    max_pool_connections=IO_WORKERS,
 )
 
 
@@ -52,6 +57,8 @@ class App:
     model: ModelSession
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Where the network steps of one invocation overlap; shared by the whole container.
+    pool: Executor = field(default_factory=io_pool)
     review: ReviewQueue | None = None  # None: no review marking
     shadow: ShadowScorer | None = None  # None: no shadow scoring
     # None: the live model, results keyed as usual. A version: a backfill job with another
@@ -80,13 +87,8 @@ def build_app(
 ) -> App:
     """Everything the classifier needs; opens the model unless one is given."""
     if model is None:
-        model = ModelSession.open(
-            settings.model_uri,
-            s3_client=s3_client,
-            cache_dir=settings.model_cache_dir,
-            threads=settings.onnx_threads,
-            pinned_sha256=settings.model_sha256,
-        )
+        model = open_live_model(settings, s3_client)
+    warn_if_int8_kernels_differ(model)
     return App(
         settings=settings,
         store=FrameStore(s3_client),
@@ -94,6 +96,17 @@ def build_app(
         model=model,
         review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
         shadow=open_candidate(settings, s3_client),
+    )
+
+
+def open_live_model(settings: Settings, s3_client: Any) -> ModelSession:
+    """The deployment's model: refused unless its sha256 is the pinned one (CAMSORT_MODEL_SHA256)."""
+    return ModelSession.open(
+        settings.model_uri,
+        s3_client=s3_client,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.onnx_threads,
+        pinned_sha256=settings.model_sha256,
     )
 
 
@@ -126,15 +139,40 @@ def open_candidate(settings: Settings, s3_client: Any) -> ShadowScorer | None:
     return ShadowScorer(model=model, sample_rate=settings.shadow_sample_rate)
 
 
+def warn_if_int8_kernels_differ(model: ModelSession) -> str | None:
+    """Log (and return) the cold-start warning of :func:`functions.cpu.int8_family_warning`."""
+    manifest = model.manifest
+    if manifest.precision != "int8":
+        return None
+    warning = int8_family_warning(manifest.int8_kernels, int8_kernel_family())
+    if warning:
+        logger.warning(warning, extra={"int8_kernels_trained": manifest.int8_kernels})
+    return warning
+
+
 def default_app() -> App:
     """The container's app, built from the environment on first use and then reused."""
     global _app
     if _app is None:
         with _lock:
             if _app is None:
-                s3_client, dynamodb_client = make_clients()
-                _app = build_app(load_settings(), s3_client=s3_client, dynamodb_client=dynamodb_client)
+                _app = _build_from_environment()
     return _app
+
+
+def _build_from_environment() -> App:
+    """Cold start, overlapped: the model loads (S3 download, sha256, onnxruntime session: I/O
+    and C++ that release the GIL) on the I/O pool while botocore builds the DynamoDB client
+    (parsing its service model, pure Python). Same result as ``make_clients`` + ``build_app``."""
+    settings = load_settings()
+    session = boto3.session.Session()
+    s3_client = session.client("s3", config=CLIENT_CONFIG)
+    loading = io_pool().submit(open_live_model, settings, s3_client)
+    try:
+        dynamodb_client = session.client("dynamodb", config=CLIENT_CONFIG)
+    finally:
+        model = loading.result()  # raises the model's error, if any, before anything else
+    return build_app(settings, s3_client=s3_client, dynamodb_client=dynamodb_client, model=model)
 
 
 def install_app(app: App | None) -> App | None:

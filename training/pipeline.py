@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from functions import env
+from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
 from functions.manifest import (
     FEATURE_SIZE,
@@ -261,6 +262,7 @@ def train(
         parity=parity,
         quantization=quantization,
         tools=tool_versions(),
+        int8_kernels=int8_kernel_family() if guard is not None else "",
     )
     write_manifest(out_dir, manifest)
 
