@@ -388,6 +388,7 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.RESULTS_INDEX,
         policy.JOB_MODELS,
         policy.FEATURES,
+        policy.REVIEW_TABLE,
     }
     assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
         permissions[policy.FRAMES]
