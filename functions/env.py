@@ -17,8 +17,10 @@ DEFAULT_FRAMES_PREFIX = "frames/"
 KEY_PATTERN = "CAMSORT_KEY_PATTERN"
 # The default reads the capture time from a file name that is exactly a compact UTC timestamp
 # (frames/cam-01/20261122T073900123Z.jpg); any other name falls back to LastModified.
+# It asks nothing of the extension (any case, or none): the notification has no suffix
+# filter and the content decides (a non-image is rejected as `not_jpeg_or_png`).
 DEFAULT_KEY_PATTERN = (
-    r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)|[^/]*)\.(?i:jpe?g|png)$"
+    r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)(?:\.[^/.]*)?|[^/]+)$"
 )
 # Byte limit checked against the event's object size before any download.
 MAX_BYTES = "CAMSORT_MAX_BYTES"

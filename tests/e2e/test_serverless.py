@@ -195,20 +195,17 @@ def test_names_match_topology(resources):
     assert props(resources, "ResultsTable")["TableName"] == NAMES.table
 
 
-def test_notification_sends_frames_under_the_prefix_with_each_suffix_to_the_queue(resources):
+def test_notification_sends_every_object_under_the_prefix_to_the_queue(resources):
     bucket = resources["FramesBucket"]
     # S3 checks the destination when the notification is attached: the policy must exist first.
     assert "FramesQueuePolicy" in bucket["DependsOn"]
     rules = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     assert "LambdaConfigurations" not in bucket["Properties"]["NotificationConfiguration"]
-    assert [rule["Event"] for rule in rules] == list(topology.NOTIFICATION_EVENTS) * len(
-        topology.FRAME_SUFFIXES
-    )
-    assert all(rule["Queue"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]} for rule in rules)
-    filters = [{r["Name"]: r["Value"] for r in rule["Filter"]["S3Key"]["Rules"]} for rule in rules]
-    assert filters == [
-        {"prefix": NAMES.frames_prefix, "suffix": suffix} for suffix in topology.FRAME_SUFFIXES
-    ]
+    # One rule, the prefix only (no case-sensitive suffix filter to fall through).
+    (rule,) = rules
+    assert rule["Event"] in topology.NOTIFICATION_EVENTS
+    assert rule["Queue"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]}
+    assert rule["Filter"]["S3Key"]["Rules"] == topology.notification_filter_rules(NAMES.frames_prefix)
 
 
 def test_queue_redrives_to_the_dlq_after_max_receive_count(resources):
@@ -556,12 +553,12 @@ def test_notification_rules_route_exactly_the_frames(deployed, resources):
     s3.put_bucket_notification_configuration(
         Bucket=NAMES.bucket, NotificationConfiguration=_api_notification(notification, queue_arn)
     )
-    frames = [f"{NAMES.frames_prefix}cam-1/a{suffix}" for suffix in topology.FRAME_SUFFIXES]
-    ignored = [
-        f"{NAMES.frames_prefix}cam-1/notes.txt",
-        f"{NAMES.models_prefix}v1/preview.jpg",  # outside the frames prefix
-        f"{NAMES.frames_prefix}cam-1/mixed.Jpg",  # suffix filters are case-sensitive
+    # Every name under the prefix, whatever its extension or case: the function decides.
+    frames = [
+        f"{NAMES.frames_prefix}cam-1/a{suffix}"
+        for suffix in (".jpg", ".Jpeg", ".JpG", ".PNG", ".jpeg", "", ".txt")
     ]
+    ignored = [f"{NAMES.models_prefix}v1/preview.jpg"]  # outside the frames prefix
     for key in frames + ignored:
         s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"frame bytes")
     notified = []
