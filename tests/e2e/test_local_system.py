@@ -17,6 +17,7 @@ from functions import wiring
 from functions.events import normalise_sequencer
 from functions.keys import format_timestamp
 from functions.storage import TAG_PREFIX
+from infra.audit_report import audit_stack
 from infra.demo import DeliveryTracker, account, notification_objects, scan_results
 from infra.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
 from infra.local_stack import local_client
@@ -304,3 +305,6 @@ def test_any_name_under_the_prefix_ends_with_exactly_one_result(local_stack, run
     assert outcome.pop("frames/cam-01/g.txt") == ("rejected", "not_jpeg_or_png")
     assert set(outcome.values()) == {("ok", None)}
     assert queue_counts(local_stack, local_stack.dead_letter_queue_url) == (0, 0)
+    report = audit_stack(local_stack)
+    assert (report.counts["ok"], report.counts["rejected"], report.counts["unaccounted"]) == (5, 2, 0)
+    assert report.clean
