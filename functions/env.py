@@ -36,6 +36,22 @@ WRITE_TAGS = "CAMSORT_WRITE_TAGS"
 MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
 
+# The scheduled audit function (functions/audit_handler.py).
+# The frames bucket it lists (the classifier learns its bucket from each event).
+FRAMES_BUCKET = "CAMSORT_FRAMES_BUCKET"
+# The dead-letter queue's URL, read without consuming it.
+DEAD_LETTER_QUEUE_URL = "CAMSORT_DEAD_LETTER_QUEUE_URL"
+# Minutes of history each run covers (versions last modified in [now - window, now]).
+AUDIT_WINDOW_MINUTES = "CAMSORT_AUDIT_WINDOW_MINUTES"
+DEFAULT_AUDIT_WINDOW_MINUTES = 180
+# Minutes a version may wait for its result before it counts as unaccounted.
+AUDIT_GRACE_MINUTES = "CAMSORT_AUDIT_GRACE_MINUTES"
+DEFAULT_AUDIT_GRACE_MINUTES = 15
+# "full" (every version under the prefix) or "time-named" (each camera folder from the
+# window's start: frame names are capture timestamps, the default layout).
+AUDIT_LISTING = "CAMSORT_AUDIT_LISTING"
+DEFAULT_AUDIT_LISTING = "full"
+
 # Read by boto3 itself: points every client at moto's server when running locally.
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 # Read by Powertools.

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.iam import requires
 from functions.keys import format_timestamp
 from functions.storage import error_code, is_transient
 
@@ -114,6 +115,7 @@ class ResultsTable:
         found = self.get_items(keys, attributes=(PARTITION_KEY, SORT_KEY, "sequencer"))
         return {key: item.get("sequencer", "") for key, item in found.items()}
 
+    @requires("dynamodb:BatchGetItem", resource="results-table")
     def get_items(
         self, keys: Iterable[tuple[str, str]], attributes: Iterable[str] | None = None
     ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -159,6 +161,7 @@ class ResultsTable:
         """Results of one camera, oldest capture first, optionally within [start, end]."""
         return list(self.iter_camera(camera_id, start, end, limit))
 
+    @requires("dynamodb:Query", resource="results-index")
     def iter_camera(
         self,
         camera_id: str,

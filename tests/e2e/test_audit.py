@@ -153,3 +153,45 @@ def test_without_version_ids_a_rapid_overwrite_is_superseded_and_accounted(local
     assert all(
         datetime.fromisoformat(v.last_modified.replace("Z", "+00:00")) > since for v in report.versions
     )
+
+
+def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, monkeypatch, capsys):
+    from functions import audit_handler, env
+    from functions.observability import LocalLambdaContext
+    from infra.moto_server import LOCAL_AWS_ENV
+
+    put(local_stack, "frames/cam-01/a.jpg", b"\xff\xd8 not really")
+    put(local_stack, "frames/cam-01/b.jpg", b"\xff\xd8 not really either")
+    local_stack.client("sqs").purge_queue(QueueUrl=local_stack.queue_url)  # both notifications lost
+    for name, value in {
+        **LOCAL_AWS_ENV,
+        "AWS_DEFAULT_REGION": local_stack.region,
+        env.AWS_ENDPOINT_URL: local_stack.endpoint_url,
+        env.FRAMES_BUCKET: local_stack.names.bucket,
+        env.RESULTS_TABLE: local_stack.names.table,
+        env.DEAD_LETTER_QUEUE_URL: local_stack.dead_letter_queue_url,
+        env.AUDIT_WINDOW_MINUTES: "60",
+        env.AUDIT_GRACE_MINUTES: "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    audit_handler._clients.cache_clear()
+    capsys.readouterr()
+
+    # Younger than the grace period: pending, the metric says 0.
+    answer = audit_handler.lambda_handler({"source": "aws.events"}, LocalLambdaContext())
+    assert (answer["counts"]["pending"], answer["counts"]["unaccounted"]) == (2, 0)
+    # Two minutes later (the same versions, now past the grace): 2 unaccounted.
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    s3, ddb, sqs = audit_handler._clients()
+    assert (
+        audit_handler.audit_once(s3_client=s3, dynamodb_client=ddb, sqs_client=sqs, now=later)["counts"][
+            "unaccounted"
+        ]
+        == 2
+    )
+    from functions.observability import metrics
+
+    metrics.flush_metrics()
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [blob["Unaccounted"] for blob in emf] == [[0.0], [2.0]]
+    audit_handler._clients.cache_clear()

@@ -168,6 +168,11 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("AuditEventsRuleSchedule1", "AWS::Events::Rule"),
+        ("AuditFunctionRole", "AWS::IAM::Role"),
+        ("AuditLambdaFunction", "AWS::Lambda::Function"),
+        ("AuditLambdaPermissionEventsRuleSchedule1", "AWS::Lambda::Permission"),
+        ("AuditLogGroup", "AWS::Logs::LogGroup"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
@@ -181,8 +186,9 @@ def test_the_resources_are_exactly_these(resources):
         ("ResultsTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
+        ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
-    assert len(of_type(resources, "AWS::Lambda::Version")) == 1
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 2  # classify + audit
 
 
 # --- against infra/topology.py (no drift from the local moto stack) ---------------------------
@@ -395,6 +401,43 @@ def test_iam_statements_name_their_resources(resources):
     model_statement = next(s for s in statements if s.get("Sid") == "ReadModel")
     assert _as_list(model_statement["Action"]) == ["s3:GetObject"]
     assert set(_as_list(model_statement["Resource"])) == model_objects
+
+
+def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(resources):
+    from functions.audit_handler import audit_permissions
+    from functions.iam import actions_by_resource
+
+    function = props(resources, "AuditLambdaFunction")
+    assert function["Handler"] == "functions.audit_handler.lambda_handler"
+    assert function["Role"] == {"Fn::GetAtt": ["AuditFunctionRole", "Arn"]}
+    variables = function["Environment"]["Variables"]
+    assert variables[env.FRAMES_BUCKET] == NAMES.bucket
+    assert variables[env.DEAD_LETTER_QUEUE_URL] == {"Ref": "FramesDeadLetterQueue"}
+    (rule,) = of_type(resources, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["AuditLambdaFunction", "Arn"]}
+
+    table_arn = {"Fn::GetAtt": ["ResultsTable", "Arn"]}
+    logical = {  # the logical names of functions/iam.py, as this template spells their ARNs
+        json.dumps(f"arn:aws:s3:::{NAMES.bucket}"): "frames-bucket",
+        json.dumps(table_arn): "results-table",
+        json.dumps({"Fn::Join": ["/", [table_arn, "index", topology.CAMERA_INDEX]]}): "results-index",
+        json.dumps({"Fn::GetAtt": ["FramesDeadLetterQueue", "Arn"]}): "dead-letter-queue",
+    }
+    (policy,) = props(resources, "AuditFunctionRole")["Policies"]
+    granted: dict[str, set[str]] = {}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        actions = _as_list(statement["Action"])
+        if all(action.startswith("logs:") for action in actions):
+            continue
+        for resource in _as_list(statement["Resource"]):
+            granted.setdefault(logical[json.dumps(resource)], set()).update(actions)
+    derived = actions_by_resource(audit_permissions())
+    assert {name: tuple(sorted(actions)) for name, actions in granted.items()} == derived
+
+    alarm = props(resources, "UnaccountedFramesAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("camsort", "Unaccounted")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
