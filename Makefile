@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test test-fast demo bench package lint clean
+.PHONY: setup test test-fast demo soak bench package lint clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -35,6 +35,10 @@ test-fast: setup
 
 demo: setup
 	$(BIN)/camsort demo
+
+# 2,000 frames, 20 cameras, 2 worker processes, ~5% faults, SIGKILLs: nothing may be lost.
+soak: setup
+	$(BIN)/camsort soak
 
 bench: setup
 	$(BIN)/camsort bench

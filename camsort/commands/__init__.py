@@ -30,3 +30,7 @@ COMMANDS.append(synth)
 from camsort.commands.audit import audit  # noqa: E402
 
 COMMANDS.append(audit)
+
+from camsort.commands.soak import soak  # noqa: E402
+
+COMMANDS.append(soak)
