@@ -35,7 +35,7 @@ from functions.results import ResultsTable
 from functions.storage import is_transient
 
 # Listing: every version under the prefix, or, when frame names are capture timestamps (the
-# default layout frames/<camera>/YYYYMMDDTHHMMSSmmmZ.jpg), each camera from `since` on.
+# default layout frames/<camera>/YYYYMMDDTHHMMSSmmmZ.jpg), each camera's hours of the window.
 LISTING_FULL = "full"
 LISTING_TIME_NAMED = "time-named"
 LISTINGS = (LISTING_FULL, LISTING_TIME_NAMED)
@@ -57,10 +57,8 @@ class VersionLister:
         self._s3 = s3_client
 
     @requires("s3:ListBucketVersions", resource="frames-bucket")
-    def versions(self, bucket: str, prefix: str, *, key_marker: str | None = None) -> Iterator[ObjectVersion]:
+    def versions(self, bucket: str, prefix: str) -> Iterator[ObjectVersion]:
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        if key_marker:
-            params["KeyMarker"] = key_marker
         try:
             for page in self._s3.get_paginator("list_object_versions").paginate(**params):
                 for entry in page.get("Versions", []):
@@ -208,12 +206,18 @@ def run_audit(
         raise ValueError(f"listing {listing!r}: expected one of {', '.join(LISTINGS)}")
     now = now or datetime.now(UTC)
     if listing == LISTING_TIME_NAMED:
-        marker_time = format_timestamp(since - CAPTURE_LAG)
-        compact = marker_time.replace("-", "").replace(":", "").replace(".", "")  # YYYYMMDDTHHMMSSmmmZ
+        # One prefix per camera and hour of the window (names start YYYYMMDDTHH). A prefix,
+        # not a KeyMarker: exact on S3 and on moto (whose KeyMarker must name an existing key).
+        hour = (since - CAPTURE_LAG).replace(minute=0, second=0, microsecond=0)
+        hours = []
+        while hour <= until:
+            hours.append(hour.astimezone(UTC).strftime("%Y%m%dT%H"))
+            hour += timedelta(hours=1)
         versions = [
             version
             for folder in lister.folders(bucket, prefix)
-            for version in lister.versions(bucket, folder, key_marker=folder + compact)
+            for stamp in hours
+            for version in lister.versions(bucket, folder + stamp)
         ]
     else:
         versions = list(lister.versions(bucket, prefix))

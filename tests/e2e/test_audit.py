@@ -195,3 +195,28 @@ def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, 
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [blob["Unaccounted"] for blob in emf] == [[0.0], [2.0]]
     audit_handler._clients.cache_clear()
+
+
+def test_time_named_listing_reads_each_camera_from_the_window_start_only(local_stack):
+    from functions.audit import LISTING_TIME_NAMED
+    from infra.audit_report import audit
+
+    now = datetime.now(UTC)
+    recent = now.strftime("%Y%m%dT%H%M%S000Z")
+    put(local_stack, f"frames/cam-01/{recent}.jpg", b"x")
+    put(local_stack, "frames/cam-01/20200101T000000000Z.jpg", b"x")  # a name from long before the window
+    put(local_stack, f"frames/cam-02/{recent}.jpg", b"x")
+    window = {
+        "since": now - timedelta(minutes=10),
+        "until": now + timedelta(minutes=1),
+        "grace": timedelta(hours=1),
+    }
+    target = AuditTarget.of_stack(local_stack)
+
+    full = audit(target, **window)
+    named = audit(target, **window, listing=LISTING_TIME_NAMED)
+    assert len(full.versions) == 3  # all were uploaded just now
+    assert sorted(v.key for v in named.versions) == [
+        f"frames/cam-01/{recent}.jpg",
+        f"frames/cam-02/{recent}.jpg",
+    ]
