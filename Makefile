@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test test-fast demo soak bench package lint clean
+.PHONY: setup test test-fast demo demo-shadow soak bench package lint clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -26,15 +26,24 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The unit tier runs on its own first: alone, its conftest also refuses TensorFlow/onnx/moto imports.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/functional tests/e2e
 
+# No moto server, nothing slow: every test that needs the server is marked e2e (tests/conftest.py).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -m "not slow and not e2e" tests/functional
 
 demo: setup
 	$(BIN)/camsort demo
+
+# make passes no flags to a target: `make demo-shadow` = `camsort demo --shadow`.
+demo-shadow: setup
+	$(BIN)/camsort demo --shadow
 
 # 2,000 frames, 20 cameras, 2 worker processes, ~5% faults, SIGKILLs: nothing may be lost.
 soak: setup

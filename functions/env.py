@@ -7,6 +7,10 @@ per container through :func:`functions.settings.load_settings`.
 # Where the model artifact lives: a local directory or ``s3://bucket/prefix/`` holding
 # ``model.onnx`` and ``manifest.json``. An S3 artifact is downloaded once to /tmp.
 MODEL_URI = "CAMSORT_MODEL_URI"
+# The sha256 of the one model.onnx this deployment may run (serverless.yml's modelSha256 param,
+# printed by `camsort upload-model`). Any other model is refused, whatever its manifest says.
+# Empty or unset: not pinned (local development only).
+MODEL_SHA256 = "CAMSORT_MODEL_SHA256"
 # DynamoDB results table name.
 RESULTS_TABLE = "CAMSORT_RESULTS_TABLE"
 # Only keys under this prefix are frames (S3 notification filters use the same value).
@@ -35,6 +39,28 @@ WRITE_TAGS = "CAMSORT_WRITE_TAGS"
 # Where an S3 model artifact is cached inside the container.
 MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
+
+# Review queue (DESIGN.md "review mark"): a small DynamoDB table of frames a person should
+# label. Unset: no review marking.
+REVIEW_TABLE = "CAMSORT_REVIEW_TABLE"
+# A decided frame whose top probability lies within this margin of its label's threshold is
+# marked too (an ``unknown`` frame always is).
+REVIEW_MARGIN = "CAMSORT_REVIEW_MARGIN"
+DEFAULT_REVIEW_MARGIN = 0.05
+# At most this many frames marked per camera per clock hour (one bad camera cannot flood it).
+REVIEW_PER_HOUR = "CAMSORT_REVIEW_PER_HOUR"
+DEFAULT_REVIEW_PER_HOUR = 20
+
+# Shadow scoring: a candidate model run on sampled invocations after the live results are
+# written; its answers are recorded beside the live result (shadow_* attributes). Unset URI:
+# no shadow scoring.
+CANDIDATE_MODEL_URI = "CAMSORT_CANDIDATE_MODEL_URI"
+# The candidate's model.onnx sha256: the candidate is refused (and shadow scoring stays off)
+# when the artifact hashes to anything else. Required with the URI.
+CANDIDATE_MODEL_SHA256 = "CAMSORT_CANDIDATE_MODEL_SHA256"
+# Fraction of invocations (0..1) on which the candidate runs.
+SHADOW_SAMPLE_RATE = "CAMSORT_SHADOW_SAMPLE_RATE"
+DEFAULT_SHADOW_SAMPLE_RATE = 0.1
 
 # The scheduled audit function (functions/audit_handler.py).
 # The frames bucket it lists (the classifier learns its bucket from each event).

@@ -28,18 +28,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponseRecord,
 )
 
 from functions import env, wiring
-from functions.classify import App, FrameOutcome, classify_frames
+from functions.classify import classify_frames
+from functions.errors import CamsortError, TransientError
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
+from functions.jobs import job_app, parse_job_arguments
 from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
+from functions.outcome import FrameOutcome, Status
+from functions.shards import featurize_frames
+from functions.wiring import App
 
 _RESULT_STRING_LIMIT = 1024
+ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -56,12 +62,14 @@ def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
         logger.error(f"unsupported or malformed event: {exc}", extra={"event_keys": _keys_of(event)})
         record_invocation_error()
         raise
+    for warning in parsed.warnings:
+        logger.warning(warning)
     for invalid in parsed.invalid:
         logger.error(
             f"{invalid.error}; the message will be retried, then dead-lettered",
             extra={"source_id": invalid.source_id},
         )
-    outcomes = classify_frames(parsed.frames, _app(get_app)) if parsed.frames else []
+    outcomes = _process(parsed, _app(get_app)) if parsed.frames else []
     for outcome in outcomes:
         log_outcome(outcome)
     record_metrics(outcomes)
@@ -83,6 +91,24 @@ def _app(get_app: Callable[[], App]) -> App:
         raise
 
 
+def _process(parsed: ParsedEvent, app: App) -> list[FrameOutcome]:
+    """Classify; a Batch Operations job's userArguments may pick the mode and the model."""
+    if parsed.batch is None:
+        return classify_frames(parsed.frames, app)
+    try:
+        arguments = parse_job_arguments(parsed.batch.user_arguments)
+        app = job_app(app, arguments)
+    except CamsortError as exc:  # every task of this job fails alike: say why on each
+        logger.error(f"Batch Operations job arguments: {exc}")
+        status: Status = "transient" if isinstance(exc, TransientError) else "error"
+        return [
+            FrameOutcome(frame, status, detail=f"job arguments: {exc}", error=exc) for frame in parsed.frames
+        ]
+    if arguments.mode == "featurize":
+        return featurize_frames(parsed.frames, app, arguments)
+    return classify_frames(parsed.frames, app)
+
+
 def sqs_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[str, Any]:
     failed = {o.frame.source_id for o in outcomes if o.failed}
     failed.update(invalid.source_id for invalid in parsed.invalid)
@@ -95,6 +121,7 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
     invalid = {i.source_id: i.error for i in parsed.invalid}
     results = []
     for task_id in parsed.batch.task_ids:
+        code: ResultCode
         if task_id in invalid:
             code, text = "PermanentFailure", invalid[task_id]
         else:
@@ -111,7 +138,9 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
     }
 
 
-def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
+def _task_result(outcome: FrameOutcome) -> tuple[ResultCode, str]:
+    if outcome.status == "ok" and outcome.confidence is None:  # featurize mode: no label
+        return "Succeeded", f"ok: {outcome.detail}"
     if outcome.status == "ok":
         return "Succeeded", f"ok: {outcome.label} ({outcome.confidence:.4f})"
     if outcome.status == "duplicate":
@@ -126,7 +155,9 @@ def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
 def direct_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[str, Any]:
     failures = [o for o in outcomes if o.failed]
     if failures:
-        raise failures[0].error  # asynchronous invoke: Lambda retries, then the on-failure destination
+        raise failures[0].error or RuntimeError(
+            failures[0].detail
+        )  # asynchronous invoke: Lambda retries, then the on-failure destination
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

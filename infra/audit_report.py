@@ -126,18 +126,18 @@ def audit_command(
     stage: str,
     endpoint_url: str | None,
     region: str | None,
-    since: str | None,
-    until: str | None,
-    last: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    last: timedelta | None,
     prefix: str | None,
-    grace: str,
+    grace: timedelta,
     listing: str,
     as_json: bool,
     do_redrive: bool,
     console: Console | None = None,
 ) -> int:
     """Run, print, optionally redrive; returns the exit code (1 when anything is unaccounted)."""
-    from infra.demo import default_cache_dir, parse_duration, parse_time, read_state
+    from infra.demo_state import default_cache_dir, read_state
 
     console = console or Console()
     if endpoint_url is None and stage == "local":
@@ -150,15 +150,11 @@ def audit_command(
         endpoint_url, region = state["endpoint_url"], region or state.get("region")
     target = AuditTarget(names=StackNames.for_stage(stage), endpoint_url=endpoint_url, region=region)
     now = datetime.now(UTC)
-    end = parse_time(until, "--until") if until else now
+    end = until or now
     if since and last:
         raise ConfigurationError("--since and --last both give the start: pass one")
-    start = (
-        parse_time(since, "--since") if since else end - (parse_duration(last) if last else DEFAULT_WINDOW)
-    )
-    report = audit(
-        target, since=start, until=end, grace=parse_duration(grace), prefix=prefix, listing=listing, now=now
-    )
+    start = since or end - (last or DEFAULT_WINDOW)
+    report = audit(target, since=start, until=end, grace=grace, prefix=prefix, listing=listing, now=now)
     redriven = redrive(target, report) if do_redrive and report.unaccounted else 0
     if as_json:
         console.print_json(json.dumps(report.to_json() | {"redriven": redriven}))

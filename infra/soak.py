@@ -178,7 +178,8 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
 
 
 def _demo_model(console: Console) -> Path:
-    from infra.demo import DemoSettings, ensure_demo_model
+    from infra.demo_model import ensure_demo_model
+    from infra.demo_settings import DemoSettings
 
     return ensure_demo_model(DemoSettings(), console)
 
@@ -355,7 +356,7 @@ def _wait_drained(stack: LocalStack, pool: _WorkerPool, console: Console, *, dea
 
 def _wrong_versions(stack: LocalStack) -> list[str]:
     """Results whose ETag differs from the ETag of the object version they are keyed by."""
-    from infra.demo import scan_results
+    from infra.accounting import scan_results
 
     etags: dict[tuple[str, str], str] = {}
     s3 = stack.client("s3")

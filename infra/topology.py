@@ -15,6 +15,11 @@ CAMERA_INDEX = "by_camera"
 CAMERA_INDEX_PARTITION_KEY = "camera_id"
 CAMERA_INDEX_SORT_KEY = "captured_at"  # ISO 8601 UTC, millisecond precision, "Z"
 
+# Review queue table (functions/review_queue.py): frames to label and per-camera quotas.
+REVIEW_PARTITION_KEY = "camera_id"
+REVIEW_SORT_KEY = "entry"
+REVIEW_TTL_ATTRIBUTE = "expires_at"
+
 # Queue and dead-letter queue.
 MAX_RECEIVE_COUNT = 3
 # Lambda's advice: visibility timeout at least 6x the function timeout.
@@ -40,6 +45,7 @@ class StackNames:
     queue: str = "camsort-frames-local"
     dead_letter_queue: str = "camsort-frames-local-dlq"
     table: str = "camsort-results-local"
+    review_table: str = "camsort-review-local"
     frames_prefix: str = "frames/"
     models_prefix: str = "models/"
 
@@ -50,4 +56,5 @@ class StackNames:
             queue=f"camsort-frames-{stage}",
             dead_letter_queue=f"camsort-frames-{stage}-dlq",
             table=f"camsort-results-{stage}",
+            review_table=f"camsort-review-{stage}",
         )

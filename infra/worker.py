@@ -33,15 +33,15 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
-from infra.local_stack import LocalStack
-from infra.moto_server import LOCAL_AWS_ENV
+from infra.local_iam import function_credentials
+from infra.local_stack import LocalStack, pinned_sha256
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,23 @@ def function_environment(
     function_name: str = DEFAULT_FUNCTION_NAME,
     memory_mb: int = 2048,
     extra: Mapping[str, str] | None = None,
+    role_template: Path | None = None,
+    model_sha256: str | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment Lambda would give the function, pointed at the local endpoint.
 
     ``endpoint_url`` defaults to the stack's; a fault-injecting proxy passes its own here.
+    The credentials are the function role's, as on Lambda: the role is created on the local
+    stack from the packaged template's statements (``role_template``, or a fresh
+    ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
+    ``credentials`` (AWS_ACCESS_KEY_ID, ...) skips creating the role: the caller has them.
+    The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
+    :func:`infra.local_stack.upload_model` uploaded at ``model_uri``.
     """
+    pin = model_sha256 or pinned_sha256(model_uri)
     environment = {
-        **LOCAL_AWS_ENV,
+        **(credentials or function_credentials(stack, model_uri, template=role_template)),
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,
@@ -76,10 +86,13 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         env.MODEL_URI: model_uri,
         env.RESULTS_TABLE: stack.names.table,
+        env.REVIEW_TABLE: stack.names.review_table,
         env.FRAMES_PREFIX: stack.names.frames_prefix,
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",
     }
+    if pin:
+        environment[env.MODEL_SHA256] = pin
     environment.update(extra or {})
     return environment
 
@@ -97,23 +110,6 @@ def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    def __init__(self, function_name: str, memory_mb: int, region: str, timeout_s: float):
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"local/{uuid.uuid4().hex}"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -206,6 +202,7 @@ class SqsWorker:
         memory_mb: int = 2048,
         observer: BatchObserver | None = None,
         function_output: TextIO | None = None,
+        retry_init_errors: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -222,9 +219,14 @@ class SqsWorker:
         # AWS) goes; None: this process's stdout. The demo sends it to a log file so the
         # live display stays readable.
         self.function_output = function_output
+        # False: a failing init phase (e.g. the model refused) stops the worker at once with
+        # that error (the demo's fail-fast). True: as Lambda, the error is logged, every
+        # invocation retries the init and fails, and SQS redelivers then dead-letters.
+        self.retry_init_errors = retry_init_errors
         self.stats = WorkerStats()
-        # The event source mapping talks to SQS directly, never through the function's endpoint.
-        self._sqs = stack.client("sqs")
+        # The event source mapping talks to SQS directly, never through the function's endpoint,
+        # and (as on AWS) with the function's execution role when the environment carries it.
+        self._sqs = _queue_client(stack, self.environment)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handler: Handler | None = None
@@ -344,8 +346,21 @@ class SqsWorker:
         from functions import wiring
 
         wiring.install_app(None)
+        try:
+            self._load()
+        except Exception:
+            if not self.retry_init_errors:
+                raise
+            self._handler = None
+            log.exception("the function's init phase failed; each invocation will retry it")
+
+    def _load(self) -> Handler:
+        """Import the handler and build the app (inside Lambda the import itself builds it)."""
+        from functions import wiring
+
         self._handler = load_handler(self.handler_path)
         wiring.default_app()
+        return self._handler
 
     @staticmethod
     def _drop_container() -> None:
@@ -387,12 +402,20 @@ class SqsWorker:
         ids = [record["messageId"] for record in records]
         self.stats.received += len(records)
         self.stats.invocations += 1
-        context = LambdaContext(
-            self.function_name, self.memory_mb, self.stack.region, self.stack.function_timeout_s
+        # Imported here, not at the top: functions' modules read their environment at import.
+        from functions.observability import LocalLambdaContext
+
+        context = LocalLambdaContext(
+            function_name=self.function_name,
+            memory_limit_in_mb=self.memory_mb,
+            region=self.stack.region,
+            timeout_s=self.stack.function_timeout_s,
         )
         started = time.monotonic()
         try:
-            response = self._handler({"Records": records}, context)
+            # After a failed init, Lambda runs the init again for the next invocation.
+            handler = self._handler or self._load()
+            response = handler({"Records": records}, context)
             failed = failed_message_ids(response, ids)
             problem = None if failed is not None else f"malformed batchItemFailures in {response!r:.300}"
         except Exception as exc:  # Lambda: an error from the function fails the whole batch
@@ -437,6 +460,19 @@ class SqsWorker:
             int(attributes["ApproximateNumberOfMessages"]) == 0
             and int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
         )
+
+
+def _queue_client(stack: LocalStack, environment: Mapping[str, str]) -> Any:
+    if not environment.get("AWS_ACCESS_KEY_ID"):
+        return stack.client("sqs")  # no role given: the local admin
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environment.get("AWS_SESSION_TOKEN"),
+        region_name=stack.region,
+    ).client("sqs", endpoint_url=stack.endpoint_url)
 
 
 class _ThreadRoutedStream:

@@ -45,17 +45,18 @@ def audit(
     do_redrive: bool,
 ) -> None:
     """Reconcile S3 versions against the results table and the DLQ; exit 1 on anything unaccounted."""
+    from camsort.commands.results import parse_duration, parse_time
     from infra.audit_report import audit_command
 
     code = audit_command(
         stage=stage,
         endpoint_url=endpoint_url,
         region=region,
-        since=since,
-        until=until,
-        last=last,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        last=parse_duration(last) if last else None,
         prefix=prefix,
-        grace=grace,
+        grace=parse_duration(grace),
         listing=listing,
         as_json=as_json,
         do_redrive=do_redrive,

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from camsort.cli import main
 from functions.accounting import ObjectVersion
 from functions.audit import notification_body
+from infra.accounting import scan_results
 from infra.audit_report import AuditTarget, audit_stack, redrive
-from infra.demo import scan_results
 from infra.faults import FaultInjectingProxy, s3_access_denied
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S
 

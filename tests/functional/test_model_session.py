@@ -10,8 +10,15 @@ import pytest
 from onnx import numpy_helper
 
 from functions import env
-from functions.errors import ModelArtifactError, ModelIntegrityError
-from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.errors import ModelArtifactError, ModelIntegrityError, ModelNotPinnedError
+from functions.manifest import (
+    MANIFEST_FILENAME,
+    MODEL_FILENAME,
+    Manifest,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from functions.model import ModelSession, available_cpus, resolve_threads
 from tests.fixtures.tiny_model import COLOUR_LABELS, TINY_LABELS, tiny_model_proto, write_tiny_model
 
@@ -69,6 +76,14 @@ def test_sha256_mismatch_is_refused_at_load(tampered_model_dir):
         ModelSession.open(str(tampered_model_dir), threads=1)
 
 
+def test_a_model_other_than_the_pinned_one_is_refused_whatever_its_manifest(tiny_model_dir):
+    sha = read_manifest(tiny_model_dir).model_sha256
+    assert ModelSession.open(str(tiny_model_dir), threads=1, pinned_sha256=sha.upper()).sha256 == sha
+    # The manifest matches model.onnx (a consistent artifact), but it is not the pinned model.
+    with pytest.raises(ModelNotPinnedError, match="pins " + "0" * 64):
+        ModelSession.open(str(tiny_model_dir), threads=1, pinned_sha256="0" * 64)
+
+
 def test_model_with_wrong_output_names_is_refused(tmp_path):
     proto = tiny_model_proto()
     proto.graph.output[0].name = "probs"
@@ -112,9 +127,10 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 def test_threads_default_to_the_cpus_of_this_process(monkeypatch):
     monkeypatch.delenv(env.ONNX_THREADS, raising=False)
     assert resolve_threads() == available_cpus() == len(os.sched_getaffinity(0))
-    monkeypatch.setenv(env.ONNX_THREADS, "2")
-    assert resolve_threads() == 2
     assert resolve_threads(5) == 5
+    # The environment is read once, by Settings (functions.settings), never here.
+    monkeypatch.setenv(env.ONNX_THREADS, str(available_cpus() + 3))
+    assert resolve_threads() == available_cpus()
 
 
 def test_session_options(tiny_model):
@@ -152,3 +168,25 @@ def test_missing_s3_model_is_a_clear_error(s3_client, frames_bucket, tmp_path):
         ModelSession.open(uri, s3_client=s3_client, cache_dir=tmp_path)
     # Nothing half-written is left to look like a model.
     assert not any(path.is_file() for path in tmp_path.rglob("*"))
+
+
+def test_int8_kernel_family_mismatch_is_a_cold_start_warning(tiny_model, caplog):
+    import dataclasses
+
+    from functions.cpu import int8_kernel_family
+    from functions.wiring import warn_if_int8_kernels_differ
+
+    here = int8_kernel_family()
+    other = "avx2" if here != "avx2" else "asimddot"
+    as_int8 = dataclasses.replace(
+        tiny_model, manifest=dataclasses.replace(tiny_model.manifest, precision="int8", int8_kernels=other)
+    )
+    warning = warn_if_int8_kernels_differ(as_int8)
+    assert warning is not None and other in warning and here in warning
+    assert any(record.getMessage() == warning for record in caplog.records)
+
+    same = dataclasses.replace(
+        tiny_model, manifest=dataclasses.replace(tiny_model.manifest, precision="int8", int8_kernels=here)
+    )
+    assert warn_if_int8_kernels_differ(same) is None
+    assert warn_if_int8_kernels_differ(tiny_model) is None  # fp32: nothing to compare

@@ -29,6 +29,7 @@ from camsort.cli import main as camsort_main
 from functions.errors import ConfigurationError
 from functions.manifest import sha256_file
 from infra import package as lambda_package_module
+from infra.moto_server import LOCAL_AWS_ENV
 from infra.package import (
     LAMBDA_UNZIPPED_LIMIT_BYTES,
     PROJECT_ROOT,
@@ -215,16 +216,10 @@ RUN_HANDLER = textwrap.dedent(
     sys.path.insert(0, root)
     import functions.handler
 
-    class Context:
-        function_name = "camsort-test-classify"
-        function_version = "$LATEST"
-        memory_limit_in_mb = 3538
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:camsort-test-classify"
-        aws_request_id = "package-test"
-        def get_remaining_time_in_millis(self):
-            return 60000
+    from functions.observability import LocalLambdaContext  # from the artifact too
 
-    response = functions.handler.lambda_handler(json.load(open(event_path)), Context())
+    context = LocalLambdaContext("camsort-test-classify", 3538, aws_request_id="package-test")
+    response = functions.handler.lambda_handler(json.load(open(event_path)), context)
     paths = {m: getattr(sys.modules[m], "__file__", None) for m in ("numpy", "onnxruntime", "PIL", "boto3")}
     json.dump({"response": response, "paths": paths, "version": list(sys.version_info[:2])}, open(out_path, "w"))
     """
@@ -294,9 +289,9 @@ def test_packaged_handler_classifies_a_frame_under_python_312(
 
     environment = {
         "PATH": "/usr/bin:/bin",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        # The local admin's key (infra/moto_server.py): valid whether IAM is enforced or not.
+        "AWS_ACCESS_KEY_ID": LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": moto_server.endpoint_url,

@@ -203,3 +203,46 @@ def test_padded_sequencers_order_as_strings():
 def test_malformed_sequencer_is_refused(bad):
     with pytest.raises(ValueError, match="sequencer"):
         normalise_sequencer(bad)
+
+
+@pytest.mark.parametrize("bad", ["not-hex", "12-34", "1" * 33])
+def test_a_malformed_sequencer_keeps_the_frame_without_ordering_and_says_so(bad):
+    event = load("s3_put.json")
+    event["Records"][0]["s3"]["object"]["sequencer"] = bad
+    parsed = parse_event(event)
+    (frame,) = parsed.frames
+    assert frame.sequencer == ""
+    (warning,) = parsed.warnings
+    assert frame.key in warning and "without ordering" in warning
+
+
+def test_a_malformed_sequencer_inside_sqs_is_not_an_invalid_message():
+    event = load("sqs_s3_put_two_messages.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["sequencer"] = "zz"
+    event["Records"][0]["body"] = json.dumps(body)
+    parsed = parse_event(event)
+    assert parsed.invalid == []
+    assert [f.sequencer for f in parsed.frames][0] == ""
+    assert len(parsed.warnings) == 1
+
+
+@pytest.mark.parametrize(
+    "records", [["text"], [1], [None], [{"eventSource": "aws:sqs"}, "junk"], "not a list", {"a": 1}]
+)
+def test_records_that_are_not_objects_are_an_unsupported_event(records):
+    with pytest.raises(UnsupportedEventError, match="Records"):
+        parse_event({"Records": records})
+
+
+def test_sqs_receive_count_is_carried_per_message():
+    event = load("sqs_s3_put_two_messages.json")
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert [frame.receive_count for frame in parse_event(event).frames] == [1, 3]
+    del event["Records"][0]["attributes"]["ApproximateReceiveCount"]
+    assert parse_event(event).frames[0].receive_count is None
+
+
+def test_sources_without_a_receive_count_say_none():
+    for name in ("s3_put.json", "eventbridge_object_created.json", "batch_operations_v2.json"):
+        assert all(frame.receive_count is None for frame in parse_event(load(name)).frames), name
