@@ -59,15 +59,15 @@ def audit_once(
     settings = load_audit_settings()
     now = now or datetime.now(UTC)
     report = run_audit(
-        bucket=settings.bucket,
+        bucket=settings.frames_bucket,
         prefix=settings.frames_prefix,
         lister=VersionLister(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         dead_letters=DeadLetterReader(sqs_client, settings.dead_letter_queue_url),
-        since=now - timedelta(minutes=settings.window_minutes),
+        since=now - timedelta(minutes=settings.audit_window_minutes),
         until=now,
-        grace=timedelta(minutes=settings.grace_minutes),
-        listing=settings.listing,
+        grace=timedelta(minutes=settings.audit_grace_minutes),
+        listing=settings.audit_listing,
         now=now,
     )
     counts = report.counts

@@ -157,13 +157,13 @@ def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
 class AuditSettings:
     """The scheduled audit function's configuration (functions/audit_handler.py)."""
 
-    bucket: str
+    frames_bucket: str
     results_table: str
     dead_letter_queue_url: str
     frames_prefix: str = env.DEFAULT_FRAMES_PREFIX
-    window_minutes: int = env.DEFAULT_AUDIT_WINDOW_MINUTES
-    grace_minutes: int = env.DEFAULT_AUDIT_GRACE_MINUTES
-    listing: str = env.DEFAULT_AUDIT_LISTING
+    audit_window_minutes: int = env.DEFAULT_AUDIT_WINDOW_MINUTES
+    audit_grace_minutes: int = env.DEFAULT_AUDIT_GRACE_MINUTES
+    audit_listing: str = env.DEFAULT_AUDIT_LISTING
 
 
 def load_audit_settings(environ: Mapping[str, str] = os.environ) -> AuditSettings:
@@ -173,17 +173,19 @@ def load_audit_settings(environ: Mapping[str, str] = os.environ) -> AuditSetting
             f"environment variable {env.AUDIT_LISTING}={listing!r} must be full or time-named"
         )
     settings = AuditSettings(
-        bucket=_required(environ, env.FRAMES_BUCKET),
+        frames_bucket=_required(environ, env.FRAMES_BUCKET),
         results_table=_required(environ, env.RESULTS_TABLE),
         dead_letter_queue_url=_required(environ, env.DEAD_LETTER_QUEUE_URL),
         frames_prefix=environ.get(env.FRAMES_PREFIX, env.DEFAULT_FRAMES_PREFIX),
-        window_minutes=_positive_int(environ, env.AUDIT_WINDOW_MINUTES, env.DEFAULT_AUDIT_WINDOW_MINUTES),
-        grace_minutes=_positive_int(environ, env.AUDIT_GRACE_MINUTES, env.DEFAULT_AUDIT_GRACE_MINUTES),
-        listing=listing,
+        audit_window_minutes=_positive_int(
+            environ, env.AUDIT_WINDOW_MINUTES, env.DEFAULT_AUDIT_WINDOW_MINUTES
+        ),
+        audit_grace_minutes=_positive_int(environ, env.AUDIT_GRACE_MINUTES, env.DEFAULT_AUDIT_GRACE_MINUTES),
+        audit_listing=listing,
     )
-    if settings.grace_minutes >= settings.window_minutes:
+    if settings.audit_grace_minutes >= settings.audit_window_minutes:
         raise ConfigurationError(
-            f"{env.AUDIT_GRACE_MINUTES}={settings.grace_minutes} must be below "
-            f"{env.AUDIT_WINDOW_MINUTES}={settings.window_minutes}, or nothing is ever old enough to audit"
+            f"{env.AUDIT_GRACE_MINUTES}={settings.audit_grace_minutes} must be below "
+            f"{env.AUDIT_WINDOW_MINUTES}={settings.audit_window_minutes}, or nothing is ever old enough to audit"
         )
     return settings
