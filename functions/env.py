@@ -21,8 +21,10 @@ DEFAULT_FRAMES_PREFIX = "frames/"
 KEY_PATTERN = "CAMSORT_KEY_PATTERN"
 # The default reads the capture time from a file name that is exactly a compact UTC timestamp
 # (frames/cam-01/20261122T073900123Z.jpg); any other name falls back to LastModified.
+# It asks nothing of the extension (any case, or none): the notification has no suffix
+# filter and the content decides (a non-image is rejected as `not_jpeg_or_png`).
 DEFAULT_KEY_PATTERN = (
-    r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)|[^/]*)\.(?i:jpe?g|png)$"
+    r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)(?:\.[^/.]*)?|[^/]+)$"
 )
 # Byte limit checked against the event's object size before any download.
 MAX_BYTES = "CAMSORT_MAX_BYTES"
@@ -59,6 +61,22 @@ CANDIDATE_MODEL_SHA256 = "CAMSORT_CANDIDATE_MODEL_SHA256"
 # Fraction of invocations (0..1) on which the candidate runs.
 SHADOW_SAMPLE_RATE = "CAMSORT_SHADOW_SAMPLE_RATE"
 DEFAULT_SHADOW_SAMPLE_RATE = 0.1
+
+# The scheduled audit function (functions/audit_handler.py).
+# The frames bucket it lists (the classifier learns its bucket from each event).
+FRAMES_BUCKET = "CAMSORT_FRAMES_BUCKET"
+# The dead-letter queue's URL, read without consuming it.
+DEAD_LETTER_QUEUE_URL = "CAMSORT_DEAD_LETTER_QUEUE_URL"
+# Minutes of history each run covers (versions last modified in [now - window, now]).
+AUDIT_WINDOW_MINUTES = "CAMSORT_AUDIT_WINDOW_MINUTES"
+DEFAULT_AUDIT_WINDOW_MINUTES = 180
+# Minutes a version may wait for its result before it counts as unaccounted.
+AUDIT_GRACE_MINUTES = "CAMSORT_AUDIT_GRACE_MINUTES"
+DEFAULT_AUDIT_GRACE_MINUTES = 15
+# "full" (every version under the prefix) or "time-named" (each camera folder from the
+# window's start: frame names are capture timestamps, the default layout).
+AUDIT_LISTING = "CAMSORT_AUDIT_LISTING"
+DEFAULT_AUDIT_LISTING = "full"
 
 # Read by boto3 itself: points every client at moto's server when running locally.
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"

@@ -167,8 +167,23 @@ class ResultsTable:
         One BatchGetItem round trip per 100 keys (plus retries of unprocessed keys): the
         cheap look-up that lets a redelivered message skip the download and the inference.
         """
+        found = self.get_items(keys, attributes=(PARTITION_KEY, SORT_KEY, "sequencer"))
+        return {key: item.get("sequencer", "") for key, item in found.items()}
+
+    @requires("dynamodb:BatchGetItem", resource="results-table")
+    def get_items(
+        self, keys: Iterable[tuple[str, str]], attributes: Iterable[str] | None = None
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """``{(object_id, object_version): item}`` for the keys that have a result (BatchGetItem).
+
+        ``attributes`` limits what is read (a projection); None reads whole items.
+        """
         unique = list(dict.fromkeys(keys))
-        found: dict[tuple[str, str], str] = {}
+        projection: dict[str, Any] = {}
+        if attributes is not None:
+            names = {f"#a{i}": name for i, name in enumerate(dict.fromkeys(attributes))}
+            projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        found: dict[tuple[str, str], dict[str, Any]] = {}
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
             request: dict[str, Any] | None = {
                 self.table_name: {
@@ -176,9 +191,8 @@ class ResultsTable:
                         {PARTITION_KEY: {"S": oid}, SORT_KEY: {"S": version}}
                         for oid, version in unique[start : start + _BATCH_GET_LIMIT]
                     ],
-                    "ProjectionExpression": "#pk, #sk, #seq",
-                    "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY, "#seq": "sequencer"},
                     "ConsistentRead": True,
+                    **projection,
                 }
             }
             while request:
@@ -188,7 +202,7 @@ class ResultsTable:
                     raise self._error(exc, self.table_name, "BatchGetItem") from exc
                 for raw in response.get("Responses", {}).get(self.table_name, []):
                     item = deserialize_item(raw)
-                    found[(item[PARTITION_KEY], item[SORT_KEY])] = item.get("sequencer", "")
+                    found[(item[PARTITION_KEY], item[SORT_KEY])] = item
                 request = response.get("UnprocessedKeys") or None
         return found
 

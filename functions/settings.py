@@ -151,3 +151,41 @@ def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in _FALSE:
         return False
     raise ConfigurationError(f"environment variable {name}={raw!r} must be true or false")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The scheduled audit function's configuration (functions/audit_handler.py)."""
+
+    frames_bucket: str
+    results_table: str
+    dead_letter_queue_url: str
+    frames_prefix: str = env.DEFAULT_FRAMES_PREFIX
+    audit_window_minutes: int = env.DEFAULT_AUDIT_WINDOW_MINUTES
+    audit_grace_minutes: int = env.DEFAULT_AUDIT_GRACE_MINUTES
+    audit_listing: str = env.DEFAULT_AUDIT_LISTING
+
+
+def load_audit_settings(environ: Mapping[str, str] = os.environ) -> AuditSettings:
+    listing = environ.get(env.AUDIT_LISTING, "").strip() or env.DEFAULT_AUDIT_LISTING
+    if listing not in ("full", "time-named"):
+        raise ConfigurationError(
+            f"environment variable {env.AUDIT_LISTING}={listing!r} must be full or time-named"
+        )
+    settings = AuditSettings(
+        frames_bucket=_required(environ, env.FRAMES_BUCKET),
+        results_table=_required(environ, env.RESULTS_TABLE),
+        dead_letter_queue_url=_required(environ, env.DEAD_LETTER_QUEUE_URL),
+        frames_prefix=environ.get(env.FRAMES_PREFIX, env.DEFAULT_FRAMES_PREFIX),
+        audit_window_minutes=_positive_int(
+            environ, env.AUDIT_WINDOW_MINUTES, env.DEFAULT_AUDIT_WINDOW_MINUTES
+        ),
+        audit_grace_minutes=_positive_int(environ, env.AUDIT_GRACE_MINUTES, env.DEFAULT_AUDIT_GRACE_MINUTES),
+        audit_listing=listing,
+    )
+    if settings.audit_grace_minutes >= settings.audit_window_minutes:
+        raise ConfigurationError(
+            f"{env.AUDIT_GRACE_MINUTES}={settings.audit_grace_minutes} must be below "
+            f"{env.AUDIT_WINDOW_MINUTES}={settings.audit_window_minutes}, or nothing is ever old enough to audit"
+        )
+    return settings

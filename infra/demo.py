@@ -223,6 +223,10 @@ def report(
     """The summary table (and report.json), the lost objects by key, then one camera's results
     as `camsort results` shows them."""
     console.print(summary_table(outcome, simulated))
+    if outcome.account.audit is not None:  # the same accounting as `camsort audit`
+        from infra.audit_report import audit_table
+
+        console.print(audit_table(outcome.account.audit, title="camsort audit"))
     report_path = settings.demo_dir / REPORT_FILENAME
     report_path.write_text(json.dumps(outcome_report(outcome, simulated), indent=2, sort_keys=True) + "\n")
     console.print(f"The same figures as JSON: {report_path}")

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
+import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -71,6 +74,10 @@ class Fault:
     body: bytes
     times: int | None = 1
     injected: int = 0
+    # "respond": answer with status/body; "reset": close the connection with a TCP RST, no
+    # answer; "delay": forward, but only after ``delay_s`` (slower than the client waits).
+    action: str = "respond"
+    delay_s: float = 0.0
 
     def take(self, request: ProxiedRequest) -> bool:
         if self.times is not None and self.injected >= self.times:
@@ -118,6 +125,69 @@ def s3_access_denied(key: str, *, times: int | None = None) -> Fault:
         ).encode(),
         times=times,
     )
+
+
+def _is_dynamodb(request: ProxiedRequest) -> bool:
+    return request.amz_target.startswith("DynamoDB_")
+
+
+def _is_s3(request: ProxiedRequest) -> bool:
+    # The function talks to S3 and DynamoDB only; S3 is the REST protocol (no X-Amz-Target).
+    return not request.amz_target
+
+
+def _s3_error(code: str, message: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
+
+
+def random_faults(
+    rates: dict[str, float], *, seed: int, slow_s: float, max_slow: int | None = None
+) -> list[Fault]:
+    """Faults on a random share of requests, one rule per kind (rates per request, 0..1).
+
+    Kinds: ``s3-slowdown`` (S3 503 SlowDown), ``dynamodb-throttling`` (400
+    ProvisionedThroughputExceededException), ``internal-error`` (500: S3 InternalError or
+    DynamoDB InternalServerError), ``connection-reset`` (a TCP RST, no answer), ``slow``
+    (the answer comes after ``slow_s``, longer than the client's read timeout; at most
+    ``max_slow`` times). Each kind draws from its own seeded generator: the rules are checked
+    in order, each with its own probability.
+    """
+    known = {"s3-slowdown", "dynamodb-throttling", "internal-error", "connection-reset", "slow"}
+    if unknown := set(rates) - known:
+        raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected some of {sorted(known)}")
+
+    def sometimes(kind: str, applies: Callable[[ProxiedRequest], bool]) -> Callable[[ProxiedRequest], bool]:
+        rng = random.Random(f"{seed}-{kind}")
+        rate = rates.get(kind, 0.0)
+        return lambda request: applies(request) and rng.random() < rate
+
+    faults = []
+    if rates.get("s3-slowdown"):
+        faults.append(Fault("s3-slowdown", sometimes("s3-slowdown", _is_s3), 503, "application/xml",
+                            _s3_error("SlowDown", "Please reduce your request rate."), times=None))  # fmt: skip
+    if rates.get("dynamodb-throttling"):
+        throttled = dynamodb_throttling("PutItem")
+        faults.append(Fault("dynamodb-throttling", sometimes("dynamodb-throttling", _is_dynamodb), 400,
+                            throttled.content_type, throttled.body, times=None))  # fmt: skip
+    if rates.get("internal-error"):
+        # Half S3, half DynamoDB, each in its own protocol's shape.
+        faults.append(Fault("internal-error-s3", sometimes("internal-error", _is_s3), 500, "application/xml",
+                            _s3_error("InternalError", "We encountered an internal error. Please try again."),
+                            times=None))  # fmt: skip
+        body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                           "message": "Internal server error"}).encode()  # fmt: skip
+        faults.append(Fault("internal-error-dynamodb", sometimes("internal-error", _is_dynamodb), 500,
+                            "application/x-amz-json-1.0", body, times=None))  # fmt: skip
+    if rates.get("connection-reset"):
+        faults.append(Fault("connection-reset", sometimes("connection-reset", lambda r: True), 0, "", b"",
+                            times=None, action="reset"))  # fmt: skip
+    if rates.get("slow"):
+        faults.append(Fault("slow", sometimes("slow", lambda r: True), 0, "", b"", times=max_slow,
+                            action="delay", delay_s=slow_s))  # fmt: skip
+    return faults
 
 
 @dataclass
@@ -215,6 +285,15 @@ class FaultInjectingProxy:
                 )
                 proxy._delay()
                 fault = proxy._pick_fault(request)
+                if fault is not None and fault.action == "reset":
+                    # SO_LINGER 0: close() sends a RST, as a dropped connection does.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault is not None and fault.action == "delay":
+                    time.sleep(fault.delay_s)  # the client has given up by now; then answer anyway
+                    fault = None
                 if fault is not None:
                     self._respond(
                         fault.status,
@@ -237,7 +316,10 @@ class FaultInjectingProxy:
                         for k, v in response.getheaders()
                         if k.lower() not in _HOP_BY_HOP and (keep_length or k.lower() != "content-length")
                     ]
-                    self._respond(response.status, relayed, body, add_length=not keep_length)
+                    try:
+                        self._respond(response.status, relayed, body, add_length=not keep_length)
+                    except OSError:
+                        self.close_connection = True  # the client left (it timed out first)
                 finally:
                     connection.close()
 

@@ -1,7 +1,7 @@
 """The deployed topology, built on a local endpoint (moto's server on 127.0.0.1).
 
-serverless.yml deploys: a frames bucket whose ObjectCreated notifications (prefix + one rule
-per suffix) go to an SQS queue; the queue redrives to a dead-letter queue after
+serverless.yml deploys: a frames bucket whose ObjectCreated notifications (one rule: the
+frames prefix, no suffix filter) go to an SQS queue; the queue redrives to a dead-letter queue after
 ``MAX_RECEIVE_COUNT`` receives; its visibility timeout is ``VISIBILITY_TIMEOUT_FACTOR`` x the
 function timeout; the function writes to a DynamoDB results table with the ``by_camera`` GSI.
 This module builds exactly that from :mod:`infra.topology`, so the two cannot drift.
@@ -10,8 +10,9 @@ What moto's server does with it (checked by tests/e2e/test_local_system.py, moto
 
 * IAM is enforced once the stack exists (see :func:`create_local_stack` and infra/local_iam.py).
 
-* S3 -> SQS notifications are sent on PutObject, honouring the prefix and suffix rules
-  (suffixes case-sensitively, as S3 does). Keys are URL-encoded (``quote_plus``).
+* S3 -> SQS notifications are sent on PutObject, honouring the prefix rule (and suffix rules
+  case-sensitively, as S3 does, which is why there are none). Keys are URL-encoded
+  (``quote_plus``).
 * Like S3, configuring the notification sends one ``s3:TestEvent`` message to the queue.
 * Events carry no ``sequencer`` and no ``versionId`` (tests inject crafted bodies for those).
 * The queue's RedrivePolicy is applied: a message received ``maxReceiveCount`` times and
@@ -36,7 +37,6 @@ from infra.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
     CAMERA_INDEX_SORT_KEY,
-    FRAME_SUFFIXES,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
     REVIEW_PARTITION_KEY,
@@ -46,6 +46,7 @@ from infra.topology import (
     TABLE_SORT_KEY,
     VISIBILITY_TIMEOUT_FACTOR,
     StackNames,
+    notification_filter_rules,
 )
 
 log = logging.getLogger(__name__)
@@ -99,22 +100,14 @@ def visibility_timeout_for(function_timeout_s: int) -> int:
 
 
 def notification_rules(queue_arn: str, frames_prefix: str) -> list[dict]:
-    """One queue configuration per suffix: an S3 filter rule holds a single suffix."""
+    """The one queue configuration: every object created under the frames prefix."""
     return [
         {
-            "Id": f"frames-{suffix.lstrip('.')}",
+            "Id": "frames",
             "QueueArn": queue_arn,
             "Events": list(NOTIFICATION_EVENTS),
-            "Filter": {
-                "Key": {
-                    "FilterRules": [
-                        {"Name": "prefix", "Value": frames_prefix},
-                        {"Name": "suffix", "Value": suffix},
-                    ]
-                }
-            },
+            "Filter": {"Key": {"FilterRules": notification_filter_rules(frames_prefix)}},
         }
-        for suffix in FRAME_SUFFIXES
     ]
 
 

@@ -36,6 +36,11 @@ FUNCTION = "function"
 BATCH_MANIFESTS = "batch-manifests"
 BATCH_REPORTS = "batch-reports"
 REVIEW_TABLE = "review-table"  # frames marked for review, per-camera quotas
+# The audit (functions/audit.py): listing the frames bucket's versions, peeking at the DLQ,
+# redriving into the frames queue (camsort audit --redrive only).
+FRAMES_BUCKET = "frames-bucket"
+DEAD_LETTER_QUEUE = "dead-letter-queue"
+FRAMES_QUEUE = "frames-queue"
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -69,6 +74,14 @@ RESOURCES: dict[str, tuple[str | TableArn, ...]] = {
     FUNCTION: ("{backfill_function}",),
     BATCH_MANIFESTS: ("arn:aws:s3:::{bucket}/batch/manifests/*",),
     BATCH_REPORTS: ("arn:aws:s3:::{bucket}/batch/reports/*",),
+    FRAMES_BUCKET: ("arn:aws:s3:::{bucket}",),
+    DEAD_LETTER_QUEUE: ("{dead_letter_queue}",),
+    FRAMES_QUEUE: ("{frames_queue}",),
+}
+# Queues: an intrinsic in CloudFormation, an ARN param locally.
+_QUEUE_INTRINSICS = {
+    "{dead_letter_queue}": ("dead_letter_queue", {"Fn::GetAtt": ["FramesDeadLetterQueue", "Arn"]}),
+    "{frames_queue}": ("frames_queue", {"Fn::GetAtt": ["FramesQueue", "Arn"]}),
 }
 
 # Statement ids, stable so that a diff of the role reads well.
@@ -105,6 +118,9 @@ class Target:
             if isinstance(table, str):
                 return f"{table}/index/{template.index}"
             return {"Fn::Join": ["/", [table, "index", template.index]]}
+        if template in _QUEUE_INTRINSICS:
+            param, intrinsic = _QUEUE_INTRINSICS[template]
+            return self.params.get(param, intrinsic)
         if template == "{backfill_function}":  # an intrinsic in CloudFormation, an ARN locally
             return self.params.get("backfill_function", {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]})
         return template.format(**self.params)
@@ -172,6 +188,13 @@ def function_permissions(users: Iterable[Any] | None = None) -> dict[str, tuple[
 
         users = AWS_USERS
     return actions_by_resource(declared_permissions(*users))
+
+
+def audit_permissions() -> dict[str, tuple[str, ...]]:
+    """``{logical resource: actions}`` the scheduled audit function declares (its own role)."""
+    from functions.audit_handler import audit_permissions as declared
+
+    return actions_by_resource(declared())
 
 
 def batch_operations_permissions() -> dict[str, tuple[str, ...]]:

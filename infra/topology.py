@@ -25,10 +25,16 @@ MAX_RECEIVE_COUNT = 3
 # Lambda's advice: visibility timeout at least 6x the function timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
 
-# S3 -> SQS notification. S3 suffix filters are case-sensitive and a rule takes one
-# suffix, so there is one rule per suffix and case.
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+# S3 -> SQS notification: ONE rule, the frames prefix only, no suffix filter. S3 suffix
+# filters are case-sensitive (a camera or `aws s3 sync` picking `.Jpeg` or no extension fell
+# through every rule and vanished without a result or a DLQ entry), so every object created
+# under the prefix goes to the function, which decides by content (`not_jpeg_or_png`).
 NOTIFICATION_EVENTS = ("s3:ObjectCreated:*",)
+
+
+def notification_filter_rules(frames_prefix: str) -> list[dict[str, str]]:
+    """The S3 key filter of the one notification rule (serverless.yml holds the same)."""
+    return [{"Name": "prefix", "Value": frames_prefix}]
 
 
 @dataclass(frozen=True)

@@ -312,27 +312,31 @@ class SqsWorker:
 
     @contextmanager
     def _function_output(self) -> Iterator[None]:
-        if self.function_output is None:
-            yield
-            return
+        """Attach the function's output (stdout and the Powertools logger) for this run only.
+
+        Powertools' Logger is created once per process, with the stream that was stdout at
+        import time, and keeps it. A second worker in the same process (or a run after an
+        earlier worker's log file was closed) would then write to a stale, possibly closed
+        stream (``ValueError: I/O operation on closed file``) and its logs would be lost. So
+        every run points the logger's stream handlers at this run's output, whatever they
+        held, and leaves them on this process's stdout when it ends.
+        """
+        from functions.observability import logger as function_logger
+
         original = sys.stdout
-        routed = _ThreadRoutedStream(original, threading.get_ident(), self.function_output)
-        # Powertools' logger holds the stream it was created with; point it at the router too.
-        handlers = [
-            handler
-            for handler in logging.getLogger(
-                self.environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
-            ).handlers
-            if isinstance(handler, logging.StreamHandler) and handler.stream in (original, sys.__stdout__)
-        ]
-        previous_streams = [handler.setStream(routed) for handler in handlers]
-        sys.stdout = routed
+        stream: TextIO = original
+        if self.function_output is not None:
+            stream = _ThreadRoutedStream(original, threading.get_ident(), self.function_output)
+        handlers = [h for h in function_logger.handlers if isinstance(h, logging.StreamHandler)]
+        for handler in handlers:
+            handler.setStream(stream)
+        sys.stdout = stream
         try:
             yield
         finally:
             sys.stdout = original
-            for handler, stream in zip(handlers, previous_streams, strict=True):
-                handler.setStream(stream)
+            for handler in handlers:
+                handler.setStream(original)
 
     def _init_container(self) -> None:
         # Lambda's init phase, with the function's environment set: a fresh container (nothing

@@ -57,3 +57,11 @@ from camsort.commands.classify import classify  # noqa: E402
 from camsort.commands.serve import serve  # noqa: E402
 
 COMMANDS.extend([classify, serve])
+
+from camsort.commands.audit import audit  # noqa: E402
+
+COMMANDS.append(audit)
+
+from camsort.commands.soak import soak  # noqa: E402
+
+COMMANDS.append(soak)

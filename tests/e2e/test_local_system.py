@@ -18,6 +18,7 @@ from functions.events import normalise_sequencer
 from functions.keys import format_timestamp
 from functions.storage import TAG_PREFIX
 from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
+from infra.audit_report import audit_stack
 from infra.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
 from infra.local_stack import local_client
 from infra.simulator import BAD_KINDS, FRAME, s3_notification_body, simulate_cameras
@@ -25,11 +26,11 @@ from infra.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
     CAMERA_INDEX_SORT_KEY,
-    FRAME_SUFFIXES,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
+    notification_filter_rules,
 )
 from infra.worker import function_environment
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
@@ -75,13 +76,11 @@ def test_stack_has_the_deployed_shape(local_stack):
     s3 = local_stack.client("s3")
     assert s3.get_bucket_versioning(Bucket=local_stack.names.bucket)["Status"] == "Enabled"
     rules = s3.get_bucket_notification_configuration(Bucket=local_stack.names.bucket)["QueueConfigurations"]
-    assert sorted(
-        {rule["Name"]: rule["Value"] for rule in r["Filter"]["Key"]["FilterRules"]}["suffix"] for r in rules
-    ) == sorted(FRAME_SUFFIXES)
-    for rule in rules:
-        assert rule["QueueArn"] == local_stack.queue_arn
-        assert rule["Events"] == list(NOTIFICATION_EVENTS)
-        assert {r["Name"]: r["Value"] for r in rule["Filter"]["Key"]["FilterRules"]}["prefix"] == "frames/"
+    # One rule, the prefix only: no suffix filter can drop a `.Jpeg` or an extension-less frame.
+    (rule,) = rules
+    assert rule["QueueArn"] == local_stack.queue_arn
+    assert rule["Events"] == list(NOTIFICATION_EVENTS)
+    assert rule["Filter"]["Key"]["FilterRules"] == notification_filter_rules("frames/")
 
     table = local_stack.client("dynamodb").describe_table(TableName=local_stack.names.table)["Table"]
     assert table["KeySchema"] == [
@@ -97,11 +96,12 @@ def test_stack_has_the_deployed_shape(local_stack):
     assert index["Projection"] == {"ProjectionType": "ALL"}
 
 
-def test_moto_notifies_on_put_honouring_prefix_and_case_sensitive_suffix_filters(local_stack):
+def test_moto_notifies_every_key_under_the_prefix_whatever_its_name(local_stack):
     s3 = local_stack.client("s3")
     notified = ["frames/cam-01/a.jpg", "frames/cam-01/b.JPG", "frames/cam-01/c.jpeg", "frames/cam-01/d.png",
-                "frames/cam-01/red flower+1.jpg"]  # fmt: skip
-    silent = ["frames/cam-01/e.txt", "frames/cam-01/f.Jpg", "other/cam-01/g.jpg", "models/v1/model.onnx"]
+                "frames/cam-01/red flower+1.jpg", "frames/cam-01/e.txt", "frames/cam-01/f.Jpg",
+                "frames/cam-01/no-extension"]  # fmt: skip
+    silent = ["other/cam-01/g.jpg", "models/v1/model.onnx"]
     for key in notified + silent:
         s3.put_object(Bucket=local_stack.names.bucket, Key=key, Body=b"x")
 
@@ -286,3 +286,40 @@ def test_function_environment_points_the_function_at_the_stack_under_its_own_rol
     # The function runs as its own principal, never with the admin's keys.
     assert environment["AWS_ACCESS_KEY_ID"] not in ("testing", "")
     assert len(environment[env.MODEL_SHA256]) == 64  # pinned to the uploaded model
+
+
+@pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
+def test_any_name_under_the_prefix_ends_with_exactly_one_result(local_stack, run_worker):
+    """`aws s3 sync` picks the case (and cameras the extension): nothing may fall through."""
+    import io
+
+    from PIL import Image
+
+    from training.synthetic import frame_jpeg
+
+    png = io.BytesIO()
+    Image.open(io.BytesIO(frame_jpeg("bus", 3))).save(png, format="PNG")
+    uploads = {
+        "frames/cam-01/a.Jpeg": frame_jpeg("car", 1),
+        "frames/cam-01/b.JpG": frame_jpeg("bus", 2),
+        "frames/cam-01/c.PNG": png.getvalue(),
+        "frames/cam-01/d.jpeg": frame_jpeg("car", 4),
+        "frames/cam-01/e-no-extension": frame_jpeg("bus", 5),  # a JPEG without a name for it
+        "frames/cam-01/f-no-extension": b"not an image, no extension either",
+        "frames/cam-01/g.txt": b"operator notes",
+    }
+    s3 = local_stack.client("s3")
+    for key, body in uploads.items():
+        s3.put_object(Bucket=local_stack.names.bucket, Key=key, Body=body)
+    run_worker()
+
+    items = scan_results(local_stack)
+    assert sorted(item["key"] for item in items) == sorted(uploads)  # exactly one each
+    outcome = {item["key"]: (item["status"], item.get("reason")) for item in items}
+    assert outcome.pop("frames/cam-01/f-no-extension") == ("rejected", "not_jpeg_or_png")
+    assert outcome.pop("frames/cam-01/g.txt") == ("rejected", "not_jpeg_or_png")
+    assert set(outcome.values()) == {("ok", None)}
+    assert queue_counts(local_stack, local_stack.dead_letter_queue_url) == (0, 0)
+    report = audit_stack(local_stack)
+    assert (report.counts["ok"], report.counts["rejected"], report.counts["unaccounted"]) == (5, 2, 0)
+    assert report.clean

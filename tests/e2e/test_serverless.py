@@ -129,6 +129,11 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("AuditEventsRuleSchedule1", "AWS::Events::Rule"),
+        ("AuditFunctionRole", "AWS::IAM::Role"),
+        ("AuditLambdaFunction", "AWS::Lambda::Function"),
+        ("AuditLambdaPermissionEventsRuleSchedule1", "AWS::Lambda::Permission"),
+        ("AuditLogGroup", "AWS::Logs::LogGroup"),
         ("BackfillLambdaFunction", "AWS::Lambda::Function"),
         ("BackfillLogGroup", "AWS::Logs::LogGroup"),
         ("BatchOperationsRole", "AWS::IAM::Role"),
@@ -147,8 +152,9 @@ def test_the_resources_are_exactly_these(resources):
         ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
+        ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
-    assert len(of_type(resources, "AWS::Lambda::Version")) == 2  # classify, backfill
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 3  # classify, backfill, audit
 
 
 def test_function_url_needs_iam_and_nothing_is_public(resources):
@@ -181,20 +187,17 @@ def test_names_match_topology(resources):
     )
 
 
-def test_notification_sends_frames_under_the_prefix_with_each_suffix_to_the_queue(resources):
+def test_notification_sends_every_object_under_the_prefix_to_the_queue(resources):
     bucket = resources["FramesBucket"]
     # S3 checks the destination when the notification is attached: the policy must exist first.
     assert "FramesQueuePolicy" in bucket["DependsOn"]
     rules = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     assert "LambdaConfigurations" not in bucket["Properties"]["NotificationConfiguration"]
-    assert [rule["Event"] for rule in rules] == list(topology.NOTIFICATION_EVENTS) * len(
-        topology.FRAME_SUFFIXES
-    )
-    assert all(rule["Queue"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]} for rule in rules)
-    filters = [{r["Name"]: r["Value"] for r in rule["Filter"]["S3Key"]["Rules"]} for rule in rules]
-    assert filters == [
-        {"prefix": NAMES.frames_prefix, "suffix": suffix} for suffix in topology.FRAME_SUFFIXES
-    ]
+    # One rule, the prefix only (no case-sensitive suffix filter to fall through).
+    (rule,) = rules
+    assert rule["Event"] in topology.NOTIFICATION_EVENTS
+    assert rule["Queue"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]}
+    assert rule["Filter"]["S3Key"]["Rules"] == topology.notification_filter_rules(NAMES.frames_prefix)
 
 
 def test_queue_redrives_to_the_dlq_after_max_receive_count(resources):
@@ -440,6 +443,38 @@ def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_w
     ]
 
 
+def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(resources):
+    from functions.audit_handler import audit_permissions
+    from functions.iam import actions_by_resource
+
+    def audit_permissions_by_resource():
+        return actions_by_resource(audit_permissions())
+
+    function = props(resources, "AuditLambdaFunction")
+    assert function["Handler"] == "functions.audit_handler.lambda_handler"
+    assert function["Role"] == {"Fn::GetAtt": ["AuditFunctionRole", "Arn"]}
+    variables = function["Environment"]["Variables"]
+    assert variables[env.FRAMES_BUCKET] == NAMES.bucket
+    assert variables[env.DEAD_LETTER_QUEUE_URL] == {"Ref": "FramesDeadLetterQueue"}
+    (rule,) = of_type(resources, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["AuditLambdaFunction", "Arn"]}
+
+    # Exactly the derived grants (infra/policy.py resolves the logical names), plus its logs.
+    from infra import policy
+
+    derived = policy.statements(policy.audit_permissions(), policy.cloudformation_target(NAMES))
+    (role_policy,) = props(resources, "AuditFunctionRole")["Policies"]
+    granted = [s for s in role_policy["PolicyDocument"]["Statement"] if s["Sid"] != "OwnLogs"]
+    assert policy.grants(granted) == policy.grants(derived)
+    assert {name for name, _ in audit_permissions_by_resource().items()} == {
+        "frames-bucket", "results-table", "results-index", "dead-letter-queue"}  # fmt: skip
+
+    alarm = props(resources, "UnaccountedFramesAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("camsort", "Unaccounted")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
     _, out_dir = packaged_service(tmp_path / "service", arm64_package.artifact, "--param=createBucket=false")
     path = out_dir / "cloudformation-template-update-stack.json"
@@ -606,12 +641,12 @@ def test_notification_rules_route_exactly_the_frames(deployed, resources):
     s3.put_bucket_notification_configuration(
         Bucket=NAMES.bucket, NotificationConfiguration=_api_notification(notification, queue_arn)
     )
-    frames = [f"{NAMES.frames_prefix}cam-1/a{suffix}" for suffix in topology.FRAME_SUFFIXES]
-    ignored = [
-        f"{NAMES.frames_prefix}cam-1/notes.txt",
-        f"{NAMES.models_prefix}v1/preview.jpg",  # outside the frames prefix
-        f"{NAMES.frames_prefix}cam-1/mixed.Jpg",  # suffix filters are case-sensitive
+    # Every name under the prefix, whatever its extension or case: the function decides.
+    frames = [
+        f"{NAMES.frames_prefix}cam-1/a{suffix}"
+        for suffix in (".jpg", ".Jpeg", ".JpG", ".PNG", ".jpeg", "", ".txt")
     ]
+    ignored = [f"{NAMES.models_prefix}v1/preview.jpg"]  # outside the frames prefix
     for key in frames + ignored:
         s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"frame bytes")
     notified = []

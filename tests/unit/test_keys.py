@@ -21,6 +21,10 @@ WITH_TIME = re.compile(r"^(?P<camera>[^/]+)/(?P<captured>[^/]+)\.(?i:jpe?g|png)$
         ("frames/cam-01/2026/11/22/x.JPEG", "cam-01"),
         ("frames/gate 3/frame.png", "gate 3"),
         ("frames/caméra/写真.jpg", "caméra"),
+        # Any extension, any case, or none: the content decides (not_jpeg_or_png), not the name.
+        ("frames/cam-01/x.Jpeg", "cam-01"),
+        ("frames/cam-01/x.gif", "cam-01"),
+        ("frames/cam-01/frame-0001", "cam-01"),
     ],
 )
 def test_default_pattern_gives_the_camera(key, camera):
@@ -32,7 +36,6 @@ def test_default_pattern_gives_the_camera(key, camera):
     [
         "other/cam-01/x.jpg",  # outside the prefix
         "frames/x.jpg",  # no camera folder
-        "frames/cam-01/x.gif",  # not a frame extension
         "frames/cam-01/",  # a "folder" marker
     ],
 )

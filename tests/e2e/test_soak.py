@@ -1,0 +1,54 @@
+"""The soak, reduced (~200 frames): faults, kills, duplicates, bad objects, overwrites; nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.soak import KILL_POINTS, SoakOutcome, SoakSettings, run_soak
+
+pytestmark = pytest.mark.e2e
+
+
+def test_reduced_soak_loses_nothing(moto_server, tiny_model_dir, tmp_path):
+    settings = SoakSettings(
+        frames=200,
+        cameras=20,
+        workers=2,
+        kills=3,
+        seed=0,
+        model_dir=tiny_model_dir,
+        endpoint_url=moto_server.endpoint_url,
+        report_path=tmp_path / "soak.json",
+        max_duration_s=240,
+    )
+    outcome = run_soak(settings)
+
+    # What was thrown at it actually happened.
+    assert sum(outcome.kills.values()) >= 3 and set(outcome.kills) == set(KILL_POINTS)
+    assert sum(outcome.faults.values()) >= 10
+    assert outcome.uploads["duplicate_notifications"] >= 5 and outcome.uploads["overwrites"] >= 1
+    assert sum(outcome.uploads[k] for k in ("truncated", "empty", "not_an_image", "oversized")) >= 2
+    # And nothing was lost, duplicated or written for the wrong version.
+    assert outcome.audit["versions"] == outcome.versions_expected == 200 + outcome.uploads["overwrites"]
+    assert outcome.lost == 0
+    assert (
+        outcome.audit["duplicated"] == [] and outcome.audit["orphans"] == [] and outcome.wrong_version == []
+    )
+    assert outcome.passed
+    report = json.loads(settings.report_path.read_text())
+    assert report["passed"] is True and report["lost"] == 0 and report["duplicated"] == 0
+
+
+def test_any_loss_fails_the_soak():
+    counts = dict.fromkeys(("ok", "rejected", "superseded", "dead_lettered", "pending", "unaccounted"), 0)
+    clean = {"counts": counts | {"ok": 3}, "duplicated": [], "orphans": [], "versions": 3}
+    assert SoakOutcome(settings={}, audit=clean, versions_expected=3).passed
+    lost = {**clean, "counts": counts | {"ok": 2, "unaccounted": 1}}
+    assert not SoakOutcome(settings={}, audit=lost, versions_expected=3).passed
+    assert not SoakOutcome(
+        settings={}, audit={**clean, "duplicated": [{"key": "k"}]}, versions_expected=3
+    ).passed
+    assert not SoakOutcome(settings={}, audit=clean, versions_expected=4).passed  # a version never listed
+    assert not SoakOutcome(settings={}, audit=clean, versions_expected=3, wrong_version=["k@v"]).passed
