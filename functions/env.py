@@ -34,6 +34,16 @@ WRITE_TAGS = "CAMSORT_WRITE_TAGS"
 MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
 
+# Camera state (README, "Camera state and events"). Unset or empty: the stage keeps no state
+# and publishes no events (the feature is switched off).
+STATE_TABLE = "CAMSORT_STATE_TABLE"
+# EventBridge bus the state changes are published to; unset or empty: event items only.
+EVENT_BUS = "CAMSORT_EVENT_BUS"
+DEFAULT_EVENT_BUS = "camsort.events"
+# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/smoothing.py).
+# Unset: the built-in default rule.
+SMOOTHING = "CAMSORT_SMOOTHING"
+
 # Read by boto3 itself: points every client at moto's server when running locally.
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 # Read by Powertools.

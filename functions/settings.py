@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -30,6 +31,9 @@ class Settings:
     onnx_threads: int | None = None  # None: the CPUs this process may use
     write_tags: bool = True
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
+    state_table: str | None = None  # None: no camera state, no events
+    event_bus: str | None = None  # None: event items only, nothing published
+    smoothing: SmoothingConfig = SmoothingConfig()
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -46,6 +50,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
+        state_table=environ.get(env.STATE_TABLE, "").strip() or None,
+        event_bus=environ.get(env.EVENT_BUS, "").strip() or None,
+        smoothing=SmoothingConfig.parse(environ.get(env.SMOOTHING, ""), env.SMOOTHING),
     )
 
 
