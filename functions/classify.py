@@ -75,6 +75,7 @@ class App:
     model: ModelSession
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    camera_state: Any = None  # functions.camera_state.CameraStates; None: the stage keeps no state
 
 
 @dataclass
@@ -206,6 +207,8 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
         "latency_ms": latency_ms,
     }
     written = app.table.put_result(result)
+    if written and app.camera_state:
+        app.camera_state.observe_result(result)  # never raises: the result is committed
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

@@ -178,7 +178,9 @@ def evaluate(window: Sequence[Frame], rule: Rule, state: str = IDLE, since: str 
         return Evaluation(state, since, False, ())
     target, target_since = _target(frames, rule, state)
     if target == state:
-        return Evaluation(state, since or target_since, False, _supporting(frames, rule, state, rule.exit))
+        # A late frame can show that the state began earlier than we thought: keep the earliest.
+        start = min(since, target_since) if since and target_since else since or target_since
+        return Evaluation(state, start, False, _supporting(frames, rule, state, rule.exit))
     if rule.min_dwell_s > 0 and target_since is not None:
         held = _seconds(frames[-1].captured_at) - _seconds(target_since)
         if held < rule.min_dwell_s:

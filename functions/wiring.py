@@ -17,7 +17,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from functions.camera_state import CameraStates
 from functions.classify import App
+from functions.event_bus import EventPublisher
 from functions.model import ModelSession
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
@@ -51,8 +53,13 @@ def build_app(
     s3_client: Any,
     dynamodb_client: Any,
     model: ModelSession | None = None,
+    events_client: Any = None,
 ) -> App:
-    """Everything the classifier needs; opens the model unless one is given."""
+    """Everything the classifier needs; opens the model unless one is given.
+
+    Camera state is on when the stage names a state table; events are published when it also
+    names a bus (an EventBridge client is created for it unless one is given).
+    """
     if model is None:
         model = ModelSession.open(
             settings.model_uri,
@@ -60,11 +67,19 @@ def build_app(
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
         )
+    camera_state = None
+    if settings.state_table:
+        publisher = None
+        if settings.event_bus:
+            events_client = events_client or boto3.session.Session().client("events", config=CLIENT_CONFIG)
+            publisher = EventPublisher(settings.event_bus, events_client)
+        camera_state = CameraStates(settings.state_table, dynamodb_client, settings.smoothing, publisher)
     return App(
         settings=settings,
         store=FrameStore(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
+        camera_state=camera_state,
     )
 
 

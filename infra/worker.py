@@ -76,6 +76,8 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         env.MODEL_URI: model_uri,
         env.RESULTS_TABLE: stack.names.table,
+        env.STATE_TABLE: stack.names.state_table,
+        env.EVENT_BUS: stack.names.event_bus,
         env.FRAMES_PREFIX: stack.names.frames_prefix,
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",

@@ -49,8 +49,9 @@ NAMES = topology.StackNames.for_stage(STAGE)
 SERVERLESS = PROJECT_ROOT / "node_modules" / ".bin" / "serverless"
 # Lambda gives one vCPU of credit per 1,769 MB.
 MB_PER_VCPU = 1769
-DATA_ACTION_PREFIXES = ("s3:", "dynamodb:", "sqs:")
+DATA_ACTION_PREFIXES = ("s3:", "dynamodb:", "sqs:", "events:")
 EXPECTED_DATA_ACTIONS = {
+    "events:PutEvents",
     "s3:GetObject",
     "s3:GetObjectVersion",
     "s3:PutObjectTagging",
@@ -172,6 +173,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
         ("DeadLetterQueueAlarm", "AWS::CloudWatch::Alarm"),
+        ("EventBus", "AWS::Events::EventBus"),
         ("FramesBucket", "AWS::S3::Bucket"),
         ("FramesBucketPolicy", "AWS::S3::BucketPolicy"),
         ("FramesDeadLetterQueue", "AWS::SQS::Queue"),
@@ -181,6 +183,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ResultsTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
+        ("StateTable", "AWS::DynamoDB::Table"),
     ]
     assert len(of_type(resources, "AWS::Lambda::Version")) == 1
 
@@ -193,6 +196,8 @@ def test_names_match_topology(resources):
     assert props(resources, "FramesQueue")["QueueName"] == NAMES.queue
     assert props(resources, "FramesDeadLetterQueue")["QueueName"] == NAMES.dead_letter_queue
     assert props(resources, "ResultsTable")["TableName"] == NAMES.table
+    assert props(resources, "StateTable")["TableName"] == NAMES.state_table
+    assert props(resources, "EventBus")["Name"] == NAMES.event_bus
 
 
 def test_notification_sends_frames_under_the_prefix_with_each_suffix_to_the_queue(resources):
@@ -372,6 +377,7 @@ def test_iam_statements_name_their_resources(resources):
         f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/manifest.json",
     }
     table_arn = {"Fn::GetAtt": ["ResultsTable", "Arn"]}
+    state_arn = {"Fn::GetAtt": ["StateTable", "Arn"]}
     index_arn = {"Fn::Join": ["/", [table_arn, "index", topology.CAMERA_INDEX]]}
     for statement in statements:
         assert statement["Effect"] == "Allow"
@@ -389,8 +395,10 @@ def test_iam_statements_name_their_resources(resources):
                 allowed = {frames_objects} | (model_objects if action == "s3:GetObject" else set())
                 assert all(r in allowed for r in resources_of), statement
             elif service == "dynamodb":
-                allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn]
+                allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn, state_arn]
                 assert all(r in allowed for r in resources_of), statement
+            elif service == "events":
+                assert resources_of == [{"Fn::GetAtt": ["EventBus", "Arn"]}], statement
             else:
                 assert resources_of == [{"Fn::GetAtt": ["FramesQueue", "Arn"]}], statement
     assert data_actions == EXPECTED_DATA_ACTIONS

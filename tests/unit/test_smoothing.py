@@ -201,3 +201,10 @@ def test_config_errors_name_the_problem(text, message):
     with pytest.raises(ConfigurationError, match="CAMSORT_SMOOTHING") as info:
         SmoothingConfig.parse(text, "CAMSORT_SMOOTHING")
     assert message in str(info.value)
+
+
+def test_a_late_frame_can_move_the_start_of_a_held_state_earlier():
+    rule = Rule(mode="k_of_n", k=3, n=5, keep=12)
+    b0, b1, b2, b3, b4 = frames("bbbbb")
+    assert final([b2, b3, b4], rule) == ("bus", at(2))
+    assert final([b2, b3, b4, b1, b0], rule) == ("bus", at(0)) == final([b0, b1, b2, b3, b4], rule)

@@ -1,0 +1,307 @@
+"""DynamoDB adapter for camera state and events (the state table), plus the one entry point
+the classifier calls after an ``ok`` result is written.
+
+Why a table of its own rather than items in the results table: the results table is keyed
+by object and its ``by_camera`` index projects everything, so state and event items there
+would either pollute the index or need sentinel attributes to stay out of it; a separate
+table lets the function's role grant GetItem/PutItem/UpdateItem on state without widening
+what it may do to results, can be switched off by leaving it out of a stage, and keeps
+per-camera reads (``camsort cameras`` / ``events``) off the results table's hot partitions.
+
+Layout (``infra/topology.py``): partition ``camera_id``, sort ``item``:
+``state`` (one per camera: window, committed state, open episode, version) and
+``event#<number>`` (one per episode, numbered per camera: the events; a time range is a filter
+on ``start``/``end``, since a late frame may move an episode's start earlier).
+
+One frame = one read of the state item + one transaction: the state item is written on the
+condition that its ``version`` is still the one read (or that it does not exist yet), together
+with the event items the change touched. A lost race (ConditionalCheckFailed / transaction
+conflict) re-reads and retries, so two concurrent invocations never lose a frame.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions import env
+from functions.episodes import Advance, CameraState, Episode, advance
+from functions.errors import ResultsTableError, TransientError
+from functions.event_bus import EventPublisher
+from functions.iam import requires
+from functions.keys import format_timestamp
+from functions.observability import logger
+from functions.results import deserialize_item, serialize_item, to_dynamo_value
+from functions.smoothing import Frame, SmoothingConfig
+from functions.storage import error_code, is_transient
+
+PARTITION_KEY = "camera_id"
+SORT_KEY = "item"
+STATE_ITEM = "state"
+EVENT_PREFIX = "event#"
+MAX_ATTEMPTS = 8
+# Events kept in the state item until EventBridge has taken them (bounded: the item stays small).
+MAX_UNPUBLISHED = 20
+_RETRYABLE = (
+    "ConditionalCheckFailedException",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+)
+
+
+class StateTableError(ResultsTableError):
+    """A non-transient DynamoDB failure on the state table."""
+
+
+class StateConflictError(TransientError):
+    """Still losing the race for one camera's item after every retry: SQS retries the frame."""
+
+
+def event_sort_key(episode: Episode) -> str:
+    # By number, not start time: a late frame can move an episode's start earlier.
+    return f"{EVENT_PREFIX}{episode.number:09d}"
+
+
+def frame_id(object_id: str, object_version: str) -> str:
+    return f"{object_id}@{object_version}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    camera_id: str
+    outcome: str  # added | duplicate | late | skipped
+    state: str | None = None
+    changed: bool = False
+    published: int = 0
+    attempts: int = 0
+
+
+class CameraStates:
+    """State items and event items of one stage's state table."""
+
+    def __init__(
+        self,
+        table_name: str,
+        dynamodb_client: Any,
+        smoothing: SmoothingConfig,
+        publisher: EventPublisher | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.table_name = table_name
+        self._ddb = dynamodb_client
+        self.smoothing = smoothing
+        self.publisher = publisher
+        self._now = now
+        self._sleep = sleep
+
+    # --- the classifier's entry point ------------------------------------------------------
+
+    def observe_result(self, result: dict[str, Any]) -> Observation | None:
+        """Feed one written result item; never raises (the result is already committed).
+
+        Only ``ok`` results of a known camera count. A failure is logged with the key: the
+        frame is then missing from the state, which the next frames of the camera outvote.
+        """
+        camera_id = result.get("camera_id")
+        if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
+            return None
+        frame = Frame(
+            captured_at=result["captured_at"],
+            key=frame_id(result["object_id"], result["object_version"]),
+            label=str(result["label"]),
+            confidence=float(result["confidence"]),
+        )
+        try:
+            return self.observe(camera_id, frame)
+        except Exception as exc:
+            logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {frame.key}: {exc}")
+            return None
+
+    def observe(self, camera_id: str, frame: Frame) -> Observation:
+        rule = self.smoothing.rule_for(camera_id)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            current = self.load(camera_id)
+            step = advance(current, frame, rule)
+            if step.state == current:
+                return Observation(camera_id, step.outcome, current.state, attempts=attempt)
+            if self._commit(current, step):
+                published = self._publish(step.state)
+                changed = bool(step.opened and step.opened.is_change)
+                return Observation(camera_id, step.outcome, step.state.state, changed, published, attempt)
+            # Lost the race: someone else wrote this camera since we read it. Back off a little
+            # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
+            self._sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise StateConflictError(
+            f"{self.table_name}/{camera_id}: {MAX_ATTEMPTS} conflicting writes in a row for {frame.key}; "
+            "the frame will be retried"
+        )
+
+    # --- reads -----------------------------------------------------------------------------
+
+    @requires("dynamodb:GetItem", resource="state-table")
+    def load(self, camera_id: str) -> CameraState:
+        try:
+            response = self._ddb.get_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": STATE_ITEM}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, camera_id, "GetItem") from exc
+        item = response.get("Item")
+        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    @requires("dynamodb:PutItem", "dynamodb:UpdateItem", resource="state-table")
+    def _commit(self, current: CameraState, step: Advance) -> bool:
+        """One transaction: the state item (conditional on the version read) + its events."""
+        new_state = step.state
+        if step.opened and step.opened.is_change:
+            new_state = _with_unpublished(new_state, step.opened)
+        condition: dict[str, Any]
+        if current.version == 0:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+            }
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
+            }
+        item = state_to_item(new_state, version=current.version + 1, updated_at=format_timestamp(self._now()))
+        actions: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": serialize_item(item), **condition}}
+        ]
+        if step.closed:
+            actions.append(
+                {"Put": {"TableName": self.table_name, "Item": serialize_item(event_item(step.closed))}}
+            )
+        episode = step.opened or (new_state.episode if new_state.episode != current.episode else None)
+        if episode:
+            actions.append(
+                {"Put": {"TableName": self.table_name, "Item": serialize_item(event_item(episode))}}
+            )
+        try:
+            self._ddb.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if error_code(exc) in _RETRYABLE and _lost_race(exc):
+                return False
+            raise self._error(exc, current.camera_id, "TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, current.camera_id, "TransactWriteItems") from exc
+        return True
+
+    @requires("dynamodb:UpdateItem", resource="state-table")
+    def _publish(self, state: CameraState) -> int:
+        """Publish the camera's unpublished events; forget them once EventBridge took them.
+
+        A publish that fails stays in the state item and is retried with the camera's next
+        frame (at least once: subscribers dedupe on ``event_id``).
+        """
+        if not state.unpublished or self.publisher is None:
+            return 0
+        try:
+            self.publisher.publish([dict(detail) for detail in state.unpublished])
+        except Exception as exc:
+            logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
+            return 0
+        version = state.version + 1  # the version _commit just wrote
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": state.camera_id}, SORT_KEY: {"S": STATE_ITEM}},
+                UpdateExpression="REMOVE #u",
+                ConditionExpression="#v = :v",
+                ExpressionAttributeNames={"#u": "unpublished", "#v": "version"},
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                logger.warning(f"{self.table_name}/{state.camera_id}: published events not cleared: {exc}")
+        return len(state.unpublished)
+
+    def _error(self, exc: Exception, camera_id: str, operation: str) -> Exception:
+        where = f"{self.table_name}/{camera_id}"
+        if is_transient(exc):
+            return TransientError(
+                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
+            )
+        return StateTableError(
+            f"{where}: DynamoDB {operation} failed ({exc}); check the state table name ({env.STATE_TABLE}), "
+            "its key schema and the permissions"
+        )
+
+
+def _lost_race(exc: ClientError) -> bool:
+    if error_code(exc) != "TransactionCanceledException":
+        return True
+    reasons = exc.response.get("CancellationReasons") or []
+    codes = {reason.get("Code") for reason in reasons if reason.get("Code") not in (None, "None")}
+    # Unknown reasons (moto may omit them) count as a conflict: re-reading is always safe.
+    return not codes or codes <= {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+def _with_unpublished(state: CameraState, episode: Episode) -> CameraState:
+    return replace(state, unpublished=(*state.unpublished, episode.detail())[-MAX_UNPUBLISHED:])
+
+
+def state_to_item(state: CameraState, *, version: int, updated_at: str) -> dict[str, Any]:
+    last = state.window[-1] if state.window else None
+    return {
+        PARTITION_KEY: state.camera_id,
+        SORT_KEY: STATE_ITEM,
+        "version": version,
+        "state": state.state,
+        "since": state.since,
+        "window": [frame.to_item() for frame in state.window],
+        "episode": state.episode.to_item() if state.episode else None,
+        "ignored": list(state.ignored),
+        "unpublished": [to_dynamo_value(detail) for detail in state.unpublished] or None,
+        "last_frame": last.to_item() if last else None,
+        "updated_at": updated_at,
+    }
+
+
+def state_from_item(item: dict[str, Any]) -> CameraState:
+    camera_id = str(item[PARTITION_KEY])
+    episode = item.get("episode")
+    return CameraState(
+        camera_id=camera_id,
+        version=int(item.get("version", 0)),
+        window=tuple(Frame.from_item(frame) for frame in item.get("window", [])),
+        episode=Episode.from_item(camera_id, episode) if episode else None,
+        ignored=tuple(item.get("ignored", [])),
+        unpublished=tuple(_plain(detail) for detail in item.get("unpublished") or []),
+    )
+
+
+def event_item(episode: Episode) -> dict[str, Any]:
+    return {
+        PARTITION_KEY: episode.camera_id,
+        SORT_KEY: event_sort_key(episode),
+        **episode.detail(),
+        "number": episode.number,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int/float (for JSON and EventBridge)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
