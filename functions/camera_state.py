@@ -13,10 +13,12 @@ Layout (``infra/topology.py``): partition ``camera_id``, sort ``item``:
 ``event#<number>`` (one per episode, numbered per camera: the events; a time range is a filter
 on ``start``/``end``, since a late frame may move an episode's start earlier).
 
-One frame = one read of the state item + one transaction: the state item is written on the
-condition that its ``version`` is still the one read (or that it does not exist yet), together
-with the event items the change touched. A lost race (ConditionalCheckFailed / transaction
-conflict) re-reads and retries, so two concurrent invocations never lose a frame.
+One frame = one consistent read of the state item + one PutItem of it, on the condition that
+its ``version`` is still the one read (or that it does not exist yet): that write is the commit
+point. A lost race (ConditionalCheckFailed) re-reads and retries with jittered backoff, so two
+concurrent invocations never lose a frame. What the change means for the event items and the
+bus rides in the item's outbox and is written / published right after (idempotently, at least
+once), then cleared.
 """
 
 from __future__ import annotations
@@ -46,14 +48,12 @@ PARTITION_KEY = "camera_id"
 SORT_KEY = "item"
 STATE_ITEM = "state"
 EVENT_PREFIX = "event#"
-MAX_ATTEMPTS = 8
-# Events kept in the state item until EventBridge has taken them (bounded: the item stays small).
-MAX_UNPUBLISHED = 20
-_RETRYABLE = (
-    "ConditionalCheckFailedException",
-    "TransactionCanceledException",
-    "TransactionConflictException",
-)
+# Each round of a race has one winner, so n concurrent writers of one camera need about n
+# attempts; the bound is generous because a frame that gives up is missing from the state.
+MAX_ATTEMPTS = 30
+MAX_BACKOFF_S = 0.25
+# Outbox bound: events kept in the state item until written / published (the item stays small).
+MAX_OUTBOX = 20
 
 
 class StateTableError(ResultsTableError):
@@ -133,13 +133,14 @@ class CameraStates:
             step = advance(current, frame, rule)
             if step.state == current:
                 return Observation(camera_id, step.outcome, current.state, attempts=attempt)
-            if self._commit(current, step):
-                published = self._publish(step.state)
+            committed = self._commit(current, step)
+            if committed is not None:
+                published = self._flush(committed, current)
                 changed = bool(step.opened and step.opened.is_change)
-                return Observation(camera_id, step.outcome, step.state.state, changed, published, attempt)
+                return Observation(camera_id, step.outcome, committed.state, changed, published, attempt)
             # Lost the race: someone else wrote this camera since we read it. Back off a little
             # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
-            self._sleep(random.uniform(0, 0.01 * 2**attempt))
+            self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
         raise StateConflictError(
             f"{self.table_name}/{camera_id}: {MAX_ATTEMPTS} conflicting writes in a row for {frame.key}; "
             "the frame will be retried"
@@ -162,75 +163,116 @@ class CameraStates:
 
     # --- writes ----------------------------------------------------------------------------
 
-    @requires("dynamodb:PutItem", "dynamodb:UpdateItem", resource="state-table")
-    def _commit(self, current: CameraState, step: Advance) -> bool:
-        """One transaction: the state item (conditional on the version read) + its events."""
-        new_state = step.state
-        if step.opened and step.opened.is_change:
-            new_state = _with_unpublished(new_state, step.opened)
-        condition: dict[str, Any]
-        if current.version == 0:
-            condition = {
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
-            }
-        else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
-            }
-        item = state_to_item(new_state, version=current.version + 1, updated_at=format_timestamp(self._now()))
-        actions: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table_name, "Item": serialize_item(item), **condition}}
-        ]
-        if step.closed:
-            actions.append(
-                {"Put": {"TableName": self.table_name, "Item": serialize_item(event_item(step.closed))}}
-            )
-        episode = step.opened or (new_state.episode if new_state.episode != current.episode else None)
-        if episode:
-            actions.append(
-                {"Put": {"TableName": self.table_name, "Item": serialize_item(event_item(episode))}}
-            )
-        try:
-            self._ddb.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if error_code(exc) in _RETRYABLE and _lost_race(exc):
-                return False
-            raise self._error(exc, current.camera_id, "TransactWriteItems") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, current.camera_id, "TransactWriteItems") from exc
-        return True
+    @requires("dynamodb:PutItem", resource="state-table")
+    def _commit(self, current: CameraState, step: Advance) -> CameraState | None:
+        """Write the state item on the condition that it is still the version read.
 
-    @requires("dynamodb:UpdateItem", resource="state-table")
-    def _publish(self, state: CameraState) -> int:
-        """Publish the camera's unpublished events; forget them once EventBridge took them.
-
-        A publish that fails stays in the state item and is retried with the camera's next
-        frame (at least once: subscribers dedupe on ``event_id``).
+        One item, one conditional PutItem: the commit point. (Not a transaction with the event
+        items: the events ride in the item's outbox and are written right after, idempotently.
+        Besides, moto rolls a failed transaction back by restoring a snapshot of the whole
+        table, which would erase a concurrent writer's commit.) None: lost the race.
         """
-        if not state.unpublished or self.publisher is None:
-            return 0
+        new_state = step.state
+        if step.closed:
+            new_state = replace(
+                new_state, unwritten=(*new_state.unwritten, step.closed.to_item())[-MAX_OUTBOX:]
+            )
+        if step.opened and step.opened.is_change:
+            new_state = replace(
+                new_state, unpublished=(*new_state.unpublished, step.opened.detail())[-MAX_OUTBOX:]
+            )
+        new_state = replace(new_state, version=current.version + 1)
+        if current.version == 0:
+            condition = "attribute_not_exists(#v)"
+            values = None
+        else:
+            condition = "#v = :v"
+            values = {":v": {"N": str(current.version)}}
+        item = state_to_item(new_state, updated_at=format_timestamp(self._now()))
         try:
-            self.publisher.publish([dict(detail) for detail in state.unpublished])
-        except Exception as exc:
-            logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
-            return 0
-        version = state.version + 1  # the version _commit just wrote
-        try:
-            self._ddb.update_item(
+            self._ddb.put_item(
                 TableName=self.table_name,
-                Key={PARTITION_KEY: {"S": state.camera_id}, SORT_KEY: {"S": STATE_ITEM}},
-                UpdateExpression="REMOVE #u",
-                ConditionExpression="#v = :v",
-                ExpressionAttributeNames={"#u": "unpublished", "#v": "version"},
+                Item=serialize_item(item),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "version"},
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise self._error(exc, current.camera_id, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, current.camera_id, "PutItem") from exc
+        return new_state
+
+    def _flush(self, state: CameraState, previous: CameraState) -> int:
+        """After a commit: write the event items, publish the changes, clear the outbox.
+
+        Every step is idempotent and anything that fails stays in the outbox for the camera's
+        next frame (events at least once: subscribers dedupe on ``event_id``). Returns the
+        number of events published.
+        """
+        episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
+        if state.episode and state.episode != previous.episode:
+            episodes.append(state.episode)
+        written = True
+        for episode in episodes:
+            written = self._put_event(episode, state.version) and written
+        published = 0
+        if state.unpublished and self.publisher is not None:
+            try:
+                self.publisher.publish([dict(detail) for detail in state.unpublished])
+                published = len(state.unpublished)
+            except Exception as exc:
+                logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
+        clear = (["unwritten"] if state.unwritten and written else []) + (
+            ["unpublished"] if published else []
+        )
+        if clear:
+            self._clear(state, clear)
+        return published
+
+    @requires("dynamodb:PutItem", resource="state-table")
+    def _put_event(self, episode: Episode, version: int) -> bool:
+        """Event item as of state ``version``; never overwrites what a newer version wrote."""
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(event_item(episode) | {"state_version": version}),
+                ConditionExpression="attribute_not_exists(#sv) OR #sv <= :v",
+                ExpressionAttributeNames={"#sv": "state_version"},
                 ExpressionAttributeValues={":v": {"N": str(version)}},
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                logger.warning(f"{self.table_name}/{state.camera_id}: published events not cleared: {exc}")
-        return len(state.unpublished)
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return True  # a newer state already wrote it
+            logger.warning(f"{self.table_name}/{episode.event_id}: event item kept for a later write: {exc}")
+            return False
+        except BotoCoreError as exc:
+            logger.warning(f"{self.table_name}/{episode.event_id}: event item kept for a later write: {exc}")
+            return False
+        return True
+
+    @requires("dynamodb:PutItem", resource="state-table")
+    def _clear(self, state: CameraState, attributes: list[str]) -> None:
+        """The state without the flushed outbox entries, as the next version (conditional).
+
+        A PutItem, not an UpdateItem ... REMOVE: moto applies a conditional update as a
+        read-modify-write of the whole item, which can overwrite a concurrent writer's commit.
+        """
+        cleared = replace(state, version=state.version + 1, **{name: () for name in attributes})
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(state_to_item(cleared, updated_at=format_timestamp(self._now()))),
+                ConditionExpression="#v = :v",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":v": {"N": str(state.version)}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # A newer frame committed meanwhile: it carried the outbox on and will clear it.
+            if not (isinstance(exc, ClientError) and error_code(exc) == "ConditionalCheckFailedException"):
+                logger.warning(f"{self.table_name}/{state.camera_id}: outbox not cleared: {exc}")
 
     def _error(self, exc: Exception, camera_id: str, operation: str) -> Exception:
         where = f"{self.table_name}/{camera_id}"
@@ -244,30 +286,18 @@ class CameraStates:
         )
 
 
-def _lost_race(exc: ClientError) -> bool:
-    if error_code(exc) != "TransactionCanceledException":
-        return True
-    reasons = exc.response.get("CancellationReasons") or []
-    codes = {reason.get("Code") for reason in reasons if reason.get("Code") not in (None, "None")}
-    # Unknown reasons (moto may omit them) count as a conflict: re-reading is always safe.
-    return not codes or codes <= {"ConditionalCheckFailed", "TransactionConflict"}
-
-
-def _with_unpublished(state: CameraState, episode: Episode) -> CameraState:
-    return replace(state, unpublished=(*state.unpublished, episode.detail())[-MAX_UNPUBLISHED:])
-
-
-def state_to_item(state: CameraState, *, version: int, updated_at: str) -> dict[str, Any]:
+def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
     last = state.window[-1] if state.window else None
     return {
         PARTITION_KEY: state.camera_id,
         SORT_KEY: STATE_ITEM,
-        "version": version,
+        "version": state.version,
         "state": state.state,
         "since": state.since,
         "window": [frame.to_item() for frame in state.window],
         "episode": state.episode.to_item() if state.episode else None,
         "ignored": list(state.ignored),
+        "unwritten": [to_dynamo_value(item) for item in state.unwritten] or None,
         "unpublished": [to_dynamo_value(detail) for detail in state.unpublished] or None,
         "last_frame": last.to_item() if last else None,
         "updated_at": updated_at,
@@ -283,6 +313,7 @@ def state_from_item(item: dict[str, Any]) -> CameraState:
         window=tuple(Frame.from_item(frame) for frame in item.get("window", [])),
         episode=Episode.from_item(camera_id, episode) if episode else None,
         ignored=tuple(item.get("ignored", [])),
+        unwritten=tuple(_plain(episode) for episode in item.get("unwritten") or []),
         unpublished=tuple(_plain(detail) for detail in item.get("unpublished") or []),
     )
 

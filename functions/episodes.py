@@ -123,6 +123,10 @@ class CameraState:
     window: tuple[Frame, ...] = ()
     episode: Episode | None = None  # None until the first frame
     ignored: tuple[str, ...] = ()
+    # Outbox: closed episodes whose event item is not written yet, and changes not yet
+    # published. They ride in the state item, so the one conditional write of the state is
+    # the commit point; the adapter writes/publishes them after it and then clears them.
+    unwritten: tuple[dict[str, Any], ...] = field(default=())
     unpublished: tuple[dict[str, Any], ...] = field(default=())
 
     @property
