@@ -26,3 +26,7 @@ COMMANDS.append(bench)
 from camsort.commands.synth import synth  # noqa: E402
 
 COMMANDS.append(synth)
+
+from camsort.commands.cameras import cameras, events  # noqa: E402
+
+COMMANDS.extend([cameras, events])
