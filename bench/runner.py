@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 _REPORT = None
 
@@ -42,22 +43,13 @@ def mark(name: str) -> None:
     report("mark", name=name, t=time.time())
 
 
-class LambdaContext:
-    """The attributes of Lambda's context object that the handler and Powertools read."""
+def lambda_context(request_id: str) -> Any:
+    """The function's one local stand-in for Lambda's context, named for the bench."""
+    from functions.observability import LocalLambdaContext
 
-    function_name = "camsort-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:camsort-bench"
-    memory_limit_in_mb = 3538
-    log_group_name = "/aws/lambda/camsort-bench"
-    log_stream_name = "bench"
-
-    def __init__(self, request_id: str = "bench-0"):
-        self.aws_request_id = request_id
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+    return LocalLambdaContext(
+        function_name="camsort-bench", memory_limit_in_mb=3538, timeout_s=60, aws_request_id=request_id
+    )
 
 
 class RunFailed(RuntimeError):
@@ -79,7 +71,7 @@ class HandlerPath:
         self.handler = handler
 
     def invoke(self, event: dict, request_id: str) -> None:
-        response = self.handler.lambda_handler(event, LambdaContext(request_id))
+        response = self.handler.lambda_handler(event, lambda_context(request_id))
         failures = (response or {}).get("batchItemFailures", [])
         if failures:
             raise RunFailed(f"the handler reported batchItemFailures {failures}; see the child log")

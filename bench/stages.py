@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 import numpy as np
 
@@ -50,15 +49,10 @@ class Stopwatch:
 
 
 def s3_objects_of(event: dict) -> list[tuple[str, str]]:
-    """(bucket, key) of every ObjectCreated record in an SQS event of S3 notifications."""
-    objects = []
-    for record in event["Records"]:
-        body = json.loads(record["body"])
-        for s3_record in body.get("Records", []):
-            if s3_record.get("eventName", "").startswith("ObjectCreated:"):
-                s3 = s3_record["s3"]
-                objects.append((s3["bucket"]["name"], unquote_plus(s3["object"]["key"])))
-    return objects
+    """(bucket, key) of every ObjectCreated record in an SQS event, by the function's own parser."""
+    from functions.events import parse_event
+
+    return [(frame.bucket, frame.key) for frame in parse_event(event).frames]
 
 
 def reference_item(
@@ -234,15 +228,16 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
     """The handler's steps for one frame at a time, each timed, on the container's own app.
 
     Same components and the same order as ``functions.classify`` (duplicate look-up,
-    GetObject, decode, one inference, decision, tags, conditional write); the item written
-    has the schema's fields. One frame per "invocation", as in the batch-1 pass.
+    GetObject, decode, one inference, decision, tags, conditional write); the item and the
+    tags are built by the function's own builders. One frame per "invocation", as in the batch-1 pass.
     """
     from functions import wiring
+    from functions.classify import base_item, frame_tags, ok_item
     from functions.decision import decide
+    from functions.events import FrameEvent
     from functions.image_loader import load_image
     from functions.keys import parse_key
     from functions.results import object_id
-    from functions.storage import TAG_PREFIX
 
     app = wiring.default_app()
     settings, model = app.settings, app.model
@@ -263,35 +258,23 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
         with watch("decide"):
             (decision,) = decide(probabilities, model.labels, model.manifest.thresholds)
             info = parse_key(key, prefix=settings.frames_prefix, pattern=settings.key_pattern)
-            item = {
-                "object_id": object_id(bucket, key),
-                "object_version": stored.etag,
-                "bucket": bucket,
-                "key": key,
-                "camera_id": info.camera_id,
-                "captured_at": format_timestamp(info.captured_at or stored.last_modified),
-                "etag": stored.etag,
-                "size": stored.content_length,
-                "sequencer": "",
-                "event_name": "ObjectCreated:Put",
-                "model_sha256": model.sha256,
-                "model_version": model.manifest.model_version,
-                "status": "ok",
-                "label": decision.label,
-                "top_label": decision.top_label,
-                "confidence": decision.confidence,
-                "probabilities": decision.probabilities,
-            }
+            event = FrameEvent(
+                bucket=bucket,
+                key=key,
+                size=None,
+                etag=etag,
+                version_id=None,
+                sequencer="",
+                event_time=None,
+                event_name="ObjectCreated:Put",
+                source_id=None,
+            )
+            base = base_item(event, app, object_version=stored.etag, key_info=info, stored=stored, size=None)
+            item = ok_item(base, decision, latency_ms=None)
         with watch("tag"):
             if settings.write_tags:
-                tags = {
-                    f"{TAG_PREFIX}label": decision.label,
-                    f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
-                    f"{TAG_PREFIX}model-version": model.manifest.model_version,
-                }
-                app.store.tag_frame(bucket, key, tags)
+                app.store.tag_frame(bucket, key, frame_tags(decision, model))
         with watch("write"):
-            item["processed_at"] = format_timestamp(datetime.now(UTC))
             app.table.put_result(item)
     if not settings.write_tags:
         del watch.samples["tag"]
@@ -344,16 +327,13 @@ def onnxruntime_op_profile(plan: dict, runs: int | None = None) -> list[dict[str
 
     from functions import wiring
     from functions.image_loader import load_image
+    from functions.model import session_options
 
     app = wiring.default_app()
     paths = plan["onnx_profile_frames"][: runs or len(plan["onnx_profile_frames"])]
-    options = ort.SessionOptions()
+    options = session_options(app.model.threads)  # the function's, plus profiling
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(plan["profile_path"]).with_suffix("")) + "-onnxruntime"
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = app.model.threads
-    options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(app.model.model_path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     for path in paths:

@@ -191,21 +191,10 @@ def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
     frame, model = item.frame, app.model
     tagged = False
     if app.settings.write_tags:
-        tags = {
-            f"{TAG_PREFIX}label": decision.label,
-            f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
-            f"{TAG_PREFIX}model-version": model.manifest.model_version,
-        }
+        tags = frame_tags(decision, model)
         tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
     latency_ms = _elapsed_ms(item, app)
-    result = _base_item(item, app) | {
-        "status": "ok",
-        "label": decision.label,
-        "top_label": decision.top_label,
-        "confidence": decision.confidence,
-        "probabilities": decision.probabilities,
-        "latency_ms": latency_ms,
-    }
+    result = ok_item(_base_item(item, app), decision, latency_ms)
     written = app.table.put_result(result)
     if written and app.camera_state:
         app.camera_state.observe_result(result)  # never raises: the result is committed
@@ -257,8 +246,49 @@ def _failure(frame: FrameEvent, exc: BaseException, what: str) -> FrameOutcome:
 
 
 def _base_item(item: _Work, app: App) -> dict[str, Any]:
-    frame, stored, model = item.frame, item.stored, app.model
-    captured = item.key_info.captured_at if item.key_info else None
+    return base_item(
+        item.frame,
+        app,
+        object_version=item.object_version,
+        key_info=item.key_info,
+        stored=item.stored,
+        size=item.size,
+    )
+
+
+def frame_tags(decision: Decision, model: ModelSession) -> dict[str, str]:
+    """The S3 tags of an ``ok`` frame."""
+    return {
+        f"{TAG_PREFIX}label": decision.label,
+        f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
+        f"{TAG_PREFIX}model-version": model.manifest.model_version,
+    }
+
+
+def ok_item(base: dict[str, Any], decision: Decision, latency_ms: float | None) -> dict[str, Any]:
+    """The result item of an ``ok`` frame: ``base_item`` plus the decision."""
+    return base | {
+        "status": "ok",
+        "label": decision.label,
+        "top_label": decision.top_label,
+        "confidence": decision.confidence,
+        "probabilities": decision.probabilities,
+        "latency_ms": latency_ms,
+    }
+
+
+def base_item(
+    frame: FrameEvent,
+    app: App,
+    *,
+    object_version: str,
+    key_info: KeyInfo | None,
+    stored: StoredFrame | None,
+    size: int | None,
+) -> dict[str, Any]:
+    """The fields every result item has, whatever its status (public: the bench writes the same items)."""
+    model = app.model
+    captured = key_info.captured_at if key_info else None
     if captured is None and stored is not None:
         captured = stored.last_modified
     captured_at = format_timestamp(captured) if captured else _event_time(frame)
@@ -266,15 +296,15 @@ def _base_item(item: _Work, app: App) -> dict[str, Any]:
     version_id = (stored.version_id if stored else None) or frame.version_id
     return {
         "object_id": object_id(frame.bucket, frame.key),
-        "object_version": item.object_version,
+        "object_version": object_version,
         "bucket": frame.bucket,
         "key": frame.key,
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": item.key_info.camera_id if item.key_info else None,
-        "captured_at": captured_at if item.key_info else None,
+        "camera_id": key_info.camera_id if key_info else None,
+        "captured_at": captured_at if key_info else None,
         "etag": etag,
         "version_id": version_id,
-        "size": stored.content_length if stored else item.size,
+        "size": stored.content_length if stored else size,
         "sequencer": frame.sequencer,
         "event_name": frame.event_name,
         "event_time": frame.event_time,

@@ -148,23 +148,34 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
         message_id = record.message_id
         parsed.source_ids.append(message_id)
         try:
-            body = json.loads(record.body)
-            if isinstance(body, dict) and body.get("Type") == "Notification" and "Message" in body:
-                body = json.loads(body["Message"])  # SNS-wrapped (S3 -> SNS -> SQS)
-            if not isinstance(body, dict):
-                raise UnsupportedEventError("body is not a JSON object")
-            if body.get("Event") == TEST_EVENT:
-                parsed.ignored += 1
-                continue
-            if not _is_s3_notification(body):
-                raise UnsupportedEventError("body is not an S3 event notification")
-            frames, ignored = _s3_notification_frames(body, source_id=message_id)
+            frames, ignored = notification_frames(record.body, source_id=message_id)
         except (json.JSONDecodeError, UnsupportedEventError, KeyError, TypeError, ValueError) as exc:
             parsed.invalid.append(InvalidRecord(message_id, f"SQS message {message_id}: {exc}"))
             continue
         parsed.frames.extend(frames)
         parsed.ignored += ignored
     return parsed
+
+
+def notification_frames(body: str | dict, source_id: str | None = None) -> tuple[list[FrameEvent], int]:
+    """One SQS message body -> (its ObjectCreated frames, the records ignored).
+
+    The body is an S3 event notification, an SNS notification wrapping one, or an
+    ``s3:TestEvent`` (no frames, one ignored). Anything else raises ``UnsupportedEventError``;
+    a malformed record raises ``KeyError``, ``TypeError`` or ``ValueError``. Public: the demo's
+    accounting and the bench read the queue's bodies with it too.
+    """
+    if isinstance(body, str):
+        body = json.loads(body)
+    if isinstance(body, dict) and body.get("Type") == "Notification" and "Message" in body:
+        body = json.loads(body["Message"])  # SNS-wrapped (S3 -> SNS -> SQS)
+    if not isinstance(body, dict):
+        raise UnsupportedEventError("body is not a JSON object")
+    if body.get("Event") == TEST_EVENT:
+        return [], 1
+    if not _is_s3_notification(body):
+        raise UnsupportedEventError("body is not an S3 event notification")
+    return _s3_notification_frames(body, source_id=source_id)
 
 
 def _s3_notification_frames(body: dict, source_id: str | None) -> tuple[list[FrameEvent], int]:

@@ -66,6 +66,18 @@ def resolve_threads(threads: int | None = None) -> int:
     return available_cpus()
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """The function's onnxruntime settings (see the module docstring): everything that runs
+    the shipped graphs (the function, training's featurization, the bench) uses these, so the
+    features the trees are trained on come from the same kernels as in production."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    return options
+
+
 def fetch_model(
     uri: str, *, s3_client: Any = None, cache_dir: str | Path = env.DEFAULT_MODEL_CACHE_DIR
 ) -> Path:
@@ -140,12 +152,8 @@ class ModelSession:
     ) -> ModelSession:
         model_dir = fetch_model(uri, s3_client=s3_client, cache_dir=cache_dir)
         model_path, manifest = load_verified(model_dir)  # refuses a sha256 mismatch
-        options = ort.SessionOptions()
         resolved = resolve_threads(threads)
-        options.intra_op_num_threads = resolved
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options = session_options(resolved)
         try:
             session = ort.InferenceSession(
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

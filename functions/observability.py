@@ -8,9 +8,11 @@ EMF written to stdout at the end of each invocation: ``Frames``, ``Rejected`` (t
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -28,21 +30,33 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
-@dataclass(frozen=True)
+@dataclass
 class LocalLambdaContext:
-    """What Lambda passes as ``context``, for callers outside Lambda (the local worker, tests).
+    """What Lambda passes as ``context``, for callers outside Lambda (the local worker, the bench,
+    tests): the one stand-in, so all of them look alike to the handler and Powertools.
 
-    Powertools' ``inject_lambda_context`` reads these four attributes.
+    Powertools' ``inject_lambda_context`` reads the name, memory, ARN and request id; the
+    remaining time counts down from ``timeout_s`` like the real one. The account is moto's.
     """
 
     function_name: str = "camsort-classify-local"
     memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:camsort-classify-local"
-    aws_request_id: str = "local"
-    remaining_time_ms: int = 60_000
+    region: str = "us-east-1"
+    timeout_s: float = 60.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    account_id: str = "123456789012"
+
+    def __post_init__(self) -> None:
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+        )
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + self.timeout_s
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_time_ms
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def log_outcome(outcome: FrameOutcome) -> None:

@@ -33,7 +33,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,23 +98,6 @@ def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    def __init__(self, function_name: str, memory_mb: int, region: str, timeout_s: float):
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"local/{uuid.uuid4().hex}"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -385,8 +367,14 @@ class SqsWorker:
         ids = [record["messageId"] for record in records]
         self.stats.received += len(records)
         self.stats.invocations += 1
-        context = LambdaContext(
-            self.function_name, self.memory_mb, self.stack.region, self.stack.function_timeout_s
+        # Imported here, not at the top: functions' modules read their environment at import.
+        from functions.observability import LocalLambdaContext
+
+        context = LocalLambdaContext(
+            function_name=self.function_name,
+            memory_limit_in_mb=self.memory_mb,
+            region=self.stack.region,
+            timeout_s=self.stack.function_timeout_s,
         )
         started = time.monotonic()
         try:

@@ -1,7 +1,8 @@
 """Backbone features through onnxruntime, cached on disk.
 
 Features come from the very ONNX backbone that will ship (fp32 or int8), run by onnxruntime
-with the function's graph optimisation level (EXTENDED, see ``functions/model.py``), so the
+with the function's session options (``functions.model.session_options``: graph optimisation
+EXTENDED, one inter-op thread, sequential execution), so the
 trees are trained on what they will see in production. The level matters: on the fp32
 backbone ALL differs from EXTENDED by ~3e-6 (NCHWc kernels), enough to flip a tree split;
 on the int8 backbone BASIC differs from EXTENDED by ~0.5 (no fused integer kernels).
@@ -134,11 +135,10 @@ def _run_backbone(
 ):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    # The function's level (functions/model.py); in memory only, nothing is saved.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    from functions.model import available_cpus, session_options
+
+    # The function's own options (functions/model.py); in memory only, nothing is saved.
+    options = session_options(threads or available_cpus())
     session = ort.InferenceSession(str(backbone_path), options, providers=["CPUExecutionProvider"])
     input_names = [value.name for value in session.get_inputs()]
     output_names = [value.name for value in session.get_outputs()]

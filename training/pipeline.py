@@ -68,6 +68,7 @@ class TrainResult:
     parity: dict[str, Any]
     report_paths: Any  # training.report.ReportPaths
     featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
+    backbones: dict[str, Path]  # precision -> the (cached) ONNX backbone its features came from
 
     def __fspath__(self) -> str:
         """A TrainResult stands for its model directory: ``Path(train(...))`` works."""
@@ -273,6 +274,7 @@ def train(
         parity=parity,
         report_paths=report_paths,
         featurize_stats=featurize_stats,
+        backbones=dict(backbones),
     )
 
 

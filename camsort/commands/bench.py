@@ -51,7 +51,8 @@ def bench(frames, train_per_label, weights, seed, cold_starts, paths, profile, p
 
     Writes bench/results.json and bench/results.md (markdown tables for the README).
     """
-    from bench.harness import BenchConfig, run_bench
+    from bench.config import BenchConfig
+    from bench.harness import run_bench
 
     options = {
         "frames": frames,

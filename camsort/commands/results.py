@@ -2,7 +2,50 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import click
+
+from functions.errors import ConfigurationError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s`` | ``10m`` | ``2h`` | ``1d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigurationError(f"--last {text!r}: write a duration like 30s, 10m, 2h or 1d")
+    value, unit = match.groups()
+    return timedelta(**{_UNITS[unit]: float(value)})
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """ISO 8601; a time without zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(
+            f"{option} {text!r}: write an ISO 8601 time like 2026-11-22T07:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def time_range(
+    since: str | None, until: str | None, last: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """--since/--last and --until -> the (start, end) of the query; either may be open."""
+    if last and since:
+        raise ConfigurationError("--last and --since both set the start of the range; give one of them")
+    start = now - parse_duration(last) if last else (parse_time(since, "--since") if since else None)
+    end = parse_time(until, "--until") if until else None
+    if start and end and start > end:
+        from infra.demo_summary import iso_utc
+
+        raise ConfigurationError(f"the range starts ({iso_utc(start)}) after it ends ({iso_utc(end)})")
+    return start, end
 
 
 @click.command("results")
@@ -41,17 +84,8 @@ def results(
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
-    from infra.demo import results_command
+    from infra.results_query import ResultsQuery, resolve_target, show_results
 
-    results_command(
-        camera=camera,
-        since=since,
-        until=until,
-        last=last,
-        status=status,
-        limit=limit,
-        endpoint_url=endpoint_url,
-        table=table,
-        region=region,
-        as_json=as_json,
-    )
+    start, end = time_range(since, until, last, datetime.now(UTC))
+    query = ResultsQuery(camera=camera, since=start, until=end, status=status, limit=limit)
+    show_results(query, resolve_target(endpoint_url, table, region), as_json=as_json)

@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
+from camsort.commands.results import parse_duration, parse_time
 from functions.errors import ConfigurationError
-from infra.demo import parse_duration, parse_time, resolve_target, stop_demo_server, write_state
+from infra.demo_state import stop_demo_server, write_state
 from infra.moto_server import free_port
+from infra.results_query import resolve_target
 from infra.topology import StackNames
 
 
@@ -103,7 +105,8 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
     from rich.console import Console
 
     from functions.manifest import UNKNOWN_LABEL, read_manifest
-    from infra.demo import DemoSettings, run_demo
+    from infra.demo import run_demo
+    from infra.demo_settings import DemoSettings
 
     output = io.StringIO()
     outcome = run_demo(

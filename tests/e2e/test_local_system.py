@@ -17,7 +17,7 @@ from functions import wiring
 from functions.events import normalise_sequencer
 from functions.keys import format_timestamp
 from functions.storage import TAG_PREFIX
-from infra.demo import DeliveryTracker, account, notification_objects, scan_results
+from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
 from infra.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
 from infra.local_stack import local_client
 from infra.simulator import BAD_KINDS, FRAME, s3_notification_body, simulate_cameras

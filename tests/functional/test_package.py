@@ -215,16 +215,10 @@ RUN_HANDLER = textwrap.dedent(
     sys.path.insert(0, root)
     import functions.handler
 
-    class Context:
-        function_name = "camsort-test-classify"
-        function_version = "$LATEST"
-        memory_limit_in_mb = 3538
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:camsort-test-classify"
-        aws_request_id = "package-test"
-        def get_remaining_time_in_millis(self):
-            return 60000
+    from functions.observability import LocalLambdaContext  # from the artifact too
 
-    response = functions.handler.lambda_handler(json.load(open(event_path)), Context())
+    context = LocalLambdaContext("camsort-test-classify", 3538, aws_request_id="package-test")
+    response = functions.handler.lambda_handler(json.load(open(event_path)), context)
     paths = {m: getattr(sys.modules[m], "__file__", None) for m in ("numpy", "onnxruntime", "PIL", "boto3")}
     json.dump({"response": response, "paths": paths, "version": list(sys.version_info[:2])}, open(out_path, "w"))
     """

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.harness import (
-    BenchConfig,
-    BenchError,
-    ChildRun,
-    model_dir_for,
-    parse_importtime,
-    summarize_draft,
-    summarize_path,
-    training_cache_dir,
-)
+from bench.child import ChildRun, parse_importtime
+from bench.config import BenchConfig, BenchError
+from bench.inputs import backbone_paths, backbones_record, model_dir_for, training_cache_dir
 from bench.stages import reference_item, s3_objects_of, summarize_onnxruntime_profile
+from bench.summary import summarize_draft, summarize_path
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def _full_run() -> ChildRun:
@@ -91,17 +88,25 @@ def test_summarize_draft_without_handler_paths_is_none():
 
 
 def _sqs_event(keys: list[str], event_name: str = "ObjectCreated:Put") -> dict:
+    """An SQS event of one S3 notification per key (the recorded shapes under tests/events)."""
+    recorded = json.loads((EVENTS / "s3_put.json").read_text())["Records"][0]
     records = []
     for key in keys:
-        body = {
-            "Records": [
-                {
-                    "eventName": event_name,
-                    "s3": {"bucket": {"name": "frames"}, "object": {"key": key, "size": 3}},
-                }
-            ]
-        }
-        records.append({"messageId": key, "body": json.dumps(body), "eventSource": "aws:sqs"})
+        s3_record = json.loads(json.dumps(recorded))
+        s3_record["eventName"] = event_name
+        s3_record["s3"]["bucket"]["name"] = "frames"
+        s3_record["s3"]["object"]["key"] = key
+        body = {"Records": [s3_record]}
+        records.append(
+            {
+                "messageId": key,
+                "receiptHandle": "handle",
+                "body": json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            }
+        )
     return {"Records": records}
 
 
@@ -198,3 +203,26 @@ def test_cache_keys_separate_everything_the_models_depend_on(tmp_path):
     # the renderer's fingerprint is part of the key: new frames, new models
     assert "-r" in model_dir_for(base, "fp32").name
     assert training_cache_dir(base) != training_cache_dir(BenchConfig(cache_dir=tmp_path, seed=1))
+
+
+def test_backbone_paths_are_the_ones_the_pipeline_results_named(tmp_path):
+    config = BenchConfig(cache_dir=tmp_path)
+    files = {}
+    for precision, names in (("fp32", ("fp32",)), ("int8", ("fp32", "int8"))):
+        model_dir = model_dir_for(config, precision)
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        record = {}
+        for name in names:
+            path = tmp_path / f"{precision}-run-{name}.onnx"
+            path.write_bytes(b"onnx")
+            record[name] = str(path)
+        files[precision] = record
+        backbones_record(model_dir).write_text(json.dumps(record))
+    # fp32 from the fp32 model's training, int8 from the int8 model's.
+    assert backbone_paths(config) == {
+        "fp32": Path(files["fp32"]["fp32"]),
+        "int8": Path(files["int8"]["int8"]),
+    }
+    Path(files["int8"]["int8"]).unlink()
+    with pytest.raises(BenchError, match="are gone.*delete"):
+        backbone_paths(config)

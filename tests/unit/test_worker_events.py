@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from functions import env
-from infra.demo import emf_metric_total, notification_objects
+from functions.observability import LocalLambdaContext
+from infra.accounting import emf_metric_total, notification_objects
 from infra.local_stack import LocalStack
 from infra.topology import StackNames
 from infra.worker import (
-    LambdaContext,
     environment_variables,
     failed_message_ids,
     function_environment,
     sqs_record,
 )
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 # A ReceiveMessage entry as botocore returns it (MessageSystemAttributeNames=["All"]).
 MESSAGE = {
@@ -112,27 +115,40 @@ def test_environment_variables_are_restored(monkeypatch):
 
 
 def test_lambda_context_names_the_function_and_counts_down_from_the_timeout():
-    context = LambdaContext("camsort-classify", 2048, "eu-west-1", timeout_s=5)
+    context = LocalLambdaContext("camsort-classify", 2048, "eu-west-1", timeout_s=5)
     assert context.invoked_function_arn == "arn:aws:lambda:eu-west-1:123456789012:function:camsort-classify"
     assert context.memory_limit_in_mb == 2048
     assert 0 < context.get_remaining_time_in_millis() <= 5000
 
 
+def _notification(*records: tuple[str, str, str | None]) -> dict:
+    """An S3 notification (the recorded shape) with one record per (event name, raw key, eTag)."""
+    recorded = json.loads((EVENTS / "s3_put.json").read_text())["Records"][0]
+    body = {"Records": []}
+    for event_name, key, etag in records:
+        record = json.loads(json.dumps(recorded))
+        record["eventName"] = event_name
+        record["s3"]["object"]["key"] = key
+        if etag is None:
+            del record["s3"]["object"]["eTag"]
+        else:
+            record["s3"]["object"]["eTag"] = etag
+        body["Records"].append(record)
+    return body
+
+
 def test_notification_objects_reads_decoded_keys_and_etags_only_from_object_created_records():
-    body = json.dumps(
-        {
-            "Records": [
-                {
-                    "eventName": "ObjectCreated:Put",
-                    "s3": {"object": {"key": "frames%2Fcam-01%2Fa+b.jpg", "eTag": "e1"}},
-                },
-                {"eventName": "ObjectRemoved:Delete", "s3": {"object": {"key": "frames%2Fcam-01%2Fc.jpg"}}},
-            ]
-        }
+    body = _notification(
+        ("ObjectCreated:Put", "frames%2Fcam-01%2Fa+b.jpg", "e1"),
+        ("ObjectRemoved:Delete", "frames%2Fcam-01%2Fc.jpg", None),
     )
-    assert notification_objects(body) == [("frames/cam-01/a b.jpg", "e1")]
+    assert notification_objects(json.dumps(body)) == [("frames/cam-01/a b.jpg", "e1")]
+    # The same body wrapped by SNS (S3 -> SNS -> SQS) announces the same object.
+    wrapped = {"Type": "Notification", "Message": json.dumps(body)}
+    assert notification_objects(json.dumps(wrapped)) == [("frames/cam-01/a b.jpg", "e1")]
     assert notification_objects('{"Service": "Amazon S3", "Event": "s3:TestEvent"}') == []
     assert notification_objects("not json") == []
+    assert notification_objects('{"Records": [{"eventSource": "aws:s3"}]}') == []  # malformed record
 
 
 def test_emf_metric_total_sums_one_metric_from_the_offset_on(tmp_path):

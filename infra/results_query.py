@@ -1,0 +1,146 @@
+"""`camsort results`' library side: find the table, query one camera's results, print them.
+
+The command (camsort/commands/results.py) parses the options; the demo calls
+:func:`show_results` for its closing query too.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from functions.errors import ConfigurationError
+from infra.demo_state import STATE_FILENAME, default_cache_dir, read_state
+from infra.demo_summary import iso_utc
+from infra.local_stack import DEFAULT_REGION, local_client
+from infra.topology import StackNames
+
+
+@dataclass(frozen=True)
+class ResultsQuery:
+    camera: str
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str | None = None  # "ok" | "rejected"
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ResultsTarget:
+    endpoint_url: str | None  # None: AWS itself (credentials and region from the environment)
+    table: str
+    region: str | None = None
+
+
+def resolve_target(
+    endpoint_url: str | None, table: str | None, region: str | None, cache_dir: Path | None = None
+) -> ResultsTarget:
+    """Explicit options win; with neither endpoint nor table, the running demo's state file."""
+    if endpoint_url or table:
+        if not table:
+            state = read_state(Path(cache_dir or default_cache_dir()) / "demo") or {}
+            table = state.get("table") or StackNames().table
+        return ResultsTarget(endpoint_url=endpoint_url, table=table, region=region)
+    demo_dir = Path(cache_dir or default_cache_dir()) / "demo"
+    state = read_state(demo_dir)
+    if not state:
+        raise ConfigurationError(
+            f"no results table given and no running demo recorded in {demo_dir / STATE_FILENAME}; "
+            "run `camsort demo --keep-running` first, or pass --table (and --endpoint-url for a local server)"
+        )
+    if not _answers(state["endpoint_url"]):
+        raise ConfigurationError(
+            f"the demo's moto server at {state['endpoint_url']} (from {demo_dir / STATE_FILENAME}) is not answering; "
+            "run `camsort demo --keep-running` again"
+        )
+    return ResultsTarget(endpoint_url=state["endpoint_url"], table=state["table"], region=state.get("region"))
+
+
+def _answers(endpoint_url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=2).close()
+        return True
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def query_results(query: ResultsQuery, target: ResultsTarget) -> list[dict[str, Any]]:
+    """Result items of one camera in [since, until], oldest capture first, filtered by status."""
+    from functions.results import ResultsTable
+
+    if target.endpoint_url:
+        dynamodb = local_client("dynamodb", target.endpoint_url, target.region or DEFAULT_REGION)
+    else:
+        import boto3
+
+        dynamodb = boto3.session.Session(region_name=target.region).client("dynamodb")
+    table = ResultsTable(target.table, dynamodb)
+    found = []
+    # Status is not part of the index key: filter while reading, stop at the limit.
+    for item in table.iter_camera(query.camera, query.since, query.until):
+        if query.status and item.get("status") != query.status:
+            continue
+        found.append(item)
+        if query.limit is not None and len(found) >= query.limit:
+            break
+    return found
+
+
+def results_table(items: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    # The capture time is the row's identity: never wrapped; long keys and reasons fold instead.
+    table.add_column("captured_at", no_wrap=True, min_width=24)
+    table.add_column("status", no_wrap=True)
+    table.add_column("label", no_wrap=True)
+    table.add_column("conf.", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("object", overflow="fold")
+    for item in items:
+        confidence = item.get("confidence")
+        latency = item.get("latency_ms")
+        table.add_row(
+            item.get("captured_at", ""),
+            item.get("status", ""),
+            item.get("label", "") or "",
+            f"{float(confidence):.3f}" if confidence is not None else "",
+            item.get("reason", "") or "",
+            f"{float(latency):.0f}" if latency is not None else "",
+            item.get("key", "").rsplit("/", 1)[-1],  # one camera per table: its name is enough
+        )
+    return table
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+def show_results(
+    query: ResultsQuery, target: ResultsTarget, *, as_json: bool = False, console: Console | None = None
+) -> list[dict[str, Any]]:
+    """Query and print (a rich table, or JSON lines of the items); returns the items."""
+    console = console or Console()
+    items = query_results(query, target)
+    if as_json:
+        # Plain JSON (no colour, no wrapping), so it pipes into jq and friends.
+        console.file.write(json.dumps([to_json(item) for item in items], indent=2, sort_keys=True) + "\n")
+        return items
+    window = " .. ".join(iso_utc(t) if t else "open" for t in (query.since, query.until))
+    title = f"{target.table}: {query.camera}, {window}" + (f", status {query.status}" if query.status else "")
+    console.print(results_table(items, f"{title} ({len(items)} shown)"))
+    return items
