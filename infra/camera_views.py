@@ -1,6 +1,6 @@
 """Reading camera state and events back: `camsort cameras`, `camsort events`, the dashboard.
 
-Same sources as `camsort results` (:func:`infra.demo.resolve_target`): the demo left running,
+Same sources as `camsort results` (:func:`infra.results_query.resolve_target`): the demo left running,
 a local endpoint, or AWS. The state table of a stage is named like its results table
 (``camsort-results-<stage>`` -> ``camsort-state-<stage>``, as in :mod:`infra.topology`) unless
 ``--state-table`` names it.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -53,7 +53,7 @@ class StateSource:
 def resolve_source(
     endpoint_url: str | None, table: str | None, state_table: str | None, region: str | None
 ) -> StateSource:
-    from infra.demo import resolve_target
+    from infra.results_query import resolve_target
 
     target = resolve_target(endpoint_url, table, region)
     return StateSource(
@@ -199,7 +199,7 @@ def cameras_command(
     console: Console | None = None,
 ) -> list[dict[str, Any]]:
     """`camsort cameras`: every camera's current state, since when, and its last frame."""
-    from infra.demo import to_json
+    from infra.results_query import to_json
 
     console = console or Console()
     source = resolve_source(endpoint_url, table, state_table, region)
@@ -214,9 +214,8 @@ def cameras_command(
 def events_command(
     *,
     camera: str,
-    since: str | None,
-    until: str | None,
-    last: str | None,
+    since: datetime | None,
+    until: datetime | None,
     endpoint_url: str | None,
     table: str | None,
     state_table: str | None,
@@ -224,28 +223,16 @@ def events_command(
     as_json: bool,
     console: Console | None = None,
 ) -> list[dict[str, Any]]:
-    """`camsort events`: one camera's events overlapping a time range."""
-    from infra.demo import parse_duration, parse_time, to_json
+    """`camsort events`: one camera's events overlapping [since, until] (either end open)."""
+    from infra.results_query import to_json
 
-    if last and since:
-        raise ConfigurationError("--last and --since both set the start of the range; give one of them")
-    start = (
-        datetime.now(UTC) - parse_duration(last)
-        if last
-        else (parse_time(since, "--since") if since else None)
-    )
-    end = parse_time(until, "--until") if until else None
-    if start and end and start > end:
-        raise ConfigurationError(
-            f"the range starts ({format_timestamp(start)}) after it ends ({format_timestamp(end)})"
-        )
     console = console or Console()
     source = resolve_source(endpoint_url, table, state_table, region)
-    events = camera_events(source, camera, start, end)
+    events = camera_events(source, camera, since, until)
     if as_json:
         console.file.write(json.dumps([to_json(_public(e)) for e in events], indent=2, sort_keys=True) + "\n")
     else:
-        window = " .. ".join(format_timestamp(t) if t else "open" for t in (start, end))
+        window = " .. ".join(format_timestamp(t) if t else "open" for t in (since, until))
         console.print(
             events_table(events, f"{source.state_table}: {camera}, {window} ({len(events)} events)")
         )

@@ -46,13 +46,16 @@ def cameras(endpoint_url, table, state_table, region, as_json) -> None:
 @_source_options
 def events(camera, since, until, last, endpoint_url, table, state_table, region, as_json) -> None:
     """One camera's state changes (events) overlapping a time range."""
+    from datetime import UTC, datetime
+
+    from camsort.commands.results import time_range
     from infra.camera_views import events_command
 
+    start, end = time_range(since, until, last, datetime.now(UTC))
     events_command(
         camera=camera,
-        since=since,
-        until=until,
-        last=last,
+        since=start,
+        until=end,
         endpoint_url=endpoint_url,
         table=table,
         state_table=state_table,
