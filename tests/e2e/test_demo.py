@@ -42,6 +42,9 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     assert summary["lost"] == 0
     assert summary["DLQ"] == 0
     assert summary["duplicates suppressed"] == 1
+    # the story: events scored against the simulator's ground truth, and the rule sweep
+    assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
+    assert "(Frigate)" in demo.output  # the rule sweep
 
     results = runner.invoke(
         main,
