@@ -30,3 +30,7 @@ COMMANDS.append(synth)
 from camsort.commands.cameras import cameras, events  # noqa: E402
 
 COMMANDS.extend([cameras, events])
+
+from camsort.commands.dashboard import dashboard  # noqa: E402
+
+COMMANDS.append(dashboard)
