@@ -30,6 +30,7 @@ class LiveState:
     uploads_per_camera: Counter[str] = field(default_factory=Counter)
     results_per_camera: Counter[str] = field(default_factory=Counter)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # camera -> newest result item
+    camera_states: dict[str, dict[str, Any]] = field(default_factory=dict)  # camera -> state item
     simulator_done: bool = False
 
 
@@ -46,6 +47,7 @@ def poll_live_state(stack: LocalStack, state: LiveState) -> None:
         ):
             latest[camera] = item
     state.latest = latest
+    state.camera_states = {item["camera_id"]: item for item in _state_items(stack)}
     sqs = stack.client("sqs")
     queue = sqs.get_queue_attributes(
         QueueUrl=stack.queue_url,
@@ -57,6 +59,14 @@ def poll_live_state(stack: LocalStack, state: LiveState) -> None:
         QueueUrl=stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     state.dead_letter = int(dlq["ApproximateNumberOfMessages"])
+
+
+def _state_items(stack: LocalStack) -> list[dict[str, Any]]:
+    from infra.camera_views import StateSource, camera_states
+
+    return camera_states(
+        StateSource(stack.endpoint_url, stack.names.state_table, stack.names.table, stack.region)
+    )
 
 
 def render_live(state: LiveState, cameras: list[str]) -> Group:
@@ -73,7 +83,16 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
         f"queue {state.queue_visible} visible / {state.queue_in_flight} in flight",
     )
     table = Table(title="cameras", expand=False)
-    for column in ("camera", "uploaded", "results", "latest capture", "latest label", "confidence"):
+    for column in (
+        "camera",
+        "uploaded",
+        "results",
+        "latest capture",
+        "latest label",
+        "confidence",
+        "state",
+        "since",
+    ):
         table.add_column(
             column, justify="right" if column in ("uploaded", "results", "confidence") else "left"
         )
@@ -91,6 +110,8 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
             item.get("captured_at", ""),
             label,
             confidence,
+            f"[bold]{state.camera_states.get(camera, {}).get('state', '')}[/]",
+            state.camera_states.get(camera, {}).get("since") or "",
         )
     status = "simulator finished; draining the queue" if state.simulator_done else "cameras uploading"
     return Group(counters, table, f"[dim]{status}[/]")
