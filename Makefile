@@ -26,12 +26,17 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The unit tier runs on its own first: alone, its conftest also refuses TensorFlow/onnx/moto imports.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/functional tests/e2e
 
+# No moto server, nothing slow: every test that needs the server is marked e2e (tests/conftest.py).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -m "not slow and not e2e" tests/functional
 
 demo: setup
 	$(BIN)/camsort demo

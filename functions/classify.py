@@ -23,12 +23,11 @@ logged with the key, reported as a failure).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -39,43 +38,10 @@ from functions.image_loader import load_image
 from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
-from functions.results import ResultsTable, object_id
-from functions.settings import Settings
-from functions.storage import TAG_PREFIX, FrameStore, StoredFrame
-
-Status = Literal["ok", "rejected", "duplicate", "transient", "error"]
-FAILED = ("transient", "error")
-
-
-@dataclass(frozen=True)
-class FrameOutcome:
-    frame: FrameEvent
-    status: Status
-    label: str | None = None
-    confidence: float | None = None
-    reason: str | None = None  # the BadInputError's reason code when rejected
-    detail: str | None = None  # human-readable: why rejected / what failed
-    error: BaseException | None = field(default=None, compare=False)
-    latency_ms: float | None = None
-    written: bool = False  # a result item was written by this invocation
-    tagged: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.status in FAILED
-
-
-@dataclass
-class App:
-    """What the classifier needs; built once per container by :mod:`functions.wiring`."""
-
-    settings: Settings
-    store: FrameStore
-    table: ResultsTable
-    model: ModelSession
-    clock: Callable[[], float] = time.perf_counter
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    camera_state: Any = None  # functions.camera_state.CameraStates; None: the stage keeps no state
+from functions.outcome import FrameOutcome, Status
+from functions.results import object_id
+from functions.storage import TAG_PREFIX, StoredFrame
+from functions.wiring import App
 
 
 @dataclass
@@ -116,7 +82,7 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
 
     if downloaded:
         try:
-            batch = np.stack([item.pixels for item in downloaded])
+            batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
             probabilities, _features = app.model.predict(batch)
             decisions = decide(probabilities, app.model.labels, app.model.manifest.thresholds)
         except Exception as exc:  # a model failure fails every frame of the batch, loudly
@@ -124,7 +90,9 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
                 outcomes[item.index] = _failure(item.frame, exc, "inference failed")
         else:
             for item, decision in zip(downloaded, decisions, strict=True):
-                outcomes[item.index] = _guard(item, app, partial(_commit_ok, decision=decision))
+                outcome = _guard(item, app, partial(_commit_ok, decision=decision))
+                if outcome is not None:  # always: _commit_ok returns an outcome
+                    outcomes[item.index] = outcome
     return [outcomes[index] for index in range(len(frames))]
 
 

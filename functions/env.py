@@ -7,6 +7,10 @@ per container through :func:`functions.settings.load_settings`.
 # Where the model artifact lives: a local directory or ``s3://bucket/prefix/`` holding
 # ``model.onnx`` and ``manifest.json``. An S3 artifact is downloaded once to /tmp.
 MODEL_URI = "CAMSORT_MODEL_URI"
+# The sha256 of the one model.onnx this deployment may run (serverless.yml's modelSha256 param,
+# printed by `camsort upload-model`). Any other model is refused, whatever its manifest says.
+# Empty or unset: not pinned (local development only).
+MODEL_SHA256 = "CAMSORT_MODEL_SHA256"
 # DynamoDB results table name.
 RESULTS_TABLE = "CAMSORT_RESULTS_TABLE"
 # Only keys under this prefix are frames (S3 notification filters use the same value).

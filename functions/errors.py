@@ -96,20 +96,13 @@ class ModelIntegrityError(ModelArtifactError):
     """model.onnx does not hash to the sha256 recorded in manifest.json."""
 
 
+class ModelNotPinnedError(ModelIntegrityError):
+    """model.onnx is not the model the deployment pins (CAMSORT_MODEL_SHA256)."""
+
+
 class StorageError(CamsortError):
     """A non-transient S3 failure (access denied, missing bucket, ...)."""
 
 
 class ResultsTableError(CamsortError):
     """A non-transient DynamoDB failure (missing table, validation error, ...)."""
-
-
-# --- training / export ----------------------------------------------------------------------
-
-
-class DatasetError(CamsortError):
-    """The training set cannot be used as given (too few labels or images per label)."""
-
-
-class ParityError(CamsortError):
-    """The exported ONNX model disagrees with Keras + LightGBM beyond the tolerances."""

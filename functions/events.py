@@ -87,6 +87,8 @@ class ParsedEvent:
     # Every unit the response must account for, in event order (SQS messageIds, task ids).
     source_ids: list[str] = field(default_factory=list)
     batch: BatchInvocation | None = None
+    # Things the handler logs but that do not stop a frame (e.g. an unusable sequencer).
+    warnings: list[str] = field(default_factory=list)
 
 
 def normalise_sequencer(sequencer: str | None) -> str:
@@ -102,6 +104,20 @@ def normalise_sequencer(sequencer: str | None) -> str:
     return sequencer.upper().rjust(SEQUENCER_WIDTH, "0")
 
 
+def sequencer_or_unordered(sequencer: str | None, where: str, warnings: list[str]) -> str:
+    """The normalised sequencer, or "" (no ordering) with a warning when it is not usable hex.
+
+    A malformed sequencer says nothing about event order, but the frame is still a frame:
+    it is classified without ordering (its result is written only if none exists yet) rather
+    than failing until it lands in the DLQ.
+    """
+    try:
+        return normalise_sequencer(sequencer)
+    except ValueError as exc:
+        warnings.append(f"{where}: {exc}; processed without ordering")
+        return ""
+
+
 def strip_etag(etag: str | None) -> str | None:
     return etag.strip('"') if etag else None
 
@@ -110,6 +126,15 @@ def parse_event(event: Any) -> ParsedEvent:
     """Classify the payload and parse it; ``UnsupportedEventError`` when the shape is unknown."""
     if not isinstance(event, dict):
         raise UnsupportedEventError(f"event is a {type(event).__name__}, not a JSON object")
+    records = event.get("Records")
+    if records is not None:
+        if not isinstance(records, list):
+            raise UnsupportedEventError(f"'Records' is a {type(records).__name__}, not a list")
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise UnsupportedEventError(
+                    f"Records[{index}] is a {type(record).__name__}, not a JSON object"
+                )
     if _is_sqs(event):
         return _parse_sqs(SQSEvent(event))
     if "invocationSchemaVersion" in event:
@@ -120,7 +145,7 @@ def parse_event(event: Any) -> ParsedEvent:
         return ParsedEvent(kind="s3", ignored=1)
     if _is_s3_notification(event):
         parsed = ParsedEvent(kind="s3")
-        parsed.frames, parsed.ignored = _s3_notification_frames(event, source_id=None)
+        parsed.frames, parsed.ignored = _s3_notification_frames(event, None, parsed.warnings)
         return parsed
     raise UnsupportedEventError(
         f"unrecognised event (top-level keys: {sorted(event)[:10]}); expected SQS, S3 notification, "
@@ -148,7 +173,7 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
         message_id = record.message_id
         parsed.source_ids.append(message_id)
         try:
-            frames, ignored = notification_frames(record.body, source_id=message_id)
+            frames, ignored = notification_frames(record.body, source_id=message_id, warnings=parsed.warnings)
         except (json.JSONDecodeError, UnsupportedEventError, KeyError, TypeError, ValueError) as exc:
             parsed.invalid.append(InvalidRecord(message_id, f"SQS message {message_id}: {exc}"))
             continue
@@ -157,13 +182,16 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
     return parsed
 
 
-def notification_frames(body: str | dict, source_id: str | None = None) -> tuple[list[FrameEvent], int]:
+def notification_frames(
+    body: str | dict, source_id: str | None = None, warnings: list[str] | None = None
+) -> tuple[list[FrameEvent], int]:
     """One SQS message body -> (its ObjectCreated frames, the records ignored).
 
     The body is an S3 event notification, an SNS notification wrapping one, or an
     ``s3:TestEvent`` (no frames, one ignored). Anything else raises ``UnsupportedEventError``;
     a malformed record raises ``KeyError``, ``TypeError`` or ``ValueError``. Public: the demo's
-    accounting and the bench read the queue's bodies with it too.
+    accounting and the bench read the queue's bodies with it too. ``warnings`` collects what
+    was processed in a degraded way (a sequencer that is not hex: no ordering).
     """
     if isinstance(body, str):
         body = json.loads(body)
@@ -175,24 +203,29 @@ def notification_frames(body: str | dict, source_id: str | None = None) -> tuple
         return [], 1
     if not _is_s3_notification(body):
         raise UnsupportedEventError("body is not an S3 event notification")
-    return _s3_notification_frames(body, source_id=source_id)
+    return _s3_notification_frames(body, source_id, [] if warnings is None else warnings)
 
 
-def _s3_notification_frames(body: dict, source_id: str | None) -> tuple[list[FrameEvent], int]:
+def _s3_notification_frames(
+    body: dict, source_id: str | None, warnings: list[str]
+) -> tuple[list[FrameEvent], int]:
     frames, ignored = [], 0
     for record in S3Event(body).records:
         if not record.event_name.startswith("ObjectCreated:"):
             ignored += 1  # deletes, restores...: nothing to classify
             continue
         s3 = record.s3
+        key = unquote_plus(s3.get_object["key"])
         frames.append(
             FrameEvent(
                 bucket=s3.bucket.name,
-                key=unquote_plus(s3.get_object["key"]),
+                key=key,
                 size=_optional_int(s3.get_object.get("size")),
                 etag=strip_etag(s3.get_object.get("eTag")),
                 version_id=s3.get_object.get("versionId") or None,
-                sequencer=normalise_sequencer(s3.get_object.get("sequencer")),
+                sequencer=sequencer_or_unordered(
+                    s3.get_object.get("sequencer"), f"s3://{s3.bucket.name}/{key}", warnings
+                ),
                 event_time=record.event_time,
                 event_name=record.event_name,
                 source_id=source_id,
@@ -216,7 +249,9 @@ def _parse_eventbridge(event: EventBridgeEvent) -> ParsedEvent:
             size=_optional_int(obj.get("size")),
             etag=strip_etag(obj.get("etag")),
             version_id=obj.get("version-id") or None,
-            sequencer=normalise_sequencer(obj.get("sequencer")),
+            sequencer=sequencer_or_unordered(
+                obj.get("sequencer"), f"s3://{detail['bucket']['name']}/{obj['key']}", parsed.warnings
+            ),
             event_time=event.time,
             event_name=f"ObjectCreated:{detail.get('reason', 'Unknown')}",
             source_id=event.get_id,
@@ -231,14 +266,12 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
         raise UnsupportedEventError(
             f"S3 Batch Operations invocationSchemaVersion {schema!r} is not 1.0 or 2.0"
         )
-    parsed = ParsedEvent(
-        kind="batch",
-        batch=BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[]),
-    )
+    batch = BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[])
+    parsed = ParsedEvent(kind="batch", batch=batch)
     for task in event.tasks:
         task_id = task.task_id
         parsed.source_ids.append(task_id)
-        parsed.batch.task_ids.append(task_id)
+        batch.task_ids.append(task_id)
         try:
             bucket = task.s3_bucket  # 2.0: s3Bucket; 1.0: from s3BucketArn
             if not bucket:

@@ -28,18 +28,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponseRecord,
 )
 
 from functions import env, wiring
-from functions.classify import App, FrameOutcome, classify_frames
+from functions.classify import classify_frames
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
 from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
+from functions.outcome import FrameOutcome
+from functions.wiring import App
 
 _RESULT_STRING_LIMIT = 1024
+ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -56,6 +59,8 @@ def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
         logger.error(f"unsupported or malformed event: {exc}", extra={"event_keys": _keys_of(event)})
         record_invocation_error()
         raise
+    for warning in parsed.warnings:
+        logger.warning(warning)
     for invalid in parsed.invalid:
         logger.error(
             f"{invalid.error}; the message will be retried, then dead-lettered",
@@ -95,6 +100,7 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
     invalid = {i.source_id: i.error for i in parsed.invalid}
     results = []
     for task_id in parsed.batch.task_ids:
+        code: ResultCode
         if task_id in invalid:
             code, text = "PermanentFailure", invalid[task_id]
         else:
@@ -111,7 +117,7 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
     }
 
 
-def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
+def _task_result(outcome: FrameOutcome) -> tuple[ResultCode, str]:
     if outcome.status == "ok":
         return "Succeeded", f"ok: {outcome.label} ({outcome.confidence:.4f})"
     if outcome.status == "duplicate":
@@ -126,7 +132,9 @@ def _task_result(outcome: FrameOutcome) -> tuple[str, str]:
 def direct_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[str, Any]:
     failures = [o for o in outcomes if o.failed]
     if failures:
-        raise failures[0].error  # asynchronous invoke: Lambda retries, then the on-failure destination
+        raise failures[0].error or RuntimeError(
+            failures[0].detail
+        )  # asynchronous invoke: Lambda retries, then the on-failure destination
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

@@ -174,13 +174,22 @@ def _apply_exif_orientation(image: Image.Image) -> Image.Image:
 
 
 def to_rgb(image: Image.Image, *, source: str = "<image>") -> Image.Image:
-    """Any Pillow mode -> RGB (alpha on white, 16-bit scaled). Public for the mode tests."""
+    """Any Pillow mode -> RGB (alpha and tRNS colour keys on white, 16-bit scaled). Public for the mode tests."""
     mode = image.mode
-    if mode == "RGB":
+    # PNG transparency can also be a tRNS colour key instead of an alpha channel: one grey
+    # level (L, 16-bit grey) or one RGB colour is fully transparent. Those pixels get the
+    # same white as transparent alpha pixels, never the key colour itself.
+    key = image.info.get("transparency")
+    if mode == "RGB" and key is None:
         return image
     if mode in ("I", "F") or mode.startswith("I;16"):
-        return Image.fromarray(_to_uint8_grey(image)).convert("RGB")
+        grey = _to_uint8_grey(image)
+        if isinstance(key, int):  # Pillow cannot convert a 16-bit colour key to alpha
+            grey[np.asarray(image) == key] = 255
+        return Image.fromarray(grey).convert("RGB")
     try:
+        if mode in ("L", "RGB") and key is not None:
+            image = image.convert("RGBA")  # the key becomes alpha 0
         if mode == "La":  # premultiplied: Pillow only un-premultiplies it to LA
             image = image.convert("LA")
         if _has_alpha(image):

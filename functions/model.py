@@ -10,7 +10,7 @@ onnxruntime settings, and why:
 
 * ``intra_op_num_threads`` = the CPUs this process may use (``os.sched_getaffinity``, not
   ``os.cpu_count()``, which counts the host's CPUs inside a container), overridable with
-  CAMSORT_ONNX_THREADS. ``inter_op_num_threads=1`` and sequential execution: a ResNet is
+  CAMSORT_ONNX_THREADS (read by ``functions.settings``, passed in as ``threads``). ``inter_op_num_threads=1`` and sequential execution: a ResNet is
   one chain of ops, parallel branches buy nothing.
 * graph optimisation EXTENDED at load; models are never saved at ALL (an ALL-optimised
   file is rewritten for the CPU that saved it).
@@ -30,7 +30,8 @@ import numpy as np
 import onnxruntime as ort
 
 from functions import env
-from functions.errors import ModelArtifactError
+from functions.errors import ModelArtifactError, ModelIntegrityError, ModelNotPinnedError
+from functions.iam import requires
 from functions.manifest import (
     FEATURE_SIZE,
     FEATURES_OUTPUT,
@@ -53,17 +54,8 @@ def available_cpus() -> int:
 
 
 def resolve_threads(threads: int | None = None) -> int:
-    if threads:
-        return threads
-    raw = os.environ.get(env.ONNX_THREADS, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ModelArtifactError(f"{env.ONNX_THREADS}={raw!r} is not an integer") from None
-        if value > 0:
-            return value
-    return available_cpus()
+    """``threads`` (Settings.onnx_threads: CAMSORT_ONNX_THREADS, read once, by Settings), else the CPUs."""
+    return threads or available_cpus()
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -78,6 +70,8 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+# boto3's download_file sends HeadObject (checked as s3:GetObject) then GetObject.
+@requires("s3:GetObject", resource="model")
 def fetch_model(
     uri: str, *, s3_client: Any = None, cache_dir: str | Path = env.DEFAULT_MODEL_CACHE_DIR
 ) -> Path:
@@ -149,9 +143,25 @@ class ModelSession:
         s3_client: Any = None,
         cache_dir: str | Path = env.DEFAULT_MODEL_CACHE_DIR,
         threads: int | None = None,
+        pinned_sha256: str | None = None,
     ) -> ModelSession:
+        """``pinned_sha256``: the only model.onnx this deployment may run (None: not pinned)."""
         model_dir = fetch_model(uri, s3_client=s3_client, cache_dir=cache_dir)
-        model_path, manifest = load_verified(model_dir)  # refuses a sha256 mismatch
+        try:
+            model_path, manifest = load_verified(model_dir)  # refuses a sha256 mismatch
+            # load_verified proved model.onnx hashes to the manifest's sha256; the manifest is
+            # as writable as the model, so only the deployment's pin says which model may run.
+            if pinned_sha256 is not None and manifest.model_sha256 != pinned_sha256.lower():
+                raise ModelNotPinnedError(
+                    f"{uri}: model.onnx has sha256 {manifest.model_sha256}, but this deployment pins "
+                    f"{pinned_sha256} ({env.MODEL_SHA256}); nothing is classified with it. Upload the "
+                    "pinned model again, or deploy the new one with its sha256 (camsort upload-model)"
+                )
+        except ModelIntegrityError:
+            if uri.startswith("s3://"):  # drop the refused download: the next init fetches again
+                for name in (MANIFEST_FILENAME, MODEL_FILENAME):
+                    (model_dir / name).unlink(missing_ok=True)
+            raise
         resolved = resolve_threads(threads)
         options = session_options(resolved)
         try:

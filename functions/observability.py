@@ -13,15 +13,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import env
-
-if TYPE_CHECKING:
-    from functions.classify import FrameOutcome
+from functions.outcome import FrameOutcome
 
 SERVICE = os.environ.get(env.POWERTOOLS_SERVICE_NAME) or "camsort"
 NAMESPACE = os.environ.get(env.POWERTOOLS_METRICS_NAMESPACE) or "camsort"

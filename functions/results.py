@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.iam import requires
 from functions.keys import format_timestamp
 from functions.storage import error_code, is_transient
 
@@ -69,6 +70,7 @@ class ResultsTable:
         self.table_name = table_name
         self._ddb = dynamodb_client
 
+    @requires("dynamodb:PutItem", resource="results-table")
     def put_result(self, item: dict[str, Any]) -> bool:
         """Write ``item`` unless an equal or newer event already wrote it.
 
@@ -92,6 +94,7 @@ class ResultsTable:
             raise self._error(exc, where, "PutItem") from exc
         return True
 
+    @requires("dynamodb:GetItem", resource="results-table")
     def get(self, object_id: str, object_version: str) -> dict[str, Any] | None:
         where = f"{self.table_name}/{object_id}@{object_version}"
         try:
@@ -105,6 +108,7 @@ class ResultsTable:
         item = response.get("Item")
         return deserialize_item(item) if item else None
 
+    @requires("dynamodb:BatchGetItem", resource="results-table")
     def existing_sequencers(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """``{(object_id, object_version): sequencer}`` for the keys that already have a result.
 
@@ -114,7 +118,7 @@ class ResultsTable:
         unique = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], str] = {}
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            request = {
+            request: dict[str, Any] | None = {
                 self.table_name: {
                     "Keys": [
                         {PARTITION_KEY: {"S": oid}, SORT_KEY: {"S": version}}
@@ -146,6 +150,7 @@ class ResultsTable:
         """Results of one camera, oldest capture first, optionally within [start, end]."""
         return list(self.iter_camera(camera_id, start, end, limit))
 
+    @requires("dynamodb:Query", resource="results-index")
     def iter_camera(
         self,
         camera_id: str,

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import overload
 
 from functions import env
 from functions.errors import ConfigurationError
@@ -31,9 +32,10 @@ class Settings:
     onnx_threads: int | None = None  # None: the CPUs this process may use
     write_tags: bool = True
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
+    model_sha256: str | None = None  # the pinned model; None: not pinned
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
-    smoothing: SmoothingConfig = SmoothingConfig()
+    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -50,9 +52,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
+        model_sha256=_sha256(environ, env.MODEL_SHA256),
         state_table=environ.get(env.STATE_TABLE, "").strip() or None,
         event_bus=environ.get(env.EVENT_BUS, "").strip() or None,
-        smoothing=SmoothingConfig.parse(environ.get(env.SMOOTHING, ""), env.SMOOTHING),
+        smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
+        if environ.get(env.SMOOTHING, "").strip()
+        else None,
     )
 
 
@@ -78,6 +83,10 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+@overload
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int: ...
+@overload
+def _positive_int(environ: Mapping[str, str], name: str, default: None) -> int | None: ...
 def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -89,6 +98,18 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int | None) ->
     if value <= 0:
         raise ConfigurationError(f"environment variable {name}={raw!r} must be a positive integer")
     return value
+
+
+def _sha256(environ: Mapping[str, str], name: str) -> str | None:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if not re.fullmatch(r"[0-9a-f]{64}", raw):
+        raise ConfigurationError(
+            f"environment variable {name}={raw!r} is not a sha256 (64 hex digits); "
+            "use the value `camsort upload-model` printed"
+        )
+    return raw
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 
 from functions import env
 from functions.errors import StorageError, SupersededObjectError, TooManyBytesError, TransientError
+from functions.iam import requires
 
 # Error codes worth a retry: botocore's own "throttled" and "transient" lists (standard retry
 # mode), plus the 5xx codes S3 and DynamoDB use. A client configured with retries has already
@@ -92,6 +93,8 @@ class FrameStore:
     def __init__(self, s3_client: Any):
         self._s3 = s3_client
 
+    # GetObject with VersionId needs s3:GetObjectVersion (IAM's name for the versioned read).
+    @requires("s3:GetObject", "s3:GetObjectVersion", resource="frames")
     def get_frame(
         self,
         bucket: str,
@@ -146,6 +149,8 @@ class FrameStore:
             content_length=length,
         )
 
+    # HeadObject has no action of its own: IAM checks s3:GetObject (s3:GetObjectVersion with VersionId).
+    @requires("s3:GetObject", "s3:GetObjectVersion", resource="frames")
     def head_frame(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """ETag, version and size of an object, for events that do not carry them (Batch Operations)."""
         uri = f"s3://{bucket}/{key}"
@@ -171,6 +176,13 @@ class FrameStore:
             last_modified=response["LastModified"],
         )
 
+    @requires(
+        "s3:GetObjectTagging",
+        "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        resource="frames",
+    )
     def tag_frame(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> bool:
         """Merge ``tags`` (keys prefixed ``camsort-``) into the object's tags.
 

@@ -12,17 +12,21 @@ without any code here knowing about it.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from functions.camera_state import CameraStates
-from functions.classify import App
 from functions.event_bus import EventPublisher
-from functions.model import ModelSession
+from functions.model import ModelSession, fetch_model
 from functions.results import ResultsTable
 from functions.settings import Settings, load_settings
+from functions.smoothing import SmoothingConfig
 from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
@@ -34,6 +38,25 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+
+# Everything the app calls AWS through. The function's IAM statements are derived from the
+# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
+# belongs here too, or the deployed role (and the local principal) will refuse its calls.
+AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model, CameraStates, EventPublisher)
+
+
+@dataclass
+class App:
+    """What the classifier needs; built once per container by :func:`build_app`."""
+
+    settings: Settings
+    store: FrameStore
+    table: ResultsTable
+    model: ModelSession
+    clock: Callable[[], float] = time.perf_counter
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    camera_state: CameraStates | None = None  # None: the stage keeps no camera state
+
 
 _lock = threading.Lock()
 _app: App | None = None
@@ -66,6 +89,7 @@ def build_app(
             s3_client=s3_client,
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
+            pinned_sha256=settings.model_sha256,
         )
     camera_state = None
     if settings.state_table:
@@ -73,7 +97,8 @@ def build_app(
         if settings.event_bus:
             events_client = events_client or boto3.session.Session().client("events", config=CLIENT_CONFIG)
             publisher = EventPublisher(settings.event_bus, events_client)
-        camera_state = CameraStates(settings.state_table, dynamodb_client, settings.smoothing, publisher)
+        smoothing = settings.smoothing or SmoothingConfig()
+        camera_state = CameraStates(settings.state_table, dynamodb_client, smoothing, publisher)
     return App(
         settings=settings,
         store=FrameStore(s3_client),

@@ -22,6 +22,7 @@ the cache dir (:mod:`infra.demo_state`); ``camsort results`` reads it when no
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from infra.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo_model import ensure_demo_model, explain_weights
 from infra.demo_settings import DemoSettings
 from infra.demo_state import write_state
-from infra.demo_summary import DemoOutcome, iso_utc, summary_table
+from infra.demo_summary import REPORT_FILENAME, DemoOutcome, iso_utc, outcome_report, summary_table
 from infra.live_view import LiveState, watch
 from infra.local_stack import LocalStack, create_local_stack, upload_model
 from infra.moto_server import MotoServer
@@ -208,8 +209,12 @@ def report(
     simulated: SimulationManifest,
     console: Console,
 ) -> None:
-    """The summary table, the lost objects by key, then one camera's results as `camsort results` shows them."""
+    """The summary table (and report.json), the lost objects by key, then one camera's results
+    as `camsort results` shows them."""
     console.print(summary_table(outcome, simulated))
+    report_path = settings.demo_dir / REPORT_FILENAME
+    report_path.write_text(json.dumps(outcome_report(outcome, simulated), indent=2, sort_keys=True) + "\n")
+    console.print(f"The same figures as JSON: {report_path}")
     if outcome.account.lost:
         console.print(
             f"[bold red]LOST {len(outcome.account.lost)} object(s):[/] " + ", ".join(outcome.account.lost)

@@ -1,9 +1,10 @@
-"""The demo's outcome and its summary table."""
+"""The demo's outcome: its summary table (for people) and its JSON report (for scripts and tests)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.table import Table
 
@@ -30,6 +31,48 @@ class DemoOutcome:
     @property
     def exit_code(self) -> int:
         return 1 if self.account.lost else 0
+
+
+REPORT_FILENAME = "report.json"
+
+
+def outcome_report(outcome: DemoOutcome, simulated: SimulationManifest) -> dict[str, Any]:
+    """The summary table's figures as plain JSON values (what ``report.json`` holds)."""
+    result = outcome.account
+    return {
+        "uploaded": result.uploaded,
+        "frames": len(simulated.frames),
+        "bad_objects": sum(1 for obj in simulated.objects if obj.expected_reason),
+        "results": result.results,
+        "ok": result.ok,
+        "labels": dict(sorted(result.labels.items())),
+        "rejected": sum(result.rejected.values()),
+        "rejected_by_reason": dict(sorted(result.rejected.items())),
+        "label_agreement": {"agree": result.label_agreement[0], "of": result.label_agreement[1]},
+        "unexpected": list(result.unexpected),
+        "dead_lettered": list(result.dead_lettered),
+        "dlq_messages": result.dlq_messages,
+        "lost": list(result.lost),
+        "extra_results": list(result.extra_results),
+        "duplicates_suppressed": outcome.function_duplicates,
+        "duplicate_notifications": result.duplicate_notifications,
+        "redeliveries": outcome.redeliveries,
+        "function_latency_ms": {
+            "p50": percentile(result.function_latency_ms, 50),
+            "p95": percentile(result.function_latency_ms, 95),
+        },
+        "end_to_end_ms": {
+            "p50": percentile(result.end_to_end_ms, 50),
+            "p95": percentile(result.end_to_end_ms, 95),
+        },
+        "worker": asdict(outcome.worker),
+        "function_timeout_s": outcome.function_timeout_s,
+        "endpoint_url": outcome.endpoint_url,
+        "table": outcome.table,
+        "started_at": iso_utc(outcome.started_at),
+        "finished_at": iso_utc(outcome.finished_at),
+        "exit_code": outcome.exit_code,
+    }
 
 
 def summary_table(outcome: DemoOutcome, simulated: SimulationManifest) -> Table:

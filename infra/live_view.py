@@ -71,7 +71,7 @@ def _state_items(stack: LocalStack) -> list[dict[str, Any]]:
 
 def render_live(state: LiveState, cameras: list[str]) -> Group:
     counters = Table.grid(padding=(0, 3))
-    for _ in range(6):
+    for _ in range(5):
         counters.add_column(justify="right")
     waiting = max(0, state.uploaded - state.results - state.dead_letter)
     counters.add_row(
@@ -80,22 +80,15 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
         f"rejected [bold yellow]{state.rejected}[/]",
         f"DLQ [bold red]{state.dead_letter}[/]",
         f"waiting [bold]{waiting}[/]",
-        f"queue {state.queue_visible} visible / {state.queue_in_flight} in flight",
     )
+    # Fits 80 columns: the latest capture as a time of day (the demo runs now), long labels wrap.
     table = Table(title="cameras", expand=False)
-    for column in (
-        "camera",
-        "uploaded",
-        "results",
-        "latest capture",
-        "latest label",
-        "confidence",
-        "state",
-        "since",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("uploaded", "results", "confidence") else "left"
-        )
+    table.add_column("camera", no_wrap=True)
+    table.add_column("uploads", justify="right", no_wrap=True)
+    table.add_column("results", justify="right", no_wrap=True)
+    table.add_column("latest (UTC)", no_wrap=True)
+    table.add_column("label", max_width=20)
+    table.add_column("conf.", justify="right", no_wrap=True)
     for camera in cameras:
         item = state.latest.get(camera, {})
         if item.get("status") == "rejected":
@@ -103,18 +96,19 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
         else:
             label = item.get("label", "")
             confidence = f"{float(item['confidence']):.3f}" if item.get("confidence") is not None else ""
+        # The camera's smoothed state under its id (a second line: the table must fit 80 columns).
+        camera_state = state.camera_states.get(camera, {}).get("state")
         table.add_row(
-            camera,
+            f"{camera}\n[bold]{camera_state}[/]" if camera_state else camera,
             str(state.uploads_per_camera.get(camera, 0)),
             str(state.results_per_camera.get(camera, 0)),
-            item.get("captured_at", ""),
+            str(item.get("captured_at", ""))[11:],  # HH:MM:SS.mmmZ
             label,
             confidence,
-            f"[bold]{state.camera_states.get(camera, {}).get('state', '')}[/]",
-            state.camera_states.get(camera, {}).get("since") or "",
         )
     status = "simulator finished; draining the queue" if state.simulator_done else "cameras uploading"
-    return Group(counters, table, f"[dim]{status}[/]")
+    queue = f"queue {state.queue_visible} visible / {state.queue_in_flight} in flight"
+    return Group(counters, table, f"[dim]{status}; {queue}[/]")
 
 
 def watch(

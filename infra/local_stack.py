@@ -8,6 +8,8 @@ This module builds exactly that from :mod:`infra.topology`, so the two cannot dr
 
 What moto's server does with it (checked by tests/e2e/test_local_system.py, moto 5.2.5):
 
+* IAM is enforced once the stack exists (see :func:`create_local_stack` and infra/local_iam.py).
+
 * S3 -> SQS notifications are sent on PutObject, honouring the prefix and suffix rules
   (suffixes case-sensitively, as S3 does). Keys are URL-encoded (``quote_plus``).
 * Like S3, configuring the notification sends one ``s3:TestEvent`` message to the queue.
@@ -21,6 +23,7 @@ What moto's server does with it (checked by tests/e2e/test_local_system.py, moto
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +31,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from functions.errors import ConfigurationError
-from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME
-from infra.moto_server import LOCAL_AWS_ENV
+from infra.moto_server import ADMIN_USER, LOCAL_AWS_ENV, enforce_iam
 from infra.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
@@ -46,6 +48,8 @@ from infra.topology import (
     VISIBILITY_TIMEOUT_FACTOR,
     StackNames,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
 # serverless.yml's noncurrentVersionDays default.
@@ -68,7 +72,7 @@ class LocalStack:
     events_queue_url: str = ""
 
     def client(self, service: str):
-        """A boto3 client for this stack's endpoint, with moto's (non-secret) credentials."""
+        """A boto3 client for this stack's endpoint, as the local admin (infra/moto_server.py)."""
         return local_client(service, self.endpoint_url, self.region)
 
 
@@ -78,9 +82,18 @@ def local_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, 
     return boto3.session.Session(
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"],
         region_name=region,
     ).client(service, endpoint_url=endpoint_url, config=config)
+
+
+def has_local_admin(endpoint_url: str, region: str = DEFAULT_REGION) -> bool:
+    """Whether the server knows the local admin's key (infra/moto_server.py seeds it)."""
+    iam = local_client("iam", endpoint_url, region)
+    try:
+        keys = iam.list_access_keys(UserName=ADMIN_USER)["AccessKeyMetadata"]
+    except ClientError:
+        return False
+    return any(key["AccessKeyId"] == LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"] for key in keys)
 
 
 def visibility_timeout_for(function_timeout_s: int) -> int:
@@ -113,8 +126,14 @@ def create_local_stack(
     *,
     function_timeout_s: int = 30,
     region: str = DEFAULT_REGION,
+    enforce: bool = True,
 ) -> LocalStack:
-    """Create bucket, queue + DLQ, S3 -> SQS notification and results table on ``endpoint_url``."""
+    """Create bucket, queue + DLQ, S3 -> SQS notification and results table on ``endpoint_url``.
+
+    The resources are created by the local admin; then, with ``enforce``, moto's IAM checks
+    are turned on for the whole server, so the function (which the worker runs under its own
+    role, infra/local_iam.py) is refused what its role does not allow. The admin keeps working.
+    """
     if int(function_timeout_s) != function_timeout_s or function_timeout_s < 1:
         raise ValueError(
             f"function_timeout_s must be a whole number of seconds >= 1, got {function_timeout_s}"
@@ -231,6 +250,16 @@ def create_local_stack(
 
     events_queue_url = create_state_resources(endpoint_url, names, region=region)
 
+    if enforce:
+        if has_local_admin(endpoint_url, region):
+            enforce_iam(endpoint_url)
+        else:
+            log.warning(
+                "%s: no %s user with the local admin key (a moto server camsort did not start); "
+                "IAM is NOT enforced there. Let camsort start moto (no --endpoint-url) to run under the role.",
+                endpoint_url,
+                ADMIN_USER,
+            )
     return LocalStack(
         endpoint_url=endpoint_url,
         events_queue_url=events_queue_url,
@@ -286,17 +315,28 @@ def create_state_resources(endpoint_url: str, names: StackNames, *, region: str 
     return queue_url
 
 
+# model URI -> sha256 of the model.onnx upload_model put there: the deployment's pin, as the
+# upload step hands it to `serverless deploy --param=modelSha256=...` on AWS.
+_PINS: dict[str, str] = {}
+
+
 def upload_model(stack: LocalStack, model_dir: Path, *, version: str) -> str:
     """Put model.onnx + manifest.json under the models prefix; returns the ``s3://`` model URI.
 
-    The function then loads the model from S3 exactly as it does on AWS.
+    The function then loads the model from S3 exactly as it does on AWS, pinned to the sha256
+    of the model uploaded here (:func:`pinned_sha256`; the worker sets CAMSORT_MODEL_SHA256).
     """
-    model_dir = Path(model_dir)
+    from infra.model_upload import upload_model_dir
+
     prefix = f"{stack.names.models_prefix}{version}/"
-    s3 = stack.client("s3")
-    for name in (MODEL_FILENAME, MANIFEST_FILENAME):
-        s3.upload_file(str(model_dir / name), stack.names.bucket, prefix + name)
-    return f"s3://{stack.names.bucket}/{prefix}"
+    upload = upload_model_dir(stack.client("s3"), model_dir, stack.names.bucket, prefix)
+    _PINS[upload.uri] = upload.sha256
+    return upload.uri
+
+
+def pinned_sha256(model_uri: str) -> str | None:
+    """The sha256 :func:`upload_model` pinned for ``model_uri`` in this process, if any."""
+    return _PINS.get(model_uri)
 
 
 def _queue_arn(sqs, queue_url: str) -> str:

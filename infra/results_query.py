@@ -96,26 +96,34 @@ def query_results(query: ResultsQuery, target: ResultsTarget) -> list[dict[str, 
 
 
 def results_table(items: list[dict[str, Any]], title: str) -> Table:
+    """One camera's results, readable at 80 columns: when every capture falls on one day, the
+    date moves to the title and the time column keeps the time of day; label and reason share
+    one column; the object is its file name (one camera per table)."""
+    captured = [str(item.get("captured_at", "")) for item in items]
+    days = {moment[:10] for moment in captured}
+    one_day = len(days) == 1 and all(len(moment) > 11 and moment[10] == "T" for moment in captured)
+    if one_day:
+        title = f"{title}; captured {next(iter(days))} (UTC)"
     table = Table(title=title)
-    # The capture time is the row's identity: never wrapped; long keys and reasons fold instead.
-    table.add_column("captured_at", no_wrap=True, min_width=24)
-    table.add_column("status", no_wrap=True)
-    table.add_column("label", no_wrap=True)
+    # The capture time is the row's identity: never wrapped; results wrap, file names fold.
+    table.add_column("captured" if one_day else "captured_at", no_wrap=True)
+    table.add_column("result", max_width=20)
     table.add_column("conf.", justify="right", no_wrap=True)
-    table.add_column("reason", overflow="fold")
     table.add_column("ms", justify="right", no_wrap=True)
-    table.add_column("object", overflow="fold")
-    for item in items:
+    table.add_column("file", overflow="fold")
+    for item, moment in zip(items, captured, strict=True):
         confidence = item.get("confidence")
         latency = item.get("latency_ms")
+        if item.get("status") == "rejected":
+            result = f"[yellow]rejected: {item.get('reason') or 'unknown'}[/]"
+        else:
+            result = str(item.get("label", "") or item.get("status", ""))
         table.add_row(
-            item.get("captured_at", ""),
-            item.get("status", ""),
-            item.get("label", "") or "",
+            moment[11:] if one_day else moment,
+            result,
             f"{float(confidence):.3f}" if confidence is not None else "",
-            item.get("reason", "") or "",
             f"{float(latency):.0f}" if latency is not None else "",
-            item.get("key", "").rsplit("/", 1)[-1],  # one camera per table: its name is enough
+            str(item.get("key", "")).rsplit("/", 1)[-1],
         )
     return table
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_plus
@@ -22,6 +22,7 @@ from urllib.parse import quote_plus
 import numpy as np
 
 from functions.errors import EmptyImageError, NotAnImageError, TooManyBytesError, TruncatedImageError
+from infra.cameras import CameraCredentials
 from infra.local_stack import LocalStack
 
 FRAME = "frame"
@@ -145,6 +146,7 @@ def simulate_cameras(
     labels: tuple[str, ...] | None = None,
     seed: int = 0,
     on_upload: Callable[[UploadedObject], None] | None = None,
+    camera_credentials: Mapping[str, CameraCredentials] | None = None,
     scenes: bool = False,
 ) -> SimulationManifest:
     """Upload ``cameras`` x ``frames_per_camera`` frames round-robin (plus bad objects on request).
@@ -154,6 +156,8 @@ def simulate_cameras(
     ``scenes``, labels persist instead (``infra.story.scene_labels``: an empty road, a bus that
     stays, a car passing); each frame is still an independent render of its label, and
     ``manifest.truth_intervals()`` is the ground truth.
+    ``camera_credentials`` (camera id -> :func:`infra.cameras.add_camera`'s credentials): each
+    camera uploads with its own least-privilege key instead of the local admin's.
     """
     from training.synthetic import LABELS, frame_jpeg  # Pillow drawing; only the simulator needs it
 
@@ -161,6 +165,10 @@ def simulate_cameras(
     rng = np.random.default_rng(seed)
     s3 = stack.client("s3")
     sqs = stack.client("sqs")
+    camera_s3 = {
+        camera_id: credentials.session(stack.region).client("s3", endpoint_url=stack.endpoint_url)
+        for camera_id, credentials in (camera_credentials or {}).items()
+    }
     manifest = SimulationManifest(bucket=stack.names.bucket)
     ids = camera_ids(cameras)
     last_capture: dict[str, datetime] = {}
@@ -182,7 +190,8 @@ def simulate_cameras(
     def upload(camera_id: str, kind: str, label: str | None, body: bytes) -> UploadedObject:
         captured_at = capture_time(camera_id)
         key = frame_key(stack.names.frames_prefix, camera_id, captured_at)
-        response = s3.put_object(Bucket=stack.names.bucket, Key=key, Body=body, ContentType="image/jpeg")
+        client = camera_s3.get(camera_id, s3)
+        response = client.put_object(Bucket=stack.names.bucket, Key=key, Body=body, ContentType="image/jpeg")
         uploaded = UploadedObject(
             key=key,
             camera_id=camera_id,

@@ -36,11 +36,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
-from infra.local_stack import LocalStack
-from infra.moto_server import LOCAL_AWS_ENV
+from infra.local_iam import function_credentials
+from infra.local_stack import LocalStack, pinned_sha256
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,21 @@ def function_environment(
     function_name: str = DEFAULT_FUNCTION_NAME,
     memory_mb: int = 2048,
     extra: Mapping[str, str] | None = None,
+    role_template: Path | None = None,
+    model_sha256: str | None = None,
 ) -> dict[str, str]:
     """The environment Lambda would give the function, pointed at the local endpoint.
 
     ``endpoint_url`` defaults to the stack's; a fault-injecting proxy passes its own here.
+    The credentials are the function role's, as on Lambda: the role is created on the local
+    stack from the packaged template's statements (``role_template``, or a fresh
+    ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
+    The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
+    :func:`infra.local_stack.upload_model` uploaded at ``model_uri``.
     """
+    pin = model_sha256 or pinned_sha256(model_uri)
     environment = {
-        **LOCAL_AWS_ENV,
+        **function_credentials(stack, model_uri, template=role_template),
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,
@@ -81,6 +90,8 @@ def function_environment(
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",
     }
+    if pin:
+        environment[env.MODEL_SHA256] = pin
     environment.update(extra or {})
     return environment
 
@@ -190,6 +201,7 @@ class SqsWorker:
         memory_mb: int = 2048,
         observer: BatchObserver | None = None,
         function_output: TextIO | None = None,
+        retry_init_errors: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -206,6 +218,10 @@ class SqsWorker:
         # AWS) goes; None: this process's stdout. The demo sends it to a log file so the
         # live display stays readable.
         self.function_output = function_output
+        # False: a failing init phase (e.g. the model refused) stops the worker at once with
+        # that error (the demo's fail-fast). True: as Lambda, the error is logged, every
+        # invocation retries the init and fails, and SQS redelivers then dead-letters.
+        self.retry_init_errors = retry_init_errors
         self.stats = WorkerStats()
         # The event source mapping talks to SQS directly, never through the function's endpoint.
         self._sqs = stack.client("sqs")
@@ -324,8 +340,21 @@ class SqsWorker:
         from functions import wiring
 
         wiring.install_app(None)
+        try:
+            self._load()
+        except Exception:
+            if not self.retry_init_errors:
+                raise
+            self._handler = None
+            log.exception("the function's init phase failed; each invocation will retry it")
+
+    def _load(self) -> Handler:
+        """Import the handler and build the app (inside Lambda the import itself builds it)."""
+        from functions import wiring
+
         self._handler = load_handler(self.handler_path)
         wiring.default_app()
+        return self._handler
 
     @staticmethod
     def _drop_container() -> None:
@@ -378,7 +407,9 @@ class SqsWorker:
         )
         started = time.monotonic()
         try:
-            response = self._handler({"Records": records}, context)
+            # After a failed init, Lambda runs the init again for the next invocation.
+            handler = self._handler or self._load()
+            response = handler({"Records": records}, context)
             failed = failed_message_ids(response, ids)
             problem = None if failed is not None else f"malformed batchItemFailures in {response!r:.300}"
         except Exception as exc:  # Lambda: an error from the function fails the whole batch

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from functions.decision import decide
-from functions.errors import DatasetError
 from functions.manifest import UNKNOWN_LABEL
+from training.dataset import DatasetError
 
 DEFAULT_TARGET_PRECISION = 0.95
 # The int8 backbone may ship only if it changes (almost) nothing downstream.

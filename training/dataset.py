@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.errors import BadInputError, DatasetError
+from functions.errors import BadInputError, CamsortError
 from functions.image_loader import load_image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
@@ -33,6 +33,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 UNREADABLE = "unreadable"  # the file could not be read (permissions, I/O error)
 MISSING = "missing"  # listed, but gone by the time it was fetched
 DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
+
+
+class DatasetError(CamsortError):
+    """The training set cannot be used as given (too few labels or images per label)."""
 
 
 @dataclass(frozen=True)

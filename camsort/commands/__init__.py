@@ -27,6 +27,14 @@ from camsort.commands.synth import synth  # noqa: E402
 
 COMMANDS.append(synth)
 
+from camsort.commands.upload_model import upload_model  # noqa: E402
+
+COMMANDS.append(upload_model)
+
+from camsort.commands.camera import camera  # noqa: E402
+
+COMMANDS.append(camera)
+
 from camsort.commands.cameras import cameras, events  # noqa: E402
 
 COMMANDS.extend([cameras, events])

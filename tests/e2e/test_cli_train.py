@@ -62,9 +62,9 @@ def test_train_three_labels_writes_a_working_model(
     assert manifest == read_manifest(out_dir)
     assert manifest.labels == ["bus", "car", "empty"] and manifest.task == "multiclass"
     assert manifest.weights == "none" and manifest.backbone == "ResNet50"
-    assert manifest.precision in ("fp32", "int8")
     assert manifest.quantization["requested"] == "auto"
-    assert manifest.quantization["guard"]["passed"] == (manifest.precision == "int8")
+    # auto: int8 ships exactly when the guard passed
+    assert manifest.precision == ("int8" if manifest.quantization["guard"]["passed"] else "fp32")
     assert manifest.training_set["per_label"] == {"bus": 20, "car": 20, "empty": 20}
     assert manifest.cv_summary["folds"] == 3
     assert manifest.parity["fp32_vs_keras"]["labels_disagree"] == 0
@@ -121,18 +121,6 @@ def test_train_binary_fp32(synthetic_dataset_factory, shared_keras_backbone, tra
     probabilities, _ = _predict(model_path, load_image(frame.read_bytes(), source=str(frame))[None])
     assert probabilities.shape == (1, 2)
     assert manifest.labels[int(probabilities.argmax())] == "empty"
-
-
-def test_train_reports_a_bad_dataset_without_a_traceback(tmp_path):
-    (tmp_path / "data" / "car").mkdir(parents=True)
-    (tmp_path / "data" / "car" / "a.jpg").write_bytes(b"not a jpeg")
-    result = CliRunner().invoke(
-        main, ["train", str(tmp_path / "data"), "--out", str(tmp_path / "model"), "--weights", "none"]
-    )
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    assert str(tmp_path / "data") in result.output
-    assert not (tmp_path / "model").exists()
 
 
 @pytest.mark.slow

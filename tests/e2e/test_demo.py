@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from camsort.commands.results import parse_duration, parse_time
-from functions.errors import ConfigurationError
-from infra.demo_state import stop_demo_server, write_state
-from infra.moto_server import free_port
-from infra.results_query import resolve_target
 from infra.topology import StackNames
 
 
@@ -31,17 +24,19 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     )  # fmt: skip
     assert demo.exit_code == 0, demo.output
     assert "randomly initialised".upper() in demo.output.upper()  # the tiny model says weights=none
-    summary = {
-        match.group(1).strip(): int(match.group(2))
-        for match in re.finditer(r"^│ ([a-zA-Z_ ]+?)\s*│\s*(\d+) │", demo.output, flags=re.MULTILINE)
-    }
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
     # 2 cameras x 3 frames + 4 bad objects; each ends with exactly one result; none lost.
-    assert summary["uploaded objects"] == 10
-    assert summary["results"] == 10
-    assert summary["rejected"] == 4
-    assert summary["lost"] == 0
-    assert summary["DLQ"] == 0
-    assert summary["duplicates suppressed"] == 1
+    assert (report["uploaded"], report["frames"], report["bad_objects"]) == (10, 6, 4)
+    assert (report["results"], report["ok"], report["rejected"]) == (10, 6, 4)
+    assert report["rejected_by_reason"] == {
+        "empty": 1,
+        "not_jpeg_or_png": 1,
+        "too_many_bytes": 1,
+        "truncated_or_corrupt": 1,
+    }
+    assert (report["lost"], report["dead_lettered"], report["unexpected"]) == ([], [], [])
+    assert report["duplicates_suppressed"] == 1 and report["duplicate_notifications"] == 1
+    assert report["exit_code"] == 0
     # the story: events scored against the simulator's ground truth, and the rule sweep
     assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
     assert "(Frigate)" in demo.output  # the rule sweep
@@ -68,37 +63,6 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
          "--endpoint-url", moto_server.endpoint_url, "--table", StackNames.for_stage(stage).table, "--json"],
     )  # fmt: skip
     assert [item["status"] for item in json.loads(rejected_only.output)] == ["rejected"]
-
-
-def test_durations_and_times_parse():
-    assert parse_duration("10m") == timedelta(minutes=10)
-    assert parse_duration("1.5h") == timedelta(hours=1.5)
-    assert parse_time("2026-11-22T07:00:00Z", "--since") == datetime(2026, 11, 22, 7, tzinfo=UTC)
-    assert parse_time("2026-11-22T07:00:00", "--since") == datetime(2026, 11, 22, 7, tzinfo=UTC)
-    with pytest.raises(ConfigurationError, match="--last '10 minutes'"):
-        parse_duration("10 minutes")
-    with pytest.raises(ConfigurationError, match="--until 'yesterday'"):
-        parse_time("yesterday", "--until")
-
-
-def test_results_without_a_running_demo_says_what_to_do(tmp_path):
-    with pytest.raises(ConfigurationError, match="camsort demo --keep-running"):
-        resolve_target(None, None, None, cache_dir=tmp_path)
-    # A state file whose server is gone.
-    write_state(tmp_path / "demo", f"http://127.0.0.1:{free_port()}", "camsort-results-local", pid=None)
-    with pytest.raises(ConfigurationError, match="is not answering"):
-        resolve_target(None, None, None, cache_dir=tmp_path)
-    assert stop_demo_server(tmp_path) is False  # recorded pid is not a moto server: nothing signalled
-
-
-def test_explicit_table_and_endpoint_win_over_the_state_file(tmp_path):
-    write_state(tmp_path / "demo", "http://127.0.0.1:1", "camsort-results-from-state", pid=None)
-    target = resolve_target("http://127.0.0.1:2", "camsort-results-given", "eu-west-1", cache_dir=tmp_path)
-    assert (target.endpoint_url, target.table, target.region) == (
-        "http://127.0.0.1:2",
-        "camsort-results-given",
-        "eu-west-1",
-    )
 
 
 @pytest.mark.e2e

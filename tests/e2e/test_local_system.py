@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions import wiring
+from functions import env, wiring
 from functions.events import normalise_sequencer
 from functions.keys import format_timestamp
 from functions.storage import TAG_PREFIX
@@ -31,6 +31,7 @@ from infra.topology import (
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
 )
+from infra.worker import function_environment
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.fixtures.tiny_model import TINY_LABELS
 
@@ -271,3 +272,17 @@ def test_a_new_upload_under_the_same_key_is_a_new_frame(local_stack, run_worker)
     items = scan_results(local_stack)
     assert sorted(item["etag"] for item in items) == sorted([first, second])
     assert {item["status"] for item in items} == {"ok"}
+
+
+def test_function_environment_points_the_function_at_the_stack_under_its_own_role(
+    local_stack, stack_model_uri
+):
+    environment = function_environment(local_stack, stack_model_uri, endpoint_url="http://127.0.0.1:6000")
+    assert environment[env.MODEL_URI] == stack_model_uri
+    assert environment[env.RESULTS_TABLE] == local_stack.names.table
+    assert environment[env.FRAMES_PREFIX] == local_stack.names.frames_prefix
+    assert environment[env.AWS_ENDPOINT_URL] == "http://127.0.0.1:6000"
+    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == local_stack.region
+    # The function runs as its own principal, never with the admin's keys.
+    assert environment["AWS_ACCESS_KEY_ID"] not in ("testing", "")
+    assert len(environment[env.MODEL_SHA256]) == 64  # pinned to the uploaded model

@@ -30,88 +30,30 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 import yaml
+from botocore.config import Config
 
 from functions import env
-from infra import topology
+from infra import policy, topology
 from infra.moto_server import MotoServer
 from infra.package import PROJECT_ROOT
 from tests.fixtures.aws import aws_client
+from tests.fixtures.deploy import TEST_MODEL_SHA256, packaged_service, run_serverless_package
 
 pytestmark = pytest.mark.e2e
 
 STAGE = "test"
 NAMES = topology.StackNames.for_stage(STAGE)
-SERVERLESS = PROJECT_ROOT / "node_modules" / ".bin" / "serverless"
 # Lambda gives one vCPU of credit per 1,769 MB.
 MB_PER_VCPU = 1769
-DATA_ACTION_PREFIXES = ("s3:", "dynamodb:", "sqs:", "events:")
-EXPECTED_DATA_ACTIONS = {
-    "events:PutEvents",
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:PutObjectTagging",
-    "s3:PutObjectVersionTagging",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-}
-# Serverless 3.40's config schema predates the python3.12 runtime (Lambda has it; the
-# Framework passes it through with this warning). Any other warning fails the test.
-KNOWN_CONFIG_WARNING = "at 'provider.runtime': must be equal to one of the allowed values"
-
-
-def run_serverless_package(service_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    home = service_dir / "home"
-    home.mkdir(exist_ok=True)
-    environment = {
-        "PATH": f"{Path(shutil.which('node') or '/usr/bin/node').parent}:/usr/bin:/bin",
-        "HOME": str(home),  # the Framework's ~/.serverlessrc goes here, not into the user's home
-        "CI": "1",  # never prompt
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "SLS_TELEMETRY_DISABLED": "1",
-        "SLS_NOTIFICATIONS_MODE": "off",
-        # Any attempt to reach the internet fails at once instead of hanging.
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "http_proxy": "http://127.0.0.1:9",
-        "https_proxy": "http://127.0.0.1:9",
-    }
-    try:
-        return subprocess.run(
-            [str(SERVERLESS), "package", "--stage", STAGE, *args],
-            cwd=service_dir,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(
-            f"serverless package did not finish within {error.timeout}s: is it waiting on the network?"
-        )
-
-
-def packaged_service(tmp_path: Path, artifact: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """A copy of serverless.yml + the artifact at the path it names, packaged; returns (run, .serverless)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "serverless.yml", tmp_path / "serverless.yml")
-    (tmp_path / "build").mkdir()
-    shutil.copyfile(artifact, tmp_path / "build" / artifact.name)
-    result = run_serverless_package(tmp_path, *args)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result, tmp_path / ".serverless"
+# What the Framework adds to the role itself: log writes, and the SQS event source's consume.
+FRAMEWORK_ACTIONS = ("logs:",)
+QUEUE_CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +82,7 @@ def of_type(resources: dict, resource_type: str) -> dict:
 # --- the Framework run ----------------------------------------------------------------------
 
 
-def test_serverless_packages_offline_with_only_the_known_schema_warning(packaged):
+def test_serverless_packages_offline_without_any_warning(packaged):
     result, out_dir = packaged
     output = result.stdout + result.stderr
     assert "Service packaged" in output
@@ -148,8 +90,26 @@ def test_serverless_packages_offline_with_only_the_known_schema_warning(packaged
         "cloudformation-template-create-stack.json",
         "cloudformation-template-update-stack.json",
     }
-    config_errors = [line for line in output.splitlines() if line.strip().startswith("at '")]
-    assert [line for line in config_errors if KNOWN_CONFIG_WARNING not in line] == []
+    # osls validates the configuration against its schema (python3.12 included) and reports
+    # problems as "Warning..." / "at '<path>': ..." lines: there must be none.
+    assert [line for line in output.splitlines() if line.strip().startswith(("at '", "Warning"))] == []
+    assert "warning" not in output.lower()
+
+
+def test_the_model_pin_is_a_required_deploy_parameter(packaged, resources, tmp_path, arm64_package):
+    variables = props(resources, "ClassifyLambdaFunction")["Environment"]["Variables"]
+    assert variables[env.MODEL_SHA256] == TEST_MODEL_SHA256
+    service = tmp_path / "unpinned"
+    service.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "serverless.yml", service / "serverless.yml")
+    (service / "build").mkdir()
+    shutil.copyfile(arm64_package.artifact, service / "build" / arm64_package.artifact.name)
+    result = run_serverless_package(service, model_sha256=None)
+    assert result.returncode != 0
+    assert (
+        f'Cannot resolve variable at "provider.environment.{env.MODEL_SHA256}"'
+        in result.stdout + result.stderr
+    )
 
 
 def test_template_passes_cfn_lint(packaged):
@@ -329,7 +289,8 @@ def test_dlq_alarm_fires_on_any_visible_message(resources):
 def test_function_runs_the_handler_from_the_packaged_artifact(resources, arm64_package):
     function = props(resources, "ClassifyLambdaFunction")
     assert function["Handler"] == "functions.handler.lambda_handler"
-    assert (PROJECT_ROOT / "functions" / "handler.py").is_file()
+    with zipfile.ZipFile(arm64_package.artifact) as archive:  # the artifact, not the repository
+        assert "def lambda_handler(" in archive.read("functions/handler.py").decode()
     assert function["Runtime"] == "python3.12"
     # The artifact's name carries its architecture: a mismatch cannot deploy silently.
     assert function["Architectures"] == [arm64_package.architecture]
@@ -368,44 +329,32 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_iam_statements_name_their_resources(resources):
+def test_role_grants_exactly_what_the_code_declares(resources):
+    """The role = the @requires declarations of the function's code (infra/policy.py), no more."""
     statements = _statements(resources)
-    data_actions = set()
-    frames_objects = f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*"
-    model_objects = {
-        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/model.onnx",
-        f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/manifest.json",
-    }
-    table_arn = {"Fn::GetAtt": ["ResultsTable", "Arn"]}
-    state_arn = {"Fn::GetAtt": ["StateTable", "Arn"]}
-    index_arn = {"Fn::Join": ["/", [table_arn, "index", topology.CAMERA_INDEX]]}
     for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = _as_list(statement["Action"])
-        assert not [a for a in actions if "*" in a], statement
-        resources_of = _as_list(statement["Resource"])
-        assert "*" not in resources_of, statement
-        for action in actions:
-            if not action.startswith(DATA_ACTION_PREFIXES):
-                assert action.startswith("logs:"), statement  # the Framework's log-group statements
-                continue
-            data_actions.add(action)
-            service = action.split(":")[0]
-            if service == "s3":
-                allowed = {frames_objects} | (model_objects if action == "s3:GetObject" else set())
-                assert all(r in allowed for r in resources_of), statement
-            elif service == "dynamodb":
-                allowed = [table_arn, index_arn] if action == "dynamodb:Query" else [table_arn, state_arn]
-                assert all(r in allowed for r in resources_of), statement
-            elif service == "events":
-                assert resources_of == [{"Fn::GetAtt": ["EventBus", "Arn"]}], statement
-            else:
-                assert resources_of == [{"Fn::GetAtt": ["FramesQueue", "Arn"]}], statement
-    assert data_actions == EXPECTED_DATA_ACTIONS
-    # Model objects are readable, not taggable; frames are readable and taggable.
-    model_statement = next(s for s in statements if s.get("Sid") == "ReadModel")
-    assert _as_list(model_statement["Action"]) == ["s3:GetObject"]
-    assert set(_as_list(model_statement["Resource"])) == model_objects
+        assert statement["Effect"] == "Allow", statement
+        assert not [a for a in _as_list(statement["Action"]) if "*" in a], statement
+        assert "*" not in _as_list(statement["Resource"]), statement
+    granted = policy.grants(statements)
+    data = {
+        (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
+    }
+    derived = policy.statements(policy.function_permissions(), policy.cloudformation_target(NAMES))
+    assert data == policy.grants(derived)
+    queue = json.dumps({"Fn::GetAtt": ["FramesQueue", "Arn"]}, sort_keys=True)
+    assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {(a, queue) for a in QUEUE_CONSUME_ACTIONS}
+
+
+def test_the_derived_set_holds_every_call_the_function_makes():
+    # A fact check on the declarations themselves (the issue's missing actions included).
+    permissions = policy.function_permissions()
+    assert set(permissions) == {policy.FRAMES, policy.MODEL, policy.RESULTS_TABLE, policy.RESULTS_INDEX}
+    assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
+        permissions[policy.FRAMES]
+    )
+    assert "dynamodb:BatchGetItem" in permissions[policy.RESULTS_TABLE]
+    assert permissions[policy.MODEL] == ("s3:GetObject",)  # the model is read, never tagged
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
@@ -426,7 +375,13 @@ def deployed(packaged, template, arm64_package, tmp_path_factory):
     """The stack in moto, deployed the way `serverless deploy` does it."""
     out_dir = packaged[1]
     with MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        cloudformation = aws_client("cloudformation", server.endpoint_url)
+        # Creating the stack takes moto a while on a busy machine: no client-side retry of a
+        # CreateStack that is still running (the retry would find the stack "already exists").
+        cloudformation = aws_client(
+            "cloudformation",
+            server.endpoint_url,
+            config=Config(read_timeout=300, retries={"mode": "standard", "max_attempts": 1}),
+        )
         stack = f"camsort-{STAGE}"
         cloudformation.create_stack(
             StackName=stack,
@@ -522,14 +477,18 @@ def test_live_role_policy_resolves_to_the_stack_resources(deployed):
     table_arn = aws_client("dynamodb", server.endpoint_url).describe_table(TableName=NAMES.table)["Table"][
         "TableArn"
     ]
-    resolved = {}
-    for statement in document["Statement"]:
-        for action in _as_list(statement["Action"]):
-            resolved.setdefault(action, set()).update(_as_list(statement["Resource"]))
-    assert resolved["dynamodb:PutItem"] == {table_arn}
-    assert resolved["dynamodb:Query"] == {table_arn, f"{table_arn}/index/{topology.CAMERA_INDEX}"}
-    assert resolved["sqs:DeleteMessage"] == {f"arn:aws:sqs:us-east-1:123456789012:{NAMES.queue}"}
-    assert resolved["s3:PutObjectTagging"] == {f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*"}
+    granted = policy.grants(document["Statement"])
+    data = {
+        (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
+    }
+    # CloudFormation resolved the role to the same ARNs infra/policy.py gives a local stack.
+    region, account = table_arn.split(":")[3:5]
+    local = policy.local_target(
+        NAMES, model_uri=f"s3://{NAMES.bucket}/{NAMES.models_prefix}v1/", region=region, account_id=account
+    )
+    assert data == policy.grants(policy.statements(policy.function_permissions(), local))
+    queue = json.dumps(f"arn:aws:sqs:us-east-1:123456789012:{NAMES.queue}")
+    assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {(a, queue) for a in QUEUE_CONSUME_ACTIONS}
 
 
 def _api_notification(cloudformation_notification: dict, queue_arn: str) -> dict:

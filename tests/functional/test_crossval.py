@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from functions.errors import DatasetError
 from training.crossval import (
     choose_thresholds,
     cross_validate,
     fit_final,
     precision_guard,
 )
+from training.dataset import DatasetError
 
 LABELS = ["bus", "car", "empty"]
 # Small and quick: real LightGBM, fewer trees than the default.

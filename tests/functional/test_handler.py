@@ -358,10 +358,11 @@ def test_new_content_under_the_same_key_is_a_new_item(aws, app, frames):
 
     assert item_of(aws, key, first["s3"]["object"]["eTag"])["label"] == "bus"
     assert item_of(aws, key, second["s3"]["object"]["eTag"])["label"] == "car"
-    assert [i["label"] for i in ResultsTable(aws.table, aws.dynamodb).query_camera("cam-05")] in (
-        ["bus", "car"],
-        ["car", "bus"],  # same LastModified second: GSI order between them is not defined
-    )
+    # Both in the camera's index; same LastModified second, so their GSI order is not defined.
+    assert sorted(i["label"] for i in ResultsTable(aws.table, aws.dynamodb).query_camera("cam-05")) == [
+        "bus",
+        "car",
+    ]
 
 
 def test_versioned_bucket_uses_version_ids_and_tags_the_exact_version(
@@ -549,13 +550,39 @@ def test_direct_s3_event_failure_is_raised_for_lambda_to_retry(aws, make_app, fr
         handle({"Records": [uploaded]}, lambda: app)
 
 
-@pytest.mark.parametrize("name", ["s3_test_event.json", "sqs_s3_test_event.json"])
-def test_test_event_is_acknowledged_without_loading_anything(name, monkeypatch):
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("s3_test_event.json", {"frames": 0, "ignored": 1}),  # direct invocation: a summary
+        ("sqs_s3_test_event.json", {"batchItemFailures": []}),  # SQS: nothing failed
+    ],
+)
+def test_test_event_is_acknowledged_without_loading_anything(name, expected, monkeypatch):
     # No app installed and no configuration: building one would raise ConfigurationError.
     wiring.install_app(None)
     monkeypatch.delenv(env.MODEL_URI, raising=False)
     response = lambda_handler(load(name), CONTEXT)
-    assert response in ({"batchItemFailures": []}, {"frames": 0, "ignored": 1})
+    assert response == expected
+
+
+@pytest.mark.parametrize("records", [["text"], [{"eventSource": "aws:sqs"}, 7]])
+def test_records_that_are_not_objects_take_the_malformed_event_path(records, capsys, caplog):
+    # Not an AttributeError escaping: the malformed-event log line and the InvocationErrors metric.
+    with pytest.raises(UnsupportedEventError, match="Records"):
+        lambda_handler({"Records": records}, CONTEXT)
+    assert "unsupported or malformed event" in caplog.text
+    assert '"InvocationErrors":[1.0]' in capsys.readouterr().out
+
+
+def test_malformed_sequencer_is_classified_without_ordering_and_logged(aws, app, frames, caplog):
+    key = "frames/cam-04/badseq.jpg"
+    record = frames.put(key, jpeg(GREEN))
+    record["s3"]["object"]["sequencer"] = "not-hex!"
+    assert lambda_handler(sqs_event(("m-badseq", [record])), CONTEXT) == {"batchItemFailures": []}
+    item = item_of(aws, key, record["s3"]["object"]["eTag"])
+    assert item["status"] == "ok" and item["sequencer"] == ""
+    assert f"s3://{aws.bucket}/{key}: sequencer 'not-hex!'" in caplog.text
+    assert "processed without ordering" in caplog.text
 
 
 def test_unrecognised_event_is_raised(app):
@@ -575,6 +602,7 @@ def test_default_app_from_environment(aws, aws_env, frames, tiny_model_dir, tmp_
     try:
         assert lambda_handler(sqs_event(("m-1", [record])), CONTEXT) == {"batchItemFailures": []}
         assert wiring.default_app() is wiring.default_app()  # once per container
+        assert wiring.default_app().model.threads == 1  # CAMSORT_ONNX_THREADS, through Settings
     finally:
         wiring.install_app(None)
     assert item_of(aws, "frames/cam-08/env.jpg", record["s3"]["object"]["eTag"])["label"] == "car"

@@ -12,9 +12,9 @@ import onnxruntime as ort
 import pytest
 
 from export.merge import TREES_PREFIX, merge_backbone_and_trees, model_io_summary
-from export.parity import check_parity, check_tree_parity
+from export.parity import ParityError, check_parity, check_tree_parity
 from export.trees import lightgbm_to_onnx
-from functions.errors import ConfigurationError, ParityError
+from functions.errors import ConfigurationError
 
 LABELS = ["bus", "car", "empty"]
 

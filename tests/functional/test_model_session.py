@@ -10,8 +10,15 @@ import pytest
 from onnx import numpy_helper
 
 from functions import env
-from functions.errors import ModelArtifactError, ModelIntegrityError
-from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.errors import ModelArtifactError, ModelIntegrityError, ModelNotPinnedError
+from functions.manifest import (
+    MANIFEST_FILENAME,
+    MODEL_FILENAME,
+    Manifest,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from functions.model import ModelSession, available_cpus, resolve_threads
 from tests.fixtures.tiny_model import COLOUR_LABELS, TINY_LABELS, tiny_model_proto, write_tiny_model
 
@@ -69,6 +76,14 @@ def test_sha256_mismatch_is_refused_at_load(tampered_model_dir):
         ModelSession.open(str(tampered_model_dir), threads=1)
 
 
+def test_a_model_other_than_the_pinned_one_is_refused_whatever_its_manifest(tiny_model_dir):
+    sha = read_manifest(tiny_model_dir).model_sha256
+    assert ModelSession.open(str(tiny_model_dir), threads=1, pinned_sha256=sha.upper()).sha256 == sha
+    # The manifest matches model.onnx (a consistent artifact), but it is not the pinned model.
+    with pytest.raises(ModelNotPinnedError, match="pins " + "0" * 64):
+        ModelSession.open(str(tiny_model_dir), threads=1, pinned_sha256="0" * 64)
+
+
 def test_model_with_wrong_output_names_is_refused(tmp_path):
     proto = tiny_model_proto()
     proto.graph.output[0].name = "probs"
@@ -112,9 +127,10 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 def test_threads_default_to_the_cpus_of_this_process(monkeypatch):
     monkeypatch.delenv(env.ONNX_THREADS, raising=False)
     assert resolve_threads() == available_cpus() == len(os.sched_getaffinity(0))
-    monkeypatch.setenv(env.ONNX_THREADS, "2")
-    assert resolve_threads() == 2
     assert resolve_threads(5) == 5
+    # The environment is read once, by Settings (functions.settings), never here.
+    monkeypatch.setenv(env.ONNX_THREADS, str(available_cpus() + 3))
+    assert resolve_threads() == available_cpus()
 
 
 def test_session_options(tiny_model):

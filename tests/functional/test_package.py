@@ -29,6 +29,7 @@ from camsort.cli import main as camsort_main
 from functions.errors import ConfigurationError
 from functions.manifest import sha256_file
 from infra import package as lambda_package_module
+from infra.moto_server import LOCAL_AWS_ENV
 from infra.package import (
     LAMBDA_UNZIPPED_LIMIT_BYTES,
     PROJECT_ROOT,
@@ -288,9 +289,9 @@ def test_packaged_handler_classifies_a_frame_under_python_312(
 
     environment = {
         "PATH": "/usr/bin:/bin",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        # The local admin's key (infra/moto_server.py): valid whether IAM is enforced or not.
+        "AWS_ACCESS_KEY_ID": LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": moto_server.endpoint_url,

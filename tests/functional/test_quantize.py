@@ -12,10 +12,10 @@ import onnxruntime as ort
 import pytest
 
 from export.merge import merge_backbone_and_trees
-from export.parity import check_tree_parity
+from export.parity import ParityError, check_tree_parity
 from export.quantize import quantize_backbone
 from export.trees import lightgbm_to_onnx
-from functions.errors import ConfigurationError, ParityError
+from functions.errors import ConfigurationError
 
 # Cosine similarity of int8 vs fp32 features, per frame. Measured here: ~0.9997 on the
 # random-init backbone (frames not seen in calibration). 0.99 leaves room for calibration

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.errors import DatasetError
 from functions.image_loader import load_image
-from training.dataset import Dataset, load_dataset
+from training.dataset import Dataset, DatasetError, load_dataset, parse_s3_uri
 
 
 def copy_frames(src: Path, dst: Path, per_label: dict[str, int]) -> dict[str, list[Path]]:
@@ -151,3 +150,11 @@ def test_unusable_sources(tmp_path, case):
 def test_progress_bar_does_not_change_the_result(synthetic_frames_dir, synthetic_dataset):
     with_bar = load_dataset(str(synthetic_frames_dir), progress=True)
     assert with_bar.summary() == synthetic_dataset.summary()
+
+
+def test_parse_s3_uri():
+    assert parse_s3_uri("s3://b/train") == ("b", "train/")
+    assert parse_s3_uri("s3://b/train/") == ("b", "train/")
+    assert parse_s3_uri("s3://b") == ("b", "")
+    with pytest.raises(DatasetError, match="no bucket"):
+        parse_s3_uri("s3:///train/")

@@ -203,3 +203,33 @@ def test_padded_sequencers_order_as_strings():
 def test_malformed_sequencer_is_refused(bad):
     with pytest.raises(ValueError, match="sequencer"):
         normalise_sequencer(bad)
+
+
+@pytest.mark.parametrize("bad", ["not-hex", "12-34", "1" * 33])
+def test_a_malformed_sequencer_keeps_the_frame_without_ordering_and_says_so(bad):
+    event = load("s3_put.json")
+    event["Records"][0]["s3"]["object"]["sequencer"] = bad
+    parsed = parse_event(event)
+    (frame,) = parsed.frames
+    assert frame.sequencer == ""
+    (warning,) = parsed.warnings
+    assert frame.key in warning and "without ordering" in warning
+
+
+def test_a_malformed_sequencer_inside_sqs_is_not_an_invalid_message():
+    event = load("sqs_s3_put_two_messages.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["sequencer"] = "zz"
+    event["Records"][0]["body"] = json.dumps(body)
+    parsed = parse_event(event)
+    assert parsed.invalid == []
+    assert [f.sequencer for f in parsed.frames][0] == ""
+    assert len(parsed.warnings) == 1
+
+
+@pytest.mark.parametrize(
+    "records", [["text"], [1], [None], [{"eventSource": "aws:sqs"}, "junk"], "not a list", {"a": 1}]
+)
+def test_records_that_are_not_objects_are_an_unsupported_event(records):
+    with pytest.raises(UnsupportedEventError, match="Records"):
+        parse_event({"Records": records})

@@ -115,6 +115,45 @@ def test_palette_with_and_without_transparency():
     assert centre(load_image(encode(palette_image, transparency=0), source=SOURCE)) == (255, 255, 255)
 
 
+def _half_keyed(mode: str, key, other) -> Image.Image:
+    """Left half ``other``, right half the tRNS colour ``key``."""
+    image = Image.new(mode, (40, 30), key)
+    image.paste(other, (0, 0, 20, 30))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("mode", "key", "other", "other_rgb"),
+    [
+        ("RGB", (0, 255, 0), (200, 10, 10), (200, 10, 10)),  # a green-screen key
+        ("L", 77, 200, (200, 200, 200)),
+        ("I;16", 1000, 25700, (100, 100, 100)),
+    ],
+)
+def test_trns_colour_key_is_composited_on_white_like_alpha(mode, key, other, other_rgb):
+    data = encode(_half_keyed(mode, key, other), transparency=key)
+    assert Image.open(io.BytesIO(data)).info["transparency"] == key  # the PNG really has a tRNS key
+    pixels = load_image(data, source=SOURCE, size=40)
+    # Well inside each half (bilinear resize only mixes at the border).
+    assert tuple(pixels[15, 5].tolist()) == other_rgb
+    assert tuple(pixels[15, 35].tolist()) == (255, 255, 255)
+
+
+def test_trns_colour_key_in_a_palette_image():
+    image = _half_keyed("RGB", (0, 255, 0), (200, 10, 10)).convert(
+        "P", palette=Image.Palette.ADAPTIVE, colors=4
+    )
+    key_index = image.getpixel((35, 15))
+    pixels = load_image(encode(image, transparency=key_index), source=SOURCE, size=40)
+    assert tuple(pixels[15, 35].tolist()) == (255, 255, 255)
+    assert tuple(pixels[15, 5].tolist()) == (200, 10, 10)
+
+
+def test_rgb_without_a_key_keeps_that_colour():
+    pixels = load_image(encode(_half_keyed("RGB", (0, 255, 0), (200, 10, 10))), source=SOURCE, size=40)
+    assert tuple(pixels[15, 35].tolist()) == (0, 255, 0)
+
+
 @pytest.mark.parametrize("mode", ["CMYK", "YCbCr"])
 def test_jpeg_colour_spaces(mode):
     rgb = uniform("RGB", (30, 140, 220), (64, 48))

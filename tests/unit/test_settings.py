@@ -11,15 +11,23 @@ from functions.settings import Settings, compile_key_pattern, load_settings
 REQUIRED = {env.MODEL_URI: "s3://models/camsort/", env.RESULTS_TABLE: "camsort-results-dev"}
 
 
-def test_defaults():
+def test_unset_or_blank_optional_variables_take_the_defaults():
+    # The default values themselves are checked against the README by tests/unit/test_docs.py.
+    defaults = load_settings(REQUIRED)
+    assert defaults == Settings(model_uri="s3://models/camsort/", results_table="camsort-results-dev")
+    blank = {name: "  " for name in (env.MAX_BYTES, env.MAX_PIXELS, env.ONNX_THREADS, env.WRITE_TAGS)}
+    assert load_settings({**REQUIRED, **blank}) == defaults
+
+
+def test_the_default_key_pattern_reads_the_documented_key_layout():
+    from functions.keys import parse_key
+
     settings = load_settings(REQUIRED)
-    assert settings == Settings(model_uri="s3://models/camsort/", results_table="camsort-results-dev")
-    assert settings.frames_prefix == "frames/"
-    assert settings.max_bytes == 20 * 1024 * 1024
-    assert settings.max_pixels == 40_000_000
-    assert settings.onnx_threads is None
-    assert settings.write_tags is True
-    assert settings.key_pattern.pattern == env.DEFAULT_KEY_PATTERN
+    info = parse_key(
+        "frames/cam-01/20261122T073900123Z.jpg", prefix=settings.frames_prefix, pattern=settings.key_pattern
+    )
+    assert info.camera_id == "cam-01"
+    assert info.captured_at is not None and info.captured_at.isoformat() == "2026-11-22T07:39:00.123000+00:00"
 
 
 def test_every_variable_is_read():
@@ -33,8 +41,10 @@ def test_every_variable_is_read():
             env.ONNX_THREADS: "3",
             env.WRITE_TAGS: "false",
             env.MODEL_CACHE_DIR: "/tmp/elsewhere",
+            env.MODEL_SHA256: "AB" * 32,
         }
     )
+    assert settings.model_sha256 == "ab" * 32  # normalised to lower case
     assert (settings.frames_prefix, settings.max_bytes, settings.max_pixels) == ("cams/", 1000, 2000)
     assert (settings.onnx_threads, settings.write_tags, settings.model_cache_dir) == (
         3,
@@ -59,6 +69,8 @@ def test_missing_required_variable_is_named(missing):
         (env.MAX_PIXELS, "-5"),
         (env.ONNX_THREADS, "1.5"),
         (env.WRITE_TAGS, "maybe"),
+        (env.MODEL_SHA256, "abc"),
+        (env.MODEL_SHA256, "g" * 64),
         (env.KEY_PATTERN, "(unclosed"),
         (env.KEY_PATTERN, r"^(?P<cam>[^/]+)/.*$"),
     ],

@@ -7,7 +7,7 @@ import pytest
 from functions import env
 from functions.errors import ConfigurationError
 from functions.settings import load_settings
-from functions.smoothing import Rule, SmoothingConfig
+from functions.smoothing import Rule
 from functions.wiring import build_app
 
 BASE = {env.MODEL_URI: "/models/x", env.RESULTS_TABLE: "results"}
@@ -19,7 +19,7 @@ class _Clients:
 
 def test_state_is_off_unless_a_state_table_is_named():
     settings = load_settings(BASE)
-    assert (settings.state_table, settings.event_bus, settings.smoothing) == (None, None, SmoothingConfig())
+    assert (settings.state_table, settings.event_bus, settings.smoothing) == (None, None, None)
     app = build_app(settings, s3_client=_Clients(), dynamodb_client=_Clients(), model=object())
     assert app.camera_state is None
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from functions import env
 from functions.observability import LocalLambdaContext
 from infra.accounting import emf_metric_total, notification_objects
 from infra.local_stack import LocalStack
@@ -16,7 +15,6 @@ from infra.topology import StackNames
 from infra.worker import (
     environment_variables,
     failed_message_ids,
-    function_environment,
     sqs_record,
 )
 
@@ -91,18 +89,6 @@ def test_sqs_record_has_lambdas_shape():
 )
 def test_failed_message_ids_follows_report_batch_item_failures(response, expected):
     assert failed_message_ids(response, ["a", "b", "c"]) == expected
-
-
-def test_function_environment_points_the_function_at_the_stack():
-    environment = function_environment(
-        STACK, "s3://camsort-frames-unit/models/v1/", endpoint_url="http://127.0.0.1:6000"
-    )
-    assert environment[env.MODEL_URI] == "s3://camsort-frames-unit/models/v1/"
-    assert environment[env.RESULTS_TABLE] == "camsort-results-unit"
-    assert environment[env.FRAMES_PREFIX] == "frames/"
-    assert environment[env.AWS_ENDPOINT_URL] == "http://127.0.0.1:6000"
-    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == "eu-west-1"
-    assert environment["AWS_ACCESS_KEY_ID"] == "testing"
 
 
 def test_environment_variables_are_restored(monkeypatch):

@@ -1,0 +1,69 @@
+"""`camsort camera add ID | list | remove ID`: least-privilege upload credentials per camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_bucket = click.option("--bucket", required=True, help="The frames bucket (serverless.yml's bucketName).")
+_prefix = click.option("--frames-prefix", default="frames/", show_default=True, help="The frames prefix.")
+_endpoint = click.option("--endpoint-url", default=None, help="A local endpoint (moto); default: AWS.")
+_region = click.option("--region", default=None, help="AWS region (default: from the environment).")
+
+
+@click.group("camera")
+def camera() -> None:
+    """Camera credentials: each camera may only s3:PutObject under <frames prefix><ID>/."""
+
+
+@camera.command("add")
+@click.argument("camera_id")
+@_bucket
+@_prefix
+@_endpoint
+@_region
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the credentials to this JSON file (mode 0600) instead of printing them.",
+)
+def add(
+    camera_id: str, bucket: str, frames_prefix: str, endpoint_url: str | None, region: str | None, out
+) -> None:
+    """Create CAMERA_ID's IAM user, policy and access key (the secret is shown once)."""
+    from infra.cameras import add_camera_command
+
+    add_camera_command(
+        camera_id,
+        bucket=bucket,
+        frames_prefix=frames_prefix,
+        endpoint_url=endpoint_url,
+        region=region,
+        out=out,
+    )
+
+
+@camera.command("list")
+@_bucket
+@_prefix
+@_endpoint
+@_region
+def list_(bucket: str, frames_prefix: str, endpoint_url: str | None, region: str | None) -> None:
+    """The cameras of a bucket, with the prefix each may write."""
+    from infra.cameras import list_cameras_command
+
+    list_cameras_command(bucket=bucket, frames_prefix=frames_prefix, endpoint_url=endpoint_url, region=region)
+
+
+@camera.command("remove")
+@click.argument("camera_id")
+@_bucket
+@_endpoint
+@_region
+def remove(camera_id: str, bucket: str, endpoint_url: str | None, region: str | None) -> None:
+    """Delete CAMERA_ID's keys, policy and user."""
+    from infra.cameras import remove_camera_command
+
+    remove_camera_command(camera_id, bucket=bucket, endpoint_url=endpoint_url, region=region)

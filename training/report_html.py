@@ -1,0 +1,193 @@
+"""The training report as one self-contained HTML page (plots and thumbnails embedded as base64)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+from training.crossval import SCALAR_METRICS, CVResult
+from training.report_format import METRIC_TITLES, fmt
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; }
+td.l, th.l { text-align: left; }
+.pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
+.warn { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.5em 1em; }
+.frames { display: flex; flex-wrap: wrap; gap: 1em; }
+.frame { width: 180px; font-size: 0.8em; word-break: break-all; }
+.frame img { width: 112px; height: 112px; display: block; }
+img.plot { max-width: 100%; border: 1px solid #eee; margin: 0.3em; }
+"""
+
+
+def render_html(
+    *,
+    created_at,
+    cv,
+    other_cv,
+    dataset_summary,
+    neardup,
+    thresholds,
+    guard,
+    parity,
+    manifest,
+    worst_frames,
+    images,
+) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>camsort training report — {e(', '.join(cv.labels))}</title><style>{_STYLE}</style></head><body>",
+        "<h1>camsort training report</h1>",
+        f"<p>created {e(created_at)} · labels: {e(', '.join(cv.labels))} · task: {e(cv.task)}</p>",
+    ]
+    if manifest:
+        if manifest.get("weights") == "none":
+            parts.append(
+                "<p class='warn'>The backbone was randomly initialised (<code>--weights none</code>): "
+                "these figures say nothing about a model built on ImageNet weights.</p>"
+            )
+        parts.append("<h2>Model</h2>")
+        parts.append(
+            _kv_table(
+                {
+                    key: manifest.get(key)
+                    for key in (
+                        "model_version",
+                        "model_sha256",
+                        "backbone",
+                        "weights",
+                        "precision",
+                        "created_at",
+                    )
+                }
+                | {"precision decision": (manifest.get("quantization") or {}).get("decision")}
+            )
+        )
+    else:
+        parts.append("<p class='warn'>No model was exported with this report.</p>")
+
+    parts.append("<h2>Training set</h2>")
+    parts.append(_kv_table({key: value for key, value in dataset_summary.items() if key != "skipped"}))
+    skipped = dataset_summary.get("skipped") or []
+    if skipped:
+        parts.append(f"<p>{len(skipped)} file(s) skipped:</p>")
+        parts.append(
+            _rows_table(["uri", "reason"], [[s.get("uri", ""), s.get("reason", "")] for s in skipped])
+        )
+    parts.append("<h3>Near-duplicate groups</h3>" + _kv_table(neardup))
+
+    parts.append(f"<h2>Cross-validation ({cv.folds} grouped folds, seed {cv.seed})</h2>")
+    parts.append(_cv_tables(cv))
+    for name, other in other_cv.items():
+        parts.append(f"<h3>For comparison: {e(name)} features</h3>" + _cv_tables(other))
+
+    parts.append(f"<h2>Decision thresholds (target precision {thresholds.target_precision:.2f})</h2>")
+    parts.append(
+        _rows_table(
+            ["label", "threshold", "rule", "OOF precision at t", "recall at t", "accepted / predicted"],
+            [
+                [
+                    rule.label,
+                    f"{rule.threshold:.4f}",
+                    rule.method,
+                    fmt(rule.precision),
+                    fmt(rule.recall),
+                    f"{rule.accepted} / {rule.predicted}",
+                ]
+                for rule in thresholds.per_label
+            ],
+        )
+    )
+    parts.append(
+        f"<p>Coverage (frames not <code>unknown</code>): {thresholds.coverage:.1%}; "
+        f"accuracy on covered frames: {fmt(thresholds.covered_accuracy)}.</p>"
+    )
+
+    parts.append("<h2>Plots</h2>")
+    for name, png in images.items():
+        parts.append(
+            f"<img class='plot' alt='{e(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        )
+
+    parts.append("<h2>int8 quantization guard</h2>")
+    if guard is None:
+        parts.append("<p>Not run (fp32 requested).</p>")
+    else:
+        verdict = "<span class='pass'>pass</span>" if guard.passed else "<span class='fail'>fail</span>"
+        parts.append(f"<p>{verdict}: {e(guard.reason)}</p>" + _kv_table(guard.to_dict()))
+
+    parts.append("<h2>Export parity (ONNX vs Keras + LightGBM)</h2>")
+    parts.append(_kv_table(_flatten(parity)) if parity else "<p>Not run.</p>")
+
+    parts.append(f"<h2>Most confident mistakes (out-of-fold, {len(worst_frames)})</h2>")
+    if not worst_frames:
+        parts.append("<p>None: every out-of-fold answer was right.</p>")
+    parts.append("<div class='frames'>")
+    for frame in worst_frames:
+        thumbnail = base64.b64encode(frame.thumbnail_jpeg).decode()
+        parts.append(
+            f"<div class='frame'><img alt='{e(frame.uri)}' src='data:image/jpeg;base64,{thumbnail}'>"
+            f"true <b>{e(frame.true_label)}</b>, predicted <b>{e(frame.predicted_label)}</b> "
+            f"({frame.confidence:.3f})<br>{e(frame.uri)}</div>"
+        )
+    parts.append("</div></body></html>")
+    return "\n".join(parts)
+
+
+def _cv_tables(cv: CVResult) -> str:
+    rows = [
+        [str(fold.fold), str(fold.n_valid), *(fmt(getattr(fold, name)) for name in SCALAR_METRICS)]
+        for fold in cv.fold_metrics
+    ]
+    rows.append(
+        ["mean ± std", str(len(cv.y)), *(f"{fmt(cv.mean[n])} ± {fmt(cv.std[n])}" for n in SCALAR_METRICS)]
+    )
+    folds = _rows_table(["fold", "frames", *(METRIC_TITLES[n] for n in SCALAR_METRICS)], rows)
+    per_class = _rows_table(
+        ["label", "frames", "precision", "recall", "F1"],
+        [
+            [
+                label,
+                str(int((cv.y == k).sum())),
+                *(
+                    f"{fmt(cv.per_class[label][m]['mean'])} ± {fmt(cv.per_class[label][m]['std'])}"
+                    for m in ("precision", "recall", "f1")
+                ),
+            ]
+            for k, label in enumerate(cv.labels)
+        ],
+    )
+    return folds + per_class
+
+
+def _rows_table(header: list[str], rows: list[list[Any]]) -> str:
+    e = html.escape
+    head = "".join(f"<th class='{'l' if i == 0 else ''}'>{e(str(h))}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='{'l' if i == 0 else ''}'>{e(str(v))}</td>" for i, v in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _kv_table(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "<p>—</p>"
+    return _rows_table(["", "value"], [[key, fmt(value)] for key, value in data.items()])
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
