@@ -225,11 +225,9 @@ class CameraStates:
                 published = len(state.unpublished)
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
-        clear = (["unwritten"] if state.unwritten and written else []) + (
-            ["unpublished"] if published else []
-        )
-        if clear:
-            self._clear(state, clear)
+        clear_unwritten, clear_unpublished = bool(state.unwritten and written), bool(published)
+        if clear_unwritten or clear_unpublished:
+            self._clear(state, unwritten=clear_unwritten, unpublished=clear_unpublished)
         return published
 
     @requires("dynamodb:PutItem", resource="state-table")
@@ -254,13 +252,18 @@ class CameraStates:
         return True
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def _clear(self, state: CameraState, attributes: list[str]) -> None:
+    def _clear(self, state: CameraState, *, unwritten: bool, unpublished: bool) -> None:
         """The state without the flushed outbox entries, as the next version (conditional).
 
         A PutItem, not an UpdateItem ... REMOVE: moto applies a conditional update as a
         read-modify-write of the whole item, which can overwrite a concurrent writer's commit.
         """
-        cleared = replace(state, version=state.version + 1, **{name: () for name in attributes})
+        cleared = replace(
+            state,
+            version=state.version + 1,
+            unwritten=() if unwritten else state.unwritten,
+            unpublished=() if unpublished else state.unpublished,
+        )
         try:
             self._ddb.put_item(
                 TableName=self.table_name,
