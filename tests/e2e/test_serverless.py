@@ -349,7 +349,17 @@ def test_role_grants_exactly_what_the_code_declares(resources):
 def test_the_derived_set_holds_every_call_the_function_makes():
     # A fact check on the declarations themselves (the missing actions included).
     permissions = policy.function_permissions()
-    assert set(permissions) == {policy.FRAMES, policy.MODEL, policy.RESULTS_TABLE, policy.RESULTS_INDEX}
+    assert set(permissions) == {
+        policy.FRAMES,
+        policy.MODEL,
+        policy.RESULTS_TABLE,
+        policy.RESULTS_INDEX,
+        policy.STATE_TABLE,
+        policy.EVENT_BUS,
+    }
+    # camera state: one conditional PutItem per frame after a GetItem; events: PutEvents only
+    assert permissions[policy.STATE_TABLE] == ("dynamodb:GetItem", "dynamodb:PutItem")
+    assert permissions[policy.EVENT_BUS] == ("events:PutEvents",)
     assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
         permissions[policy.FRAMES]
     )
