@@ -17,7 +17,9 @@ The rule (:class:`Rule`), one per stage with per-camera overrides (:class:`Smoot
   towards *keeping* it at confidence >= ``exit`` (``exit`` <= ``enter``);
 * ``min_dwell_s``: a change is committed only once the new target has been supported for
   that long (capture time of its first supporting frame -> newest frame);
-* ``ignore``: labels that never become a state (the background class, ``unknown``).
+* ``ignore``: labels that never become a state (the background class, ``unknown``);
+* ``abstain``: labels whose frames are no evidence at all (``unknown``: below the model's
+  threshold): they neither support a state nor count against it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class Rule:
     exit: float = 0.4
     min_dwell_s: float = 0.0
     ignore: tuple[str, ...] = ("empty", "unknown")
+    # Labels that abstain: kept in the window, but neither for nor against any state (an
+    # ``unknown`` frame is no evidence that the bus left). Empty: they count as "none" votes.
+    abstain: tuple[str, ...] = ()
     keep: int = 12  # frames kept in the camera's window (late frames older than these are ignored)
 
     def __post_init__(self) -> None:
@@ -96,8 +101,9 @@ class Rule:
                 f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         changes = dict(values)
-        if "ignore" in changes:
-            changes["ignore"] = tuple(changes["ignore"])
+        for name in ("ignore", "abstain"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
         try:
             return replace(base or cls(), **changes)
         except (TypeError, ValueError, ConfigurationError) as exc:
@@ -106,6 +112,7 @@ class Rule:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["ignore"] = list(self.ignore)
+        values["abstain"] = list(self.abstain)
         return values
 
 
@@ -208,6 +215,10 @@ def replay(frames: Iterable[Frame], rule: Rule) -> list[tuple[Frame, Evaluation]
 
 
 def _recent(frames: tuple[Frame, ...], rule: Rule) -> tuple[Frame, ...]:
+    if rule.abstain:
+        frames = tuple(f for f in frames if f.label not in rule.abstain)
+        if not frames:
+            return ()
     if rule.mode == "consecutive":
         return frames[-rule.k :]
     if rule.window_s is not None:
@@ -218,7 +229,7 @@ def _recent(frames: tuple[Frame, ...], rule: Rule) -> tuple[Frame, ...]:
 
 def _supports(frame: Frame, label: str, rule: Rule, threshold: float) -> bool:
     if label == IDLE:
-        return frame.label in rule.ignore
+        return frame.label in rule.ignore and frame.label not in rule.abstain
     return frame.label == label and frame.confidence >= threshold
 
 
@@ -229,6 +240,8 @@ def _supporting(frames: tuple[Frame, ...], rule: Rule, label: str, threshold: fl
 def _held(frames: tuple[Frame, ...], rule: Rule, label: str) -> bool:
     """Does the held ``label`` survive the newest frame (at the exit threshold)?"""
     recent = _recent(frames, rule)
+    if not recent:  # only abstaining frames: no evidence either way
+        return True
     if rule.mode == "consecutive":  # ends after k frames in a row that do not support it
         return len(recent) < rule.k or any(_supports(f, label, rule, rule.exit) for f in recent)
     return sum(_supports(f, label, rule, rule.exit) for f in recent) >= rule.k

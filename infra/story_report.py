@@ -27,6 +27,9 @@ CANDIDATE_RULES = {
     "4 of 7": Rule(mode="k_of_n", k=4, n=7),
     "3 of 5, no hysteresis (0.5 / 0.5)": Rule(enter=0.5, exit=0.5),
     "3 of 5 in 2.5 s": Rule(window_s=2.5),
+    "3 of 5, unknown abstains": Rule(abstain=("unknown",)),
+    "2 of 3, unknown abstains": Rule(mode="k_of_n", k=2, n=3, abstain=("unknown",)),
+    "2 in a row, unknown abstains": Rule(mode="consecutive", k=2, abstain=("unknown",)),
 }
 
 

@@ -208,3 +208,21 @@ def test_a_late_frame_can_move_the_start_of_a_held_state_earlier():
     b0, b1, b2, b3, b4 = frames("bbbbb")
     assert final([b2, b3, b4], rule) == ("bus", at(2))
     assert final([b2, b3, b4, b1, b0], rule) == ("bus", at(0)) == final([b0, b1, b2, b3, b4], rule)
+
+
+def test_abstaining_unknown_frames_neither_end_nor_start_a_state():
+    counting = Rule(mode="k_of_n", k=3, n=5)
+    abstaining = Rule(mode="k_of_n", k=3, n=5, abstain=("unknown",))
+    sequence = frames("bbbuuuub")
+    assert final(sequence, counting)[0] == IDLE  # four unknowns outvote the bus
+    assert states(sequence, abstaining) == [IDLE, IDLE] + ["bus"] * 6  # no evidence: the bus stays
+    # and unknowns between sightings do not stop a bus from being seen
+    assert final(frames("buubuub"), abstaining) == ("bus", at(0))
+    assert final(frames("buubuub"), counting)[0] == IDLE
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_abstaining_out_of_order(seed):
+    rule = Rule(mode="k_of_n", k=3, n=5, abstain=("unknown",), keep=12)
+    sequence = frames("eeubuubbuee")
+    assert final(shuffled_within(sequence, 2, seed), rule)[0] == final(sequence, rule)[0]
