@@ -35,6 +35,9 @@ class Episode:
     last_key: str | None = None
     last_at: str | None = None  # capture time of its last supporting frame
     end: str | None = None  # set when the next state starts
+    # Last supporting frame of the episode before it: a start back-dated over the window (late
+    # frames, the frames that led up to the change) never reaches back into the previous episode.
+    floor: str | None = None
 
     @property
     def is_change(self) -> bool:
@@ -79,6 +82,7 @@ class Episode:
             "last_key": self.last_key,
             "last_at": self.last_at,
             "end": self.end,
+            "floor": self.floor,
         }
 
     @classmethod
@@ -96,6 +100,7 @@ class Episode:
             last_key=item.get("last_key"),
             last_at=item.get("last_at"),
             end=item.get("end"),
+            floor=item.get("floor"),
         )
 
     def detail(self) -> dict[str, Any]:
@@ -161,12 +166,18 @@ def advance(current: CameraState, frame: Frame, rule: Rule) -> Advance:
     episode = current.episode
     if episode is None or result.changed:
         number = episode.number + 1 if episode else 1
+        floor = episode.last_at if episode else None
+        start = result.since or frame.captured_at
+        if floor and start <= floor:
+            later = [f.captured_at for f in result.supporting if f.captured_at > floor]
+            start = min(later) if later else frame.captured_at
         opened = Episode(
             camera_id=current.camera_id,
             number=number,
             previous_state=current.state if episode else IDLE,
             state=result.state,
-            start=result.since or frame.captured_at,
+            start=start,
+            floor=floor,
         )
         for supporting in result.supporting:
             if supporting.captured_at >= opened.start:
@@ -178,7 +189,7 @@ def advance(current: CameraState, frame: Frame, rule: Rule) -> Advance:
         closed = replace(episode, end=episode.last_at or opened.start) if episode else None
         return Advance(outcome, replace(current, window=window, episode=opened), closed, opened)
 
-    if result.since and result.since < episode.start:
+    if result.since and result.since < episode.start and (not episode.floor or result.since > episode.floor):
         episode = replace(episode, start=result.since)
     if _supports(frame, episode.state, rule) and frame.captured_at >= episode.start:
         episode = episode.count(frame)

@@ -68,21 +68,30 @@ def truth_intervals(camera_id: str, labelled: Sequence[tuple[str, str]]) -> list
 
 
 def replay_events(camera_id: str, frames: Iterable[Frame], rule: Rule) -> list[dict]:
-    """The events ``rule`` makes of ``frames`` (in arrival order), as event items look."""
+    """The events ``rule`` makes of ``frames`` (in arrival order), as event items look.
+
+    Starts follow :func:`functions.episodes.advance`: back-dated to the first supporting frame,
+    never into the previous event.
+    """
     events: list[dict] = []
     for frame, result in replay(frames, rule):
         if not events or result.changed:
+            floor = events[-1]["last_at"] if events else None
+            start = result.since or frame.captured_at
+            if floor and start <= floor:
+                later = [f.captured_at for f in result.supporting if f.captured_at > floor]
+                start = min(later) if later else frame.captured_at
             if events:
                 events[-1]["end"] = events[-1]["last_at"]
             events.append(
-                {
-                    "camera_id": camera_id,
-                    "state": result.state,
-                    "start": result.since or frame.captured_at,
-                    "last_at": frame.captured_at,
-                }
-            )
-        elif result.since and result.since < events[-1]["start"]:
+                {"camera_id": camera_id, "state": result.state, "start": start, "last_at": frame.captured_at,
+                 "floor": floor}
+            )  # fmt: skip
+        elif (
+            result.since
+            and result.since < events[-1]["start"]
+            and (not events[-1]["floor"] or result.since > events[-1]["floor"])
+        ):
             events[-1]["start"] = result.since
         if frame.label == result.state:
             events[-1]["last_at"] = frame.captured_at

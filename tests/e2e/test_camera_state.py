@@ -217,3 +217,19 @@ def test_a_late_frame_counts_in_the_open_event_and_moves_its_start(state_stack):
     bus = events_of(state_stack)[-1]
     assert (bus["state"], bus["start"], bus["frame_count"]) == ("bus", frame(4, "bus").captured_at, 4)
     assert bus["first_key"] == frame(4, "bus").key and bus["last_key"] == frame(7, "bus").key
+
+
+def test_a_new_event_never_starts_inside_the_previous_one(state_stack):
+    """bus, a short 'none', bus again: the second bus starts after the 'none' began, not at the first bus."""
+    states = states_for(state_stack, Rule(mode="k_of_n", k=2, n=3, keep=12), publish=False)
+    for second, label in enumerate(["bus", "bus", "bus", "empty", "empty", "bus", "bus"]):
+        states.observe("cam-03", frame(second, label))
+    events = events_of(state_stack)
+    assert [(e["state"], e["start"]) for e in events] == [
+        (IDLE, frame(0, "x").captured_at),
+        ("bus", frame(0, "x").captured_at),
+        (IDLE, frame(3, "x").captured_at),
+        ("bus", frame(5, "x").captured_at),
+    ]
+    starts = [e["start"] for e in events[1:]]
+    assert starts == sorted(starts)
