@@ -19,17 +19,17 @@ from infra.story import Comparison, compare, comparison_table, replay_events
 
 # Rules compared on every run's per-frame results (the first is the built-in default).
 CANDIDATE_RULES = {
-    "default: 3 of 5, enter 0.6 / exit 0.4": Rule(),
-    "every frame (no smoothing)": Rule(mode="k_of_n", k=1, n=1, enter=0.0, exit=0.0, keep=12),
-    "2 in a row": Rule(mode="consecutive", k=2),
-    "3 in a row (Frigate)": Rule(mode="consecutive", k=3),
-    "2 of 3": Rule(mode="k_of_n", k=2, n=3),
-    "4 of 7": Rule(mode="k_of_n", k=4, n=7),
-    "3 of 5, no hysteresis (0.5 / 0.5)": Rule(enter=0.5, exit=0.5),
-    "3 of 5 in 2.5 s": Rule(window_s=2.5),
-    "3 of 5, unknown abstains": Rule(abstain=("unknown",)),
-    "2 of 3, unknown abstains": Rule(mode="k_of_n", k=2, n=3, abstain=("unknown",)),
-    "2 in a row, unknown abstains": Rule(mode="consecutive", k=2, abstain=("unknown",)),
+    "default: 2 in a row, unknown abstains": Rule(),
+    "every frame (no smoothing)": Rule(mode="k_of_n", k=1, n=1, enter=0.0, exit=0.0, abstain=()),
+    "2 in a row": Rule(mode="consecutive", k=2, abstain=()),
+    "3 in a row (Frigate)": Rule(mode="consecutive", k=3, abstain=()),
+    "2 of 3": Rule(mode="k_of_n", k=2, n=3, abstain=()),
+    "3 of 5": Rule(mode="k_of_n", k=3, n=5, abstain=()),
+    "4 of 7": Rule(mode="k_of_n", k=4, n=7, abstain=()),
+    "3 of 5 in 2.5 s": Rule(mode="k_of_n", k=3, window_s=2.5, abstain=()),
+    "3 of 5, unknown abstains": Rule(mode="k_of_n", k=3, n=5),
+    "2 of 3, unknown abstains": Rule(mode="k_of_n", k=2, n=3),
+    "2 in a row, no hysteresis (0.5 / 0.5)": Rule(enter=0.5, exit=0.5),
 }
 
 

@@ -183,6 +183,9 @@ def test_config_per_camera_overrides_apply_on_the_stage_default():
     )
     assert config.rule_for("cam-01") == Rule(k=4, n=6, ignore=("empty",))
     assert config.rule_for("cam-03") == Rule(mode="consecutive", k=2, n=6, ignore=("empty",))
+    assert Rule() == Rule(
+        mode="consecutive", k=2, enter=0.6, exit=0.4, ignore=("empty", "unknown"), abstain=("unknown",)
+    )
     assert SmoothingConfig.parse("") == SmoothingConfig()
 
 
@@ -193,7 +196,7 @@ def test_config_per_camera_overrides_apply_on_the_stage_default():
         ('{"default": {"kk": 1}}', "unknown key(s) kk"),
         ('{"default": {"mode": "median"}}', "mode 'median'"),
         ('{"default": {"enter": 0.3, "exit": 0.5}}', "exit (0.5) <= enter (0.3)"),
-        ('{"default": {"k": 6, "n": 5}}', "n=5 must be >= k=6"),
+        ('{"default": {"mode": "k_of_n", "k": 6, "n": 5}}', "n=5 must be >= k=6"),
         ('{"other": {}}', '"default" and/or "cameras"'),
     ],
 )
@@ -211,7 +214,7 @@ def test_a_late_frame_can_move_the_start_of_a_held_state_earlier():
 
 
 def test_abstaining_unknown_frames_neither_end_nor_start_a_state():
-    counting = Rule(mode="k_of_n", k=3, n=5)
+    counting = Rule(mode="k_of_n", k=3, n=5, abstain=())
     abstaining = Rule(mode="k_of_n", k=3, n=5, abstain=("unknown",))
     sequence = frames("bbbuuuub")
     assert final(sequence, counting)[0] == IDLE  # four unknowns outvote the bus
