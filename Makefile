@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test test-fast demo bench package lint clean
+.PHONY: setup test test-fast demo demo-shadow bench package lint clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -40,6 +40,10 @@ test-fast: setup
 
 demo: setup
 	$(BIN)/camsort demo
+
+# make passes no flags to a target: `make demo-shadow` = `camsort demo --shadow`.
+demo-shadow: setup
+	$(BIN)/camsort demo --shadow
 
 bench: setup
 	$(BIN)/camsort bench

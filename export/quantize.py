@@ -46,11 +46,14 @@ def quantize_backbone(
     *,
     batch_size: int = 8,
     progress: bool = False,
+    reduce_range: bool = False,
 ) -> Path:
     """Quantize the fp32 backbone at ``fp32_path`` to ``out_path`` (static QDQ, per-channel).
 
     ``calibration_images``: uint8 [N,224,224,3] training frames; their activation ranges
     (min/max) set the uint8 scales, so they should look like what the cameras send.
+    ``reduce_range``: 7-bit weights, so AVX2's VPMADDUBSW (two u8 x s8 products summed into
+    an int16) cannot saturate; costs one bit of weight precision (the bench measures both).
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -94,5 +97,6 @@ def quantize_backbone(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                reduce_range=reduce_range,
             )
     return out_path

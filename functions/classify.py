@@ -4,10 +4,13 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
 
 1. events that do not carry the object's ETag/version (Batch Operations) get them from a
    HeadObject, so every frame knows its result item key and size before any download;
-2. redelivery check: one BatchGetItem for the whole invocation; a frame whose item already
-   holds an equal or newer sequencer is a ``duplicate`` and costs nothing more. (The
-   conditional PutItem is the guarantee; this look-up only saves the download and the
-   inference when SQS redelivers a message, e.g. after another record of it failed.)
+2. redelivery check: one BatchGetItem for the whole invocation, only when some frame may be
+   a redelivery (SQS ApproximateReceiveCount > 1, or a source without that count); a frame
+   whose item already holds an equal or newer sequencer is a ``duplicate`` and costs nothing
+   more. (The conditional PutItem is the guarantee; this look-up only saves the download and
+   the inference when SQS redelivers a message, e.g. after another record of it failed. On
+   first deliveries it would cost a round trip and a read per frame to find, almost always,
+   nothing.)
 3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
 4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
 5. all good frames -> ``model.predict`` as one batch -> ``decide()`` with the manifest's
@@ -15,6 +18,11 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
    skipped as a duplicate.
+
+Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
+(:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own
+steps stay in order (its tags are written before its result, in the same task), and every
+frame's outcome is known before ``classify_frames`` returns.
 
 Outcomes: ``ok`` / ``rejected`` (bad input: result written, acknowledged) / ``duplicate``
 (acknowledged) / ``transient`` (retried) / ``error`` (a bug or a non-transient AWS error:
@@ -26,11 +34,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import numpy as np
 
+from functions.concurrency import map_each
 from functions.decision import Decision, decide
 from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
 from functions.events import FrameEvent
@@ -39,7 +47,9 @@ from functions.keys import KeyInfo, format_timestamp, parse_key
 from functions.model import ModelSession
 from functions.observability import logger
 from functions.outcome import FrameOutcome, Status
-from functions.results import object_id
+from functions.results import object_id, result_sort_key
+from functions.review import mark_for_review
+from functions.shadow import run_shadow
 from functions.storage import TAG_PREFIX, StoredFrame
 from functions.wiring import App
 
@@ -56,29 +66,20 @@ class _Work:
     stored: StoredFrame | None = None
     pixels: np.ndarray | None = None
     received_at: float | None = None
+    decision: Decision | None = None
 
 
 def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
-    """Outcome of every frame, in the order given. Never raises for one frame's failure."""
+    """Outcome of every frame, in the order given. Never raises for one frame's failure.
+
+    The network steps run for all frames at once on ``app.pool`` (see the module docstring);
+    every outcome is known before this returns, so nothing is acknowledged before its write.
+    """
     outcomes: dict[int, FrameOutcome] = {}
-    work: list[_Work] = []
-    for index, frame in enumerate(frames):
-        item = _Work(index=index, frame=frame, size=frame.size)
-        outcome = _guard(item, app, _identify)
-        if outcome:
-            outcomes[index] = outcome
-        else:
-            work.append(item)
-
+    work = [_Work(index=index, frame=frame, size=frame.size) for index, frame in enumerate(frames)]
+    work = _each(work, app, _identify, outcomes)  # HeadObject, only for Batch Operations tasks
     work = _skip_duplicates(work, app, outcomes)
-
-    downloaded: list[_Work] = []
-    for item in work:
-        outcome = _guard(item, app, _check_and_load)
-        if outcome:
-            outcomes[item.index] = outcome
-        else:
-            downloaded.append(item)
+    downloaded = _each(work, app, _check_and_load, outcomes)  # GetObject + decode, concurrently
 
     if downloaded:
         try:
@@ -90,10 +91,28 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
                 outcomes[item.index] = _failure(item.frame, exc, "inference failed")
         else:
             for item, decision in zip(downloaded, decisions, strict=True):
-                outcome = _guard(item, app, partial(_commit_ok, decision=decision))
-                if outcome is not None:  # always: _commit_ok returns an outcome
-                    outcomes[item.index] = outcome
+                item.decision = decision
+            # Tags, then the conditional result write, per frame; all frames concurrently.
+            _each(downloaded, app, _commit_ok, outcomes)
+            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
     return [outcomes[index] for index in range(len(frames))]
+
+
+def _each(
+    work: list[_Work],
+    app: App,
+    step: Callable[[_Work, App], FrameOutcome | None],
+    outcomes: dict[int, FrameOutcome],
+) -> list[_Work]:
+    """Run ``step`` on every frame concurrently; record the outcomes; return the frames still going."""
+    results = map_each(app.pool, lambda item: _guard(item, app, step), work)
+    remaining = []
+    for item, outcome in zip(work, results, strict=True):
+        if outcome is None:
+            remaining.append(item)
+        else:
+            outcomes[item.index] = outcome
+    return remaining
 
 
 def _guard(item: _Work, app: App, step: Callable[[_Work, App], FrameOutcome | None]) -> FrameOutcome | None:
@@ -116,9 +135,12 @@ def _identify(item: _Work, app: App) -> None:
 
 
 def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
-    if not work:
-        return work
-    keys = [(object_id(w.frame.bucket, w.frame.key), w.object_version) for w in work]
+    if not any(may_be_redelivered(item.frame) for item in work):
+        return work  # first deliveries: the conditional write alone keeps duplicates out
+    keys = [
+        (object_id(w.frame.bucket, w.frame.key), result_sort_key(w.object_version, app.result_model_version))
+        for w in work
+    ]
     try:
         existing = app.table.existing_sequencers(keys)
     except Exception as exc:  # only an optimisation: the conditional write decides
@@ -131,6 +153,16 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
         else:
             remaining.append(item)
     return remaining
+
+
+def may_be_redelivered(frame: FrameEvent) -> bool:
+    """Worth the duplicate look-up: SQS delivered the message before, or the source does not say.
+
+    A first SQS delivery (ApproximateReceiveCount 1) is a duplicate only when S3 itself sent
+    the notification twice, which is rare; redeliveries (a failed sibling record, a timeout)
+    are where the look-up saves downloads and inference.
+    """
+    return frame.receive_count is None or frame.receive_count > 1
 
 
 def _check_and_load(item: _Work, app: App) -> None:
@@ -155,16 +187,22 @@ def _check_and_load(item: _Work, app: App) -> None:
     )
 
 
-def _commit_ok(item: _Work, app: App, *, decision: Decision) -> FrameOutcome:
-    frame, model = item.frame, app.model
+def _commit_ok(item: _Work, app: App) -> FrameOutcome:
+    frame, model, decision = item.frame, app.model, item.decision
+    assert decision is not None, "decided before committing"
     tagged = False
     if app.settings.write_tags:
         tags = frame_tags(decision, model)
-        tagged = app.store.tag_frame(frame.bucket, frame.key, tags, version_id=frame.version_id)
+        tag_count = item.stored.tag_count if item.stored else None
+        tagged = app.store.tag_frame(
+            frame.bucket, frame.key, tags, version_id=frame.version_id, tag_count=tag_count
+        )
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     written = app.table.put_result(result)
-    if written and app.camera_state:
+    if written:
+        mark_for_review(app, result, decision)
+    if written and app.camera_state and not app.result_model_version:  # the live model only
         app.camera_state.observe_result(result)  # never raises: the result is committed
     return FrameOutcome(
         frame,
@@ -262,14 +300,17 @@ def base_item(
     captured_at = format_timestamp(captured) if captured else _event_time(frame)
     etag = stored.etag if stored else frame.etag
     version_id = (stored.version_id if stored else None) or frame.version_id
+    # Another model version's item stays out of the camera index (no camera_id/captured_at).
+    indexed = key_info is not None and app.result_model_version is None
     return {
         "object_id": object_id(frame.bucket, frame.key),
-        "object_version": object_version,
+        "object_version": result_sort_key(object_version, app.result_model_version),
         "bucket": frame.bucket,
         "key": frame.key,
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": key_info.camera_id if key_info else None,
-        "captured_at": captured_at if key_info else None,
+        "camera_id": key_info.camera_id if key_info is not None and indexed else None,
+        "captured_at": captured_at if indexed else None,
+        "frame_version": object_version if app.result_model_version else None,
         "etag": etag,
         "version_id": version_id,
         "size": stored.content_length if stored else size,

@@ -38,6 +38,27 @@ WRITE_TAGS = "CAMSORT_WRITE_TAGS"
 MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
 
+# Review queue (DESIGN.md "review mark"): a small DynamoDB table of frames a person should
+# label. Unset: no review marking.
+REVIEW_TABLE = "CAMSORT_REVIEW_TABLE"
+# A decided frame whose top probability lies within this margin of its label's threshold is
+# marked too (an ``unknown`` frame always is).
+REVIEW_MARGIN = "CAMSORT_REVIEW_MARGIN"
+DEFAULT_REVIEW_MARGIN = 0.05
+# At most this many frames marked per camera per clock hour (one bad camera cannot flood it).
+REVIEW_PER_HOUR = "CAMSORT_REVIEW_PER_HOUR"
+DEFAULT_REVIEW_PER_HOUR = 20
+
+# Shadow scoring: a candidate model run on sampled invocations after the live results are
+# written; its answers are recorded beside the live result (shadow_* attributes). Unset URI:
+# no shadow scoring.
+CANDIDATE_MODEL_URI = "CAMSORT_CANDIDATE_MODEL_URI"
+# The candidate's model.onnx sha256: the candidate is refused (and shadow scoring stays off)
+# when the artifact hashes to anything else. Required with the URI.
+CANDIDATE_MODEL_SHA256 = "CAMSORT_CANDIDATE_MODEL_SHA256"
+# Fraction of invocations (0..1) on which the candidate runs.
+SHADOW_SAMPLE_RATE = "CAMSORT_SHADOW_SAMPLE_RATE"
+DEFAULT_SHADOW_SAMPLE_RATE = 0.1
 # Camera state (README, "Camera state and events"). Unset or empty: the stage keeps no state
 # and publishes no events (the feature is switched off).
 STATE_TABLE = "CAMSORT_STATE_TABLE"

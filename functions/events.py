@@ -61,6 +61,8 @@ class FrameEvent:
     event_time: str | None
     event_name: str
     source_id: str | None  # SQS messageId / Batch Operations taskId / EventBridge id
+    # SQS's ApproximateReceiveCount (1 = first delivery); None when the source has no such count.
+    receive_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class BatchInvocation:
     schema_version: str
     invocation_id: str
     task_ids: list[str]
+    # Schema 2.0's ``job.userArguments`` (string -> string, as CreateJob's UserArguments);
+    # {} for schema 1.0, which has none. Interpreted by functions.jobs.
+    user_arguments: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,7 +178,12 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
         message_id = record.message_id
         parsed.source_ids.append(message_id)
         try:
-            frames, ignored = notification_frames(record.body, source_id=message_id, warnings=parsed.warnings)
+            frames, ignored = notification_frames(
+                record.body,
+                source_id=message_id,
+                warnings=parsed.warnings,
+                receive_count=_receive_count(record.raw_event),
+            )
         except (json.JSONDecodeError, UnsupportedEventError, KeyError, TypeError, ValueError) as exc:
             parsed.invalid.append(InvalidRecord(message_id, f"SQS message {message_id}: {exc}"))
             continue
@@ -183,7 +193,10 @@ def _parse_sqs(event: SQSEvent) -> ParsedEvent:
 
 
 def notification_frames(
-    body: str | dict, source_id: str | None = None, warnings: list[str] | None = None
+    body: str | dict,
+    source_id: str | None = None,
+    warnings: list[str] | None = None,
+    receive_count: int | None = None,
 ) -> tuple[list[FrameEvent], int]:
     """One SQS message body -> (its ObjectCreated frames, the records ignored).
 
@@ -203,11 +216,13 @@ def notification_frames(
         return [], 1
     if not _is_s3_notification(body):
         raise UnsupportedEventError("body is not an S3 event notification")
-    return _s3_notification_frames(body, source_id, [] if warnings is None else warnings)
+    return _s3_notification_frames(
+        body, source_id, [] if warnings is None else warnings, receive_count=receive_count
+    )
 
 
 def _s3_notification_frames(
-    body: dict, source_id: str | None, warnings: list[str]
+    body: dict, source_id: str | None, warnings: list[str], receive_count: int | None = None
 ) -> tuple[list[FrameEvent], int]:
     frames, ignored = [], 0
     for record in S3Event(body).records:
@@ -229,9 +244,19 @@ def _s3_notification_frames(
                 event_time=record.event_time,
                 event_name=record.event_name,
                 source_id=source_id,
+                receive_count=receive_count,
             )
         )
     return frames, ignored
+
+
+def _receive_count(record: dict) -> int | None:
+    """The SQS record's ApproximateReceiveCount; None when absent or not a number."""
+    raw = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_eventbridge(event: EventBridgeEvent) -> ParsedEvent:
@@ -266,7 +291,12 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
         raise UnsupportedEventError(
             f"S3 Batch Operations invocationSchemaVersion {schema!r} is not 1.0 or 2.0"
         )
-    batch = BatchInvocation(schema_version=schema, invocation_id=event.invocation_id, task_ids=[])
+    batch = BatchInvocation(
+        schema_version=schema,
+        invocation_id=event.invocation_id,
+        task_ids=[],
+        user_arguments=_user_arguments(event),
+    )
     parsed = ParsedEvent(kind="batch", batch=batch)
     for task in event.tasks:
         task_id = task.task_id
@@ -292,6 +322,14 @@ def _parse_batch(event: S3BatchOperationEvent) -> ParsedEvent:
             continue
         parsed.frames.append(frame)
     return parsed
+
+
+def _user_arguments(event: S3BatchOperationEvent) -> dict[str, str]:
+    job = event.get("job") or {}
+    arguments = job.get("userArguments") if isinstance(job, dict) else None
+    if not isinstance(arguments, dict):
+        return {}
+    return {str(name): str(value) for name, value in arguments.items()}
 
 
 def _optional_int(value: Any) -> int | None:

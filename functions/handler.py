@@ -36,9 +36,12 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 
 from functions import env, wiring
 from functions.classify import classify_frames
+from functions.errors import CamsortError, TransientError
 from functions.events import ParsedEvent, UnsupportedEventError, parse_event
+from functions.jobs import job_app, parse_job_arguments
 from functions.observability import log_outcome, logger, metrics, record_invocation_error, record_metrics
-from functions.outcome import FrameOutcome
+from functions.outcome import FrameOutcome, Status
+from functions.shards import featurize_frames
 from functions.wiring import App
 
 _RESULT_STRING_LIMIT = 1024
@@ -66,7 +69,7 @@ def handle(event: Any, get_app: Callable[[], App]) -> dict[str, Any]:
             f"{invalid.error}; the message will be retried, then dead-lettered",
             extra={"source_id": invalid.source_id},
         )
-    outcomes = classify_frames(parsed.frames, _app(get_app)) if parsed.frames else []
+    outcomes = _process(parsed, _app(get_app)) if parsed.frames else []
     for outcome in outcomes:
         log_outcome(outcome)
     record_metrics(outcomes)
@@ -86,6 +89,24 @@ def _app(get_app: Callable[[], App]) -> App:
         logger.exception(f"cannot set up the function: {exc}")
         record_invocation_error()
         raise
+
+
+def _process(parsed: ParsedEvent, app: App) -> list[FrameOutcome]:
+    """Classify; a Batch Operations job's userArguments may pick the mode and the model."""
+    if parsed.batch is None:
+        return classify_frames(parsed.frames, app)
+    try:
+        arguments = parse_job_arguments(parsed.batch.user_arguments)
+        app = job_app(app, arguments)
+    except CamsortError as exc:  # every task of this job fails alike: say why on each
+        logger.error(f"Batch Operations job arguments: {exc}")
+        status: Status = "transient" if isinstance(exc, TransientError) else "error"
+        return [
+            FrameOutcome(frame, status, detail=f"job arguments: {exc}", error=exc) for frame in parsed.frames
+        ]
+    if arguments.mode == "featurize":
+        return featurize_frames(parsed.frames, app, arguments)
+    return classify_frames(parsed.frames, app)
 
 
 def sqs_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[str, Any]:
@@ -118,6 +139,8 @@ def batch_response(parsed: ParsedEvent, outcomes: list[FrameOutcome]) -> dict[st
 
 
 def _task_result(outcome: FrameOutcome) -> tuple[ResultCode, str]:
+    if outcome.status == "ok" and outcome.confidence is None:  # featurize mode: no label
+        return "Succeeded", f"ok: {outcome.detail}"
     if outcome.status == "ok":
         return "Succeeded", f"ok: {outcome.label} ({outcome.confidence:.4f})"
     if outcome.status == "duplicate":

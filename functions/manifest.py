@@ -59,6 +59,13 @@ class Manifest:
     parity: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
+    # sha256 of the backbone ONNX file whose pooled output is ``features`` (the local feature
+    # cache's key, training/featurize.py). Feature shards written by a featurize backfill are
+    # keyed by it; "" in manifests written before it was recorded (featurize refuses those).
+    backbone_sha256: str = ""
+    # The int8 kernel family (functions.cpu) of the CPU the int8 guard ran on; "" when no
+    # guard ran. The function warns at cold start when its own CPU's family differs.
+    int8_kernels: str = ""
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +104,8 @@ class Manifest:
             problems.append("thresholds must name every label exactly once")
         if any(not 0.0 <= t <= 1.0 for t in self.thresholds.values()):
             problems.append("thresholds must lie in [0, 1]")
+        if self.backbone_sha256 and len(self.backbone_sha256) != 64:
+            problems.append("backbone_sha256 must be a hex sha256 (or empty)")
         if len(self.model_sha256) != 64:
             problems.append("model_sha256 must be a hex sha256")
         if problems:

@@ -58,18 +58,6 @@ def resolve_threads(threads: int | None = None) -> int:
     return threads or available_cpus()
 
 
-def session_options(threads: int) -> ort.SessionOptions:
-    """The function's onnxruntime settings (see the module docstring): everything that runs
-    the shipped graphs (the function, training's featurization, the bench) uses these, so the
-    features the trees are trained on come from the same kernels as in production."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    return options
-
-
 # boto3's download_file sends HeadObject (checked as s3:GetObject) then GetObject.
 @requires("s3:GetObject", resource="model")
 def fetch_model(
@@ -118,6 +106,30 @@ def _download_atomically(s3_client: Any, bucket: str, key: str, destination: Pat
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def session_options(
+    threads: int,
+    *,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    allow_spinning: bool | None = None,
+) -> ort.SessionOptions:
+    """The function's onnxruntime settings (see the module docstring): everything that runs
+    the shipped graphs (the function, training's featurization, the bench) uses these, so the
+    features the trees are trained on come from the same kernels as in production.
+
+    ``optimization`` and ``allow_spinning`` are for the bench's option sweep; the defaults are
+    the function's (``allow_spinning`` None: onnxruntime's default, worker threads spin briefly
+    after a parallel section before sleeping).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = optimization
+    if allow_spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    return options
 
 
 @dataclass(frozen=True)

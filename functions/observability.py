@@ -106,7 +106,7 @@ def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
             name="RejectedByReason", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
         ) as m:
             m.add_dimension(name="reason", value=str(reason))
-    for label, count in Counter(o.label for o in outcomes if o.status == "ok").items():
+    for label, count in Counter(o.label for o in outcomes if o.status == "ok" and o.label).items():
         with single_metric(
             name="FramesByLabel", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
         ) as m:

@@ -38,6 +38,22 @@ def object_id(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
+MODEL_VERSION_SEPARATOR = "#"
+
+
+def result_sort_key(object_version: str, model_version: str | None = None) -> str:
+    """The item's sort key: the live result's is the object version itself; another model
+    version's result (a backfill with that model) sits beside it at ``<object_version>#<model_version>``.
+
+    Same partition (one frame's results stay together, one Query reads them all), the live
+    key unchanged (everything keyed on ``(object_id, object_version)`` keeps working), and
+    S3 versionIds and ETags never contain ``#``, so the two kinds cannot collide.
+    """
+    if not model_version:
+        return object_version
+    return f"{object_version}{MODEL_VERSION_SEPARATOR}{model_version}"
+
+
 def to_dynamo_value(value: Any) -> Any:
     """Python values -> what boto3's serializer accepts: floats become Decimal (finite only)."""
     if isinstance(value, bool) or value is None:
@@ -63,6 +79,12 @@ def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def frame_versions(item: dict[str, Any]) -> list[str]:
+    """The versions a frame's results may be keyed under: its sort key, version id, ETag (unique, in order)."""
+    values = (item.get(SORT_KEY), item.get("version_id"), item.get("etag"))
+    return list(dict.fromkeys(v for v in values if v))
 
 
 class ResultsTable:
@@ -92,6 +114,36 @@ class ResultsTable:
             raise self._error(exc, where, "PutItem") from exc
         except BotoCoreError as exc:
             raise self._error(exc, where, "PutItem") from exc
+        return True
+
+    @requires("dynamodb:UpdateItem", resource="results-table")
+    def record_shadow(
+        self, object_id: str, object_version: str, sequencer: str, attributes: dict[str, Any]
+    ) -> bool:
+        """Add the candidate's answer (``shadow_*`` attributes) to an existing live result.
+
+        Conditional on the item existing with this ``sequencer``: the answer is only attached
+        to the result of the frame the candidate saw. False when that result is not there.
+        """
+        where = f"{self.table_name}/{object_id}@{object_version}"
+        values = serialize_item(attributes)
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": object_id}, SORT_KEY: {"S": object_version}},
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+                ConditionExpression="attribute_exists(#pk) AND #seq = :seq",
+                ExpressionAttributeNames=names | {"#pk": PARTITION_KEY, "#seq": "sequencer"},
+                ExpressionAttributeValues={f":a{i}": value for i, value in enumerate(values.values())}
+                | {":seq": {"S": sequencer}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._error(exc, where, "UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, where, "UpdateItem") from exc
         return True
 
     @requires("dynamodb:GetItem", resource="results-table")
@@ -137,6 +189,60 @@ class ResultsTable:
                 for raw in response.get("Responses", {}).get(self.table_name, []):
                     item = deserialize_item(raw)
                     found[(item[PARTITION_KEY], item[SORT_KEY])] = item.get("sequencer", "")
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+    def model_results(self, live_items: Iterable[dict[str, Any]], model_version: str) -> list[dict[str, Any]]:
+        """For each live item, the result of ``model_version`` for the same frame (when it has one).
+
+        A live item already from ``model_version`` is its own answer; the others are looked up
+        at :func:`result_sort_key` with one BatchGetItem per 100 frames, under the frame's
+        version id and its ETag both: an item's key is whichever its event carried (moto's
+        notifications omit versionId, a Batch Operations task on a versioned bucket has it).
+        Order follows ``live_items`` (the camera index order).
+        """
+        items = list(live_items)
+        wanted = {
+            item_key: [(item[PARTITION_KEY], result_sort_key(v, model_version)) for v in frame_versions(item)]
+            for item_key, item in enumerate(items)
+            if item.get("model_version") != model_version
+        }
+        found = self._batch_get(key for keys in wanted.values() for key in keys)
+        answers = []
+        for index, item in enumerate(items):
+            if item.get("model_version") == model_version:
+                answers.append(item)
+                continue
+            other = next((found[k] for k in wanted[index] if k in found), None)
+            if other is not None:
+                # The versioned item is not in the camera index: show it with the frame's camera/time.
+                answers.append(
+                    {CAMERA_KEY: item.get(CAMERA_KEY), CAPTURED_KEY: item.get(CAPTURED_KEY)} | other
+                )
+        return answers
+
+    @requires("dynamodb:BatchGetItem", resource="results-table")
+    def _batch_get(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            request: dict[str, Any] | None = {
+                self.table_name: {
+                    "Keys": [
+                        {PARTITION_KEY: {"S": oid}, SORT_KEY: {"S": version}}
+                        for oid, version in unique[start : start + _BATCH_GET_LIMIT]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                try:
+                    response = self._ddb.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._error(exc, self.table_name, "BatchGetItem") from exc
+                for raw in response.get("Responses", {}).get(self.table_name, []):
+                    item = deserialize_item(raw)
+                    found[(item[PARTITION_KEY], item[SORT_KEY])] = item
                 request = response.get("UnprocessedKeys") or None
         return found
 

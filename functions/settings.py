@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
@@ -33,6 +33,12 @@ class Settings:
     write_tags: bool = True
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
     model_sha256: str | None = None  # the pinned model; None: not pinned
+    review_table: str | None = None  # None: no review marking
+    review_margin: float = env.DEFAULT_REVIEW_MARGIN
+    review_per_hour: int = env.DEFAULT_REVIEW_PER_HOUR
+    candidate_model_uri: str | None = None  # None: no shadow scoring
+    candidate_model_sha256: str | None = None
+    shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
@@ -53,12 +59,45 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
         model_sha256=_sha256(environ, env.MODEL_SHA256),
+        review_table=environ.get(env.REVIEW_TABLE, "").strip() or None,
+        review_margin=_fraction(environ, env.REVIEW_MARGIN, env.DEFAULT_REVIEW_MARGIN),
+        review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, None) or env.DEFAULT_REVIEW_PER_HOUR,
+        **_candidate(environ),
         state_table=environ.get(env.STATE_TABLE, "").strip() or None,
         event_bus=environ.get(env.EVENT_BUS, "").strip() or None,
         smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
         if environ.get(env.SMOOTHING, "").strip()
         else None,
     )
+
+
+def _candidate(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The shadow candidate: a URI needs its pinned sha256 (a candidate is never run unpinned)."""
+    uri = environ.get(env.CANDIDATE_MODEL_URI, "").strip() or None
+    sha256 = _sha256(environ, env.CANDIDATE_MODEL_SHA256)
+    if uri and not sha256:
+        raise ConfigurationError(
+            f"environment variable {env.CANDIDATE_MODEL_URI} is set but {env.CANDIDATE_MODEL_SHA256} is not; "
+            "pin the candidate's model.onnx sha256 (its manifest's model_sha256)"
+        )
+    return {
+        "candidate_model_uri": uri,
+        "candidate_model_sha256": sha256,
+        "shadow_sample_rate": _fraction(environ, env.SHADOW_SAMPLE_RATE, env.DEFAULT_SHADOW_SAMPLE_RATE),
+    }
+
+
+def _fraction(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigurationError(f"environment variable {name}={raw!r} must be between 0 and 1")
+    return value
 
 
 def compile_key_pattern(pattern: str, source: str = "key pattern") -> re.Pattern[str]:

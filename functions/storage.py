@@ -77,6 +77,8 @@ class StoredFrame:
     version_id: str | None
     last_modified: datetime
     content_length: int
+    # GetObject's x-amz-tagging-count: S3 leaves it out when the object has no tags.
+    tag_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class FrameStore:
 
     def __init__(self, s3_client: Any):
         self._s3 = s3_client
+
+    @property
+    def s3_client(self) -> Any:
+        return self._s3
 
     # GetObject with VersionId needs s3:GetObjectVersion (IAM's name for the versioned read).
     @requires("s3:GetObject", "s3:GetObjectVersion", resource="frames")
@@ -147,6 +153,7 @@ class FrameStore:
             version_id=response.get("VersionId"),
             last_modified=response["LastModified"],
             content_length=length,
+            tag_count=int(response.get("TagCount") or 0),
         )
 
     # HeadObject has no action of its own: IAM checks s3:GetObject (s3:GetObjectVersion with VersionId).
@@ -183,19 +190,39 @@ class FrameStore:
         "s3:PutObjectVersionTagging",
         resource="frames",
     )
-    def tag_frame(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> bool:
+    def tag_frame(
+        self,
+        bucket: str,
+        key: str,
+        tags: dict[str, str],
+        version_id: str | None = None,
+        *,
+        keep_ours: bool = False,
+        tag_count: int | None = None,
+    ) -> bool:
         """Merge ``tags`` (keys prefixed ``camsort-``) into the object's tags.
 
         Merge, not replace: PutObjectTagging replaces the whole set, and tags set by the
-        uploader (lifecycle or retention rules often key on them) must survive. Costs one
-        GetObjectTagging. Returns False, leaving the object untouched, when the merged set
-        would exceed S3's 10 tags; the result table stays the record of truth.
+        uploader (lifecycle or retention rules often key on them) must survive. That costs one
+        GetObjectTagging, skipped when ``tag_count`` (GetObject's ``TagCount`` of this very
+        version, see :class:`StoredFrame`) says the object has no tags; None: ask S3.
+        camsort's own earlier tags are dropped (a new answer replaces the old one) unless
+        ``keep_ours``: then only the keys in ``tags`` are replaced (the review mark is added
+        beside the live label). Returns False, leaving the object untouched, when the merged
+        set would exceed S3's 10 tags; the result table stays the record of truth.
         """
         uri = f"s3://{bucket}/{key}"
         version = {"VersionId": version_id} if version_id else {}
         try:
-            existing = self._s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]
-            kept = [tag for tag in existing if not tag["Key"].startswith(TAG_PREFIX)]
+            if tag_count == 0:
+                existing = []
+            else:
+                existing = self._s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]
+            kept = [
+                tag
+                for tag in existing
+                if tag["Key"] not in tags and (keep_ours or not tag["Key"].startswith(TAG_PREFIX))
+            ]
             ours = [{"Key": name, "Value": tag_value(value)} for name, value in sorted(tags.items())]
             if len(kept) + len(ours) > MAX_TAGS_PER_OBJECT:
                 return False

@@ -14,35 +14,40 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from functions.camera_state import CameraStates
+from functions.concurrency import IO_WORKERS, io_pool
+from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.event_bus import EventPublisher
-from functions.model import ModelSession, fetch_model
+from functions.iam import requires
+from functions.model import ModelSession
+from functions.observability import logger, metrics
 from functions.results import ResultsTable
+from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
+from functions.shadow import ShadowScorer
 from functions.smoothing import SmoothingConfig
 from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
 # a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
-# (exponential backoff with jitter, retries throttling/5xx/connection errors).
+# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
+# connection per I/O thread (functions.concurrency), so concurrent calls never queue for one.
 CLIENT_CONFIG = Config(
     connect_timeout=3,
     read_timeout=20,
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
+    max_pool_connections=IO_WORKERS,
 )
-
-# Everything the app calls AWS through. The function's IAM statements are derived from the
-# ``@requires`` declarations on these (infra/policy.py); an adapter added to build_app
-# belongs here too, or the deployed role (and the local principal) will refuse its calls.
-AWS_USERS: tuple[object, ...] = (FrameStore, ResultsTable, fetch_model, CameraStates, EventPublisher)
 
 
 @dataclass
@@ -55,6 +60,13 @@ class App:
     model: ModelSession
     clock: Callable[[], float] = time.perf_counter
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Where the network steps of one invocation overlap; shared by the whole container.
+    pool: Executor = field(default_factory=io_pool)
+    review: ReviewQueue | None = None  # None: no review marking
+    shadow: ShadowScorer | None = None  # None: no shadow scoring
+    # None: the live model, results keyed as usual. A version: a backfill job with another
+    # model (functions.jobs); results go beside the live one (results.result_sort_key).
+    result_model_version: str | None = None
     camera_state: CameraStates | None = None  # None: the stage keeps no camera state
 
 
@@ -84,13 +96,8 @@ def build_app(
     names a bus (an EventBridge client is created for it unless one is given).
     """
     if model is None:
-        model = ModelSession.open(
-            settings.model_uri,
-            s3_client=s3_client,
-            cache_dir=settings.model_cache_dir,
-            threads=settings.onnx_threads,
-            pinned_sha256=settings.model_sha256,
-        )
+        model = open_live_model(settings, s3_client)
+    warn_if_int8_kernels_differ(model)
     camera_state = None
     if settings.state_table:
         publisher = None
@@ -104,8 +111,61 @@ def build_app(
         store=FrameStore(s3_client),
         table=ResultsTable(settings.results_table, dynamodb_client),
         model=model,
+        review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
+        shadow=open_candidate(settings, s3_client),
         camera_state=camera_state,
     )
+
+
+def open_live_model(settings: Settings, s3_client: Any) -> ModelSession:
+    """The deployment's model: refused unless its sha256 is the pinned one (CAMSORT_MODEL_SHA256)."""
+    return ModelSession.open(
+        settings.model_uri,
+        s3_client=s3_client,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.onnx_threads,
+        pinned_sha256=settings.model_sha256,
+    )
+
+
+# The candidate is any model version's artifact (models/<version>/), pinned by its sha256.
+@requires("s3:GetObject", resource="job-models")
+def open_candidate(settings: Settings, s3_client: Any) -> ShadowScorer | None:
+    """The shadow candidate, opened once per container; None when there is none or it cannot run.
+
+    A candidate that fails to download, to load or to match its pinned sha256 is logged and
+    counted, and the container runs without shadow scoring: the live model is never held up.
+    """
+    if not settings.candidate_model_uri or settings.shadow_sample_rate <= 0:
+        return None
+    try:
+        model = ModelSession.open(
+            settings.candidate_model_uri,
+            s3_client=s3_client,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.onnx_threads,
+            pinned_sha256=settings.candidate_model_sha256,
+        )
+    except Exception as exc:
+        logger.error(f"shadow candidate not loaded, shadow scoring off: {exc}")
+        metrics.add_metric(name="ShadowFailures", unit=MetricUnit.Count, value=1)
+        return None
+    logger.info(
+        f"shadow candidate {model.manifest.model_version} ({model.sha256[:12]}) loaded, "
+        f"sample rate {settings.shadow_sample_rate}"
+    )
+    return ShadowScorer(model=model, sample_rate=settings.shadow_sample_rate)
+
+
+def warn_if_int8_kernels_differ(model: ModelSession) -> str | None:
+    """Log (and return) the cold-start warning of :func:`functions.cpu.int8_family_warning`."""
+    manifest = model.manifest
+    if manifest.precision != "int8":
+        return None
+    warning = int8_family_warning(manifest.int8_kernels, int8_kernel_family())
+    if warning:
+        logger.warning(warning, extra={"int8_kernels_trained": manifest.int8_kernels})
+    return warning
 
 
 def default_app() -> App:
@@ -114,9 +174,23 @@ def default_app() -> App:
     if _app is None:
         with _lock:
             if _app is None:
-                s3_client, dynamodb_client = make_clients()
-                _app = build_app(load_settings(), s3_client=s3_client, dynamodb_client=dynamodb_client)
+                _app = _build_from_environment()
     return _app
+
+
+def _build_from_environment() -> App:
+    """Cold start, overlapped: the model loads (S3 download, sha256, onnxruntime session: I/O
+    and C++ that release the GIL) on the I/O pool while botocore builds the DynamoDB client
+    (parsing its service model, pure Python). Same result as ``make_clients`` + ``build_app``."""
+    settings = load_settings()
+    session = boto3.session.Session()
+    s3_client = session.client("s3", config=CLIENT_CONFIG)
+    loading = io_pool().submit(open_live_model, settings, s3_client)
+    try:
+        dynamodb_client = session.client("dynamodb", config=CLIENT_CONFIG)
+    finally:
+        model = loading.result()  # raises the model's error, if any, before anything else
+    return build_app(settings, s3_client=s3_client, dynamodb_client=dynamodb_client, model=model)
 
 
 def install_app(app: App | None) -> App | None:

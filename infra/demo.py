@@ -13,7 +13,9 @@
 5. an honest account (:mod:`infra.accounting`): every uploaded object must end with exactly one
    result or one dead-letter entry; ``lost`` counts those with neither, and the exit code says so;
 6. a results query for one camera, through the same function as ``camsort results``
-   (:mod:`infra.results_query`).
+   (:mod:`infra.results_query`);
+7. with ``--shadow``, a second model scored beside the live one and the comparison
+   (:mod:`infra.demo_shadow`, `camsort compare`).
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, table) under
 the cache dir (:mod:`infra.demo_state`); ``camsort results`` reads it when no
@@ -35,9 +37,11 @@ from rich.panel import Panel
 
 from functions import env
 from functions.manifest import load_verified, read_manifest
+from infra import local_iam
 from infra.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo_model import ensure_demo_model, explain_weights
 from infra.demo_settings import DemoSettings
+from infra.demo_shadow import report_shadow, shadow_environment
 from infra.demo_state import write_state
 from infra.demo_summary import REPORT_FILENAME, DemoOutcome, iso_utc, outcome_report, summary_table
 from infra.live_view import LiveState, watch
@@ -59,6 +63,8 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         run = run_cameras(settings, stack, environment, console)
         outcome = settle(stack, run)
         report(settings, stack, outcome, run.simulated, console)
+        if settings.shadow:
+            report_shadow(settings, stack, run.started_at, console)
         return outcome
 
 
@@ -121,10 +127,16 @@ def deploy(
             env.MODEL_CACHE_DIR: str(settings.demo_dir / "function-model-cache"),
         },
     )
+    if settings.shadow:
+        pin = (manifest.model_version, manifest.model_sha256)
+        environment |= shadow_environment(settings, stack, model_uri, pin, datetime.now(UTC), console)
     console.print(
         f"Local stack on {endpoint_url}: bucket {names.bucket}, queue {names.queue} (+DLQ, maxReceiveCount "
         f"{MAX_RECEIVE_COUNT}, visibility {stack.visibility_timeout_s}s), table {names.table}. "
         f"Function logs: {settings.demo_dir / 'function.log'}"
+    )
+    console.print(
+        f"{local_iam.describe(stack, model_uri)}; model pinned to sha256 {environment.get(env.MODEL_SHA256)}"
     )
     return stack, environment
 

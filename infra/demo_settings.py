@@ -31,6 +31,9 @@ class DemoSettings:
     function_timeout_s: int = 60
     batch_size: int = 10
     batching_window_s: float = 2.0
+    # Shadow scoring (camsort demo --shadow): a second model, given or trained with seed + 1.
+    shadow: bool = False
+    candidate_dir: Path | None = None
     # Infrastructure.
     endpoint_url: str | None = None  # an already-running moto server; default: start one
     stage: str = "local"

@@ -4,6 +4,11 @@ Point the function's ``AWS_ENDPOINT_URL`` at the proxy and every AWS call it mak
 here: most are forwarded to moto unchanged, the ones a :class:`Fault` matches get the error AWS
 would send (same status, same protocol-specific error body), so botocore's own retry logic and
 the function's error mapping run exactly as they would against AWS.
+
+``latency_s`` adds a fixed delay to every call before it is answered (forwarded or faulted),
+e.g. 0.020 for an in-region round trip: moto on 127.0.0.1 answers in about a millisecond,
+AWS in 10-30 ms, and hiding that wait is what the function's concurrent I/O is for. The
+server is threaded, so concurrent calls wait side by side, as they would on a network.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -118,15 +124,28 @@ def s3_access_denied(key: str, *, times: int | None = None) -> Fault:
 class ProxyStats:
     forwarded: int = 0
     injected: dict[str, int] = field(default_factory=dict)
+    delayed: int = 0  # calls that waited latency_s
 
 
 class FaultInjectingProxy:
     """``with FaultInjectingProxy(moto.endpoint_url, [dynamodb_throttling(times=8)]) as proxy: ...``."""
 
-    def __init__(self, upstream_url: str, faults: list[Fault] | None = None, host: str = HOST):
+    def __init__(
+        self,
+        upstream_url: str,
+        faults: list[Fault] | None = None,
+        host: str = HOST,
+        *,
+        latency_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         upstream = urllib.parse.urlsplit(upstream_url)
         if upstream.scheme != "http" or upstream.hostname is None:
             raise ValueError(f"upstream_url must be http://host:port, got {upstream_url!r}")
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be >= 0, got {latency_s}")
+        self.latency_s = latency_s
+        self._sleep = sleep
         self.upstream_host = upstream.hostname
         self.upstream_port = upstream.port or 80
         self.faults = list(faults or [])
@@ -162,6 +181,13 @@ class FaultInjectingProxy:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    def _delay(self) -> None:
+        """The round trip a real network would add (outside the lock: calls wait side by side)."""
+        if self.latency_s > 0:
+            self._sleep(self.latency_s)
+            with self._lock:
+                self.stats.delayed += 1
+
     def _pick_fault(self, request: ProxiedRequest) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -187,6 +213,7 @@ class FaultInjectingProxy:
                     headers={name.lower(): value for name, value in self.headers.items()},
                     body=self._read_body(),
                 )
+                proxy._delay()
                 fault = proxy._pick_fault(request)
                 if fault is not None:
                     self._respond(

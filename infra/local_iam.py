@@ -28,9 +28,14 @@ What moto 5.2.5 checks, said plainly (see its ``moto/iam/access_control.py``):
 * for DynamoDB it authorizes every request against resource ``"*"``, so a statement naming
   the table ARN would refuse everything. The local role therefore keeps each DynamoDB
   statement's actions but widens its resources to ``"*"``: actions are enforced locally,
-  table scoping only in the template (checked by tests/e2e/test_serverless.py).
+  table scoping only in the template (checked by tests/e2e/test_serverless.py);
 * EventBridge likewise (resource ``"*"``): events:PutEvents is enforced as an action, the bus
-  scoping only in the template.
+  scoping only in the template;
+* SQS's DeleteMessageBatch is checked by moto as ``sqs:DeleteMessageBatch`` (AWS: as
+  ``sqs:DeleteMessage``), so the local role gets that name beside ``sqs:DeleteMessage``.
+
+The worker's SQS polling (Lambda's event source mapping) also runs as the role, as on AWS,
+where the mapping uses the execution role: ReceiveMessage, DeleteMessage, GetQueueAttributes.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ QUEUE_LOGICAL_ID = "FramesQueue"
 BUCKET_LOGICAL_ID = "FramesBucket"
 # moto authorizes these services' requests against resource "*" (no per-service resource).
 _STAR_RESOURCE_SERVICES = ("dynamodb:", "events:")
+# AWS checks these batch APIs as the single action (sqs:DeleteMessage); moto as the batch name.
+_BATCH_ACTIONS = {"sqs:DeleteMessage": "sqs:DeleteMessageBatch"}
 
 
 def role_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -142,11 +149,19 @@ def packaged_template(path: Path | None = None) -> Path | None:
     return None
 
 
+def stack_account_id(stack: LocalStack) -> str:
+    """The local account: from the queue's ARN, or (a stack known by endpoint and table only,
+    as a backfill's) from STS."""
+    if stack.queue_arn:
+        return stack.queue_arn.split(":")[4]
+    return stack.client("sts").get_caller_identity()["Account"]
+
+
 def function_statements(
     stack: LocalStack, model_uri: str, *, template: Path | None = None
 ) -> tuple[list[dict[str, Any]], str]:
     """(statements, where they came from) for the local function role; see the module doc."""
-    account_id = stack.queue_arn.split(":")[4]
+    account_id = stack_account_id(stack)
     path = packaged_template(template)
     if path is not None:
         statements = localize_template_statements(json.loads(path.read_text()), stack, model_uri, account_id)
@@ -155,11 +170,16 @@ def function_statements(
 
 
 def as_moto_enforces(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The same statements, with the resources moto cannot match widened (module doc)."""
+    """The same statements, adapted to how moto names and matches things (module doc)."""
     adapted = copy.deepcopy(statements)
     for statement in adapted:
-        if all(action.startswith(_STAR_RESOURCE_SERVICES) for action in _as_list(statement["Action"])):
+        actions = _as_list(statement["Action"])
+        if all(action.startswith(_STAR_RESOURCE_SERVICES) for action in actions):
             statement["Resource"] = "*"
+        # AWS authorizes a batch call by its single action; moto by the API's own name.
+        statement["Action"] = actions + [
+            batch for single, batch in _BATCH_ACTIONS.items() if single in actions and batch not in actions
+        ]
     return adapted
 
 
@@ -175,7 +195,7 @@ def create_function_role(
 
     iam = stack.client("iam")
     name = name or role_name(stack)
-    account_id = stack.queue_arn.split(":")[4]
+    account_id = stack_account_id(stack)
     # Deployed, Lambda assumes this role (Principal Service lambda.amazonaws.com); locally the
     # admin user plays Lambda's part. (moto 5.2.5 fails on a Service principal in a trust
     # policy it evaluates, so the local trust names only the admin.)
@@ -217,6 +237,16 @@ def function_credentials(
     statements, source = function_statements(stack, model_uri, template=template)
     log.info("local function role from %s", source)
     return assume(stack, create_function_role(stack, statements))
+
+
+def describe(stack: LocalStack, model_uri: str, *, template: Path | None = None) -> str:
+    """One line for a console: whether IAM is enforced, the role, where its statements come from."""
+    from infra.local_stack import has_local_admin
+
+    _, source = function_statements(stack, model_uri, template=template)
+    if not has_local_admin(stack.endpoint_url, stack.region):
+        return f"IAM is NOT enforced on {stack.endpoint_url} (a moto server camsort did not start)"
+    return f"IAM enforced: the function runs as role {role_name(stack)}, statements from {source}"
 
 
 def _object_arn(s3_uri: str) -> str:

@@ -41,6 +41,9 @@ from infra.topology import (
     FRAME_SUFFIXES,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
+    REVIEW_PARTITION_KEY,
+    REVIEW_SORT_KEY,
+    REVIEW_TTL_ATTRIBUTE,
     STATE_PARTITION_KEY,
     STATE_SORT_KEY,
     TABLE_PARTITION_KEY,
@@ -247,6 +250,7 @@ def create_local_stack(
     dynamodb.get_waiter("table_exists").wait(
         TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
+    create_review_table(dynamodb, names.review_table)
 
     events_queue_url = create_state_resources(endpoint_url, names, region=region)
 
@@ -271,6 +275,26 @@ def create_local_stack(
         dead_letter_queue_arn=dead_letter_queue_arn,
         function_timeout_s=int(function_timeout_s),
         visibility_timeout_s=visibility_timeout_s,
+    )
+
+
+def create_review_table(dynamodb, table: str) -> None:
+    """The review queue table, as serverless.yml's ReviewTable (keys, TTL on quota counters)."""
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": REVIEW_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": REVIEW_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": REVIEW_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": REVIEW_TTL_ATTRIBUTE},
     )
 
 

@@ -29,11 +29,19 @@ FRAMES = "frames"
 MODEL = "model"
 RESULTS_TABLE = "results-table"
 RESULTS_INDEX = "results-index"
+JOB_MODELS = "job-models"  # any model version's artifact: backfill jobs pin theirs by sha256
+FEATURES = "features"  # featurize backfills: float16 feature shards and key pointers
+# The S3 Batch Operations role (infra/batch_runner.run_local_job declares what a job does).
+FUNCTION = "function"
+BATCH_MANIFESTS = "batch-manifests"
+BATCH_REPORTS = "batch-reports"
+REVIEW_TABLE = "review-table"  # frames marked for review, per-camera quotas
 STATE_TABLE = "state-table"  # camera state + event items (functions/camera_state.py)
 EVENT_BUS = "event-bus"  # the bus state changes are published to (functions/event_bus.py)
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
+REVIEW_TABLE_ID = "ReviewTable"
 STATE_TABLE_ID = "StateTable"
 # Not a table, but resolved the same way: by its CloudFormation logical id (Fn::GetAtt Arn).
 EVENT_BUS_ID = "EventBus"
@@ -57,6 +65,15 @@ RESOURCES: dict[str, tuple[str | TableArn, ...]] = {
     ),
     RESULTS_TABLE: (TableArn(RESULTS_TABLE_ID),),
     RESULTS_INDEX: (TableArn(RESULTS_TABLE_ID, index=topology.CAMERA_INDEX),),
+    JOB_MODELS: (
+        "arn:aws:s3:::{model_bucket}/{models_root}*/model.onnx",
+        "arn:aws:s3:::{model_bucket}/{models_root}*/manifest.json",
+    ),
+    FEATURES: ("arn:aws:s3:::{bucket}/features/*",),
+    REVIEW_TABLE: (TableArn(REVIEW_TABLE_ID),),
+    FUNCTION: ("{backfill_function}",),
+    BATCH_MANIFESTS: ("arn:aws:s3:::{bucket}/batch/manifests/*",),
+    BATCH_REPORTS: ("arn:aws:s3:::{bucket}/batch/reports/*",),
     STATE_TABLE: (TableArn(STATE_TABLE_ID),),
     EVENT_BUS: (TableArn(EVENT_BUS_ID),),
 }
@@ -95,13 +112,15 @@ class Target:
             if isinstance(table, str):
                 return f"{table}/index/{template.index}"
             return {"Fn::Join": ["/", [table, "index", template.index]]}
+        if template == "{backfill_function}":  # an intrinsic in CloudFormation, an ARN locally
+            return self.params.get("backfill_function", {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]})
         return template.format(**self.params)
 
 
 def _table_intrinsics() -> dict[str, Any]:
     return {
         logical_id: {"Fn::GetAtt": [logical_id, "Arn"]}
-        for logical_id in (RESULTS_TABLE_ID, STATE_TABLE_ID, EVENT_BUS_ID)
+        for logical_id in (RESULTS_TABLE_ID, REVIEW_TABLE_ID, STATE_TABLE_ID, EVENT_BUS_ID)
     }
 
 
@@ -113,6 +132,7 @@ def cloudformation_target(names: topology.StackNames, *, model_version: str = "v
             "frames_prefix": names.frames_prefix,
             "model_bucket": names.bucket,
             "model_prefix": f"{names.models_prefix}{model_version}/",
+            "models_root": names.models_prefix,
         },
         tables=_table_intrinsics(),
     )
@@ -126,6 +146,7 @@ def serverless_target() -> Target:
             "frames_prefix": "${param:framesPrefix}",
             "model_bucket": "${param:modelBucket}",
             "model_prefix": "models/${param:modelVersion}/",
+            "models_root": "models/",
         },
         tables=_table_intrinsics(),
     )
@@ -145,9 +166,11 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
             "frames_prefix": names.frames_prefix,
             "model_bucket": model_bucket,
             "model_prefix": model_prefix,
+            "models_root": names.models_prefix,
         },
         tables={
             RESULTS_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.table}",
+            REVIEW_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.review_table}",
             STATE_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.state_table}",
             EVENT_BUS_ID: f"arn:aws:events:{region}:{account_id}:event-bus/{names.event_bus}",
         },
@@ -157,10 +180,17 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
 def function_permissions(users: Iterable[Any] | None = None) -> dict[str, tuple[str, ...]]:
     """``{logical resource: actions}`` the classify function's code declares."""
     if users is None:
-        from functions.wiring import AWS_USERS
+        from functions.aws_users import AWS_USERS
 
         users = AWS_USERS
     return actions_by_resource(declared_permissions(*users))
+
+
+def batch_operations_permissions() -> dict[str, tuple[str, ...]]:
+    """``{logical resource: actions}`` the S3 Batch Operations role needs (what a job does)."""
+    from infra.batch_runner import run_local_job
+
+    return actions_by_resource(declared_permissions(run_local_job))
 
 
 def statements(permissions: Mapping[str, Sequence[str]], target: Target) -> list[dict[str, Any]]:
@@ -194,9 +224,15 @@ def main() -> None:
     """Print the classify function's statements as they belong in serverless.yml."""
     import yaml
 
+    class IndentedDumper(yaml.SafeDumper):
+        """Lists indented under their key, as serverless.yml writes them."""
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            return super().increase_indent(flow, False)
+
     # Through JSON: no YAML anchors for the table ARN that two statements share.
     derived = json.loads(json.dumps(statements(function_permissions(), serverless_target())))
-    print(yaml.safe_dump(derived, sort_keys=False))
+    print(yaml.dump(derived, Dumper=IndentedDumper, sort_keys=False), end="")
 
 
 if __name__ == "__main__":

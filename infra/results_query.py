@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +25,8 @@ from infra.demo_summary import iso_utc
 from infra.local_stack import DEFAULT_REGION, local_client
 from infra.topology import StackNames
 
+_PAGE = 100  # live items per BatchGetItem of another model version's results
+
 
 @dataclass(frozen=True)
 class ResultsQuery:
@@ -32,6 +35,9 @@ class ResultsQuery:
     until: datetime | None = None
     status: str | None = None  # "ok" | "rejected"
     limit: int | None = None
+    # None: the live results. A version: that model's results for the same frames (a backfill
+    # with another model), read through the live items (functions.results.result_sort_key).
+    model_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,15 +90,35 @@ def query_results(query: ResultsQuery, target: ResultsTarget) -> list[dict[str, 
 
         dynamodb = boto3.session.Session(region_name=target.region).client("dynamodb")
     table = ResultsTable(target.table, dynamodb)
-    found = []
+    found: list[dict[str, Any]] = []
     # Status is not part of the index key: filter while reading, stop at the limit.
-    for item in table.iter_camera(query.camera, query.since, query.until):
+    for item in _camera_items(table, query):
         if query.status and item.get("status") != query.status:
             continue
         found.append(item)
         if query.limit is not None and len(found) >= query.limit:
             break
     return found
+
+
+def _camera_items(table: Any, query: ResultsQuery) -> Iterator[dict[str, Any]]:
+    """The live items of the range, or ``query.model_version``'s for the same frames.
+
+    Another version's items are not in the camera index: they are read beside the live ones,
+    one BatchGetItem per page of 100 live items (a frame that version has not seen is absent).
+    """
+    live = table.iter_camera(query.camera, query.since, query.until)
+    if not query.model_version:
+        yield from live
+        return
+    page: list[dict[str, Any]] = []
+    for item in live:
+        page.append(item)
+        if len(page) == _PAGE:
+            yield from table.model_results(page, query.model_version)
+            page = []
+    if page:
+        yield from table.model_results(page, query.model_version)
 
 
 def results_table(items: list[dict[str, Any]], title: str) -> Table:
@@ -150,5 +176,7 @@ def show_results(
         return items
     window = " .. ".join(iso_utc(t) if t else "open" for t in (query.since, query.until))
     title = f"{target.table}: {query.camera}, {window}" + (f", status {query.status}" if query.status else "")
+    if query.model_version:
+        title += f", model version {query.model_version}"
     console.print(results_table(items, f"{title} ({len(items)} shown)"))
     return items

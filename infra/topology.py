@@ -15,6 +15,10 @@ CAMERA_INDEX = "by_camera"
 CAMERA_INDEX_PARTITION_KEY = "camera_id"
 CAMERA_INDEX_SORT_KEY = "captured_at"  # ISO 8601 UTC, millisecond precision, "Z"
 
+# Review queue table (functions/review_queue.py): frames to label and per-camera quotas.
+REVIEW_PARTITION_KEY = "camera_id"
+REVIEW_SORT_KEY = "entry"
+REVIEW_TTL_ATTRIBUTE = "expires_at"
 # State table (camera state + events, functions/camera_state.py) and the events bus.
 STATE_PARTITION_KEY = "camera_id"
 STATE_SORT_KEY = "item"  # "state" | "event#<number, 9 digits>"
@@ -40,6 +44,7 @@ class StackNames:
     queue: str = "camsort-frames-local"
     dead_letter_queue: str = "camsort-frames-local-dlq"
     table: str = "camsort-results-local"
+    review_table: str = "camsort-review-local"
     frames_prefix: str = "frames/"
     models_prefix: str = "models/"
     state_table: str = "camsort-state-local"
@@ -55,6 +60,7 @@ class StackNames:
             queue=f"camsort-frames-{stage}",
             dead_letter_queue=f"camsort-frames-{stage}-dlq",
             table=f"camsort-results-{stage}",
+            review_table=f"camsort-review-{stage}",
             state_table=f"camsort-state-{stage}",
             # One account holds many stages (tests, demo): each gets its own bus.
             event_bus=f"camsort.events.{stage}",

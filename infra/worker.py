@@ -63,6 +63,7 @@ def function_environment(
     extra: Mapping[str, str] | None = None,
     role_template: Path | None = None,
     model_sha256: str | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment Lambda would give the function, pointed at the local endpoint.
 
@@ -70,12 +71,13 @@ def function_environment(
     The credentials are the function role's, as on Lambda: the role is created on the local
     stack from the packaged template's statements (``role_template``, or a fresh
     ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
+    ``credentials`` (AWS_ACCESS_KEY_ID, ...) skips creating the role: the caller has them.
     The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
     :func:`infra.local_stack.upload_model` uploaded at ``model_uri``.
     """
     pin = model_sha256 or pinned_sha256(model_uri)
     environment = {
-        **function_credentials(stack, model_uri, template=role_template),
+        **(credentials or function_credentials(stack, model_uri, template=role_template)),
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,
@@ -84,6 +86,7 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         env.MODEL_URI: model_uri,
         env.RESULTS_TABLE: stack.names.table,
+        env.REVIEW_TABLE: stack.names.review_table,
         env.STATE_TABLE: stack.names.state_table,
         env.EVENT_BUS: stack.names.event_bus,
         env.FRAMES_PREFIX: stack.names.frames_prefix,
@@ -223,8 +226,9 @@ class SqsWorker:
         # invocation retries the init and fails, and SQS redelivers then dead-letters.
         self.retry_init_errors = retry_init_errors
         self.stats = WorkerStats()
-        # The event source mapping talks to SQS directly, never through the function's endpoint.
-        self._sqs = stack.client("sqs")
+        # The event source mapping talks to SQS directly, never through the function's endpoint,
+        # and (as on AWS) with the function's execution role when the environment carries it.
+        self._sqs = _queue_client(stack, self.environment)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handler: Handler | None = None
@@ -454,6 +458,19 @@ class SqsWorker:
             int(attributes["ApproximateNumberOfMessages"]) == 0
             and int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
         )
+
+
+def _queue_client(stack: LocalStack, environment: Mapping[str, str]) -> Any:
+    if not environment.get("AWS_ACCESS_KEY_ID"):
+        return stack.client("sqs")  # no role given: the local admin
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environment.get("AWS_SESSION_TOKEN"),
+        region_name=stack.region,
+    ).client("sqs", endpoint_url=stack.endpoint_url)
 
 
 class _ThreadRoutedStream:

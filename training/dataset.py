@@ -9,14 +9,17 @@ Every image goes through :func:`functions.image_loader.load_image`, the loader t
 function uses, so training sees exactly the pixels production sees. An unreadable image never
 stops the load: it becomes a :class:`SkippedImage` with the loader's reason code, and the
 counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
-case), hidden files and files directly under the root are ignored and counted.
+case), hidden files, files directly under the root and files under ``_unlabeled/`` (frames
+exported by ``camsort review export`` that nobody has sorted into a label folder yet) are
+ignored and counted. Several sources combine into one set (e.g. the original data and a review
+export): labels are merged by folder name.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,8 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 UNREADABLE = "unreadable"  # the file could not be read (permissions, I/O error)
 MISSING = "missing"  # listed, but gone by the time it was fetched
 DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
+# Not a label: where `camsort review export` puts frames still waiting for a person.
+UNLABELED_FOLDER = "_unlabeled"
 
 
 class DatasetError(CamsortError):
@@ -108,7 +113,7 @@ class _Candidate:
 
 
 def load_dataset(
-    source: str,
+    source: str | Sequence[str],
     *,
     min_per_label: int = 2,
     s3_client=None,
@@ -119,15 +124,23 @@ def load_dataset(
     page_size: int = DEFAULT_PAGE_SIZE,
     draft: bool = True,
 ) -> Dataset:
-    """Load every image under ``source`` (a folder or ``s3://bucket/prefix/``), in parallel.
+    """Load every image under ``source`` (a folder or ``s3://bucket/prefix/``, or several), in parallel.
 
-    Raises ``DatasetError`` when the source does not exist or holds no images, when fewer
+    Raises ``DatasetError`` when a source does not exist or none holds images, when fewer
     than 2 labels are found, or when a label has fewer than ``min_per_label`` usable images.
     """
-    if source.startswith("s3://"):
-        candidates, ignored = _list_s3(source, s3_client=s3_client, page_size=page_size)
-    else:
-        candidates, ignored = _list_local(source)
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise DatasetError("no training source given; pass a folder or s3://bucket/prefix/")
+    candidates, ignored = [], 0
+    for one in sources:
+        if one.startswith("s3://"):
+            found, skipped_files = _list_s3(one, s3_client=s3_client, page_size=page_size)
+        else:
+            found, skipped_files = _list_local(one)
+        candidates += found
+        ignored += skipped_files
+    source = " + ".join(sources)
     if not candidates:
         raise DatasetError(
             f"{source}: no .jpg/.jpeg/.png images in label folders ({ignored} other file(s) ignored); "
@@ -216,6 +229,16 @@ def _is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
+def _is_labeled_image(parts: Sequence[str]) -> bool:
+    """``<label>/.../<name>.<jpg|jpeg|png>``: not hidden, not directly under the root, not unlabeled."""
+    return (
+        len(parts) >= 2
+        and parts[0] != UNLABELED_FOLDER
+        and not any(part.startswith(".") for part in parts)
+        and _is_image_name(parts[-1])
+    )
+
+
 def _list_local(source: str) -> tuple[list[_Candidate], int]:
     root = Path(source).expanduser()
     if not root.exists():
@@ -230,7 +253,7 @@ def _list_local(source: str) -> tuple[list[_Candidate], int]:
         if not path.is_file():
             continue
         parts = path.relative_to(root).parts
-        if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(path.name):
+        if not _is_labeled_image(parts):
             ignored += 1
             continue
         candidates.append(_Candidate(str(path), parts[0], path.read_bytes))
@@ -292,7 +315,7 @@ def _list_s3(source: str, *, s3_client, page_size: int) -> tuple[list[_Candidate
             parts = relative.split("/")
             if key.endswith("/"):
                 continue  # a "folder" placeholder object, not a file
-            if len(parts) < 2 or any(part.startswith(".") for part in parts) or not _is_image_name(parts[-1]):
+            if not _is_labeled_image(parts):
                 ignored += 1
                 continue
             candidates.append(_Candidate(f"s3://{bucket}/{key}", parts[0], fetcher(key)))

@@ -5,7 +5,7 @@ frame re-encoded, resized or brightened. If one copy lands in a training fold an
 the validation fold, the scores measure memory, not generalisation. Cross-validation therefore
 uses these groups (StratifiedGroupKFold).
 
-Each image gets a difference hash (imagehash.dhash, 16x16 = 256 bits: is each pixel of a
+Each image gets a difference hash (imagehash.dhash's algorithm, functions/dhash.py, 16x16 = 256 bits: is each pixel of a
 17x16 greyscale thumbnail brighter than its right neighbour?). Two images whose hashes differ
 in at most ``max_distance`` bits are linked, and groups are the connected components
 (union-find), so a chain of near-copies forms one group.
@@ -36,9 +36,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
 from PIL import Image
+
+from functions.dhash import dhash
 
 HASH_SIZE = 16
 DEFAULT_MAX_DISTANCE = 48
@@ -54,13 +55,9 @@ class NearDuplicateGroups:
 
 def dhash_bits(images: np.ndarray | Sequence[np.ndarray], *, hash_size: int = HASH_SIZE) -> np.ndarray:
     """bool [N, hash_size * hash_size]: the dhash of each uint8 RGB image."""
-    return np.array(
-        [
-            imagehash.dhash(Image.fromarray(np.asarray(image)), hash_size=hash_size).hash.ravel()
-            for image in images
-        ],
-        dtype=bool,
-    ).reshape(len(images), hash_size * hash_size)
+    return np.array([dhash(image, hash_size) for image in images], dtype=bool).reshape(
+        len(images), hash_size * hash_size
+    )
 
 
 def hamming_distances(bits: np.ndarray, rows: slice | None = None) -> np.ndarray:
@@ -77,10 +74,16 @@ def dhash_groups(
     max_distance: int = DEFAULT_MAX_DISTANCE,
 ) -> NearDuplicateGroups:
     """Group images whose dhashes are within ``max_distance`` bits (transitively). Deterministic."""
-    n = len(images)
+    if len(images) == 0:
+        return NearDuplicateGroups(np.zeros(0, np.int64), 0, 0)
+    return groups_of_hashes(dhash_bits(images, hash_size=hash_size), max_distance=max_distance)
+
+
+def groups_of_hashes(bits: np.ndarray, *, max_distance: int = DEFAULT_MAX_DISTANCE) -> NearDuplicateGroups:
+    """The groups of :func:`dhash_groups` from hashes already computed (e.g. stored in feature shards)."""
+    n = len(bits)
     if n == 0:
         return NearDuplicateGroups(np.zeros(0, np.int64), 0, 0)
-    bits = dhash_bits(images, hash_size=hash_size)
     parent = np.arange(n)
 
     def find(i: int) -> int:

@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from functions import env
+from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
 from functions.manifest import (
     FEATURE_SIZE,
@@ -95,7 +97,7 @@ def share_keras_backbone(weights: str, seed: int, model) -> None:
 
 
 def train(
-    source: str,
+    source: str | Sequence[str],
     out_dir: Path | str,
     *,
     weights: str = "imagenet",
@@ -111,7 +113,7 @@ def train(
     progress: bool = True,
     console=None,
 ) -> TrainResult:
-    """Train and export a model from the images under ``source`` into ``out_dir``."""
+    """Train and export a model from the images under ``source`` (one or several) into ``out_dir``."""
     from rich.console import Console
 
     from export.backbone import cached_backbone, weights_label
@@ -135,7 +137,7 @@ def train(
     def step(message: str) -> None:
         console.print(f"[bold cyan]›[/] {message}")
 
-    step(f"loading the training set from {source}")
+    step(f"loading the training set from {source if isinstance(source, str) else ' + '.join(source)}")
     dataset = load_dataset(source, min_per_label=folds, s3_client=s3_client, progress=progress)
     pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels
     uris = [item.uri for item in dataset.items]
@@ -230,12 +232,14 @@ def train(
         precision=shipped,
         model_sha256=sha,
         model_version=f"{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+        backbone_sha256=sha256_file(backbones[shipped]),
         created_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         cv_summary=cv.summary(),
         training_set=training_set,
         parity=parity,
         quantization=quantization,
         tools=tool_versions(),
+        int8_kernels=int8_kernel_family() if guard is not None else "",
     )
     write_manifest(out_dir, manifest)
 

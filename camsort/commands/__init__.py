@@ -35,6 +35,24 @@ from camsort.commands.camera import camera  # noqa: E402
 
 COMMANDS.append(camera)
 
+from camsort.commands.backfill import backfill  # noqa: E402
+
+COMMANDS.append(backfill)
+
+from camsort.commands.review import review  # noqa: E402
+
+COMMANDS.append(review)
+
+from camsort.commands.compare import compare  # noqa: E402
+
+COMMANDS.append(compare)
+
+from camsort.commands.candidate import candidate  # noqa: E402
+from camsort.commands.promote import promote  # noqa: E402
+from camsort.commands.rollback import rollback  # noqa: E402
+
+COMMANDS.extend([candidate, promote, rollback])
+
 from camsort.commands.cameras import cameras, events  # noqa: E402
 
 COMMANDS.extend([cameras, events])

@@ -46,13 +46,41 @@ PATH_CHOICES = ("reference", "fp32", "int8")
     default=None,
     help="Where results.json / results.md go (default: bench/ in the repository).",
 )
-def bench(frames, train_per_label, weights, seed, cold_starts, paths, profile, package, out_dir) -> None:
+@click.option(
+    "--perf/--no-perf",
+    default=True,
+    show_default=True,
+    help="Issue 10's phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
+)
+@click.option(
+    "--only-perf", is_flag=True, help="Skip the (a)/(b)/(c) comparison; run only the --perf phases."
+)
+@click.option("--latency-frames", default=30, show_default=True, help="Frames per added-latency cell.")
+@click.option(
+    "--guard/--no-guard", default=True, show_default=True, help="int8 guard with/without reduce_range."
+)
+def bench(
+    frames,
+    train_per_label,
+    weights,
+    seed,
+    cold_starts,
+    paths,
+    profile,
+    package,
+    out_dir,
+    perf,
+    only_perf,
+    latency_frames,
+    guard,
+) -> None:
     """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
 
-    Writes bench/results.json and bench/results.md (markdown tables for the README).
+    Writes bench/results.json and bench/results.md (markdown tables for the README), then
+    (--perf) bench/perf.json and the "Performance" section of results.md.
     """
     from bench.config import BenchConfig
-    from bench.harness import run_bench
+    from bench.perf import PerfOptions, run_all
 
     options = {
         "frames": frames,
@@ -67,4 +95,6 @@ def bench(frames, train_per_label, weights, seed, cold_starts, paths, profile, p
         options["paths"] = tuple(p for p in PATH_CHOICES if p in paths)
     if out_dir is not None:
         options["out_dir"] = out_dir
-    run_bench(BenchConfig(**options))  # a CamsortError becomes one line in the camsort group
+    perf_options = PerfOptions(latency_frames=latency_frames, cold_starts=cold_starts, guard=guard)
+    # A CamsortError becomes one line in the camsort group.
+    run_all(BenchConfig(**options), perf_options, harness=not only_perf, perf=perf or only_perf)

@@ -43,6 +43,19 @@ import click
     show_default=True,
     help="Synthetic training frames per label for the demo model.",
 )
+@click.option(
+    "--shadow",
+    is_flag=True,
+    help="Also deploy a second model as shadow candidate (--candidate, or a demo model trained with the next seed) "
+    "and print the comparison.",
+)
+@click.option(
+    "--candidate",
+    "candidate_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The shadow candidate's model directory (implies --shadow).",
+)
 @click.option("--endpoint-url", default=None, help="Use this running moto server instead of starting one.")
 @click.option(
     "--stage", default="local", show_default=True, help="Resource names: camsort-frames-<stage>, ..."
@@ -69,6 +82,8 @@ def demo(
     model_dir: Path | None,
     weights: str,
     train_per_label: int,
+    shadow: bool,
+    candidate_dir: Path | None,
     endpoint_url: str | None,
     stage: str,
     keep_running: bool,
@@ -99,6 +114,8 @@ def demo(
             model_dir=model_dir,
             weights=weights,
             train_per_label=train_per_label,
+            shadow=shadow or candidate_dir is not None,
+            candidate_dir=candidate_dir,
             endpoint_url=endpoint_url,
             stage=stage,
             keep_running=keep_running,

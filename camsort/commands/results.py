@@ -70,6 +70,11 @@ def time_range(
     "--table", default=None, help="Results table; default: the running demo's (camsort demo --keep-running)."
 )
 @click.option("--region", default=None, help="AWS region (default: from the environment).")
+@click.option(
+    "--model-version",
+    default=None,
+    help="Results of this model version (a backfill with another model); default: the live results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON instead of a table.")
 def results(
     camera: str,
@@ -81,11 +86,14 @@ def results(
     endpoint_url: str | None,
     table: str | None,
     region: str | None,
+    model_version: str | None,
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
     from infra.results_query import ResultsQuery, resolve_target, show_results
 
     start, end = time_range(since, until, last, datetime.now(UTC))
-    query = ResultsQuery(camera=camera, since=start, until=end, status=status, limit=limit)
+    query = ResultsQuery(
+        camera=camera, since=start, until=end, status=status, limit=limit, model_version=model_version
+    )
     show_results(query, resolve_target(endpoint_url, table, region), as_json=as_json)

@@ -8,7 +8,7 @@ import click
 
 
 @click.command("train")
-@click.argument("dataset")
+@click.argument("dataset", nargs=-1, required=True)
 @click.option(
     "--out",
     "out_dir",
@@ -40,8 +40,14 @@ import click
 @click.option(
     "--endpoint-url", default=None, help="S3 endpoint for an s3:// DATASET (e.g. a local moto server)."
 )
+@click.option(
+    "--features",
+    default=None,
+    help="Cross-validate from feature shards (s3://bucket/features/<backbone sha256>/, written by "
+    "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; writes cv.json.",
+)
 def train(
-    dataset: str,
+    dataset: tuple[str, ...],
     out_dir: Path,
     weights: str,
     folds: int,
@@ -49,8 +55,12 @@ def train(
     precision: str,
     cache_dir: Path | None,
     endpoint_url: str | None,
+    features: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
+
+    Several DATASETs combine (labels merged by folder name), e.g. the original data and a
+    `camsort review export` folder; frames still under its _unlabeled/ folder are ignored.
 
     Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
     model, checks it against Keras + LightGBM and writes a report.
@@ -66,12 +76,24 @@ def train(
             "offline), so the figures below are not representative of a production model.[/]"
         )
     s3_client = None
-    if dataset.startswith("s3://"):
+    if any(source.startswith("s3://") for source in dataset):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
+    if features:
+        from functions.errors import ConfigurationError
+        from training.shards import train_from_shards
+
+        if s3_client is None:
+            raise ConfigurationError(
+                f"{dataset}: --features trains on shards of an S3 training set: give s3://bucket/prefix/"
+            )
+        train_from_shards(
+            dataset, features, out_dir, s3_client=s3_client, folds=folds, seed=seed, console=console
+        )
+        return
     train_model(
-        dataset,
+        list(dataset),
         out_dir,
         weights=weights,
         folds=folds,

@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from camsort.cli import main as camsort_main
+from infra.accounting import scan_results
 from infra.cameras import CameraError, add_camera, camera_policy, list_cameras, presigned_post, remove_camera
-from infra.demo import scan_results
 from infra.simulator import simulate_cameras
 
 pytestmark = pytest.mark.e2e

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 
@@ -22,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra import local_iam, policy
-from infra.demo import DeliveryTracker, account, notification_objects, scan_results
+from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
 from infra.local_stack import has_local_admin, local_client
 from infra.moto_server import MotoServer
 from infra.simulator import simulate_cameras
@@ -47,10 +48,10 @@ def packaged_templates(tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("iam-sls")
     artifact = _stand_in_artifact(root)
     original = (local_iam.PROJECT_ROOT / "serverless.yml").read_text()
-    line = f"            - {REMOVED_ACTION}\n"
-    assert original.count(line) == 1, f"serverless.yml should list {REMOVED_ACTION} once"
+    line = re.compile(rf"^[ \t]*- {re.escape(REMOVED_ACTION)}[ \t]*\n", re.MULTILINE)
+    assert len(line.findall(original)) == 1, f"serverless.yml should list {REMOVED_ACTION} once"
     templates = {}
-    for name, text in (("deployed", original), ("missing", original.replace(line, ""))):
+    for name, text in (("deployed", original), ("missing", line.sub("", original))):
         _, out_dir = packaged_service(root / name, artifact, serverless_yml=text)
         templates[name] = out_dir / "cloudformation-template-update-stack.json"
     return templates
@@ -89,14 +90,23 @@ def test_the_function_role_is_enforced_and_the_admin_is_not_limited(local_stack,
     put = lambda: s3.put_object(Bucket=names.bucket, Key=f"{names.frames_prefix}cam-1/b.jpg", Body=b"x")  # noqa: E731
     assert _code(put) == "AccessDenied"
     assert _code(lambda: s3.list_objects_v2(Bucket=names.bucket)) == "AccessDenied"
-    assert _code(
-        lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/model.onnx")
-    ) == ("AccessDenied")
+    assert _code(lambda: s3.get_object(Bucket=names.bucket, Key=f"{names.models_prefix}other/notes.txt")) == (
+        "AccessDenied"
+    )
     # moto answers a refused DynamoDB call with IAM's XML 403, which botocore's JSON parser
     # reports as code "403" (AWS: AccessDeniedException); either way not transient.
     assert _code(lambda: dynamodb.scan(TableName=names.table)) in ("AccessDeniedException", "403")
     assert _code(lambda: dynamodb.delete_table(TableName=names.table)) in ("AccessDeniedException", "403")
     dynamodb.get_item(TableName=names.table, Key={"object_id": {"S": "x"}, "object_version": {"S": "y"}})
+    # The queue, as Lambda's event source mapping uses it (the worker polls with these keys):
+    # receive / delete / attributes, nothing else.
+    sqs = client("sqs")
+    sqs.get_queue_attributes(QueueUrl=local_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    sqs.receive_message(QueueUrl=local_stack.queue_url, WaitTimeSeconds=0)
+    assert _code(lambda: sqs.send_message(QueueUrl=local_stack.queue_url, MessageBody="{}")) in (
+        "AccessDenied",
+        "403",
+    )
     # A key moto does not know is refused outright: enforcement is on for everyone.
     stranger = _clients(
         local_stack, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000", "AWS_SECRET_ACCESS_KEY": "x"}

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from camsort.cli import main as camsort_main
 from functions import env
 from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME, read_manifest, sha256_file, write_manifest
-from infra.demo import DeliveryTracker, account, notification_objects, scan_results
+from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
 from infra.local_stack import pinned_sha256
 from infra.simulator import simulate_cameras
 from infra.topology import MAX_RECEIVE_COUNT

@@ -129,6 +129,9 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("BackfillLambdaFunction", "AWS::Lambda::Function"),
+        ("BackfillLogGroup", "AWS::Logs::LogGroup"),
+        ("BatchOperationsRole", "AWS::IAM::Role"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
@@ -141,11 +144,12 @@ def test_the_resources_are_exactly_these(resources):
         ("FramesQueuePolicy", "AWS::SQS::QueuePolicy"),
         ("IamRoleLambdaExecution", "AWS::IAM::Role"),
         ("ResultsTable", "AWS::DynamoDB::Table"),
+        ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
         ("StateTable", "AWS::DynamoDB::Table"),
     ]
-    assert len(of_type(resources, "AWS::Lambda::Version")) == 1
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 2  # classify, backfill
 
 
 # --- against infra/topology.py (no drift from the local moto stack) ---------------------------
@@ -156,6 +160,14 @@ def test_names_match_topology(resources):
     assert props(resources, "FramesQueue")["QueueName"] == NAMES.queue
     assert props(resources, "FramesDeadLetterQueue")["QueueName"] == NAMES.dead_letter_queue
     assert props(resources, "ResultsTable")["TableName"] == NAMES.table
+    assert props(resources, "ReviewTable")["TableName"] == NAMES.review_table
+    assert [k["AttributeName"] for k in props(resources, "ReviewTable")["KeySchema"]] == [
+        topology.REVIEW_PARTITION_KEY,
+        topology.REVIEW_SORT_KEY,
+    ]
+    assert props(resources, "ReviewTable")["TimeToLiveSpecification"]["AttributeName"] == (
+        topology.REVIEW_TTL_ATTRIBUTE
+    )
     assert props(resources, "StateTable")["TableName"] == NAMES.state_table
     assert props(resources, "EventBus")["Name"] == NAMES.event_bus
 
@@ -346,6 +358,17 @@ def test_role_grants_exactly_what_the_code_declares(resources):
     assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {(a, queue) for a in QUEUE_CONSUME_ACTIONS}
 
 
+def test_batch_operations_role_grants_exactly_what_a_job_declares(resources):
+    role = props(resources, "BatchOperationsRole")
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "batchoperations.s3.amazonaws.com"}]
+    statements = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+    for statement in statements:
+        assert "*" not in _as_list(statement["Resource"]), statement
+    derived = policy.statements(policy.batch_operations_permissions(), policy.cloudformation_target(NAMES))
+    assert policy.grants(statements) == policy.grants(derived)
+
+
 def test_the_derived_set_holds_every_call_the_function_makes():
     # A fact check on the declarations themselves (the missing actions included).
     permissions = policy.function_permissions()
@@ -354,6 +377,8 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.MODEL,
         policy.RESULTS_TABLE,
         policy.RESULTS_INDEX,
+        policy.JOB_MODELS,
+        policy.FEATURES,
         policy.STATE_TABLE,
         policy.EVENT_BUS,
     }
@@ -365,6 +390,49 @@ def test_the_derived_set_holds_every_call_the_function_makes():
     )
     assert "dynamodb:BatchGetItem" in permissions[policy.RESULTS_TABLE]
     assert permissions[policy.MODEL] == ("s3:GetObject",)  # the model is read, never tagged
+
+
+def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_write_reports(
+    template, resources
+):
+    role = props(resources, "BatchOperationsRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Principal"], trust["Action"]) == (
+        {"Service": "batchoperations.s3.amazonaws.com"},
+        "sts:AssumeRole",
+    )
+    (policy,) = role["Policies"]
+    granted = {
+        (tuple(_as_list(s["Action"])), json.dumps(_as_list(s["Resource"])))
+        for s in policy["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        (("lambda:InvokeFunction",), json.dumps([{"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}])),
+        (
+            ("s3:GetObject", "s3:GetObjectVersion"),
+            json.dumps([f"arn:aws:s3:::{NAMES.bucket}/batch/manifests/*"]),
+        ),
+        (("s3:PutObject",), json.dumps([f"arn:aws:s3:::{NAMES.bucket}/batch/reports/*"])),
+    }
+    outputs = template["Outputs"]
+    assert outputs["BatchOperationsRoleArn"]["Value"] == {"Fn::GetAtt": ["BatchOperationsRole", "Arn"]}
+    assert outputs["BackfillFunctionArn"]["Value"] == {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}
+    # Same code and role as classify, its own concurrency pool, no event source.
+    backfill, classify = (
+        props(resources, "BackfillLambdaFunction"),
+        props(resources, "ClassifyLambdaFunction"),
+    )
+    assert (backfill["Handler"], backfill["Role"], backfill["Code"]) == (
+        classify["Handler"],
+        classify["Role"],
+        classify["Code"],
+    )
+    assert backfill["ReservedConcurrentExecutions"] == 10  # the default backfillConcurrency
+    assert not [
+        r
+        for r in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]}
+    ]
 
 
 def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):

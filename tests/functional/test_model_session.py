@@ -168,3 +168,25 @@ def test_missing_s3_model_is_a_clear_error(s3_client, frames_bucket, tmp_path):
         ModelSession.open(uri, s3_client=s3_client, cache_dir=tmp_path)
     # Nothing half-written is left to look like a model.
     assert not any(path.is_file() for path in tmp_path.rglob("*"))
+
+
+def test_int8_kernel_family_mismatch_is_a_cold_start_warning(tiny_model, caplog):
+    import dataclasses
+
+    from functions.cpu import int8_kernel_family
+    from functions.wiring import warn_if_int8_kernels_differ
+
+    here = int8_kernel_family()
+    other = "avx2" if here != "avx2" else "asimddot"
+    as_int8 = dataclasses.replace(
+        tiny_model, manifest=dataclasses.replace(tiny_model.manifest, precision="int8", int8_kernels=other)
+    )
+    warning = warn_if_int8_kernels_differ(as_int8)
+    assert warning is not None and other in warning and here in warning
+    assert any(record.getMessage() == warning for record in caplog.records)
+
+    same = dataclasses.replace(
+        tiny_model, manifest=dataclasses.replace(tiny_model.manifest, precision="int8", int8_kernels=here)
+    )
+    assert warn_if_int8_kernels_differ(same) is None
+    assert warn_if_int8_kernels_differ(tiny_model) is None  # fp32: nothing to compare

@@ -233,3 +233,16 @@ def test_a_malformed_sequencer_inside_sqs_is_not_an_invalid_message():
 def test_records_that_are_not_objects_are_an_unsupported_event(records):
     with pytest.raises(UnsupportedEventError, match="Records"):
         parse_event({"Records": records})
+
+
+def test_sqs_receive_count_is_carried_per_message():
+    event = load("sqs_s3_put_two_messages.json")
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert [frame.receive_count for frame in parse_event(event).frames] == [1, 3]
+    del event["Records"][0]["attributes"]["ApproximateReceiveCount"]
+    assert parse_event(event).frames[0].receive_count is None
+
+
+def test_sources_without_a_receive_count_say_none():
+    for name in ("s3_put.json", "eventbridge_object_created.json", "batch_operations_v2.json"):
+        assert all(frame.receive_count is None for frame in parse_event(load(name)).frames), name

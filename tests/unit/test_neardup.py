@@ -129,3 +129,17 @@ def test_the_hardest_brightened_copy_still_joins_its_original():
     assert images[0].mean() < 60  # the hardest copy is a dark frame
     assert 26 < distance <= DEFAULT_MAX_DISTANCE  # a 10%-of-bits threshold would have split them
     assert dhash_groups(images).group_ids.tolist() == [0, 0]
+
+
+def test_functions_dhash_is_bit_identical_to_imagehash():
+    import imagehash
+
+    from functions.dhash import dhash, from_hex, to_hex
+
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(5)]
+    images.append(np.zeros((224, 224, 3), np.uint8))
+    for image in images:
+        reference = imagehash.dhash(Image.fromarray(image), hash_size=16).hash.ravel()
+        assert np.array_equal(dhash(image), reference)
+        assert np.array_equal(from_hex(to_hex(dhash(image))), reference)

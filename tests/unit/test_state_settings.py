@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from functions import env
@@ -17,10 +19,14 @@ class _Clients:
     """Stands in for boto3 clients: build_app only stores them."""
 
 
+# build_app reads only the model's precision (the int8 kernel check at cold start).
+MODEL = SimpleNamespace(manifest=SimpleNamespace(precision="fp32"))
+
+
 def test_state_is_off_unless_a_state_table_is_named():
     settings = load_settings(BASE)
     assert (settings.state_table, settings.event_bus, settings.smoothing) == (None, None, None)
-    app = build_app(settings, s3_client=_Clients(), dynamodb_client=_Clients(), model=object())
+    app = build_app(settings, s3_client=_Clients(), dynamodb_client=_Clients(), model=MODEL)
     assert app.camera_state is None
 
 
@@ -34,7 +40,7 @@ def test_state_table_bus_and_rule_from_the_environment():
         }
     )
     app = build_app(
-        settings, s3_client=_Clients(), dynamodb_client=_Clients(), model=object(), events_client=_Clients()
+        settings, s3_client=_Clients(), dynamodb_client=_Clients(), model=MODEL, events_client=_Clients()
     )
     assert app.camera_state.table_name == "state"
     assert app.camera_state.publisher.bus_name == "camsort.events"

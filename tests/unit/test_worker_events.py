@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from functions import env
 from functions.observability import LocalLambdaContext
 from infra.accounting import emf_metric_total, notification_objects
 from infra.local_stack import LocalStack
@@ -15,6 +16,7 @@ from infra.topology import StackNames
 from infra.worker import (
     environment_variables,
     failed_message_ids,
+    function_environment,
     sqs_record,
 )
 
@@ -89,6 +91,25 @@ def test_sqs_record_has_lambdas_shape():
 )
 def test_failed_message_ids_follows_report_batch_item_failures(response, expected):
     assert failed_message_ids(response, ["a", "b", "c"]) == expected
+
+
+def test_function_environment_with_given_role_credentials_and_pin():
+    role = {"AWS_ACCESS_KEY_ID": "ASIAROLE", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+    environment = function_environment(
+        STACK,
+        "s3://camsort-frames-unit/models/v1/",
+        endpoint_url="http://127.0.0.1:6000",
+        credentials=role,
+        model_sha256="a" * 64,
+    )
+    assert environment[env.MODEL_URI] == "s3://camsort-frames-unit/models/v1/"
+    assert environment[env.RESULTS_TABLE] == "camsort-results-unit"
+    assert environment[env.FRAMES_PREFIX] == "frames/"
+    assert environment[env.AWS_ENDPOINT_URL] == "http://127.0.0.1:6000"
+    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == "eu-west-1"
+    # The function runs as its role (infra/local_iam.py), never as the local admin.
+    assert {name: environment[name] for name in role} == role
+    assert environment[env.MODEL_SHA256] == "a" * 64
 
 
 def test_environment_variables_are_restored(monkeypatch):

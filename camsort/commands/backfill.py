@@ -1,0 +1,122 @@
+"""`camsort backfill s3://bucket/prefix/`: classify (or featurize) stored frames through S3 Batch Operations."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("backfill")
+@click.argument("source")
+@click.option(
+    "--since",
+    default=None,
+    help="Only objects last modified at or after this time (ISO 8601, UTC if no zone).",
+)
+@click.option("--until", default=None, help="Only objects last modified at or before this time (ISO 8601).")
+@click.option(
+    "--only-missing",
+    is_flag=True,
+    help="Only objects with no result for their current version (for --model-version, if given).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["classify", "featurize"]),
+    default="classify",
+    show_default=True,
+    help="What the function does with each frame.",
+)
+@click.option(
+    "--model-version",
+    default=None,
+    help="Run this model version instead of the live one; results go beside the live ones.",
+)
+@click.option(
+    "--model-uri",
+    default=None,
+    help="Where --model-version's artifact is (default: s3://<bucket>/models/<version>/).",
+)
+@click.option(
+    "--inventory",
+    default=None,
+    help="Read the objects from an S3 Inventory report (s3://.../manifest.json, CSV) instead of listing.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the counts and the estimated cost; write nothing, create no job."
+)
+@click.option(
+    "--report",
+    "report_scope",
+    type=click.Choice(["failed", "all"]),
+    default="failed",
+    show_default=True,
+    help="Completion report for the failed tasks only, or for all.",
+)
+@click.option(
+    "--priority",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Job priority (higher runs first).",
+)
+@click.option(
+    "--function-arn", default=None, help="AWS: the backfill function (stack output BackfillFunctionArn)."
+)
+@click.option(
+    "--role-arn", default=None, help="AWS: the Batch Operations role (stack output BatchOperationsRoleArn)."
+)
+@click.option("--account-id", default=None, help="AWS account id (default: from STS).")
+@click.option(
+    "--table", default=None, help="Results table, for --only-missing (locally default camsort-results-local)."
+)
+@click.option("--region", default=None, help="AWS region (default: from the environment).")
+@click.option(
+    "--endpoint-url", default=None, help="A local endpoint (moto): run the job with the local runner."
+)
+@click.option(
+    "--function-model-uri",
+    default=None,
+    help="Locally: the live model the local function runs (s3://.../models/<version>/).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Locally: invocations at once.",
+)
+@click.option(
+    "--memory-mb",
+    type=click.IntRange(128, 10240),
+    default=3538,
+    show_default=True,
+    help="Function memory, for the cost estimate.",
+)
+@click.option(
+    "--per-frame-ms",
+    type=float,
+    default=None,
+    help="Function time per frame for the estimate (default: bench/results.json, int8).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
+    """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
+    from camsort.commands.results import parse_time
+    from infra.backfill import BackfillRequest
+    from infra.backfill_command import backfill_command
+
+    request = BackfillRequest(
+        source=source,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        only_missing=options.pop("only_missing"),
+        mode=options.pop("mode"),
+        model_version=options.pop("model_version"),
+        model_uri=options.pop("model_uri"),
+        inventory=options.pop("inventory"),
+        dry_run=options.pop("dry_run"),
+        failed_only_report=report_scope == "failed",
+        priority=options.pop("priority"),
+        memory_mb=options.pop("memory_mb"),
+        per_frame_ms=options.pop("per_frame_ms"),
+    )
+    backfill_command(request, **options)

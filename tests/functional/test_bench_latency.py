@@ -1,0 +1,51 @@
+"""bench.latency: the cells run the real handler through the proxy and count what they should."""
+
+from __future__ import annotations
+
+import json
+
+from bench.latency import Cell, run_cells, s3_sqs_events, summarize_cell
+from functions.events import parse_event
+from tests.functional.test_handler import BLUE, GREEN, RED, jpeg
+
+
+def test_events_parse_as_first_deliveries_or_redeliveries():
+    uploads = [(f"frames/cam/{i} x.jpg", f"etag{i}", 100 + i) for i in range(3)]
+    (first, second) = s3_sqs_events("bucket-1", uploads, batch_size=2)
+    frames = parse_event(first).frames + parse_event(second).frames
+    assert [(f.key, f.etag, f.size, f.receive_count) for f in frames] == [
+        ("frames/cam/0 x.jpg", "etag0", 100, 1),
+        ("frames/cam/1 x.jpg", "etag1", 101, 1),
+        ("frames/cam/2 x.jpg", "etag2", 102, 1),
+    ]
+    assert frames[0].sequencer < frames[1].sequencer < frames[2].sequencer
+    (again,) = s3_sqs_events("bucket-1", uploads[:1], batch_size=10, receive_count=2)
+    assert parse_event(again).frames[0].receive_count == 2
+    assert json.loads(again["Records"][0]["body"])["Records"][0]["s3"]["bucket"]["name"] == "bucket-1"
+
+
+def test_cells_classify_every_frame_through_the_proxy(aws, aws_env, tiny_model):
+    frames = [jpeg(colour) for colour in (RED, GREEN, BLUE, RED)]
+    progress = []
+    cells = [Cell(0.0, 1), Cell(0.0, 2), Cell(0.0, 2, receive_count=2)]
+    results = run_cells(
+        aws.endpoint_url,
+        aws.bucket,
+        aws.table,
+        tiny_model,
+        frames,
+        cells=cells,
+        on_progress=lambda phase, done, total: progress.append((phase, done, total)),
+    )
+    assert list(results) == ["0ms-batch1", "0ms-batch2", "0ms-batch2-lookup"]
+    assert [r["invocation"]["n"] for r in results.values()] == [4, 2, 2]
+    # GetObject + PutObjectTagging + PutItem per frame; the look-up cell adds one BatchGetItem per batch.
+    assert results["0ms-batch1"]["aws_calls_per_frame"] == 3
+    assert results["0ms-batch2-lookup"]["aws_calls_per_frame"] == 3.5
+    assert progress[-1] == ("done", 3, 3)
+
+
+def test_summarize_cell():
+    summary = summarize_cell(Cell(0.02, 10), [1.0, 1.2], [0.9, 1.1], 20, 60)
+    assert summary["wall_per_frame_ms"] == 110.0 and summary["compute_per_frame_ms"] == 100.0
+    assert summary["wall_over_compute"] == 1.1 and summary["aws_calls_per_frame"] == 3.0

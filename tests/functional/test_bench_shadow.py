@@ -1,0 +1,21 @@
+"""bench/shadow.py on the tiny models: the figures are there and consistent."""
+
+from __future__ import annotations
+
+from bench.shadow import measure_shadow, shadow_stage
+from tests.functional.test_shadow import write_candidate
+
+
+def test_measure_shadow_reports_the_added_time_per_sampled_frame(tiny_model_dir, tmp_path):
+    figures = measure_shadow(
+        tiny_model_dir, write_candidate(tmp_path / "candidate"), batch_size=3, repeats=2, threads=1
+    )
+    assert figures["batch_size"] == 3 and figures["threads"] == 1
+    assert figures["shadow_added_ms_per_sampled_frame"] >= figures["shadow_inference_ms_per_frame"] > 0
+    assert figures["shadow_write_ms_per_frame"] >= 0
+
+
+def test_the_bench_stage_needs_both_precisions(tiny_model_dir):
+    results: dict = {}
+    shadow_stage({"fp32": tiny_model_dir}, results)
+    assert "shadow" not in results and "needs both" in results["notes"][0]
