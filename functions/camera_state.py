@@ -54,6 +54,10 @@ MAX_ATTEMPTS = 30
 MAX_BACKOFF_S = 0.25
 # Outbox bound: events kept in the state item until written / published (the item stays small).
 MAX_OUTBOX = 20
+# Outbox entries carry the state version that queued them; another writer publishes an entry
+# only once it has waited this many commits (its own writer failed to publish or clear it).
+QUEUED_AT = "queued_at_version"
+STALE_AFTER = 5
 
 
 class StateTableError(ResultsTableError):
@@ -178,9 +182,8 @@ class CameraStates:
                 new_state, unwritten=(*new_state.unwritten, step.closed.to_item())[-MAX_OUTBOX:]
             )
         if step.opened and step.opened.is_change:
-            new_state = replace(
-                new_state, unpublished=(*new_state.unpublished, step.opened.detail())[-MAX_OUTBOX:]
-            )
+            queued = step.opened.detail() | {QUEUED_AT: current.version + 1}
+            new_state = replace(new_state, unpublished=(*new_state.unpublished, queued)[-MAX_OUTBOX:])
         new_state = replace(new_state, version=current.version + 1)
         if current.version == 0:
             condition = "attribute_not_exists(#v)"
@@ -218,17 +221,21 @@ class CameraStates:
         written = True
         for episode in episodes:
             written = self._put_event(episode, state.version) and written
-        published = 0
-        if state.unpublished and self.publisher is not None:
+        # Publish what this commit queued, and what has waited STALE_AFTER commits (its writer
+        # failed to publish or to clear it): concurrent writers do not publish each other's.
+        waited = {str(d["event_id"]): state.version - int(d.get(QUEUED_AT, 0)) for d in state.unpublished}
+        due = [d for d in state.unpublished if not 0 < waited[str(d["event_id"])] < STALE_AFTER]
+        published: list[str] = []
+        if due and self.publisher is not None:
             try:
-                self.publisher.publish([dict(detail) for detail in state.unpublished])
-                published = len(state.unpublished)
+                self.publisher.publish([{k: v for k, v in d.items() if k != QUEUED_AT} for d in due])
+                published = [str(d["event_id"]) for d in due]
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
-        clear_unwritten, clear_unpublished = bool(state.unwritten and written), bool(published)
-        if clear_unwritten or clear_unpublished:
-            self._clear(state, unwritten=clear_unwritten, unpublished=clear_unpublished)
-        return published
+        written_numbers = [int(item["number"]) for item in state.unwritten] if written else []
+        if written_numbers or published:
+            self._clear(state.camera_id, written_numbers, published)
+        return len(published)
 
     @requires("dynamodb:PutItem", resource="state-table")
     def _put_event(self, episode: Episode, version: int) -> bool:
@@ -251,31 +258,39 @@ class CameraStates:
             return False
         return True
 
-    @requires("dynamodb:PutItem", resource="state-table")
-    def _clear(self, state: CameraState, *, unwritten: bool, unpublished: bool) -> None:
-        """The state without the flushed outbox entries, as the next version (conditional).
+    @requires("dynamodb:GetItem", "dynamodb:PutItem", resource="state-table")
+    def _clear(self, camera_id: str, written: list[int], published: list[str]) -> None:
+        """Take the flushed entries out of the outbox, on whatever version is current now.
 
-        A PutItem, not an UpdateItem ... REMOVE: moto applies a conditional update as a
-        read-modify-write of the whole item, which can overwrite a concurrent writer's commit.
+        Re-read + conditional PutItem (a new version), retried when another frame commits in
+        between: a conditional UpdateItem ... REMOVE would do on DynamoDB, but moto applies it
+        as a read-modify-write of the whole item, which can overwrite a concurrent commit.
         """
-        cleared = replace(
-            state,
-            version=state.version + 1,
-            unwritten=() if unwritten else state.unwritten,
-            unpublished=() if unpublished else state.unpublished,
-        )
-        try:
-            self._ddb.put_item(
-                TableName=self.table_name,
-                Item=serialize_item(state_to_item(cleared, updated_at=format_timestamp(self._now()))),
-                ConditionExpression="#v = :v",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":v": {"N": str(state.version)}},
-            )
-        except (ClientError, BotoCoreError) as exc:
-            # A newer frame committed meanwhile: it carried the outbox on and will clear it.
-            if not (isinstance(exc, ClientError) and error_code(exc) == "ConditionalCheckFailedException"):
-                logger.warning(f"{self.table_name}/{state.camera_id}: outbox not cleared: {exc}")
+        for _attempt in range(MAX_ATTEMPTS):
+            state = self.load(camera_id)
+            unwritten = tuple(e for e in state.unwritten if int(e["number"]) not in written)
+            unpublished = tuple(d for d in state.unpublished if str(d["event_id"]) not in published)
+            if (unwritten, unpublished) == (state.unwritten, state.unpublished):
+                return
+            cleared = replace(state, version=state.version + 1, unwritten=unwritten, unpublished=unpublished)
+            try:
+                self._ddb.put_item(
+                    TableName=self.table_name,
+                    Item=serialize_item(state_to_item(cleared, updated_at=format_timestamp(self._now()))),
+                    ConditionExpression="#v = :v",
+                    ExpressionAttributeNames={"#v": "version"},
+                    ExpressionAttributeValues={":v": {"N": str(state.version)}},
+                )
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared: {exc}")
+                    return
+            except BotoCoreError as exc:
+                logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared: {exc}")
+                return
+            self._sleep(random.uniform(0, 0.02))
+        logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared after {MAX_ATTEMPTS} attempts")
 
     def _error(self, exc: Exception, camera_id: str, operation: str) -> Exception:
         where = f"{self.table_name}/{camera_id}"
