@@ -379,6 +379,7 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.RESULTS_INDEX,
         policy.JOB_MODELS,
         policy.FEATURES,
+        policy.REVIEW_TABLE,
         policy.STATE_TABLE,
         policy.EVENT_BUS,
     }
