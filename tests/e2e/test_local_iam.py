@@ -32,7 +32,7 @@ from tests.fixtures.deploy import packaged_service
 
 pytestmark = pytest.mark.e2e
 
-REMOVED_ACTION = "s3:GetObjectTagging"
+REMOVED_ACTION = "s3:PutObjectTagging"
 
 
 def _stand_in_artifact(directory) -> object:
@@ -149,7 +149,7 @@ def test_an_action_missing_from_serverless_yml_fails_the_local_system(
     output = io.StringIO()
     run_worker(role_template=packaged_templates["missing"], observer=observe, function_output=output)
 
-    # The tag merge's GetObjectTagging is refused: not transient, so the message fails each
+    # The tag write (PutObjectTagging) is refused: not transient, so the message fails each
     # time, SQS redelivers it maxReceiveCount times, then moves it to the DLQ. No result.
     assert "AccessDenied" in output.getvalue()
     assert failed_deliveries[uploaded.key] == MAX_RECEIVE_COUNT
