@@ -8,6 +8,8 @@ the adapters import :mod:`functions.wiring`, which must not import them back.
 
 from __future__ import annotations
 
+from functions.camera_state import CameraStates
+from functions.event_bus import EventPublisher
 from functions.jobs import open_job_model
 from functions.model import fetch_model
 from functions.results import ResultsTable
@@ -24,4 +26,6 @@ AWS_USERS: tuple[object, ...] = (
     ShardStore,
     ReviewQueue,
     open_candidate,
+    CameraStates,
+    EventPublisher,
 )

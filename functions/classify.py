@@ -204,6 +204,8 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     written = app.table.put_result(result)
     if written:
         mark_for_review(app, result, decision)
+    if written and app.camera_state and not app.result_model_version:  # the live model only
+        app.camera_state.observe_result(result)  # never raises: the result is committed
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

@@ -61,6 +61,15 @@ CANDIDATE_MODEL_SHA256 = "CAMSORT_CANDIDATE_MODEL_SHA256"
 # Fraction of invocations (0..1) on which the candidate runs.
 SHADOW_SAMPLE_RATE = "CAMSORT_SHADOW_SAMPLE_RATE"
 DEFAULT_SHADOW_SAMPLE_RATE = 0.1
+# Camera state (README, "Camera state and events"). Unset or empty: the stage keeps no state
+# and publishes no events (the feature is switched off).
+STATE_TABLE = "CAMSORT_STATE_TABLE"
+# EventBridge bus the state changes are published to; unset or empty: event items only.
+EVENT_BUS = "CAMSORT_EVENT_BUS"
+DEFAULT_EVENT_BUS = "camsort.events"
+# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/smoothing.py).
+# Unset: the built-in default rule.
+SMOOTHING = "CAMSORT_SMOOTHING"
 
 # The scheduled audit function (functions/audit_handler.py).
 # The frames bucket it lists (the classifier learns its bucket from each event).

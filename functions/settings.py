@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -38,6 +39,9 @@ class Settings:
     candidate_model_uri: str | None = None  # None: no shadow scoring
     candidate_model_sha256: str | None = None
     shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
+    state_table: str | None = None  # None: no camera state, no events
+    event_bus: str | None = None  # None: event items only, nothing published
+    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -59,6 +63,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         review_margin=_fraction(environ, env.REVIEW_MARGIN, env.DEFAULT_REVIEW_MARGIN),
         review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, None) or env.DEFAULT_REVIEW_PER_HOUR,
         **_candidate(environ),
+        state_table=environ.get(env.STATE_TABLE, "").strip() or None,
+        event_bus=environ.get(env.EVENT_BUS, "").strip() or None,
+        smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
+        if environ.get(env.SMOOTHING, "").strip()
+        else None,
     )
 
 

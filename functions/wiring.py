@@ -23,8 +23,10 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from functions.camera_state import CameraStates
 from functions.concurrency import IO_WORKERS, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
+from functions.event_bus import EventPublisher
 from functions.iam import requires
 from functions.model import ModelSession
 from functions.observability import logger, metrics
@@ -32,6 +34,7 @@ from functions.results import ResultsTable
 from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
 from functions.shadow import ShadowScorer
+from functions.smoothing import SmoothingConfig
 from functions.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
@@ -64,6 +67,7 @@ class App:
     # None: the live model, results keyed as usual. A version: a backfill job with another
     # model (functions.jobs); results go beside the live one (results.result_sort_key).
     result_model_version: str | None = None
+    camera_state: CameraStates | None = None  # None: the stage keeps no camera state
 
 
 _lock = threading.Lock()
@@ -84,11 +88,24 @@ def build_app(
     s3_client: Any,
     dynamodb_client: Any,
     model: ModelSession | None = None,
+    events_client: Any = None,
 ) -> App:
-    """Everything the classifier needs; opens the model unless one is given."""
+    """Everything the classifier needs; opens the model unless one is given.
+
+    Camera state is on when the stage names a state table; events are published when it also
+    names a bus (an EventBridge client is created for it unless one is given).
+    """
     if model is None:
         model = open_live_model(settings, s3_client)
     warn_if_int8_kernels_differ(model)
+    camera_state = None
+    if settings.state_table:
+        publisher = None
+        if settings.event_bus:
+            events_client = events_client or boto3.session.Session().client("events", config=CLIENT_CONFIG)
+            publisher = EventPublisher(settings.event_bus, events_client)
+        smoothing = settings.smoothing or SmoothingConfig()
+        camera_state = CameraStates(settings.state_table, dynamodb_client, smoothing, publisher)
     return App(
         settings=settings,
         store=FrameStore(s3_client),
@@ -96,6 +113,7 @@ def build_app(
         model=model,
         review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
         shadow=open_candidate(settings, s3_client),
+        camera_state=camera_state,
     )
 
 

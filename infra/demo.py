@@ -49,6 +49,7 @@ from infra.local_stack import LocalStack, create_local_stack, upload_model
 from infra.moto_server import MotoServer
 from infra.results_query import ResultsQuery, ResultsTarget, show_results
 from infra.simulator import SimulationManifest, UploadedObject, simulate_cameras
+from infra.story_report import story_report
 from infra.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.worker import SqsWorker, WorkerStats, function_environment
 
@@ -248,6 +249,7 @@ def report(
         ResultsTarget(endpoint_url=stack.endpoint_url, table=stack.names.table, region=stack.region),
         console=console,
     )
+    story_report(stack, simulated, console, camera=settings.results_camera)
 
 
 class _Simulation:
@@ -294,5 +296,6 @@ def _start_simulation(settings: DemoSettings, stack: LocalStack, state: LiveStat
             duplicate_notification=settings.duplicate_notification,
             seed=settings.seed,
             on_upload=on_upload,
+            scenes=settings.scenes,
         )
     )

@@ -15,6 +15,8 @@ class DemoSettings:
     frames_per_second: float = 2.0  # per camera; 0: as fast as possible
     bad_objects: bool = True
     duplicate_notification: bool = True
+    # Cameras follow scenes that persist (infra/story.py): the events can be scored.
+    scenes: bool = True
     # The demo model: used as is when given, else cached / trained from synthetic frames.
     model_dir: Path | None = None
     weights: str = "none"

@@ -30,6 +30,7 @@ class LiveState:
     uploads_per_camera: Counter[str] = field(default_factory=Counter)
     results_per_camera: Counter[str] = field(default_factory=Counter)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # camera -> newest result item
+    camera_states: dict[str, dict[str, Any]] = field(default_factory=dict)  # camera -> state item
     simulator_done: bool = False
 
 
@@ -46,6 +47,7 @@ def poll_live_state(stack: LocalStack, state: LiveState) -> None:
         ):
             latest[camera] = item
     state.latest = latest
+    state.camera_states = {item["camera_id"]: item for item in _state_items(stack)}
     sqs = stack.client("sqs")
     queue = sqs.get_queue_attributes(
         QueueUrl=stack.queue_url,
@@ -57,6 +59,14 @@ def poll_live_state(stack: LocalStack, state: LiveState) -> None:
         QueueUrl=stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     state.dead_letter = int(dlq["ApproximateNumberOfMessages"])
+
+
+def _state_items(stack: LocalStack) -> list[dict[str, Any]]:
+    from infra.camera_views import StateSource, camera_states
+
+    return camera_states(
+        StateSource(stack.endpoint_url, stack.names.state_table, stack.names.table, stack.region)
+    )
 
 
 def render_live(state: LiveState, cameras: list[str]) -> Group:
@@ -86,8 +96,10 @@ def render_live(state: LiveState, cameras: list[str]) -> Group:
         else:
             label = item.get("label", "")
             confidence = f"{float(item['confidence']):.3f}" if item.get("confidence") is not None else ""
+        # The camera's smoothed state under its id (a second line: the table must fit 80 columns).
+        camera_state = state.camera_states.get(camera, {}).get("state")
         table.add_row(
-            camera,
+            f"{camera}\n[bold]{camera_state}[/]" if camera_state else camera,
             str(state.uploads_per_camera.get(camera, 0)),
             str(state.results_per_camera.get(camera, 0)),
             str(item.get("captured_at", ""))[11:],  # HH:MM:SS.mmmZ

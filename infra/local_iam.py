@@ -29,6 +29,8 @@ What moto 5.2.5 checks, said plainly (see its ``moto/iam/access_control.py``):
   the table ARN would refuse everything. The local role therefore keeps each DynamoDB
   statement's actions but widens its resources to ``"*"``: actions are enforced locally,
   table scoping only in the template (checked by tests/e2e/test_serverless.py);
+* EventBridge likewise (resource ``"*"``): events:PutEvents is enforced as an action, the bus
+  scoping only in the template;
 * SQS's DeleteMessageBatch is checked by moto as ``sqs:DeleteMessageBatch`` (AWS: as
   ``sqs:DeleteMessage``), so the local role gets that name beside ``sqs:DeleteMessage``.
 
@@ -56,7 +58,7 @@ ROLE_LOGICAL_ID = "IamRoleLambdaExecution"
 QUEUE_LOGICAL_ID = "FramesQueue"
 BUCKET_LOGICAL_ID = "FramesBucket"
 # moto authorizes these services' requests against resource "*" (no per-service resource).
-_STAR_RESOURCE_SERVICES = ("dynamodb:",)
+_STAR_RESOURCE_SERVICES = ("dynamodb:", "events:")
 # AWS checks these batch APIs as the single action (sqs:DeleteMessage); moto as the batch name.
 _BATCH_ACTIONS = {"sqs:DeleteMessage": "sqs:DeleteMessageBatch"}
 

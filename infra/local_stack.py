@@ -37,11 +37,15 @@ from infra.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
     CAMERA_INDEX_SORT_KEY,
+    EVENT_DETAIL_TYPE,
+    EVENT_SOURCE,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
     REVIEW_PARTITION_KEY,
     REVIEW_SORT_KEY,
     REVIEW_TTL_ATTRIBUTE,
+    STATE_PARTITION_KEY,
+    STATE_SORT_KEY,
     TABLE_PARTITION_KEY,
     TABLE_SORT_KEY,
     VISIBILITY_TIMEOUT_FACTOR,
@@ -69,6 +73,7 @@ class LocalStack:
     dead_letter_queue_arn: str
     function_timeout_s: int
     visibility_timeout_s: int
+    events_queue_url: str = ""
 
     def client(self, service: str):
         """A boto3 client for this stack's endpoint, as the local admin (infra/moto_server.py)."""
@@ -240,6 +245,8 @@ def create_local_stack(
     )
     create_review_table(dynamodb, names.review_table)
 
+    events_queue_url = create_state_resources(endpoint_url, names, region=region)
+
     if enforce:
         if has_local_admin(endpoint_url, region):
             enforce_iam(endpoint_url)
@@ -252,6 +259,7 @@ def create_local_stack(
             )
     return LocalStack(
         endpoint_url=endpoint_url,
+        events_queue_url=events_queue_url,
         region=region,
         names=names,
         queue_url=queue_url,
@@ -281,6 +289,47 @@ def create_review_table(dynamodb, table: str) -> None:
         TableName=table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": REVIEW_TTL_ATTRIBUTE},
     )
+
+
+def create_state_resources(endpoint_url: str, names: StackNames, *, region: str = DEFAULT_REGION) -> str:
+    """State table, event bus, and a rule delivering the state changes to a queue; returns its URL.
+
+    The queue stands in for whatever subscribes on AWS (moto's EventBridge delivers PutEvents
+    entries to SQS targets), so the tests and the demo read exactly what a subscriber gets.
+    """
+    dynamodb = local_client("dynamodb", endpoint_url, region)
+    events = local_client("events", endpoint_url, region)
+    sqs = local_client("sqs", endpoint_url, region)
+    dynamodb.create_table(
+        TableName=names.state_table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": STATE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": STATE_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": STATE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": STATE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    )
+    events.create_event_bus(Name=names.event_bus)
+    queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    events.put_rule(
+        Name="camsort-state-changed",
+        EventBusName=names.event_bus,
+        EventPattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE]}),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule="camsort-state-changed",
+        EventBusName=names.event_bus,
+        Targets=[{"Id": "events-queue", "Arn": queue_arn}],
+    )
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=names.state_table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    return queue_url
 
 
 # model URI -> sha256 of the model.onnx upload_model put there: the deployment's pin, as the

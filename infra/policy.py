@@ -10,7 +10,7 @@ resource (:mod:`functions.iam`). This module is the one place those names become
 * :func:`local_target` -> the local stack's ARNs, for the principal moto enforces.
 
 Adding a resource: decorate the calls with a new logical name, add one entry to
-:data:`RESOURCES` (ARN templates; ``TableArn`` for DynamoDB tables and indexes), and, for a
+:data:`RESOURCES` (ARN templates; ``StackArn`` for DynamoDB tables and indexes), and, for a
 new table, name it in the targets' ``tables`` mapping.
 """
 
@@ -41,15 +41,21 @@ REVIEW_TABLE = "review-table"  # frames marked for review, per-camera quotas
 FRAMES_BUCKET = "frames-bucket"
 DEAD_LETTER_QUEUE = "dead-letter-queue"
 FRAMES_QUEUE = "frames-queue"
+STATE_TABLE = "state-table"  # camera state + event items (functions/camera_state.py)
+EVENT_BUS = "event-bus"  # the bus state changes are published to (functions/event_bus.py)
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
 REVIEW_TABLE_ID = "ReviewTable"
+STATE_TABLE_ID = "StateTable"
+# Not a table, but resolved the same way: by its CloudFormation logical id (Fn::GetAtt Arn).
+EVENT_BUS_ID = "EventBus"
 
 
 @dataclass(frozen=True)
-class TableArn:
-    """A DynamoDB table (or one of its indexes) by its CloudFormation logical id."""
+class StackArn:
+    """A stack resource (a DynamoDB table or one of its indexes, the event bus) by its
+    CloudFormation logical id: an intrinsic in the template, an ARN on a local stack."""
 
     logical_id: str
     index: str | None = None
@@ -57,26 +63,28 @@ class TableArn:
 
 # Logical name -> ARN templates. ``{name}`` placeholders are the target's params:
 # bucket, frames_prefix, model_bucket, model_prefix (``models/<version>/``).
-RESOURCES: dict[str, tuple[str | TableArn, ...]] = {
+RESOURCES: dict[str, tuple[str | StackArn, ...]] = {
     FRAMES: ("arn:aws:s3:::{bucket}/{frames_prefix}*",),
     MODEL: (
         "arn:aws:s3:::{model_bucket}/{model_prefix}model.onnx",
         "arn:aws:s3:::{model_bucket}/{model_prefix}manifest.json",
     ),
-    RESULTS_TABLE: (TableArn(RESULTS_TABLE_ID),),
-    RESULTS_INDEX: (TableArn(RESULTS_TABLE_ID, index=topology.CAMERA_INDEX),),
+    RESULTS_TABLE: (StackArn(RESULTS_TABLE_ID),),
+    RESULTS_INDEX: (StackArn(RESULTS_TABLE_ID, index=topology.CAMERA_INDEX),),
     JOB_MODELS: (
         "arn:aws:s3:::{model_bucket}/{models_root}*/model.onnx",
         "arn:aws:s3:::{model_bucket}/{models_root}*/manifest.json",
     ),
     FEATURES: ("arn:aws:s3:::{bucket}/features/*",),
-    REVIEW_TABLE: (TableArn(REVIEW_TABLE_ID),),
+    REVIEW_TABLE: (StackArn(REVIEW_TABLE_ID),),
     FUNCTION: ("{backfill_function}",),
     BATCH_MANIFESTS: ("arn:aws:s3:::{bucket}/batch/manifests/*",),
     BATCH_REPORTS: ("arn:aws:s3:::{bucket}/batch/reports/*",),
     FRAMES_BUCKET: ("arn:aws:s3:::{bucket}",),
     DEAD_LETTER_QUEUE: ("{dead_letter_queue}",),
     FRAMES_QUEUE: ("{frames_queue}",),
+    STATE_TABLE: (StackArn(STATE_TABLE_ID),),
+    EVENT_BUS: (StackArn(EVENT_BUS_ID),),
 }
 # Queues: an intrinsic in CloudFormation, an ARN param locally.
 _QUEUE_INTRINSICS = {
@@ -110,8 +118,8 @@ class Target:
             )
         return [self._arn(template) for template in RESOURCES[name]]
 
-    def _arn(self, template: str | TableArn) -> Any:
-        if isinstance(template, TableArn):
+    def _arn(self, template: str | StackArn) -> Any:
+        if isinstance(template, StackArn):
             table = self.tables[template.logical_id]
             if template.index is None:
                 return table
@@ -127,7 +135,10 @@ class Target:
 
 
 def _table_intrinsics() -> dict[str, Any]:
-    return {table: {"Fn::GetAtt": [table, "Arn"]} for table in (RESULTS_TABLE_ID, REVIEW_TABLE_ID)}
+    return {
+        logical_id: {"Fn::GetAtt": [logical_id, "Arn"]}
+        for logical_id in (RESULTS_TABLE_ID, REVIEW_TABLE_ID, STATE_TABLE_ID, EVENT_BUS_ID)
+    }
 
 
 def cloudformation_target(names: topology.StackNames, *, model_version: str = "v1") -> Target:
@@ -177,6 +188,8 @@ def local_target(names: topology.StackNames, *, model_uri: str, region: str, acc
         tables={
             RESULTS_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.table}",
             REVIEW_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.review_table}",
+            STATE_TABLE_ID: f"arn:aws:dynamodb:{region}:{account_id}:table/{names.state_table}",
+            EVENT_BUS_ID: f"arn:aws:events:{region}:{account_id}:event-bus/{names.event_bus}",
         },
     )
 

@@ -65,6 +65,19 @@ class SimulationManifest:
     def by_key(self) -> dict[str, UploadedObject]:
         return {obj.key: obj for obj in self.objects}
 
+    def truth_intervals(self) -> list:
+        """Ground truth: per camera, the intervals a bus or a car was in front of it (infra/story.py)."""
+        from functions.keys import format_timestamp
+        from infra.story import truth_intervals
+
+        intervals = []
+        for camera_id in sorted({obj.camera_id for obj in self.frames}):
+            frames = sorted((o.captured_at, o.label) for o in self.frames if o.camera_id == camera_id)
+            intervals += truth_intervals(
+                camera_id, [(format_timestamp(t), str(label)) for t, label in frames]
+            )
+        return intervals
+
 
 def camera_ids(cameras: int) -> list[str]:
     return [f"cam-{index + 1:02d}" for index in range(cameras)]
@@ -134,11 +147,15 @@ def simulate_cameras(
     seed: int = 0,
     on_upload: Callable[[UploadedObject], None] | None = None,
     camera_credentials: Mapping[str, CameraCredentials] | None = None,
+    scenes: bool = False,
 ) -> SimulationManifest:
     """Upload ``cameras`` x ``frames_per_camera`` frames round-robin (plus bad objects on request).
 
     ``frames_per_second`` is per camera (None: as fast as possible). The frame label of each
-    upload is drawn from ``labels`` with a seeded generator, so a run is reproducible.
+    upload is drawn from ``labels`` with a seeded generator, so a run is reproducible. With
+    ``scenes``, labels persist instead (``infra.story.scene_labels``: an empty road, a bus that
+    stays, a car passing); each frame is still an independent render of its label, and
+    ``manifest.truth_intervals()`` is the ground truth.
     ``camera_credentials`` (camera id -> :func:`infra.cameras.add_camera`'s credentials): each
     camera uploads with its own least-privilege key instead of the local admin's.
     """
@@ -190,9 +207,19 @@ def simulate_cameras(
             on_upload(uploaded)
         return uploaded
 
+    scripted: dict[str, list[str]] = {}
+    if scenes:
+        from infra.story import scene_labels
+
+        scripted = {
+            camera_id: scene_labels(np.random.default_rng([seed, index]), frames_per_camera)
+            for index, camera_id in enumerate(ids)
+        }
     for round_index in range(frames_per_camera):
         for camera_index, camera_id in enumerate(ids):
             label = labels[int(rng.integers(len(labels)))]
+            if scripted:
+                label = scripted[camera_id][round_index]
             frame_seed = seed * 1_000_000 + camera_index * 10_000 + round_index
             uploaded = upload(camera_id, FRAME, label, frame_jpeg(label, frame_seed))
             if duplicate_notification and not manifest.duplicated_notifications:

@@ -19,6 +19,11 @@ CAMERA_INDEX_SORT_KEY = "captured_at"  # ISO 8601 UTC, millisecond precision, "Z
 REVIEW_PARTITION_KEY = "camera_id"
 REVIEW_SORT_KEY = "entry"
 REVIEW_TTL_ATTRIBUTE = "expires_at"
+# State table (camera state + events, functions/camera_state.py) and the events bus.
+STATE_PARTITION_KEY = "camera_id"
+STATE_SORT_KEY = "item"  # "state" | "event#<number, 9 digits>"
+EVENT_SOURCE = "camsort"
+EVENT_DETAIL_TYPE = "camsort.state-changed"
 
 # Queue and dead-letter queue.
 MAX_RECEIVE_COUNT = 3
@@ -48,6 +53,11 @@ class StackNames:
     review_table: str = "camsort-review-local"
     frames_prefix: str = "frames/"
     models_prefix: str = "models/"
+    state_table: str = "camsort-state-local"
+    event_bus: str = "camsort.events"
+    # Locally, the bus delivers to this queue (a rule with an SQS target): what the tests and
+    # the demo read to see what a subscriber would get.
+    events_queue: str = "camsort-events-local"
 
     @classmethod
     def for_stage(cls, stage: str) -> StackNames:
@@ -57,4 +67,8 @@ class StackNames:
             dead_letter_queue=f"camsort-frames-{stage}-dlq",
             table=f"camsort-results-{stage}",
             review_table=f"camsort-review-{stage}",
+            state_table=f"camsort-state-{stage}",
+            # One account holds many stages (tests, demo): each gets its own bus.
+            event_bus=f"camsort.events.{stage}",
+            events_queue=f"camsort-events-{stage}",
         )

@@ -87,6 +87,8 @@ def function_environment(
         env.MODEL_URI: model_uri,
         env.RESULTS_TABLE: stack.names.table,
         env.REVIEW_TABLE: stack.names.review_table,
+        env.STATE_TABLE: stack.names.state_table,
+        env.EVENT_BUS: stack.names.event_bus,
         env.FRAMES_PREFIX: stack.names.frames_prefix,
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",

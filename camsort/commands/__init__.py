@@ -65,3 +65,11 @@ COMMANDS.append(audit)
 from camsort.commands.soak import soak  # noqa: E402
 
 COMMANDS.append(soak)
+
+from camsort.commands.cameras import cameras, events  # noqa: E402
+
+COMMANDS.extend([cameras, events])
+
+from camsort.commands.dashboard import dashboard  # noqa: E402
+
+COMMANDS.append(dashboard)

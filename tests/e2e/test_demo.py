@@ -37,6 +37,9 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     assert (report["lost"], report["dead_lettered"], report["unexpected"]) == ([], [], [])
     assert report["duplicates_suppressed"] == 1 and report["duplicate_notifications"] == 1
     assert report["exit_code"] == 0
+    # the story: events scored against the simulator's ground truth, and the rule sweep
+    assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
+    assert "(Frigate)" in demo.output  # the rule sweep
 
     results = runner.invoke(
         main,

@@ -142,6 +142,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ClassifyLambdaFunctionUrl", "AWS::Lambda::Url"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
         ("DeadLetterQueueAlarm", "AWS::CloudWatch::Alarm"),
+        ("EventBus", "AWS::Events::EventBus"),
         ("FramesBucket", "AWS::S3::Bucket"),
         ("FramesBucketPolicy", "AWS::S3::BucketPolicy"),
         ("FramesDeadLetterQueue", "AWS::SQS::Queue"),
@@ -152,6 +153,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
+        ("StateTable", "AWS::DynamoDB::Table"),
         ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
     assert len(of_type(resources, "AWS::Lambda::Version")) == 3  # classify, backfill, audit
@@ -185,6 +187,8 @@ def test_names_match_topology(resources):
     assert props(resources, "ReviewTable")["TimeToLiveSpecification"]["AttributeName"] == (
         topology.REVIEW_TTL_ATTRIBUTE
     )
+    assert props(resources, "StateTable")["TableName"] == NAMES.state_table
+    assert props(resources, "EventBus")["Name"] == NAMES.event_bus
 
 
 def test_notification_sends_every_object_under_the_prefix_to_the_queue(resources):
@@ -392,7 +396,12 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.JOB_MODELS,
         policy.FEATURES,
         policy.REVIEW_TABLE,
+        policy.STATE_TABLE,
+        policy.EVENT_BUS,
     }
+    # camera state: one conditional PutItem per frame after a GetItem; events: PutEvents only
+    assert permissions[policy.STATE_TABLE] == ("dynamodb:GetItem", "dynamodb:PutItem")
+    assert permissions[policy.EVENT_BUS] == ("events:PutEvents",)
     assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
         permissions[policy.FRAMES]
     )

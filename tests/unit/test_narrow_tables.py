@@ -61,3 +61,6 @@ def test_the_demo_camera_table_fits_80_columns():
     assert "02:28:30.195Z" in text and "02:28:32.195Z" in text
     assert "truncated_or_corrupt" in text and "0.971" in text
     assert "queue 0 visible / 0 in flight" in text
+    state.camera_states = {"cam-01": {"camera_id": "cam-01", "state": "bus"}}
+    lines = _render(render_live(state, ["cam-01", "cam-02"]))
+    assert max(len(line) for line in lines) <= 80 and "bus" in "\n".join(lines)

@@ -31,8 +31,16 @@ def test_each_logical_name_resolves_for_cloudformation_serverless_and_a_local_st
     arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/camsort-results-unit"
     assert local.resolve(policy.RESULTS_TABLE) == [arn]
     assert local.resolve(policy.RESULTS_INDEX) == [f"{arn}/index/by_camera"]
+    assert cfn.resolve(policy.STATE_TABLE) == [{"Fn::GetAtt": ["StateTable", "Arn"]}]
+    assert cfn.resolve(policy.EVENT_BUS) == [{"Fn::GetAtt": ["EventBus", "Arn"]}]
+    assert local.resolve(policy.STATE_TABLE) == [
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/camsort-state-unit"
+    ]
+    assert local.resolve(policy.EVENT_BUS) == [
+        "arn:aws:events:eu-west-1:123456789012:event-bus/camsort.events.unit"
+    ]
     with pytest.raises(policy.UnknownResourceError, match="RESOURCES"):
-        local.resolve("state-table")
+        local.resolve("no-such-resource")
 
 
 def test_statements_group_the_declared_actions_by_resource():
