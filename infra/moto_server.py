@@ -111,7 +111,7 @@ def serve(argv: list[str]) -> None:
 class MotoServer:
     """`with MotoServer() as server: boto3.client("s3", endpoint_url=server.endpoint_url)`."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None, startup_timeout: float = 30.0):
+    def __init__(self, port: int | None = None, log_path: Path | None = None, startup_timeout: float = 90.0):
         self.port = port or free_port()
         self.endpoint_url = f"http://{HOST}:{self.port}"
         self.log_path = log_path

@@ -116,12 +116,13 @@ def train(
         from functions.errors import ConfigurationError
         from training.shards import train_from_shards
 
-        if s3_client is None:
+        if s3_client is None or len(dataset) != 1:
             raise ConfigurationError(
-                f"{dataset}: --features trains on shards of an S3 training set: give s3://bucket/prefix/"
+                f"{' '.join(dataset)}: --features trains on the shards of ONE S3 training set: "
+                "give one s3://bucket/prefix/"
             )
         train_from_shards(
-            dataset, features, out_dir, s3_client=s3_client, folds=folds, seed=seed, console=console
+            dataset[0], features, out_dir, s3_client=s3_client, folds=folds, seed=seed, console=console
         )
         return
     if task == "multilabel":
