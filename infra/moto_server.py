@@ -34,6 +34,11 @@ LOCAL_AWS_ENV = {
 ADMIN_USER = "camsort-local-admin"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 # The child process: seed the admin, then moto's own server main().
+# Loopback is never reached through a proxy. (urllib.request.urlopen's global opener reads the
+# proxy variables once, on first use, and keeps them: a process that once ran with a proxy set
+# would send every later call to the moto server to that proxy.)
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 _SERVER_MAIN = "import sys; from infra.moto_server import serve; serve(sys.argv[1:])"
 
 
@@ -63,7 +68,7 @@ def set_iam_enforcement(endpoint_url: str, enforced: bool) -> None:
         method="POST",
         headers={"Content-Type": "text/plain"},
     )
-    urllib.request.urlopen(request, timeout=10).read()
+    LOOPBACK.open(request, timeout=10).read()
 
 
 def enforce_iam(endpoint_url: str) -> None:
@@ -141,7 +146,7 @@ class MotoServer:
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
             try:
-                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=1).read()
+                LOOPBACK.open(f"{self.endpoint_url}/moto-api/data.json", timeout=1).read()
                 return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
@@ -158,7 +163,7 @@ class MotoServer:
     def reset(self) -> None:
         """Drop every resource (moto's own reset API); the admin user is seeded again."""
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).read()
+        LOOPBACK.open(request, timeout=10).read()
 
     def enforce_iam(self) -> None:
         enforce_iam(self.endpoint_url)

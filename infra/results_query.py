@@ -24,6 +24,7 @@ from functions.outputs import label_text
 from infra.demo_state import STATE_FILENAME, default_cache_dir, read_state
 from infra.demo_summary import iso_utc
 from infra.local_stack import DEFAULT_REGION, local_client
+from infra.moto_server import LOOPBACK
 from infra.topology import StackNames
 
 _PAGE = 100  # live items per BatchGetItem of another model version's results
@@ -74,7 +75,7 @@ def resolve_target(
 
 def _answers(endpoint_url: str) -> bool:
     try:
-        urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=2).close()
+        LOOPBACK.open(f"{endpoint_url}/moto-api/data.json", timeout=2).close()
         return True
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
