@@ -118,16 +118,19 @@ class CameraStates:
         camera_id = result.get("camera_id")
         if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
             return None
-        frame = Frame(
-            captured_at=result["captured_at"],
-            key=frame_id(result["object_id"], result["object_version"]),
-            label=str(result["label"]),
-            confidence=float(result["confidence"]),
-        )
+        if "label" not in result:  # a multi-label answer (a set): a camera's state is one label
+            return None
+        key = frame_id(result["object_id"], result["object_version"])
         try:
+            frame = Frame(
+                captured_at=result["captured_at"],
+                key=key,
+                label=str(result["label"]),
+                confidence=float(result["confidence"]),
+            )
             return self.observe(camera_id, frame)
         except Exception as exc:
-            logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {frame.key}: {exc}")
+            logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {key}: {exc}")
             return None
 
     def observe(self, camera_id: str, frame: Frame) -> Observation:
