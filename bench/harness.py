@@ -46,6 +46,7 @@ from bench.machine import machine_info
 from bench.package_size import handler_package_mib, installed_closure_mib
 from bench.path_run import run_path
 from bench.report import REFERENCE
+from bench.shadow import shadow_stage
 from bench.staging import collect_test_event
 from bench.summary import add_titles, summarize_draft
 
@@ -66,6 +67,8 @@ def run_bench(config: BenchConfig = BenchConfig(), console=None) -> dict[str, An
         measure_package(config, results, progress, task)
         progress.update(task, description="preparation done", completed=1, total=1)
         measure_paths(config, inputs, results, progress)
+        progress.update(task, description="shadow scoring: the int8 model beside the fp32 one")
+        shadow_stage(inputs.model_dirs, results)
     finish(results, started)
     write_results(config, results, console)
     return results
@@ -194,10 +197,11 @@ def finish(results: dict[str, Any], started: float) -> None:
 def write_results(config: BenchConfig, results: dict[str, Any], console) -> None:
     """results.json, results.md and the rich tables."""
     from bench.report import render_markdown, rich_table, rich_targets_table
+    from bench.shadow import shadow_markdown
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
     (config.out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    (config.out_dir / "results.md").write_text(render_markdown(results))
+    (config.out_dir / "results.md").write_text(render_markdown(results) + shadow_markdown(results))
     console.print(rich_table(results))
     console.print(rich_targets_table(results))
     console.print(f"wrote {config.out_dir / 'results.json'} and {config.out_dir / 'results.md'}")

@@ -182,6 +182,36 @@ def shadow_stage(model_dirs: dict[str, Path], results: dict[str, Any], *, batch_
     results["shadow"] = measure_shadow(model_dirs["fp32"], model_dirs["int8"], batch_size=batch_size)
 
 
+def shadow_markdown(results: dict[str, Any]) -> str:
+    """The shadow stage as a results.md section ("" when it did not run)."""
+    figures = results.get("shadow")
+    if not figures:
+        return ""
+    rows = [
+        ("live inference (for scale)", figures["live_inference_ms_per_frame"]),
+        ("**added by shadow scoring, per sampled frame**", figures["shadow_added_ms_per_sampled_frame"]),
+        ("of which the candidate's inference", figures["shadow_inference_ms_per_frame"]),
+        (
+            "of which the UpdateItem (moto in process: not DynamoDB's figure)",
+            figures["shadow_write_ms_per_frame"],
+        ),
+    ]
+    lines = [
+        "",
+        "## Shadow scoring (issue 14)",
+        "",
+        f"Live {figures['live_precision']} model, candidate {figures['candidate_precision']}, batch "
+        f"{figures['batch_size']}, {figures['threads']} thread(s), median of {figures['repeats']}; "
+        f"candidate session in memory: +{figures['candidate_rss_mib']} MiB RSS.",
+        "",
+        "| figure | ms per frame |",
+        "| --- | ---: |",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shadow", description=__doc__.splitlines()[0])
     parser.add_argument("live_dir", type=Path)

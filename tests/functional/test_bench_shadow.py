@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.shadow import measure_shadow, shadow_stage
+from bench.shadow import measure_shadow, shadow_markdown, shadow_stage
 from tests.functional.test_shadow import write_candidate
 
 
@@ -19,3 +19,14 @@ def test_the_bench_stage_needs_both_precisions(tiny_model_dir):
     results: dict = {}
     shadow_stage({"fp32": tiny_model_dir}, results)
     assert "shadow" not in results and "needs both" in results["notes"][0]
+
+
+def test_the_stage_writes_its_section_into_results_md(tiny_model_dir, tmp_path):
+    results: dict = {}
+    candidate = write_candidate(tmp_path / "candidate")
+    shadow_stage({"fp32": tiny_model_dir, "int8": candidate}, results, batch_size=2)
+    section = shadow_markdown(results)
+    assert section.startswith("\n## Shadow scoring")
+    added = results["shadow"]["shadow_added_ms_per_sampled_frame"]
+    assert f"| **added by shadow scoring, per sampled frame** | {added} |" in section
+    assert shadow_markdown({}) == ""  # the stage did not run: no section
