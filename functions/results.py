@@ -221,7 +221,7 @@ class ResultsTable:
             for item_key, item in enumerate(items)
             if item.get("model_version") != model_version
         }
-        found = self._batch_get(key for keys in wanted.values() for key in keys)
+        found = self.get_items(key for keys in wanted.values() for key in keys)
         answers = []
         for index, item in enumerate(items):
             if item.get("model_version") == model_version:
@@ -234,31 +234,6 @@ class ResultsTable:
                     {CAMERA_KEY: item.get(CAMERA_KEY), CAPTURED_KEY: item.get(CAPTURED_KEY)} | other
                 )
         return answers
-
-    @requires("dynamodb:BatchGetItem", resource="results-table")
-    def _batch_get(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        unique = list(dict.fromkeys(keys))
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            request: dict[str, Any] | None = {
-                self.table_name: {
-                    "Keys": [
-                        {PARTITION_KEY: {"S": oid}, SORT_KEY: {"S": version}}
-                        for oid, version in unique[start : start + _BATCH_GET_LIMIT]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                try:
-                    response = self._ddb.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise self._error(exc, self.table_name, "BatchGetItem") from exc
-                for raw in response.get("Responses", {}).get(self.table_name, []):
-                    item = deserialize_item(raw)
-                    found[(item[PARTITION_KEY], item[SORT_KEY])] = item
-                request = response.get("UnprocessedKeys") or None
-        return found
 
     def query_camera(
         self,
