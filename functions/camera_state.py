@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
+from functions.dynamo import conditional_write
 from functions.episodes import Advance, CameraState, Episode, advance
 from functions.errors import ResultsTableError, TransientError
 from functions.event_bus import EventPublisher
@@ -195,21 +196,17 @@ class CameraStates:
             condition = "#v = :v"
             values = {":v": {"N": str(current.version)}}
         item = state_to_item(new_state, updated_at=format_timestamp(self._now()))
-        try:
-            self._ddb.put_item(
+        written = conditional_write(
+            lambda: self._ddb.put_item(
                 TableName=self.table_name,
                 Item=serialize_item(item),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#v": "version"},
                 **({"ExpressionAttributeValues": values} if values else {}),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise self._error(exc, current.camera_id, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, current.camera_id, "PutItem") from exc
-        return new_state
+            ),
+            lambda exc: self._error(exc, current.camera_id, "PutItem"),
+        )
+        return new_state if written else None
 
     def _flush(self, state: CameraState, previous: CameraState) -> int:
         """After a commit: write the event items, publish the changes, clear the outbox.

@@ -17,10 +17,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
+from functions.dynamo import conditional_write
 from functions.errors import ResultsTableError, TransientError
 from functions.iam import requires
 from functions.keys import format_timestamp
-from functions.storage import error_code, is_transient
+from functions.storage import is_transient
 
 PARTITION_KEY = "object_id"
 SORT_KEY = "object_version"
@@ -100,21 +101,16 @@ class ResultsTable:
         not an error.
         """
         where = f"{self.table_name}/{item.get(PARTITION_KEY)}@{item.get(SORT_KEY)}"
-        try:
-            self._ddb.put_item(
+        return conditional_write(
+            lambda: self._ddb.put_item(
                 TableName=self.table_name,
                 Item=serialize_item(item),
                 ConditionExpression="attribute_not_exists(#pk) OR #seq < :seq",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#seq": "sequencer"},
                 ExpressionAttributeValues={":seq": {"S": item.get("sequencer", "")}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise self._error(exc, where, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, where, "PutItem") from exc
-        return True
+            ),
+            lambda exc: self._error(exc, where, "PutItem"),
+        )
 
     @requires("dynamodb:UpdateItem", resource="results-table")
     def record_shadow(
@@ -128,8 +124,8 @@ class ResultsTable:
         where = f"{self.table_name}/{object_id}@{object_version}"
         values = serialize_item(attributes)
         names = {f"#a{i}": name for i, name in enumerate(values)}
-        try:
-            self._ddb.update_item(
+        return conditional_write(
+            lambda: self._ddb.update_item(
                 TableName=self.table_name,
                 Key={PARTITION_KEY: {"S": object_id}, SORT_KEY: {"S": object_version}},
                 UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
@@ -137,14 +133,9 @@ class ResultsTable:
                 ExpressionAttributeNames=names | {"#pk": PARTITION_KEY, "#seq": "sequencer"},
                 ExpressionAttributeValues={f":a{i}": value for i, value in enumerate(values.values())}
                 | {":seq": {"S": sequencer}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise self._error(exc, where, "UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, where, "UpdateItem") from exc
-        return True
+            ),
+            lambda exc: self._error(exc, where, "UpdateItem"),
+        )
 
     @requires("dynamodb:GetItem", resource="results-table")
     def get(self, object_id: str, object_version: str) -> dict[str, Any] | None:

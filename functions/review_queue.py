@@ -19,13 +19,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from functions import env
+from functions.dynamo import conditional_write
 from functions.errors import ResultsTableError, TransientError
 from functions.iam import requires
 from functions.results import serialize_item
-from functions.storage import error_code, is_transient
+from functions.storage import is_transient
 
 PARTITION_KEY = "camera_id"
 SORT_KEY = "entry"
@@ -47,8 +46,8 @@ class ReviewQueue:
     def take_quota(self, camera_id: str, window: str, limit: int, expires: datetime) -> bool:
         """Count one mark against ``camera_id``'s quota for ``window``; False when it is used up."""
         where = f"{self.table_name}/{camera_id}/{QUOTA_ENTRY}{window}"
-        try:
-            self._ddb.update_item(
+        return conditional_write(
+            lambda: self._ddb.update_item(
                 TableName=self.table_name,
                 Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": QUOTA_ENTRY + window}},
                 UpdateExpression="ADD #n :one SET #ttl = :ttl",
@@ -59,14 +58,9 @@ class ReviewQueue:
                     ":limit": {"N": str(limit)},
                     ":ttl": {"N": str(int(expires.timestamp()))},
                 },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise self._error(exc, where, "UpdateItem") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, where, "UpdateItem") from exc
-        return True
+            ),
+            lambda exc: self._error(exc, where, "UpdateItem"),
+        )
 
     @requires("dynamodb:PutItem", resource="review-table")
     def add_entry(self, item: dict[str, Any]) -> bool:
@@ -80,20 +74,15 @@ class ReviewQueue:
             )
         }  # fmt: skip
         where = f"{self.table_name}/{entry[PARTITION_KEY]}/{entry[SORT_KEY]}"
-        try:
-            self._ddb.put_item(
+        return conditional_write(
+            lambda: self._ddb.put_item(
                 TableName=self.table_name,
                 Item=serialize_item(entry),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise self._error(exc, where, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, where, "PutItem") from exc
-        return True
+            ),
+            lambda exc: self._error(exc, where, "PutItem"),
+        )
 
     @staticmethod
     def _error(exc: Exception, where: str, operation: str) -> Exception:
