@@ -47,7 +47,8 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
-from training.crossval import CVResult, GuardResult
+from training.crossval import CVResult
+from training.thresholds import GuardResult
 
 PRECISION_CHOICES = ("auto", "fp32", "int8")
 BACKBONE_NAME = "ResNet50"
@@ -118,12 +119,13 @@ def train(
     from rich.console import Console
 
     from export.backbone import cached_backbone, weights_label
-    from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate, precision_guard
+    from training.crossval import cross_validate
     from training.dataset import load_dataset
     from training.featurize import featurize
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
     from training.report import print_cv_table, select_worst_frames, write_report
+    from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
