@@ -31,13 +31,13 @@ def guard_with_and_without_reduce_range(
     from training.dataset import load_dataset
     from training.featurize import featurize
     from training.neardup import dhash_groups
-    from training.pipeline import _calibration_indices
+    from training.precision import calibration_indices
     from training.thresholds import precision_guard
 
     dataset = load_dataset(str(train_root), min_per_label=folds, progress=False)
     pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels
     groups = dhash_groups(pixels).group_ids
-    calibration = _calibration_indices(len(y), calibration_size, seed)
+    calibration = calibration_indices(len(y), calibration_size, seed)
 
     def cv(backbone: Path):
         features = featurize(pixels, sha256s, backbone, cache_dir=cache_dir, progress=False).features
