@@ -76,7 +76,7 @@ def renderer_fingerprint() -> str:
     """
     from training import synthetic
 
-    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
+    return synthetic.renderer_source_digest()[:10]
 
 
 def frames_tag(config: BenchConfig) -> str:

@@ -28,7 +28,7 @@ def demo_model_key(settings: DemoSettings) -> str:
         "precision": settings.precision,
         "seed": settings.seed,
         # The frames themselves: a change to the generator must not reuse a model trained on old ones.
-        "synthetic_source": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest(),
+        "synthetic_source": synthetic.renderer_source_digest(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 

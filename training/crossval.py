@@ -1,4 +1,4 @@
-"""Cross-validation of the LightGBM head on backbone features, decision thresholds, int8 guard.
+"""Cross-validation of the LightGBM head on backbone features, and the head that ships.
 
 Folds come from ``StratifiedGroupKFold``: near-duplicate frames share a group (see
 ``training.neardup``) and a group never straddles train and validation, so the figures are
@@ -8,11 +8,13 @@ Everything here is deterministic under ``seed``: LightGBM runs with ``determinis
 ``force_row_wise=True`` and a fixed thread count, and it always trains on float32 features
 (the exported ONNX trees compare in float32; float64 training picks thresholds that flip
 when the features are rounded to float32).
+
+The fold figures are computed by ``training.metrics``; the decision thresholds (chosen on the
+out-of-fold predictions) and the int8 guard live in ``training.thresholds``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -20,14 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from functions.decision import decide
-from functions.manifest import UNKNOWN_LABEL
 from training.dataset import DatasetError
-
-DEFAULT_TARGET_PRECISION = 0.95
-# The int8 backbone may ship only if it changes (almost) nothing downstream.
-GUARD_MIN_AGREEMENT = 0.995
-GUARD_MAX_AUC_DROP = 0.005
+from training.metrics import (
+    FoldMetrics,
+    aggregate_per_class,
+    aggregate_scalars,
+    compute_metrics,
+    finite,
+    finite_value,
+)
+from training.thresholds import DEFAULT_TARGET_PRECISION, Thresholds, choose_thresholds
 
 # Small-data defaults: a few hundred frames per label, 2048 features. Shallow trees, a low
 # learning rate and column subsampling keep the head from memorising individual frames.
@@ -48,54 +52,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_row_wise": True,
     "verbose": -1,
 }
-
-SCALAR_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
-PER_CLASS_METRICS = ("precision", "recall", "f1")
-
-
-@dataclass(frozen=True)
-class FoldMetrics:
-    fold: int
-    n_train: int
-    n_valid: int
-    accuracy: float
-    balanced_accuracy: float
-    roc_auc: float  # NaN when a validation fold lacks a class
-    log_loss: float
-    precision: list[float]  # per class, in labels order
-    recall: list[float]
-    f1: list[float]
-    support: list[int]
-    confusion: list[list[int]]  # rows: true label, columns: predicted label
-
-
-@dataclass(frozen=True)
-class LabelThreshold:
-    label: str
-    threshold: float
-    # "precision_target": the lowest threshold reaching the target precision;
-    # "max_f1": the target is out of reach, the threshold maximising F1 instead;
-    # "no_predictions": no OOF frame was predicted as this label, so nothing supports trusting it.
-    method: str
-    precision: float  # OOF precision of frames accepted as this label at the threshold
-    recall: float  # share of this label's frames accepted as this label at the threshold
-    accepted: int  # frames accepted as this label at the threshold
-    predicted: int  # frames whose top label is this label (any confidence)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    target_precision: float
-    per_label: list[LabelThreshold]
-    coverage: float  # share of frames that are not "unknown"
-    covered_accuracy: float  # accuracy on those frames (NaN when none is covered)
-
-    def as_dict(self) -> dict[str, float]:
-        """label -> threshold, the shape ``Manifest.thresholds`` and ``decide()`` take."""
-        return {item.label: item.threshold for item in self.per_label}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -122,12 +78,12 @@ class CVResult:
             "folds": self.folds,
             "seed": self.seed,
             "grouping": "StratifiedGroupKFold over near-duplicate groups",
-            "mean": _finite(self.mean),
-            "std": _finite(self.std),
+            "mean": finite(self.mean),
+            "std": finite(self.std),
             "per_class": self.per_class,
             "target_precision": self.thresholds.target_precision,
             "coverage": self.thresholds.coverage,
-            "covered_accuracy": _finite_value(self.thresholds.covered_accuracy),
+            "covered_accuracy": finite_value(self.thresholds.covered_accuracy),
             "params": self.params,
         }
 
@@ -137,28 +93,13 @@ class CVResult:
             **self.summary(),
             "labels": self.labels,
             "task": self.task,
-            "fold_metrics": [_finite(asdict(fold)) for fold in self.fold_metrics],
-            "pooled": _finite(self.pooled),
-            "thresholds": _finite(self.thresholds.to_dict()),
+            "fold_metrics": [finite(asdict(fold)) for fold in self.fold_metrics],
+            "pooled": finite(self.pooled),
+            "thresholds": finite(self.thresholds.to_dict()),
             "y": self.y.tolist(),
             "fold_of": self.fold_of.tolist(),
             "oof_probabilities": self.oof_probabilities.round(6).tolist(),
         }
-
-
-@dataclass(frozen=True)
-class GuardResult:
-    passed: bool
-    reason: str
-    agreement: float  # share of OOF frames whose int8 label equals the fp32 label
-    roc_auc_fp32: float
-    roc_auc_int8: float
-    roc_auc_drop: float
-    min_agreement: float = GUARD_MIN_AGREEMENT
-    max_auc_drop: float = GUARD_MAX_AUC_DROP
-
-    def to_dict(self) -> dict[str, Any]:
-        return _finite(asdict(self))
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -212,12 +153,12 @@ def cross_validate(
                     fold=fold,
                     n_train=len(train_idx),
                     n_valid=len(valid_idx),
-                    **_metrics(y[valid_idx], probabilities, n_classes),
+                    **compute_metrics(y[valid_idx], probabilities, n_classes),
                 )
             )
             advance()
 
-    mean, std = _aggregate_scalars(fold_metrics)
+    mean, std = aggregate_scalars(fold_metrics)
     return CVResult(
         labels=list(labels),
         task="binary" if n_classes == 2 else "multiclass",
@@ -230,8 +171,8 @@ def cross_validate(
         fold_metrics=fold_metrics,
         mean=mean,
         std=std,
-        per_class=_aggregate_per_class(fold_metrics, labels),
-        pooled=_metrics(y, oof, n_classes),
+        per_class=aggregate_per_class(fold_metrics, labels),
+        pooled=compute_metrics(y, oof, n_classes),
         thresholds=choose_thresholds(oof, y, labels, target_precision=target_precision),
     )
 
@@ -287,89 +228,6 @@ def resolve_params(params: dict[str, Any] | None, seed: int) -> dict[str, Any]:
     return resolved
 
 
-def choose_thresholds(
-    probabilities: np.ndarray,
-    y: np.ndarray,
-    labels: list[str],
-    *,
-    target_precision: float = DEFAULT_TARGET_PRECISION,
-) -> Thresholds:
-    """Per-label thresholds on the top-class probability, chosen on OOF predictions.
-
-    For each label, among frames whose top label is that label: the lowest threshold ``t``
-    (taken from the observed confidences) such that the frames accepted with confidence
-    ``>= t`` reach ``target_precision``; ``0.0`` when every such frame already does. If no
-    threshold reaches the target, the threshold that maximises that label's F1 (ties: the
-    lowest). A label never predicted gets 1.0: nothing supports trusting it.
-    """
-    # float32, exactly what the ONNX model outputs, so that ``confidence >= threshold`` in
-    # decide() treats the frame at the threshold the same way as here.
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    y = np.asarray(y, dtype=np.int64)
-    top = probabilities.argmax(axis=1)
-    confidence = probabilities.max(axis=1)
-    per_label = [
-        _threshold_for_label(k, label, top, confidence, y, target_precision) for k, label in enumerate(labels)
-    ]
-    thresholds = Thresholds(
-        target_precision=target_precision, per_label=per_label, coverage=0.0, covered_accuracy=0.0
-    )
-    coverage, covered_accuracy = coverage_at(probabilities, y, labels, thresholds.as_dict())
-    return Thresholds(
-        target_precision=target_precision,
-        per_label=per_label,
-        coverage=coverage,
-        covered_accuracy=covered_accuracy,
-    )
-
-
-def coverage_at(
-    probabilities: np.ndarray, y: np.ndarray, labels: list[str], thresholds: dict[str, float]
-) -> tuple[float, float]:
-    """(share of frames not ``unknown``, accuracy on those) under the function's own decide()."""
-    decisions = decide(probabilities, labels, thresholds)
-    covered = np.array([d.label != UNKNOWN_LABEL for d in decisions], dtype=bool)
-    if not covered.any():
-        return 0.0, math.nan
-    predicted = np.array([labels.index(d.label) for d in decisions if d.label != UNKNOWN_LABEL])
-    return float(covered.mean()), float((predicted == np.asarray(y)[covered]).mean())
-
-
-def precision_guard(oof_fp32_probs: np.ndarray, oof_int8_probs: np.ndarray, y: np.ndarray) -> GuardResult:
-    """May the int8 backbone ship? Compares the two CVs' OOF predictions frame by frame."""
-    fp32 = np.asarray(oof_fp32_probs, dtype=np.float64)
-    int8 = np.asarray(oof_int8_probs, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    if fp32.shape != int8.shape or fp32.shape[0] != len(y):
-        raise ValueError(f"OOF shapes differ: fp32 {fp32.shape}, int8 {int8.shape}, y {y.shape}")
-    n_classes = fp32.shape[1]
-    agreement = float((fp32.argmax(axis=1) == int8.argmax(axis=1)).mean())
-    auc_fp32 = _roc_auc(y, fp32, n_classes)
-    auc_int8 = _roc_auc(y, int8, n_classes)
-    drop = auc_fp32 - auc_int8
-    problems = []
-    if agreement < GUARD_MIN_AGREEMENT:
-        problems.append(
-            f"int8 labels agree with fp32 on {agreement:.2%} of frames (< {GUARD_MIN_AGREEMENT:.1%})"
-        )
-    if not drop <= GUARD_MAX_AUC_DROP:  # NaN fails too
-        problems.append(f"ROC-AUC drops by {drop:.4f} (> {GUARD_MAX_AUC_DROP})")
-    passed = not problems
-    reason = (
-        f"int8 agrees with fp32 on {agreement:.2%} of frames, ROC-AUC change {-drop:+.4f}"
-        if passed
-        else "; ".join(problems)
-    )
-    return GuardResult(
-        passed=passed,
-        reason=reason,
-        agreement=agreement,
-        roc_auc_fp32=auc_fp32,
-        roc_auc_int8=auc_int8,
-        roc_auc_drop=drop,
-    )
-
-
 # --- internals -----------------------------------------------------------------------------
 
 
@@ -404,113 +262,6 @@ def _fit(features: np.ndarray, y: np.ndarray, params: dict[str, Any]):
     return model
 
 
-def _metrics(y: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict[str, Any]:
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        confusion_matrix,
-        log_loss,
-        precision_recall_fscore_support,
-    )
-
-    classes = list(range(n_classes))
-    predicted = probabilities.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, predicted, labels=classes, zero_division=0
-    )
-    return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(y, predicted)),
-        "roc_auc": _roc_auc(y, probabilities, n_classes),
-        "log_loss": float(log_loss(y, np.clip(probabilities, 1e-7, 1.0), labels=classes)),
-        "precision": [float(v) for v in precision],
-        "recall": [float(v) for v in recall],
-        "f1": [float(v) for v in f1],
-        "support": [int(v) for v in support],
-        "confusion": confusion_matrix(y, predicted, labels=classes).tolist(),
-    }
-
-
-def _roc_auc(y: np.ndarray, probabilities: np.ndarray, n_classes: int) -> float:
-    """Binary: the second label is the positive class. Multiclass: one-vs-rest, macro average."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y)) != n_classes:
-        return math.nan  # undefined when a class is absent
-    if n_classes == 2:
-        return float(roc_auc_score(y, probabilities[:, 1]))
-    # Rows renormalised in float64: sklearn insists they sum to 1 within its tolerance.
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
-    return float(
-        roc_auc_score(y, probabilities, multi_class="ovr", average="macro", labels=list(range(n_classes)))
-    )
-
-
-def _aggregate_scalars(fold_metrics: list[FoldMetrics]) -> tuple[dict[str, float], dict[str, float]]:
-    mean, std = {}, {}
-    for name in SCALAR_METRICS:
-        values = np.array([getattr(fold, name) for fold in fold_metrics], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        mean[name] = float(finite.mean()) if len(finite) else math.nan
-        std[name] = float(finite.std()) if len(finite) else math.nan
-    return mean, std
-
-
-def _aggregate_per_class(
-    fold_metrics: list[FoldMetrics], labels: list[str]
-) -> dict[str, dict[str, dict[str, float]]]:
-    per_class: dict[str, dict[str, dict[str, float]]] = {}
-    for k, label in enumerate(labels):
-        per_class[label] = {}
-        for name in PER_CLASS_METRICS:
-            values = np.array([getattr(fold, name)[k] for fold in fold_metrics], dtype=np.float64)
-            per_class[label][name] = {"mean": float(values.mean()), "std": float(values.std())}
-        per_class[label]["support"] = {"total": float(sum(fold.support[k] for fold in fold_metrics))}
-    return per_class
-
-
-def _threshold_for_label(k, label, top, confidence, y, target_precision) -> LabelThreshold:
-    mine = top == k
-    positives = int((y == k).sum())
-    predicted = int(mine.sum())
-    if predicted == 0:
-        return LabelThreshold(label, 1.0, "no_predictions", math.nan, 0.0, 0, 0)
-    # Walk thresholds from the most confident frame down: accepting frames in that order,
-    # the accepted set at the i-th confidence is the first i+1 frames (ties kept together).
-    order = np.argsort(-confidence[mine], kind="stable")
-    conf_sorted = confidence[mine][order]
-    correct_sorted = (y[mine][order] == k).astype(np.int64)
-    true_positives = np.cumsum(correct_sorted)
-    accepted = np.arange(1, predicted + 1)
-    # Among tied confidences only the last position describes the set "confidence >= t".
-    last_of_tie = np.r_[conf_sorted[1:] != conf_sorted[:-1], True]
-    precision = true_positives / accepted
-    recall = true_positives / max(positives, 1)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
-
-    candidates = np.flatnonzero(last_of_tie)
-    reaching = candidates[precision[candidates] >= target_precision]
-    if len(reaching):
-        i = int(reaching[-1])  # the largest accepted set = the lowest threshold
-        method = "precision_target"
-    else:
-        best = f1[candidates].max()
-        i = int(candidates[np.flatnonzero(f1[candidates] == best)[-1]])
-        method = "max_f1"
-    # Accepting every frame predicted as this label needs no threshold at all.
-    threshold = 0.0 if i == predicted - 1 else float(conf_sorted[i])
-    return LabelThreshold(
-        label=label,
-        threshold=threshold,
-        method=method,
-        precision=float(precision[i]),
-        recall=float(recall[i]),
-        accepted=int(accepted[i]),
-        predicted=predicted,
-    )
-
-
 @contextmanager
 def _progress_bar(enabled: bool, description: str, total: int) -> Iterator:
     if not enabled:
@@ -527,18 +278,3 @@ def _progress_bar(enabled: bool, description: str, total: int) -> Iterator:
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
-
-
-def _finite_value(value: Any) -> Any:
-    """JSON has no NaN: undefined figures become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _finite(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(value) for value in data]
-    return _finite_value(data)

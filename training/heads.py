@@ -107,7 +107,8 @@ def cross_validate_heads(
     _check(head, task)
     names = HEADS if head == "auto" else (head,)
     if task != "multilabel":
-        from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate
+        from training.crossval import cross_validate
+        from training.thresholds import DEFAULT_TARGET_PRECISION
 
         target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
         return {

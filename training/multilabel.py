@@ -25,15 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from training.crossval import (
-    GUARD_MAX_AUC_DROP,
-    GUARD_MIN_AGREEMENT,
-    GuardResult,
-    _finite,
-    _progress_bar,
-    resolve_params,
-)
+from training.crossval import _progress_bar, resolve_params
 from training.dataset import DatasetError
+from training.metrics import finite
+from training.thresholds import GUARD_MAX_AUC_DROP, GUARD_MIN_AGREEMENT, GuardResult
 
 PER_LABEL_METRICS = ("precision", "recall", "f1", "roc_auc")
 SET_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "log_loss")
@@ -65,7 +60,7 @@ class MultiLabelCV:
         return apply_thresholds(self.oof_probabilities, self.labels, self.thresholds)
 
     def summary(self) -> dict[str, Any]:
-        return _finite(
+        return finite(
             {
                 "task": "multilabel",
                 "head": self.head,
@@ -84,8 +79,8 @@ class MultiLabelCV:
         return {
             **self.summary(),
             "labels": self.labels,
-            "fold_metrics": _finite(self.fold_metrics),
-            "pooled": _finite(self.pooled),
+            "fold_metrics": finite(self.fold_metrics),
+            "pooled": finite(self.pooled),
             "threshold_values": self.thresholds,
             "y": self.y.tolist(),
             "fold_of": self.fold_of.tolist(),

@@ -27,17 +27,13 @@ import numpy as np
 
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
-from training.pipeline import (
-    BACKBONE_NAME,
-    PRECISION_CHOICES,
-    TrainResult,
-    _cached_int8_backbone,
-    _calibration_indices,
-    _choose_precision,
-    _quantization_summary,
-    default_cache_dir,
-    keras_backbone,
-    tool_versions,
+from training.export_step import tool_versions
+from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir, keras_backbone
+from training.precision import (
+    cached_int8_backbone,
+    calibration_indices,
+    choose_precision,
+    quantization_summary,
 )
 
 
@@ -103,9 +99,9 @@ def train_multilabel(
     keras_model = keras_backbone(weights, seed)
     backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
     if precision != "fp32":
-        calibration = _calibration_indices(len(y), calibration_size, seed)
+        calibration = calibration_indices(len(y), calibration_size, seed)
         step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
-        backbones["int8"] = _cached_int8_backbone(
+        backbones["int8"] = cached_int8_backbone(
             backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
         )
     features, featurize_stats = {}, {}
@@ -152,7 +148,7 @@ def train_multilabel(
         )[chosen]
         guard = multilabel_guard(cvs["fp32"], cvs["int8"])
         step(f"int8 guard: {'pass' if guard.passed else 'FAIL'}: {guard.reason}")
-    shipped, reason = _choose_precision(precision, guard)
+    shipped, reason = choose_precision(precision, guard)
     step(f"shipping {shipped}: {reason}")
     cv = cvs[shipped]
     thresholds = cv.thresholds
@@ -204,7 +200,7 @@ def train_multilabel(
         cv_summary={**cv.summary(), "head_choice": head_reason},
         training_set={**dataset.summary(), "near_duplicates": near_duplicates},
         parity=parity,
-        quantization=_quantization_summary(precision, shipped, reason, guard, calibration_size, len(y)),
+        quantization=quantization_summary(precision, shipped, reason, guard, calibration_size, len(y)),
         tools=tool_versions(),
     )
     write_manifest(out_dir, manifest)
@@ -263,7 +259,7 @@ def _export_and_check(
             len(pixels), size=min(parity_sample, len(pixels)), replace=False
         )
     )
-    # mirrored training frames: unseen by the trees (see training.pipeline._export_and_check)
+    # mirrored training frames: unseen by the trees (see training.export_step.export_and_check)
     images = np.ascontiguousarray(pixels[sample][:, :, ::-1])
     fp32_model = work / "model-fp32.onnx"
     onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))

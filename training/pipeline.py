@@ -19,14 +19,14 @@ The chain (DESIGN.md's flow):
     the shipped model's trees against LightGBM on its own features. A failure raises
     ``ParityError`` and leaves ``out_dir`` untouched;
 11. model.onnx, manifest.json, report.json/.html/.png in ``out_dir``; the CV table on screen.
+
+The int8 steps (calibration, the cached int8 backbone, the precision choice and its record) are
+in ``training.precision``; the export and parity gate of step 10 in ``training.export_step``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from functions import env
 from functions.cpu import int8_kernel_family
@@ -47,7 +45,15 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
-from training.crossval import CVResult, GuardResult
+from training.crossval import CVResult
+from training.export_step import export_and_check, tool_versions
+from training.precision import (
+    cached_int8_backbone,
+    calibration_indices,
+    choose_precision,
+    quantization_summary,
+)
+from training.thresholds import GuardResult
 
 PRECISION_CHOICES = ("auto", "fp32", "int8")
 BACKBONE_NAME = "ResNet50"
@@ -118,12 +124,13 @@ def train(
     from rich.console import Console
 
     from export.backbone import cached_backbone, weights_label
-    from training.crossval import DEFAULT_TARGET_PRECISION, cross_validate, precision_guard
+    from training.crossval import cross_validate
     from training.dataset import load_dataset
     from training.featurize import featurize
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
     from training.report import print_cv_table, select_worst_frames, write_report
+    from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
@@ -154,9 +161,9 @@ def train(
     keras_model = keras_backbone(weights, seed)
     backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
     if precision != "fp32":
-        calibration = _calibration_indices(len(y), calibration_size, seed)
+        calibration = calibration_indices(len(y), calibration_size, seed)
         step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
-        backbones["int8"] = _cached_int8_backbone(
+        backbones["int8"] = cached_int8_backbone(
             backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
         )
 
@@ -211,7 +218,7 @@ def train(
     if "int8" in cvs:
         guard = precision_guard(cvs["fp32"].oof_probabilities, cvs["int8"].oof_probabilities, y)
         step(f"int8 guard: {'pass' if guard.passed else 'FAIL'}: {guard.reason}")
-    shipped, reason = _choose_precision(precision, guard)
+    shipped, reason = choose_precision(precision, guard)
     step(f"shipping {shipped}: {reason}")
     cv = cvs[shipped]
 
@@ -220,7 +227,7 @@ def train(
     trees = head_to_onnx(head, task, classifier, FEATURE_SIZE, list(labels))
     with tempfile.TemporaryDirectory(prefix="camsort-train-", dir=cache_dir) as work_dir:
         work = Path(work_dir)
-        candidate, parity = _export_and_check(
+        candidate, parity = export_and_check(
             backbones, shipped, classifier, trees, labels, keras_model, pixels, seed, parity_sample, work
         )
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -245,7 +252,7 @@ def train(
             "max_distance": DEFAULT_MAX_DISTANCE,
         },
     }
-    quantization = _quantization_summary(precision, shipped, reason, guard, calibration_size, len(y))
+    quantization = quantization_summary(precision, shipped, reason, guard, calibration_size, len(y))
     manifest = Manifest(
         labels=list(labels),
         task="binary" if len(labels) == 2 else "multiclass",
@@ -310,134 +317,3 @@ def train(
         featurize_stats=featurize_stats,
         backbones=dict(backbones),
     )
-
-
-def tool_versions() -> dict[str, str]:
-    """The versions of everything that shaped the model's bytes and numbers."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    distributions = {
-        "camsort": ["camsort"],
-        "tensorflow": ["tensorflow-cpu", "tensorflow"],
-        "keras": ["keras"],
-        "tf2onnx": ["tf2onnx"],
-        "onnx": ["onnx"],
-        "onnxmltools": ["onnxmltools"],
-        "lightgbm": ["lightgbm"],
-        "onnxruntime": ["onnxruntime"],
-        "numpy": ["numpy"],
-        "scikit-learn": ["scikit-learn"],
-        "pillow": ["pillow"],
-    }
-    for name, candidates in distributions.items():
-        for candidate in candidates:
-            try:
-                versions[name] = metadata.version(candidate)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-        else:
-            versions[name] = "not installed"
-    return versions
-
-
-# --- steps -----------------------------------------------------------------------------------
-
-
-def _calibration_indices(n: int, size: int, seed: int) -> np.ndarray:
-    """A seeded sample of the training frames, in frame order."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=min(size, n), replace=False))
-
-
-def _cached_int8_backbone(
-    fp32_path: Path, calibration_pixels: np.ndarray, calibration_sha256s: list[str], cache_dir: Path
-) -> Path:
-    """Quantize once per (fp32 backbone, calibration frames, onnxruntime version)."""
-    import onnxruntime
-
-    from export.quantize import quantize_backbone
-
-    key = hashlib.sha256(
-        json.dumps(
-            {
-                "fp32": sha256_file(fp32_path),
-                "calibration": calibration_sha256s,
-                "onnxruntime": onnxruntime.__version__,
-            }
-        ).encode()
-    ).hexdigest()[:16]
-    target = cache_dir / "int8" / f"{fp32_path.stem}-int8-{key}.onnx"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    try:
-        quantize_backbone(fp32_path, staged, calibration_pixels)
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
-    return target
-
-
-def _choose_precision(requested: str, guard: GuardResult | None) -> tuple[str, str]:
-    if requested == "fp32":
-        return "fp32", "fp32 requested (--precision fp32); int8 not considered"
-    assert guard is not None
-    if requested == "int8":
-        verdict = "passed" if guard.passed else "FAILED"
-        return "int8", f"int8 requested (--precision int8); the guard {verdict}: {guard.reason}"
-    if guard.passed:
-        return "int8", f"the int8 guard passed: {guard.reason}"
-    return "fp32", f"the int8 guard failed ({guard.reason}), so the fp32 backbone ships"
-
-
-def _export_and_check(
-    backbones, shipped, classifier, trees, labels, keras_model, pixels, seed, parity_sample, work: Path
-):
-    """Merge the trees into each needed backbone, run the parity gate; return the shipped file."""
-    import onnx
-
-    from export.merge import merge_backbone_and_trees
-    from export.parity import check_parity, check_tree_parity
-
-    sample = np.sort(
-        np.random.default_rng(seed + 1).choice(
-            len(pixels), size=min(parity_sample, len(pixels)), replace=False
-        )
-    )
-    # Frames the trees have never seen, like production's: the sampled training frames
-    # mirrored left to right. Training frames themselves are the one input where Keras' and
-    # onnxruntime's float noise (~1e-6 on the features) can flip a split: LightGBM puts every
-    # threshold midway between two *training* values, so a training frame may sit a few 1e-6
-    # from one. Measured on 300 synthetic frames: 1 of 96 training frames off by 1.9e-4,
-    # 0 of 96 mirrored frames (max 2.5e-7).
-    images = np.ascontiguousarray(pixels[sample][:, :, ::-1])
-
-    # The fp32 graph is always checked against Keras + LightGBM: it proves the conversion.
-    fp32_model = work / "model-fp32.onnx"
-    onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))
-    parity = {"fp32_vs_keras": check_parity(fp32_model, keras_model, classifier, images, labels=list(labels))}
-    if shipped != "fp32":
-        # int8 features legitimately differ from Keras; the trees on top of them must not.
-        int8_model = work / "model-int8.onnx"
-        onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["int8"])), trees), str(int8_model))
-        parity["int8_trees"] = check_tree_parity(int8_model, classifier, images)
-    for figures in parity.values():
-        figures["images"] = (
-            f"{len(images)} training frames (seed {seed + 1}) mirrored left-right: unseen by the trees"
-        )
-    return (fp32_model if shipped == "fp32" else int8_model), parity
-
-
-def _quantization_summary(requested, shipped, reason, guard, calibration_size, n_frames) -> dict[str, Any]:
-    summary: dict[str, Any] = {"requested": requested, "shipped": shipped, "decision": reason}
-    if guard is None:
-        return summary
-    return {
-        **summary,
-        "method": "static QDQ, per-channel, uint8 activations / int8 weights (onnxruntime)",
-        "calibration_frames": min(calibration_size, n_frames),
-        "guard": guard.to_dict(),
-    }

@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from training.crossval import SCALAR_METRICS, CVResult, GuardResult, Thresholds
+from training.crossval import CVResult
+from training.metrics import SCALAR_METRICS
 from training.report_format import METRIC_TITLES, fmt, mean_std
 from training.report_html import render_html
 from training.report_plots import plot_calibration, plot_confusion, plot_per_fold, plot_roc
+from training.thresholds import GuardResult, Thresholds
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"

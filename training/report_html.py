@@ -6,7 +6,8 @@ import base64
 import html
 from typing import Any
 
-from training.crossval import SCALAR_METRICS, CVResult
+from training.crossval import CVResult
+from training.metrics import SCALAR_METRICS
 from training.report_format import METRIC_TITLES, fmt
 
 _STYLE = """

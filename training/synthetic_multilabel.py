@@ -24,7 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.synthetic import LIGHTINGS, Scene, Vehicle, VehicleBox, frame_seed, render_scene
+from training.scene import Scene
+from training.scene_camera import LIGHTINGS
+from training.scene_vehicles import Vehicle, VehicleBox
+from training.synthetic import frame_seed, render_scene
 
 VEHICLE_LABELS = ("bus", "car")
 ATTRIBUTE_LABELS = ("night",)

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from training.crossval import (
-    choose_thresholds,
-    cross_validate,
-    fit_final,
-    precision_guard,
-)
+from training.crossval import cross_validate, fit_final
 from training.dataset import DatasetError
+from training.thresholds import choose_thresholds, precision_guard
 
 LABELS = ["bus", "car", "empty"]
 # Small and quick: real LightGBM, fewer trees than the default.
