@@ -121,7 +121,7 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
     from functions.manifest import read_manifest
     from infra.audit_report import audit_stack
     from infra.faults import FaultInjectingProxy, random_faults
-    from infra.worker import function_environment
+    from infra.function_env import function_environment
 
     started = time.monotonic()
     model_dir = settings.model_dir or _demo_model(console)
