@@ -22,7 +22,7 @@ What one run does, in order (all on this machine, so the ratios are same-machine
 
 Where each stage lives: :mod:`bench.config`, :mod:`bench.inputs` (1, 2), :mod:`bench.featurization`
 (3), :mod:`bench.package_size` (4), :mod:`bench.staging`, :mod:`bench.child`, :mod:`bench.path_run`
-(5), :mod:`bench.summary`, :mod:`bench.machine` and :mod:`bench.report` (6).
+(5), :mod:`bench.summary`, :mod:`bench.machine`, :mod:`bench.report` and :mod:`bench.report_tables` (6).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def finish(results: dict[str, Any], started: float) -> None:
 
 def write_results(config: BenchConfig, results: dict[str, Any], console) -> None:
     """results.json, results.md and the rich tables."""
-    from bench.report import render_markdown, rich_table, rich_targets_table
+    from bench.report_tables import render_markdown, rich_table, rich_targets_table
     from bench.shadow import shadow_markdown
 
     config.out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ Phases (each shows progress), per handler precision (fp32 = (b), int8 = (c)):
 6. price per million frames and the memory / batch recommendation (bench.pricing).
 
 Writes ``perf.json`` and the "Performance" section of ``results.md`` (between markers, so the
-handler comparison written by ``bench.harness`` stays).
+handler comparison written by ``bench.harness`` stays). The figures derived from the results
+(price, a / c, targets) are bench.perf_figures'; the markdown is bench.perf_markdown's.
 """
 
 from __future__ import annotations
@@ -22,27 +23,18 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench import stats
 from bench.config import BenchConfig
 from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
 from bench.machine import machine_info
+from bench.perf_figures import a_over_c, price, targets
+from bench.perf_markdown import render_markdown, write_section
 
 PRECISIONS = ("fp32", "int8")
 GEMM_KIND = {"fp32": "fp32_matmul", "int8": "int8_qlinearmatmul"}
-START_MARK, END_MARK = "<!-- perf:start -->", "<!-- perf:end -->"
-TARGETS = {
-    "wall_over_compute_20ms_batch10": 1.15,
-    "inference_fraction_of_gemm": 0.8,
-    "a_over_c": 5.0,
-    "int8_cold_start_s": 1.0,
-    "usd_per_million_arm64": 5.0,
-    "rekognition_ratio": 200.0,
-}
 
 
 @dataclass(frozen=True)
@@ -231,250 +223,3 @@ def run_all(
     if perf:
         out["perf"] = run_perf(config, options)
     return out
-
-
-# --- derived figures (pure) ---------------------------------------------------------------------
-
-
-def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | None = None) -> dict[str, Any]:
-    """Cost per million frames for each precision at 20 ms added latency, and the recommendation.
-
-    Options: the measured cells at the function's threads (batch 1 and 10) and the measured
-    one-thread cell (batch 10), priced at the memory that gives that many vCPUs.
-    """
-    from bench.pricing import Option, cost_per_million, memory_for_vcpus, recommend
-
-    out: dict[str, Any] = {}
-    for precision, path in results["paths"].items():
-        options = []
-        measured = [(cpus, path.get("latency", {}))]
-        if cpus > 1:
-            measured.append((1, path.get("latency_1_thread", {})))
-        for threads, cells in measured:
-            for batch in (1, 10):
-                cell = cells.get(f"20ms-batch{batch}")
-                if cell:
-                    options.append(Option(threads, batch, cell["invocation"]["mean_ms"] / 1000.0))
-        if not options:
-            continue
-        peak = (peak_rss_mib or {}).get(precision)  # the harness's child, when it ran: memory floor
-        costs = {
-            f"{o.threads}vcpu-batch{o.batch_size}-{arch}": cost_per_million(
-                o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch
-            ).as_dict()
-            for o in options
-            for arch in ("arm64", "x86")
-        }
-        out[precision] = {
-            "options": [o.__dict__ for o in options],
-            "usd_per_million": costs,
-            "recommendation": recommend(options, peak, "arm64"),
-            "recommendation_without_tags": recommend(options, peak, "arm64", write_tags=False),
-        }
-    return out
-
-
-def a_over_c(harness_results: dict[str, Any]) -> dict[str, Any] | None:
-    """(a) notebook / (c) int8 warm batch-1 p50 from bench.harness's results.json (same machine)."""
-    try:
-        a = harness_results["paths"]["reference"]["warm_batch_1"]["p50_ms"]
-        c = harness_results["paths"]["int8"]["warm_batch_1"]["p50_ms"]
-    except KeyError:
-        return None
-    return {
-        "a_p50_ms": a,
-        "c_p50_ms": c,
-        "a_over_c": stats.ratio(a, c),
-        "from": harness_results.get("created_at"),
-    }
-
-
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each issue-10 target: measured value, target, met (None when not measured)."""
-    rows = []
-
-    def add(name: str, value: float | None, target: float, higher_is_better: bool) -> None:
-        met = None if value is None else (value >= target if higher_is_better else value <= target)
-        rows.append({"target": name, "value": value, "limit": target, "met": met})
-
-    for precision, path in results["paths"].items():
-        cell = path.get("latency", {}).get("20ms-batch10")
-        add(
-            f"{precision}: wall / compute per frame, 20 ms, batch 10",
-            cell and cell["wall_over_compute"],
-            TARGETS["wall_over_compute_20ms_batch10"],
-            False,
-        )
-        add(
-            f"{precision}: inference / GEMM rate (best option)",
-            path["inference_vs_gemm"]["best"]["fraction"],
-            TARGETS["inference_fraction_of_gemm"],
-            True,
-        )
-    comparison = results.get("handler_comparison") or {}
-    add("a / c (warm batch-1 p50)", comparison.get("a_over_c"), TARGETS["a_over_c"], True)
-    cold = results["paths"].get("int8", {}).get("cold_start", {})
-    add("int8 cold start (s, median)", cold.get("median_s"), TARGETS["int8_cold_start_s"], False)
-    rec = results.get("pricing", {}).get("int8", {}).get("recommendation")
-    add(
-        "$ per million frames, arm64 (int8, recommended)",
-        rec and rec["usd_per_million"]["total"],
-        TARGETS["usd_per_million_arm64"],
-        False,
-    )
-    add(
-        "Rekognition DetectLabels / ours",
-        rec and rec["rekognition_ratio"],
-        TARGETS["rekognition_ratio"],
-        True,
-    )
-    return rows
-
-
-# --- markdown -------------------------------------------------------------------------------------
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str:
-    machine = results["machine"]
-    load = f"load average {machine.get('load_average_at_start')} at start, {machine.get('load_average_at_end')} at end"
-    headline = _table(
-        ["target", "measured", "limit", "met"],
-        [
-            [
-                t["target"],
-                t["value"],
-                t["limit"],
-                {True: "yes", False: "**no**", None: "not measured"}[t["met"]],
-            ]
-            for t in results["targets"]
-        ],
-    )
-    if headline_only:
-        return headline
-    parts = [
-        "## Performance (issue 10)",
-        f"{results['created_at']}, {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), "
-        f"{results['threads']} threads, onnxruntime {machine['onnxruntime']}; {load}. "
-        "A shared machine: absolute figures are from a loaded CPU; compare ratios within this run.",
-        "### Targets",
-        headline,
-        "### GEMM limit (onnxruntime, best of 5; median beside it)",
-        _table(
-            ["kernel", "threads", "GFLOP/s (best)", "GFLOP/s (median)"],
-            [
-                [k, results["gemm"]["threads"], v["gflops"], v["median_gflops"]]
-                for k, v in results["gemm"]["rates"].items()
-            ]
-            + [[k, 1, v["gflops"], v["median_gflops"]] for k, v in results["gemm"]["rates_1_thread"].items()],
-        ),
-    ]
-    for precision, path in results["paths"].items():
-        vs = path["inference_vs_gemm"]
-        parts += [
-            f"### {precision}: inference against the limit ({path['gflop_per_frame']} GFLOP per frame)",
-            f"Baseline {path['sweep']['baseline']}: {vs['baseline']['achieved_gflops']} GFLOP/s = "
-            f"{vs['baseline']['fraction']} of {vs['gemm']}; best {path['sweep']['best']}: "
-            f"{vs['best']['achieved_gflops']} GFLOP/s = {vs['best']['fraction']} "
-            f"(x{path['sweep']['speedup_over_baseline']} over the baseline, session load "
-            f"{path['sweep']['extra_session_load_s']:+} s).",
-            _table(
-                ["options", "ms / frame", "session load s"],
-                [[r["config"], r["ms_per_frame"], r["session_load_s"]] for r in path["sweep"]["rows"]],
-            ),
-        ]
-        if "latency" in path:
-            parts += [
-                f"#### {precision}: handler at added latency (per frame)",
-                _table(
-                    [
-                        "cell",
-                        "wall ms",
-                        "compute ms",
-                        "wall / compute",
-                        "invocation p50 ms",
-                        "AWS calls / frame",
-                    ],
-                    [
-                        [
-                            name,
-                            c["wall_per_frame_ms"],
-                            c["compute_per_frame_ms"],
-                            c["wall_over_compute"],
-                            c["invocation"]["p50_ms"],
-                            c["aws_calls_per_frame"],
-                        ]
-                        for name, c in [
-                            *path["latency"].items(),
-                            *((f"{k} (1 thread)", v) for k, v in path.get("latency_1_thread", {}).items()),
-                        ]
-                    ],
-                ),
-            ]
-        if "cold_start" in path:
-            cold = path["cold_start"]
-            parts += [
-                f"#### {precision}: cold start (median {cold['median_s']} s; runs {cold['runs_s']})",
-                _table(["phase", "s (median)"], [[k, v] for k, v in cold["phases_median_s"].items()]),
-            ]
-    if "int8_guard" in results:
-        guard = results["int8_guard"]
-        parts += [
-            f"### int8 guard with and without reduce_range (this CPU's int8 kernels: {guard['int8_kernels']}, {guard['frames']} frames)",
-            _table(
-                ["reduce_range", "passed", "agreement", "ROC-AUC fp32", "ROC-AUC int8"],
-                [
-                    [
-                        rr,
-                        g["passed"],
-                        round(g["agreement"], 4),
-                        round(g["roc_auc_fp32"], 4),
-                        round(g["roc_auc_int8"], 4),
-                    ]
-                    for rr, g in ((False, guard["reduce_range_false"]), (True, guard["reduce_range_true"]))
-                ],
-            ),
-        ]
-    for precision, priced in results.get("pricing", {}).items():
-        rec = priced["recommendation"]
-        parts += [
-            f"### {precision}: cost per million frames (estimate from this CPU, 20 ms added latency)",
-            _table(
-                ["option", "Lambda compute", "Lambda requests", "S3", "DynamoDB", "SQS", "total $"],
-                [
-                    [
-                        k,
-                        v["lambda_compute"],
-                        v["lambda_requests"],
-                        v["s3"],
-                        v["dynamodb"],
-                        v["sqs"],
-                        v["total"],
-                    ]
-                    for k, v in priced["usd_per_million"].items()
-                ],
-            ),
-            f"Recommended: {rec['memory_mb']} MB, {rec['onnx_threads']} onnxruntime thread(s), batch {rec['batch_size']}, "
-            f"arm64: ${rec['usd_per_million']['total']} per million frames, {rec['rekognition_ratio']}x below "
-            f"Rekognition DetectLabels ($1,000 per million); without object tags "
-            f"${priced['recommendation_without_tags']['usd_per_million']['total']}.",
-        ]
-    return "\n\n".join(parts) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between the perf markers of ``path`` (appended the first time)."""
-    text = path.read_text() if path.is_file() else ""
-    block = f"{START_MARK}\n{section}{END_MARK}\n"
-    if START_MARK in text and END_MARK in text:
-        before, _, rest = text.partition(START_MARK)
-        _, _, after = rest.partition(END_MARK)
-        text = before + block + after.lstrip("\n")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block
-    path.write_text(text)

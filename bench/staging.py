@@ -61,8 +61,8 @@ def collect_notifications(stack, keys: list[str], attempts: int = 200) -> list[d
 
 
 def sqs_events(stack, messages: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
-    """Lambda-shaped SQS events of ``batch_size`` records each (infra.worker's record shape)."""
-    from infra.worker import sqs_record
+    """Lambda-shaped SQS events of ``batch_size`` records each (infra.sqs_events's record shape)."""
+    from infra.sqs_events import sqs_record
 
     records = [sqs_record(m, stack.queue_arn, stack.region) for m in messages]
     return [{"Records": records[i : i + batch_size]} for i in range(0, len(records), batch_size)]

@@ -49,9 +49,9 @@ def _local(
 ) -> BackfillOutcome:
     from functions.results import ResultsTable
     from infra.batch_runner import local_function
+    from infra.function_env import function_environment
     from infra.local_stack import DEFAULT_REGION, LocalStack, local_client
     from infra.topology import StackNames
-    from infra.worker import function_environment
 
     region = region or DEFAULT_REGION
     names = StackNames()

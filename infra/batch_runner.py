@@ -36,7 +36,7 @@ from urllib.parse import quote
 from functions import env
 from functions.iam import requires
 from infra.batch_report import FAILED, SUCCEEDED, ManifestEntry, TaskResult, parse_manifest_csv, report_files
-from infra.worker import DEFAULT_FUNCTION_NAME, environment_variables, load_handler
+from infra.function_env import DEFAULT_FUNCTION_NAME, environment_variables, load_handler
 
 Invoke = Callable[[dict[str, Any]], Any]
 Progress = Callable[[int, int], None]  # (tasks done, tasks total)

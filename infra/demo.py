@@ -44,6 +44,7 @@ from infra.demo_settings import DemoSettings
 from infra.demo_shadow import report_shadow, shadow_environment
 from infra.demo_state import write_state
 from infra.demo_summary import REPORT_FILENAME, DemoOutcome, iso_utc, outcome_report, summary_table
+from infra.function_env import function_environment
 from infra.live_view import LiveState, watch
 from infra.local_stack import LocalStack, create_local_stack, upload_model
 from infra.moto_server import MotoServer
@@ -51,7 +52,7 @@ from infra.results_query import ResultsQuery, ResultsTarget, show_results
 from infra.simulator import SimulationManifest, UploadedObject, simulate_cameras
 from infra.story_report import story_report
 from infra.topology import MAX_RECEIVE_COUNT, StackNames
-from infra.worker import SqsWorker, WorkerStats, function_environment
+from infra.worker import SqsWorker, WorkerStats
 
 
 def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutcome:

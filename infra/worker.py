@@ -15,10 +15,11 @@ What it does, as Lambda's event source mapping does (with ``ReportBatchItemFailu
   own RedrivePolicy moves them to the DLQ after maxReceiveCount receives (moto's server
   implements redrive, see infra/local_stack.py, so the worker does not duplicate the rule).
 
-The function's environment (CAMSORT_* variables, AWS_ENDPOINT_URL, credentials, region) is set
-as process environment variables while the worker runs, the way Lambda sets them, and the
-function's per-container state (settings, clients, model session) is built once per worker
-(the "init phase") before the first invocation.
+The function's environment (CAMSORT_* variables, AWS_ENDPOINT_URL, credentials, region; built by
+infra/function_env.py) is set as process environment variables while the worker runs, the way
+Lambda sets them, and the function's per-container state (settings, clients, model session) is
+built once per worker (the "init phase") before the first invocation. The Lambda-shaped records
+and the batchItemFailures rule are infra/sqs_events.py's.
 
 Differences from Lambda, said plainly: one container, no concurrency scaling; a handler that
 overruns its timeout cannot be killed in-process, so it is allowed to finish and its batch is
@@ -27,91 +28,28 @@ then counted as failed (as Lambda would after killing it).
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
-from functions import env
-from infra.local_iam import function_credentials
-from infra.local_stack import LocalStack, pinned_sha256
+from infra.function_env import (
+    DEFAULT_FUNCTION_NAME,
+    HANDLER,
+    Handler,
+    environment_variables,
+    function_output,
+    load_handler,
+)
+from infra.local_stack import LocalStack
+from infra.sqs_events import failed_message_ids, sqs_record
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FUNCTION_NAME = "camsort-classify"
-HANDLER = "functions.handler.lambda_handler"
 # SQS returns at most 10 messages per ReceiveMessage call.
 _RECEIVE_LIMIT = 10
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-
-def function_environment(
-    stack: LocalStack,
-    model_uri: str,
-    *,
-    endpoint_url: str | None = None,
-    function_name: str = DEFAULT_FUNCTION_NAME,
-    memory_mb: int = 2048,
-    extra: Mapping[str, str] | None = None,
-    role_template: Path | None = None,
-    model_sha256: str | None = None,
-    credentials: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The environment Lambda would give the function, pointed at the local endpoint.
-
-    ``endpoint_url`` defaults to the stack's; a fault-injecting proxy passes its own here.
-    The credentials are the function role's, as on Lambda: the role is created on the local
-    stack from the packaged template's statements (``role_template``, or a fresh
-    ``.serverless/`` one) or from infra/policy.py's derivation (infra/local_iam.py).
-    ``credentials`` (AWS_ACCESS_KEY_ID, ...) skips creating the role: the caller has them.
-    The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
-    :func:`infra.local_stack.upload_model` uploaded at ``model_uri``.
-    """
-    pin = model_sha256 or pinned_sha256(model_uri)
-    environment = {
-        **(credentials or function_credentials(stack, model_uri, template=role_template)),
-        "AWS_REGION": stack.region,
-        "AWS_DEFAULT_REGION": stack.region,
-        env.AWS_ENDPOINT_URL: endpoint_url or stack.endpoint_url,
-        "AWS_LAMBDA_FUNCTION_NAME": function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        env.MODEL_URI: model_uri,
-        env.RESULTS_TABLE: stack.names.table,
-        env.REVIEW_TABLE: stack.names.review_table,
-        env.STATE_TABLE: stack.names.state_table,
-        env.EVENT_BUS: stack.names.event_bus,
-        env.FRAMES_PREFIX: stack.names.frames_prefix,
-        env.POWERTOOLS_SERVICE_NAME: "camsort",
-        env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",
-    }
-    if pin:
-        environment[env.MODEL_SHA256] = pin
-    environment.update(extra or {})
-    return environment
-
-
-@contextmanager
-def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in os.environ for the duration, then restore exactly what was there."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass
@@ -127,65 +65,6 @@ class WorkerStats:
 
 # Called after each invocation with (records, ids of the records that failed).
 BatchObserver = Callable[[list[dict[str, Any]], set[str]], None]
-
-
-def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """One SQS message as Lambda puts it into ``event["Records"]``."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {
-            name: _lambda_message_attribute(value)
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
-def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    # SQS API casing (StringValue) -> Lambda event casing (stringValue).
-    return {
-        "stringValue": value.get("StringValue"),
-        "binaryValue": value.get("BinaryValue"),
-        "stringListValues": value.get("StringListValues", []),
-        "binaryListValues": value.get("BinaryListValues", []),
-        "dataType": value.get("DataType", "String"),
-    }
-
-
-def failed_message_ids(response: Any, message_ids: list[str]) -> set[str] | None:
-    """The ids Lambda would keep from a handler response; None means the whole batch failed.
-
-    With ReportBatchItemFailures: no response or an empty list is full success; an entry whose
-    ``itemIdentifier`` is missing, empty or not in the batch makes Lambda fail the whole batch.
-    """
-    if response is None:
-        return set()
-    if not isinstance(response, dict):
-        return None
-    failures = response.get("batchItemFailures")
-    if failures is None:
-        return set()
-    if not isinstance(failures, list):
-        return None
-    batch = set(message_ids)
-    failed = set()
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not identifier or identifier not in batch:
-            return None
-        failed.add(identifier)
-    return failed
-
-
-def load_handler(path: str = HANDLER) -> Handler:
-    module_name, _, attribute = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)
 
 
 class SqsWorker:
@@ -284,7 +163,7 @@ class SqsWorker:
         until ``max_duration_s`` has passed. "Empty" means no visible and no in-flight
         messages, so a failed message waiting for redelivery keeps the worker polling."""
         started = time.monotonic()
-        with environment_variables(self.environment), self._function_output():
+        with environment_variables(self.environment), function_output(self.function_output):
             self._init_container()
             try:
                 self._poll(started, idle_s, max_duration_s)
@@ -311,34 +190,6 @@ class SqsWorker:
 
     def run_until_drained(self, *, idle_s: float = 1.0, max_duration_s: float = 120.0) -> WorkerStats:
         return self.run(idle_s=idle_s, max_duration_s=max_duration_s)
-
-    @contextmanager
-    def _function_output(self) -> Iterator[None]:
-        """Attach the function's output (stdout and the Powertools logger) for this run only.
-
-        Powertools' Logger is created once per process, with the stream that was stdout at
-        import time, and keeps it. A second worker in the same process (or a run after an
-        earlier worker's log file was closed) would then write to a stale, possibly closed
-        stream (``ValueError: I/O operation on closed file``) and its logs would be lost. So
-        every run points the logger's stream handlers at this run's output, whatever they
-        held, and leaves them on this process's stdout when it ends.
-        """
-        from functions.observability import logger as function_logger
-
-        original = sys.stdout
-        stream: TextIO = original
-        if self.function_output is not None:
-            stream = _ThreadRoutedStream(original, threading.get_ident(), self.function_output)
-        handlers = [h for h in function_logger.handlers if isinstance(h, logging.StreamHandler)]
-        for handler in handlers:
-            handler.setStream(stream)
-        sys.stdout = stream
-        try:
-            yield
-        finally:
-            sys.stdout = original
-            for handler in handlers:
-                handler.setStream(original)
 
     def _init_container(self) -> None:
         # Lambda's init phase, with the function's environment set: a fresh container (nothing
@@ -475,24 +326,3 @@ def _queue_client(stack: LocalStack, environment: Mapping[str, str]) -> Any:
         aws_session_token=environment.get("AWS_SESSION_TOKEN"),
         region_name=stack.region,
     ).client("sqs", endpoint_url=stack.endpoint_url)
-
-
-class _ThreadRoutedStream:
-    """A stdout stand-in: writes from one thread go to ``target``, all others to ``default``."""
-
-    def __init__(self, default: TextIO, thread_id: int, target: TextIO):
-        self._default = default
-        self._thread_id = thread_id
-        self._target = target
-
-    def _stream(self) -> TextIO:
-        return self._target if threading.get_ident() == self._thread_id else self._default
-
-    def write(self, text: str) -> int:
-        return self._stream().write(text)
-
-    def flush(self) -> None:
-        self._stream().flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._default, name)

@@ -20,10 +20,10 @@ from PIL import Image
 from camsort.cli import main
 from functions import env
 from functions.manifest import read_manifest
+from infra.function_env import function_environment as worker_environment
 from infra.promote import DeployConfig, ModelPin, Stage, function_environment
 from infra.review import AwsTarget
 from infra.worker import SqsWorker
-from infra.worker import function_environment as worker_environment
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.functional.test_shadow import write_candidate
 

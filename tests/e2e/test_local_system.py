@@ -20,6 +20,7 @@ from functions.storage import TAG_PREFIX
 from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
 from infra.audit_report import audit_stack
 from infra.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
+from infra.function_env import function_environment
 from infra.local_stack import local_client
 from infra.simulator import BAD_KINDS, FRAME, s3_notification_body, simulate_cameras
 from infra.topology import (
@@ -32,7 +33,6 @@ from infra.topology import (
     TABLE_SORT_KEY,
     notification_filter_rules,
 )
-from infra.worker import function_environment
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.fixtures.tiny_model import TINY_LABELS
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from infra.soak import KILL_POINTS, SoakOutcome, SoakSettings, run_soak
+from infra.soak import SoakSettings, run_soak
+from infra.soak_report import SoakOutcome
+from infra.soak_workers import KILL_POINTS
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""bench.report: comparison rows, ratios, target checks and the rendered tables, on a fixed result."""
+"""bench.report and bench.report_tables: comparison rows, ratios, target checks and the rendered tables, on a fixed result."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import copy
 import pytest
 from rich.console import Console
 
-from bench import report
+from bench import report, report_tables
 
 
 def _path(p50, p95, b1, b10, cold, rss, feat, package, stages):
@@ -60,7 +60,9 @@ def test_a_path_that_was_not_run_leaves_blanks_not_errors():
     del partial["paths"]["reference"]
     rows = report.comparison_rows(partial)
     assert all(row.values["reference"] is None and row.a_over_b is None for row in rows)
-    assert "| warm latency p50, batch 1 (ms) | — | 60.0 | 20.0 | — | — |" in report.render_markdown(partial)
+    assert "| warm latency p50, batch 1 (ms) | — | 60.0 | 20.0 | — | — |" in report_tables.render_markdown(
+        partial
+    )
 
 
 def test_targets_are_checked_against_the_issue_numbers():
@@ -79,11 +81,11 @@ def test_an_unmeasured_target_is_reported_as_such():
     del partial["paths"]["int8"]["package_mib"]
     checks = {(c.name, c.path): c for c in report.check_targets(partial)}
     assert checks[("Lambda package, unzipped", "int8")].met is None
-    assert report.fmt_met(None) == "not measured"
+    assert report_tables.fmt_met(None) == "not measured"
 
 
 def test_markdown_holds_every_table_with_formatted_numbers():
-    markdown = report.render_markdown(RESULTS)
+    markdown = report_tables.render_markdown(RESULTS)
     assert "| warm latency p50, batch 1 (ms) | 300.0 | 60.0 | 20.0 | 5.00 | 15.00 |" in markdown
     assert "| peak RSS (MiB) | 1,500 | 600 | 400 | 2.50 | 3.75 |" in markdown
     assert (
@@ -108,13 +110,13 @@ def test_stage_names_follow_the_handler_order_then_the_groups():
 
 def test_cold_start_phases_are_tabulated_when_measured():
     results = copy.deepcopy(RESULTS)
-    assert "Cold start, phase by phase" not in report.render_markdown(results)
+    assert "Cold start, phase by phase" not in report_tables.render_markdown(results)
     results["paths"]["int8"]["cold_start_s"]["phases_median_s"] = {
         "started": 0.1,
         "imported": 0.6,
         "first_result": 0.8,
     }
-    markdown = report.render_markdown(results)
+    markdown = report_tables.render_markdown(results)
     assert (
         "| first result written; for (a) this includes building the ResNet50 and the first predict | — | — | 0.80 |"
         in markdown
@@ -123,18 +125,18 @@ def test_cold_start_phases_are_tabulated_when_measured():
 
 def test_rich_tables_render_the_same_figures():
     console = Console(record=True, width=220)
-    console.print(report.rich_table(RESULTS))
-    console.print(report.rich_targets_table(RESULTS))
+    console.print(report_tables.rich_table(RESULTS))
+    console.print(report_tables.rich_targets_table(RESULTS))
     text = console.export_text()
     assert "15.00" in text and "300.0" in text and "1,500" in text
     assert "missed" in text and "met" in text
 
 
 def test_formatting_helpers():
-    assert report.fmt(None) == "—"
-    assert report.fmt(1234.567, 1) == "1,234.6"
-    assert report.fmt_ratio(2.0) == "2.00"
-    assert report.fmt_ratio(None) == "—"
+    assert report_tables.fmt(None) == "—"
+    assert report_tables.fmt(1234.567, 1) == "1,234.6"
+    assert report_tables.fmt_ratio(2.0) == "2.00"
+    assert report_tables.fmt_ratio(None) == "—"
 
 
 def test_operator_section_lists_the_costliest_operators_of_either_model():
@@ -151,14 +153,14 @@ def test_operator_section_lists_the_costliest_operators_of_either_model():
     }
     rows = report.operator_rows(results, top=2)
     assert [op for op, _ in rows] == ["QLinearConv", "DequantizeLinear", "Conv", "Add"]
-    markdown = report.render_markdown(results)
+    markdown = report_tables.render_markdown(results)
     assert "| QLinearConv | — | 9.00 |" in markdown
     assert "| Conv | 40.00 | — |" in markdown
 
 
 def test_no_operator_section_without_a_profile():
     assert report.operator_rows(RESULTS) == []
-    assert "onnxruntime operators" not in report.render_markdown(RESULTS)
+    assert "onnxruntime operators" not in report_tables.render_markdown(RESULTS)
 
 
 def test_time_split_sentence_gives_shares_of_the_per_frame_total():
@@ -166,11 +168,11 @@ def test_time_split_sentence_gives_shares_of_the_per_frame_total():
     results["paths"]["int8"]["stages"].update(
         {"all stages": {"p50_ms": 40.0}, "S3 + DynamoDB calls": {"p50_ms": 20.0}}
     )
-    assert report.time_split_lines(results) == [
+    assert report_tables.time_split_lines(results) == [
         "(c) handler int8: 40.0 ms per frame (p50 of the stage sum): S3 + DynamoDB calls 20.0 ms (50%), "
         "decode 4.0 ms (10%), inference 12.0 ms (30%)"
     ]
-    assert "- (c) handler int8: 40.0 ms per frame" in report.render_markdown(results)
+    assert "- (c) handler int8: 40.0 ms per frame" in report_tables.render_markdown(results)
 
 
 def test_cold_profile_parts_are_listed_per_path():
@@ -185,7 +187,7 @@ def test_cold_profile_parts_are_listed_per_path():
         }
     }
     results["paths"]["int8"]["cold_start_s"]["imports_s"] = {"numpy": 0.05, "onnxruntime": 0.31}
-    markdown = report.render_markdown(results)
+    markdown = report_tables.render_markdown(results)
     assert (
         "- (c) handler int8, imports in a fresh interpreter (`python -X importtime`): numpy 0.05 s, onnxruntime 0.31 s"
         in markdown
@@ -198,8 +200,9 @@ def test_cold_profile_parts_are_listed_per_path():
 
 def test_header_names_the_machine_and_the_setup():
     results = copy.deepcopy(RESULTS)
-    assert "one `make bench` run on 2 CPUs, 2026-11-22T10:00:00Z; weights `none`" in report.render_markdown(
-        results
+    assert (
+        "one `make bench` run on 2 CPUs, 2026-11-22T10:00:00Z; weights `none`"
+        in report_tables.render_markdown(results)
     )
     results["machine"].update(cpu_model="AMD EPYC", cpu_flags=["avx2", "fma"])
-    assert "on 2 CPUs (AMD EPYC; avx2, fma), 2026-11-22T10:00:00Z" in report.render_markdown(results)
+    assert "on 2 CPUs (AMD EPYC; avx2, fma), 2026-11-22T10:00:00Z" in report_tables.render_markdown(results)

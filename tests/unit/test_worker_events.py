@@ -11,14 +11,10 @@ import pytest
 from functions import env
 from functions.observability import LocalLambdaContext
 from infra.accounting import emf_metric_total, notification_objects
+from infra.function_env import environment_variables, function_environment
 from infra.local_stack import LocalStack
+from infra.sqs_events import failed_message_ids, sqs_record
 from infra.topology import StackNames
-from infra.worker import (
-    environment_variables,
-    failed_message_ids,
-    function_environment,
-    sqs_record,
-)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
