@@ -27,11 +27,10 @@ import numpy as np
 
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from training.backbone_features import backbone_features
 from training.export_step import tool_versions
-from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir, keras_backbone
+from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
 from training.precision import (
-    cached_int8_backbone,
-    calibration_indices,
     choose_precision,
     quantization_summary,
 )
@@ -59,13 +58,12 @@ def train_multilabel(
 ) -> TrainResult:
     from rich.console import Console
 
-    from export.backbone import cached_backbone, weights_label
-    from training.featurize import featurize
+    from export.backbone import weights_label
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
     from training.multilabel import multilabel_guard
     from training.multilabel_data import load_multilabel_dataset
     from training.multilabel_report import print_multilabel_tables, write_multilabel_report
-    from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
+    from training.neardup import DEFAULT_MAX_DISTANCE
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
@@ -95,25 +93,20 @@ def train_multilabel(
         + f"; {dataset.summary()['empty_set']} with no label; {len(dataset.skipped)} skipped"
     )
 
-    step(f"ResNet50 backbone (weights {label_of_weights}, seed {seed})")
-    keras_model = keras_backbone(weights, seed)
-    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
-    if precision != "fp32":
-        calibration = calibration_indices(len(y), calibration_size, seed)
-        step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
-        backbones["int8"] = cached_int8_backbone(
-            backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
-        )
-    features, featurize_stats = {}, {}
-    for name, path in backbones.items():
-        result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
-        features[name] = result.features
-        featurize_stats[name] = {"cache_hits": result.cache_hits, "computed": result.computed}
-        step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
-    groups = dhash_groups(pixels)
-    step(
-        f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
+    prepared = backbone_features(
+        pixels,
+        sha256s,
+        weights=weights,
+        weights_label=label_of_weights,
+        seed=seed,
+        precision=precision,
+        calibration_size=calibration_size,
+        cache_dir=cache_dir,
+        progress=progress,
+        step=step,
     )
+    keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
+    featurize_stats, groups = prepared.featurize_stats, prepared.groups
 
     task = "multilabel"
     heads_fp32 = cross_validate_heads(

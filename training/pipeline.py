@@ -45,11 +45,10 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
+from training.backbone_features import backbone_features
 from training.crossval import CVResult
 from training.export_step import export_and_check, tool_versions
 from training.precision import (
-    cached_int8_backbone,
-    calibration_indices,
     choose_precision,
     quantization_summary,
 )
@@ -123,12 +122,11 @@ def train(
     """Train and export a model from the images under ``source`` (one or several) into ``out_dir``."""
     from rich.console import Console
 
-    from export.backbone import cached_backbone, weights_label
+    from export.backbone import weights_label
     from training.crossval import cross_validate
     from training.dataset import load_dataset
-    from training.featurize import featurize
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
-    from training.neardup import DEFAULT_MAX_DISTANCE, dhash_groups
+    from training.neardup import DEFAULT_MAX_DISTANCE
     from training.report import print_cv_table, select_worst_frames, write_report
     from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
 
@@ -157,27 +155,20 @@ def train(
         + f"; {len(dataset.skipped)} skipped"
     )
 
-    step(f"ResNet50 backbone (weights {label_of_weights}, seed {seed})")
-    keras_model = keras_backbone(weights, seed)
-    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
-    if precision != "fp32":
-        calibration = calibration_indices(len(y), calibration_size, seed)
-        step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
-        backbones["int8"] = cached_int8_backbone(
-            backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
-        )
-
-    features, featurize_stats = {}, {}
-    for name, path in backbones.items():
-        result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
-        features[name] = result.features
-        featurize_stats[name] = {"cache_hits": result.cache_hits, "computed": result.computed}
-        step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
-
-    groups = dhash_groups(pixels)
-    step(
-        f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
+    prepared = backbone_features(
+        pixels,
+        sha256s,
+        weights=weights,
+        weights_label=label_of_weights,
+        seed=seed,
+        precision=precision,
+        calibration_size=calibration_size,
+        cache_dir=cache_dir,
+        progress=progress,
+        step=step,
     )
+    keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
+    featurize_stats, groups = prepared.featurize_stats, prepared.groups
 
     task = "binary" if len(labels) == 2 else "multiclass"
     step(f"cross-validating the {head} head(s) on fp32 features ({folds} folds)")

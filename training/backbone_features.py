@@ -1,0 +1,70 @@
+"""The stage both training pipelines share: backbones, features and near-duplicate groups.
+
+The fp32 ONNX backbone for (weights, seed), converted once and cached; unless fp32 is requested,
+the int8 backbone calibrated on a seeded sample of the training frames; every frame's features
+through each backbone (cached per image); near-duplicate groups, so no fold splits a frame from
+its copy. ``training.pipeline`` (binary / multiclass) and ``training.multilabel_pipeline`` call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.neardup import NearDuplicateGroups
+from training.precision import cached_int8_backbone, calibration_indices
+
+
+@dataclass(frozen=True)
+class BackboneFeatures:
+    keras_model: Any  # the Keras ResNet50 the fp32 backbone was exported from (parity's reference)
+    backbones: dict[str, Path]  # precision -> ONNX backbone
+    features: dict[str, np.ndarray]  # precision -> float32 [N, 2048]
+    featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
+    groups: NearDuplicateGroups
+
+
+def backbone_features(
+    pixels: np.ndarray,
+    sha256s: list[str],
+    *,
+    weights: str,
+    weights_label: str,
+    seed: int,
+    precision: str,
+    calibration_size: int,
+    cache_dir: Path,
+    progress: bool,
+    step: Callable[[str], None],
+) -> BackboneFeatures:
+    from export.backbone import cached_backbone
+    from training.featurize import featurize
+    from training.neardup import dhash_groups
+    from training.pipeline import keras_backbone
+
+    step(f"ResNet50 backbone (weights {weights_label}, seed {seed})")
+    keras_model = keras_backbone(weights, seed)
+    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
+    if precision != "fp32":
+        calibration = calibration_indices(len(pixels), calibration_size, seed)
+        step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")
+        backbones["int8"] = cached_int8_backbone(
+            backbones["fp32"], pixels[calibration], [sha256s[i] for i in calibration], cache_dir
+        )
+
+    features, featurize_stats = {}, {}
+    for name, path in backbones.items():
+        result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=progress)
+        features[name] = result.features
+        featurize_stats[name] = {"cache_hits": result.cache_hits, "computed": result.computed}
+        step(f"{name} features: {result.computed} computed, {result.cache_hits} from the cache")
+
+    groups = dhash_groups(pixels)
+    step(
+        f"near-duplicate groups: {groups.n_groups} groups, {groups.merged} frames merged into another's group"
+    )
+    return BackboneFeatures(keras_model, backbones, features, featurize_stats, groups)
