@@ -246,7 +246,10 @@ def set_candidate(
         config,
         candidate=ModelPin(version, f"s3://{bucket}/{prefix}", manifest.model_sha256),
         shadow_sample_rate=sample_rate,
-        candidate_since=format_timestamp(now),
+        # Whole seconds: the gate compares it with captured_at, which for most frames is S3's
+        # LastModified (second resolution); a frame uploaded in the same second as this
+        # command was otherwise left out of the evidence.
+        candidate_since=format_timestamp(now.replace(microsecond=0)),
     )
     stage.write(updated)
     return updated
