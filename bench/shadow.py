@@ -83,6 +83,7 @@ def measure_shadow(
     from functions.shadow import ShadowScorer, run_shadow
     from functions.storage import FrameStore
     from functions.wiring import App
+    from infra.local_stack import create_keyed_table
     from infra.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 
     live = ModelSession.open(str(live_dir), threads=threads)
@@ -94,18 +95,7 @@ def measure_shadow(
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="bench-results",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
-            ],
-        )
+        create_keyed_table(dynamodb, "bench-results", TABLE_PARTITION_KEY, TABLE_SORT_KEY)
         table = ResultsTable("bench-results", dynamodb)
         app = App(
             settings=Settings(model_uri=str(live_dir), results_table="bench-results"),

@@ -271,20 +271,25 @@ def create_local_stack(
     )
 
 
-def create_review_table(dynamodb, table: str) -> None:
-    """The review queue table, as serverless.yml's ReviewTable (keys, TTL on quota counters)."""
+def create_keyed_table(dynamodb, table: str, partition_key: str, sort_key: str) -> None:
+    """An on-demand table keyed by two strings (partition + sort), as serverless.yml declares them."""
     dynamodb.create_table(
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": REVIEW_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": REVIEW_SORT_KEY, "AttributeType": "S"},
+            {"AttributeName": partition_key, "AttributeType": "S"},
+            {"AttributeName": sort_key, "AttributeType": "S"},
         ],
         KeySchema=[
-            {"AttributeName": REVIEW_PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": REVIEW_SORT_KEY, "KeyType": "RANGE"},
+            {"AttributeName": partition_key, "KeyType": "HASH"},
+            {"AttributeName": sort_key, "KeyType": "RANGE"},
         ],
     )
+
+
+def create_review_table(dynamodb, table: str) -> None:
+    """The review queue table, as serverless.yml's ReviewTable (keys, TTL on quota counters)."""
+    create_keyed_table(dynamodb, table, REVIEW_PARTITION_KEY, REVIEW_SORT_KEY)
     dynamodb.update_time_to_live(
         TableName=table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": REVIEW_TTL_ATTRIBUTE},
@@ -300,18 +305,7 @@ def create_state_resources(endpoint_url: str, names: StackNames, *, region: str 
     dynamodb = local_client("dynamodb", endpoint_url, region)
     events = local_client("events", endpoint_url, region)
     sqs = local_client("sqs", endpoint_url, region)
-    dynamodb.create_table(
-        TableName=names.state_table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": STATE_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": STATE_SORT_KEY, "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": STATE_PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": STATE_SORT_KEY, "KeyType": "RANGE"},
-        ],
-    )
+    create_keyed_table(dynamodb, names.state_table, STATE_PARTITION_KEY, STATE_SORT_KEY)
     events.create_event_bus(Name=names.event_bus)
     queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
