@@ -8,7 +8,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -81,14 +80,19 @@ def _local(
         900,
         5400,
     )
-    # The model cache of this run only (the default /tmp/camsort-model is Lambda's, one per container).
-    cache = Path(tempfile.gettempdir()) / f"camsort-backfill-model-{os.getpid()}"
-    environment = function_environment(stack, function_model_uri, extra={env.MODEL_CACHE_DIR: str(cache)})
-    log_path = cache.with_suffix(".log")
-    with open(log_path, "a") as log, local_function(environment, function_output=log) as invoke:
-        outcome = run_backfill_locally(
-            request, s3=s3, table=results, invoke=invoke, concurrency=concurrency, progress=progress
-        )
+    # The model cache of this run only (the default /tmp/camsort-model is Lambda's, one per container):
+    # a 100 MB model per run, so it is removed after the run. The function's log is kept (its path is
+    # printed and returned) in a file of its own.
+    handle, log_path = tempfile.mkstemp(prefix="camsort-backfill-", suffix=".log")
+    with (
+        tempfile.TemporaryDirectory(prefix="camsort-backfill-model-") as cache,
+        os.fdopen(handle, "a") as log,
+    ):
+        environment = function_environment(stack, function_model_uri, extra={env.MODEL_CACHE_DIR: cache})
+        with local_function(environment, function_output=log) as invoke:
+            outcome = run_backfill_locally(
+                request, s3=s3, table=results, invoke=invoke, concurrency=concurrency, progress=progress
+            )
     outcome.function_log = str(log_path)
     return outcome
 
@@ -167,3 +171,5 @@ def show(outcome: BackfillOutcome, request: BackfillRequest, console: Console, *
         done.add_row(f"  {reason}", str(count))
     console.print(done)
     console.print(f"manifest: {outcome.manifest_uri}")
+    if outcome.function_log:
+        console.print(f"function log: {outcome.function_log}")

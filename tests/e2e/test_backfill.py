@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -61,8 +63,13 @@ def backfill(endpoint: str, stack, model_uri: str, *extra: str) -> dict:
 
 
 def test_backfill_before_the_notification_then_reclassify_with_a_second_model(
-    local_stack, stack_model_uri, run_worker, moto_server, tmp_path, aws_env
+    local_stack, stack_model_uri, run_worker, moto_server, tmp_path, aws_env, monkeypatch
 ):
+    # The local run's temporary files land here: the model cache must be gone after each run,
+    # the function's log kept.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     stack, endpoint = local_stack, moto_server.endpoint_url
     s3, bucket = stack.client("s3"), stack.names.bucket
     sqs = stack.client("sqs")
@@ -96,6 +103,8 @@ def test_backfill_before_the_notification_then_reclassify_with_a_second_model(
 
     # 1. Backfill what has no result: exactly the archive.
     first = backfill(endpoint, stack, stack_model_uri, "--only-missing")
+    assert [p.name for p in scratch.iterdir()] == [Path(first["function_log"]).name]
+    assert Path(first["function_log"]).read_text()  # the function logged into it
     assert (first["listed"], first["selected"], first["succeeded"], first["failed"]) == (9, 7, 6, 1)
     assert first["failed_by_reason"] == {"PermanentFailure: rejected (not_jpeg_or_png)": 1}
     items = live_items()
