@@ -5,6 +5,9 @@
 * ``check_tree_parity`` (int8 model, whose features legitimately differ from Keras): the
   model's probabilities vs ``predict_proba`` of the model's own ``features`` output. The
   trees must be exact whatever the backbone's precision.
+* ``check_stored_features`` (training from feature shards, where there is no Keras model):
+  the backbone's features here vs the float16 features the function stored for the same
+  frames (tolerances below: float16 rounding plus another CPU's summation order).
 
 Tolerances (DESIGN.md): features ``np.allclose(onnx, keras, rtol=1e-3, atol=1e-4)``,
 probabilities within 1e-4 absolute, labels (argmax) identical. Both functions return the
@@ -25,6 +28,14 @@ from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
 FEATURES_RTOL = 1e-3
 FEATURES_ATOL = 1e-4
 PROBABILITIES_ATOL = 1e-4
+# Stored (float16) features: rounding to nearest float16 errs by at most 2**-11 ~ 4.9e-4 relative
+# (normal range), so rtol 1e-3 is twice that. A feature that is a sum of large terms cancelling
+# to near zero carries float32 noise relative to the terms, not to itself, and the shards were
+# computed on another CPU (Lambda's) whose kernels may sum in another order: atol is 1e-3 of the
+# frame's largest |feature| (float16 subnormals, below 6.1e-5, err by < 3e-8: inside it too).
+# A wrong backbone, loader or preprocessing moves features by whole percents.
+STORED_FEATURES_RTOL = 1e-3
+STORED_FEATURES_ATOL_SCALE = 1e-3
 
 
 class ParityError(CamsortError):
@@ -161,4 +172,45 @@ def check_tree_parity(
         "tolerances": {"probabilities_atol": PROBABILITIES_ATOL},
     }
     _raise_if(_problems(figures), model_path, figures, "tree")
+    return figures
+
+
+def check_stored_features(
+    what: str, features: np.ndarray, stored: np.ndarray, *, sources: list[str] | None = None
+) -> dict:
+    """``features`` (float32 [N, F], the backbone run here) vs ``stored`` (float16 [N, F], the
+    feature shards of the same frame contents). Raises ``ParityError`` beyond the tolerances."""
+    features = np.asarray(features, dtype=np.float32)
+    reference = np.asarray(stored).astype(np.float32)
+    if features.shape != reference.shape:
+        raise ParityError(
+            f"{what}: features have shape {features.shape}, the shards {reference.shape}: "
+            "the backbone is not the one that wrote the shards"
+        )
+    diff = np.abs(features - reference)
+    scale = np.abs(reference).max(axis=1, keepdims=True)
+    allowed = STORED_FEATURES_RTOL * np.abs(reference) + STORED_FEATURES_ATOL_SCALE * scale
+    bad_frames = np.flatnonzero((diff > allowed).any(axis=1))
+    figures = {
+        "n_images": len(features),
+        "features_max_abs_diff": float(diff.max()),
+        "features_max_rel_diff": float((diff / np.maximum(np.abs(reference), 1e-12)).max()),
+        "features_max_diff_over_frame_scale": float((diff / np.maximum(scale, 1e-12)).max()),
+        "frames_outside_tolerance": int(len(bad_frames)),
+        "tolerances": {
+            "features_rtol": STORED_FEATURES_RTOL,
+            "features_atol": f"{STORED_FEATURES_ATOL_SCALE} x the frame's largest |feature|",
+            "stored_dtype": str(np.asarray(stored).dtype),
+        },
+    }
+    if len(bad_frames):
+        named = (
+            ", ".join(sources[i] for i in bad_frames[:3]) if sources else f"frames {bad_frames[:3].tolist()}"
+        )
+        raise ParityError(
+            f"{what}: features differ from the stored shards on {len(bad_frames)} of {len(features)} frames "
+            f"(e.g. {named}; max |diff| {figures['features_max_abs_diff']:.3g}). Figures: {figures}. The shards "
+            "were not written by this backbone with this loader: featurize again with the model you train "
+            "from, or give the model that wrote them (for an int8 backbone: on a CPU of the same int8 kernel family)"
+        )
     return figures

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ class ShardSet:
     hashes: np.ndarray  # bool [N, 256]
     backbone_sha256: str
     missing: list[str] = field(default_factory=list)  # training objects with no features yet
+    model_versions: list[str] = field(default_factory=list)  # the model version(s) that wrote them
 
     @property
     def features(self) -> np.ndarray:
@@ -84,17 +84,18 @@ def load_feature_shards(
         uris=[uri for uri, _, _ in entries],
         labels=labels,
         y=y,
-        features16=np.stack([features for features, _, _ in loaded]),
-        sha256s=[sha for _, sha, _ in loaded],
-        hashes=np.stack([bits for _, _, bits in loaded]),
+        features16=np.stack([features for features, *_ in loaded]),
+        sha256s=[sha for _, sha, _, _ in loaded],
+        hashes=np.stack([bits for _, _, bits, _ in loaded]),
         backbone_sha256=backbone,
         missing=sorted(frames - {uri for uri, _, _ in entries}),
+        model_versions=sorted({version for *_, version in loaded if version}),
     )
 
 
 def _read(
     s3: Any, bucket: str, prefix: str, backbone: str, pointer_key: str
-) -> tuple[np.ndarray, str, np.ndarray]:
+) -> tuple[np.ndarray, str, np.ndarray, str]:
     pointer = json.loads(s3.get_object(Bucket=bucket, Key=pointer_key)["Body"].read())
     if pointer.get("backbone_sha256") != backbone:
         raise DatasetError(
@@ -103,7 +104,12 @@ def _read(
     sha = pointer["sha256"]
     shard = f"{prefix}{sha[:2]}/{sha}.npy"
     data = s3.get_object(Bucket=bucket, Key=shard)["Body"].read()
-    return decode_features(data, f"s3://{bucket}/{shard}"), sha, from_hex(pointer["dhash"])
+    return (
+        decode_features(data, f"s3://{bucket}/{shard}"),
+        sha,
+        from_hex(pointer["dhash"]),
+        str(pointer.get("model_version") or ""),
+    )
 
 
 def _list(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -111,45 +117,16 @@ def _list(s3: Any, bucket: str, prefix: str) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", []) if not obj["Key"].endswith("/")]
 
 
-def train_from_shards(
-    source: str,
-    features_uri: str,
-    out_dir: Path | str,
-    *,
-    s3_client: Any,
-    folds: int = 5,
-    seed: int = 0,
-    console=None,
-):
-    """Cross-validate LightGBM on feature shards; writes ``cv.json`` and prints the CV table."""
-    from rich.console import Console
+def download_frames(
+    uris: list[str], *, s3_client: Any, max_workers: int = 8
+) -> dict[str, tuple[str, np.ndarray]]:
+    """uri -> (sha256 of its bytes, pixels from the function's loader) for the frames that still load;
+    a frame deleted or no longer loadable is absent (the caller says what that means)."""
+    from training.dataset import Candidate, load_candidates, s3_fetcher
 
-    from training.crossval import cross_validate
-    from training.neardup import groups_of_hashes
-    from training.report import print_cv_table
-
-    console = console or Console()
-    shards = load_feature_shards(source, features_uri, s3_client=s3_client, min_per_label=folds)
-    groups = groups_of_hashes(shards.hashes)
-    console.print(
-        f"{len(shards.y)} featurized frames ({', '.join(f'{label} {int((shards.y == i).sum())}' for i, label in enumerate(shards.labels))}), "
-        f"{len(shards.missing)} without features, {groups.n_groups} near-duplicate groups"
-    )
-    cv = cross_validate(shards.features, shards.y, groups.group_ids, shards.labels, folds=folds, seed=seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "source": source,
-        "features": features_uri,
-        "backbone_sha256": shards.backbone_sha256,
-        "frames": len(shards.y),
-        "without_features": shards.missing,
-        "near_duplicate_groups": groups.n_groups,
-        "cv": cv.summary(),
-        "fold_of": dict(zip(shards.uris, (int(f) for f in cv.fold_of), strict=True)),
-    }
-    (out_dir / "cv.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    print_cv_table(
-        cv, console, title=f"cross-validation on feature shards ({folds} grouped folds, seed {seed})"
-    )
-    return cv, shards
+    candidates = []
+    for uri in uris:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")  # a key: no trailing / added
+        candidates.append(Candidate(uri, "", s3_fetcher(s3_client, bucket, key)))
+    items, _ = load_candidates(candidates, max_workers=max_workers, progress=False, what="frames")
+    return {item.uri: (item.sha256, item.pixels) for item in items}

@@ -71,8 +71,14 @@ import click
 @click.option(
     "--features",
     default=None,
-    help="Cross-validate from feature shards (s3://bucket/features/<backbone sha256>/, written by "
-    "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; writes cv.json.",
+    help="Train from feature shards (s3://bucket/features/<backbone sha256>/, written by "
+    "`camsort backfill --mode featurize`) instead of featurizing DATASET locally; needs --backbone-from.",
+)
+@click.option(
+    "--backbone-from",
+    default=None,
+    help="With --features: the model that wrote the shards (s3://bucket/models/<version>/ or a local model "
+    "directory); its manifest's backbone_sha256 must be the shards' and its backbone ships.",
 )
 def train(
     dataset: tuple[str, ...],
@@ -88,6 +94,7 @@ def train(
     head: str,
     endpoint_url: str | None,
     features: str | None,
+    backbone_from: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
@@ -114,17 +121,33 @@ def train(
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
     if features:
         from functions.errors import ConfigurationError
-        from training.shards import train_from_shards
+        from training.shards_train import train_from_shards
 
         if s3_client is None or len(dataset) != 1:
             raise ConfigurationError(
                 f"{' '.join(dataset)}: --features trains on the shards of ONE S3 training set: "
                 "give one s3://bucket/prefix/"
             )
+        if task == "multilabel":
+            raise click.UsageError(
+                "--features trains one label per frame: --task multilabel is not supported"
+            )
         train_from_shards(
-            dataset[0], features, out_dir, s3_client=s3_client, folds=folds, seed=seed, console=console
+            dataset[0],
+            features,
+            out_dir,
+            s3_client=s3_client,
+            backbone_from=backbone_from,
+            folds=folds,
+            seed=seed,
+            head=head,
+            console=console,
         )
         return
+    if backbone_from:
+        raise click.UsageError(
+            "--backbone-from names the model that wrote --features' shards: it needs --features"
+        )
     if task == "multilabel":
         from training.multilabel_pipeline import train_multilabel
 

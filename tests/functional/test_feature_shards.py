@@ -1,10 +1,14 @@
 """Featurize at scale: a featurize backfill writes float16 shards; training from them matches training
-from local featurization of the same frames (features up to float16 rounding, identical folds)."""
+from local featurization of the same frames (features up to float16 rounding, identical folds), and
+`camsort train --features --backbone-from` ships a model directory that classifies as the head trained
+on the local features does. A model with another backbone is refused; one whose backbone computes
+other features fails the parity gate and leaves --out untouched."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,17 +16,23 @@ from click.testing import CliRunner
 from PIL import Image
 
 from camsort.cli import main
+from export.parity import ParityError
 from functions import wiring
+from functions.errors import ConfigurationError
 from functions.handler import handle
-from functions.manifest import MODEL_FILENAME
+from functions.manifest import MODEL_FILENAME, sha256_file
+from functions.model import ModelSession
 from functions.results import ResultsTable
 from functions.settings import Settings
 from infra.backfill import BackfillRequest, run_backfill_locally
+from tests.fixtures.tiny_model import TINY_MODEL_VERSION, tiny_model_proto, write_tiny_model
 from training.crossval import cross_validate
 from training.dataset import load_dataset
 from training.featurize import featurize
+from training.heads import fit_head
 from training.neardup import dhash_groups, groups_of_hashes
 from training.shards import load_feature_shards
+from training.shards_train import train_from_shards
 
 BASE = {"bus": (200, 40, 40), "car": (40, 200, 40), "empty": (40, 40, 200)}
 PER_LABEL = 6
@@ -125,7 +135,41 @@ def test_training_from_shards_matches_local_featurization(
     assert np.array_equal(from_shards.fold_of, from_local.fold_of)
     assert np.array_equal(from_shards.oof_probabilities, from_local.oof_probabilities)
 
-    # And through the CLI.
+    # Training ships the backbone that wrote the shards: a model recording another one is refused,
+    # before anything is fitted or written.
+    other = copy_with_backbone_sha(tiny_model_dir, tmp_path / "other", "ab" * 32)
+    with pytest.raises(ConfigurationError) as refused:
+        train_from_shards(
+            f"s3://{aws.bucket}/training/",
+            f"s3://{aws.bucket}/features/{backbone}/",
+            tmp_path / "refused",
+            s3_client=aws.s3,
+            backbone_from=str(other),
+            folds=FOLDS,
+            progress=False,
+        )
+    assert "ab" * 32 in str(refused.value) and backbone in str(refused.value)
+    assert TINY_MODEL_VERSION in str(refused.value)  # the model version that wrote the shards
+    assert not (tmp_path / "refused").exists()
+    # A model that claims the shards' backbone but computes other features fails the parity gate.
+    impostor = impostor_model(tmp_path / "impostor", backbone)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "marker").write_text("untouched")
+    with pytest.raises(ParityError, match="features differ from the stored shards on 16 of 16 frames"):
+        train_from_shards(
+            f"s3://{aws.bucket}/training/",
+            f"s3://{aws.bucket}/features/{backbone}/",
+            tmp_path / "kept",
+            s3_client=aws.s3,
+            backbone_from=str(impostor),
+            folds=FOLDS,
+            progress=False,
+        )
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["marker"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kept.")] == []
+
+    # And through the CLI: a shippable model directory.
+    out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
         [
@@ -133,8 +177,10 @@ def test_training_from_shards_matches_local_featurization(
             f"s3://{aws.bucket}/training/",
             "--features",
             f"s3://{aws.bucket}/features/{backbone}/",
+            "--backbone-from",
+            str(tiny_model_dir),
             "--out",
-            str(tmp_path / "out"),
+            str(out),
             "--folds",
             str(FOLDS),
             "--endpoint-url",
@@ -142,5 +188,59 @@ def test_training_from_shards_matches_local_featurization(
         ],
     )
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "cv.json").read_text())
-    assert summary["fold_of"] == {uri: int(f) for uri, f in zip(shards.uris, from_local.fold_of, strict=True)}
+    report = json.loads((out / "report.json").read_text())
+    assert report["cv"]["fold_of"] == from_local.fold_of.tolist()  # same order: shards.uris
+    model = ModelSession.open(str(out), threads=1)  # verifies model.onnx against the manifest's sha256
+    assert model.sha256 == sha256_file(out / MODEL_FILENAME)
+    manifest = model.manifest
+    assert manifest.backbone_sha256 == backbone and manifest.precision == tiny_model.manifest.precision
+    assert manifest.training_set["features_from"] == "shards"
+    assert manifest.training_set["features"] == f"s3://{aws.bucket}/features/{backbone}/"
+    assert manifest.thresholds == from_local.thresholds.as_dict()
+    gate = manifest.parity["backbone_vs_shards"]
+    assert (gate["n_images"], gate["frames_outside_tolerance"]) == (16, 0)
+    assert manifest.parity["trees"]["labels_disagree"] == 0
+    assert {"report.html", "roc.png", "confusion.png"} <= {p.name for p in out.iterdir()}
+    # It classifies every training frame as the same head trained on the local features would
+    # (fitted the way train does, merged into the same backbone): same probabilities, same labels.
+    local_head = fit_head(
+        "lightgbm",
+        "multiclass",
+        local.features.astype(np.float16).astype(np.float32),
+        dataset.targets(),
+        dataset.labels,
+        seed=0,
+    )
+    probabilities, features = model.predict(dataset.pixels())
+    expected = local_head.predict_proba(features)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-4)
+    assert np.array_equal(probabilities.argmax(axis=1), expected.argmax(axis=1))
+    assert np.array_equal(probabilities.argmax(axis=1), dataset.targets())  # and they are right
+
+
+def copy_with_backbone_sha(model_dir, target, backbone_sha256: str):
+    """The same model, its manifest recording another backbone (model.onnx's sha256 still valid)."""
+    shutil.copytree(model_dir, target)
+    data = json.loads((target / "manifest.json").read_text())
+    data["backbone_sha256"] = backbone_sha256
+    (target / "manifest.json").write_text(json.dumps(data))
+    return target
+
+
+def impostor_model(target, backbone_sha256: str):
+    """A contract model whose manifest claims ``backbone_sha256`` but whose features are 1 % off."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = tiny_model_proto()
+    for i, tensor in enumerate(proto.graph.initializer):
+        if tensor.name == "feature_weights":
+            scaled = numpy_helper.to_array(tensor) * np.float32(1.01)
+            proto.graph.initializer[i].CopyFrom(numpy_helper.from_array(scaled, "feature_weights"))
+    write_tiny_model(target)
+    onnx.save(proto, target / MODEL_FILENAME)
+    data = json.loads((target / "manifest.json").read_text())
+    data["model_sha256"] = sha256_file(target / MODEL_FILENAME)
+    data["backbone_sha256"] = backbone_sha256
+    (target / "manifest.json").write_text(json.dumps(data))
+    return target
