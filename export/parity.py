@@ -196,6 +196,7 @@ def check_stored_features(
         "features_max_abs_diff": float(diff.max()),
         "features_max_rel_diff": float((diff / np.maximum(np.abs(reference), 1e-12)).max()),
         "features_max_diff_over_frame_scale": float((diff / np.maximum(scale, 1e-12)).max()),
+        "worst_diff_over_allowed": float((diff / np.maximum(allowed, 1e-30)).max()),  # < 1 passes
         "frames_outside_tolerance": int(len(bad_frames)),
         "tolerances": {
             "features_rtol": STORED_FEATURES_RTOL,

@@ -135,8 +135,21 @@ def test_training_from_shards_matches_local_featurization(
     assert np.array_equal(from_shards.fold_of, from_local.fold_of)
     assert np.array_equal(from_shards.oof_probabilities, from_local.oof_probabilities)
 
-    # Training ships the backbone that wrote the shards: a model recording another one is refused,
-    # before anything is fitted or written.
+    # Training ships the backbone that wrote the shards: without the model, the refusal names the
+    # version that wrote them; a model recording another backbone is refused, before anything is
+    # fitted or written.
+    with pytest.raises(
+        ConfigurationError, match=f"--backbone-from .*model version\\(s\\) {TINY_MODEL_VERSION}"
+    ):
+        train_from_shards(
+            f"s3://{aws.bucket}/training/",
+            f"s3://{aws.bucket}/features/{backbone}/",
+            tmp_path / "refused",
+            s3_client=aws.s3,
+            backbone_from=None,
+            folds=FOLDS,
+            progress=False,
+        )
     other = copy_with_backbone_sha(tiny_model_dir, tmp_path / "other", "ab" * 32)
     with pytest.raises(ConfigurationError) as refused:
         train_from_shards(
@@ -199,6 +212,7 @@ def test_training_from_shards_matches_local_featurization(
     assert manifest.thresholds == from_local.thresholds.as_dict()
     gate = manifest.parity["backbone_vs_shards"]
     assert (gate["n_images"], gate["frames_outside_tolerance"]) == (16, 0)
+    assert gate["features_max_rel_diff"] <= 2**-11  # same CPU: the float16 rounding alone
     assert manifest.parity["trees"]["labels_disagree"] == 0
     assert {"report.html", "roc.png", "confusion.png"} <= {p.name for p in out.iterdir()}
     # It classifies every training frame as the same head trained on the local features would
