@@ -132,6 +132,11 @@ def train(
             raise click.UsageError(
                 "--features trains one label per frame: --task multilabel is not supported"
             )
+        if precision != "auto" or weights != "imagenet":
+            raise click.UsageError(
+                "--features ships the backbone of --backbone-from (its weights and precision): "
+                "drop --weights / --precision"
+            )
         train_from_shards(
             dataset[0],
             features,

@@ -181,7 +181,9 @@ def test_training_from_shards_matches_local_featurization(
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["marker"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kept.")] == []
 
-    # And through the CLI: a shippable model directory.
+    # And through the CLI, from the model's S3 prefix (what a backfill user has): a shippable model.
+    for name in (MODEL_FILENAME, "manifest.json"):
+        aws.s3.upload_file(str(tiny_model_dir / name), aws.bucket, f"models/{TINY_MODEL_VERSION}/{name}")
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
@@ -191,7 +193,7 @@ def test_training_from_shards_matches_local_featurization(
             "--features",
             f"s3://{aws.bucket}/features/{backbone}/",
             "--backbone-from",
-            str(tiny_model_dir),
+            f"s3://{aws.bucket}/models/{TINY_MODEL_VERSION}/",
             "--out",
             str(out),
             "--folds",
@@ -208,6 +210,7 @@ def test_training_from_shards_matches_local_featurization(
     manifest = model.manifest
     assert manifest.backbone_sha256 == backbone and manifest.precision == tiny_model.manifest.precision
     assert manifest.training_set["features_from"] == "shards"
+    assert manifest.training_set["features_written_by"] == [TINY_MODEL_VERSION]
     assert manifest.training_set["features"] == f"s3://{aws.bucket}/features/{backbone}/"
     assert manifest.thresholds == from_local.thresholds.as_dict()
     gate = manifest.parity["backbone_vs_shards"]

@@ -27,3 +27,20 @@ def test_unreachable_endpoint_is_a_clear_error():
     client = aws_client("s3", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     with pytest.raises(DatasetError, match="listing failed.*check the endpoint"):
         load_dataset("s3://frames/train/", s3_client=client, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backbone-from", "s3://frames/models/v1/"], "it needs --features"),
+        (["--features", "s3://frames/features/" + "a" * 64 + "/", "--precision", "int8"], "drop --weights"),
+        (["--features", "s3://frames/features/" + "a" * 64 + "/", "--task", "multilabel"], "not supported"),
+    ],
+)
+def test_feature_shard_options_are_checked_before_any_work(tmp_path, extra, message):
+    result = CliRunner().invoke(
+        main, ["train", "s3://frames/training/", "--out", str(tmp_path / "model"), *extra]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "model").exists()
