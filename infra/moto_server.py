@@ -94,6 +94,31 @@ def seed_admin() -> None:
     backend.access_keys[key.physical_resource_id] = key
 
 
+def make_dynamodb_writes_atomic() -> None:
+    """Run moto's DynamoDB writes one at a time, as DynamoDB applies each item's writes.
+
+    DynamoDB evaluates a write's condition and applies the write atomically. moto's server
+    answers requests on several threads and checks a condition, then writes, with nothing in
+    between held: two concurrent ``ADD #n :one`` updates conditional on ``#n < :limit`` both
+    passed it (the review quota let 3 of a 2-frame quota through). One lock over every write
+    (a stronger order than DynamoDB's per item, which no caller can tell apart) closes that.
+    """
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        write = getattr(DynamoDBBackend, name)
+
+        def atomic(self, *args, _write=write, **kwargs):
+            with lock:
+                return _write(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(write)(atomic))
+
+
 def serve(argv: list[str]) -> None:
     """The child process: moto's server with the admin seeded (and re-seeded after a reset)."""
     import moto.server
@@ -107,6 +132,7 @@ def serve(argv: list[str]) -> None:
 
     MotoAPIBackend.reset = reset_and_seed
     seed_admin()
+    make_dynamodb_writes_atomic()
     if "--name" in argv:  # a label for the process list only
         index = argv.index("--name")
         del argv[index : index + 2]
