@@ -60,7 +60,7 @@ def objects(aws, prefix):
     return {o["Key"]: (o["ETag"], o["LastModified"]) for o in response.get("Contents", [])}
 
 
-@pytest.mark.slow  # three LightGBM cross-validations and a backfill: ~40 s on 2 shared cores
+@pytest.mark.slow  # a backfill and five LightGBM cross-validations: 11 s here, ~40 s on 2 busy cores
 def test_training_from_shards_matches_local_featurization(
     aws, aws_env, invoke, tiny_model, tiny_model_dir, tmp_path
 ):
@@ -233,6 +233,39 @@ def test_training_from_shards_matches_local_featurization(
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
     assert np.array_equal(probabilities.argmax(axis=1), expected.argmax(axis=1))
     assert np.array_equal(probabilities.argmax(axis=1), dataset.targets())  # and they are right
+
+    # Frames replaced or deleted since they were featurized have no shard to compare with: left out of
+    # the parity sample and named (4 of 19 touched: at least one is among the 16 sampled).
+    touched = [f"training/{label}/01.png" for label in BASE] + ["training/car/02.png"]
+    for key in touched[:3]:
+        aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=frame("car", 999))
+    aws.s3.delete_object(Bucket=aws.bucket, Key=touched[3])
+    again = train_from_shards(
+        f"s3://{aws.bucket}/training/",
+        f"s3://{aws.bucket}/features/{backbone}/",
+        tmp_path / "again",
+        s3_client=aws.s3,
+        backbone_from=str(tiny_model_dir),
+        folds=FOLDS,
+        progress=False,
+    )
+    changed = again.parity["backbone_vs_shards"]["changed_since_featurized"]
+    assert len(changed) >= 1 and set(changed) <= {f"s3://{aws.bucket}/{key}" for key in touched}
+    assert again.parity["backbone_vs_shards"]["n_images"] == 16 - len(changed)
+    # When none is left, there is nothing to prove the backbone with: refused.
+    for i, uri in enumerate(shards.uris):
+        aws.s3.put_object(Bucket=aws.bucket, Key=uri.split("/", 3)[3], Body=frame("bus", 5000 + i))
+    with pytest.raises(ParityError, match="none of the 16 sampled training frames"):
+        train_from_shards(
+            f"s3://{aws.bucket}/training/",
+            f"s3://{aws.bucket}/features/{backbone}/",
+            tmp_path / "never",
+            s3_client=aws.s3,
+            backbone_from=str(tiny_model_dir),
+            folds=FOLDS,
+            progress=False,
+        )
+    assert not (tmp_path / "never").exists()
 
 
 def copy_with_backbone_sha(model_dir, target, backbone_sha256: str):
