@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,10 +55,24 @@ class ReportPaths:
     per_fold: Path
 
 
+class FrameSource(Protocol):
+    """Frame i's pixels (uint8 [224, 224, 3]) on demand, e.g. downloaded when asked."""
+
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+
 def select_worst_frames(
-    cv: CVResult, uris: list[str], pixels: np.ndarray, *, limit: int = 12, thumbnail_size: int = 112
+    cv: CVResult,
+    uris: list[str],
+    pixels: np.ndarray | FrameSource,
+    *,
+    limit: int = 12,
+    thumbnail_size: int = 112,
 ) -> list[WorstFrame]:
-    """The ``limit`` wrong OOF answers with the highest confidence (the most misleading ones)."""
+    """The ``limit`` wrong OOF answers with the highest confidence (the most misleading ones).
+
+    ``pixels``: every frame's (uint8 [N, 224, 224, 3]), or a ``FrameSource`` (only the chosen
+    frames are asked for: training from feature shards downloads just those)."""
     from PIL import Image
 
     predicted = cv.oof_probabilities.argmax(axis=1)
