@@ -229,6 +229,8 @@ def test_training_from_shards_matches_local_featurization(
         seed=0,
     )
     probabilities, features = model.predict(dataset.pixels())
+    # Its backbone is the one that wrote the shards (so a featurize job with it writes the same shards).
+    assert np.array_equal(features.astype(np.float16), shards.features16)
     expected = local_head.predict_proba(features)
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
     assert np.array_equal(probabilities.argmax(axis=1), expected.argmax(axis=1))
