@@ -66,6 +66,9 @@ class Manifest:
     # The int8 kernel family (functions.cpu) of the CPU the int8 guard ran on; "" when no
     # guard ran. The function warns at cold start when its own CPU's family differs.
     int8_kernels: str = ""
+    # `camsort train --fine-tune`: the trained stages, epochs, augmentation, time and the
+    # evaluation method, whether it shipped and why (training.finetune); {} when not asked for.
+    fine_tuning: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

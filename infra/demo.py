@@ -74,7 +74,7 @@ def prepare_model(settings: DemoSettings, console: Console) -> Path:
     model_dir = Path(settings.model_dir) if settings.model_dir else ensure_demo_model(settings, console)
     load_verified(model_dir)
     manifest = read_manifest(model_dir)
-    warning = explain_weights(manifest.weights)
+    warning = explain_weights(manifest.weights, manifest.fine_tuning)
     if warning:
         console.print(Panel(warning, title="about this model", border_style="yellow"))
     console.print(

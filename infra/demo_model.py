@@ -15,7 +15,7 @@ from infra.demo_settings import DemoSettings
 from training import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
-DEMO_RECIPE_VERSION = 1
+DEMO_RECIPE_VERSION = 2
 
 
 def demo_model_key(settings: DemoSettings) -> str:
@@ -27,6 +27,7 @@ def demo_model_key(settings: DemoSettings) -> str:
         "folds": settings.folds,
         "precision": settings.precision,
         "seed": settings.seed,
+        "fine_tune": settings.fine_tune,
         # The frames themselves: a change to the generator must not reuse a model trained on old ones.
         "synthetic_source": synthetic.renderer_source_digest(),
     }
@@ -43,6 +44,7 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         return model_dir
 
     # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
+    from training.finetune_net import TuneSettings
     from training.pipeline import train
     from training.synthetic import write_dataset
 
@@ -69,6 +71,8 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         cache_dir=Path(settings.cache_dir),
         progress=True,
         console=console,
+        fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
+        fine_tune_ship="if-better",
     )
     # Atomic publish: a half-trained directory never looks like a cached model.
     shutil.rmtree(model_dir, ignore_errors=True)  # an incomplete one (no manifest) from an older run
@@ -76,11 +80,21 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
     return model_dir
 
 
-def explain_weights(weights: str) -> str | None:
+def explain_weights(weights: str, fine_tuning: dict | None = None) -> str | None:
+    """The on-screen caveat about the model's backbone, fine-tuning included, from its manifest."""
+    tuning = fine_tuning or {}
+    tuned = (
+        f" Its last stage{'s' if tuning.get('from_stage') != 'conv5' else ''} (from {tuning.get('from_stage')}) "
+        f"{'were' if tuning.get('from_stage') != 'conv5' else 'was'} fine-tuned on the demo's frames: {tuning.get('decision')}."
+        if tuning.get("shipped")
+        else f" Fine-tuning was tried and {tuning.get('decision')}."
+        if tuning
+        else ""
+    )
     if weights == "none":
         return (
             "The ResNet50 backbone of this model is RANDOMLY INITIALISED (seeded, weights=none): ImageNet "
-            "weights cannot be downloaded on this machine. The labels below are only as good as that. "
+            f"weights cannot be downloaded on this machine.{tuned} The labels below are only as good as that. "
             "On a machine with the weights: camsort demo --weights imagenet (or a local .h5 path)."
         )
-    return None
+    return tuned.strip() or None

@@ -24,6 +24,9 @@ class DemoSettings:
     folds: int = 3
     precision: str = "auto"
     seed: int = 0
+    # Try fine-tuning the network's last stage; ship it only when its cross-fitted balanced
+    # accuracy beats the frozen backbone's ("fine-tunes when that pays").
+    fine_tune: bool = True
     # The function's configuration: serverless.yml's defaults (timeout 60 s, so a visibility
     # timeout of 360 s; batches of 10 gathered for up to 2 s), except a byte limit small
     # enough that the simulator's oversized object stays a few MB.

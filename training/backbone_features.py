@@ -40,15 +40,24 @@ def backbone_features(
     cache_dir: Path,
     progress: bool,
     step: Callable[[str], None],
+    tuned: tuple[Any, Path] | None = None,
 ) -> BackboneFeatures:
-    from export.backbone import cached_backbone
+    """``tuned``: (the fine-tuned Keras backbone, where to export it) instead of (weights, seed)'s."""
+    from export.backbone import cached_backbone, export_backbone
     from training.featurize import featurize
     from training.neardup import dhash_groups
     from training.pipeline import keras_backbone
 
-    step(f"ResNet50 backbone (weights {weights_label}, seed {seed})")
-    keras_model = keras_backbone(weights, seed)
-    backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
+    if tuned is None:
+        step(f"ResNet50 backbone (weights {weights_label}, seed {seed})")
+        keras_model = keras_backbone(weights, seed)
+        backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
+    else:
+        keras_model, path = tuned
+        step(f"fine-tuned ResNet50 -> ONNX (tf2onnx) at {path.name}")
+        backbones = {
+            "fp32": path if path.is_file() else export_backbone(keras_model, path, progress=progress)
+        }
     if precision != "fp32":
         calibration = calibration_indices(len(pixels), calibration_size, seed)
         step(f"int8 backbone: static QDQ calibrated on {len(calibration)} training frames")

@@ -15,7 +15,7 @@ out-of-fold predictions) and the int8 guard live in ``training.thresholds``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -117,35 +117,37 @@ def cross_validate(
     target_precision: float = DEFAULT_TARGET_PRECISION,
     progress: bool = True,
     fit=None,
+    fold_features: Callable[[int, np.ndarray], np.ndarray] | None = None,
 ) -> CVResult:
     """Grouped, stratified k-fold CV of LightGBM; out-of-fold probabilities and thresholds.
 
     ``fit(features, y) -> model with predict_proba`` replaces LightGBM (training.heads);
     the folds depend only on (y, groups, folds, seed), so every head gets the same folds.
+    ``fold_features(fold, train_idx) -> [N, F]`` gives each fold features of its own (cross-fitting:
+    training.finetune's network tuned on that fold's training frames only); ``features`` is then
+    only checked for shape.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     features, y, groups = _check_inputs(features, y, groups, labels, folds)
     params = resolve_params(params, seed)
     n_classes = len(labels)
 
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_of = np.full(len(y), -1, dtype=np.int64)
     oof = np.zeros((len(y), n_classes), dtype=np.float32)
     fold_metrics = []
     with _progress_bar(progress, "cross-validation", folds) as advance:
-        for fold, (train_idx, valid_idx) in enumerate(splitter.split(features, y, groups)):
+        for fold, (train_idx, valid_idx) in enumerate(grouped_folds(y, groups, folds=folds, seed=seed)):
             if len(np.unique(y[train_idx])) != n_classes:
                 missing = sorted(set(range(n_classes)) - set(np.unique(y[train_idx]).tolist()))
                 raise DatasetError(
                     f"cross-validation fold {fold}: no training frames of label(s) "
                     f"{[labels[i] for i in missing]}; add more distinct frames of those labels or lower --folds"
                 )
+            fold_x = features if fold_features is None else fold_features(fold, train_idx)
             if fit is None:
-                model = _fit(features[train_idx], y[train_idx], params)
+                model = _fit(fold_x[train_idx], y[train_idx], params)
             else:
-                model = fit(features[train_idx], y[train_idx])
-            probabilities = model.predict_proba(features[valid_idx]).astype(np.float32)
+                model = fit(fold_x[train_idx], y[train_idx])
+            probabilities = model.predict_proba(fold_x[valid_idx]).astype(np.float32)
             oof[valid_idx] = probabilities
             fold_of[valid_idx] = fold
             fold_metrics.append(
@@ -175,6 +177,20 @@ def cross_validate(
         pooled=compute_metrics(y, oof, n_classes),
         thresholds=choose_thresholds(oof, y, labels, target_precision=target_precision),
     )
+
+
+def grouped_folds(
+    y: np.ndarray, groups: np.ndarray, *, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, valid) indices of each fold: stratified on y, no near-duplicate group split.
+
+    Depends only on (y, groups, folds, seed): every head, precision and fine-tuning run that
+    asks gets the same folds.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
 
 
 def fit_final(features: np.ndarray, y: np.ndarray, params: dict[str, Any] | None = None, seed: int = 0):

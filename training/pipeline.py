@@ -48,6 +48,8 @@ from functions.manifest import (
 from training.backbone_features import backbone_features
 from training.crossval import CVResult
 from training.export_step import export_and_check, tool_versions
+from training.finetune import fine_tune_step, tuned_backbone_path
+from training.finetune_net import TuneSettings
 from training.precision import (
     choose_precision,
     quantization_summary,
@@ -76,6 +78,7 @@ class TrainResult:
     report_paths: Any  # training.report.ReportPaths
     featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
     backbones: dict[str, Path]  # precision -> the (cached) ONNX backbone its features came from
+    fine_tuning: Any = None  # training.finetune.FineTuneOutcome when --fine-tune ran
 
     def __fspath__(self) -> str:
         """A TrainResult stands for its model directory: ``Path(train(...))`` works."""
@@ -118,8 +121,16 @@ def train(
     progress: bool = True,
     console=None,
     head: str = "lightgbm",
+    fine_tune: TuneSettings | None = None,
+    fine_tune_ship: str = "always",
 ) -> TrainResult:
-    """Train and export a model from the images under ``source`` (one or several) into ``out_dir``."""
+    """Train and export a model from the images under ``source`` (one or several) into ``out_dir``.
+
+    ``fine_tune``: also fine-tune the top of the network (training.finetune: cross-fitted on the
+    same folds, so frozen and fine-tuned are compared on the same frames); ``fine_tune_ship``:
+    ``always`` ships the fine-tuned network, ``if-better`` only when its cross-fitted balanced
+    accuracy beats the frozen one's.
+    """
     from rich.console import Console
 
     from export.backbone import weights_label
@@ -127,7 +138,7 @@ def train(
     from training.dataset import load_dataset
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.neardup import DEFAULT_MAX_DISTANCE
-    from training.report import print_cv_table, select_worst_frames, write_report
+    from training.report import print_cv_table, print_side_by_side, select_worst_frames, write_report
     from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
 
     if precision not in PRECISION_CHOICES:
@@ -188,6 +199,25 @@ def train(
     head, head_reason = choose_head(head, heads)
     step(f"head: {head}: {head_reason}")
     cvs: dict[str, CVResult] = {"fp32": heads[head]}
+    tuning = None
+    if fine_tune is not None:
+        tuning, shipping_tuned = fine_tune_step(
+            keras_model, pixels, sha256s, y, groups.group_ids, labels, heads[head],
+            settings=fine_tune, ship=fine_tune_ship, backbone_key=f"{label_of_weights}|seed {seed}",
+            cache_dir=cache_dir, folds=folds, fit=single_fit(head, seed), params=params,
+            target_precision=target_precision, progress=progress, console=console, step=step,
+        )  # fmt: skip
+        if shipping_tuned:
+            prepared = backbone_features(
+                pixels, sha256s, weights=weights, weights_label=label_of_weights, seed=seed,
+                precision=precision, calibration_size=calibration_size, cache_dir=cache_dir,
+                progress=progress, step=step, tuned=(tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir)),
+            )  # fmt: skip
+            keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
+            featurize_stats = prepared.featurize_stats
+            # The fine-tuned network saw every frame: a CV on its features would flatter it. The
+            # figures and thresholds are the cross-fitted ones; the CVs below only compare precisions.
+            cvs = {}
     for name in backbones:
         if name in cvs:
             continue
@@ -212,6 +242,14 @@ def train(
     shipped, reason = choose_precision(precision, guard)
     step(f"shipping {shipped}: {reason}")
     cv = cvs[shipped]
+    others = {name: other for name, other in cvs.items() if name != shipped}
+    if tuning is not None:
+        if shipping_tuned:
+            # The CVs above ran on the final network, which saw every frame: they only fed the int8
+            # guard (fp32 against int8 on the same network). Figures and thresholds: the cross-fit.
+            cv, others = tuning.cv, {"frozen": heads[head]}
+        else:
+            others["fine-tuned (not shipped)"] = tuning.cv
 
     step(f"fitting the final {head} head on all frames and exporting model.onnx")
     classifier = fit_head(head, task, features[shipped], y, labels, params=params, seed=seed)
@@ -244,6 +282,11 @@ def train(
         },
     }
     quantization = quantization_summary(precision, shipped, reason, guard, calibration_size, len(y))
+    if guard is not None and tuning is not None and tuning.shipped:
+        quantization["guard_frames"] = (
+            "out-of-fold heads on the final fine-tuned network's features, which saw every frame: "
+            "the guard compares fp32 with int8 on one network; it is not an accuracy estimate"
+        )
     manifest = Manifest(
         labels=list(labels),
         task="binary" if len(labels) == 2 else "multiclass",
@@ -261,6 +304,7 @@ def train(
         quantization=quantization,
         tools=tool_versions(),
         int8_kernels=int8_kernel_family() if guard is not None else "",
+        fine_tuning=tuning.record() if tuning is not None else {},
     )
     write_manifest(out_dir, manifest)
 
@@ -277,18 +321,30 @@ def train(
         parity=parity,
         manifest=manifest,
         worst_frames=select_worst_frames(cv, uris, pixels),
-        other_cv={name: other for name, other in cvs.items() if name != shipped},
+        other_cv=others,
     )
     if weights == "none":
         console.print(
             "[bold yellow]The backbone is randomly initialised (--weights none): these figures are not "
             "representative of a model built on ImageNet weights.[/]"
         )
+    tuned_shipped = tuning is not None and tuning.shipped
     print_cv_table(
         cv,
         console,
-        title=f"cross-validation, {shipped} features, {head} head ({folds} grouped folds, seed {seed})",
+        title=(
+            f"cross-fitted fine-tuned network, {head} head ({folds} grouped folds, seed {seed})"
+            if tuned_shipped
+            else f"cross-validation, {shipped} features, {head} head ({folds} grouped folds, seed {seed})"
+        ),
     )
+    if tuning is not None:
+        print_side_by_side(
+            {"frozen": heads[head], "fine-tuned (cross-fitted)": tuning.cv},
+            console,
+            title=f"frozen vs fine-tuned ({tuning.settings.from_stage}), the same {len(y)} frames and {folds} folds",
+        )
+        console.print(f"fine-tuning {tuning.decision}")
     if len(heads) > 1:
         from training.multilabel_report import add_heads_to_report, print_heads_table
 
@@ -299,7 +355,7 @@ def train(
         model_dir=out_dir,
         manifest=manifest,
         cv=cv,
-        other_cv={name: other for name, other in cvs.items() if name != shipped},
+        other_cv=others,
         guard=guard,
         precision=shipped,
         precision_reason=reason,
@@ -307,4 +363,5 @@ def train(
         report_paths=report_paths,
         featurize_stats=featurize_stats,
         backbones=dict(backbones),
+        fine_tuning=tuning,
     )

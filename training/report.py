@@ -138,6 +138,16 @@ def write_report(
     }
     for path, png in images.items():
         _write_atomic(path, png)
+    # The compared runs get their ROC and confusion too: side by side with the shipped one's.
+    other_images: dict[str, dict[str, bytes]] = {}
+    for name, other in (other_cv or {}).items():
+        slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+        other_images[name] = {
+            f"roc-{slug}.png": plot_roc(other),
+            f"confusion-{slug}.png": plot_confusion(other),
+        }
+        for file_name, png in other_images[name].items():
+            _write_atomic(out_dir / file_name, png)
 
     report = {
         "created_at": created_at,
@@ -176,6 +186,7 @@ def write_report(
         manifest=manifest_dict,
         worst_frames=worst_frames,
         images={path.name: png for path, png in images.items()},
+        other_images=other_images,
     )
     _write_atomic(paths.html, page.encode())
     return paths
@@ -265,3 +276,31 @@ def _write_atomic(path: Path, payload: bytes) -> None:
         os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def print_side_by_side(runs: dict[str, CVResult], console, *, title: str) -> None:
+    """Several cross-validations of the same frames and folds, one column each (mean ± std)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("")
+    for name in runs:
+        table.add_column(name, justify="right")
+    first = next(iter(runs.values()))
+    for name in SCALAR_METRICS:
+        table.add_row(
+            METRIC_TITLES[name], *(mean_std(run.mean[name], run.std[name]) for run in runs.values())
+        )
+    table.add_section()
+    for label in first.labels:
+        table.add_row(
+            f"{label}: F1",
+            *(
+                mean_std(run.per_class[label]["f1"]["mean"], run.per_class[label]["f1"]["std"])
+                for run in runs.values()
+            ),
+        )
+    table.add_section()
+    table.add_row("coverage (not 'unknown')", *(f"{run.thresholds.coverage:.1%}" for run in runs.values()))
+    table.add_row("accuracy on covered", *(fmt(run.thresholds.covered_accuracy) for run in runs.values()))
+    console.print(table)

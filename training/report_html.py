@@ -38,6 +38,7 @@ def render_html(
     manifest,
     worst_frames,
     images,
+    other_images=None,
 ) -> str:
     e = html.escape
     parts = [
@@ -85,7 +86,29 @@ def render_html(
     parts.append(f"<h2>Cross-validation ({cv.folds} grouped folds, seed {cv.seed})</h2>")
     parts.append(_cv_tables(cv))
     for name, other in other_cv.items():
-        parts.append(f"<h3>For comparison: {e(name)} features</h3>" + _cv_tables(other))
+        parts.append(
+            f"<h3>For comparison: {e(name)} features, the same frames and folds</h3>" + _cv_tables(other)
+        )
+        for plot_name, png in (other_images or {}).get(name, {}).items():
+            parts.append(_img(plot_name, png))
+    tuning = (manifest or {}).get("fine_tuning") or {}
+    if tuning:
+        parts.append("<h2>Fine-tuning</h2>")
+        parts.append(
+            f"<p>{e(str(tuning.get('decision', '')))}. Evaluation: {e(str(tuning.get('evaluation', '')))}.</p>"
+        )
+        parts.append(
+            _kv_table(_flatten({k: v for k, v in tuning.items() if k not in ("history_final", "layers")}))
+        )
+        history = tuning.get("history_final") or []
+        if history:
+            parts.append("<h3>Final fine-tuning on all frames, per epoch</h3>")
+            parts.append(
+                _rows_table(
+                    ["epoch", "loss", "accuracy"],
+                    [[row["epoch"], fmt(row["loss"]), fmt(row["accuracy"])] for row in history],
+                )
+            )
 
     parts.append(f"<h2>Decision thresholds (target precision {thresholds.target_precision:.2f})</h2>")
     parts.append(
@@ -111,9 +134,7 @@ def render_html(
 
     parts.append("<h2>Plots</h2>")
     for name, png in images.items():
-        parts.append(
-            f"<img class='plot' alt='{e(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-        )
+        parts.append(_img(name, png))
 
     parts.append("<h2>int8 quantization guard</h2>")
     if guard is None:
@@ -138,6 +159,10 @@ def render_html(
         )
     parts.append("</div></body></html>")
     return "\n".join(parts)
+
+
+def _img(name: str, png: bytes) -> str:
+    return f"<img class='plot' alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
 def _cv_tables(cv: CVResult) -> str:

@@ -56,6 +56,11 @@ import click
     default=None,
     help="The shadow candidate's model directory (implies --shadow).",
 )
+@click.option(
+    "--no-fine-tune",
+    is_flag=True,
+    help="Train the demo model on frozen features only (skip trying to fine-tune the last stage).",
+)
 @click.option("--endpoint-url", default=None, help="Use this running moto server instead of starting one.")
 @click.option(
     "--stage", default="local", show_default=True, help="Resource names: camsort-frames-<stage>, ..."
@@ -84,6 +89,7 @@ def demo(
     train_per_label: int,
     shadow: bool,
     candidate_dir: Path | None,
+    no_fine_tune: bool,
     endpoint_url: str | None,
     stage: str,
     keep_running: bool,
@@ -114,6 +120,7 @@ def demo(
             model_dir=model_dir,
             weights=weights,
             train_per_label=train_per_label,
+            fine_tune=not no_fine_tune,
             shadow=shadow or candidate_dir is not None,
             candidate_dir=candidate_dir,
             endpoint_url=endpoint_url,

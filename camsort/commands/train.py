@@ -80,6 +80,40 @@ import click
     help="With --features: the model that wrote the shards (s3://bucket/models/<version>/ or a local model "
     "directory); its manifest's backbone_sha256 must be the shards' and its backbone ships.",
 )
+@click.option(
+    "--fine-tune",
+    is_flag=True,
+    help="Also fine-tune the top of the ResNet50 on these frames (augmented views, early stopping), "
+    "cross-fitted on the same folds: prints frozen and fine-tuned side by side.",
+)
+@click.option(
+    "--fine-tune-from",
+    type=click.Choice(["conv5", "conv4", "conv3", "conv2"]),
+    default="conv5",
+    show_default=True,
+    help="The first ResNet50 stage to train; the stages before it stay frozen (their output is cached).",
+)
+@click.option(
+    "--fine-tune-epochs",
+    default=12,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most epochs per training run.",
+)
+@click.option(
+    "--fine-tune-views",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Views per frame: the frame and augmented copies (flip, crop, light, colour).",
+)
+@click.option(
+    "--fine-tune-ship",
+    type=click.Choice(["always", "if-better"]),
+    default="always",
+    show_default=True,
+    help="always ships the fine-tuned network; if-better only when its cross-fitted balanced accuracy beats the frozen one.",
+)
 def train(
     dataset: tuple[str, ...],
     out_dir: Path,
@@ -95,6 +129,11 @@ def train(
     endpoint_url: str | None,
     features: str | None,
     backbone_from: str | None,
+    fine_tune: bool,
+    fine_tune_from: str,
+    fine_tune_epochs: int,
+    fine_tune_views: int,
+    fine_tune_ship: str,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
@@ -106,6 +145,7 @@ def train(
     """
     from rich.console import Console
 
+    from training.finetune_net import TuneSettings
     from training.pipeline import train as train_model
 
     console = Console()
@@ -119,6 +159,11 @@ def train(
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
+    if fine_tune and (features or task == "multilabel"):
+        raise click.UsageError(
+            "--fine-tune trains the network on the frames themselves, one label per frame: "
+            "it cannot run with --features (only features are stored) or --task multilabel"
+        )
     if features:
         from functions.errors import ConfigurationError
         from training.shards_train import train_from_shards
@@ -188,4 +233,10 @@ def train(
         s3_client=s3_client,
         console=console,
         head=head,
+        fine_tune=TuneSettings(
+            from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed
+        )
+        if fine_tune
+        else None,
+        fine_tune_ship=fine_tune_ship,
     )

@@ -278,3 +278,43 @@ def test_unsnapped_thresholds_would_flip_in_onnx():
     assert (raw.predict(features) == y).all()
     onnx_labels = _onnx_trees_probabilities(raw, features).argmax(axis=1)
     assert (onnx_labels[y == 1] == 0).all()  # every upper value goes the wrong way in float32
+
+
+def test_cross_fitting_gives_each_fold_its_own_features_from_its_training_frames_only():
+    """fold_features(fold, train_idx): called once per fold, with exactly that fold's training frames."""
+    from training.crossval import grouped_folds
+
+    features, y, groups = _data()
+    calls = []
+
+    def fold_features(fold, train_idx):
+        calls.append((fold, np.sort(train_idx)))
+        return features  # the same features every fold: the result must equal the plain CV's
+
+    crossfit = cross_validate(
+        features, y, groups, LABELS, folds=3, seed=0, params=FAST, progress=False, fold_features=fold_features
+    )
+    plain = cross_validate(features, y, groups, LABELS, folds=3, seed=0, params=FAST, progress=False)
+    expected = grouped_folds(y, groups, folds=3, seed=0)
+    assert [fold for fold, _ in calls] == [0, 1, 2]
+    for (_, train_idx), (expected_train, expected_valid) in zip(calls, expected, strict=True):
+        assert np.array_equal(train_idx, np.sort(expected_train))
+        assert not set(train_idx) & set(expected_valid)
+    assert np.array_equal(crossfit.fold_of, plain.fold_of)
+    np.testing.assert_array_equal(crossfit.oof_probabilities, plain.oof_probabilities)
+
+
+def test_cross_fitting_uses_the_folds_own_features_for_its_held_out_frames():
+    """A fold whose features carry no signal predicts its held-out frames at chance; the others do not."""
+    features, y, groups = _data()
+    noise = np.random.default_rng(5).normal(size=features.shape).astype(np.float32)
+
+    def fold_features(fold, train_idx):
+        return noise if fold == 1 else features
+
+    cv = cross_validate(
+        features, y, groups, LABELS, folds=3, seed=0, params=FAST, progress=False, fold_features=fold_features
+    )
+    accuracy = {fold.fold: fold.accuracy for fold in cv.fold_metrics}
+    assert accuracy[0] > 0.8 and accuracy[2] > 0.8
+    assert accuracy[1] < 0.6

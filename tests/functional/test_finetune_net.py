@@ -1,0 +1,89 @@
+"""Fine-tuning's Keras side on the real ResNet50: the split is the backbone, training moves only the top.
+
+The top is rebuilt from the backbone's own layers after the split; these tests pin that the
+rebuilt path computes exactly what the whole backbone computes, that training changes the top's
+weights and nothing else (not even the model it was copied from), and that the frozen part is
+cached per frame and view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export.backbone import keras_features
+from training.augment import DEFAULT_AUGMENTATION
+from training.finetune_net import STAGE_INPUTS, TrainableTop, TuneSettings, copy_backbone, frozen_activations
+
+pytestmark = pytest.mark.slow
+SHAS = [f"{i:064x}" for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def activations(keras_backbone, backbone_frames, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("activations")
+    return frozen_activations(
+        keras_backbone, backbone_frames, SHAS, from_stage="conv5", views=2, backbone_key="none|seed 0",
+        augmentation=DEFAULT_AUGMENTATION, seed=0, cache_dir=cache,
+    ), cache  # fmt: skip
+
+
+def test_the_split_top_computes_what_the_whole_backbone_computes(
+    keras_backbone, backbone_frames, activations
+):
+    acts, _ = activations
+    copy = copy_backbone(keras_backbone)
+    top = TrainableTop(copy, "conv5", 3, multilabel=False, dropout=0.5)
+    whole = keras_features(keras_backbone, backbone_frames)
+    # The frozen part's output is stored as float16 (~3 significant digits): that bounds the gap.
+    np.testing.assert_allclose(
+        top.pooled_features(acts[0]), whole, rtol=2e-2, atol=2e-2 * np.abs(whole).max()
+    )
+
+
+def test_frozen_part_is_cached_per_frame_and_view(keras_backbone, backbone_frames, activations):
+    acts, cache = activations
+    assert acts.shape == (2, 8, 14, 14, 1024) and acts.dtype == np.float16
+    assert len(list((cache / "activations").glob("*.npy"))) == 16
+    calls = []
+    again = frozen_activations(
+        keras_backbone, backbone_frames, SHAS, from_stage="conv5", views=2, backbone_key="none|seed 0",
+        augmentation=DEFAULT_AUGMENTATION, seed=0, cache_dir=cache, progress=lambda done, total: calls.append(done),
+    )  # fmt: skip
+    assert calls == []  # nothing computed
+    np.testing.assert_array_equal(again, acts)
+    assert not np.array_equal(acts[0], acts[1])  # view 1 is an augmented copy
+
+
+def test_training_moves_the_top_only_and_never_the_source_model(keras_backbone, activations):
+    acts, _ = activations
+    before_source = [w.copy() for w in keras_backbone.get_weights()]
+    copy = copy_backbone(keras_backbone)
+    names = [layer.name for layer in copy.layers]
+    split = names.index(STAGE_INPUTS["conv5"])
+    frozen_before = [w.copy() for layer in copy.layers[: split + 1] for w in layer.get_weights()]
+    top = TrainableTop(copy, "conv5", 3, multilabel=False, dropout=0.5)
+    top_before = [w.copy() for w in copy.get_layer("conv5_block3_3_conv").get_weights()]
+
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    run = top.fit(acts, y, np.arange(6), np.arange(6, 8), TuneSettings(epochs=2, patience=5, batch_size=4))
+
+    assert [row["epoch"] for row in run.history] == [1, 2] and run.frames_trained == 12
+    assert all(np.isfinite(row["loss"]) and "val_loss" in row for row in run.history)
+    assert 1 <= run.best_epoch <= 2
+    top_after = copy.get_layer("conv5_block3_3_conv").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(top_before, top_after, strict=True))
+    frozen_after = [w for layer in copy.layers[: split + 1] for w in layer.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(frozen_before, frozen_after, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(before_source, keras_backbone.get_weights(), strict=True))
+
+    top.reset(0)  # back to the backbone's weights
+    reset = copy.get_layer("conv5_block3_3_conv").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(top_before, reset, strict=True))
+
+
+def test_an_unknown_stage_is_refused_naming_the_choices():
+    from functions.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="conv5"):
+        TuneSettings(from_stage="conv9")
