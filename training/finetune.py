@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def cross_fit(
     seconds: dict[str, float] = {}
     tuned = copy_backbone(keras_model)
     top = TrainableTop(tuned, settings.from_stage, len(labels), multilabel=False, dropout=settings.dropout)
-    with _bars(progress, console) as bars:
+    with _progress(progress, console) as bars:
         started = time.perf_counter()
         activations = frozen_activations(
             keras_model,
@@ -229,28 +230,30 @@ def _validation_split(
     return train_idx[~stop], train_idx[stop]
 
 
-class _Bars:
-    def __init__(self, progress):
-        self._progress = progress
+class _Progress:
+    """One rich display for the frozen part (frames x views) and a line per training run."""
+
+    def __init__(self, display):
+        self._display = display
         self._views = None
 
     def views(self, done: int, total: int) -> None:
-        if self._progress is None:
+        if self._display is None:
             return
         if self._views is None:
-            self._views = self._progress.add_task("frozen part, frames x views", total=total)
-        self._progress.update(self._views, completed=done)
+            self._views = self._display.add_task("frozen part, frames x views", total=total)
+        self._display.update(self._views, completed=done)
 
     def epochs(self, what: str) -> Callable[[int, int, dict[str, float]], None] | None:
-        if self._progress is None:
+        if self._display is None:
             return None
-        task = self._progress.add_task(f"fine-tuning, {what}", total=None)
+        task = self._display.add_task(f"fine-tuning, {what}", total=None)
 
         def report(epoch: int, epochs: int, record: dict[str, float]) -> None:
             figures = f"loss {record['loss']:.3f} acc {record['accuracy']:.3f}"
             if "val_loss" in record:
                 figures += f" | val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}"
-            self._progress.update(
+            self._display.update(
                 task,
                 completed=epoch,
                 total=epochs,
@@ -260,29 +263,13 @@ class _Bars:
         return report
 
 
-class _bars:
-    """A rich progress display (or nothing) for the frozen part and each training run."""
+@contextmanager
+def _progress(enabled: bool, console) -> Iterator[_Progress]:
+    if not enabled:
+        yield _Progress(None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def __init__(self, enabled: bool, console):
-        self._enabled = enabled
-        self._console = console
-        self._display = None
-
-    def __enter__(self) -> _Bars:
-        if not self._enabled:
-            return _Bars(None)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._display = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self._console,
-        )
-        self._display.__enter__()
-        return _Bars(self._display)
-
-    def __exit__(self, *exc_info) -> None:
-        if self._display is not None:
-            self._display.__exit__(*exc_info)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as display:
+        yield _Progress(display)

@@ -87,3 +87,27 @@ def test_an_unknown_stage_is_refused_naming_the_choices():
 
     with pytest.raises(ConfigurationError, match="conv5"):
         TuneSettings(from_stage="conv9")
+
+
+def test_recalibration_sets_batch_norm_statistics_to_the_frames_own(keras_backbone, activations):
+    """The first trained BatchNorm's moving mean/variance become its input's, over every chunk."""
+    acts, _ = activations
+    copy = copy_backbone(keras_backbone)
+    top = TrainableTop(copy, "conv5", 3, multilabel=False, dropout=0.5)
+    batch_norm = copy.get_layer("conv5_block1_1_bn")
+    # Its input: conv5_block1_1_conv applied to the split's output (the cached activations).
+    inputs = np.asarray(copy.get_layer("conv5_block1_1_conv")(acts[0].astype(np.float32)))
+    assert not np.allclose(batch_norm.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), atol=1e-2)
+
+    top.recalibrate(acts[0], chunk=4)  # two chunks of four frames, equal weight
+
+    chunk_means = [inputs[i : i + 4].mean(axis=(0, 1, 2)) for i in (0, 4)]
+    chunk_vars = [inputs[i : i + 4].var(axis=(0, 1, 2)) for i in (0, 4)]
+    scale = np.abs(inputs).max()
+    np.testing.assert_allclose(
+        batch_norm.moving_mean.numpy(), np.mean(chunk_means, axis=0), atol=1e-4 * scale
+    )
+    np.testing.assert_allclose(
+        batch_norm.moving_variance.numpy(), np.mean(chunk_vars, axis=0), rtol=1e-3, atol=1e-4 * scale**2
+    )
+    assert batch_norm.momentum == 0.99  # restored
