@@ -27,8 +27,9 @@ import numpy as np
 
 from functions.errors import ConfigurationError
 from training.augment import DEFAULT_AUGMENTATION, Augmentation
-from training.crossval import CVResult
 from training.finetune_net import TrainableTop, TuneRun, TuneSettings, copy_backbone, frozen_activations
+
+FoldFeatures = Callable[[int, np.ndarray], np.ndarray]  # (fold, its training frames) -> [N, F]
 
 SHIP_CHOICES = ("always", "if-better")
 EVALUATION = (
@@ -41,13 +42,13 @@ EVALUATION = (
 @dataclass
 class FineTuneOutcome:
     keras_model: Any  # the full backbone, fine-tuned on every frame (what ships)
-    cv: CVResult  # cross-fitted: out-of-fold predictions of networks that never saw the frame
+    cv: Any  # CVResult | MultiLabelCV, cross-fitted: out-of-fold answers of networks that never saw the frame
     fold_runs: list[TuneRun]
     final_run: TuneRun
     settings: TuneSettings
     augmentation: Augmentation
     seconds: dict[str, float]  # activations / cross_fit / final
-
+    multilabel: bool = False
     shipped: bool = True
     decision: str = ""
 
@@ -71,7 +72,8 @@ class FineTuneOutcome:
             "batch_size": self.settings.batch_size,
             "learning_rate": self.settings.learning_rate,
             "schedule": "Adam, cosine decay to 0",
-            "class_weighting": "balanced",
+            "head": "sigmoid per label" if self.multilabel else "softmax",
+            "class_weighting": "none (binary cross-entropy per label)" if self.multilabel else "balanced",
             "dropout": self.settings.dropout,
             "augmentation": self.augmentation.as_dict(),
             "evaluation": EVALUATION,
@@ -94,25 +96,26 @@ def cross_fit(
     sha256s: list[str],
     y: np.ndarray,
     groups: np.ndarray,
-    labels: list[str],
+    n_outputs: int,
     *,
     settings: TuneSettings,
+    cross_validate_with: Callable[[FoldFeatures], Any],
     backbone_key: str,
     cache_dir: Path,
-    folds: int,
-    fit: Callable[[np.ndarray, np.ndarray], Any],
-    target_precision: float,
-    params: dict[str, Any] | None = None,
+    multilabel: bool = False,
     progress: bool = True,
     console=None,
     augmentation: Augmentation = DEFAULT_AUGMENTATION,
 ) -> FineTuneOutcome:
-    """Cross-fit the fine-tuning on the frozen CV's folds, then fine-tune the shipped network on all frames."""
-    from training.crossval import cross_validate
+    """Cross-fit the fine-tuning, then fine-tune the shipped network on all frames.
 
+    ``cross_validate_with(fold_features)`` runs the head's cross-validation on the frozen run's
+    folds (``training.crossval.cross_validate`` or ``training.multilabel.cross_validate_multilabel``
+    with ``fold_features``); ``y``: int [N] classes, or uint8 [N, L] label sets (``multilabel``).
+    """
     seconds: dict[str, float] = {}
     tuned = copy_backbone(keras_model)
-    top = TrainableTop(tuned, settings.from_stage, len(labels), multilabel=False, dropout=settings.dropout)
+    top = TrainableTop(tuned, settings.from_stage, n_outputs, multilabel=multilabel, dropout=settings.dropout)
     with _progress(progress, console) as bars:
         started = time.perf_counter()
         activations = frozen_activations(
@@ -133,32 +136,12 @@ def cross_fit(
 
         def fold_features(fold: int, train_idx: np.ndarray) -> np.ndarray:
             fit_idx, stop_idx = _validation_split(train_idx, groups, settings)
-            runs.append(
-                top.fit(
-                    activations,
-                    y,
-                    fit_idx,
-                    stop_idx,
-                    settings,
-                    report=bars.epochs(f"fold {fold + 1}/{folds}"),
-                )
-            )
+            report = bars.epochs(f"fold {fold + 1}")
+            runs.append(top.fit(activations, y, fit_idx, stop_idx, settings, report=report))
             return top.pooled_features(activations[0])
 
         started = time.perf_counter()
-        cv = cross_validate(
-            np.zeros((len(y), 1), dtype=np.float32),  # only its shape is read: each fold has its own features
-            y,
-            groups,
-            labels,
-            folds=folds,
-            seed=settings.seed,
-            params=params,
-            target_precision=target_precision,
-            progress=False,
-            fit=fit,
-            fold_features=fold_features,
-        )
+        cv = cross_validate_with(fold_features)
         seconds["cross_fit"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -168,7 +151,7 @@ def cross_fit(
             activations, y, every, None, settings, epochs=epochs, report=bars.epochs("all frames")
         )
         seconds["final"] = time.perf_counter() - started
-    return FineTuneOutcome(tuned, cv, runs, final, settings, augmentation, seconds)
+    return FineTuneOutcome(tuned, cv, runs, final, settings, augmentation, seconds, multilabel=multilabel)
 
 
 def fine_tune_step(
@@ -177,26 +160,28 @@ def fine_tune_step(
     sha256s,
     y,
     groups,
-    labels,
-    frozen_cv: CVResult,
+    frozen_cv,
     *,
     settings: TuneSettings,
     ship: str,
+    metric: str,
     step: Callable[[str], None],
     **cross_fit_options: Any,
 ) -> tuple[FineTuneOutcome, bool]:
-    """Cross-fit the fine-tuning and decide whether the fine-tuned network ships."""
+    """Cross-fit the fine-tuning and decide whether the fine-tuned network ships.
+
+    ``metric``: the cross-validation figure (a key of ``cv.mean``, higher is better) that
+    decides ``if-better``: balanced accuracy for one label per frame, macro F1 for label sets.
+    """
     if ship not in SHIP_CHOICES:
         raise ConfigurationError(f"fine-tune ship {ship!r}: choose one of {', '.join(SHIP_CHOICES)}")
     step(
         f"fine-tuning from {settings.from_stage} ({settings.views} views per frame, <= {settings.epochs} epochs), "
-        f"cross-fitted on the same {cross_fit_options['folds']} folds as the frozen cross-validation"
+        f"cross-fitted on the frozen cross-validation's folds"
     )
-    outcome = cross_fit(
-        keras_model, pixels, sha256s, y, groups, labels, settings=settings, **cross_fit_options
-    )
-    frozen, tuned = frozen_cv.mean["balanced_accuracy"], outcome.cv.mean["balanced_accuracy"]
-    comparison = f"cross-fitted balanced accuracy {tuned:.3f} vs frozen {frozen:.3f}"
+    outcome = cross_fit(keras_model, pixels, sha256s, y, groups, settings=settings, **cross_fit_options)
+    frozen, tuned = frozen_cv.mean[metric], outcome.cv.mean[metric]
+    comparison = f"cross-fitted {metric.replace('_', ' ')} {tuned:.3f} vs frozen {frozen:.3f}"
     if ship == "always":
         outcome.shipped, outcome.decision = True, f"shipped (asked for): {comparison}"
     elif tuned > frozen:

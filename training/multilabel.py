@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,9 +254,12 @@ def cross_validate_multilabel(
     head: str = "lightgbm",
     fold_of: np.ndarray | None = None,
     progress: bool = True,
+    fold_features: Callable[[int, np.ndarray], np.ndarray] | None = None,
 ) -> MultiLabelCV:
     """Grouped k-fold CV of one binary head per label. ``fit(features, Y, params, seed) -> [models]``
-    (default: LightGBM); ``fold_of`` reuses given folds (every head on the same folds)."""
+    (default: LightGBM); ``fold_of`` reuses given folds (every head on the same folds);
+    ``fold_features(fold, train_idx) -> [N, F]``: each fold's own features (cross-fitting, as in
+    ``training.crossval.cross_validate``)."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     y = np.asarray(y, dtype=np.uint8)
     groups = np.asarray(groups)
@@ -282,8 +286,9 @@ def cross_validate_multilabel(
                         f"{'without' if y[train, k].all() else 'with'} label {label!r}; add more distinct frames "
                         "or lower --folds"
                     )
-            models = fit(features[train], y[train], params, seed)
-            oof[valid] = MultiLabelHead(models, labels).predict_proba(features[valid])
+            fold_x = features if fold_features is None else fold_features(fold, np.flatnonzero(train))
+            models = fit(fold_x[train], y[train], params, seed)
+            oof[valid] = MultiLabelHead(models, labels).predict_proba(fold_x[valid])
             advance()
 
     fold_metrics = []

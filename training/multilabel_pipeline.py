@@ -29,6 +29,8 @@ from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.backbone_features import backbone_features
 from training.export_step import tool_versions
+from training.finetune import fine_tune_step, tuned_backbone_path
+from training.finetune_net import TuneSettings
 from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
 from training.precision import (
     choose_precision,
@@ -55,14 +57,23 @@ def train_multilabel(
     params: dict[str, Any] | None = None,
     progress: bool = True,
     console=None,
+    fine_tune: TuneSettings | None = None,
+    fine_tune_ship: str = "always",
 ) -> TrainResult:
+    """``fine_tune``: as ``training.pipeline.train``, with a sigmoid temporary head; ``if-better``
+    compares the cross-fitted macro F1."""
     from rich.console import Console
 
     from export.backbone import weights_label
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
     from training.multilabel import multilabel_guard
     from training.multilabel_data import load_multilabel_dataset
-    from training.multilabel_report import print_multilabel_tables, write_multilabel_report
+    from training.multilabel_report import (
+        add_fine_tuning_to_report,
+        print_frozen_vs_tuned,
+        print_multilabel_tables,
+        write_multilabel_report,
+    )
     from training.neardup import DEFAULT_MAX_DISTANCE
 
     if precision not in PRECISION_CHOICES:
@@ -123,7 +134,43 @@ def train_multilabel(
     )
     chosen, head_reason = choose_head(head, heads_fp32)
     step(f"head: {chosen}: {head_reason}")
-    cvs = {"fp32": heads_fp32[chosen]}
+    frozen_cv = heads_fp32[chosen]
+    tuning, shipping_tuned = None, False
+    if fine_tune is not None:
+        from training.heads import fit_per_label
+        from training.multilabel import cross_validate_multilabel
+
+        def cross_validate_with(fold_features):
+            return cross_validate_multilabel(
+                features["fp32"], y, groups.group_ids, labels, seed=seed,
+                params=params if chosen == "lightgbm" else None,
+                fit=lambda f, t, p, s: fit_per_label(chosen, f, t, p, s), head=chosen,
+                fold_of=frozen_cv.fold_of, progress=False, fold_features=fold_features,
+            )  # fmt: skip
+
+        tuning, shipping_tuned = fine_tune_step(
+            keras_model, pixels, sha256s, y, groups.group_ids, frozen_cv, settings=fine_tune,
+            ship=fine_tune_ship, metric="macro_f1", n_outputs=len(labels), multilabel=True,
+            cross_validate_with=cross_validate_with, backbone_key=f"{label_of_weights}|seed {seed}",
+            cache_dir=cache_dir, progress=progress, console=console, step=step,
+        )  # fmt: skip
+        if shipping_tuned:
+            prepared = backbone_features(
+                pixels, sha256s, weights=weights, weights_label=label_of_weights, seed=seed,
+                precision=precision, calibration_size=calibration_size, cache_dir=cache_dir,
+                progress=progress, step=step, tuned=(tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir)),
+            )  # fmt: skip
+            keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
+            featurize_stats = prepared.featurize_stats
+    # Fine-tuned: the final network saw every frame, so these CVs only compare fp32 with int8 on it.
+    cvs = {
+        "fp32": cross_validate_heads(
+            chosen, task, features["fp32"], y, groups.group_ids, labels, folds=folds, seed=seed,
+            params=params, fold_of=frozen_cv.fold_of, progress=progress,
+        )[chosen]
+        if shipping_tuned
+        else frozen_cv
+    }  # fmt: skip
     guard = None
     if "int8" in backbones:
         cvs["int8"] = cross_validate_heads(
@@ -143,7 +190,7 @@ def train_multilabel(
         step(f"int8 guard: {'pass' if guard.passed else 'FAIL'}: {guard.reason}")
     shipped, reason = choose_precision(precision, guard)
     step(f"shipping {shipped}: {reason}")
-    cv = cvs[shipped]
+    cv = tuning.cv if shipping_tuned else cvs[shipped]
     thresholds = cv.thresholds
 
     step(f"fitting the final {chosen} heads on all frames and exporting model.onnx")
@@ -193,8 +240,16 @@ def train_multilabel(
         cv_summary={**cv.summary(), "head_choice": head_reason},
         training_set={**dataset.summary(), "near_duplicates": near_duplicates},
         parity=parity,
-        quantization=quantization_summary(precision, shipped, reason, guard, calibration_size, len(y)),
+        quantization=quantization_summary(precision, shipped, reason, guard, calibration_size, len(y))
+        | (
+            {
+                "guard_frames": "heads on the final fine-tuned network, which saw every frame: fp32 vs int8 only"
+            }
+            if shipping_tuned and guard is not None
+            else {}
+        ),
         tools=tool_versions(),
+        fine_tuning=tuning.record() if tuning is not None else {},
     )
     write_manifest(out_dir, manifest)
     report_paths = write_multilabel_report(
@@ -222,12 +277,22 @@ def train_multilabel(
         title=f"multi-label cross-validation, {shipped} features, {chosen} head ({cv.folds} grouped folds, seed {seed})",
         heads=heads_fp32 if len(heads_fp32) > 1 else None,
     )
+    if tuning is not None:
+        add_fine_tuning_to_report(out_dir, frozen_cv, tuning.cv, tuning.decision)
+        print_frozen_vs_tuned(
+            frozen_cv,
+            tuning.cv,
+            console,
+            title=f"frozen vs fine-tuned ({tuning.settings.from_stage}), the same {len(y)} frames and folds",
+        )
+        console.print(f"fine-tuning {tuning.decision}")
     step(f"model written to {out_dir} (model.onnx sha256 {sha[:12]}…, report: {report_paths.html})")
     return TrainResult(
         model_dir=out_dir,
         manifest=manifest,
         cv=cv,
-        other_cv={name: other for name, other in cvs.items() if name != shipped},
+        other_cv={name: other for name, other in cvs.items() if name != shipped}
+        | ({"frozen": frozen_cv} if shipping_tuned else {}),
         guard=guard,
         precision=shipped,
         precision_reason=reason,
@@ -235,6 +300,7 @@ def train_multilabel(
         report_paths=report_paths,
         featurize_stats=featurize_stats,
         backbones=dict(backbones),
+        fine_tuning=tuning,
     )
 
 

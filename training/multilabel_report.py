@@ -254,3 +254,66 @@ out-of-fold predictions; the shipped thresholds maximise each label's F1 on all 
 <h2>Parity</h2>{_kv_table({k: _fmt(v) for k, v in (report["parity"] or {}).items()})}
 </body></html>
 """
+
+
+def add_fine_tuning_to_report(
+    out_dir: Path, frozen: MultiLabelCV, tuned: MultiLabelCV, decision: str
+) -> None:
+    """Frozen and fine-tuned side by side (same frames, same folds), added to the multi-label report."""
+    out_dir = Path(out_dir)
+    _write_atomic(out_dir / "roc-frozen.png", plot_multilabel_roc(frozen))
+    report = json.loads((out_dir / REPORT_JSON).read_text())
+    report["frozen"] = frozen.to_dict()
+    report["fine_tuning_decision"] = decision
+    _write_atomic(out_dir / REPORT_JSON, (json.dumps(_json_safe(report), indent=2) + "\n").encode())
+    runs = {"frozen": frozen, "fine-tuned (cross-fitted)": tuned}
+    names = head_metric_names(runs)
+    side_by_side = _rows_table(
+        ["run", *names], [[r, *(_mean_std(c.mean[n], c.std[n]) for n in names)] for r, c in runs.items()]
+    )
+    per_label = _rows_table(
+        ["label", *(f"F1 {r}" for r in runs), *(f"ROC-AUC {r}" for r in runs)],
+        [
+            [
+                label,
+                *(
+                    _mean_std(c.per_label[label]["f1"]["mean"], c.per_label[label]["f1"]["std"])
+                    for c in runs.values()
+                ),
+                *(
+                    _mean_std(c.per_label[label]["roc_auc"]["mean"], c.per_label[label]["roc_auc"]["std"])
+                    for c in runs.values()
+                ),
+            ]
+            for label in tuned.labels
+        ],
+    )
+    section = (
+        "<h2>Frozen vs fine-tuned, the same frames and folds</h2>"
+        f"<p>{html.escape(decision)}</p>{side_by_side}{per_label}"
+        "<img class='plot' src='roc-frozen.png' alt='ROC, frozen'>"
+    )
+    page = (out_dir / REPORT_HTML).read_text().replace("</body>", section + "</body>", 1)
+    _write_atomic(out_dir / REPORT_HTML, page.encode())
+
+
+def print_frozen_vs_tuned(frozen: MultiLabelCV, tuned: MultiLabelCV, console, *, title: str) -> None:
+    from rich.table import Table
+
+    runs = {"frozen": frozen, "fine-tuned (cross-fitted)": tuned}
+    table = Table(title=title)
+    table.add_column("")
+    for run in runs:
+        table.add_column(run, justify="right")
+    for name in head_metric_names(runs):
+        table.add_row(name.replace("_", " "), *(_mean_std(c.mean[name], c.std[name]) for c in runs.values()))
+    table.add_section()
+    for label in tuned.labels:
+        table.add_row(
+            f"{label}: F1",
+            *(
+                _mean_std(c.per_label[label]["f1"]["mean"], c.per_label[label]["f1"]["std"])
+                for c in runs.values()
+            ),
+        )
+    console.print(table)

@@ -201,11 +201,19 @@ def train(
     cvs: dict[str, CVResult] = {"fp32": heads[head]}
     tuning = None
     if fine_tune is not None:
+
+        def cross_validate_with(fold_features):
+            return cross_validate(
+                features["fp32"], y, groups.group_ids, labels, folds=folds, seed=seed, params=params,
+                target_precision=target_precision, progress=False, fit=single_fit(head, seed),
+                fold_features=fold_features,
+            )  # fmt: skip
+
         tuning, shipping_tuned = fine_tune_step(
-            keras_model, pixels, sha256s, y, groups.group_ids, labels, heads[head],
-            settings=fine_tune, ship=fine_tune_ship, backbone_key=f"{label_of_weights}|seed {seed}",
-            cache_dir=cache_dir, folds=folds, fit=single_fit(head, seed), params=params,
-            target_precision=target_precision, progress=progress, console=console, step=step,
+            keras_model, pixels, sha256s, y, groups.group_ids, heads[head], settings=fine_tune,
+            ship=fine_tune_ship, metric="balanced_accuracy", n_outputs=len(labels),
+            cross_validate_with=cross_validate_with, backbone_key=f"{label_of_weights}|seed {seed}",
+            cache_dir=cache_dir, progress=progress, console=console, step=step,
         )  # fmt: skip
         if shipping_tuned:
             prepared = backbone_features(

@@ -95,7 +95,7 @@ import click
 )
 @click.option(
     "--fine-tune-epochs",
-    default=12,
+    default=20,
     show_default=True,
     type=click.IntRange(1),
     help="Most epochs per training run.",
@@ -159,10 +159,15 @@ def train(
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)
-    if fine_tune and (features or task == "multilabel"):
+    tuning = (
+        TuneSettings(from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed)
+        if fine_tune
+        else None
+    )
+    if fine_tune and features:
         raise click.UsageError(
-            "--fine-tune trains the network on the frames themselves, one label per frame: "
-            "it cannot run with --features (only features are stored) or --task multilabel"
+            "--fine-tune trains the network on the frames themselves: it cannot run with --features "
+            "(only the frames' features are stored)"
         )
     if features:
         from functions.errors import ConfigurationError
@@ -218,6 +223,8 @@ def train(
             cache_dir=cache_dir,
             s3_client=s3_client,
             console=console,
+            fine_tune=tuning,
+            fine_tune_ship=fine_tune_ship,
         )
         return
     if labels_file:
@@ -233,10 +240,6 @@ def train(
         s3_client=s3_client,
         console=console,
         head=head,
-        fine_tune=TuneSettings(
-            from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed
-        )
-        if fine_tune
-        else None,
+        fine_tune=tuning,
         fine_tune_ship=fine_tune_ship,
     )

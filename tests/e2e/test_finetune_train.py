@@ -107,16 +107,48 @@ def test_report_shows_both_with_their_plots(fine_tuned):
         assert (out_dir / name).is_file(), name
 
 
-def test_fine_tune_is_refused_with_feature_shards_or_multilabel(tmp_path):
+def test_fine_tune_is_refused_with_feature_shards(tmp_path):
     from click.testing import CliRunner
 
     from camsort.cli import main
 
-    for extra in (["--features", "s3://b/features/" + "0" * 64 + "/"], ["--task", "multilabel"]):
-        result = CliRunner().invoke(
-            main, ["train", str(tmp_path), "--out", str(tmp_path / "m"), "--fine-tune", *extra]
-        )
-        assert (
-            result.exit_code == 2
-            and "--fine-tune trains the network on the frames themselves" in result.output
-        )
+    shards = "s3://b/features/" + "0" * 64 + "/"
+    result = CliRunner().invoke(
+        main, ["train", "s3://b/t/", "--out", str(tmp_path / "m"), "--fine-tune", "--features", shards]
+    )
+    assert (
+        result.exit_code == 2 and "--fine-tune trains the network on the frames themselves" in result.output
+    )
+
+
+def test_multilabel_fine_tuning_uses_a_sigmoid_head_and_the_frozen_folds(
+    tmp_path_factory, shared_keras_backbone, training_cache_dir
+):
+    """`--task multilabel --fine-tune`: cross-fitted on the frozen run's folds, label sets side by side."""
+    from click.testing import CliRunner
+
+    from camsort.cli import main
+    from training.synthetic_multilabel import write_multilabel_dataset
+
+    root = tmp_path_factory.mktemp("ml-fine-tune")
+    write_multilabel_dataset(root / "data", 5, seed=12, width=640, height=360)
+    out_dir = root / "model"
+    args = ["train", str(root / "data"), "--task", "multilabel", "--out", str(out_dir), "--weights", "none"]
+    args += ["--folds", "3", "--cache-dir", str(training_cache_dir), *FINE_TUNE]
+    result = CliRunner().invoke(main, args, catch_exceptions=False, terminal_width=200)
+    assert result.exit_code == 0, result.output
+
+    assert "frozen vs fine-tuned (conv5)" in result.output and "fine-tuned (cross-fitted)" in result.output
+    _, manifest = load_verified(out_dir)
+    assert manifest.task == "multilabel"
+    assert manifest.fine_tuning["head"] == "sigmoid per label" and manifest.fine_tuning["shipped"] is True
+    assert "macro f1" in manifest.fine_tuning["decision"]
+    assert manifest.parity["fp32_vs_keras"]["labels_disagree"] == 0
+    report = json.loads((out_dir / "report.json").read_text())
+    tuned, frozen = report["cross_validation"], report["frozen"]
+    assert tuned["fold_of"] == frozen["fold_of"]
+    assert not np.allclose(np.array(tuned["oof_probabilities"]), np.array(frozen["oof_probabilities"]))
+    page = (out_dir / "report.html").read_text()
+    assert (
+        "Frozen vs fine-tuned, the same frames and folds" in page and (out_dir / "roc-frozen.png").is_file()
+    )
