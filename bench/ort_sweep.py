@@ -1,6 +1,6 @@
 """What onnxruntime's options buy on this CPU: one option changed at a time from the function's.
 
-The function's settings (``functions.model.session_options``): graph optimization EXTENDED,
+The function's settings (``functions.model.session_options``): graph optimization ALL,
 intra-op threads = the CPUs it may use, onnxruntime's default spinning, one batch per
 invocation. From there the sweep varies, one at a time: optimization level (BASIC, EXTENDED,
 ALL: ALL adds the CPU-specific layout transforms, e.g. NHWC for quantized convolutions),
@@ -24,7 +24,7 @@ BATCH_SIZES = (1, 4, 10)
 
 @dataclass(frozen=True)
 class OrtConfig:
-    level: str = "EXTENDED"
+    level: str = "ALL"
     threads: int = 2
     allow_spinning: bool | None = None  # None: onnxruntime's default (on)
     batch_size: int = 10

@@ -12,8 +12,13 @@ onnxruntime settings, and why:
   ``os.cpu_count()``, which counts the host's CPUs inside a container), overridable with
   CAMSORT_ONNX_THREADS (read by ``functions.settings``, passed in as ``threads``). ``inter_op_num_threads=1`` and sequential execution: a ResNet is
   one chain of ops, parallel branches buy nothing.
-* graph optimisation EXTENDED at load; models are never saved at ALL (an ALL-optimised
-  file is rewritten for the CPU that saved it).
+* graph optimisation ALL at load: it adds the layout transforms for the CPU the session runs
+  on (NCHWc convolutions on x86). Measured on this project's 2-core EPYC, batch 10: int8
+  23.0 -> 16.0 ms per frame with identical outputs, fp32 61.1 -> 41.9 ms with features within
+  1.1e-5 (of values up to 36) and identical probabilities; session load -0.03 s (int8) /
+  +0.11 s (fp32). Training featurizes with these same options, so the trees see the function's
+  features. Models are still never *saved* at ALL (such a file is rewritten for the CPU that
+  saved it): the optimisation happens at load, on the CPU that runs it.
 * one warm-up run at load, so the first frame does not pay for kernel selection.
 """
 
@@ -111,7 +116,7 @@ def _download_atomically(s3_client: Any, bucket: str, key: str, destination: Pat
 def session_options(
     threads: int,
     *,
-    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    optimization: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     allow_spinning: bool | None = None,
 ) -> ort.SessionOptions:
     """The function's onnxruntime settings (see the module docstring): everything that runs

@@ -2,14 +2,14 @@
 
 Features come from the very ONNX backbone that will ship (fp32 or int8), run by onnxruntime
 with the function's session options (``functions.model.session_options``: graph optimisation
-EXTENDED, one inter-op thread, sequential execution), so the
+ALL, one inter-op thread, sequential execution), so the
 trees are trained on what they will see in production. The level matters: on the fp32
-backbone ALL differs from EXTENDED by ~3e-6 (NCHWc kernels), enough to flip a tree split;
+backbone ALL differs from EXTENDED by ~1e-5 (NCHWc kernels), enough to flip a tree split;
 on the int8 backbone BASIC differs from EXTENDED by ~0.5 (no fused integer kernels).
 
-The cache key is (image content sha256, backbone file sha256, onnxruntime version): one
-``.npy`` per image under ``<cache_dir>/features/<backbone_sha256[:16]>-ort<version>/
-<image_sha256[:2]>/<image_sha256>.npy``. A re-run featurizes only images it has not seen with
+The cache key is (image content sha256, backbone file sha256, onnxruntime version and
+optimisation level): one ``.npy`` per image under ``<cache_dir>/features/<backbone_sha256[:16]>-
+ort<version>-<level>/<image_sha256[:2]>/<image_sha256>.npy``. A re-run featurizes only images it has not seen with
 this backbone; a new backbone (other weights, seed, precision or tool versions) misses the
 whole cache. Writes go to a temporary
 name and are renamed into place, so an interrupted run never leaves a half-written entry; an
@@ -68,7 +68,10 @@ def featurize(
     backbone_sha = sha256_file(backbone_path)
     import onnxruntime
 
-    store = Path(cache_dir) / "features" / f"{backbone_sha[:16]}-ort{onnxruntime.__version__}"
+    from functions.model import session_options
+
+    level = str(session_options(1).graph_optimization_level).rsplit("_", 1)[-1]  # EXTENDED | ALL
+    store = Path(cache_dir) / "features" / f"{backbone_sha[:16]}-ort{onnxruntime.__version__}-{level}"
     features = np.empty((len(pixels), FEATURE_SIZE), dtype=np.float32)
 
     # First occurrence of each content hash: duplicates inside one call are featurized once.

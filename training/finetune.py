@@ -188,7 +188,12 @@ def fine_tune_step(
         outcome.shipped, outcome.decision = True, f"shipped, it pays: {comparison}"
     else:
         outcome.shipped, outcome.decision = False, f"not shipped, it does not pay: {comparison}"
-    step(f"fine-tuning {outcome.decision}; {outcome.record()['frames_per_second']} frames/s trained")
+    record = outcome.record()
+    step(
+        f"fine-tuning {outcome.decision}; {sum(outcome.seconds.values()):.0f} s "
+        f"(frozen part {outcome.seconds['activations']:.0f} s, cross-fitting {outcome.seconds['cross_fit']:.0f} s, "
+        f"final {outcome.seconds['final']:.0f} s), {record['frames_per_second']} frames/s trained"
+    )
     return outcome, outcome.shipped
 
 

@@ -137,7 +137,7 @@ def test_session_options(tiny_model):
     options = tiny_model.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.inter_op_num_threads == 1
-    assert str(options.graph_optimization_level).endswith("ORT_ENABLE_EXTENDED")
+    assert str(options.graph_optimization_level).endswith("ORT_ENABLE_ALL")
     assert str(options.execution_mode).endswith("ORT_SEQUENTIAL")
 
 

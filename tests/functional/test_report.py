@@ -130,8 +130,12 @@ def test_report_files_and_json_schema(cv, frames, tmp_path):
 
     page = paths.html.read_text()
     assert page.startswith("<!doctype html>")
-    # self-contained: the four plots and the thumbnails are embedded
-    assert page.count("data:image/png;base64,") == 4
+    # self-contained: the four plots, the compared run's ROC and confusion, and the thumbnails
+    assert page.count("data:image/png;base64,") == 4 + 2
+    for name in ("roc-int8.png", "confusion-int8.png"):
+        png = paths.json.parent / name
+        assert png.read_bytes().startswith(PNG_SIGNATURE)
+        assert base64.b64encode(png.read_bytes()).decode() in page
     assert page.count("data:image/jpeg;base64,") == len(worst)
     assert base64.b64encode(paths.roc.read_bytes()).decode() in page
     assert "randomly initialised" in page  # weights none is said plainly

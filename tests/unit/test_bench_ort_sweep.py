@@ -8,7 +8,7 @@ from bench.ort_sweep import OrtConfig, summarize_sweep, sweep_configs
 def test_one_option_changed_at_a_time_from_the_baseline():
     configs = sweep_configs(cpus=2)
     base = configs[0]
-    assert base == OrtConfig(level="EXTENDED", threads=2, allow_spinning=None, batch_size=10)
+    assert base == OrtConfig(level="ALL", threads=2, allow_spinning=None, batch_size=10)
     assert len(configs) == len(set(configs))
     for config in configs[1:]:
         changed = [
