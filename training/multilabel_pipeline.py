@@ -104,18 +104,18 @@ def train_multilabel(
         + f"; {dataset.summary()['empty_set']} with no label; {len(dataset.skipped)} skipped"
     )
 
-    prepared = backbone_features(
-        pixels,
-        sha256s,
-        weights=weights,
-        weights_label=label_of_weights,
-        seed=seed,
-        precision=precision,
-        calibration_size=calibration_size,
-        cache_dir=cache_dir,
-        progress=progress,
-        step=step,
-    )
+    # The same options featurize the frozen backbone here and, below, a fine-tuned one.
+    featurize_options: dict[str, Any] = {
+        "weights": weights,
+        "weights_label": label_of_weights,
+        "seed": seed,
+        "precision": precision,
+        "calibration_size": calibration_size,
+        "cache_dir": cache_dir,
+        "progress": progress,
+        "step": step,
+    }
+    prepared = backbone_features(pixels, sha256s, **featurize_options)
     keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
     featurize_stats, groups = prepared.featurize_stats, prepared.groups
 
@@ -155,11 +155,8 @@ def train_multilabel(
             cache_dir=cache_dir, progress=progress, console=console, step=step,
         )  # fmt: skip
         if shipping_tuned:
-            prepared = backbone_features(
-                pixels, sha256s, weights=weights, weights_label=label_of_weights, seed=seed,
-                precision=precision, calibration_size=calibration_size, cache_dir=cache_dir,
-                progress=progress, step=step, tuned=(tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir)),
-            )  # fmt: skip
+            tuned = (tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir))
+            prepared = backbone_features(pixels, sha256s, **featurize_options, tuned=tuned)
             keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
             featurize_stats = prepared.featurize_stats
     # Fine-tuned: the final network saw every frame, so these CVs only compare fp32 with int8 on it.

@@ -166,18 +166,18 @@ def train(
         + f"; {len(dataset.skipped)} skipped"
     )
 
-    prepared = backbone_features(
-        pixels,
-        sha256s,
-        weights=weights,
-        weights_label=label_of_weights,
-        seed=seed,
-        precision=precision,
-        calibration_size=calibration_size,
-        cache_dir=cache_dir,
-        progress=progress,
-        step=step,
-    )
+    # The same options featurize the frozen backbone here and, below, a fine-tuned one.
+    featurize_options: dict[str, Any] = {
+        "weights": weights,
+        "weights_label": label_of_weights,
+        "seed": seed,
+        "precision": precision,
+        "calibration_size": calibration_size,
+        "cache_dir": cache_dir,
+        "progress": progress,
+        "step": step,
+    }
+    prepared = backbone_features(pixels, sha256s, **featurize_options)
     keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
     featurize_stats, groups = prepared.featurize_stats, prepared.groups
 
@@ -216,11 +216,8 @@ def train(
             cache_dir=cache_dir, progress=progress, console=console, step=step,
         )  # fmt: skip
         if shipping_tuned:
-            prepared = backbone_features(
-                pixels, sha256s, weights=weights, weights_label=label_of_weights, seed=seed,
-                precision=precision, calibration_size=calibration_size, cache_dir=cache_dir,
-                progress=progress, step=step, tuned=(tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir)),
-            )  # fmt: skip
+            tuned = (tuning.keras_model, tuned_backbone_path(tuning.keras_model, cache_dir))
+            prepared = backbone_features(pixels, sha256s, **featurize_options, tuned=tuned)
             keras_model, backbones, features = prepared.keras_model, prepared.backbones, prepared.features
             featurize_stats = prepared.featurize_stats
             # The fine-tuned network saw every frame: a CV on its features would flatter it. The
