@@ -14,9 +14,22 @@ import numpy as np
 
 
 def export_and_check(
-    backbones, shipped, classifier, trees, labels, keras_model, pixels, seed, parity_sample, work: Path
+    backbones,
+    shipped,
+    classifier,
+    trees,
+    labels,
+    keras_model,
+    pixels,
+    seed,
+    parity_sample,
+    work: Path,
+    thresholds: dict[str, float] | None = None,
 ):
-    """Merge the trees into each needed backbone, run the parity gate; return the shipped file."""
+    """Merge the head into each needed backbone, run the parity gate; return the shipped file.
+
+    ``thresholds`` (multi-label): every label's column is compared and the label sets must agree.
+    """
     import onnx
 
     from export.merge import merge_backbone_and_trees
@@ -38,15 +51,22 @@ def export_and_check(
     # The fp32 graph is always checked against Keras + LightGBM: it proves the conversion.
     fp32_model = work / "model-fp32.onnx"
     onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))
-    parity = {"fp32_vs_keras": check_parity(fp32_model, keras_model, classifier, images, labels=list(labels))}
+    parity = {
+        "fp32_vs_keras": check_parity(
+            fp32_model, keras_model, classifier, images, labels=list(labels), thresholds=thresholds
+        )
+    }
     if shipped != "fp32":
         # int8 features legitimately differ from Keras; the trees on top of them must not.
         int8_model = work / "model-int8.onnx"
         onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["int8"])), trees), str(int8_model))
-        parity["int8_trees"] = check_tree_parity(int8_model, classifier, images)
+        parity["int8_trees"] = check_tree_parity(
+            int8_model, classifier, images, labels=list(labels), thresholds=thresholds
+        )
+    fitted = "heads" if thresholds else "trees"  # multi-label: one head per label
     for figures in parity.values():
         figures["images"] = (
-            f"{len(images)} training frames (seed {seed + 1}) mirrored left-right: unseen by the trees"
+            f"{len(images)} training frames (seed {seed + 1}) mirrored left-right: unseen by the {fitted}"
         )
     return (fp32_model if shipped == "fp32" else int8_model), parity
 

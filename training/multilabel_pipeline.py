@@ -23,12 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.backbone_features import backbone_features
-from training.export_step import tool_versions
+from training.export_step import export_and_check, tool_versions
 from training.finetune import fine_tune_step, tuned_backbone_path
 from training.finetune_net import TuneSettings
 from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
@@ -194,18 +192,18 @@ def train_multilabel(
     final = fit_head(chosen, task, features[shipped], y, labels, params=params, seed=seed)
     trees = head_to_onnx(chosen, task, final, FEATURE_SIZE, labels)
     with tempfile.TemporaryDirectory(prefix="camsort-train-", dir=cache_dir) as work_dir:
-        candidate, parity = _export_and_check(
+        candidate, parity = export_and_check(
             backbones,
             shipped,
-            trees,
             final,
+            trees,
             labels,
-            thresholds,
             keras_model,
             pixels,
             seed,
             parity_sample,
             Path(work_dir),
+            thresholds=thresholds,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         staged = out_dir / f".{MODEL_FILENAME}.tmp-{os.getpid()}"
@@ -299,40 +297,3 @@ def train_multilabel(
         backbones=dict(backbones),
         fine_tuning=tuning,
     )
-
-
-def _export_and_check(
-    backbones, shipped, trees, head, labels, thresholds, keras_model, pixels, seed, parity_sample, work: Path
-):
-    """Merge the heads' graph into each needed backbone; the parity gate on every label."""
-    import onnx
-
-    from export.merge import merge_backbone_and_trees
-    from export.parity import check_parity, check_tree_parity
-
-    sample = np.sort(
-        np.random.default_rng(seed + 1).choice(
-            len(pixels), size=min(parity_sample, len(pixels)), replace=False
-        )
-    )
-    # mirrored training frames: unseen by the trees (see training.export_step.export_and_check)
-    images = np.ascontiguousarray(pixels[sample][:, :, ::-1])
-    fp32_model = work / "model-fp32.onnx"
-    onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["fp32"])), trees), str(fp32_model))
-    parity = {
-        "fp32_vs_keras": check_parity(
-            fp32_model, keras_model, head, images, labels=list(labels), thresholds=thresholds
-        )
-    }
-    model = fp32_model
-    if shipped != "fp32":
-        model = work / "model-int8.onnx"
-        onnx.save(merge_backbone_and_trees(onnx.load(str(backbones["int8"])), trees), str(model))
-        parity["int8_trees"] = check_tree_parity(
-            model, head, images, labels=list(labels), thresholds=thresholds
-        )
-    for figures in parity.values():
-        figures["images"] = (
-            f"{len(images)} training frames (seed {seed + 1}) mirrored left-right: unseen by the heads"
-        )
-    return model, parity
