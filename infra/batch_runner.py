@@ -36,7 +36,12 @@ from urllib.parse import quote
 from functions import env
 from functions.iam import requires
 from infra.batch_report import FAILED, SUCCEEDED, ManifestEntry, TaskResult, parse_manifest_csv, report_files
-from infra.function_env import DEFAULT_FUNCTION_NAME, environment_variables, load_handler
+from infra.function_env import (
+    DEFAULT_FUNCTION_NAME,
+    ThreadRoutedStream,
+    environment_variables,
+    load_handler,
+)
 
 Invoke = Callable[[dict[str, Any]], Any]
 Progress = Callable[[int, int], None]  # (tasks done, tasks total)
@@ -155,7 +160,10 @@ def _routed_output(target: TextIO | None, environment: Mapping[str, str]) -> Ite
         yield
         return
     original = sys.stdout
-    routed = _TaskThreadStream(original, target)
+    # The task threads' writes go to ``target``.
+    routed = ThreadRoutedStream(
+        original, target, lambda: threading.current_thread().name.startswith(TASK_THREAD_PREFIX)
+    )
     service = environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
     # Powertools' logger holds the stream it was created with; point it at the router too.
     handlers = [
@@ -171,27 +179,6 @@ def _routed_output(target: TextIO | None, environment: Mapping[str, str]) -> Ite
         sys.stdout = original
         for handler, stream in zip(handlers, previous, strict=True):
             handler.setStream(stream)
-
-
-class _TaskThreadStream:
-    """stdout stand-in: writes from the task threads (and the init phase) go to ``target``."""
-
-    def __init__(self, default: TextIO, target: TextIO):
-        self._default, self._target = default, target
-        self._main = threading.get_ident()
-
-    def _stream(self) -> TextIO:
-        name = threading.current_thread().name
-        return self._target if name.startswith(TASK_THREAD_PREFIX) else self._default
-
-    def write(self, text: str) -> int:
-        return self._stream().write(text)
-
-    def flush(self) -> None:
-        self._stream().flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._default, name)
 
 
 def task_event(job: LocalJob, index: int, attempt: int, entry: ManifestEntry) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def function_output(output: TextIO | None) -> Iterator[None]:
     original = sys.stdout
     stream: TextIO = original
     if output is not None:
-        stream = _ThreadRoutedStream(original, threading.get_ident(), output)
+        caller = threading.get_ident()
+        stream = ThreadRoutedStream(original, output, lambda: threading.get_ident() == caller)
     handlers = [h for h in function_logger.handlers if isinstance(h, logging.StreamHandler)]
     for handler in handlers:
         handler.setStream(stream)
@@ -126,16 +127,16 @@ def function_output(output: TextIO | None) -> Iterator[None]:
             handler.setStream(original)
 
 
-class _ThreadRoutedStream:
-    """A stdout stand-in: writes from one thread go to ``target``, all others to ``default``."""
+class ThreadRoutedStream:
+    """A stdout stand-in: writes from the threads ``routes()`` picks go to ``target``, the others to
+    ``default``. The function's threads write into their run's output while the rest of the
+    process (progress bars, the caller) keeps its own."""
 
-    def __init__(self, default: TextIO, thread_id: int, target: TextIO):
-        self._default = default
-        self._thread_id = thread_id
-        self._target = target
+    def __init__(self, default: TextIO, target: TextIO, routes: Callable[[], bool]):
+        self._default, self._target, self._routes = default, target, routes
 
     def _stream(self) -> TextIO:
-        return self._target if threading.get_ident() == self._thread_id else self._default
+        return self._target if self._routes() else self._default
 
     def write(self, text: str) -> int:
         return self._stream().write(text)
