@@ -46,14 +46,14 @@ def onnx_featurization(config: BenchConfig, backbone_path: Path, pixels: np.ndar
 
     ``steady_fps``: the backbone alone at batch ``featurize_batch`` after a warm-up batch,
     with the session options training uses (comparable with (a)'s Keras figure);
-    ``end_to_end_fps``: ``training.featurize.featurize`` itself on a fresh cache (session
+    ``end_to_end_fps``: ``training.features.featurize.featurize`` itself on a fresh cache (session
     creation and cache writes included), what a first training run sees.
     """
     import onnxruntime as ort
 
     from functions.manifest import FEATURES_OUTPUT, INPUT_NAME
     from functions.model import available_cpus, session_options
-    from training.featurize import featurize
+    from training.features.featurize import featurize
 
     session = ort.InferenceSession(
         str(backbone_path), session_options(available_cpus()), providers=["CPUExecutionProvider"]

@@ -33,7 +33,7 @@ class BenchFrame:
 
 def bench_frames(config: BenchConfig) -> list[BenchFrame]:
     """The bench frames, labels in rotation, written once and reused (deterministic bytes)."""
-    from training.synthetic import LABELS, frame_jpeg, frame_seed
+    from training.data.synthetic import LABELS, frame_jpeg, frame_seed
 
     root = config.cache_dir / f"frames-{frames_tag(config)}"
     root.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def bench_frames(config: BenchConfig) -> list[BenchFrame]:
 
 
 def training_set(config: BenchConfig) -> Path:
-    from training.synthetic import LABELS, write_dataset
+    from training.data.synthetic import LABELS, write_dataset
 
     root = config.cache_dir / f"train-{training_tag(config)}"
     done = root / ".complete"
@@ -74,7 +74,7 @@ def renderer_fingerprint() -> str:
 
     Computed once per process, so one run uses one key throughout.
     """
-    from training import synthetic
+    from training.data import synthetic
 
     return synthetic.renderer_source_digest()[:10]
 

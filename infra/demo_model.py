@@ -12,7 +12,7 @@ from rich.panel import Panel
 
 from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
 from infra.demo_settings import DemoSettings
-from training import synthetic
+from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
 DEMO_RECIPE_VERSION = 2
@@ -44,9 +44,9 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         return model_dir
 
     # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
-    from training.finetune_net import TuneSettings
+    from training.fit.finetune_net import TuneSettings
     from training.pipeline import train
-    from training.synthetic import write_dataset
+    from training.data.synthetic import write_dataset
 
     data_dir = Path(settings.cache_dir) / "demo-data" / key
     console.print(

@@ -3,11 +3,11 @@
 The same chain as ``training.pipeline.train`` (and its helpers: the cached backbones, the
 int8 calibration, the precision choice), with the multi-label parts in their place:
 
-1. the label sets (``training.multilabel_data``): folder names split on ``label_sep`` or a
+1. the label sets (``training.data.dataset``): folder names split on ``label_sep`` or a
    labels file;
 2. features through the shipped backbone(s), near-duplicate groups;
 3. one binary head per label, cross-validated on folds grouped by near-duplicate groups and
-   stratified on the label combination (``training.multilabel``); int8 is guarded on the
+   stratified on the label combination (``training.fit.multilabel``); int8 is guarded on the
    agreement of the label sets;
 4. per-label thresholds from the out-of-fold probabilities;
 5. the final per-label heads, merged into the backbone graph as one ``probabilities`` [N, L];
@@ -25,12 +25,12 @@ from typing import Any
 
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
-from training.backbone_features import backbone_features
+from training.features.backbone import backbone_features
 from training.export_step import export_and_check, tool_versions
-from training.finetune import fine_tune_step, tuned_backbone_path
-from training.finetune_net import TuneSettings
+from training.fit.finetune import fine_tune_step, tuned_backbone_path
+from training.fit.finetune_net import TuneSettings
 from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
-from training.precision import (
+from training.features.precision import (
     choose_precision,
     quantization_summary,
 )
@@ -63,16 +63,16 @@ def train_multilabel(
     from rich.console import Console
 
     from export.backbone import weights_label
-    from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
-    from training.multilabel import multilabel_guard
-    from training.multilabel_data import load_multilabel_dataset
-    from training.multilabel_report import (
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
+    from training.fit.multilabel import multilabel_guard
+    from training.data.dataset import load_multilabel_dataset
+    from training.report.multilabel import (
         add_fine_tuning_to_report,
         print_frozen_vs_tuned,
         print_multilabel_tables,
         write_multilabel_report,
     )
-    from training.neardup import DEFAULT_MAX_DISTANCE
+    from training.features.neardup import DEFAULT_MAX_DISTANCE
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
@@ -135,8 +135,8 @@ def train_multilabel(
     frozen_cv = heads_fp32[chosen]
     tuning, shipping_tuned = None, False
     if fine_tune is not None:
-        from training.heads import fit_per_label
-        from training.multilabel import cross_validate_multilabel
+        from training.fit.heads import fit_per_label
+        from training.fit.multilabel import cross_validate_multilabel
 
         def cross_validate_with(fold_features):
             return cross_validate_multilabel(

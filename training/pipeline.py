@@ -21,7 +21,7 @@ The chain (DESIGN.md's flow):
 11. model.onnx, manifest.json, report.json/.html/.png in ``out_dir``; the CV table on screen.
 
 The int8 steps (calibration, the cached int8 backbone, the precision choice and its record) are
-in ``training.precision``; the export and parity gate of step 10 in ``training.export_step``.
+in ``training.features.precision``; the export and parity gate of step 10 in ``training.export_step``.
 """
 
 from __future__ import annotations
@@ -45,16 +45,16 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
-from training.backbone_features import backbone_features
-from training.crossval import CVResult
+from training.features.backbone import backbone_features
+from training.fit.crossval import CVResult
 from training.export_step import export_and_check, tool_versions
-from training.finetune import fine_tune_step, tuned_backbone_path
-from training.finetune_net import TuneSettings
-from training.precision import (
+from training.fit.finetune import fine_tune_step, tuned_backbone_path
+from training.fit.finetune_net import TuneSettings
+from training.features.precision import (
     choose_precision,
     quantization_summary,
 )
-from training.thresholds import GuardResult
+from training.fit.thresholds import GuardResult
 
 PRECISION_CHOICES = ("auto", "fp32", "int8")
 BACKBONE_NAME = "ResNet50"
@@ -75,10 +75,10 @@ class TrainResult:
     precision: str
     precision_reason: str
     parity: dict[str, Any]
-    report_paths: Any  # training.report.ReportPaths
+    report_paths: Any  # training.report.write.ReportPaths
     featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
     backbones: dict[str, Path]  # precision -> the (cached) ONNX backbone its features came from
-    fine_tuning: Any = None  # training.finetune.FineTuneOutcome when --fine-tune ran
+    fine_tuning: Any = None  # training.fit.finetune.FineTuneOutcome when --fine-tune ran
 
     def __fspath__(self) -> str:
         """A TrainResult stands for its model directory: ``Path(train(...))`` works."""
@@ -126,7 +126,7 @@ def train(
 ) -> TrainResult:
     """Train and export a model from the images under ``source`` (one or several) into ``out_dir``.
 
-    ``fine_tune``: also fine-tune the top of the network (training.finetune: cross-fitted on the
+    ``fine_tune``: also fine-tune the top of the network (training.fit.finetune: cross-fitted on the
     same folds, so frozen and fine-tuned are compared on the same frames); ``fine_tune_ship``:
     ``always`` ships the fine-tuned network, ``if-better`` only when its cross-fitted balanced
     accuracy beats the frozen one's.
@@ -134,12 +134,12 @@ def train(
     from rich.console import Console
 
     from export.backbone import weights_label
-    from training.crossval import cross_validate
-    from training.dataset import load_dataset
-    from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
-    from training.neardup import DEFAULT_MAX_DISTANCE
-    from training.report import print_cv_table, print_side_by_side, select_worst_frames, write_report
-    from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
+    from training.fit.crossval import cross_validate
+    from training.data.dataset import load_dataset
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
+    from training.features.neardup import DEFAULT_MAX_DISTANCE
+    from training.report.write import print_cv_table, print_side_by_side, select_worst_frames, write_report
+    from training.fit.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
@@ -351,7 +351,7 @@ def train(
         )
         console.print(f"fine-tuning {tuning.decision}")
     if len(heads) > 1:
-        from training.multilabel_report import add_heads_to_report, print_heads_table
+        from training.report.multilabel import add_heads_to_report, print_heads_table
 
         print_heads_table(heads, console)
         add_heads_to_report(out_dir, heads, head_reason)

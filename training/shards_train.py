@@ -4,8 +4,8 @@ A shippable model directory (model.onnx + manifest.json + report.*) from feature
 a featurize backfill, without featurizing locally. The chain, as training/pipeline.py's on local
 features:
 
-1. the shard set (training/shards.py): labels from the keys, float16 features, dhash groups;
-2. the backbone that wrote them (training/shards_backbone.py): ``--backbone-from``'s manifest must
+1. the shard set (training/features/shards.py): labels from the keys, float16 features, dhash groups;
+2. the backbone that wrote them (training/features/shards_backbone.py): ``--backbone-from``'s manifest must
    record the shards' backbone sha256; its ``image -> features`` subgraph is what ships;
 3. the backbone half of the parity gate, before any fitting: a seeded sample of the training
    frames, downloaded and loaded as the function does, through that backbone with the function's
@@ -15,7 +15,7 @@ features:
 6. the head half of the gate: the merged model's probabilities vs the fitted head's
    ``predict_proba`` on the model's own features (``check_tree_parity``: 1e-4, labels identical);
 7. manifest.json (precision, weights and backbone of the source model; backbone_sha256 the
-   shards'; ``training_set.features_from = "shards"``) and the report (training/report.py).
+   shards'; ``training_set.features_from = "shards"``) and the report (training/report/write.py).
 
 Any failure, the parity gate's ``ParityError`` included, leaves ``out_dir`` untouched: everything
 is written into a temporary directory beside it and moved in at the end.
@@ -44,7 +44,7 @@ class _FramesOnDemand:
         self._uris, self._s3 = uris, s3_client
 
     def __getitem__(self, i: int) -> np.ndarray:
-        from training.shards import download_frames
+        from training.features.shards import download_frames
 
         loaded = download_frames([self._uris[i]], s3_client=self._s3, max_workers=1)
         if self._uris[i] not in loaded:
@@ -74,16 +74,16 @@ def train_from_shards(
 
     from export.merge import merge_backbone_and_trees
     from export.parity import check_tree_parity
-    from training.crossval import CVResult
+    from training.fit.crossval import CVResult
     from training.export_step import tool_versions
-    from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
-    from training.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
+    from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
     from training.pipeline import TrainResult
-    from training.report import ReportPaths, print_cv_table, select_worst_frames, write_report
-    from training.shards import load_feature_shards
-    from training.shards_backbone import check_backbone, open_backbone
-    from training.shards_backbone import parity_sample as draw_sample
-    from training.thresholds import DEFAULT_TARGET_PRECISION
+    from training.report.write import ReportPaths, print_cv_table, select_worst_frames, write_report
+    from training.features.shards import load_feature_shards
+    from training.features.shards_backbone import check_backbone, open_backbone
+    from training.features.shards_backbone import parity_sample as draw_sample
+    from training.fit.thresholds import DEFAULT_TARGET_PRECISION
 
     if folds < 2:
         raise ConfigurationError(f"folds={folds}: cross-validation needs at least 2 folds")
@@ -201,7 +201,7 @@ def train_from_shards(
             worst_frames=select_worst_frames(cv, shards.uris, _FramesOnDemand(shards.uris, s3_client)),
         )
         if len(heads) > 1:
-            from training.multilabel_report import add_heads_to_report
+            from training.report.multilabel import add_heads_to_report
 
             add_heads_to_report(staged, heads, head_reason)
         _move_into(staged, out_dir)
@@ -215,7 +215,7 @@ def train_from_shards(
         title=f"cross-validation on feature shards, {head} head ({folds} grouped folds, seed {seed})",
     )
     if len(heads) > 1:
-        from training.multilabel_report import print_heads_table
+        from training.report.multilabel import print_heads_table
 
         print_heads_table(heads, console)
     step(

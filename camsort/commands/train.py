@@ -145,7 +145,7 @@ def train(
     """
     from rich.console import Console
 
-    from training.finetune_net import TuneSettings
+    from training.fit.finetune_net import TuneSettings
     from training.pipeline import train as train_model
 
     console = Console()

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from training.dataset import DatasetError
-from training.multilabel import (
+from training.data.loading import DatasetError
+from training.fit.multilabel import (
     RARE,
     best_f1_threshold,
     cross_validate_multilabel,
@@ -139,7 +139,7 @@ def test_report_files_tables_and_heads(cv, tmp_path):
 
     from rich.console import Console
 
-    from training.multilabel_report import print_multilabel_tables, write_multilabel_report
+    from training.report.multilabel import print_multilabel_tables, write_multilabel_report
 
     paths = write_multilabel_report(
         tmp_path,

@@ -11,9 +11,9 @@ from rich.console import Console
 from sklearn.datasets import make_classification
 
 from functions.manifest import Manifest
-from training.crossval import cross_validate
-from training.report import ReportPaths, print_cv_table, select_worst_frames, write_report
-from training.thresholds import precision_guard
+from training.fit.crossval import cross_validate
+from training.report.write import ReportPaths, print_cv_table, select_worst_frames, write_report
+from training.fit.thresholds import precision_guard
 
 LABELS = ["bus", "car", "empty"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 """Cross-validation of the LightGBM head on backbone features, and the head that ships.
 
 Folds come from ``StratifiedGroupKFold``: near-duplicate frames share a group (see
-``training.neardup``) and a group never straddles train and validation, so the figures are
+``training.features.neardup``) and a group never straddles train and validation, so the figures are
 not inflated by a frame being judged against its own twin.
 
 Everything here is deterministic under ``seed``: LightGBM runs with ``deterministic=True``,
@@ -9,8 +9,8 @@ Everything here is deterministic under ``seed``: LightGBM runs with ``determinis
 (the exported ONNX trees compare in float32; float64 training picks thresholds that flip
 when the features are rounded to float32).
 
-The fold figures are computed by ``training.metrics``; the decision thresholds (chosen on the
-out-of-fold predictions) and the int8 guard live in ``training.thresholds``.
+The fold figures are computed by ``training.fit.metrics``; the decision thresholds (chosen on the
+out-of-fold predictions) and the int8 guard live in ``training.fit.thresholds``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from training.dataset import DatasetError
-from training.metrics import (
+from training.data.loading import DatasetError
+from training.fit.metrics import (
     FoldMetrics,
     aggregate_per_class,
     aggregate_scalars,
@@ -31,7 +31,7 @@ from training.metrics import (
     finite,
     finite_value,
 )
-from training.thresholds import DEFAULT_TARGET_PRECISION, Thresholds, choose_thresholds
+from training.fit.thresholds import DEFAULT_TARGET_PRECISION, Thresholds, choose_thresholds
 
 # Small-data defaults: a few hundred frames per label, 2048 features. Shallow trees, a low
 # learning rate and column subsampling keep the head from memorising individual frames.
@@ -121,10 +121,10 @@ def cross_validate(
 ) -> CVResult:
     """Grouped, stratified k-fold CV of LightGBM; out-of-fold probabilities and thresholds.
 
-    ``fit(features, y) -> model with predict_proba`` replaces LightGBM (training.heads);
+    ``fit(features, y) -> model with predict_proba`` replaces LightGBM (training.fit.heads);
     the folds depend only on (y, groups, folds, seed), so every head gets the same folds.
     ``fold_features(fold, train_idx) -> [N, F]`` gives each fold features of its own (cross-fitting:
-    training.finetune's network tuned on that fold's training frames only); ``features`` is then
+    training.fit.finetune's network tuned on that fold's training frames only); ``features`` is then
     only checked for shape.
     """
     features, y, groups = _check_inputs(features, y, groups, labels, folds)

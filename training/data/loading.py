@@ -1,27 +1,24 @@
-"""Training sets from a local folder or an S3 prefix: label = first folder under the root.
+"""Listing and loading training frames from a local folder or an S3 prefix.
 
     root/
       bus/  a.jpg  b.PNG  nested/c.jpeg
       car/  ...
-      empty/ ...
 
 Every image goes through :func:`functions.image_loader.load_image`, the loader the Lambda
 function uses, so training sees exactly the pixels production sees. An unreadable image never
-stops the load: it becomes a :class:`SkippedImage` with the loader's reason code, and the
-counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
-case), hidden files, files directly under the root and files under ``_unlabeled/`` (frames
-exported by ``camsort review export`` that nobody has sorted into a label folder yet) are
-ignored and counted. Several sources combine into one set (e.g. the original data and a review
-export): labels are merged by folder name.
+stops the load: it becomes a :class:`SkippedImage` with the loader's reason code. Files that are
+not ``.jpg``/``.jpeg``/``.png`` (any case), hidden files, files directly under the root and files
+under ``_unlabeled/`` (frames exported by ``camsort review export`` that nobody has sorted into a
+label folder yet) are ignored and counted. ``training.data.dataset`` turns what is loaded here
+into a training set of either task.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,106 +57,11 @@ class SkippedImage:
     label: str = ""  # the folder it was found in
 
 
-@dataclass
-class Dataset:
-    items: list[LabeledImage]
-    skipped: list[SkippedImage]
-    labels: list[str]
-    source: str = ""
-    ignored_files: int = 0
-    _label_index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._label_index = {label: i for i, label in enumerate(self.labels)}
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def pixels(self) -> np.ndarray:
-        """All images stacked: uint8 [N, 224, 224, 3], in item order."""
-        if not self.items:
-            return np.zeros((0, 224, 224, 3), np.uint8)
-        return np.stack([item.pixels for item in self.items])
-
-    def targets(self) -> np.ndarray:
-        """Index of each item's label in ``labels``: int64 [N]."""
-        return np.array([self._label_index[item.label] for item in self.items], dtype=np.int64)
-
-    def sha256s(self) -> list[str]:
-        return [item.sha256 for item in self.items]
-
-    def counts(self) -> dict[str, int]:
-        per_label = Counter(item.label for item in self.items)
-        return {label: per_label.get(label, 0) for label in self.labels}
-
-    def summary(self) -> dict:
-        """Counts per label, skipped files and why, ignored files: goes into manifest.json."""
-        return {
-            "source": self.source,
-            "labels": list(self.labels),
-            "per_label": self.counts(),
-            "total": len(self.items),
-            "skipped": len(self.skipped),
-            "skipped_reasons": dict(sorted(Counter(s.reason for s in self.skipped).items())),
-            "ignored_files": self.ignored_files,
-        }
-
-
 @dataclass(frozen=True)
 class Candidate:
     uri: str
     label: str
     fetch: Callable[[], bytes]
-
-
-def load_dataset(
-    source: str | Sequence[str],
-    *,
-    min_per_label: int = 2,
-    s3_client=None,
-    max_workers: int = 8,
-    progress: bool = True,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    draft: bool = True,
-) -> Dataset:
-    """Load every image under ``source`` (a folder or ``s3://bucket/prefix/``, or several), in parallel.
-
-    Raises ``DatasetError`` when a source does not exist or none holds images, when fewer
-    than 2 labels are found, or when a label has fewer than ``min_per_label`` usable images.
-    """
-    sources = [source] if isinstance(source, str) else list(source)
-    if not sources:
-        raise DatasetError("no training source given; pass a folder or s3://bucket/prefix/")
-    candidates, ignored = [], 0
-    for one in sources:
-        if one.startswith("s3://"):
-            found, skipped_files = list_s3(one, s3_client=s3_client, page_size=page_size)
-        else:
-            found, skipped_files = list_local(one)
-        candidates += found
-        ignored += skipped_files
-    source = " + ".join(sources)
-    if not candidates:
-        raise DatasetError(
-            f"{source}: no .jpg/.jpeg/.png images in label folders ({ignored} other file(s) ignored); "
-            "put the images in <source>/<label>/... with one folder per label"
-        )
-
-    items, skipped = load_candidates(
-        candidates,
-        max_workers=max_workers,
-        progress=progress,
-        what=source,
-        max_bytes=max_bytes,
-        max_pixels=max_pixels,
-        draft=draft,
-    )
-    labels = sorted({c.label for c in candidates})
-    dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
-    _validate(dataset, min_per_label)
-    return dataset
 
 
 def load_candidates(
@@ -177,7 +79,7 @@ def load_candidates(
     def load_one(candidate: Candidate) -> LabeledImage | SkippedImage:
         try:
             data = candidate.fetch()
-        except _MissingObject as exc:
+        except MissingObject as exc:
             detail = f"{candidate.uri}: {exc}; it was deleted while loading"
             return SkippedImage(candidate.uri, MISSING, detail, candidate.label)
         except OSError as exc:
@@ -195,25 +97,6 @@ def load_candidates(
     items = sorted((r for r in results if isinstance(r, LabeledImage)), key=lambda item: item.uri)
     skipped = sorted((r for r in results if isinstance(r, SkippedImage)), key=lambda s: s.uri)
     return items, skipped
-
-
-def _validate(dataset: Dataset, min_per_label: int) -> None:
-    source = dataset.source
-    if len(dataset.labels) < 2:
-        found = ", ".join(dataset.labels) or "none"
-        raise DatasetError(
-            f"{source}: found {len(dataset.labels)} label folder(s) ({found}); a classifier needs at least 2: "
-            "add one folder per label under the root (e.g. <source>/car/, <source>/empty/)"
-        )
-    skipped_per_label = Counter(s.label for s in dataset.skipped)
-    for label, count in dataset.counts().items():
-        if count < min_per_label:
-            skipped = skipped_per_label.get(label, 0)
-            raise DatasetError(
-                f"{source}: label '{label}' has {count} usable image(s)"
-                + (f" ({skipped} more were skipped as unreadable)" if skipped else "")
-                + f"; at least {min_per_label} are needed: add images to its folder or remove the folder"
-            )
 
 
 def _run_parallel(
@@ -287,8 +170,8 @@ def list_local(source: str) -> tuple[list[Candidate], int]:
 # --- S3 ---------------------------------------------------------------------------------------
 
 
-class _MissingObject(Exception):
-    pass
+class MissingObject(Exception):
+    """Listed, but gone when fetched: the frame becomes a ``MISSING`` skip, not an error."""
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -346,7 +229,7 @@ def s3_fetcher(s3_client, bucket: str, key: str) -> Callable[[], bytes]:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
-                raise _MissingObject(f"s3://{bucket}/{key} no longer exists") from exc
+                raise MissingObject(f"s3://{bucket}/{key} no longer exists") from exc
             raise DatasetError(
                 f"s3://{bucket}/{key}: GetObject failed ({code}); check the credentials and retry"
             ) from exc

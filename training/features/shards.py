@@ -2,7 +2,7 @@
 
 ``load_feature_shards("s3://bucket/training/", "s3://bucket/features/<backbone_sha256>/")`` reads
 the key pointers of the objects under the training root (label = first folder under the root,
-the same rule and the same order as training/dataset.py) and their float16 features; no image is
+the same rule and the same order as training/data/dataset.py) and their float16 features; no image is
 downloaded, nothing is featurized locally. Near-duplicate groups come from the dhash each pointer
 carries, so cross-validation folds are the ones training from the frames would use.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from functions.dhash import from_hex
 from functions.shards import KEYS_FOLDER, decode_features
-from training.dataset import DatasetError, parse_s3_uri
+from training.data.loading import DatasetError, parse_s3_uri
 
 
 @dataclass
@@ -122,7 +122,7 @@ def download_frames(
 ) -> dict[str, tuple[str, np.ndarray]]:
     """uri -> (sha256 of its bytes, pixels from the function's loader) for the frames that still load;
     a frame deleted or no longer loadable is absent (the caller says what that means)."""
-    from training.dataset import Candidate, load_candidates, s3_fetcher
+    from training.data.loading import Candidate, load_candidates, s3_fetcher
 
     candidates = []
     for uri in uris:

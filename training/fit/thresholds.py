@@ -16,7 +16,7 @@ import numpy as np
 
 from functions.decision import decide
 from functions.manifest import UNKNOWN_LABEL
-from training.metrics import finite, roc_auc
+from training.fit.metrics import finite, roc_auc
 
 DEFAULT_TARGET_PRECISION = 0.95
 # The int8 backbone may ship only if it changes (almost) nothing downstream.

@@ -50,7 +50,7 @@ def featurize(
     """Features of ``pixels`` (uint8 [N,224,224,3]) from the backbone at ``backbone_path``.
 
     ``sha256s[i]`` identifies image ``i``'s content (the file's sha256, see
-    ``training.dataset.LabeledImage``); ``threads`` caps onnxruntime's intra-op threads.
+    ``training.data.dataset.LabeledImage``); ``threads`` caps onnxruntime's intra-op threads.
     """
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from functions.manifest import sha256_file
-from training.thresholds import GuardResult
+from training.fit.thresholds import GuardResult
 
 
 def calibration_indices(n: int, size: int, seed: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, Manifest
-from training.shards import ShardSet
+from training.features.shards import ShardSet
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def parity_sample(
     compare with: it is left out and named. A frame that no longer loads is a DatasetError.
     """
     from export.parity import ParityError
-    from training.shards import download_frames
+    from training.features.shards import download_frames
 
     rng = np.random.default_rng(seed)
     indices = np.sort(rng.choice(len(shards.uris), size=min(size, len(shards.uris)), replace=False))

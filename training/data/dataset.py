@@ -1,6 +1,9 @@
-"""Multi-label training sets: every frame carries a *set* of labels, possibly empty.
+"""Training sets, one per task: one label per frame (``Dataset``) or a set of labels (``MultiLabelDataset``).
 
-Two ways to say which labels a frame holds, locally or on S3:
+One label per frame: the label is the first folder under the root, and several sources combine
+into one set (e.g. the original data and a review export), labels merged by folder name.
+
+A set of labels per frame, locally or on S3, said in one of two ways:
 
 * folder names split on a separator (``--label-sep _``)::
 
@@ -8,43 +11,153 @@ Two ways to say which labels a frame holds, locally or on S3:
       root/night/0002.jpg     -> {night}
       root/none/0003.jpg      -> {}          (the empty-set folder, ``--empty-name``)
 
-* a labels file (``--labels-file``), CSV or JSONL, one frame per row: the path (relative to
-  the dataset root, or absolute) or the S3 key (relative to the prefix, or a full
-  ``s3://bucket/key``), then the label list. CSV: ``path,labels`` with the labels joined by
-  ``;`` (an empty cell is the empty set); JSONL: ``{"path": ..., "labels": [...]}``.
+* a labels file (``--labels-file``, ``training.data.labels_file``), CSV or JSONL.
 
-Images go through the same loader as every other training image (``training.dataset``), so
-unreadable files become skips with the loader's reason, never a crash.
+Both load every frame through ``training.data.loading`` (the function's own loader): an
+unreadable file becomes a skip with the loader's reason, never a crash; the counts show up in
+each set's ``summary()``, which goes into manifest.json.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.manifest import UNKNOWN_LABEL
-from training.dataset import (
+from training.data.labels_file import labels_file_candidate, read_labels_file
+from training.data.loading import (
     DEFAULT_PAGE_SIZE,
-    Candidate,
     DatasetError,
+    LabeledImage,
     SkippedImage,
     list_local,
     list_s3,
     load_candidates,
-    parse_s3_uri,
-    s3_fetcher,
 )
 
 DEFAULT_LABEL_SEP = "_"
 DEFAULT_EMPTY_NAME = "none"
-CSV_LABEL_SEP = ";"
+
+
+@dataclass
+class Dataset:
+    items: list[LabeledImage]
+    skipped: list[SkippedImage]
+    labels: list[str]
+    source: str = ""
+    ignored_files: int = 0
+    _label_index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def pixels(self) -> np.ndarray:
+        """All images stacked: uint8 [N, 224, 224, 3], in item order."""
+        if not self.items:
+            return np.zeros((0, 224, 224, 3), np.uint8)
+        return np.stack([item.pixels for item in self.items])
+
+    def targets(self) -> np.ndarray:
+        """Index of each item's label in ``labels``: int64 [N]."""
+        return np.array([self._label_index[item.label] for item in self.items], dtype=np.int64)
+
+    def sha256s(self) -> list[str]:
+        return [item.sha256 for item in self.items]
+
+    def counts(self) -> dict[str, int]:
+        per_label = Counter(item.label for item in self.items)
+        return {label: per_label.get(label, 0) for label in self.labels}
+
+    def summary(self) -> dict:
+        """Counts per label, skipped files and why, ignored files: goes into manifest.json."""
+        return {
+            "source": self.source,
+            "labels": list(self.labels),
+            "per_label": self.counts(),
+            "total": len(self.items),
+            "skipped": len(self.skipped),
+            "skipped_reasons": dict(sorted(Counter(s.reason for s in self.skipped).items())),
+            "ignored_files": self.ignored_files,
+        }
+
+
+
+def load_dataset(
+    source: str | Sequence[str],
+    *,
+    min_per_label: int = 2,
+    s3_client=None,
+    max_workers: int = 8,
+    progress: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    draft: bool = True,
+) -> Dataset:
+    """Load every image under ``source`` (a folder or ``s3://bucket/prefix/``, or several), in parallel.
+
+    Raises ``DatasetError`` when a source does not exist or none holds images, when fewer
+    than 2 labels are found, or when a label has fewer than ``min_per_label`` usable images.
+    """
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise DatasetError("no training source given; pass a folder or s3://bucket/prefix/")
+    candidates, ignored = [], 0
+    for one in sources:
+        if one.startswith("s3://"):
+            found, skipped_files = list_s3(one, s3_client=s3_client, page_size=page_size)
+        else:
+            found, skipped_files = list_local(one)
+        candidates += found
+        ignored += skipped_files
+    source = " + ".join(sources)
+    if not candidates:
+        raise DatasetError(
+            f"{source}: no .jpg/.jpeg/.png images in label folders ({ignored} other file(s) ignored); "
+            "put the images in <source>/<label>/... with one folder per label"
+        )
+
+    items, skipped = load_candidates(
+        candidates,
+        max_workers=max_workers,
+        progress=progress,
+        what=source,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        draft=draft,
+    )
+    labels = sorted({c.label for c in candidates})
+    dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
+    _validate(dataset, min_per_label)
+    return dataset
+
+
+
+def _validate(dataset: Dataset, min_per_label: int) -> None:
+    source = dataset.source
+    if len(dataset.labels) < 2:
+        found = ", ".join(dataset.labels) or "none"
+        raise DatasetError(
+            f"{source}: found {len(dataset.labels)} label folder(s) ({found}); a classifier needs at least 2: "
+            "add one folder per label under the root (e.g. <source>/car/, <source>/empty/)"
+        )
+    skipped_per_label = Counter(s.label for s in dataset.skipped)
+    for label, count in dataset.counts().items():
+        if count < min_per_label:
+            skipped = skipped_per_label.get(label, 0)
+            raise DatasetError(
+                f"{source}: label '{label}' has {count} usable image(s)"
+                + (f" ({skipped} more were skipped as unreadable)" if skipped else "")
+                + f"; at least {min_per_label} are needed: add images to its folder or remove the folder"
+            )
+
 
 
 @dataclass(frozen=True)
@@ -146,8 +259,8 @@ def load_multilabel_dataset(
 
         s3_client = boto3.client("s3")
     if labels_file:
-        rows = _read_labels_file(labels_file, s3_client)
-        candidates = [_candidate_for(source, path, labels, s3_client) for path, labels in rows]
+        rows = read_labels_file(labels_file, s3_client)
+        candidates = [labels_file_candidate(source, path, labels, s3_client) for path, labels in rows]
         repeated = [uri for uri, n in Counter(c.uri for c in candidates).items() if n > 1]
         if repeated:
             raise DatasetError(f"{labels_file}: {repeated[0]} is listed more than once; list each frame once")
@@ -176,11 +289,11 @@ def load_multilabel_dataset(
     items = [MultiLabeledImage(item.uri, sets[item.uri], item.sha256, item.pixels) for item in loaded]
     labels = sorted({label for labels in sets.values() for label in labels})
     dataset = MultiLabelDataset(items, skipped, labels, source, ignored, label_source)
-    _validate(dataset, min_per_label)
+    _validate_multilabel(dataset, min_per_label)
     return dataset
 
 
-def _validate(dataset: MultiLabelDataset, min_per_label: int) -> None:
+def _validate_multilabel(dataset: MultiLabelDataset, min_per_label: int) -> None:
     if not dataset.labels:
         raise DatasetError(f"{dataset.source}: no frame carries any label; a multi-label model needs labels")
     if UNKNOWN_LABEL in dataset.labels:
@@ -193,81 +306,3 @@ def _validate(dataset: MultiLabelDataset, min_per_label: int) -> None:
                 f"least {min_per_label} frames with it and {min_per_label} without it: add frames or drop the label"
             )
 
-
-# --- labels files ---------------------------------------------------------------------------
-
-
-def _read_labels_file(labels_file: str, s3_client) -> list[tuple[str, tuple[str, ...]]]:
-    if labels_file.startswith("s3://"):
-        bucket, key = parse_s3_uri(labels_file)
-        key = key.rstrip("/")
-        try:
-            text = s3_fetcher(s3_client, bucket, key)().decode("utf-8")
-        except Exception as exc:  # _MissingObject or DatasetError: either way the file is unusable
-            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc}); check the key") from exc
-    else:
-        try:
-            text = Path(labels_file).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc})") from exc
-    if labels_file.lower().endswith((".jsonl", ".ndjson")):
-        rows = _parse_jsonl(text, labels_file)
-    else:
-        rows = _parse_csv(text, labels_file)
-    if not rows:
-        raise DatasetError(f"{labels_file}: no rows; write one frame per line: path, labels")
-    return rows
-
-
-def _labels_tuple(values, where: str) -> tuple[str, ...]:
-    labels = [str(value).strip() for value in values]
-    if any(not label for label in labels):
-        raise DatasetError(f"{where}: an empty label name; remove it (an empty list means no label)")
-    return tuple(sorted(set(labels)))
-
-
-def _parse_jsonl(text: str, name: str) -> list[tuple[str, tuple[str, ...]]]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{name} line {number}"
-        try:
-            record = json.loads(line)
-            path, labels = record["path"], record["labels"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DatasetError(f'{where}: expected {{"path": ..., "labels": [...]}} ({exc})') from exc
-        if not isinstance(labels, list):
-            raise DatasetError(f"{where}: labels must be a list (an empty list means no label)")
-        rows.append((str(path), _labels_tuple(labels, where)))
-    return rows
-
-
-def _parse_csv(text: str, name: str) -> list[tuple[str, tuple[str, ...]]]:
-    rows = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not row[0].strip():
-            continue
-        if number == 1 and row[0].strip().lower() in ("path", "key", "uri"):
-            continue  # a header
-        cell = row[1] if len(row) > 1 else ""
-        labels = [part for part in cell.split(CSV_LABEL_SEP)] if cell.strip() else []
-        rows.append((row[0].strip(), _labels_tuple(labels, f"{name} line {number}")))
-    return rows
-
-
-def _candidate_for(source: str, path: str, labels: tuple[str, ...], s3_client) -> Candidate:
-    label = "+".join(labels)
-    if path.startswith("s3://") or source.startswith("s3://"):
-        if path.startswith("s3://"):
-            bucket, key = parse_s3_uri(path)
-            key = key.rstrip("/")
-        else:
-            bucket, prefix = parse_s3_uri(source)
-            key = prefix + path.lstrip("/")
-        return Candidate(f"s3://{bucket}/{key}", label, s3_fetcher(s3_client, bucket, key))
-    file = Path(path).expanduser()
-    if not file.is_absolute():
-        file = Path(source).expanduser() / file
-    file = file.resolve()
-    return Candidate(str(file), label, file.read_bytes)

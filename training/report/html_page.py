@@ -6,9 +6,9 @@ import base64
 import html
 from typing import Any
 
-from training.crossval import CVResult
-from training.metrics import SCALAR_METRICS
-from training.report_format import METRIC_TITLES, fmt
+from training.fit.crossval import CVResult
+from training.fit.metrics import SCALAR_METRICS
+from training.report.formatting import METRIC_TITLES, fmt
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }

@@ -1,4 +1,4 @@
-"""The camera and the light of a synthetic street frame (see ``training.synthetic``).
+"""The camera and the light of a synthetic street frame (see ``training.data.synthetic``).
 
 Times of day (sky, glow, exposure limits), the pinhole camera a few metres above the road, the
 sky/pavement background, the camera's auto-exposure and sensor noise, and the on-screen

@@ -1,6 +1,6 @@
 """Classifier heads on the backbone features: ``lightgbm``, ``logistic``, ``svm``, or ``auto``.
 
-* ``lightgbm``: the project's default (``training.crossval`` parameters, float32 thresholds).
+* ``lightgbm``: the project's default (``training.fit.crossval`` parameters, float32 thresholds).
 * ``logistic``: standardised features, ``LogisticRegression(class_weight="balanced")``.
 * ``svm``: as in the Azure image-classification sample: L2-normalised features, a linear SVM
   with ``class_weight="balanced"``. An SVM gives margins, not probabilities: they come from
@@ -56,14 +56,14 @@ def fit_per_label(
     """One fitted binary model per column of Y (uint8 [N, L])."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     if name == "lightgbm":
-        from training.multilabel import fit_lightgbm_per_label
+        from training.fit.multilabel import fit_lightgbm_per_label
 
         return fit_lightgbm_per_label(features, y, params, seed)
     return [_sklearn_head(name, seed).fit(features, y[:, k].astype(np.int64)) for k in range(y.shape[1])]
 
 
 def single_fit(name: str, seed: int):
-    """The ``fit`` that ``training.crossval.cross_validate`` takes (None: its own LightGBM)."""
+    """The ``fit`` that ``training.fit.crossval.cross_validate`` takes (None: its own LightGBM)."""
     if name == "lightgbm":
         return None
     return lambda features, y: fit_single(name, features, y, None, seed)
@@ -80,7 +80,7 @@ def fit_single(name: str, features: np.ndarray, y: np.ndarray, params: dict[str,
     """Binary / multiclass: one model over every label (LightGBM as the shipped head: float32-snapped)."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     if name == "lightgbm":
-        from training.crossval import fit_final
+        from training.fit.crossval import fit_final
 
         return fit_final(features, y, params, seed)
     return _sklearn_head(name, seed).fit(features, np.asarray(y, dtype=np.int64))
@@ -102,13 +102,13 @@ def cross_validate_heads(
     target_precision: float | None = None,
 ) -> dict[str, Any]:
     """CV of ``head`` (or of every head for ``auto``), all on the same folds: name -> CV."""
-    from training.multilabel import cross_validate_multilabel, make_folds
+    from training.fit.multilabel import cross_validate_multilabel, make_folds
 
     _check(head, task)
     names = HEADS if head == "auto" else (head,)
     if task != "multilabel":
-        from training.crossval import cross_validate
-        from training.thresholds import DEFAULT_TARGET_PRECISION
+        from training.fit.crossval import cross_validate
+        from training.fit.thresholds import DEFAULT_TARGET_PRECISION
 
         target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
         return {
@@ -160,7 +160,7 @@ def choose_head(requested: str, cvs: dict[str, Any]) -> tuple[str, str]:
 
 
 def fit_head(name: str, task: str, features, y, labels, *, params=None, seed: int = 0):
-    from training.multilabel import MultiLabelHead
+    from training.fit.multilabel import MultiLabelHead
 
     _check(name, task)
     if task != "multilabel":

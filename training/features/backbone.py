@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from training.neardup import NearDuplicateGroups
-from training.precision import cached_int8_backbone, calibration_indices
+from training.features.neardup import NearDuplicateGroups
+from training.features.precision import cached_int8_backbone, calibration_indices
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def backbone_features(
 ) -> BackboneFeatures:
     """``tuned``: (the fine-tuned Keras backbone, where to export it) instead of (weights, seed)'s."""
     from export.backbone import cached_backbone, export_backbone
-    from training.featurize import featurize
-    from training.neardup import dhash_groups
+    from training.features.featurize import featurize
+    from training.features.neardup import dhash_groups
     from training.pipeline import keras_backbone
 
     if tuned is None:

@@ -19,12 +19,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from training.crossval import CVResult
-from training.metrics import SCALAR_METRICS
-from training.report_format import METRIC_TITLES, fmt, mean_std
-from training.report_html import render_html
-from training.report_plots import plot_calibration, plot_confusion, plot_per_fold, plot_roc
-from training.thresholds import GuardResult, Thresholds
+from training.fit.crossval import CVResult
+from training.fit.metrics import SCALAR_METRICS
+from training.report.formatting import METRIC_TITLES, fmt, mean_std
+from training.report.html_page import render_html
+from training.report.plots import plot_calibration, plot_confusion, plot_per_fold, plot_roc
+from training.fit.thresholds import GuardResult, Thresholds
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"

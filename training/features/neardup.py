@@ -11,7 +11,7 @@ in at most ``max_distance`` bits are linked, and groups are the connected compon
 (union-find), so a chain of near-copies forms one group.
 
 Default ``max_distance`` = 48 bits (3/16 of 256), measured on synthetic 1280x720 frames loaded
-through the real loader (``python -m training.neardup`` prints the figures; 90 frames, seed 1234):
+through the real loader (``python -m training.features.neardup`` prints the figures; 90 frames, seed 1234):
 
 * copies of a frame (max over 90 frames): JPEG q60 10 bits, q95 10, PNG 9, resized to half 12,
   resized 1.5x 12, brightened +10% 34, darkened -10% 21. Brightness is the hard case on dark
@@ -141,7 +141,7 @@ def _copies(jpeg: bytes) -> dict[str, bytes]:
 def distance_study(frames_per_label: int = 30, seed: int = 1234) -> dict:
     """Hamming distances of copies of a frame vs distinct frames (synthetic, 1280x720, real loader)."""
     from functions.image_loader import load_image
-    from training.synthetic import LABELS, frame_jpeg, frame_seed
+    from training.data.synthetic import LABELS, frame_jpeg, frame_seed
 
     frames = [
         (label, frame_jpeg(label, frame_seed(seed, label, i)))

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from training.crossval import _progress_bar, resolve_params
-from training.dataset import DatasetError
-from training.metrics import finite
-from training.thresholds import GUARD_MAX_AUC_DROP, GUARD_MIN_AGREEMENT, GuardResult
+from training.fit.crossval import _progress_bar, resolve_params
+from training.data.loading import DatasetError
+from training.fit.metrics import finite
+from training.fit.thresholds import GUARD_MAX_AUC_DROP, GUARD_MIN_AGREEMENT, GuardResult
 
 PER_LABEL_METRICS = ("precision", "recall", "f1", "roc_auc")
 SET_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "log_loss")
@@ -236,7 +236,7 @@ def fit_lightgbm_per_label(
     features: np.ndarray, y: np.ndarray, params: dict[str, Any] | None, seed: int
 ) -> list:
     """The shipped (or a fold's) LightGBMs: one binary classifier per column of Y."""
-    from training.crossval import fit_final
+    from training.fit.crossval import fit_final
 
     return [fit_final(features, y[:, k].astype(np.int64), params, seed) for k in range(y.shape[1])]
 
@@ -259,7 +259,7 @@ def cross_validate_multilabel(
     """Grouped k-fold CV of one binary head per label. ``fit(features, Y, params, seed) -> [models]``
     (default: LightGBM); ``fold_of`` reuses given folds (every head on the same folds);
     ``fold_features(fold, train_idx) -> [N, F]``: each fold's own features (cross-fitting, as in
-    ``training.crossval.cross_validate``)."""
+    ``training.fit.crossval.cross_validate``)."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     y = np.asarray(y, dtype=np.uint8)
     groups = np.asarray(groups)

@@ -9,7 +9,7 @@ out-of-fold prediction, every figure and every threshold comes from a network th
 the frame. The shipped network is then fine-tuned once more on all frames, for the median of the
 folds' best epoch counts (no frame is left to stop on).
 
-The frozen part is computed once per frame and view (training.finetune_net caches it); each fold
+The frozen part is computed once per frame and view (training.fit.finetune_net caches it); each fold
 trains only the stages after ``from_stage``.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from training.augment import DEFAULT_AUGMENTATION, Augmentation
-from training.finetune_net import TrainableTop, TuneRun, TuneSettings, copy_backbone, frozen_activations
+from training.fit.augment import DEFAULT_AUGMENTATION, Augmentation
+from training.fit.finetune_net import TrainableTop, TuneRun, TuneSettings, copy_backbone, frozen_activations
 
 FoldFeatures = Callable[[int, np.ndarray], np.ndarray]  # (fold, its training frames) -> [N, F]
 
@@ -83,7 +83,7 @@ class FineTuneOutcome:
         }
 
     def _trained_layers(self) -> list[Any]:
-        from training.finetune_net import STAGE_INPUTS
+        from training.fit.finetune_net import STAGE_INPUTS
 
         names = [layer.name for layer in self.keras_model.layers]
         start = names.index(STAGE_INPUTS[self.settings.from_stage]) + 1
@@ -110,7 +110,7 @@ def cross_fit(
     """Cross-fit the fine-tuning, then fine-tune the shipped network on all frames.
 
     ``cross_validate_with(fold_features)`` runs the head's cross-validation on the frozen run's
-    folds (``training.crossval.cross_validate`` or ``training.multilabel.cross_validate_multilabel``
+    folds (``training.fit.crossval.cross_validate`` or ``training.fit.multilabel.cross_validate_multilabel``
     with ``fold_features``); ``y``: int [N] classes, or uint8 [N, L] label sets (``multilabel``).
     """
     seconds: dict[str, float] = {}

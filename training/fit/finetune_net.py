@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from training.augment import Augmentation, augmented_view
+from training.fit.augment import Augmentation, augmented_view
 
 # The stage to train from -> the layer whose output feeds it (Keras ResNet50's layer names).
 STAGE_INPUTS = {

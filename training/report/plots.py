@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 
-from training.crossval import CVResult
-from training.report_format import METRIC_TITLES
+from training.fit.crossval import CVResult
+from training.report.formatting import METRIC_TITLES
 
 
 def plot_roc(cv: CVResult) -> bytes:

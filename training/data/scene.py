@@ -1,7 +1,7 @@
 """The street of a synthetic frame: skyline, road, facades, street furniture, and its vehicles.
 
 :class:`Scene` is the world of one frame (camera, road edges in metres, the lights to draw after
-the exposure); the vehicle half of it lives in ``training.scene_vehicles``.
+the exposure); the vehicle half of it lives in ``training.data.scene_vehicles``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import ImageDraw
 
-from training.scene_camera import Camera, Colour, Lighting, Point, jitter, shade
-from training.scene_vehicles import VehicleDrawing
+from training.data.scene_camera import Camera, Colour, Lighting, Point, jitter, shade
+from training.data.scene_vehicles import VehicleDrawing
 
 ASPHALT: Colour = (78, 80, 84)
 

@@ -1,6 +1,6 @@
 """The multi-label report: terminal tables, report.json, report.html and its plots.
 
-Tables and plots show mean ± std over folds (training.multilabel explains how the per-fold
+Tables and plots show mean ± std over folds (training.fit.multilabel explains how the per-fold
 figures are made). When several classifier heads were cross-validated on the same folds,
 they appear side by side, with the one that ships and why.
 """
@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from training.multilabel import PER_LABEL_METRICS, SET_METRICS, MultiLabelCV
-from training.report import REPORT_HTML, REPORT_JSON, ROC_PNG, _json_safe, _write_atomic
-from training.report_format import fmt as _fmt
-from training.report_format import mean_std as _mean_std
-from training.report_html import _STYLE, _kv_table, _rows_table
-from training.report_plots import _figure, _png
+from training.fit.multilabel import PER_LABEL_METRICS, SET_METRICS, MultiLabelCV
+from training.report.write import REPORT_HTML, REPORT_JSON, ROC_PNG, _json_safe, _write_atomic
+from training.report.formatting import fmt as _fmt
+from training.report.formatting import mean_std as _mean_std
+from training.report.html_page import _STYLE, _kv_table, _rows_table
+from training.report.plots import _figure, _png
 
 PER_FOLD_PNG = "per_fold.png"
 HEADS_PNG = "heads.png"
@@ -164,7 +164,7 @@ def heads_html(heads: dict[str, Any], reason: str) -> str:
 
 
 def add_heads_to_report(out_dir: Path, heads: dict[str, Any], reason: str) -> None:
-    """Binary/multiclass: the heads side by side, added to the report training.report wrote."""
+    """Binary/multiclass: the heads side by side, added to the report training.report.write wrote."""
     out_dir = Path(out_dir)
     _write_atomic(out_dir / HEADS_PNG, plot_heads(heads))
     report = json.loads((out_dir / REPORT_JSON).read_text())

@@ -2,7 +2,7 @@
 
 Car and bus differ by *shape and size*, not by colour: both draw from the same palette, with
 different but overlapping weights. :class:`VehicleDrawing` is the vehicle half of
-``training.scene.Scene``: it plans where a vehicle stands and draws it (roof, side, near face,
+``training.data.scene.Scene``: it plans where a vehicle stands and draws it (roof, side, near face,
 wheels, windows, lights, shadow), from the scene's ``vehicle_rng``.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import ImageDraw
 
-from training.scene_camera import Camera, Colour, Lighting, Point, jitter, shade
+from training.data.scene_camera import Camera, Colour, Lighting, Point, jitter, shade
 
 # One palette for every vehicle; only the weights differ (colour alone must not give the label away).
 VEHICLE_COLOURS: tuple[Colour, ...] = (
@@ -58,7 +58,7 @@ class Vehicle:
 
 
 class VehicleDrawing:
-    """Planning and drawing a vehicle; mixed into ``training.scene.Scene``, whose state it uses."""
+    """Planning and drawing a vehicle; mixed into ``training.data.scene.Scene``, whose state it uses."""
 
     camera: Camera
     light: Lighting
