@@ -27,11 +27,11 @@ def guard_with_and_without_reduce_range(
 ) -> dict[str, Any]:
     from export.quantize import quantize_backbone
     from functions.cpu import int8_kernel_family
-    from training.fit.crossval import cross_validate
     from training.data.dataset import load_dataset
     from training.features.featurize import featurize
     from training.features.neardup import dhash_groups
     from training.features.precision import calibration_indices
+    from training.fit.crossval import cross_validate
     from training.fit.thresholds import precision_guard
 
     dataset = load_dataset(str(train_root), min_per_label=folds, progress=False)

@@ -44,9 +44,9 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         return model_dir
 
     # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
+    from training.data.synthetic import write_dataset
     from training.fit.finetune_net import TuneSettings
     from training.pipeline import train
-    from training.data.synthetic import write_dataset
 
     data_dir = Path(settings.cache_dir) / "demo-data" / key
     console.print(

@@ -25,15 +25,15 @@ from typing import Any
 
 from functions.errors import ConfigurationError
 from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
-from training.features.backbone import backbone_features
 from training.export_step import export_and_check, tool_versions
-from training.fit.finetune import fine_tune_step, tuned_backbone_path
-from training.fit.finetune_net import TuneSettings
-from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
+from training.features.backbone import backbone_features
 from training.features.precision import (
     choose_precision,
     quantization_summary,
 )
+from training.fit.finetune import fine_tune_step, tuned_backbone_path
+from training.fit.finetune_net import TuneSettings
+from training.pipeline import BACKBONE_NAME, PRECISION_CHOICES, TrainResult, default_cache_dir
 
 
 def train_multilabel(
@@ -63,16 +63,16 @@ def train_multilabel(
     from rich.console import Console
 
     from export.backbone import weights_label
-    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
-    from training.fit.multilabel import multilabel_guard
     from training.data.dataset import load_multilabel_dataset
+    from training.features.neardup import DEFAULT_MAX_DISTANCE
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
+    from training.fit.thresholds import multilabel_guard
     from training.report.multilabel import (
         add_fine_tuning_to_report,
         print_frozen_vs_tuned,
         print_multilabel_tables,
         write_multilabel_report,
     )
-    from training.features.neardup import DEFAULT_MAX_DISTANCE
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")
@@ -135,8 +135,8 @@ def train_multilabel(
     frozen_cv = heads_fp32[chosen]
     tuning, shipping_tuned = None, False
     if fine_tune is not None:
+        from training.fit.crossval import cross_validate_multilabel
         from training.fit.heads import fit_per_label
-        from training.fit.multilabel import cross_validate_multilabel
 
         def cross_validate_with(fold_features):
             return cross_validate_multilabel(

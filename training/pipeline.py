@@ -45,15 +45,15 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
-from training.features.backbone import backbone_features
-from training.fit.crossval import CVResult
 from training.export_step import export_and_check, tool_versions
-from training.fit.finetune import fine_tune_step, tuned_backbone_path
-from training.fit.finetune_net import TuneSettings
+from training.features.backbone import backbone_features
 from training.features.precision import (
     choose_precision,
     quantization_summary,
 )
+from training.fit.crossval import CVResult
+from training.fit.finetune import fine_tune_step, tuned_backbone_path
+from training.fit.finetune_net import TuneSettings
 from training.fit.thresholds import GuardResult
 
 PRECISION_CHOICES = ("auto", "fp32", "int8")
@@ -134,12 +134,12 @@ def train(
     from rich.console import Console
 
     from export.backbone import weights_label
-    from training.fit.crossval import cross_validate
     from training.data.dataset import load_dataset
-    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.features.neardup import DEFAULT_MAX_DISTANCE
-    from training.report.write import print_cv_table, print_side_by_side, select_worst_frames, write_report
+    from training.fit.crossval import cross_validate
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
     from training.fit.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
+    from training.report.write import print_cv_table, print_side_by_side, select_worst_frames, write_report
 
     if precision not in PRECISION_CHOICES:
         raise ConfigurationError(f"precision {precision!r}: choose one of {', '.join(PRECISION_CHOICES)}")

@@ -74,16 +74,16 @@ def train_from_shards(
 
     from export.merge import merge_backbone_and_trees
     from export.parity import check_tree_parity
-    from training.fit.crossval import CVResult
     from training.export_step import tool_versions
-    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
     from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
-    from training.pipeline import TrainResult
-    from training.report.write import ReportPaths, print_cv_table, select_worst_frames, write_report
     from training.features.shards import load_feature_shards
     from training.features.shards_backbone import check_backbone, open_backbone
     from training.features.shards_backbone import parity_sample as draw_sample
+    from training.fit.crossval import CVResult
+    from training.fit.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
     from training.fit.thresholds import DEFAULT_TARGET_PRECISION
+    from training.pipeline import TrainResult
+    from training.report.write import ReportPaths, print_cv_table, select_worst_frames, write_report
 
     if folds < 2:
         raise ConfigurationError(f"folds={folds}: cross-validation needs at least 2 folds")

@@ -26,12 +26,12 @@ from functions.results import ResultsTable
 from functions.settings import Settings
 from infra.backfill import BackfillRequest, run_backfill_locally
 from tests.fixtures.tiny_model import TINY_MODEL_VERSION, tiny_model_proto, write_tiny_model
-from training.fit.crossval import cross_validate
 from training.data.dataset import load_dataset
 from training.features.featurize import featurize
-from training.fit.heads import fit_head
 from training.features.neardup import dhash_groups, groups_of_hashes
 from training.features.shards import load_feature_shards
+from training.fit.crossval import cross_validate
+from training.fit.heads import fit_head
 from training.shards_train import train_from_shards
 
 BASE = {"bus": (200, 40, 40), "car": (40, 200, 40), "empty": (40, 40, 200)}

@@ -12,8 +12,10 @@ from sklearn.datasets import make_classification
 
 from functions.manifest import Manifest
 from training.fit.crossval import cross_validate
-from training.report.write import ReportPaths, print_cv_table, select_worst_frames, write_report
 from training.fit.thresholds import precision_guard
+from training.report.tables import print_cv_table
+from training.report.worst_frames import select_worst_frames
+from training.report.write import ReportPaths, write_report
 
 LABELS = ["bus", "car", "empty"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,9 +10,9 @@ import pytest
 
 from training.data.dataset import load_multilabel_dataset, parse_label_set
 from training.data.loading import DatasetError
-from training.data.synthetic import frame_jpeg
 from training.data.synthetic import (
     folder_name,
+    frame_jpeg,
     label_sets,
     multilabel_frame_jpeg,
     write_multilabel_dataset,

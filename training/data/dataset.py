@@ -88,7 +88,6 @@ class Dataset:
         }
 
 
-
 def load_dataset(
     source: str | Sequence[str],
     *,
@@ -139,7 +138,6 @@ def load_dataset(
     return dataset
 
 
-
 def _validate(dataset: Dataset, min_per_label: int) -> None:
     source = dataset.source
     if len(dataset.labels) < 2:
@@ -157,7 +155,6 @@ def _validate(dataset: Dataset, min_per_label: int) -> None:
                 + (f" ({skipped} more were skipped as unreadable)" if skipped else "")
                 + f"; at least {min_per_label} are needed: add images to its folder or remove the folder"
             )
-
 
 
 @dataclass(frozen=True)
@@ -305,4 +302,3 @@ def _validate_multilabel(dataset: MultiLabelDataset, min_per_label: int) -> None
                 f"{dataset.source}: label {label!r} is on {count} of {n} usable frames; each label needs at "
                 f"least {min_per_label} frames with it and {min_per_label} without it: add frames or drop the label"
             )
-

@@ -48,7 +48,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageStat
 
 from training.data.scene import Scene
-from training.data.scene_camera import LIGHTING_WEIGHTS, LIGHTINGS, Camera, Lighting, background, expose, timestamp
+from training.data.scene_camera import (
+    LIGHTING_WEIGHTS,
+    LIGHTINGS,
+    Camera,
+    Lighting,
+    background,
+    expose,
+    timestamp,
+)
 from training.data.scene_vehicles import Vehicle, VehicleBox
 
 LABELS = ("bus", "car", "empty")

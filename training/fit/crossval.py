@@ -1,16 +1,14 @@
-"""Cross-validation of the LightGBM head on backbone features, and the head that ships.
+"""Cross-validation of a head on backbone features: one label per frame, or a set of labels.
 
-Folds come from ``StratifiedGroupKFold``: near-duplicate frames share a group (see
-``training.features.neardup``) and a group never straddles train and validation, so the figures are
-not inflated by a frame being judged against its own twin.
+``cross_validate`` (binary / multiclass) and ``cross_validate_multilabel`` (one binary head per
+label) run on folds from ``training.fit.folds``: grouped by near-duplicates, so the figures are
+not inflated by a frame being judged against its own twin. Both are deterministic under ``seed``
+(``training.fit.lightgbm``).
 
-Everything here is deterministic under ``seed``: LightGBM runs with ``deterministic=True``,
-``force_row_wise=True`` and a fixed thread count, and it always trains on float32 features
-(the exported ONNX trees compare in float32; float64 training picks thresholds that flip
-when the features are rounded to float32).
-
-The fold figures are computed by ``training.fit.metrics``; the decision thresholds (chosen on the
-out-of-fold predictions) and the int8 guard live in ``training.fit.thresholds``.
+The fold figures come from ``training.fit.metrics``; the decision thresholds (chosen on the
+out-of-fold predictions) and the int8 guards from ``training.fit.thresholds``. Label sets: the
+per-fold figures use, for each fold, thresholds chosen on the *other* folds' OOF predictions,
+so a fold's labels never set its own threshold.
 """
 
 from __future__ import annotations
@@ -23,35 +21,25 @@ from typing import Any
 import numpy as np
 
 from training.data.loading import DatasetError
+from training.fit.folds import grouped_folds, make_folds
+from training.fit.lightgbm import fit_lightgbm, fit_lightgbm_per_label, resolve_params
 from training.fit.metrics import (
     FoldMetrics,
+    aggregate_multilabel,
     aggregate_per_class,
     aggregate_scalars,
     compute_metrics,
     finite,
     finite_value,
+    multilabel_metrics,
 )
-from training.fit.thresholds import DEFAULT_TARGET_PRECISION, Thresholds, choose_thresholds
-
-# Small-data defaults: a few hundred frames per label, 2048 features. Shallow trees, a low
-# learning rate and column subsampling keep the head from memorising individual frames.
-# Tuned lightly on 300 synthetic frames (random-init backbone, 5 folds): 10 % of the
-# columns per tree scored as well as 30 % (accuracy 0.463 vs 0.433, fold std 0.05) and
-# trained ~5x faster; 7 leaves or 100 trees at rate 0.1 were no better.
-DEFAULT_PARAMS: dict[str, Any] = {
-    "n_estimators": 200,
-    "num_leaves": 15,
-    "learning_rate": 0.05,
-    "min_child_samples": 5,
-    "colsample_bytree": 0.1,
-    "reg_lambda": 1.0,
-    # One thread: the data are small, and OpenMP threads competing for busy cores were
-    # measured 6x slower here than a single thread.
-    "n_jobs": 1,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbose": -1,
-}
+from training.fit.thresholds import (
+    DEFAULT_TARGET_PRECISION,
+    Thresholds,
+    apply_thresholds,
+    choose_multilabel_thresholds,
+    choose_thresholds,
+)
 
 
 @dataclass
@@ -102,9 +90,6 @@ class CVResult:
         }
 
 
-# --- public API ----------------------------------------------------------------------------
-
-
 def cross_validate(
     features: np.ndarray,
     y: np.ndarray,
@@ -144,7 +129,7 @@ def cross_validate(
                 )
             fold_x = features if fold_features is None else fold_features(fold, train_idx)
             if fit is None:
-                model = _fit(fold_x[train_idx], y[train_idx], params)
+                model = fit_lightgbm(fold_x[train_idx], y[train_idx], params)
             else:
                 model = fit(fold_x[train_idx], y[train_idx])
             probabilities = model.predict_proba(fold_x[valid_idx]).astype(np.float32)
@@ -179,74 +164,6 @@ def cross_validate(
     )
 
 
-def grouped_folds(
-    y: np.ndarray, groups: np.ndarray, *, folds: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, valid) indices of each fold: stratified on y, no near-duplicate group split.
-
-    Depends only on (y, groups, folds, seed): every head, precision and fine-tuning run that
-    asks gets the same folds.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y, groups))
-
-
-def fit_final(features: np.ndarray, y: np.ndarray, params: dict[str, Any] | None = None, seed: int = 0):
-    """The shipped head: the CV's parameters, fitted once on every frame.
-
-    Its split thresholds are snapped to float32 (``snap_thresholds_to_float32``), so the
-    ONNX trees, which compare in float32, take exactly LightGBM's decisions.
-    """
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    classifier = _fit(features, np.asarray(y, dtype=np.int64), resolve_params(params, seed))
-    return snap_thresholds_to_float32(classifier)
-
-
-def snap_thresholds_to_float32(classifier):
-    """Replace every split threshold ``t`` by the largest float32 ``<= t``, in place.
-
-    LightGBM compares features with float64 thresholds placed midway between two training
-    values. When those two float32 values are 1 ulp apart (common for int8 features, which
-    sit on a coarse grid), the midpoint is not a float32, and ONNX's TreeEnsemble, which
-    stores thresholds as float32, rounds it to the nearest float32 — possibly the upper
-    value itself, which then goes left in ONNX and right in LightGBM (measured: 3 of 16
-    frames off by up to 9e-3). For any float32 feature ``x``, ``x <= t`` exactly when
-    ``x <= floor32(t)``, so the snapped model predicts the same on float32 features and is
-    exactly representable in ONNX.
-    """
-    import lightgbm
-
-    lines = []
-    for line in classifier.booster_.model_to_string().split("\n"):
-        if line.startswith("tree_sizes="):
-            continue  # byte offsets of the old text; without them LightGBM parses tree by tree
-        if line.startswith("threshold="):
-            thresholds = [_floor_float32(float(value)) for value in line[len("threshold=") :].split()]
-            line = "threshold=" + " ".join(repr(value) for value in thresholds)
-        lines.append(line)
-    classifier._Booster = lightgbm.Booster(model_str="\n".join(lines))
-    return classifier
-
-
-def _floor_float32(value: float) -> float:
-    snapped = np.float32(value)
-    if float(snapped) > value:
-        snapped = np.nextafter(snapped, np.float32(-np.inf))
-    return float(snapped)
-
-
-def resolve_params(params: dict[str, Any] | None, seed: int) -> dict[str, Any]:
-    """DEFAULT_PARAMS overridden by ``params``, with every seed set from ``seed``."""
-    resolved = {**DEFAULT_PARAMS, **(params or {})}
-    resolved["random_state"] = seed
-    return resolved
-
-
-# --- internals -----------------------------------------------------------------------------
-
-
 def _check_inputs(features, y, groups, labels, folds):
     features = np.ascontiguousarray(features, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
@@ -270,14 +187,6 @@ def _check_inputs(features, y, groups, labels, folds):
     return features, y, groups
 
 
-def _fit(features: np.ndarray, y: np.ndarray, params: dict[str, Any]):
-    from lightgbm import LGBMClassifier
-
-    model = LGBMClassifier(**params)
-    model.fit(features, y)
-    return model
-
-
 @contextmanager
 def _progress_bar(enabled: bool, description: str, total: int) -> Iterator:
     if not enabled:
@@ -294,3 +203,157 @@ def _progress_bar(enabled: bool, description: str, total: int) -> Iterator:
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
+
+
+# --- label sets ------------------------------------------------------------------------------
+
+
+@dataclass
+class MultiLabelCV:
+    labels: list[str]
+    folds: int
+    seed: int
+    params: dict[str, Any]
+    head: str
+    y: np.ndarray  # uint8 [N, L]
+    fold_of: np.ndarray  # int [N]
+    oof_probabilities: np.ndarray  # float32 [N, L], independent per label
+    thresholds: dict[str, float]
+    fold_metrics: list[dict[str, Any]]
+    mean: dict[str, float]
+    std: dict[str, float]
+    per_label: dict[str, dict[str, dict[str, float]]]  # label -> metric -> {"mean", "std"}
+    pooled: dict[str, Any]  # the metrics once on all OOF predictions at the shipped thresholds
+    fold_strategy: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    task = "multilabel"
+
+    def predicted_sets(self) -> np.ndarray:
+        return apply_thresholds(self.oof_probabilities, self.labels, self.thresholds)
+
+    def summary(self) -> dict[str, Any]:
+        return finite(
+            {
+                "task": "multilabel",
+                "head": self.head,
+                "folds": self.folds,
+                "seed": self.seed,
+                "grouping": self.fold_strategy,
+                "mean": self.mean,
+                "std": self.std,
+                "per_label": self.per_label,
+                "thresholds": "per label, max F1 on out-of-fold probabilities",
+                "params": self.params,
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "labels": self.labels,
+            "fold_metrics": finite(self.fold_metrics),
+            "pooled": finite(self.pooled),
+            "threshold_values": self.thresholds,
+            "y": self.y.tolist(),
+            "fold_of": self.fold_of.tolist(),
+            "oof_probabilities": self.oof_probabilities.round(6).tolist(),
+        }
+
+
+class MultiLabelHead:
+    """One fitted binary model per label; ``predict_proba`` gives float32 [N, L] (column 1 of each)."""
+
+    def __init__(self, models: list, labels: list[str], kind: str = "lightgbm"):
+        self.models = models
+        self.labels = list(labels)
+        self.kind = kind
+        self.n_features_in_ = models[0].n_features_in_
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        return np.stack([m.predict_proba(features)[:, 1] for m in self.models], axis=1).astype(np.float32)
+
+
+def cross_validate_multilabel(
+    features: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    labels: list[str],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    fit=None,
+    head: str = "lightgbm",
+    fold_of: np.ndarray | None = None,
+    progress: bool = True,
+    fold_features: Callable[[int, np.ndarray], np.ndarray] | None = None,
+) -> MultiLabelCV:
+    """Grouped k-fold CV of one binary head per label. ``fit(features, Y, params, seed) -> [models]``
+    (default: LightGBM); ``fold_of`` reuses given folds (every head on the same folds);
+    ``fold_features(fold, train_idx) -> [N, F]``: each fold's own features (cross-fitting, as in
+    ``training.fit.crossval.cross_validate``)."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    y = np.asarray(y, dtype=np.uint8)
+    groups = np.asarray(groups)
+    if features.ndim != 2 or y.ndim != 2 or not len(features) == len(y) == len(groups):
+        raise ValueError(f"features {features.shape}, Y {y.shape}, groups {groups.shape} do not line up")
+    if y.shape[1] != len(labels):
+        raise ValueError(f"Y has {y.shape[1]} columns for {len(labels)} labels")
+    fit = fit or fit_lightgbm_per_label
+    params_resolved = resolve_params(params, seed) if head == "lightgbm" else dict(params or {})
+    if fold_of is None:
+        fold_of, strategy = make_folds(y, groups, folds, seed, labels)
+    else:
+        strategy = "the folds given (shared by every head)"
+    folds = int(fold_of.max()) + 1
+
+    oof = np.zeros(y.shape, dtype=np.float32)
+    with _progress_bar(progress, f"cross-validation ({head}, {len(labels)} labels)", folds) as advance:
+        for fold in range(folds):
+            train, valid = fold_of != fold, fold_of == fold
+            for k, label in enumerate(labels):
+                if len(np.unique(y[train, k])) < 2:
+                    raise DatasetError(
+                        f"cross-validation fold {fold}: the training part has no frames "
+                        f"{'without' if y[train, k].all() else 'with'} label {label!r}; add more distinct frames "
+                        "or lower --folds"
+                    )
+            fold_x = features if fold_features is None else fold_features(fold, np.flatnonzero(train))
+            models = fit(fold_x[train], y[train], params, seed)
+            oof[valid] = MultiLabelHead(models, labels).predict_proba(fold_x[valid])
+            advance()
+
+    fold_metrics = []
+    for fold in range(folds):
+        valid = fold_of == fold
+        # thresholds from the other folds' OOF predictions: this fold's labels do not set them
+        others = choose_multilabel_thresholds(oof[~valid], y[~valid], labels)
+        predicted = apply_thresholds(oof[valid], labels, others)
+        fold_metrics.append(
+            {
+                "fold": fold,
+                "n_valid": int(valid.sum()),
+                **multilabel_metrics(y[valid], oof[valid], predicted, labels),
+            }
+        )
+    thresholds = choose_multilabel_thresholds(oof, y, labels)
+    mean, std, per_label = aggregate_multilabel(fold_metrics, labels)
+    return MultiLabelCV(
+        labels=list(labels),
+        folds=folds,
+        seed=seed,
+        params=params_resolved,
+        head=head,
+        y=y,
+        fold_of=fold_of,
+        oof_probabilities=oof,
+        thresholds=thresholds,
+        fold_metrics=fold_metrics,
+        mean=mean,
+        std=std,
+        per_label=per_label,
+        pooled=multilabel_metrics(y, oof, apply_thresholds(oof, labels, thresholds), labels),
+        fold_strategy=strategy,
+    )

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
+from training.fit.crossval import MultiLabelHead, cross_validate, cross_validate_multilabel
+from training.fit.folds import make_folds
+from training.fit.lightgbm import fit_final, fit_lightgbm_per_label
+from training.fit.thresholds import DEFAULT_TARGET_PRECISION
 
 HEADS = ("lightgbm", "logistic", "svm")
 HEAD_CHOICES = (*HEADS, "auto")
@@ -56,8 +60,6 @@ def fit_per_label(
     """One fitted binary model per column of Y (uint8 [N, L])."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     if name == "lightgbm":
-        from training.fit.multilabel import fit_lightgbm_per_label
-
         return fit_lightgbm_per_label(features, y, params, seed)
     return [_sklearn_head(name, seed).fit(features, y[:, k].astype(np.int64)) for k in range(y.shape[1])]
 
@@ -80,8 +82,6 @@ def fit_single(name: str, features: np.ndarray, y: np.ndarray, params: dict[str,
     """Binary / multiclass: one model over every label (LightGBM as the shipped head: float32-snapped)."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     if name == "lightgbm":
-        from training.fit.crossval import fit_final
-
         return fit_final(features, y, params, seed)
     return _sklearn_head(name, seed).fit(features, np.asarray(y, dtype=np.int64))
 
@@ -102,14 +102,9 @@ def cross_validate_heads(
     target_precision: float | None = None,
 ) -> dict[str, Any]:
     """CV of ``head`` (or of every head for ``auto``), all on the same folds: name -> CV."""
-    from training.fit.multilabel import cross_validate_multilabel, make_folds
-
     _check(head, task)
     names = HEADS if head == "auto" else (head,)
     if task != "multilabel":
-        from training.fit.crossval import cross_validate
-        from training.fit.thresholds import DEFAULT_TARGET_PRECISION
-
         target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
         return {
             name: cross_validate(
@@ -160,8 +155,6 @@ def choose_head(requested: str, cvs: dict[str, Any]) -> tuple[str, str]:
 
 
 def fit_head(name: str, task: str, features, y, labels, *, params=None, seed: int = 0):
-    from training.fit.multilabel import MultiLabelHead
-
     _check(name, task)
     if task != "multilabel":
         return fit_single(name, features, y, params, seed)

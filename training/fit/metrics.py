@@ -2,7 +2,10 @@
 
 ``compute_metrics`` scores one fold's (or the pooled) out-of-fold probabilities;
 ``aggregate_scalars`` / ``aggregate_per_class`` summarise the folds; ``finite`` turns the NaNs
-of undefined figures into JSON ``null``.
+of undefined figures into JSON ``null``. Label sets (multi-label): ``multilabel_metrics`` scores
+them per label (precision, recall, F1, ROC-AUC) and as sets (micro / macro F1, subset accuracy,
+Hamming loss, mean binary log loss: the head-selection criterion); ``aggregate_multilabel``
+summarises the folds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
 PER_CLASS_METRICS = ("precision", "recall", "f1")
+PER_LABEL_METRICS = ("precision", "recall", "f1", "roc_auc")
+SET_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "log_loss")
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,65 @@ def finite(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [finite(value) for value in data]
     return finite_value(data)
+
+
+# --- label sets ------------------------------------------------------------------------------
+
+
+def multilabel_metrics(
+    y: np.ndarray, probabilities: np.ndarray, predicted: np.ndarray, labels: list[str]
+) -> dict:
+    from sklearn.metrics import (
+        f1_score,
+        hamming_loss,
+        log_loss,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    y = np.asarray(y, dtype=np.uint8)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, average=None, zero_division=0
+    )
+    per_label = {}
+    for k, label in enumerate(labels):
+        auc = float(roc_auc_score(y[:, k], probabilities[:, k])) if len(np.unique(y[:, k])) == 2 else math.nan
+        per_label[label] = {
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "roc_auc": auc,
+            "support": int(support[k]),
+        }
+    clipped = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    losses = [log_loss(y[:, k], clipped[:, k], labels=[0, 1]) for k in range(len(labels))]
+    return {
+        "per_label": per_label,
+        "micro_f1": float(f1_score(y, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        "subset_accuracy": float((y == predicted).all(axis=1).mean()),
+        "hamming_loss": float(hamming_loss(y, predicted)),
+        "log_loss": float(np.mean(losses)),
+    }
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    kept = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    return (float(kept.mean()), float(kept.std())) if len(kept) else (math.nan, math.nan)
+
+
+def aggregate_multilabel(fold_metrics: list[dict], labels: list[str]):
+    """Set metrics: mean and std over folds; per label: mean and std of each, and the total support."""
+    mean, std = {}, {}
+    for name in SET_METRICS:
+        mean[name], std[name] = _mean_std([fold[name] for fold in fold_metrics])
+    per_label: dict[str, dict[str, dict[str, float]]] = {}
+    for label in labels:
+        per_label[label] = {}
+        for name in PER_LABEL_METRICS:
+            m, s = _mean_std([fold["per_label"][label][name] for fold in fold_metrics])
+            per_label[label][name] = {"mean": m, "std": s}
+        per_label[label]["support"] = {
+            "total": float(sum(fold["per_label"][label]["support"] for fold in fold_metrics))
+        }
+    return mean, std, per_label

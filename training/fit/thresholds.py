@@ -4,13 +4,16 @@
 that label reach the target precision (or the best F1 when it is out of reach); ``coverage_at``
 scores a set of thresholds through the function's own ``decide()``; ``precision_guard`` decides
 whether the int8 backbone may ship, from the fp32 and int8 CVs' OOF predictions.
+
+Label sets (multi-label): per label, the threshold that maximises that label's F1 on the
+out-of-fold probabilities (ties: the lowest); ``multilabel_guard`` is the int8 guard on label sets.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -190,3 +193,80 @@ def _threshold_for_label(k, label, top, confidence, y, target_precision) -> Labe
         accepted=int(accepted[i]),
         predicted=predicted,
     )
+
+
+# --- label sets ------------------------------------------------------------------------------
+
+
+def best_f1_threshold(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    """The threshold t (one of the observed float32 probabilities) maximising F1 of ``p >= t``."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    truth = np.asarray(truth, dtype=bool)
+    if not truth.any():
+        return 1.0  # no positive frame: nothing supports ever saying this label
+    order = np.argsort(-p, kind="stable")
+    p_sorted, t_sorted = p[order], truth[order]
+    tp = np.cumsum(t_sorted)
+    accepted = np.arange(1, len(p) + 1)
+    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    f1 = 2 * tp / (accepted + truth.sum())
+    candidates = np.flatnonzero(last_of_tie)
+    best = f1[candidates].max()
+    i = int(candidates[np.flatnonzero(f1[candidates] == best)[-1]])
+    return float(p_sorted[i])
+
+
+def choose_multilabel_thresholds(
+    probabilities: np.ndarray, y: np.ndarray, labels: list[str]
+) -> dict[str, float]:
+    return {label: best_f1_threshold(probabilities[:, k], y[:, k]) for k, label in enumerate(labels)}
+
+
+def apply_thresholds(
+    probabilities: np.ndarray, labels: list[str], thresholds: dict[str, float]
+) -> np.ndarray:
+    """uint8 [N, L]: the label set of each frame, as ``functions.decision.decide_labels`` decides it."""
+    from functions.decision import decide_labels
+
+    decisions = decide_labels(probabilities, labels, thresholds)
+    return np.array([[label in d.labels for label in labels] for d in decisions], dtype=np.uint8).reshape(
+        len(decisions), len(labels)
+    )
+
+
+class LabelSetCV(Protocol):
+    """What the label-set guard reads of a cross-validation (``training.fit.crossval.MultiLabelCV``)."""
+
+    labels: list[str]
+    oof_probabilities: np.ndarray
+    thresholds: dict[str, float]
+    pooled: dict[str, Any]
+
+
+def multilabel_guard(fp32: LabelSetCV, int8: LabelSetCV) -> GuardResult:
+    """May the int8 backbone ship? Label sets (at the fp32 thresholds) must agree frame by frame,
+    and the macro ROC-AUC over labels must not drop."""
+    thresholds = fp32.thresholds
+    sets_fp32 = apply_thresholds(fp32.oof_probabilities, fp32.labels, thresholds)
+    sets_int8 = apply_thresholds(int8.oof_probabilities, int8.labels, thresholds)
+    agreement = float((sets_fp32 == sets_int8).all(axis=1).mean())
+    auc_fp32 = _macro_auc(fp32)
+    auc_int8 = _macro_auc(int8)
+    drop = auc_fp32 - auc_int8
+    problems = []
+    if agreement < GUARD_MIN_AGREEMENT:
+        problems.append(
+            f"int8 label sets equal fp32's on {agreement:.2%} of frames (< {GUARD_MIN_AGREEMENT:.1%})"
+        )
+    if not drop <= GUARD_MAX_AUC_DROP:
+        problems.append(f"macro ROC-AUC drops by {drop:.4f} (> {GUARD_MAX_AUC_DROP})")
+    reason = (
+        f"int8 label sets equal fp32's on {agreement:.2%} of frames, macro ROC-AUC change {-drop:+.4f}"
+        if not problems
+        else "; ".join(problems)
+    )
+    return GuardResult(not problems, reason, agreement, auc_fp32, auc_int8, drop)
+
+
+def _macro_auc(cv: LabelSetCV) -> float:
+    return float(np.nanmean([cv.pooled["per_label"][label]["roc_auc"] for label in cv.labels]))

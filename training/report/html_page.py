@@ -6,11 +6,13 @@ import base64
 import html
 from typing import Any
 
-from training.fit.crossval import CVResult
-from training.fit.metrics import SCALAR_METRICS
-from training.report.formatting import METRIC_TITLES, fmt
+from training.fit.crossval import CVResult, MultiLabelCV
+from training.fit.metrics import PER_LABEL_METRICS, SCALAR_METRICS, SET_METRICS
+from training.report.formatting import METRIC_TITLES, SET_TITLES, fmt, mean_std
+from training.report.tables import head_metric_names
 
-_STYLE = """
+HEADS_PNG = "heads.png"  # the heads plot the heads section shows (written by training.report.write)
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -43,7 +45,7 @@ def render_html(
     e = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>camsort training report — {e(', '.join(cv.labels))}</title><style>{_STYLE}</style></head><body>",
+        f"<title>camsort training report — {e(', '.join(cv.labels))}</title><style>{STYLE}</style></head><body>",
         "<h1>camsort training report</h1>",
         f"<p>created {e(created_at)} · labels: {e(', '.join(cv.labels))} · task: {e(cv.task)}</p>",
     ]
@@ -55,7 +57,7 @@ def render_html(
             )
         parts.append("<h2>Model</h2>")
         parts.append(
-            _kv_table(
+            kv_table(
                 {
                     key: manifest.get(key)
                     for key in (
@@ -74,14 +76,14 @@ def render_html(
         parts.append("<p class='warn'>No model was exported with this report.</p>")
 
     parts.append("<h2>Training set</h2>")
-    parts.append(_kv_table({key: value for key, value in dataset_summary.items() if key != "skipped"}))
+    parts.append(kv_table({key: value for key, value in dataset_summary.items() if key != "skipped"}))
     skipped = dataset_summary.get("skipped") or []
     if skipped:
         parts.append(f"<p>{len(skipped)} file(s) skipped:</p>")
         parts.append(
-            _rows_table(["uri", "reason"], [[s.get("uri", ""), s.get("reason", "")] for s in skipped])
+            rows_table(["uri", "reason"], [[s.get("uri", ""), s.get("reason", "")] for s in skipped])
         )
-    parts.append("<h3>Near-duplicate groups</h3>" + _kv_table(neardup))
+    parts.append("<h3>Near-duplicate groups</h3>" + kv_table(neardup))
 
     parts.append(f"<h2>Cross-validation ({cv.folds} grouped folds, seed {cv.seed})</h2>")
     parts.append(_cv_tables(cv))
@@ -98,13 +100,13 @@ def render_html(
             f"<p>{e(str(tuning.get('decision', '')))}. Evaluation: {e(str(tuning.get('evaluation', '')))}.</p>"
         )
         parts.append(
-            _kv_table(_flatten({k: v for k, v in tuning.items() if k not in ("history_final", "layers")}))
+            kv_table(_flatten({k: v for k, v in tuning.items() if k not in ("history_final", "layers")}))
         )
         history = tuning.get("history_final") or []
         if history:
             parts.append("<h3>Final fine-tuning on all frames, per epoch</h3>")
             parts.append(
-                _rows_table(
+                rows_table(
                     ["epoch", "loss", "accuracy"],
                     [[row["epoch"], fmt(row["loss"]), fmt(row["accuracy"])] for row in history],
                 )
@@ -112,7 +114,7 @@ def render_html(
 
     parts.append(f"<h2>Decision thresholds (target precision {thresholds.target_precision:.2f})</h2>")
     parts.append(
-        _rows_table(
+        rows_table(
             ["label", "threshold", "rule", "OOF precision at t", "recall at t", "accepted / predicted"],
             [
                 [
@@ -141,10 +143,10 @@ def render_html(
         parts.append("<p>Not run (fp32 requested).</p>")
     else:
         verdict = "<span class='pass'>pass</span>" if guard.passed else "<span class='fail'>fail</span>"
-        parts.append(f"<p>{verdict}: {e(guard.reason)}</p>" + _kv_table(guard.to_dict()))
+        parts.append(f"<p>{verdict}: {e(guard.reason)}</p>" + kv_table(guard.to_dict()))
 
     parts.append("<h2>Export parity (ONNX vs Keras + LightGBM)</h2>")
-    parts.append(_kv_table(_flatten(parity)) if parity else "<p>Not run.</p>")
+    parts.append(kv_table(_flatten(parity)) if parity else "<p>Not run.</p>")
 
     parts.append(f"<h2>Most confident mistakes (out-of-fold, {len(worst_frames)})</h2>")
     if not worst_frames:
@@ -173,8 +175,8 @@ def _cv_tables(cv: CVResult) -> str:
     rows.append(
         ["mean ± std", str(len(cv.y)), *(f"{fmt(cv.mean[n])} ± {fmt(cv.std[n])}" for n in SCALAR_METRICS)]
     )
-    folds = _rows_table(["fold", "frames", *(METRIC_TITLES[n] for n in SCALAR_METRICS)], rows)
-    per_class = _rows_table(
+    folds = rows_table(["fold", "frames", *(METRIC_TITLES[n] for n in SCALAR_METRICS)], rows)
+    per_class = rows_table(
         ["label", "frames", "precision", "recall", "F1"],
         [
             [
@@ -191,7 +193,7 @@ def _cv_tables(cv: CVResult) -> str:
     return folds + per_class
 
 
-def _rows_table(header: list[str], rows: list[list[Any]]) -> str:
+def rows_table(header: list[str], rows: list[list[Any]]) -> str:
     e = html.escape
     head = "".join(f"<th class='{'l' if i == 0 else ''}'>{e(str(h))}</th>" for i, h in enumerate(header))
     body = "".join(
@@ -203,10 +205,10 @@ def _rows_table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _kv_table(data: dict[str, Any] | None) -> str:
+def kv_table(data: dict[str, Any] | None) -> str:
     if not data:
         return "<p>—</p>"
-    return _rows_table(["", "value"], [[key, fmt(value)] for key, value in data.items()])
+    return rows_table(["", "value"], [[key, fmt(value)] for key, value in data.items()])
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -217,3 +219,92 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+# --- label sets and heads ----------------------------------------------------------------------
+
+
+def heads_html(heads: dict[str, Any], reason: str) -> str:
+    names = head_metric_names(heads)
+    rows = [[h, *(mean_std(c.mean[n], c.std[n]) for n in names)] for h, c in heads.items()]
+    return (
+        "<h2>Classifier heads (same folds)</h2>"
+        + rows_table(["head", *names], rows)
+        + f"<p>{html.escape(reason)}</p><img class='plot' src='{HEADS_PNG}' alt='heads'>"
+    )
+
+
+def render_multilabel_html(
+    cv: MultiLabelCV, report: dict[str, Any], plots: list[str], heads: dict[str, Any]
+) -> str:
+    """The multi-label report page; ``report`` is what report.json holds."""
+    e = html.escape
+    folds = rows_table(
+        ["fold", "frames", *(SET_TITLES[n] for n in SET_METRICS)],
+        [[f["fold"], f["n_valid"], *(fmt(f[n]) for n in SET_METRICS)] for f in cv.fold_metrics]
+        + [["mean ± std", len(cv.y), *(mean_std(cv.mean[n], cv.std[n]) for n in SET_METRICS)]],
+    )
+    per_label = rows_table(
+        ["label", "frames", "precision", "recall", "F1", "ROC-AUC", "threshold"],
+        [
+            [
+                label,
+                int(cv.y[:, k].sum()),
+                *(
+                    mean_std(cv.per_label[label][n]["mean"], cv.per_label[label][n]["std"])
+                    for n in PER_LABEL_METRICS
+                ),
+                f"{cv.thresholds[label]:.3f}",
+            ]
+            for k, label in enumerate(cv.labels)
+        ],
+    )
+    heads_section = heads_html(heads, report["head_choice"]) if len(heads) > 1 else ""
+    guard = report["int8_guard"]
+    images = "".join(f"<img class='plot' src='{e(name)}' alt='{e(name)}'>" for name in plots)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>camsort multi-label report</title>
+<style>{STYLE}</style></head><body>
+<h1>camsort multi-label model</h1>
+<p>labels: {e(", ".join(cv.labels))}; {len(cv.y)} frames; head: {e(cv.head)}</p>
+<p>{e(cv.fold_strategy)}. Per-fold precision/recall/F1 use thresholds chosen on the other folds'
+out-of-fold predictions; the shipped thresholds maximise each label's F1 on all out-of-fold predictions.</p>
+<h2>Set metrics per fold</h2>{folds}
+<h2>Per label, mean ± std over folds</h2>{per_label}
+{heads_section}
+<h2>Plots</h2>{images}
+<h2>Training set</h2>{kv_table(report["dataset"].get("per_label_set"))}{kv_table(report["near_duplicates"])}
+<h2>int8 guard</h2>{kv_table(guard) if guard else "<p>not run (fp32 requested)</p>"}
+<h2>Parity</h2>{kv_table({k: fmt(v) for k, v in (report["parity"] or {}).items()})}
+</body></html>
+"""
+
+
+def fine_tuning_html(frozen: MultiLabelCV, tuned: MultiLabelCV, decision: str) -> str:
+    """Label sets: frozen and fine-tuned side by side (same frames, same folds), a report section."""
+    runs = {"frozen": frozen, "fine-tuned (cross-fitted)": tuned}
+    names = head_metric_names(runs)
+    side_by_side = rows_table(
+        ["run", *names], [[r, *(mean_std(c.mean[n], c.std[n]) for n in names)] for r, c in runs.items()]
+    )
+    per_label = rows_table(
+        ["label", *(f"F1 {r}" for r in runs), *(f"ROC-AUC {r}" for r in runs)],
+        [
+            [
+                label,
+                *(
+                    mean_std(c.per_label[label]["f1"]["mean"], c.per_label[label]["f1"]["std"])
+                    for c in runs.values()
+                ),
+                *(
+                    mean_std(c.per_label[label]["roc_auc"]["mean"], c.per_label[label]["roc_auc"]["std"])
+                    for c in runs.values()
+                ),
+            ]
+            for label in tuned.labels
+        ],
+    )
+    return (
+        "<h2>Frozen vs fine-tuned, the same frames and folds</h2>"
+        f"<p>{html.escape(decision)}</p>{side_by_side}{per_label}"
+        "<img class='plot' src='roc-frozen.png' alt='ROC, frozen'>"
+    )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
-from training.fit.crossval import CVResult
-from training.report.formatting import METRIC_TITLES
+from training.fit.crossval import CVResult, MultiLabelCV
+from training.fit.metrics import SET_METRICS
+from training.report.formatting import METRIC_TITLES, SET_TITLES
 
 
 def plot_roc(cv: CVResult) -> bytes:
     from sklearn.metrics import auc, roc_curve
 
-    figure, axes = _figure(1, 1, (5.5, 5))
+    figure, axes = new_figure(1, 1, (5.5, 5))
     ax = axes[0]
     # Binary: the positive class (the second label) only; its complement is the same curve.
     classes = [1] if cv.task == "binary" else range(len(cv.labels))
@@ -26,7 +28,7 @@ def plot_roc(cv: CVResult) -> bytes:
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, out-of-fold (one vs rest)")
     ax.legend(loc="lower right")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_confusion(cv: CVResult) -> bytes:
@@ -35,7 +37,7 @@ def plot_confusion(cv: CVResult) -> bytes:
         normalised = counts / counts.sum(axis=1, keepdims=True)
     normalised = np.nan_to_num(normalised)
     size = 3 + 0.6 * len(cv.labels)
-    figure, axes = _figure(1, 2, (2 * size, size))
+    figure, axes = new_figure(1, 2, (2 * size, size))
     for ax, matrix, title, fmt in (
         (axes[0], counts, "counts", "{:d}"),
         (axes[1], normalised, "normalised by true label", "{:.2f}"),
@@ -56,7 +58,7 @@ def plot_confusion(cv: CVResult) -> bytes:
                     va="center",
                     color="white" if normalised[i, j] > 0.5 else "black",
                 )
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_calibration(cv: CVResult, bins: int = 10) -> bytes:
@@ -72,7 +74,7 @@ def plot_calibration(cv: CVResult, bins: int = 10) -> bytes:
             centres.append(float(confidence[mask].mean()))
             accuracy.append(float(correct[mask].mean()))
             counts.append(int(mask.sum()))
-    figure, axes = _figure(1, 1, (5.5, 5))
+    figure, axes = new_figure(1, 1, (5.5, 5))
     ax = axes[0]
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="perfectly calibrated")
     ax.plot(centres, accuracy, marker="o", label="OOF")
@@ -89,12 +91,12 @@ def plot_calibration(cv: CVResult, bins: int = 10) -> bytes:
         title="calibration, OOF (frames per bin; red: thresholds)",
     )
     ax.legend(loc="upper left")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_per_fold(cv: CVResult) -> bytes:
     names = ("accuracy", "balanced_accuracy", "roc_auc")
-    figure, axes = _figure(1, 1, (6, 4))
+    figure, axes = new_figure(1, 1, (6, 4))
     ax = axes[0]
     folds = [fold.fold for fold in cv.fold_metrics]
     for name in names:
@@ -104,10 +106,10 @@ def plot_per_fold(cv: CVResult) -> bytes:
     ax.set_xticks(folds)
     ax.set(xlabel="fold", ylabel="score", ylim=(0, 1.02), title="per-fold validation scores")
     ax.legend(loc="lower right")
-    return _png(figure)
+    return png_bytes(figure)
 
 
-def _figure(rows: int, cols: int, size: tuple[float, float]):
+def new_figure(rows: int, cols: int, size: tuple[float, float]):
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
@@ -117,7 +119,7 @@ def _figure(rows: int, cols: int, size: tuple[float, float]):
     return figure, list(axes.ravel())
 
 
-def _png(figure) -> bytes:
+def png_bytes(figure) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -125,3 +127,52 @@ def _png(figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+# --- label sets and heads ----------------------------------------------------------------------
+
+
+def plot_multilabel_roc(cv: MultiLabelCV) -> bytes:
+    from sklearn.metrics import auc, roc_curve
+
+    figure, axes = new_figure(1, 1, (5.5, 5))
+    ax = axes[0]
+    for k, label in enumerate(cv.labels):
+        truth = cv.y[:, k]
+        if truth.min() == truth.max():
+            continue
+        fpr, tpr, _ = roc_curve(truth, cv.oof_probabilities[:, k])
+        ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC per label, out-of-fold")
+    ax.legend(loc="lower right")
+    return png_bytes(figure)
+
+
+def plot_multilabel_folds(cv: MultiLabelCV) -> bytes:
+    figure, axes = new_figure(1, 2, (11, 4))
+    names = [n for n in SET_METRICS if n != "log_loss"]
+    x = np.arange(len(names))
+    width = 0.8 / max(1, cv.folds)
+    for i, fold in enumerate(cv.fold_metrics):
+        axes[0].bar(x + i * width, [fold[n] for n in names], width, label=f"fold {fold['fold']}")
+    axes[0].set_xticks(x + width * (cv.folds - 1) / 2, [SET_TITLES[n] for n in names])
+    axes[0].set(ylim=(0, 1), title="set metrics per fold")
+    axes[0].legend(fontsize=7)
+    x = np.arange(len(cv.labels))
+    means = [cv.per_label[label]["f1"]["mean"] for label in cv.labels]
+    stds = [cv.per_label[label]["f1"]["std"] for label in cv.labels]
+    axes[1].bar(x, means, yerr=stds, capsize=4)
+    axes[1].set_xticks(x, cv.labels)
+    axes[1].set(ylim=(0, 1), title="F1 per label (mean ± std over folds)")
+    return png_bytes(figure)
+
+
+def plot_heads(heads: dict[str, Any]) -> bytes:
+    figure, axes = new_figure(1, 1, (6, 4))
+    names = list(heads)
+    values = [heads[h].mean["log_loss"] for h in names]
+    errors = [heads[h].std["log_loss"] for h in names]
+    axes[0].bar(names, values, yerr=errors, capsize=4)
+    axes[0].set(ylabel="out-of-fold log loss (lower is better)", title="classifier heads, same folds")
+    return png_bytes(figure)

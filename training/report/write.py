@@ -1,4 +1,4 @@
-"""The training report: report.json (everything), PNG plots and a self-contained report.html.
+"""The training report files: report.json (everything), PNG plots and a self-contained report.html.
 
 Plots are drawn with matplotlib's Agg backend (no display needed); the HTML embeds them and
 the thumbnails of the worst mistakes as base64, so the file can be mailed or attached to a
@@ -7,7 +7,6 @@ ticket on its own.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -15,16 +14,29 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from training.fit.crossval import CVResult
-from training.fit.metrics import SCALAR_METRICS
-from training.report.formatting import METRIC_TITLES, fmt, mean_std
-from training.report.html_page import render_html
-from training.report.plots import plot_calibration, plot_confusion, plot_per_fold, plot_roc
+from training.fit.crossval import CVResult, MultiLabelCV
 from training.fit.thresholds import GuardResult, Thresholds
+from training.report.html_page import (
+    HEADS_PNG,
+    fine_tuning_html,
+    heads_html,
+    render_html,
+    render_multilabel_html,
+)
+from training.report.plots import (
+    plot_calibration,
+    plot_confusion,
+    plot_heads,
+    plot_multilabel_folds,
+    plot_multilabel_roc,
+    plot_per_fold,
+    plot_roc,
+)
+from training.report.worst_frames import WorstFrame
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -32,17 +44,6 @@ ROC_PNG = "roc.png"
 CONFUSION_PNG = "confusion.png"
 CALIBRATION_PNG = "calibration.png"
 PER_FOLD_PNG = "per_fold.png"
-
-
-@dataclass(frozen=True)
-class WorstFrame:
-    """A confidently wrong out-of-fold answer, with a small JPEG of the frame as seen by the model."""
-
-    uri: str
-    true_label: str
-    predicted_label: str
-    confidence: float
-    thumbnail_jpeg: bytes
 
 
 @dataclass(frozen=True)
@@ -55,47 +56,11 @@ class ReportPaths:
     per_fold: Path
 
 
-class FrameSource(Protocol):
-    """Frame i's pixels (uint8 [224, 224, 3]) on demand, e.g. downloaded when asked."""
-
-    def __getitem__(self, i: int) -> np.ndarray: ...
-
-
-def select_worst_frames(
-    cv: CVResult,
-    uris: list[str],
-    pixels: np.ndarray | FrameSource,
-    *,
-    limit: int = 12,
-    thumbnail_size: int = 112,
-) -> list[WorstFrame]:
-    """The ``limit`` wrong OOF answers with the highest confidence (the most misleading ones).
-
-    ``pixels``: every frame's (uint8 [N, 224, 224, 3]), or a ``FrameSource`` (only the chosen
-    frames are asked for: training from feature shards downloads just those)."""
-    from PIL import Image
-
-    predicted = cv.oof_probabilities.argmax(axis=1)
-    confidence = cv.oof_probabilities.max(axis=1)
-    wrong = np.flatnonzero(predicted != cv.y)
-    order = wrong[np.argsort(-confidence[wrong], kind="stable")][:limit]
-    frames = []
-    for i in order:
-        image = Image.fromarray(np.asarray(pixels[i], dtype=np.uint8)).resize(
-            (thumbnail_size, thumbnail_size), Image.Resampling.BILINEAR
-        )
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-        frames.append(
-            WorstFrame(
-                uri=uris[i],
-                true_label=cv.labels[int(cv.y[i])],
-                predicted_label=cv.labels[int(predicted[i])],
-                confidence=float(confidence[i]),
-                thumbnail_jpeg=buffer.getvalue(),
-            )
-        )
-    return frames
+@dataclass(frozen=True)
+class MultiLabelReportPaths:
+    json: Path
+    html: Path
+    plots: list[Path]
 
 
 def write_report(
@@ -137,7 +102,7 @@ def write_report(
         paths.per_fold: plot_per_fold(cv),
     }
     for path, png in images.items():
-        _write_atomic(path, png)
+        write_atomic(path, png)
     # The compared runs get their ROC and confusion too: side by side with the shipped one's.
     other_images: dict[str, dict[str, bytes]] = {}
     for name, other in (other_cv or {}).items():
@@ -147,7 +112,7 @@ def write_report(
             f"confusion-{slug}.png": plot_confusion(other),
         }
         for file_name, png in other_images[name].items():
-            _write_atomic(out_dir / file_name, png)
+            write_atomic(out_dir / file_name, png)
 
     report = {
         "created_at": created_at,
@@ -172,7 +137,7 @@ def write_report(
         ],
         "files": {name: path.name for name, path in vars(paths).items()},
     }
-    _write_atomic(paths.json, (json.dumps(_json_safe(report), indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(paths.json, (json.dumps(json_safe(report), indent=2, sort_keys=True) + "\n").encode())
 
     page = render_html(
         created_at=created_at,
@@ -188,77 +153,81 @@ def write_report(
         images={path.name: png for path, png in images.items()},
         other_images=other_images,
     )
-    _write_atomic(paths.html, page.encode())
+    write_atomic(paths.html, page.encode())
     return paths
 
 
-def print_cv_table(cv: CVResult, console, *, title: str | None = None) -> None:
-    """Per-fold metrics with mean ± std, per-label figures, then the chosen thresholds.
-
-    Three narrow tables rather than one wide one: they stay readable in an 80-column terminal.
-    """
-    from rich.table import Table
-
-    folds = Table(title=title or f"cross-validation ({cv.folds} grouped folds, seed {cv.seed})")
-    folds.add_column("fold", justify="right")
-    folds.add_column("frames", justify="right")
-    for name in SCALAR_METRICS:
-        folds.add_column(METRIC_TITLES[name], justify="right")
-    for fold in cv.fold_metrics:
-        folds.add_row(
-            str(fold.fold), str(fold.n_valid), *(fmt(getattr(fold, name)) for name in SCALAR_METRICS)
-        )
-    folds.add_section()
-    folds.add_row(
-        "mean ± std",
-        str(len(cv.y)),
-        *(mean_std(cv.mean[name], cv.std[name]) for name in SCALAR_METRICS),
-        style="bold",
-    )
-    console.print(folds)
-
-    per_label = Table(title="per label, mean ± std over folds")
-    for column in ("label", "frames", "precision", "recall", "F1"):
-        per_label.add_column(column, justify="left" if column == "label" else "right")
-    for k, label in enumerate(cv.labels):
-        figures = cv.per_class[label]
-        per_label.add_row(
-            label,
-            str(int((cv.y == k).sum())),
-            *(
-                mean_std(figures[name]["mean"], figures[name]["std"])
-                for name in ("precision", "recall", "f1")
-            ),
-        )
-    console.print(per_label)
-
-    rules = Table(title=f"decision thresholds (target OOF precision {cv.thresholds.target_precision:.2f})")
-    for column in ("label", "threshold", "rule", "precision @t", "recall @t", "accepted"):
-        rules.add_column(column, justify="left" if column in ("label", "rule") else "right")
-    for rule in cv.thresholds.per_label:
-        rules.add_row(
-            rule.label,
-            f"{rule.threshold:.3f}",
-            rule.method,
-            fmt(rule.precision),
-            fmt(rule.recall),
-            f"{rule.accepted}/{rule.predicted}",
-        )
-    console.print(rules)
-    console.print(
-        f"coverage (frames not 'unknown'): {cv.thresholds.coverage:.1%}; "
-        f"accuracy on covered frames: {fmt(cv.thresholds.covered_accuracy)}"
-    )
+def write_multilabel_report(
+    out_dir: Path,
+    *,
+    cv: MultiLabelCV,
+    dataset_summary: dict[str, Any],
+    neardup: dict[str, Any],
+    guard=None,
+    parity: dict[str, Any] | None = None,
+    manifest=None,
+    heads: dict[str, Any] | None = None,
+    head_reason: str = "",
+) -> MultiLabelReportPaths:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {ROC_PNG: plot_multilabel_roc(cv), PER_FOLD_PNG: plot_multilabel_folds(cv)}
+    if heads and len(heads) > 1:
+        plots[HEADS_PNG] = plot_heads(heads)
+    for name, payload in plots.items():
+        write_atomic(out_dir / name, payload)
+    report = {
+        "task": "multilabel",
+        "cross_validation": cv.to_dict(),
+        "dataset": dataset_summary,
+        "near_duplicates": neardup,
+        "int8_guard": guard.to_dict() if guard is not None else None,
+        "parity": parity,
+        "manifest": manifest.to_dict() if manifest is not None else None,
+        "heads": {name: {"mean": h.mean, "std": h.std} for name, h in (heads or {}).items()},
+        "head_choice": head_reason,
+    }
+    write_atomic(out_dir / REPORT_JSON, (json.dumps(json_safe(report), indent=2) + "\n").encode())
+    write_atomic(out_dir / REPORT_HTML, render_multilabel_html(cv, report, list(plots), heads or {}).encode())
+    return MultiLabelReportPaths(out_dir / REPORT_JSON, out_dir / REPORT_HTML, [out_dir / n for n in plots])
 
 
-def _json_safe(data: Any) -> Any:
+def add_heads_to_report(out_dir: Path, heads: dict[str, Any], reason: str) -> None:
+    """Binary/multiclass: the heads side by side, added to the report training.report.write wrote."""
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / HEADS_PNG, plot_heads(heads))
+    report = json.loads((out_dir / REPORT_JSON).read_text())
+    report["heads"] = {name: {"mean": h.mean, "std": h.std} for name, h in heads.items()}
+    report["head_choice"] = reason
+    write_atomic(out_dir / REPORT_JSON, (json.dumps(json_safe(report), indent=2) + "\n").encode())
+    page = (out_dir / REPORT_HTML).read_text()
+    page = page.replace("</body>", heads_html(heads, reason) + "</body>", 1)
+    write_atomic(out_dir / REPORT_HTML, page.encode())
+
+
+def add_fine_tuning_to_report(
+    out_dir: Path, frozen: MultiLabelCV, tuned: MultiLabelCV, decision: str
+) -> None:
+    """Frozen and fine-tuned side by side (same frames, same folds), added to the multi-label report."""
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / "roc-frozen.png", plot_multilabel_roc(frozen))
+    report = json.loads((out_dir / REPORT_JSON).read_text())
+    report["frozen"] = frozen.to_dict()
+    report["fine_tuning_decision"] = decision
+    write_atomic(out_dir / REPORT_JSON, (json.dumps(json_safe(report), indent=2) + "\n").encode())
+    section = fine_tuning_html(frozen, tuned, decision)
+    page = (out_dir / REPORT_HTML).read_text().replace("</body>", section + "</body>", 1)
+    write_atomic(out_dir / REPORT_HTML, page.encode())
+
+
+def json_safe(data: Any) -> Any:
     """numpy scalars/arrays to Python, NaN/inf to None (JSON has neither)."""
     if isinstance(data, dict):
-        return {str(key): _json_safe(value) for key, value in data.items()}
+        return {str(key): json_safe(value) for key, value in data.items()}
     if isinstance(data, list | tuple):
-        return [_json_safe(value) for value in data]
+        return [json_safe(value) for value in data]
     if isinstance(data, np.ndarray):
-        return _json_safe(data.tolist())
+        return json_safe(data.tolist())
     if isinstance(data, np.generic):
         data = data.item()
     if isinstance(data, float) and not math.isfinite(data):
@@ -268,7 +237,7 @@ def _json_safe(data: Any) -> Any:
     return data
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
+def write_atomic(path: Path, payload: bytes) -> None:
     """Write to a unique temporary name next to ``path``, then rename: readers never see half a file."""
     staged = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
@@ -276,31 +245,3 @@ def _write_atomic(path: Path, payload: bytes) -> None:
         os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)
-
-
-def print_side_by_side(runs: dict[str, CVResult], console, *, title: str) -> None:
-    """Several cross-validations of the same frames and folds, one column each (mean ± std)."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("")
-    for name in runs:
-        table.add_column(name, justify="right")
-    first = next(iter(runs.values()))
-    for name in SCALAR_METRICS:
-        table.add_row(
-            METRIC_TITLES[name], *(mean_std(run.mean[name], run.std[name]) for run in runs.values())
-        )
-    table.add_section()
-    for label in first.labels:
-        table.add_row(
-            f"{label}: F1",
-            *(
-                mean_std(run.per_class[label]["f1"]["mean"], run.per_class[label]["f1"]["std"])
-                for run in runs.values()
-            ),
-        )
-    table.add_section()
-    table.add_row("coverage (not 'unknown')", *(f"{run.thresholds.coverage:.1%}" for run in runs.values()))
-    table.add_row("accuracy on covered", *(fmt(run.thresholds.covered_accuracy) for run in runs.values()))
-    console.print(table)
