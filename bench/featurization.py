@@ -21,7 +21,7 @@ def reference_featurization(config: BenchConfig, train_root: Path, reference_dir
     warm-up batch); trains the notebook's Booster on those features. Returns frames/s through
     the backbone (decode excluded, as for (b) and (c))."""
     from bench.reference import decode_like_notebook, keras_predict_features, save_reference, train_booster
-    from training.pipeline import keras_backbone
+    from training.features.backbone import keras_backbone
 
     files = training_files(train_root)
     labels = sorted({label for _, label in files})

@@ -130,7 +130,7 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     from rich.console import Console
 
     from functions.manifest import load_verified
-    from training.pipeline import train
+    from training.pipeline import Frames, SingleLabel, TrainSettings, train
 
     out_dir = model_dir_for(config, precision)
     try:
@@ -144,13 +144,16 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     config.work_dir.mkdir(parents=True, exist_ok=True)
     with open(config.work_dir / f"train-{precision}.log", "w") as log:
         result = train(
-            str(train_root),
+            SingleLabel(),
+            Frames([str(train_root)]),
             out_dir,
-            weights=config.weights,
-            seed=config.seed,
-            precision=precision,
-            cache_dir=training_cache_dir(config),
-            progress=False,  # the bench's own progress bar is live; rich allows one at a time
+            TrainSettings(
+                weights=config.weights,
+                seed=config.seed,
+                precision=precision,
+                cache_dir=training_cache_dir(config),
+                progress=False,  # the bench's own progress bar is live; rich allows one at a time
+            ),
             console=Console(file=log, width=120),
         )
     _atomic_write(

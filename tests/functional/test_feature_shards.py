@@ -32,11 +32,17 @@ from training.features.neardup import dhash_groups, groups_of_hashes
 from training.features.shards import load_feature_shards
 from training.fit.crossval import cross_validate
 from training.fit.heads import fit_head
-from training.shards_train import train_from_shards
+from training.pipeline import SingleLabel, StoredShards, TrainSettings, train
 
 BASE = {"bus": (200, 40, 40), "car": (40, 200, 40), "empty": (40, 40, 200)}
 PER_LABEL = 6
 FOLDS = 3
+
+
+def train_from_shards(source, features, out_dir, *, s3_client, backbone_from, folds, progress):
+    """The pipeline with the stored-shards source, as `camsort train --features` runs it."""
+    shards = StoredShards(source, features, backbone_from, s3_client)
+    return train(SingleLabel(), shards, out_dir, TrainSettings(folds=folds, progress=progress))
 
 
 def frame(label: str, seed: int) -> bytes:

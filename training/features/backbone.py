@@ -1,13 +1,15 @@
-"""The stage both training pipelines share: backbones, features and near-duplicate groups.
+"""Features from the frames themselves: backbones, features and near-duplicate groups.
 
-The fp32 ONNX backbone for (weights, seed), converted once and cached; unless fp32 is requested,
-the int8 backbone calibrated on a seeded sample of the training frames; every frame's features
-through each backbone (cached per image); near-duplicate groups, so no fold splits a frame from
-its copy. ``training.pipeline`` (binary / multiclass) and ``training.multilabel_pipeline`` call it.
+The Keras ResNet50 for (weights, seed), built once per process; its fp32 ONNX backbone,
+converted once and cached; unless fp32 is requested, the int8 backbone calibrated on a seeded
+sample of the training frames; every frame's features through each backbone (cached per image);
+near-duplicate groups, so no fold splits a frame from its copy. ``training.sources.Frames``
+calls it, for the frozen backbone and again for a fine-tuned one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +17,43 @@ from typing import Any
 
 import numpy as np
 
-from training.features.neardup import NearDuplicateGroups
+from functions import env
+from training.features.featurize import featurize
+from training.features.neardup import NearDuplicateGroups, dhash_groups
 from training.features.precision import cached_int8_backbone, calibration_indices
+
+BACKBONE_NAME = "ResNet50"
+DEFAULT_CACHE_DIR = Path("~/.cache/camsort")
+
+# Keras backbones built in this process, by (weights, seed): building a ResNet50 takes
+# seconds to tens of seconds, and the parity gate needs the model every run.
+_KERAS_BACKBONES: dict[tuple[str, int], Any] = {}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(env.CACHE_DIR) or DEFAULT_CACHE_DIR).expanduser()
+
+
+def resolve_cache_dir(cache_dir: Path | str | None) -> Path:
+    """The backbone + feature cache: ``cache_dir``, else $CAMSORT_CACHE_DIR or ~/.cache/camsort (created)."""
+    resolved = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    resolved.mkdir(parents=True, exist_ok=True)
+    return resolved
+
+
+def keras_backbone(weights: str, seed: int = 0):
+    """The Keras ResNet50 for (weights, seed), built once per process."""
+    from export.backbone import build_keras_backbone
+
+    key = (weights, seed)
+    if key not in _KERAS_BACKBONES:
+        _KERAS_BACKBONES[key] = build_keras_backbone(weights, seed=seed)
+    return _KERAS_BACKBONES[key]
+
+
+def share_keras_backbone(weights: str, seed: int, model) -> None:
+    """Hand an already built backbone to training (tests: one ResNet50 build per session)."""
+    _KERAS_BACKBONES[(weights, seed)] = model
 
 
 @dataclass(frozen=True)
@@ -44,9 +81,6 @@ def backbone_features(
 ) -> BackboneFeatures:
     """``tuned``: (the fine-tuned Keras backbone, where to export it) instead of (weights, seed)'s."""
     from export.backbone import cached_backbone, export_backbone
-    from training.features.featurize import featurize
-    from training.features.neardup import dhash_groups
-    from training.pipeline import keras_backbone
 
     if tuned is None:
         step(f"ResNet50 backbone (weights {weights_label}, seed {seed})")

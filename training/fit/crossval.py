@@ -325,19 +325,7 @@ def cross_validate_multilabel(
             oof[valid] = MultiLabelHead(models, labels).predict_proba(fold_x[valid])
             advance()
 
-    fold_metrics = []
-    for fold in range(folds):
-        valid = fold_of == fold
-        # thresholds from the other folds' OOF predictions: this fold's labels do not set them
-        others = choose_multilabel_thresholds(oof[~valid], y[~valid], labels)
-        predicted = apply_thresholds(oof[valid], labels, others)
-        fold_metrics.append(
-            {
-                "fold": fold,
-                "n_valid": int(valid.sum()),
-                **multilabel_metrics(y[valid], oof[valid], predicted, labels),
-            }
-        )
+    fold_metrics = _label_set_fold_metrics(y, oof, fold_of, folds, labels)
     thresholds = choose_multilabel_thresholds(oof, y, labels)
     mean, std, per_label = aggregate_multilabel(fold_metrics, labels)
     return MultiLabelCV(
@@ -357,3 +345,23 @@ def cross_validate_multilabel(
         pooled=multilabel_metrics(y, oof, apply_thresholds(oof, labels, thresholds), labels),
         fold_strategy=strategy,
     )
+
+
+def _label_set_fold_metrics(
+    y: np.ndarray, oof: np.ndarray, fold_of: np.ndarray, folds: int, labels: list[str]
+) -> list[dict[str, Any]]:
+    """Each fold's figures at thresholds chosen on the *other* folds' OOF predictions: a fold's
+    labels never set its own thresholds."""
+    fold_metrics = []
+    for fold in range(folds):
+        valid = fold_of == fold
+        others = choose_multilabel_thresholds(oof[~valid], y[~valid], labels)
+        predicted = apply_thresholds(oof[valid], labels, others)
+        fold_metrics.append(
+            {
+                "fold": fold,
+                "n_valid": int(valid.sum()),
+                **multilabel_metrics(y[valid], oof[valid], predicted, labels),
+            }
+        )
+    return fold_metrics

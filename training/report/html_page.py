@@ -48,92 +48,19 @@ def render_html(
         f"<title>camsort training report — {e(', '.join(cv.labels))}</title><style>{STYLE}</style></head><body>",
         "<h1>camsort training report</h1>",
         f"<p>created {e(created_at)} · labels: {e(', '.join(cv.labels))} · task: {e(cv.task)}</p>",
+        *_model_section(manifest),
+        *_training_set_section(dataset_summary, neardup),
+        f"<h2>Cross-validation ({cv.folds} grouped folds, seed {cv.seed})</h2>",
+        _cv_tables(cv),
     ]
-    if manifest:
-        if manifest.get("weights") == "none":
-            parts.append(
-                "<p class='warn'>The backbone was randomly initialised (<code>--weights none</code>): "
-                "these figures say nothing about a model built on ImageNet weights.</p>"
-            )
-        parts.append("<h2>Model</h2>")
-        parts.append(
-            kv_table(
-                {
-                    key: manifest.get(key)
-                    for key in (
-                        "model_version",
-                        "model_sha256",
-                        "backbone",
-                        "weights",
-                        "precision",
-                        "created_at",
-                    )
-                }
-                | {"precision decision": (manifest.get("quantization") or {}).get("decision")}
-            )
-        )
-    else:
-        parts.append("<p class='warn'>No model was exported with this report.</p>")
-
-    parts.append("<h2>Training set</h2>")
-    parts.append(kv_table({key: value for key, value in dataset_summary.items() if key != "skipped"}))
-    skipped = dataset_summary.get("skipped") or []
-    if skipped:
-        parts.append(f"<p>{len(skipped)} file(s) skipped:</p>")
-        parts.append(
-            rows_table(["uri", "reason"], [[s.get("uri", ""), s.get("reason", "")] for s in skipped])
-        )
-    parts.append("<h3>Near-duplicate groups</h3>" + kv_table(neardup))
-
-    parts.append(f"<h2>Cross-validation ({cv.folds} grouped folds, seed {cv.seed})</h2>")
-    parts.append(_cv_tables(cv))
     for name, other in other_cv.items():
         parts.append(
             f"<h3>For comparison: {e(name)} features, the same frames and folds</h3>" + _cv_tables(other)
         )
         for plot_name, png in (other_images or {}).get(name, {}).items():
             parts.append(_img(plot_name, png))
-    tuning = (manifest or {}).get("fine_tuning") or {}
-    if tuning:
-        parts.append("<h2>Fine-tuning</h2>")
-        parts.append(
-            f"<p>{e(str(tuning.get('decision', '')))}. Evaluation: {e(str(tuning.get('evaluation', '')))}.</p>"
-        )
-        parts.append(
-            kv_table(_flatten({k: v for k, v in tuning.items() if k not in ("history_final", "layers")}))
-        )
-        history = tuning.get("history_final") or []
-        if history:
-            parts.append("<h3>Final fine-tuning on all frames, per epoch</h3>")
-            parts.append(
-                rows_table(
-                    ["epoch", "loss", "accuracy"],
-                    [[row["epoch"], fmt(row["loss"]), fmt(row["accuracy"])] for row in history],
-                )
-            )
-
-    parts.append(f"<h2>Decision thresholds (target precision {thresholds.target_precision:.2f})</h2>")
-    parts.append(
-        rows_table(
-            ["label", "threshold", "rule", "OOF precision at t", "recall at t", "accepted / predicted"],
-            [
-                [
-                    rule.label,
-                    f"{rule.threshold:.4f}",
-                    rule.method,
-                    fmt(rule.precision),
-                    fmt(rule.recall),
-                    f"{rule.accepted} / {rule.predicted}",
-                ]
-                for rule in thresholds.per_label
-            ],
-        )
-    )
-    parts.append(
-        f"<p>Coverage (frames not <code>unknown</code>): {thresholds.coverage:.1%}; "
-        f"accuracy on covered frames: {fmt(thresholds.covered_accuracy)}.</p>"
-    )
-
+    parts += _fine_tuning_section((manifest or {}).get("fine_tuning") or {})
+    parts += _thresholds_section(thresholds)
     parts.append("<h2>Plots</h2>")
     for name, png in images.items():
         parts.append(_img(name, png))
@@ -147,8 +74,86 @@ def render_html(
 
     parts.append("<h2>Export parity (ONNX vs Keras + LightGBM)</h2>")
     parts.append(kv_table(_flatten(parity)) if parity else "<p>Not run.</p>")
+    parts += _worst_frames_section(worst_frames)
+    return "\n".join(parts)
 
-    parts.append(f"<h2>Most confident mistakes (out-of-fold, {len(worst_frames)})</h2>")
+
+def _model_section(manifest: dict[str, Any] | None) -> list[str]:
+    if not manifest:
+        return ["<p class='warn'>No model was exported with this report.</p>"]
+    parts = []
+    if manifest.get("weights") == "none":
+        parts.append(
+            "<p class='warn'>The backbone was randomly initialised (<code>--weights none</code>): "
+            "these figures say nothing about a model built on ImageNet weights.</p>"
+        )
+    parts.append("<h2>Model</h2>")
+    keys = ("model_version", "model_sha256", "backbone", "weights", "precision", "created_at")
+    decision = (manifest.get("quantization") or {}).get("decision")
+    parts.append(kv_table({key: manifest.get(key) for key in keys} | {"precision decision": decision}))
+    return parts
+
+
+def _training_set_section(dataset_summary: dict[str, Any], neardup: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Training set</h2>"]
+    parts.append(kv_table({key: value for key, value in dataset_summary.items() if key != "skipped"}))
+    skipped = dataset_summary.get("skipped") or []
+    if skipped:
+        parts.append(f"<p>{len(skipped)} file(s) skipped:</p>")
+        parts.append(
+            rows_table(["uri", "reason"], [[s.get("uri", ""), s.get("reason", "")] for s in skipped])
+        )
+    parts.append("<h3>Near-duplicate groups</h3>" + kv_table(neardup))
+    return parts
+
+
+def _fine_tuning_section(tuning: dict[str, Any]) -> list[str]:
+    if not tuning:
+        return []
+    e = html.escape
+    parts = ["<h2>Fine-tuning</h2>"]
+    parts.append(
+        f"<p>{e(str(tuning.get('decision', '')))}. Evaluation: {e(str(tuning.get('evaluation', '')))}.</p>"
+    )
+    parts.append(
+        kv_table(_flatten({k: v for k, v in tuning.items() if k not in ("history_final", "layers")}))
+    )
+    history = tuning.get("history_final") or []
+    if history:
+        parts.append("<h3>Final fine-tuning on all frames, per epoch</h3>")
+        parts.append(
+            rows_table(
+                ["epoch", "loss", "accuracy"],
+                [[row["epoch"], fmt(row["loss"]), fmt(row["accuracy"])] for row in history],
+            )
+        )
+    return parts
+
+
+def _thresholds_section(thresholds) -> list[str]:
+    rows = [
+        [
+            rule.label,
+            f"{rule.threshold:.4f}",
+            rule.method,
+            fmt(rule.precision),
+            fmt(rule.recall),
+            f"{rule.accepted} / {rule.predicted}",
+        ]
+        for rule in thresholds.per_label
+    ]
+    header = ["label", "threshold", "rule", "OOF precision at t", "recall at t", "accepted / predicted"]
+    return [
+        f"<h2>Decision thresholds (target precision {thresholds.target_precision:.2f})</h2>",
+        rows_table(header, rows),
+        f"<p>Coverage (frames not <code>unknown</code>): {thresholds.coverage:.1%}; "
+        f"accuracy on covered frames: {fmt(thresholds.covered_accuracy)}.</p>",
+    ]
+
+
+def _worst_frames_section(worst_frames) -> list[str]:
+    e = html.escape
+    parts = [f"<h2>Most confident mistakes (out-of-fold, {len(worst_frames)})</h2>"]
     if not worst_frames:
         parts.append("<p>None: every out-of-fold answer was right.</p>")
     parts.append("<div class='frames'>")
@@ -160,7 +165,7 @@ def render_html(
             f"({frame.confidence:.3f})<br>{e(frame.uri)}</div>"
         )
     parts.append("</div></body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _img(name: str, png: bytes) -> str:

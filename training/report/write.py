@@ -55,12 +55,23 @@ class ReportPaths:
     calibration: Path
     per_fold: Path
 
+    def relocated(self, out_dir: Path) -> ReportPaths:
+        """The same files in ``out_dir`` (the report is written into a staging directory first)."""
+        return ReportPaths(**{name: Path(out_dir) / path.name for name, path in vars(self).items()})
+
 
 @dataclass(frozen=True)
 class MultiLabelReportPaths:
     json: Path
     html: Path
     plots: list[Path]
+
+    def relocated(self, out_dir: Path) -> MultiLabelReportPaths:
+        """The same files in ``out_dir`` (the report is written into a staging directory first)."""
+        out_dir = Path(out_dir)
+        return MultiLabelReportPaths(
+            out_dir / self.json.name, out_dir / self.html.name, [out_dir / p.name for p in self.plots]
+        )
 
 
 def write_report(
@@ -95,24 +106,7 @@ def write_report(
     manifest_dict = manifest.to_dict() if hasattr(manifest, "to_dict") else manifest
     created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    images = {
-        paths.roc: plot_roc(cv),
-        paths.confusion: plot_confusion(cv),
-        paths.calibration: plot_calibration(cv),
-        paths.per_fold: plot_per_fold(cv),
-    }
-    for path, png in images.items():
-        write_atomic(path, png)
-    # The compared runs get their ROC and confusion too: side by side with the shipped one's.
-    other_images: dict[str, dict[str, bytes]] = {}
-    for name, other in (other_cv or {}).items():
-        slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-        other_images[name] = {
-            f"roc-{slug}.png": plot_roc(other),
-            f"confusion-{slug}.png": plot_confusion(other),
-        }
-        for file_name, png in other_images[name].items():
-            write_atomic(out_dir / file_name, png)
+    images, other_images = _write_plots(paths, cv, other_cv or {})
 
     report = {
         "created_at": created_at,
@@ -155,6 +149,30 @@ def write_report(
     )
     write_atomic(paths.html, page.encode())
     return paths
+
+
+def _write_plots(
+    paths: ReportPaths, cv: CVResult, other_cv: dict[str, CVResult]
+) -> tuple[dict[Path, bytes], dict[str, dict[str, bytes]]]:
+    """The shipped run's plots, and the ROC and confusion of each compared run (side by side)."""
+    images = {
+        paths.roc: plot_roc(cv),
+        paths.confusion: plot_confusion(cv),
+        paths.calibration: plot_calibration(cv),
+        paths.per_fold: plot_per_fold(cv),
+    }
+    for path, png in images.items():
+        write_atomic(path, png)
+    other_images: dict[str, dict[str, bytes]] = {}
+    for name, other in other_cv.items():
+        slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+        other_images[name] = {
+            f"roc-{slug}.png": plot_roc(other),
+            f"confusion-{slug}.png": plot_confusion(other),
+        }
+        for file_name, png in other_images[name].items():
+            write_atomic(paths.json.parent / file_name, png)
+    return images, other_images
 
 
 def write_multilabel_report(
