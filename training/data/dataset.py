@@ -43,17 +43,11 @@ DEFAULT_LABEL_SEP = "_"
 DEFAULT_EMPTY_NAME = "none"
 
 
-@dataclass
-class Dataset:
-    items: list[LabeledImage]
-    skipped: list[SkippedImage]
-    labels: list[str]
-    source: str = ""
-    ignored_files: int = 0
-    _label_index: dict[str, int] = field(init=False, repr=False)
+class LoadedFrames:
+    """What both tasks' training sets hold alike: the loaded frames (``items``) and the skips."""
 
-    def __post_init__(self) -> None:
-        self._label_index = {label: i for i, label in enumerate(self.labels)}
+    items: Sequence[LabeledImage] | Sequence[MultiLabeledImage]
+    skipped: list[SkippedImage]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,12 +58,28 @@ class Dataset:
             return np.zeros((0, 224, 224, 3), np.uint8)
         return np.stack([item.pixels for item in self.items])
 
+    def sha256s(self) -> list[str]:
+        return [item.sha256 for item in self.items]
+
+    def skipped_reasons(self) -> dict[str, int]:
+        return dict(sorted(Counter(s.reason for s in self.skipped).items()))
+
+
+@dataclass
+class Dataset(LoadedFrames):
+    items: list[LabeledImage]
+    skipped: list[SkippedImage]
+    labels: list[str]
+    source: str = ""
+    ignored_files: int = 0
+    _label_index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+
     def targets(self) -> np.ndarray:
         """Index of each item's label in ``labels``: int64 [N]."""
         return np.array([self._label_index[item.label] for item in self.items], dtype=np.int64)
-
-    def sha256s(self) -> list[str]:
-        return [item.sha256 for item in self.items]
 
     def counts(self) -> dict[str, int]:
         per_label = Counter(item.label for item in self.items)
@@ -83,7 +93,7 @@ class Dataset:
             "per_label": self.counts(),
             "total": len(self.items),
             "skipped": len(self.skipped),
-            "skipped_reasons": dict(sorted(Counter(s.reason for s in self.skipped).items())),
+            "skipped_reasons": self.skipped_reasons(),
             "ignored_files": self.ignored_files,
         }
 
@@ -166,21 +176,13 @@ class MultiLabeledImage:
 
 
 @dataclass
-class MultiLabelDataset:
+class MultiLabelDataset(LoadedFrames):
     items: list[MultiLabeledImage]
     skipped: list[SkippedImage]
     labels: list[str]  # every label seen, sorted: the columns of Y and of the model's output
     source: str = ""
     ignored_files: int = 0
     label_source: str = ""  # "folders (sep '_')" or the labels file
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def pixels(self) -> np.ndarray:
-        if not self.items:
-            return np.zeros((0, 224, 224, 3), np.uint8)
-        return np.stack([item.pixels for item in self.items])
 
     def targets(self) -> np.ndarray:
         """The label matrix Y: uint8 [N, L], Y[i, k] = 1 when frame i holds labels[k]."""
@@ -189,9 +191,6 @@ class MultiLabelDataset:
         for i, item in enumerate(self.items):
             y[i, [index[label] for label in item.labels]] = 1
         return y
-
-    def sha256s(self) -> list[str]:
-        return [item.sha256 for item in self.items]
 
     def counts(self) -> dict[str, int]:
         per_label = Counter(label for item in self.items for label in item.labels)
@@ -213,7 +212,7 @@ class MultiLabelDataset:
             "empty_set": sum(1 for item in self.items if not item.labels),
             "total": len(self.items),
             "skipped": len(self.skipped),
-            "skipped_reasons": dict(sorted(Counter(s.reason for s in self.skipped).items())),
+            "skipped_reasons": self.skipped_reasons(),
             "ignored_files": self.ignored_files,
         }
 

@@ -152,7 +152,10 @@ def frame_seed(seed: int, label: str, index: int) -> int:
 
 def frame_jpeg(label: str, seed: int, width: int = 1280, height: int = 720, quality: int = 85) -> bytes:
     """The JPEG bytes of one frame; the same arguments always give the same bytes."""
-    image = render_frame(label, np.random.default_rng(seed), width, height)
+    return _jpeg(render_frame(label, np.random.default_rng(seed), width, height), quality)
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -173,26 +176,42 @@ def write_dataset(
     unknown = sorted(set(counts) - set(LABELS))
     if unknown:
         raise ValueError(f"unknown label(s) {unknown}: synthetic frames exist for {', '.join(LABELS)}")
-    root = Path(root)
-    jobs = [(label, i) for label in counts for i in range(counts[label])]
-    for label in counts:
-        (root / label).mkdir(parents=True, exist_ok=True)
 
-    def write_one(label: str, i: int) -> None:
-        data = frame_jpeg(label, frame_seed(seed, label, i), width, height)
-        (root / label / f"{label}-{seed}-{i:05d}.jpg").write_bytes(data)
+    def frame(label: str, i: int) -> bytes:
+        return frame_jpeg(label, frame_seed(seed, label, i), width, height)
+
+    return _write_folders(root, counts, frame, seed=seed, what="synthetic frames", progress=progress)
+
+
+def _write_folders(
+    root: str | Path,
+    counts: dict[str, int],
+    frame: Callable[[str, int], bytes],
+    *,
+    seed: int,
+    what: str,
+    progress: bool,
+) -> dict[str, int]:
+    """``root/<folder>/<folder>-<seed>-<i:05d>.jpg`` = ``frame(folder, i)`` for ``counts[folder]`` frames."""
+    root = Path(root)
+    jobs = [(folder, i) for folder in counts for i in range(counts[folder])]
+    for folder in counts:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+
+    def write_one(folder: str, i: int) -> None:
+        (root / folder / f"{folder}-{seed}-{i:05d}.jpg").write_bytes(frame(folder, i))
 
     if progress:
         from rich.progress import Progress
 
         with Progress() as bar:
-            task = bar.add_task(f"writing synthetic frames to {root}", total=len(jobs))
-            for label, i in jobs:
-                write_one(label, i)
+            task = bar.add_task(f"writing {what} to {root}", total=len(jobs))
+            for folder, i in jobs:
+                write_one(folder, i)
                 bar.advance(task)
     else:
-        for label, i in jobs:
-            write_one(label, i)
+        for folder, i in jobs:
+            write_one(folder, i)
     return dict(counts)
 
 
@@ -274,10 +293,7 @@ def render_multilabel_frame(
 def multilabel_frame_jpeg(
     labels, seed: int, width: int = 1280, height: int = 720, quality: int = 85
 ) -> bytes:
-    image = render_multilabel_frame(labels, np.random.default_rng(seed), width, height)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
+    return _jpeg(render_multilabel_frame(labels, np.random.default_rng(seed), width, height), quality)
 
 
 def write_multilabel_dataset(
@@ -296,24 +312,10 @@ def write_multilabel_dataset(
     unknown = sorted(set(counts) - set(folders))
     if unknown:
         raise ValueError(f"unknown label-set folder(s) {unknown}: choose from {sorted(folders)}")
-    root = Path(root)
-    jobs = [(name, i) for name in counts for i in range(counts[name])]
-    for name in counts:
-        (root / name).mkdir(parents=True, exist_ok=True)
 
-    def write_one(name: str, i: int) -> None:
-        data = multilabel_frame_jpeg(folders[name], frame_seed(seed, "multilabel/" + name, i), width, height)
-        (root / name / f"{name}-{seed}-{i:05d}.jpg").write_bytes(data)
+    def frame(name: str, i: int) -> bytes:
+        return multilabel_frame_jpeg(folders[name], frame_seed(seed, "multilabel/" + name, i), width, height)
 
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            task = bar.add_task(f"writing multi-label synthetic frames to {root}", total=len(jobs))
-            for job in jobs:
-                write_one(*job)
-                bar.advance(task)
-    else:
-        for job in jobs:
-            write_one(*job)
-    return dict(counts)
+    return _write_folders(
+        root, counts, frame, seed=seed, what="multi-label synthetic frames", progress=progress
+    )
