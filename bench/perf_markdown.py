@@ -32,7 +32,7 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
     if headline_only:
         return headline
     parts = [
-        "## Performance (issue 10)",
+        "## Performance",
         f"{results['created_at']}, {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), "
         f"{results['threads']} threads, onnxruntime {machine['onnxruntime']}; {load}. "
         "A shared machine: absolute figures are from a loaded CPU; compare ratios within this run.",

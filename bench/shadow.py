@@ -188,7 +188,7 @@ def shadow_markdown(results: dict[str, Any]) -> str:
     ]
     lines = [
         "",
-        "## Shadow scoring (issue 14)",
+        "## Shadow scoring",
         "",
         f"Live {figures['live_precision']} model, candidate {figures['candidate_precision']}, batch "
         f"{figures['batch_size']}, {figures['threads']} thread(s), median of {figures['repeats']}; "

@@ -25,6 +25,7 @@ from functions.errors import ConfigurationError
 from functions.iam import requires
 from functions.jobs import JobArguments
 from functions.manifest import MANIFEST_FILENAME
+from infra import topology
 from infra.backfill_manifest import (
     CostEstimate,
     estimate_cost,
@@ -57,7 +58,7 @@ class BackfillRequest:
     dry_run: bool = False
     failed_only_report: bool = True
     priority: int = 10
-    memory_mb: int = 3538
+    memory_mb: int = topology.FUNCTION_MEMORY_MB  # the deployed backfill function's
     per_frame_ms: float | None = None  # default: bench/results.json's int8 warm figure
 
 

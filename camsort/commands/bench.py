@@ -76,7 +76,7 @@ def bench(
 ) -> None:
     """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
 
-    Writes bench/results.json and bench/results.md (markdown tables for the README), then
+    Writes bench/results.json and bench/results.md (markdown tables, also rendered on the docs site), then
     (--perf) bench/perf.json and the "Performance" section of results.md.
     """
     from bench.config import BenchConfig
