@@ -50,7 +50,7 @@ PATH_CHOICES = ("reference", "fp32", "int8")
     "--perf/--no-perf",
     default=True,
     show_default=True,
-    help="Issue 10's phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
+    help="The performance phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
 )
 @click.option(
     "--only-perf", is_flag=True, help="Skip the (a)/(b)/(c) comparison; run only the --perf phases."

@@ -88,7 +88,11 @@ def _scale_table() -> str:
     rows = [
         ("Lambda (GB-s + requests)", day["lambda_usd"], month["lambda_usd"]),
         ("SQS (S3's send + receive/delete per batch)", day["sqs_usd"], month["sqs_usd"]),
-        ("DynamoDB writes (2 WRU/frame) + duplicate look-ups (1 RRU)", day["dynamodb_usd"], month["dynamodb_usd"]),
+        (
+            "DynamoDB writes (2 WRU/frame) + duplicate look-ups (1 RRU)",
+            day["dynamodb_usd"],
+            month["dynamodb_usd"],
+        ),
         ("S3 GetObject + GetObjectTagging", day["s3_get_usd"], month["s3_get_usd"]),
         ("S3 PutObjectTagging (the tags)", day["s3_tagging_usd"], month["s3_tagging_usd"]),
         ("**total**", sum(day.values()), sum(month.values())),
@@ -171,7 +175,9 @@ def render(markdown: str, page_name: str = "<page>") -> str:
     def block(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in BLOCKS:
-            raise GeneratedContentError(f"{page_name}: unknown generated block {name!r} (known: {', '.join(BLOCKS)})")
+            raise GeneratedContentError(
+                f"{page_name}: unknown generated block {name!r} (known: {', '.join(BLOCKS)})"
+            )
         return BLOCKS[name]().strip()
 
     def inline(match: re.Match[str]) -> str:
