@@ -50,7 +50,7 @@ def _perf() -> dict[str, Any]:
 
 @cache
 def _scale() -> dict[str, Any]:
-    from infra.scale import figures
+    from infra.ops.scale import figures
 
     return figures()
 
@@ -77,7 +77,7 @@ def _bench_shadow() -> str:
 
 
 def _bench_perf() -> str:
-    from bench.perf_markdown import render_markdown
+    from bench.perf.markdown import render_markdown
 
     return _body(render_markdown(_perf()))
 

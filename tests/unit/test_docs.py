@@ -300,7 +300,7 @@ def test_every_module_name_a_page_names_exists():
         for name in re.findall(pattern, code)
     }
     assert len(named) > 30, "pattern found too few module names"
-    from infra.topology import EVENT_DETAIL_TYPE, StackNames
+    from infra.deploy.topology import EVENT_DETAIL_TYPE, StackNames
 
     not_modules = {StackNames().event_bus, EVENT_DETAIL_TYPE}  # names on the bus that look dotted
     missing = sorted(
@@ -372,7 +372,7 @@ def test_the_performance_page_shows_the_bench_files_numbers():
 
 
 def test_the_archive_page_prices_what_infra_scale_computes():
-    from infra.scale import figures
+    from infra.ops.scale import figures
 
     scale = figures()
     page = _rendered(DOCS / "archive.md")
