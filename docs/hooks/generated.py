@@ -16,6 +16,7 @@ are the project's own (the ones that write bench/results.md), so the page and th
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -120,7 +121,7 @@ def _command_sections(group, prefix: str) -> list[str]:
             continue
         ctx = click.Context(command, info_name=path)
         usage = " ".join(command.collect_usage_pieces(ctx))
-        lines += [f"## `{path}`", "", (command.help or "").split("\n\n")[0].strip(), ""]
+        lines += [f"## `{path}`", "", _cell((command.help or "").split("\n\n")[0]), ""]
         lines += ["```", f"{path} {usage}", "```", ""]
         options = [param for param in command.params if isinstance(param, click.Option) and not param.hidden]
         if options:
@@ -144,7 +145,8 @@ def _default(option) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """Help text as one table cell: `<stage>` must show, not become an HTML tag."""
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
 
 
 BLOCKS: dict[str, Callable[[], str]] = {

@@ -356,6 +356,16 @@ def test_every_generated_marker_is_rendered():
         assert not _hook().BLOCK.search(rendered) and not _hook().FIGURE.search(rendered), _name(page)
 
 
+def test_no_placeholder_in_prose_is_swallowed_as_an_html_tag():
+    """`camsort-frames-<stage>` outside a code span renders as `camsort-frames-`: the reader loses it."""
+    hidden = []
+    for page in PAGES:
+        prose = re.sub(r"^\s*```.*?^\s*```", "", _rendered(page), flags=re.MULTILINE | re.DOTALL)
+        prose = re.sub(r"`[^`]*`|<!--.*?-->", "", prose)
+        hidden += [f"{_name(page)}: {tag}" for tag in re.findall(r"<[A-Za-z][^>\n]{0,40}>", prose)]
+    assert not hidden, f"write these in a code span, or escape them: {hidden}"
+
+
 def test_the_performance_page_shows_the_bench_files_numbers():
     results = json.loads((REPO / "bench" / "results.json").read_text())
     perf = json.loads((REPO / "bench" / "perf.json").read_text())
