@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.manifest import MODEL_FILENAME
+from functions.frames.manifest import MODEL_FILENAME
 
 
 def export_and_check(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.manifest import Manifest
+from functions.frames.manifest import Manifest
 from training.settings import PRECISION_CHOICES, TrainSettings
 from training.sources import FeatureSource, Frames, StoredShards
 from training.stages import (

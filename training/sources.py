@@ -27,7 +27,7 @@ import numpy as np
 
 from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
-from functions.manifest import MODEL_FILENAME, sha256_file
+from functions.frames.manifest import MODEL_FILENAME, sha256_file
 from training.export_step import export_and_check
 from training.features.backbone import BACKBONE_NAME, backbone_features, resolve_cache_dir
 from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes

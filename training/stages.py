@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from export.backbone import weights_label
-from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.export_step import move_into, parity_line, tool_versions
 from training.features.backbone import resolve_cache_dir
 from training.fit.finetune import fine_tune_step

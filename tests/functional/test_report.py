@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from sklearn.datasets import make_classification
 
-from functions.manifest import Manifest
+from functions.frames.manifest import Manifest
 from training.fit.crossval import cross_validate
 from training.fit.thresholds import precision_guard
 from training.report.tables import print_cv_table

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 from training.data.dataset import Dataset, load_dataset
 from training.data.loading import DatasetError, parse_s3_uri
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.manifest import UNKNOWN_LABEL
+from functions.frames.manifest import UNKNOWN_LABEL
 from training.data.labels_file import labels_file_candidate, read_labels_file
 from training.data.loading import (
     DEFAULT_PAGE_SIZE,

@@ -4,7 +4,7 @@
       bus/  a.jpg  b.PNG  nested/c.jpeg
       car/  ...
 
-Every image goes through :func:`functions.image_loader.load_image`, the loader the Lambda
+Every image goes through :func:`functions.frames.image_loader.load_image`, the loader the Lambda
 function uses, so training sees exactly the pixels production sees. An unreadable image never
 stops the load: it becomes a :class:`SkippedImage` with the loader's reason code. Files that are
 not ``.jpg``/``.jpeg``/``.png`` (any case), hidden files, files directly under the root and files
@@ -25,7 +25,7 @@ import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.errors import BadInputError, CamsortError
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 # Reason codes of skipped files that the loader did not produce (the loader's come from

@@ -3,8 +3,7 @@
 ``calibration_indices`` picks the seeded calibration frames, ``cached_int8_backbone`` quantizes
 the fp32 backbone once per (backbone, calibration frames, onnxruntime version),
 ``choose_precision`` applies ``--precision`` and the int8 guard, and ``quantization_summary``
-is what the manifest records of it. Used by ``training.pipeline`` and
-``training.multilabel_pipeline``.
+is what the manifest records of it. Used by ``training.sources.Frames``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.manifest import sha256_file
+from functions.frames.manifest import sha256_file
 from training.fit.thresholds import GuardResult
 
 

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from functions.decision import decide
-from functions.manifest import UNKNOWN_LABEL
+from functions.frames.decision import decide
+from functions.frames.manifest import UNKNOWN_LABEL
 from training.fit.metrics import finite, roc_auc
 
 DEFAULT_TARGET_PRECISION = 0.95
@@ -226,7 +226,7 @@ def apply_thresholds(
     probabilities: np.ndarray, labels: list[str], thresholds: dict[str, float]
 ) -> np.ndarray:
     """uint8 [N, L]: the label set of each frame, as ``functions.decision.decide_labels`` decides it."""
-    from functions.decision import decide_labels
+    from functions.frames.decision import decide_labels
 
     decisions = decide_labels(probabilities, labels, thresholds)
     return np.array([[label in d.labels for label in labels] for d in decisions], dtype=np.uint8).reshape(
