@@ -13,20 +13,25 @@ from training.report.formatting import METRIC_TITLES, SET_TITLES
 
 
 def plot_roc(cv: CVResult) -> bytes:
+    # Binary: the positive class (the second label) only; its complement is the same curve.
+    classes = [1] if cv.task == "binary" else range(len(cv.labels))
+    curves = [(cv.labels[k], (cv.y == k).astype(int), cv.oof_probabilities[:, k]) for k in classes]
+    return _roc_plot(curves, "ROC, out-of-fold (one vs rest)")
+
+
+def _roc_plot(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> bytes:
+    """One ROC curve per (name, truth 0/1, scores); a label with no positives or no negatives has none."""
     from sklearn.metrics import auc, roc_curve
 
     figure, axes = new_figure(1, 1, (5.5, 5))
     ax = axes[0]
-    # Binary: the positive class (the second label) only; its complement is the same curve.
-    classes = [1] if cv.task == "binary" else range(len(cv.labels))
-    for k in classes:
-        truth = (cv.y == k).astype(int)
+    for name, truth, scores in curves:
         if truth.min() == truth.max():
-            continue  # a label with no positives or no negatives has no curve
-        fpr, tpr, _ = roc_curve(truth, cv.oof_probabilities[:, k])
-        ax.plot(fpr, tpr, label=f"{cv.labels[k]} (AUC {auc(fpr, tpr):.3f})")
+            continue
+        fpr, tpr, _ = roc_curve(truth, scores)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, out-of-fold (one vs rest)")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
     return png_bytes(figure)
 
@@ -133,20 +138,8 @@ def png_bytes(figure) -> bytes:
 
 
 def plot_multilabel_roc(cv: MultiLabelCV) -> bytes:
-    from sklearn.metrics import auc, roc_curve
-
-    figure, axes = new_figure(1, 1, (5.5, 5))
-    ax = axes[0]
-    for k, label in enumerate(cv.labels):
-        truth = cv.y[:, k]
-        if truth.min() == truth.max():
-            continue
-        fpr, tpr, _ = roc_curve(truth, cv.oof_probabilities[:, k])
-        ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC per label, out-of-fold")
-    ax.legend(loc="lower right")
-    return png_bytes(figure)
+    curves = [(label, cv.y[:, k], cv.oof_probabilities[:, k]) for k, label in enumerate(cv.labels)]
+    return _roc_plot(curves, "ROC per label, out-of-fold")
 
 
 def plot_multilabel_folds(cv: MultiLabelCV) -> bytes:
