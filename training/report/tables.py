@@ -175,3 +175,4 @@ def print_frozen_vs_tuned(frozen: MultiLabelCV, tuned: MultiLabelCV, console, *,
                 for c in runs.values()
             ),
         )
+    console.print(table)
