@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from functions import env
 from infra.local_iam import function_credentials
 from infra.local_stack import LocalStack, pinned_sha256
+from infra.topology import FUNCTION_MEMORY_MB
 
 DEFAULT_FUNCTION_NAME = "camsort-classify"
 HANDLER = "functions.handler.lambda_handler"
@@ -37,7 +38,7 @@ def function_environment(
     *,
     endpoint_url: str | None = None,
     function_name: str = DEFAULT_FUNCTION_NAME,
-    memory_mb: int = 2048,
+    memory_mb: int = FUNCTION_MEMORY_MB,
     extra: Mapping[str, str] | None = None,
     role_template: Path | None = None,
     model_sha256: str | None = None,
