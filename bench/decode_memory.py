@@ -32,7 +32,7 @@ BATCH = 10
 DEPLOYED_MEMORY_MB = 1769  # serverless.yml's memorySize
 # The function's container after its init phase, measured on the demo's fp32 ResNet50 model
 # (model.onnx 90 MiB, 1 thread): RSS 315 MiB after ModelSession.open (incl. its warm-up).
-# The batch's budget is sized from these as functions.decode_budget sizes it in the function.
+# The batch's budget is sized from these as functions.frames.decode_budget sizes it in the function.
 CONTAINER_RESIDENT_MIB = 315
 MODEL_FILE_MIB = 90
 MARKERS = ("<!-- decode-memory:start -->", "<!-- decode-memory:end -->")
@@ -46,8 +46,8 @@ def _hwm_kib() -> int:
 
 
 def batch_budget_bytes() -> int:
-    from functions.decode_budget import MIB, budget_bytes
     from functions.env import DEFAULT_MAX_DECODE_MIB
+    from functions.frames.decode_budget import MIB, budget_bytes
 
     return budget_bytes(
         memory_mb=DEPLOYED_MEMORY_MB,
@@ -63,10 +63,10 @@ def child(case: PngCase, copies: int, width: int, height: int, lifted: bool) -> 
     ``lifted``: no per-frame limit (what the frame would cost if decoded), else the defaults;
     a batch shares one budget sized as the function sizes its own.
     """
-    from functions.decode_budget import MIB, DecodeBudget
-    from functions.decode_cost import decode_cost
     from functions.errors import BadInputError
-    from functions.image_loader import IMAGE_SIZE, _open, load_image
+    from functions.frames.decode_budget import MIB, DecodeBudget
+    from functions.frames.decode_cost import decode_cost
+    from functions.frames.image_loader import IMAGE_SIZE, _open, load_image
 
     data = crafted_png(case, width, height)
     _image, header = _open(data, "png", size=IMAGE_SIZE, draft=True, max_pixels=10**9, source=case.name)

@@ -75,7 +75,7 @@ class SupersededObjectError(BadInputError):
 
 
 class TooMuchDecodeMemoryError(BadInputError):
-    """Decoding would need more memory than one frame may take (functions/decode_cost.py)."""
+    """Decoding would need more memory than one frame may take (functions/frames/decode_cost.py)."""
 
     reason = "too_much_decode_memory"
 

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
-from functions.smoothing import SmoothingConfig
+from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -29,7 +29,7 @@ class Settings:
     key_pattern: re.Pattern[str] = re.compile(env.DEFAULT_KEY_PATTERN)
     max_bytes: int = env.DEFAULT_MAX_BYTES
     max_pixels: int = env.DEFAULT_MAX_PIXELS
-    max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/decode_cost.py)
+    max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/frames/decode_cost.py)
     memory_mb: int | None = None  # the function's memory (Lambda sets it); None: unknown
     onnx_threads: int | None = None  # None: the CPUs this process may use
     write_tags: bool = True
@@ -43,7 +43,7 @@ class Settings:
     shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
-    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
+    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
