@@ -19,7 +19,7 @@ decode-memory stage):
 3. **orientation**: an EXIF-rotated frame is transposed once, after the conversion (a second
    copy of the 8-bit image). Counted whenever the header carries EXIF that may rotate;
 4. **resize**: Pillow's two-pass bilinear resample holds one intermediate of ``size`` x the
-   source height.
+   source height (either side when the frame may be rotated first).
 
 The decoded file bytes themselves are not counted (they are the download, held by the caller).
 """
@@ -92,7 +92,9 @@ def decode_cost(header: FrameHeader, size: int) -> int:
     conversion = decoded + converted + strip if converted else decoded
     held = pixels * out_pixel  # the 8-bit image from here on (the decoded one is dropped)
     orientation = 2 * held if header.may_rotate else held
-    resize = held + size * max(header.width, header.height) * out_pixel
+    # The horizontal pass first: ``size`` x the (possibly transposed) source height.
+    source_height = max(header.width, header.height) if header.may_rotate else header.height
+    resize = held + size * source_height * out_pixel
     return max(load, conversion, orientation, resize)
 
 

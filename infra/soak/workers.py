@@ -113,6 +113,10 @@ class WorkerPool:
         self._watching.set()
         self._watcher.start()
 
+    def pids(self) -> list[int]:
+        """The worker processes running now (their /proc tells their limits)."""
+        return [process.pid for process, _kill in self._slots if process.is_alive()]
+
     def alive(self) -> int:
         return sum(1 for process, _kill in self._slots if process.is_alive())
 
