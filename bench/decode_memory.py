@@ -219,11 +219,18 @@ def main(argv: list[str] | None = None) -> int:
         case = PngCase(spec["colour_type"], spec["bit_depth"], spec["transparency"])
         print(json.dumps(child(case, spec["copies"], spec["width"], spec["height"], spec["lifted"])))
         return 0
-    figures = decode_memory_stage(quick=args.quick, batches=not args.no_batches)
-    (args.out_dir / "decode-memory.json").write_text(json.dumps(figures, indent=2) + "\n")
-    write_section(args.out_dir / "results.md", decode_memory_markdown(figures))
+    figures = run_decode_memory(args.out_dir, quick=args.quick, batches=not args.no_batches)
     print(decode_memory_markdown(figures))
     return 0
+
+
+def run_decode_memory(out_dir: Path, *, quick: bool = False, batches: bool = True) -> dict[str, Any]:
+    """The stage as `make bench` runs it: decode-memory.json and the results.md section."""
+    figures = decode_memory_stage(quick=quick, batches=batches)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "decode-memory.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_section(out_dir / "results.md", decode_memory_markdown(figures))
+    return figures
 
 
 if __name__ == "__main__":

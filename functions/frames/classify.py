@@ -12,7 +12,11 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    first deliveries it would cost a round trip and a read per frame to find, almost always,
    nothing.)
 3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
-4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image`` under the
+   container's decode budget (``App.decode``). A redelivered frame (SQS receive count > 1) is
+   decoded afterwards, alone and behind a mark, so a frame that kills the process is named
+   by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
+   (:func:`decoded_in_isolation`);
 5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
    thresholds;
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
