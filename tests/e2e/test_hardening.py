@@ -25,11 +25,10 @@ from functions import env
 from infra.demo.accounting import scan_results
 from infra.deploy.topology import FUNCTION_MEMORY_MB
 from infra.local.faults import FaultInjectingProxy, s3_customer_key_required
-from infra.local.function_env import function_environment
 from infra.local.worker import ADDRESS_SPACE_ALLOWANCE_MIB
 from infra.soak.run import SoakSettings, wait_drained
 from infra.soak.workers import DECODE_KILL, Kill, WorkerPool
-from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
+from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, worker_environment
 from tests.fixtures.tiny_model import COLOUR_LABELS
 
 pytestmark = pytest.mark.e2e
@@ -60,17 +59,7 @@ def upload_healthy(stack, count: int, camera: str = "cam-01") -> dict[str, str]:
 
 def run_workers(stack, model_uri: str, tmp_path: Path, plan: list[Kill], *, extra=None, endpoint_url=None):
     """One worker process at a time (replaced when it dies), each under the deployed memory size."""
-    environment = function_environment(
-        stack,
-        model_uri,
-        endpoint_url=endpoint_url,
-        extra={
-            env.MAX_BYTES: str(TEST_MAX_BYTES),
-            env.ONNX_THREADS: "1",
-            env.MODEL_CACHE_DIR: str(tmp_path / "function-model-cache"),
-            **(extra or {}),
-        },
-    )
+    environment = worker_environment(stack, model_uri, tmp_path, endpoint_url=endpoint_url, extra=extra)
     assert environment[env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE] == str(FUNCTION_MEMORY_MB)
     pool = WorkerPool(stack, environment, SoakSettings(workers=1, kills=0), tmp_path, plan=plan)
     pool.start()
