@@ -71,6 +71,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     )
 
 
+def max_bytes_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """The configured byte limit alone (CAMSORT_MAX_BYTES), e.g. for an upload policy's size range."""
+    return _positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES)
+
+
 def _candidate(environ: Mapping[str, str]) -> dict[str, Any]:
     """The shadow candidate: a URI needs its pinned sha256 (a candidate is never run unpinned)."""
     uri = environ.get(env.CANDIDATE_MODEL_URI, "").strip() or None

@@ -119,6 +119,24 @@ def make_dynamodb_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(write)(atomic))
 
 
+def serve_presigned_requests() -> None:
+    """Put :class:`infra.presigned_gateway.PresignedGateway` in front of moto's WSGI app.
+
+    moto's server main() builds its app and hands it to werkzeug's ``run_simple``; wrapping the
+    app there keeps moto's own main() (options, threading, request handler) unchanged.
+    """
+    import moto.server
+
+    from infra.presigned_gateway import PresignedGateway
+
+    run_simple = moto.server.run_simple
+
+    def run_behind_gateway(host, port, application, **options):
+        return run_simple(host, port, PresignedGateway(application), **options)
+
+    moto.server.run_simple = run_behind_gateway
+
+
 def serve(argv: list[str]) -> None:
     """The child process: moto's server with the admin seeded (and re-seeded after a reset)."""
     import moto.server
@@ -133,6 +151,7 @@ def serve(argv: list[str]) -> None:
     MotoAPIBackend.reset = reset_and_seed
     seed_admin()
     make_dynamodb_writes_atomic()
+    serve_presigned_requests()
     if "--name" in argv:  # a label for the process list only
         index = argv.index("--name")
         del argv[index : index + 2]
