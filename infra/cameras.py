@@ -40,7 +40,7 @@ class CameraCredentials:
     access_key_id: str
     secret_access_key: str
 
-    def session(self, region: str):
+    def session(self, region: str | None):
         import boto3
 
         return boto3.session.Session(

@@ -9,6 +9,11 @@ the child process adds the key to moto's IAM backend before it serves, and again
 ``/moto-api/reset``). So every client the project builds keeps working, unchanged, once
 :func:`enforce_iam` turns moto's IAM checks on (the local stack does: the function then runs
 under its own role, see infra/local_iam.py).
+
+Presigned requests: moto 5.2.5 answers 500 to any S3 request without an ``Authorization``
+header once IAM is enforced. So the server runs moto's app behind
+:class:`infra.presigned_gateway.PresignedGateway`, which checks presigned URLs and POST forms
+as S3 does and forwards what passes as its signer (docs/presigned-uploads.md).
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ import botocore.auth
 import botocore.signers
 import pytest
 from botocore.config import Config
+from click.testing import CliRunner
 
+from camsort.cli import main as camsort_main
 from infra.accounting import scan_results
 from infra.camera_presign import CameraUploadTarget, presigned_post, presigned_put
 from infra.cameras import add_camera
@@ -241,3 +243,32 @@ def test_refused_posts(local_stack, presign, frame, tmp_path, signed_earlier):
         "Invalid according to Policy: Policy expired.",
     )
     assert objects(local_stack) == []
+
+
+def test_the_cli_presigns_from_a_cameras_credentials_file(local_stack, frame, tmp_path):
+    names, runner = local_stack.names, CliRunner()
+    endpoint = ["--endpoint-url", local_stack.endpoint_url]
+    credentials = tmp_path / "cam-07.json"
+    added = runner.invoke(
+        camsort_main,
+        ["camera", "add", "cam-07", "--bucket", names.bucket, *endpoint, "--out", str(credentials)],
+    )
+    assert added.exit_code == 0, added.output
+    presign = ["camera", "presign", "cam-07", "--credentials", str(credentials), *endpoint]
+
+    url = runner.invoke(camsort_main, [*presign, "--name", "20261206T080000000Z.jpg"])
+    assert url.exit_code == 0, url.output
+    assert put(url.stdout.strip(), frame).status == 200
+    form = runner.invoke(camsort_main, [*presign, "--post", "--max-bytes", str(MAX_BYTES)])
+    assert form.exit_code == 0, form.output
+    assert post(json.loads(form.stdout), frame, file_name="20261206T080001000Z.jpg").status == 204
+    assert objects(local_stack) == [
+        f"{names.frames_prefix}cam-07/20261206T08000{second}000Z.jpg" for second in (0, 1)
+    ]
+
+    mixed_up = runner.invoke(
+        camsort_main, ["camera", "presign", "cam-08", "--credentials", str(credentials), *endpoint]
+    )
+    assert mixed_up.exit_code != 0
+    assert "holds the credentials of camera cam-07, not cam-08" in mixed_up.output
+    assert "Traceback" not in mixed_up.output
