@@ -1,6 +1,6 @@
 """Camera credentials under moto's IAM enforcement: a camera may only put its own frames.
 
-The local stack turns moto's IAM checks on (infra/local_stack.py), so every refusal below is
+The local stack turns moto's IAM checks on (infra/local/stack.py), so every refusal below is
 moto evaluating the camera's policy, as IAM would. Presigned PUT URLs and POST forms, and their
 refusals, are tested with curl in tests/e2e/test_presigned_uploads.py; here, the policy
 document a camera's POST form carries.
@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from camsort.cli import main as camsort_main
-from infra.accounting import scan_results
-from infra.camera_presign import CameraUploadTarget, presigned_post
-from infra.cameras import CameraError, add_camera, camera_policy, list_cameras, remove_camera
-from infra.simulator import simulate_cameras
+from infra.demo.accounting import scan_results
+from infra.demo.simulator import simulate_cameras
+from infra.ops.camera_presign import CameraUploadTarget, presigned_post
+from infra.ops.cameras import CameraError, add_camera, camera_policy, list_cameras, remove_camera
 
 pytestmark = pytest.mark.e2e
 

@@ -1,8 +1,8 @@
 """Presigned uploads with curl against the project's moto server, IAM enforced, as S3 takes them.
 
-Every URL and form comes from the project's presigners (infra/camera_presign.py), signed with a
+Every URL and form comes from the project's presigners (infra/ops/camera_presign.py), signed with a
 camera's own key; curl sends them as a camera would. The moto server checks them in front of
-moto (infra/presigned_gateway.py) and runs what passes as the camera, so the camera's IAM policy
+moto (infra/local/presigned_gateway.py) and runs what passes as the camera, so the camera's IAM policy
 still applies. Each refusal is asserted by S3's status and error code, and nothing refused
 reaches the bucket.
 """
@@ -26,9 +26,9 @@ from botocore.config import Config
 from click.testing import CliRunner
 
 from camsort.cli import main as camsort_main
-from infra.accounting import scan_results
-from infra.camera_presign import CameraUploadTarget, presigned_post, presigned_put
-from infra.cameras import add_camera
+from infra.demo.accounting import scan_results
+from infra.ops.camera_presign import CameraUploadTarget, presigned_post, presigned_put
+from infra.ops.cameras import add_camera
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@
 
 What this shows: the form's fields (signed with the camera's key) upload a frame, and
 ``${filename}`` lands under the camera's prefix. The policy's conditions and the signer's IAM
-policy are enforced by the project's moto server (infra/presigned_gateway.py), tested with curl
+policy are enforced by the project's moto server (infra/local/presigned_gateway.py), tested with curl
 in tests/e2e/test_presigned_uploads.py.
 """
 
@@ -12,8 +12,8 @@ import boto3
 import requests
 from moto import mock_aws
 
-from infra.camera_presign import CameraUploadTarget, presigned_post
-from infra.cameras import add_camera
+from infra.ops.camera_presign import CameraUploadTarget, presigned_post
+from infra.ops.cameras import add_camera
 
 
 def test_the_form_uploads_a_frame_under_the_cameras_prefix():

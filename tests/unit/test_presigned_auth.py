@@ -1,4 +1,4 @@
-"""S3's checks of presigned requests (infra/presigned_auth.py), without a server.
+"""S3's checks of presigned requests (infra/local/presigned_auth.py), without a server.
 
 URLs and forms are made by botocore's own presigners (no request is sent); one SigV4 URL is
 AWS's documented example, so the verifier is held to S3's numbers, not only to botocore's.
@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from infra.presigned_auth import (
+from infra.local.presigned_auth import (
     PostForm,
     QueryRequest,
     S3Refusal,
