@@ -10,7 +10,7 @@ setup, so the project's moto server (infra/local/moto_server.py) runs moto's WSG
   moto untouched;
 * a presigned URL (query-string auth) is checked by :func:`infra.local.presigned_auth.verify_query`
   with the signer's secret from moto's own IAM/STS backends; a POST form by
-  :func:`infra.local.presigned_auth.verify_post` (signature, expiration, every policy condition);
+  :func:`infra.local.post_policy.verify_post` (signature, expiration, every policy condition);
 * what S3 would refuse gets S3's status and XML error body here;
 * what passes is forwarded to moto *as the signer*: the request (a POST form becomes the
   PutObject it stands for: the file as the body, its Content-Type, Cache-Control, ... and
@@ -38,15 +38,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode_sequence
 
-from infra.local.presigned_auth import (
-    QueryRequest,
-    S3Refusal,
-    multipart_boundary,
-    parse_form,
-    signature_version,
-    verify_post,
-    verify_query,
-)
+from infra.local.post_policy import multipart_boundary, parse_form, verify_post
+from infra.local.presigned_auth import QueryRequest, S3Refusal, signature_version, verify_query
 
 DEFAULT_REGION = "us-east-1"
 # POST form fields that become the PutObject's headers (the rest is auth, policy or S3's answer).

@@ -1,4 +1,4 @@
-"""S3's checks of presigned requests (infra/local/presigned_auth.py), without a server.
+"""S3's checks of presigned requests (infra/local/presigned_auth.py, post_policy.py), without a server.
 
 URLs and forms are made by botocore's own presigners (no request is sent); one SigV4 URL is
 AWS's documented example, so the verifier is held to S3's numbers, not only to botocore's.
@@ -16,16 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from infra.local.presigned_auth import (
-    PostForm,
-    QueryRequest,
-    S3Refusal,
-    check_conditions,
-    parse_form,
-    signature_version,
-    verify_post,
-    verify_query,
-)
+from infra.local.post_policy import PostForm, check_conditions, parse_form, verify_post
+from infra.local.presigned_auth import QueryRequest, S3Refusal, signature_version, verify_query
 
 KEY_ID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 HOST = "127.0.0.1:4566"
