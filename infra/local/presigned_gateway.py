@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -74,12 +75,15 @@ class PresignedGateway:
         from werkzeug.wsgi import get_input_stream
 
         body = get_input_stream(environ).read()  # read it all first, also before a refusal
+        environ.setdefault("HTTP_HOST", f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}")  # HTTP/1.0
         try:
             if signature_version(query):
                 return self._query_signed(environ, start_response, query, body)
             return self._form_post(environ, start_response, body)
         except S3Refusal as refusal:
-            return _refuse(start_response, refusal)
+            document = _refusal_document(refusal)
+            start_response(f"{refusal.status} {_REASONS.get(refusal.status, 'Error')}", document.headers)
+            return [b"" if environ["REQUEST_METHOD"] == "HEAD" else document.body]
 
     def _query_signed(
         self,
@@ -166,24 +170,30 @@ def _post_answer(
     return [b""]
 
 
-def _refuse(start_response: Callable[..., Any], refusal: S3Refusal) -> Iterable[bytes]:
+@dataclass(frozen=True)
+class _Document:
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden"}
+
+
+def _refusal_document(refusal: S3Refusal) -> _Document:
+    """S3's XML error body (and its headers) for a refusal."""
     request_id = uuid.uuid4().hex[:16].upper()
     details = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in refusal.details.items())
-    document = (
+    body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{escape(refusal.code)}</Code><Message>{escape(refusal.message)}</Message>"
         f"{details}<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
     ).encode()
-    reason = {400: "Bad Request", 403: "Forbidden"}.get(refusal.status, "Error")
-    start_response(
-        f"{refusal.status} {reason}",
-        [
-            ("Content-Type", "application/xml"),
-            ("Content-Length", str(len(document))),
-            ("x-amz-request-id", request_id),
-        ],
-    )
-    return [document]
+    headers = [
+        ("Content-Type", "application/xml"),
+        ("Content-Length", str(len(body))),
+        ("x-amz-request-id", request_id),
+    ]
+    return _Document(headers, body)
 
 
 def _forwarded(
