@@ -13,6 +13,7 @@ import base64
 import json
 import subprocess
 import xml.etree.ElementTree as ElementTree
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,18 +100,16 @@ def presign(local_stack, target):
     return make
 
 
-@pytest.fixture
-def signed_earlier(monkeypatch):
+@contextmanager
+def signed_earlier(seconds: int):
     """Sign as if ``seconds`` ago: botocore's clock for SigV4, SigV2 and POST policies."""
-
-    def shift(seconds: int) -> None:
-        past = datetime.now(UTC) - timedelta(seconds=seconds)
-        naive = past.replace(tzinfo=None)
-        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: naive)
-        monkeypatch.setattr(botocore.signers, "get_current_datetime", lambda: naive)
-        monkeypatch.setattr(botocore.auth, "time", SimpleNamespace(time=past.timestamp))
-
-    return shift
+    past = datetime.now(UTC) - timedelta(seconds=seconds)
+    naive = past.replace(tzinfo=None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.auth, "get_current_datetime", lambda: naive)
+        patch.setattr(botocore.signers, "get_current_datetime", lambda: naive)
+        patch.setattr(botocore.auth, "time", SimpleNamespace(time=past.timestamp))
+        yield
 
 
 def objects(local_stack) -> list[str]:
@@ -141,7 +140,7 @@ def test_presigned_puts_and_posts_upload_frames_that_get_classified(local_stack,
 
 
 @pytest.mark.parametrize("signature_version", ["s3v4", "s3"])
-def test_refused_put_urls(local_stack, presign, frame, signed_earlier, signature_version):
+def test_refused_put_urls(local_stack, presign, frame, signature_version):
     fresh = presign("put", name="a.jpg", signature_version=signature_version)
     parts = urlsplit(fresh.url)
     other_key = urlunsplit(parts._replace(path=parts.path.replace("/a.jpg", "/b.jpg")))
@@ -153,8 +152,9 @@ def test_refused_put_urls(local_stack, presign, frame, signed_earlier, signature
         "another signature": put(flipped, frame),
         "another content type": put(fresh.url, frame, content_type="image/png"),
     }
-    signed_earlier(600)
-    expired = put(presign("put", name="c.jpg", expires_s=300, signature_version=signature_version).url, frame)
+    with signed_earlier(600):
+        old = presign("put", name="c.jpg", expires_s=300, signature_version=signature_version)
+    expired = put(old.url, frame)
 
     assert {what: (a.status, a.code) for what, a in answers.items()} == dict.fromkeys(
         answers, (403, "SignatureDoesNotMatch")
@@ -191,7 +191,7 @@ def test_a_camera_cannot_presign_outside_its_prefix(local_stack, target, frame):
     assert objects(local_stack) == []
 
 
-def test_refused_posts(local_stack, presign, frame, tmp_path, signed_earlier):
+def test_refused_posts(local_stack, presign, frame, tmp_path):
     form = presign("post")
     prefix = f"{local_stack.names.frames_prefix}cam-01/"
     large = tmp_path / "large.jpg"
@@ -213,8 +213,9 @@ def test_refused_posts(local_stack, presign, frame, tmp_path, signed_earlier):
         "a field the policy does not name": post(form, frame, acl="public-read"),
         "a policy edited after signing": post(form, frame, policy=widened),
     }
-    signed_earlier(600)
-    expired = post(presign("post", expires_s=300), frame)
+    with signed_earlier(600):
+        old = presign("post", expires_s=300)
+    expired = post(old, frame)
 
     summary = {what: (a.status, a.code) for what, a in answers.items()}
     assert summary == {
