@@ -42,7 +42,9 @@ from botocore.utils import percent_encode_sequence
 from infra.local.post_policy import multipart_boundary, parse_form, verify_post
 from infra.local.presigned_auth import QueryRequest, S3Refusal, signature_version, verify_query
 
-DEFAULT_REGION = "us-east-1"
+# The scope of the forwarded signature when the request named none (SigV2) and the bucket is
+# unknown: moto accepts any region of the partition.
+_FALLBACK_REGION = "us-east-1"
 # POST form fields that become the PutObject's headers (the rest is auth, policy or S3's answer).
 _HEADER_FIELDS = ("cache-control", "content-disposition", "content-encoding", "content-type", "expires")
 _NOT_HEADERS = (
@@ -93,14 +95,16 @@ class PresignedGateway:
         body: bytes,
     ) -> Iterable[bytes]:
         raw_path = _raw_path(environ)
+        bucket_region = moto_bucket_region(unquote(raw_path).lstrip("/").split("/", 1)[0])
         verified = verify_query(
             QueryRequest(environ["REQUEST_METHOD"], environ["HTTP_HOST"], raw_path, query, _headers(environ)),
             moto_credentials,
             self.now(),
-            bucket_region=moto_bucket_region(unquote(raw_path).lstrip("/").split("/", 1)[0]),
+            bucket_region=bucket_region,
         )
+        region = verified.region or bucket_region
         forwarded = _forwarded(
-            environ, verified.credentials, verified.region, raw_path, verified.forwarded_query, body
+            environ, verified.credentials, region, raw_path, verified.forwarded_query, body
         )
         return self.app(forwarded, start_response)
 
@@ -123,7 +127,14 @@ class PresignedGateway:
             headers["x-amz-acl"] = post.fields["acl"]
         key_path = f"/{bucket}/{quote(post.key, safe='/~')}"
         put = _forwarded(
-            environ, post.credentials, post.region, key_path, [], form.content, method="PUT", headers=headers
+            environ,
+            post.credentials,
+            post.region or moto_bucket_region(bucket),
+            key_path,
+            [],
+            form.content,
+            method="PUT",
+            headers=headers,
         )
         status, response_headers, response_body = _call(self.app, put)
         if not status.startswith("200"):
@@ -238,7 +249,7 @@ def _forwarded(
         data=body,
         headers={"host": environ["HTTP_HOST"]},
     )
-    S3SigV4Auth(credentials, "s3", region or DEFAULT_REGION).add_auth(signed)
+    S3SigV4Auth(credentials, "s3", region or _FALLBACK_REGION).add_auth(signed)
     for name in ("Authorization", "X-Amz-Date", "X-Amz-Content-SHA256", "X-Amz-Security-Token"):
         if name in signed.headers:
             forwarded["HTTP_" + name.upper().replace("-", "_")] = signed.headers[name]
