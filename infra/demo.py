@@ -17,9 +17,10 @@
 7. with ``--shadow``, a second model scored beside the live one and the comparison
    (:mod:`infra.demo_shadow`, `camsort compare`).
 
-``--keep-running`` leaves the moto server up and writes a state file (endpoint, table) under
-the cache dir (:mod:`infra.demo_state`); ``camsort results`` reads it when no
-``--endpoint-url`` / ``--table`` is given, and ``camsort demo --stop`` stops that server.
+``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
+the cache dir (:mod:`infra.demo_state`); the operator commands read it when given no target,
+``camsort demo --stop`` stops that server, and the demo ends by printing the tour
+(:mod:`infra.demo_tour`): the commands to try next.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from infra.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo_model import ensure_demo_model, explain_weights
 from infra.demo_settings import DemoSettings
 from infra.demo_shadow import report_shadow, shadow_environment
-from infra.demo_state import write_state
+from infra.demo_state import refuse_second_demo, write_state
 from infra.demo_summary import REPORT_FILENAME, DemoOutcome, iso_utc, outcome_report, summary_table
+from infra.demo_tour import print_tour
 from infra.function_env import function_environment
 from infra.live_view import LiveState, watch
 from infra.local_stack import LocalStack, create_local_stack, upload_model
@@ -58,6 +60,8 @@ from infra.worker import SqsWorker, WorkerStats
 def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutcome:
     console = console or Console()
     settings.demo_dir.mkdir(parents=True, exist_ok=True)
+    if settings.keep_running:  # before training or starting anything
+        refuse_second_demo(settings.cache_dir, console)
     model_dir = prepare_model(settings, console)
     with demo_endpoint(settings, console) as endpoint_url:
         stack, environment = deploy(settings, model_dir, endpoint_url, console)
@@ -88,28 +92,28 @@ def prepare_model(settings: DemoSettings, console: Console) -> Path:
 def demo_endpoint(settings: DemoSettings, console: Console) -> Iterator[str]:
     """The given endpoint, or a moto server started for the demo and stopped after it.
 
-    With ``--keep-running``, a demo that completed leaves its server up and records it.
+    With ``--keep-running``, a demo that completed records its server (left up) and prints the tour.
     """
     if settings.endpoint_url:
         yield settings.endpoint_url
+        if settings.keep_running:
+            _keep(settings, settings.endpoint_url, None, console)
         return
     server = MotoServer(log_path=settings.demo_dir / "moto.log").start()
     keep_server = False
     try:
         yield server.endpoint_url
         if settings.keep_running:
-            write_state(
-                settings.demo_dir, server.endpoint_url, StackNames.for_stage(settings.stage).table, server.pid
-            )
+            _keep(settings, server.endpoint_url, server.pid, console)
             keep_server = True
-            console.print(
-                f"The moto server keeps running at {server.endpoint_url} (pid {server.pid}). "
-                "Query it with [bold]camsort results --camera cam-01 --last 10m[/]; "
-                "stop it with [bold]camsort demo --stop[/]."
-            )
     finally:
         if not keep_server:
             server.stop()
+
+
+def _keep(settings: DemoSettings, endpoint_url: str, pid: int | None, console: Console) -> None:
+    write_state(settings.demo_dir, endpoint_url, settings.stage, pid)
+    print_tour(console, endpoint_url=endpoint_url, stage=settings.stage, shadow=settings.shadow)
 
 
 def deploy(

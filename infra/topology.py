@@ -72,3 +72,9 @@ class StackNames:
             event_bus=f"camsort.events.{stage}",
             events_queue=f"camsort-events-{stage}",
         )
+
+    @staticmethod
+    def stage_of(results_table: str) -> str | None:
+        """``camsort-results-<stage>`` -> ``<stage>``; None for a table not named that way."""
+        prefix = "camsort-results-"
+        return results_table[len(prefix) :] or None if results_table.startswith(prefix) else None
