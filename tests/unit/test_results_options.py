@@ -8,8 +8,8 @@ import pytest
 
 from camsort.commands.results import parse_duration, parse_time, time_range
 from functions.errors import ConfigurationError
-from infra.demo_state import write_state
-from infra.results_query import resolve_target
+from infra.local.running import write_state
+from infra.ops.results_query import resolve_target
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -57,7 +57,7 @@ def test_explicit_table_and_endpoint_win_over_the_state_file(tmp_path):
 
 
 def test_a_state_file_without_a_stage_takes_it_from_its_table(tmp_path):
-    from infra.demo_state import recorded_demo, state_path
+    from infra.local.running import recorded_demo, state_path
 
     state_path(tmp_path).parent.mkdir(parents=True)
     state_path(tmp_path).write_text(
