@@ -242,7 +242,8 @@ def report(
         )
     console.print(
         f"\n[bold]camsort results --camera {settings.results_camera} --since {iso_utc(outcome.started_at)} "
-        f"--until {iso_utc(outcome.finished_at)} --limit {settings.results_limit}[/]"
+        f"--until {iso_utc(outcome.finished_at)} --limit {settings.results_limit}[/]",
+        soft_wrap=True,  # one line however narrow the terminal: it is a command to copy
     )
     show_results(
         ResultsQuery(

@@ -15,10 +15,9 @@ START = "camsort demo --keep-running"
 TOUR = (
     "camsort results --camera cam-01 --last 10m",
     "camsort cameras",
-    "camsort events --camera cam-01 --last 10m",
-    "camsort dashboard",
-    "camsort review stats",
+    "camsort events --camera cam-01 --last 1h",
     "camsort audit --last 1h",
+    "camsort dashboard",
 )
 # After `camsort demo --shadow --keep-running`: the candidate scored beside the live model.
 # The demo is far below the agreement gate's 500 frames, hence --force (recorded as forced).

@@ -56,8 +56,8 @@ class RunningDemo:
         return self.names.table
 
     def describe(self) -> str:
-        started = f"pid {self.pid}" if self.pid else "a server it was given"
-        return f"stage {self.stage} at {self.endpoint_url} ({started}; recorded in {self.path})"
+        started = f"pid {self.pid}" if self.pid else "a server it did not start"
+        return f"stage {self.stage} at {self.endpoint_url}, {started}, recorded in {self.path}"
 
 
 def write_state(demo_dir: Path, endpoint_url: str, stage: str, pid: int | None) -> Path:
@@ -134,7 +134,7 @@ def liveness_problem(demo: RunningDemo) -> str | None:
         dynamodb.describe_table(TableName=demo.table)
     except (ConnectionError, HTTPClientError):
         return (
-            f"the demo's moto server ({demo.describe()}) is not running; start one with "
+            f"the demo's moto server is not running ({demo.describe()}); start one with "
             "`camsort demo --keep-running`"
         )
     except ClientError as exc:

@@ -16,7 +16,8 @@ def test_results_without_a_running_demo_says_what_to_do(tmp_path):
     # A state file whose server is gone.
     write_state(tmp_path / "demo", f"http://127.0.0.1:{free_port()}", "local", pid=None)
     with pytest.raises(
-        ConfigurationError, match="is not running; start one with `camsort demo --keep-running`"
+        ConfigurationError,
+        match=r"is not running \(stage local at .*\); start one with `camsort demo --keep-running`",
     ):
         resolve_target(None, None, None, cache_dir=tmp_path)
     assert stop_demo_server(tmp_path) is False  # recorded pid is not a moto server: nothing signalled
