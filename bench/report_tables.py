@@ -1,4 +1,4 @@
-"""A bench result's tables: markdown (results.md, the README) and rich (the terminal).
+"""A bench result's tables: markdown (results.md, the docs site) and rich (the terminal).
 
 Pure: both renderings are built from bench.report's rows, so they cannot disagree.
 """

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
 from functions.errors import ConfigurationError
@@ -21,3 +24,33 @@ def test_results_without_a_running_demo_says_what_to_do(tmp_path):
     ):
         resolve_target(None, None, None, cache_dir=tmp_path)
     assert stop_demo_server(tmp_path) is False  # recorded pid is not a moto server: nothing signalled
+
+
+class _AnswersWithErrors(BaseHTTPRequestHandler):
+    """A server that is up but answers every request with HTTP 500: whatever it is, it is not
+    the demo's stack. (Liveness is a real DynamoDB call, not a page: moto's /moto-api/data.json
+    answers 500 after every demo while its APIs work; tests/e2e/test_tour.py runs on that.)"""
+
+    def do_GET(self):
+        self.send_error(500)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_that_only_answers_errors_is_not_taken_for_the_demo(tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), _AnswersWithErrors)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        write_state(tmp_path / "demo", endpoint, "local", pid=None)
+        with pytest.raises(
+            ConfigurationError, match=f"the server at {endpoint} answers, but not as the demo"
+        ):
+            resolve_target(None, None, None, cache_dir=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
