@@ -79,6 +79,9 @@ def bench(
     Writes bench/results.json and bench/results.md (markdown tables, also rendered on the docs site), then
     (--perf) bench/perf.json and the "Performance" section of results.md.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from bench.config import BenchConfig
     from bench.perf.run import PerfOptions, run_all
 
