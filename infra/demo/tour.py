@@ -34,8 +34,12 @@ def tour_commands(*, shadow: bool) -> list[str]:
     return [*TOUR, *(SHADOW_TOUR if shadow else ()), STOP]
 
 
+INTRO = "Try these, as printed (no options needed):"
+
+
 def print_tour(console: Console, *, endpoint_url: str, stage: str, shadow: bool) -> None:
-    console.print(f"\nThe demo keeps running (stage {stage}, {endpoint_url}). Try, with no extra options:")
+    console.print(f"\nThe demo keeps running: stage {stage}, {endpoint_url}.")
+    console.print(INTRO)
     for command in tour_commands(shadow=shadow):
         # Plain lines (no markup, no wrapping): what is printed is what a user copies.
         console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)

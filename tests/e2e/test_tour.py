@@ -17,14 +17,12 @@ import pytest
 
 from camsort.cli import main
 from infra import PROJECT_ROOT
-from infra.demo.tour import START, STOP, tour_commands
+from infra.demo.tour import INTRO, START, STOP, tour_commands
 from tests.fixtures.cli import TRACEBACK, camsort
 from tests.fixtures.readme import tour_commands as shown_tour
 from tests.functional.test_shadow import write_candidate
 
 pytestmark = pytest.mark.e2e
-
-TOUR_INTRO = "Try, with no extra options:"
 
 
 def printed_commands(output: str) -> list[str]:
@@ -47,7 +45,7 @@ def test_the_tour_runs_as_printed(tiny_model_dir, tmp_path):
     try:
         demo = camsort(start, cache_dir=cache, cwd=work)
         assert demo.returncode == 0, demo.stdout[-4000:]
-        tour = demo.stdout[demo.stdout.index(TOUR_INTRO) + len(TOUR_INTRO) :]
+        tour = demo.stdout[demo.stdout.index(INTRO) + len(INTRO) :]
         assert [line.strip() for line in tour.splitlines() if line.strip()] == tour_commands(shadow=True)
 
         _, readme = shown_tour((PROJECT_ROOT / "README.md").read_text())
