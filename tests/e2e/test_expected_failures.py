@@ -129,3 +129,11 @@ def test_a_demo_whose_server_is_gone_and_no_demo_at_all(tiny_model_dir, tmp_path
     _assert_one_sentence_each(gone)
     for command, _, output in gone:
         assert "the demo's moto server is not running" in output, f"camsort {command}:\n{output}"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    quiet = camsort(f"results --camera cam-01 --endpoint-url {url}", cache_dir=tmp_path, cwd=tmp_path)
+    loud = camsort(f"--debug results --camera cam-01 --endpoint-url {url}", cache_dir=tmp_path, cwd=tmp_path)
+    assert quiet.returncode == 1 and TRACEBACK not in quiet.stdout
+    assert loud.returncode == 1 and TRACEBACK in loud.stdout and "EndpointConnectionError" in loud.stdout

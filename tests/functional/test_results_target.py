@@ -54,3 +54,17 @@ def test_a_server_that_only_answers_errors_is_not_taken_for_the_demo(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_new_kept_running_demo_forgets_a_record_whose_server_is_gone(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from infra.local.running import recorded_demo, refuse_second_demo
+
+    write_state(tmp_path / "demo", f"http://127.0.0.1:{free_port()}", "local", pid=None)
+    out = io.StringIO()
+    refuse_second_demo(tmp_path, Console(file=out, width=200))
+    assert "it is no longer running" in out.getvalue()
+    assert recorded_demo(tmp_path) is None
