@@ -78,18 +78,24 @@ def _commands(at: str, staged: str, endpoint: str | None, tmp_path, model, camer
     return [template.format(**values) for template in templates]
 
 
-def test_a_stage_that_was_never_created(moto_server, tiny_model_dir, tmp_path):
-    url = moto_server.endpoint_url
-    outcomes = _run_all(
-        _commands(
-            at=f"--endpoint-url {url} --table camsort-results-{STAGE}",
-            staged=f"--endpoint-url {url} --stage {STAGE}",
-            endpoint=f"--endpoint-url {url}",
-            tmp_path=tmp_path,
-            model=tiny_model_dir,
-        ),
-        tmp_path,
+def _run_against(
+    url: str, stage: str, tmp_path, model, *, cameras: bool = False
+) -> list[tuple[str, int, str]]:
+    """Every command pointed at ``url`` and ``stage``: by table, by stage, or by endpoint alone."""
+    table = f" --table camsort-results-{stage}" if stage != "local" else ""
+    commands = _commands(
+        at=f"--endpoint-url {url}{table}",
+        staged=f"--endpoint-url {url} --stage {stage}",
+        endpoint=f"--endpoint-url {url}",
+        tmp_path=tmp_path,
+        model=model,
+        cameras=cameras,
     )
+    return _run_all(commands, tmp_path)
+
+
+def test_a_stage_that_was_never_created(moto_server, tiny_model_dir, tmp_path):
+    outcomes = _run_against(moto_server.endpoint_url, STAGE, tmp_path, tiny_model_dir)
     _assert_one_sentence_each(outcomes)
     said = {command.split(" --")[0]: output for command, _, output in outcomes}
     # The missing resource is named, whichever call met it first.
@@ -100,17 +106,7 @@ def test_a_stage_that_was_never_created(moto_server, tiny_model_dir, tmp_path):
 
 def test_an_endpoint_where_nothing_answers(tiny_model_dir, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    outcomes = _run_all(
-        _commands(
-            at=f"--endpoint-url {url}",
-            staged=f"--endpoint-url {url} --stage local",
-            endpoint=f"--endpoint-url {url}",
-            tmp_path=tmp_path,
-            model=tiny_model_dir,
-            cameras=True,
-        ),
-        tmp_path,
-    )
+    outcomes = _run_against(url, "local", tmp_path, tiny_model_dir, cameras=True)
     _assert_one_sentence_each(outcomes)
     for command, _, output in outcomes:
         # train reads S3 with the environment's credentials (none here), which it says first.
