@@ -53,7 +53,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         key_pattern=compile_key_pattern(
             environ.get(env.KEY_PATTERN, env.DEFAULT_KEY_PATTERN), env.KEY_PATTERN
         ),
-        max_bytes=_positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES),
+        max_bytes=max_bytes_setting(environ),
         max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
@@ -69,6 +69,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         if environ.get(env.SMOOTHING, "").strip()
         else None,
     )
+
+
+def max_bytes_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """The configured byte limit alone (CAMSORT_MAX_BYTES), e.g. for an upload policy's size range."""
+    return _positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES)
 
 
 def _candidate(environ: Mapping[str, str]) -> dict[str, Any]:
