@@ -39,7 +39,7 @@ def is_native_log_line(line: bytes) -> bool:
 def quiet_tensorflow() -> None:
     """Call before TensorFlow is imported; idempotent. Under ``camsort --debug``, nothing is hidden."""
     global _installed
-    if _installed or _debugging():
+    if _installed or _debugging() or not _stderr_is_descriptor_2():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # what the C++ side honours once logging is up
     try:
@@ -50,6 +50,15 @@ def quiet_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)  # Python-side absl (Keras saving, tf2onnx)
     _filter_descriptor_2()
     _installed = True
+
+
+def _stderr_is_descriptor_2() -> bool:
+    # Under click's CliRunner (tests calling a command in process) the streams are in memory:
+    # the process's descriptor 2 is not this command's to rewire.
+    try:
+        return sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _debugging() -> bool:
