@@ -77,6 +77,11 @@ class StackNames:
             events_queue=f"camsort-events-{stage}",
         )
 
+    @staticmethod
+    def stage_of(results_table: str) -> str | None:
+        """``camsort-results-<stage>`` -> ``<stage>``; None for a table not named that way."""
+        prefix = "camsort-results-"
+        return results_table[len(prefix) :] or None if results_table.startswith(prefix) else None
 
 # serverless.yml's memorySize param: the local worker processes run the function under it.
 FUNCTION_MEMORY_MB = 1769
