@@ -1,7 +1,7 @@
 """What shadow scoring adds to a sampled invocation: ``python -m bench.shadow LIVE_DIR CANDIDATE_DIR``.
 
 Measured on the function's own code path: the live results of one decoded batch are written,
-then :func:`functions.shadow.run_shadow` runs the candidate on the same batch and records its
+then :func:`functions.frames.shadow.run_shadow` runs the candidate on the same batch and records its
 answers (UpdateItem per frame). The added time per sampled frame is run_shadow's wall time
 divided by the frames, split into the candidate's inference and the writes. DynamoDB is moto
 in process (no network), so the write share is a lower bound; on Lambda each UpdateItem is a
@@ -55,7 +55,7 @@ def synthetic_batch(batch_size: int, seed: int = 0) -> np.ndarray:
     """``batch_size`` synthetic 1280x720 street frames, JPEG-encoded then decoded by the function's loader."""
     import io
 
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
     from training.synthetic import LABELS, render_frame
 
     rng = np.random.default_rng(seed)
@@ -74,17 +74,17 @@ def measure_shadow(
     import boto3
     from moto import mock_aws
 
-    from functions.decision import decide
-    from functions.events import FrameEvent
-    from functions.model import ModelSession
-    from functions.outcome import FrameOutcome
-    from functions.results import ResultsTable
+    from functions.frames.decision import decide
+    from functions.frames.events import FrameEvent
+    from functions.frames.model import ModelSession
+    from functions.frames.outcome import FrameOutcome
+    from functions.frames.shadow import ShadowScorer, run_shadow
     from functions.settings import Settings
-    from functions.shadow import ShadowScorer, run_shadow
-    from functions.storage import FrameStore
+    from functions.stores.results import ResultsTable
+    from functions.stores.storage import FrameStore
     from functions.wiring import App
-    from infra.local_stack import create_keyed_table
-    from infra.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+    from infra.deploy.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+    from infra.local.stack import create_keyed_table
 
     live = ModelSession.open(str(live_dir), threads=threads)
     rss_before = _rss_mib()

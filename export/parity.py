@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import CamsortError
-from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
 
 FEATURES_RTOL = 1e-3
 FEATURES_ATOL = 1e-4

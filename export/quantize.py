@@ -18,7 +18,7 @@ import numpy as np
 
 from export.backbone import progress_status
 from functions.errors import ConfigurationError
-from functions.manifest import IMAGE_SIZE, INPUT_NAME
+from functions.frames.manifest import IMAGE_SIZE, INPUT_NAME
 
 
 def _calibration_reader(images_uint8: np.ndarray, batch_size: int):

@@ -67,7 +67,7 @@ STATE_TABLE = "CAMSORT_STATE_TABLE"
 # EventBridge bus the state changes are published to; unset or empty: event items only.
 EVENT_BUS = "CAMSORT_EVENT_BUS"
 DEFAULT_EVENT_BUS = "camsort.events"
-# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/smoothing.py).
+# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/state/smoothing.py).
 # Unset: the built-in default rule.
 SMOOTHING = "CAMSORT_SMOOTHING"
 

@@ -5,7 +5,7 @@
       car/  ...
       empty/ ...
 
-Every image goes through :func:`functions.image_loader.load_image`, the loader the Lambda
+Every image goes through :func:`functions.frames.image_loader.load_image`, the loader the Lambda
 function uses, so training sees exactly the pixels production sees. An unreadable image never
 stops the load: it becomes a :class:`SkippedImage` with the loader's reason code, and the
 counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
@@ -30,7 +30,7 @@ import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.errors import BadInputError
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 from training.label_files import DatasetError, is_labels_file, parse_labels_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.manifest import UNKNOWN_LABEL
+from functions.frames.manifest import UNKNOWN_LABEL
 from training.dataset import (
     DEFAULT_PAGE_SIZE,
     DatasetError,

@@ -38,7 +38,7 @@ from typing import Any
 from functions import env
 from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
-from functions.manifest import (
+from functions.frames.manifest import (
     FEATURE_SIZE,
     MODEL_FILENAME,
     Manifest,

@@ -101,8 +101,8 @@ import click
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
     from camsort.commands.results import parse_time
-    from infra.backfill import BackfillRequest
-    from infra.backfill_command import backfill_command
+    from infra.ops.backfill import BackfillRequest
+    from infra.ops.backfill_command import backfill_command
 
     request = BackfillRequest(
         source=source,

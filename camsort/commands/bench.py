@@ -80,7 +80,7 @@ def bench(
     (--perf) bench/perf.json and the "Performance" section of results.md.
     """
     from bench.config import BenchConfig
-    from bench.perf import PerfOptions, run_all
+    from bench.perf.run import PerfOptions, run_all
 
     options = {
         "frames": frames,

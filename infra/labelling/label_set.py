@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.errors import CamsortError
-from functions.keys import format_timestamp
+from functions.frames.keys import format_timestamp
 
 SET_FILE, MANIFEST_FILE, LABELS_FILE, SESSION_FILE, THUMBS_DIR = (
     "set.json", "manifest.jsonl", "labels.jsonl", "session.json", "thumbs",

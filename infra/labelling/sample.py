@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from functions.dhash import dhash
+from functions.frames.dhash import dhash
 from functions.errors import BadInputError, ConfigurationError, UnexpectedKeyError
-from functions.image_loader import load_image
-from functions.keys import format_timestamp, parse_capture_time
+from functions.frames.image_loader import load_image
+from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
 from infra.labelling.label_set import THUMBS_DIR, write_set
 
@@ -257,7 +257,7 @@ def sample_command(
 
     from rich.console import Console
 
-    from functions.model import ModelSession
+    from functions.frames.model import ModelSession
 
     console = console or Console()
     model = None

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from functions.manifest import load_verified
+from functions.frames.manifest import load_verified
 from tests.e2e.test_cli_train import _predict, _run_train
 
 pytestmark = pytest.mark.slow
@@ -84,7 +84,7 @@ def test_the_shipped_backbone_is_the_fine_tuned_one(fine_tuned, backbone_onnx_pa
     """Its features differ from the frozen backbone's: the weights shipped are the tuned ones."""
     import onnxruntime as ort
 
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
 
     data_dir, out_dir, _ = fine_tuned
     model_path, manifest = load_verified(out_dir)

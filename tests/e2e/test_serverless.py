@@ -2,10 +2,10 @@
 
 ``serverless package --stage test`` runs offline (dummy credentials, telemetry and
 notifications off, HTTP(S) proxies pointing at a closed local port, and a timeout), with the
-real arm64 artifact from ``infra/package.py``. The CloudFormation it writes is
+real arm64 artifact from ``infra/deploy/package.py``. The CloudFormation it writes is
 
 * linted by cfn-lint;
-* checked against ``infra/topology.py`` (names, keys, GSI, redrive, suffix filters) — the
+* checked against ``infra/deploy/topology.py`` (names, keys, GSI, redrive, suffix filters) — the
   local moto stack is built from the same module, so the two cannot drift;
 * created in moto's CloudFormation over HTTP the way ``serverless deploy`` does it (create
   the core stack, upload the artifact to its deployment bucket, update to the full
@@ -39,9 +39,10 @@ import yaml
 from botocore.config import Config
 
 from functions import env
-from infra import policy, topology
-from infra.moto_server import MotoServer
-from infra.package import PROJECT_ROOT
+from infra import PROJECT_ROOT
+from infra.deploy import policy, topology
+from infra.local.batch_runner import batch_operations_permissions
+from infra.local.moto_server import MotoServer
 from tests.fixtures.aws import aws_client
 from tests.fixtures.deploy import TEST_MODEL_SHA256, packaged_service, run_serverless_package
 
@@ -171,7 +172,7 @@ def test_function_url_needs_iam_and_nothing_is_public(resources):
     ]
 
 
-# --- against infra/topology.py (no drift from the local moto stack) ---------------------------
+# --- against infra/deploy/topology.py (no drift from the local moto stack) ---------------------------
 
 
 def test_names_match_topology(resources):
@@ -358,7 +359,7 @@ def _as_list(value) -> list:
 
 
 def test_role_grants_exactly_what_the_code_declares(resources):
-    """The role = the @requires declarations of the function's code (infra/policy.py), no more."""
+    """The role = the @requires declarations of the function's code (infra/deploy/policy.py), no more."""
     statements = _statements(resources)
     for statement in statements:
         assert statement["Effect"] == "Allow", statement
@@ -381,7 +382,7 @@ def test_batch_operations_role_grants_exactly_what_a_job_declares(resources):
     statements = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
     for statement in statements:
         assert "*" not in _as_list(statement["Resource"]), statement
-    derived = policy.statements(policy.batch_operations_permissions(), policy.cloudformation_target(NAMES))
+    derived = policy.statements(batch_operations_permissions(), policy.cloudformation_target(NAMES))
     assert policy.grants(statements) == policy.grants(derived)
 
 
@@ -469,8 +470,8 @@ def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(reso
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["AuditLambdaFunction", "Arn"]}
 
-    # Exactly the derived grants (infra/policy.py resolves the logical names), plus its logs.
-    from infra import policy
+    # Exactly the derived grants (infra/deploy/policy.py resolves the logical names), plus its logs.
+    from infra.deploy import policy
 
     derived = policy.statements(policy.audit_permissions(), policy.cloudformation_target(NAMES))
     (role_policy,) = props(resources, "AuditFunctionRole")["Policies"]
@@ -600,7 +601,7 @@ def test_live_function_runs_our_artifact_from_the_queue(deployed, arm64_package)
     server = deployed[0]
     lambda_client = aws_client("lambda", server.endpoint_url)
     function = lambda_client.get_function(FunctionName=f"camsort-{STAGE}-classify")["Configuration"]
-    # The deployed code is byte-for-byte the artifact infra/package.py built.
+    # The deployed code is byte-for-byte the artifact infra/deploy/package.py built.
     digest = base64.b64encode(hashlib.sha256(arm64_package.artifact.read_bytes()).digest()).decode()
     assert function["CodeSha256"] == digest
     assert function["CodeSize"] == arm64_package.artifact.stat().st_size
@@ -632,7 +633,7 @@ def test_live_role_policy_resolves_to_the_stack_resources(deployed):
     data = {
         (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
     }
-    # CloudFormation resolved the role to the same ARNs infra/policy.py gives a local stack.
+    # CloudFormation resolved the role to the same ARNs infra/deploy/policy.py gives a local stack.
     region, account = table_arn.split(":")[3:5]
     local = policy.local_target(
         NAMES, model_uri=f"s3://{NAMES.bucket}/{NAMES.models_prefix}v1/", region=region, account_id=account

@@ -16,11 +16,11 @@ from PIL import Image
 
 from functions import wiring
 from functions.handler import handle
-from functions.results import ResultsTable
 from functions.settings import Settings
-from infra.backfill import BackfillRequest, run_backfill_locally, run_backfill_on_aws
-from infra.backfill_manifest import estimate_cost, inventory_frames, list_frames
-from infra.batch_report import TaskResult, parse_manifest_csv, report_files
+from functions.stores.results import ResultsTable
+from infra.local.batch_report import TaskResult, parse_manifest_csv, report_files
+from infra.ops.backfill import BackfillRequest, run_backfill_locally, run_backfill_on_aws
+from infra.ops.backfill_manifest import estimate_cost, inventory_frames, list_frames
 from tests.fixtures.aws import aws_client
 
 

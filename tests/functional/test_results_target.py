@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from functions.errors import ConfigurationError
-from infra.demo_state import stop_demo_server, write_state
-from infra.moto_server import free_port
-from infra.results_query import resolve_target
+from infra.local.moto_server import free_port
+from infra.local.running import stop_demo_server, write_state
+from infra.ops.results_query import resolve_target
 
 
 def test_results_without_a_running_demo_says_what_to_do(tmp_path):

@@ -1,9 +1,9 @@
-"""bench.perf_figures and bench.perf_markdown: pricing options, targets and markdown from a fixed results dict (no measurement)."""
+"""bench.perf.figures and bench.perf.markdown: pricing options, targets and markdown from a fixed results dict (no measurement)."""
 
 from __future__ import annotations
 
-from bench.perf_figures import a_over_c, price, targets
-from bench.perf_markdown import END_MARK, START_MARK, render_markdown, write_section
+from bench.perf.figures import a_over_c, price, targets
+from bench.perf.markdown import END_MARK, START_MARK, render_markdown, write_section
 
 
 def cell(batch, mean_ms, wall, compute):

@@ -20,7 +20,7 @@ def test_unset_or_blank_optional_variables_take_the_defaults():
 
 
 def test_the_default_key_pattern_reads_the_documented_key_layout():
-    from functions.keys import parse_key
+    from functions.frames.keys import parse_key
 
     settings = load_settings(REQUIRED)
     info = parse_key(
