@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from functions.frames.dhash import dhash
 from functions.errors import BadInputError, ConfigurationError, UnexpectedKeyError
+from functions.frames.dhash import dhash
 from functions.frames.image_loader import load_image
 from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
@@ -298,3 +298,12 @@ def sample_command(
     else:
         console.print(f"Label them: camsort label {out}")
     return rows
+
+
+def s3_client_for(source: str, model_uri: str | None, endpoint_url: str | None) -> Any:
+    """An S3 client when anything is on S3 (presigned Label Studio URLs need one too), else None."""
+    if not (source.startswith("s3://") or (model_uri or "").startswith("s3://")):
+        return None
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url)
