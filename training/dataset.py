@@ -134,7 +134,7 @@ def load_dataset(
     candidates, ignored = [], 0
     for one in sources:
         if is_labels_file(one):
-            candidates += list_labels_file(one, s3_client=s3_client)
+            found, skipped_files = list_labels_file(one, s3_client=s3_client), 0
         elif one.startswith("s3://"):
             found, skipped_files = list_s3(one, s3_client=s3_client, page_size=page_size)
         else:
