@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test test-fast demo demo-shadow soak bench package lint clean
+.PHONY: setup test test-fast demo demo-shadow demo-loop soak bench package lint clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -44,6 +44,11 @@ demo: setup
 # make passes no flags to a target: `make demo-shadow` = `camsort demo --shadow`.
 demo-shadow: setup
 	$(BIN)/camsort demo --shadow
+
+# The labelling loop: sample -> label (the page's API, ground truth for a person) -> train ->
+# candidate -> shadow -> compare -> promote; held-out accuracy before and after.
+demo-loop: setup
+	$(BIN)/camsort demo --loop --cameras 3 --frames 40 --rate 0 --no-bad-objects --no-fine-tune --train-per-label 12
 
 # 2,000 frames, 20 cameras, 2 worker processes, ~5% faults, SIGKILLs: nothing may be lost.
 soak: setup

@@ -175,3 +175,38 @@ def task_frame(data: dict[str, Any], where: str) -> str:
         f"{where}: image {image!r} is neither s3://bucket/key nor a Label Studio local-files path, so camsort "
         f"cannot fetch the frame; import tasks with s3:// or local storage, or add data.{CAMSORT_KEY_FIELD}"
     )
+
+
+# --- links back to the labelling page -----------------------------------------------------------
+
+LABEL_PAGE_PORT = 8765  # `camsort label`'s default port
+SET_MARKER = "set.json"  # a labels file beside it belongs to a labelling set (`camsort sample`)
+
+
+def link_to_label_sets(frames: list, sources: str | list[str] | tuple[str, ...]) -> list:
+    """``frames`` (report.WorstFrame) with ``label_link`` set for those labelled in a local set.
+
+    The link opens the frame in ``camsort label SET`` (default port): ``http://127.0.0.1:8765/#f-<id>``.
+    """
+    import dataclasses
+
+    links: dict[str, tuple[str, str]] = {}
+    for source in [sources] if isinstance(sources, str) else sources:
+        path = Path(source).expanduser()
+        if source.startswith("s3://") or not path.is_file() or not (path.parent / SET_MARKER).is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row.get("id") and row.get("path"):
+                uri = (
+                    row["path"]
+                    if row["path"].startswith("s3://")
+                    else str((path.parent / row["path"]).resolve())
+                )
+                links[uri] = (f"http://127.0.0.1:{LABEL_PAGE_PORT}/#f-{row['id']}", str(path.parent))
+    return [
+        dataclasses.replace(frame, label_link=links[frame.uri][0], label_set=links[frame.uri][1])
+        if frame.uri in links
+        else frame
+        for frame in frames
+    ]

@@ -31,6 +31,7 @@ from functions.frames.image_loader import load_image
 from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
 from infra.labelling.label_set import THUMBS_DIR, write_set
+from training.label_files import LABEL_PAGE_PORT
 
 THUMBNAIL_SIZE = 256
 DEFAULT_CANDIDATES = 100  # per camera, as Frigate's wizard: 100 moments, then the most different
@@ -238,7 +239,8 @@ def thumbnail_jpeg(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
     return buffer.getvalue()
 
 
-DEFAULT_LABEL_PORT = 8765  # `camsort label`'s default port: the local image URLs of Label Studio tasks
+# `camsort label`'s default port: the local image URLs of Label Studio tasks point there.
+DEFAULT_LABEL_PORT = LABEL_PAGE_PORT
 
 
 def sample_command(

@@ -22,10 +22,21 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def test_time_balanced_spreads_over_the_span_not_over_the_frames():
     # 50 frames in a one-minute burst, then 5 frames over the next hour
-    times = [T0 + timedelta(seconds=i) for i in range(50)] + [T0 + timedelta(minutes=12 * k) for k in range(1, 6)]
+    times = [T0 + timedelta(seconds=i) for i in range(50)] + [
+        T0 + timedelta(minutes=12 * k) for k in range(1, 6)
+    ]
     picked = selection.time_balanced(list(range(55)), times, 5)
-    assert picked == [49, 50, 51, 52, 53]  # one from the burst (its nearest to minute 6), the rest spread over the hour
-    assert selection.time_balanced([3, 1], [T0 + timedelta(1), T0], 5) == [1, 3]  # fewer than asked: all, in time order
+    assert picked == [
+        49,
+        50,
+        51,
+        52,
+        53,
+    ]  # one from the burst (its nearest to minute 6), the rest spread over the hour
+    assert selection.time_balanced([3, 1], [T0 + timedelta(1), T0], 5) == [
+        1,
+        3,
+    ]  # fewer than asked: all, in time order
 
 
 def test_farthest_point_picks_one_per_cluster_first():
@@ -59,7 +70,9 @@ def frames_dir(tmp_path) -> Path:
 
 def _sample(frames_dir: Path, out: Path, output_format: str = "camsort") -> list[dict]:
     options = SampleOptions(per_camera=3, candidates=6, labels=("bus", "car", "empty"))
-    return sample_command(str(frames_dir), out, options, model_uri=None, output_format=output_format, s3_client=None)
+    return sample_command(
+        str(frames_dir), out, options, model_uri=None, output_format=output_format, s3_client=None
+    )
 
 
 def test_sample_without_a_model_writes_a_set_by_dhash(frames_dir, tmp_path):
@@ -69,7 +82,9 @@ def test_sample_without_a_model_writes_a_set_by_dhash(frames_dir, tmp_path):
     assert all(r["guess"] is None and r["region"] == "default" for r in rows)
     info = json.loads((tmp_path / "set" / "set.json").read_text())
     assert info["selection"] == "diverse-dhash" and info["labels"] == ["bus", "car", "empty"]
-    assert [r["key"] for r in rows] == [r["key"] for r in _sample(frames_dir, tmp_path / "again")]  # deterministic
+    assert [r["key"] for r in rows] == [
+        r["key"] for r in _sample(frames_dir, tmp_path / "again")
+    ]  # deterministic
 
 
 def test_the_store_writes_every_action_and_reopens_where_it_stopped(frames_dir, tmp_path):
@@ -129,7 +144,9 @@ def test_sampled_label_studio_tasks_round_trip_through_an_export(frames_dir, tmp
     rows = _sample(frames_dir, tmp_path / "set", output_format="label-studio")
     tasks = json.loads((tmp_path / "set" / "label-studio-tasks.json").read_text())
     assert tasks[0]["data"]["image"] == f"http://127.0.0.1:8765/frames/{rows[0]['id']}"
-    assert '<Choices name="choice" toName="image"' in (tmp_path / "set" / "label-studio-config.xml").read_text()
+    assert (
+        '<Choices name="choice" toName="image"' in (tmp_path / "set" / "label-studio-config.xml").read_text()
+    )
     # what Label Studio exports once a person has chosen (the documented annotation shape)
     for n, task in enumerate(tasks):
         task["id"] = n + 1
@@ -145,3 +162,18 @@ def test_sampled_label_studio_tasks_round_trip_through_an_export(frames_dir, tmp
     assert {i.uri: i.label for i in dataset.items}[rows[4]["key"]] == "car"
     multi = load_multilabel_dataset(str(frames_dir), labels_file=str(export), progress=False, min_per_label=2)
     assert multi.counts() == {"bus": 2, "car": 2, "empty": 2}
+
+
+def test_the_reports_worst_mistakes_link_back_to_the_labelling_page(frames_dir, tmp_path):
+    from training.label_files import link_to_label_sets
+    from training.report import WorstFrame
+
+    rows = _sample(frames_dir, tmp_path / "set")
+    LabelStore.open(tmp_path / "set").label([rows[2]["id"]], "car")
+    frames = [
+        WorstFrame(rows[2]["key"], "car", "bus", 0.9, b""),
+        WorstFrame("/elsewhere/x.jpg", "car", "bus", 0.8, b""),
+    ]
+    linked = link_to_label_sets(frames, [str(frames_dir), str(tmp_path / "set" / LABELS_FILE)])
+    assert linked[0].label_link == f"http://127.0.0.1:8765/#f-{rows[2]['id']}"
+    assert linked[0].label_set == str(tmp_path / "set") and linked[1].label_link == ""

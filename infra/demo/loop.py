@@ -1,0 +1,186 @@
+"""`camsort demo --loop`: the labelling loop end to end, on the local system.
+
+1. the demo as usual (model, moto, worker, cameras): round 1 of frames lands in the bucket;
+2. ``camsort sample`` on the bucket with the live model (time-balanced, diverse in its features);
+3. the frames labelled through the label page's own HTTP API (``POST /api/label``), the answer
+   taken from the simulator's ground truth, standing in for a person;
+4. ``training.pipeline.train`` on the demo's original training frames plus the set's
+   ``labels.jsonl`` (the public entry point, as ``camsort train DATA SET/labels.jsonl``);
+5. ``camsort candidate``: the new model shadows the live one; round 2 of frames is scored by both;
+6. ``camsort compare`` on round 2, then ``camsort promote`` with the cross-validation gate (the
+   agreement gate asks a better model to agree with a worse one: not this loop's question);
+7. top-1 accuracy of both models on round-1 frames nobody labelled (neither model trained on
+   them), printed side by side, with the loop's timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from functions import env
+from functions.frames.image_loader import load_image
+from functions.frames.manifest import read_manifest
+from functions.frames.model import ModelSession
+from infra.demo.model import demo_model_key
+from infra.demo.run import demo_endpoint, deploy, prepare_model, run_cameras
+from infra.demo.settings import DemoSettings
+from infra.demo.shadow import demo_stage
+from infra.labelling.label_server import serving
+from infra.labelling.label_set import LABELS_FILE, LabelStore
+from infra.labelling.sample import SampleOptions, sample_command
+from infra.ops.compare import compare_command
+from infra.ops.promote import DeployConfig, Gates, ModelPin, PromotionRefusedError, promote, set_candidate
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    per_camera: int = 12  # frames labelled per camera
+    candidates: int = 30  # time-balanced candidates per camera
+
+
+def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    settings.demo_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    live_dir = prepare_model(settings, console)
+    with demo_endpoint(settings, console) as endpoint_url:
+        stack, environment = deploy(settings, live_dir, endpoint_url, console)
+        first = run_cameras(settings, stack, environment, console)
+        bucket, s3 = stack.names.bucket, stack.client("s3")
+        truth = {f"s3://{bucket}/{o.key}": str(o.label) for o in first.simulated.frames}
+        set_dir = settings.demo_dir / f"loop-set-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        mark = time.monotonic()
+        rows = sample_command(
+            f"s3://{bucket}/{stack.names.frames_prefix}", set_dir,
+            SampleOptions(per_camera=loop.per_camera, candidates=loop.candidates),
+            model_uri=str(live_dir), output_format="camsort", s3_client=s3, console=console,
+        )  # fmt: skip
+        timings["sample_s"] = time.monotonic() - mark
+        timings["label_s"] = label_through_the_page(set_dir, rows, truth)
+        console.print(f"Labelled {len(rows)} frames through the page's API in {timings['label_s']:.2f} s.")
+        mark = time.monotonic()
+        candidate_dir = train_candidate(settings, set_dir, console)
+        timings["train_s"] = time.monotonic() - mark
+        timings["first_model_s"] = time.monotonic() - started
+        held_out = sorted(set(truth) - {row["key"] for row in rows})
+        accuracy = {
+            "live": top1_accuracy(live_dir, held_out, truth, s3),
+            "candidate": top1_accuracy(candidate_dir, held_out, truth, s3),
+        }
+        outcome = shadow_compare_promote(settings, stack, environment, live_dir, candidate_dir, console)
+    timings["total_s"] = time.monotonic() - started
+    summary = {
+        "labelled": len(rows),
+        "held_out": len(held_out),
+        "accuracy": accuracy,
+        "timings": timings,
+        **outcome,
+    }
+    summary["labels_per_minute"] = round(len(rows) / max(timings["label_s"], 1e-9) * 60, 1)
+    console.print(_table(summary))
+    (settings.demo_dir / "loop-report.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def label_through_the_page(set_dir: Path, rows: list[dict[str, Any]], truth: dict[str, str]) -> float:
+    """POST one label per frame to the page's API (a person's clicks); seconds taken."""
+    store = LabelStore.open(set_dir)
+    with serving(store) as url:
+        mark = time.monotonic()
+        for row in rows:
+            body = json.dumps({"ids": [row["id"]], "label": truth[row["key"]]}).encode()
+            request = urllib.request.Request(
+                f"{url}/api/label", data=body, headers={"content-type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        return time.monotonic() - mark
+
+
+def train_candidate(settings: DemoSettings, set_dir: Path, console: Console) -> Path:
+    from training.pipeline import train
+
+    original = Path(settings.cache_dir) / "demo-data" / demo_model_key(settings)
+    sources = [str(original)] if original.is_dir() else []
+    out = set_dir / "model"
+    train(
+        [*sources, str(set_dir / LABELS_FILE)], out, weights=settings.weights, folds=settings.folds,
+        seed=settings.seed, precision=settings.precision, cache_dir=Path(settings.cache_dir), console=console,
+    )  # fmt: skip
+    return out
+
+
+def top1_accuracy(model_dir: Path, keys: list[str], truth: dict[str, str], s3: Any) -> float:
+    model = ModelSession.open(str(model_dir))
+    pixels = []
+    for key in keys:
+        bucket, _, name = key[len("s3://") :].partition("/")
+        pixels.append(load_image(s3.get_object(Bucket=bucket, Key=name)["Body"].read(), source=key))
+    probabilities = np.concatenate(
+        [model.predict(np.stack(pixels[i : i + 16]))[0] for i in range(0, len(pixels), 16)]
+    )
+    answers = [model.labels[i] for i in probabilities.argmax(axis=1)]
+    return round(float(np.mean([a == truth[k] for a, k in zip(answers, keys, strict=True)])), 4)
+
+
+def shadow_compare_promote(settings, stack, environment, live_dir, candidate_dir, console) -> dict[str, Any]:
+    stage = demo_stage(settings, stack)
+    live = read_manifest(live_dir)
+    stage.write(
+        DeployConfig(live=ModelPin(live.model_version, environment[env.MODEL_URI], live.model_sha256))
+    )
+    now = datetime.now(UTC)
+    config = set_candidate(stage, candidate_dir, version=None, sample_rate=1.0, live_uri=None, now=now)
+    console.print(f"[bold]camsort candidate[/] {candidate_dir}: scores every frame of round 2 in shadow")
+    second = run_cameras(
+        dataclasses.replace(settings, seed=settings.seed + 101),
+        stack,
+        environment | config.function_environment(),
+        console,
+    )
+    comparison = compare_command(
+        stage.target, since=second.started_at, camera=None, candidate_version=None, worst=5,
+        as_json=False, html_path=settings.demo_dir / "loop-compare.html", thumbnails="download", console=console,
+    )  # fmt: skip
+    try:
+        entry = promote(
+            stage, Gates(kind="cv"), force=False, reason="camsort demo --loop", now=datetime.now(UTC)
+        )
+        promoted = entry.get("to", {}) or True
+        console.print(f"[bold green]promoted[/] {config.candidate.version if config.candidate else ''}")
+    except PromotionRefusedError as refused:
+        promoted = False
+        console.print(f"[bold yellow]not promoted:[/] {refused}")
+    return {"shadow_frames": comparison.frames, "agreement": comparison.agreement, "promoted": bool(promoted)}
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    table = Table(title="camsort demo --loop")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    accuracy, timings = summary["accuracy"], summary["timings"]
+    table.add_row(
+        f"top-1 accuracy, live model ({summary['held_out']} held-out frames)", f"{accuracy['live']:.3f}"
+    )
+    table.add_row("top-1 accuracy, new model (same frames)", f"{accuracy['candidate']:.3f}")
+    table.add_row("frames labelled", str(summary["labelled"]))
+    table.add_row(
+        "labels per minute (scripted, through the page's API)", f"{summary['labels_per_minute']:.0f}"
+    )
+    table.add_row("sample / train (s)", f"{timings['sample_s']:.1f} / {timings['train_s']:.1f}")
+    table.add_row("time to first model (s, from start)", f"{timings['first_model_s']:.1f}")
+    table.add_row("shadow frames / agreement", f"{summary['shadow_frames']} / {summary['agreement']}")
+    table.add_row("promoted", "yes" if summary["promoted"] else "no")
+    table.add_row("total (s)", f"{timings['total_s']:.1f}")
+    return table
