@@ -28,7 +28,7 @@ def review_rows(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(labels, manifest rows) of the queued frames; thumbnails written under ``out/thumbs``."""
     labels = sorted({label for e in entries for label in (e.get("probabilities") or {})})
-    rows = []
+    rows: list[dict[str, Any]] = []
     (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
     for entry in sorted(entries, key=lambda e: (e.get("captured_at") or "", e[PARTITION_KEY])):
         frame_id = f"r{len(rows) + 1:04d}"

@@ -188,15 +188,22 @@ def _choose(scored: list[Scored], options: SampleOptions) -> list[Scored]:
     if not scored:
         return []
     if options.uncertain:
-        picked = selection.most_uncertain(np.stack([s.probabilities for s in scored]), options.per_camera)
+        picked = selection.most_uncertain(_stack([s.probabilities for s in scored]), options.per_camera)
     elif scored[0].features is not None:
-        picked = selection.farthest_point(np.stack([s.features for s in scored]), options.per_camera)
+        picked = selection.farthest_point(_stack([s.features for s in scored]), options.per_camera)
     else:
         bits = np.stack([dhash(s.pixels) for s in scored]).astype(np.float64)
         picked = selection.farthest_point(bits, options.per_camera, metric="hamming")
     chosen = [scored[i] for i in picked]
     # the most uncertain first; a diverse pick reads best in time order
     return chosen if options.uncertain else sorted(chosen, key=lambda s: s.ref.captured_at)
+
+
+def _stack(values: list[np.ndarray | None]) -> np.ndarray:
+    present = [v for v in values if v is not None]
+    if len(present) != len(values):
+        raise ValueError("every candidate must be scored by the model before choosing by its outputs")
+    return np.stack(present)
 
 
 def _row(index: int, item: Scored, labels: list[str], out: Path) -> dict[str, Any]:
@@ -266,7 +273,7 @@ def sample_command(
     if model_uri:
         with tempfile.TemporaryDirectory(prefix="camsort-sample-") as cache_dir:
             model = ModelSession.open(model_uri, s3_client=s3_client, cache_dir=cache_dir)
-    info = {
+    info: dict[str, Any] = {
         "source": source,
         "model_uri": model_uri,
         "model_version": model.manifest.model_version if model is not None else None,
@@ -283,7 +290,7 @@ def sample_command(
         from infra.labelling.label_studio import write_tasks
 
         labels = list(model.labels) if model is not None else list(options.labels)
-        version = info["model_version"]
+        version = model.manifest.model_version if model is not None else None
         path = write_tasks(
             Path(out),
             rows,
