@@ -12,8 +12,8 @@ from infra.labelling.sample import SampleOptions, sample_command
 from infra.local.stack import create_review_table
 from infra.ops.review import AwsTarget, ReviewQueueReader
 from tests.fixtures.aws import unique_name
-from tests.functional.test_review_export import queue_frames
 from tests.functional.test_handler import GREY, jpeg
+from tests.functional.test_review_export import queue_frames
 
 
 def _post(url: str, body: dict) -> dict:
