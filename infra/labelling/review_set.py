@@ -18,8 +18,9 @@ from functions.errors import StorageError
 from functions.stores.review_queue import PARTITION_KEY, SORT_KEY
 from infra.labelling.label_server import serve_label_set
 from infra.labelling.label_set import THUMBS_DIR, LabelStore, write_set
-from infra.labelling.sample import thumbnail_jpeg
+from infra.labelling.sample import THUMBNAIL_SIZE
 from infra.labelling.selection import margins
+from infra.ops.compare import thumbnail_jpeg
 from infra.ops.review import AwsTarget, ReviewQueueReader
 
 
@@ -34,7 +35,7 @@ def review_rows(
         frame_id = f"r{len(rows) + 1:04d}"
         try:
             data = s3_client.get_object(Bucket=entry["bucket"], Key=entry["key"])["Body"].read()
-            (out / THUMBS_DIR / f"{frame_id}.jpg").write_bytes(thumbnail_jpeg(data))
+            (out / THUMBS_DIR / f"{frame_id}.jpg").write_bytes(thumbnail_jpeg(data, THUMBNAIL_SIZE))
         except Exception:  # gone since it was queued, or not an image: the page shows a blank thumbnail
             pass
         probabilities = {k: float(v) for k, v in (entry.get("probabilities") or {}).items()}

@@ -15,7 +15,6 @@ rows carry ``region`` already (``default`` = the whole frame).
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from functions.frames.image_loader import load_image
 from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
 from infra.labelling.label_set import THUMBS_DIR, write_set
+from infra.ops.compare import thumbnail_jpeg
 from training.label_files import LABEL_PAGE_PORT
 
 THUMBNAIL_SIZE = 256
@@ -210,7 +210,7 @@ def _row(index: int, item: Scored, labels: list[str], out: Path) -> dict[str, An
     frame_id = f"f{index + 1:04d}"
     thumbnail = Path(THUMBS_DIR) / f"{frame_id}.jpg"
     (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
-    (out / thumbnail).write_bytes(thumbnail_jpeg(item.data))
+    (out / thumbnail).write_bytes(thumbnail_jpeg(item.data, THUMBNAIL_SIZE))
     row: dict[str, Any] = {
         "id": frame_id,
         "key": item.ref.key,
@@ -231,19 +231,6 @@ def _row(index: int, item: Scored, labels: list[str], out: Path) -> dict[str, An
             "probabilities": {label: round(float(v), 4) for label, v in zip(labels, p, strict=True)},
         }
     return row
-
-
-def thumbnail_jpeg(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG of an image (decoded at the smallest JPEG draft scale that still covers ``size``)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (size, size))
-        small = image.convert("RGB")
-    small.thumbnail((size, size))
-    buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
 
 
 # `camsort label`'s default port: the local image URLs of Label Studio tasks point there.
