@@ -46,10 +46,14 @@ from infra.ops.promote import DeployConfig, Gates, ModelPin, PromotionRefusedErr
 class LoopSettings:
     per_camera: int = 12  # frames labelled per camera
     candidates: int = 30  # time-balanced candidates per camera
+    # Both models fp32: int8 calibration and its guard's second cross-validation would double
+    # the training time and raise the peak memory, and the loop's question is what labels buy.
+    precision: str = "fp32"
 
 
 def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None = None) -> dict[str, Any]:
     console = console or Console()
+    settings = dataclasses.replace(settings, precision=loop.precision)
     settings.demo_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.monotonic()

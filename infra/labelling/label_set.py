@@ -60,10 +60,29 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(directory)
 
 
+def refuse_labelled(directory: Path) -> None:
+    """A new sample into a set that holds labels would give its ids to other frames: refuse."""
+    if (Path(directory) / LABELS_FILE).exists():
+        raise LabelSetError(
+            f"{directory}: already holds labels ({LABELS_FILE}) for the frames sampled before; sample into "
+            "another directory, so that no label lands on another frame"
+        )
+
+
 def write_set(
-    directory: Path, *, labels: list[str], frames: list[dict[str, Any]], info: dict[str, Any]
+    directory: Path,
+    *,
+    labels: list[str],
+    frames: list[dict[str, Any]],
+    info: dict[str, Any],
+    stable_ids: bool = False,
 ) -> Path:
-    """Write set.json and manifest.jsonl (the thumbnails are written by the sampler)."""
+    """Write set.json and manifest.jsonl (the thumbnails are written by the sampler).
+
+    ``stable_ids``: the ids name the frames themselves (the review queue's), so a set rebuilt
+    over its own labels keeps them on the right frames."""
+    if not stable_ids:
+        refuse_labelled(directory)
     if len(labels) < 2:
         raise LabelSetError(
             f"{directory}: a labelling set needs at least 2 labels to choose from, got {labels}"
@@ -120,17 +139,22 @@ class LabelStore:
         store = cls(
             Path(directory), list(info["labels"]), {row["id"]: row for row in rows}, on_labelled=on_labelled
         )
-        labels_path = store.directory / LABELS_FILE
-        if labels_path.exists():
-            for line in labels_path.read_text().splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    store.decided[row["id"]] = row
-        session_path = store.directory / SESSION_FILE
-        if session_path.exists():
-            session = json.loads(session_path.read_text())
-            store.skipped = set(session.get("skipped", []))
-            store.history = list(session.get("history", []))
+        labels_path, session_path = store.directory / LABELS_FILE, store.directory / SESSION_FILE
+        try:
+            if labels_path.exists():
+                for line in labels_path.read_text().splitlines():
+                    if line.strip():
+                        row = json.loads(line)
+                        store.decided[row["id"]] = row
+            if session_path.exists():
+                session = json.loads(session_path.read_text())
+                store.skipped = set(session.get("skipped", []))
+                store.history = list(session.get("history", []))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise LabelSetError(
+                f"{store.directory}: {LABELS_FILE} or {SESSION_FILE} is not what camsort label writes ({exc}); "
+                "restore it, or move it away to start the set's labels afresh"
+            ) from exc
         return store
 
     def state(self) -> dict[str, Any]:
@@ -213,7 +237,10 @@ class LabelStore:
         del self.history[:-UNDO_DEPTH]
 
     def _write(self) -> None:
+        # manifest order, then decisions on frames no longer in the manifest (a review set rebuilt
+        # after its entries were resolved): a label once given is kept for training
         ordered = [self.decided[i] for i in self.frames if i in self.decided]
+        ordered += [row for i, row in self.decided.items() if i not in self.frames]
         write_atomically(
             self.directory / LABELS_FILE, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered)
         )

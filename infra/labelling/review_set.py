@@ -9,6 +9,7 @@ a frame on the page resolves its entry: it is taken off the queue (as ``camsort 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ def review_rows(
     rows: list[dict[str, Any]] = []
     (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
     for entry in sorted(entries, key=lambda e: (e.get("captured_at") or "", e[PARTITION_KEY])):
-        frame_id = f"r{len(rows) + 1:04d}"
+        # the queue entry names the frame: the same id every time the set is rebuilt
+        frame_id = "r" + hashlib.sha256(f"{entry[PARTITION_KEY]}#{entry[SORT_KEY]}".encode()).hexdigest()[:12]
         try:
             data = s3_client.get_object(Bucket=entry["bucket"], Key=entry["key"])["Body"].read()
             (out / THUMBS_DIR / f"{frame_id}.jpg").write_bytes(thumbnail_jpeg(data, THUMBNAIL_SIZE))
@@ -78,6 +80,7 @@ def build_review_set(target: AwsTarget, out: Path, *, camera: str | None = None)
         labels=labels,
         frames=rows,
         info={"source": f"review queue {target.review_table}", "selection": "review"},
+        stable_ids=True,
     )
     return len(rows)
 

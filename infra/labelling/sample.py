@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from functions.errors import BadInputError, ConfigurationError, UnexpectedKeyError
+from functions.errors import BadInputError, ConfigurationError, StorageError, UnexpectedKeyError
 from functions.frames.dhash import dhash
 from functions.frames.image_loader import load_image
 from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
-from infra.labelling.label_set import THUMBS_DIR, write_set
+from infra.labelling.label_set import THUMBS_DIR, refuse_labelled, write_set
 from infra.ops.compare import thumbnail_jpeg
 from training.label_files import LABEL_PAGE_PORT
 
@@ -98,15 +98,22 @@ class WholeFrames:
 
         if self.s3 is None:
             raise ConfigurationError(f"{self.source}: an s3:// source needs an S3 client")
+        from botocore.exceptions import BotoCoreError, ClientError
+
         bucket, prefix = parse_s3_uri(self.source)
         refs = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                parts = tuple(obj["Key"][len(prefix) :].split("/"))
-                if _is_frame(parts):
-                    captured = _capture_time(parts[-1], obj["LastModified"].astimezone(UTC))
-                    fetch = s3_fetcher(self.s3, bucket, obj["Key"])
-                    refs.append(FrameRef(f"s3://{bucket}/{obj['Key']}", parts[0], captured, fetch))
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    parts = tuple(obj["Key"][len(prefix) :].split("/"))
+                    if _is_frame(parts):
+                        captured = _capture_time(parts[-1], obj["LastModified"].astimezone(UTC))
+                        fetch = s3_fetcher(self.s3, bucket, obj["Key"])
+                        refs.append(FrameRef(f"s3://{bucket}/{obj['Key']}", parts[0], captured, fetch))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(
+                f"{self.source}: cannot list the frames ({exc}); check the bucket, the endpoint and the credentials"
+            ) from exc
         return refs
 
 
@@ -148,6 +155,7 @@ def sample(
     """Pick the frames and write the set into ``out``; returns the manifest rows."""
     if options.uncertain and model is None:
         raise ConfigurationError("--uncertain ranks by the live model's margin: give the model with --model")
+    refuse_labelled(out)
     labels = list(model.labels) if model is not None else list(options.labels)
     if len(labels) < 2:
         raise ConfigurationError("no model to take the labels from: name them with --labels bus,car,empty")

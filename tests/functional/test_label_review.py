@@ -50,6 +50,15 @@ def test_the_review_queue_as_a_set_dequeues_what_is_labelled(aws, tmp_path):
         (f"s3://{aws.bucket}/frames/cam-01/a.jpg", ["empty"]),
         (f"s3://{aws.bucket}/frames/cam-02/c.jpg", ["empty"]),
     ]
+    # the next session rebuilds the set from what is still queued; the labels given stay
+    assert build_review_set(target, tmp_path / "set") == 2
+    again = LabelStore.open(tmp_path / "set")
+    assert sorted(f["key"].rsplit("/", 1)[-1] for f in again.state()["frames"]) == ["b.jpg", "gone.jpg"]
+    again.label([next(f["id"] for f in again.state()["frames"] if f["key"].endswith("b.jpg"))], "bus")
+    rows = [json.loads(line) for line in (tmp_path / "set" / LABELS_FILE).read_text().splitlines()]
+    assert sorted((r["path"].rsplit("/", 1)[-1], r["labels"][0]) for r in rows) == [
+        ("a.jpg", "empty"), ("b.jpg", "bus"), ("c.jpg", "empty"),
+    ]  # fmt: skip
 
 
 def test_label_studio_tasks_of_s3_frames_carry_presigned_urls(aws, tmp_path):

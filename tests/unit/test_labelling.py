@@ -106,6 +106,11 @@ def test_the_store_writes_every_action_and_reopens_where_it_stopped(frames_dir, 
         again.skip(["nope"])
     lines = (tmp_path / "set" / LABELS_FILE).read_text().splitlines()
     assert [json.loads(line)["path"] for line in lines] == [rows[0]["key"], rows[1]["key"]]
+    with pytest.raises(LabelSetError, match="already holds labels"):
+        _sample(frames_dir, tmp_path / "set")  # a new sample would give these ids to other frames
+    (tmp_path / "set" / SESSION_FILE).write_text("{not json")
+    with pytest.raises(LabelSetError, match="not what camsort label writes"):
+        LabelStore.open(tmp_path / "set")
 
 
 def test_the_labels_file_is_a_training_source(frames_dir, tmp_path):
