@@ -404,17 +404,18 @@ def labelled_candidate(root: str, path: str, label: str, s3_client) -> Candidate
 
 def list_labels_file(labels_file: str, *, s3_client) -> list[Candidate]:
     """One candidate per row of a single-label labels file; relative paths are beside the file."""
-    if s3_client is None and labels_file.startswith("s3://"):
-        import boto3
-
-        s3_client = boto3.client("s3")
     root = (
         labels_file.rsplit("/", 1)[0] + "/"
         if labels_file.startswith("s3://")
         else str(Path(labels_file).expanduser().parent)
     )
+    if s3_client is None and labels_file.startswith("s3://"):
+        s3_client = _default_s3_client()
+    rows = read_labels_file(labels_file, s3_client)
+    if s3_client is None and any(path.startswith("s3://") for path, _ in rows):
+        s3_client = _default_s3_client()  # a local labels file naming frames on S3 (a sampled bucket)
     candidates = []
-    for path, labels in read_labels_file(labels_file, s3_client):
+    for path, labels in rows:
         if len(labels) != 1:
             raise DatasetError(
                 f"{labels_file}: {path} has {len(labels)} labels ({', '.join(labels) or 'none'}); one label per "
@@ -425,3 +426,9 @@ def list_labels_file(labels_file: str, *, s3_client) -> list[Candidate]:
     if repeated:
         raise DatasetError(f"{labels_file}: {repeated[0]} is listed more than once; list each frame once")
     return candidates
+
+
+def _default_s3_client():
+    import boto3
+
+    return boto3.client("s3")  # honours AWS_ENDPOINT_URL (moto locally)

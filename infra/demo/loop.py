@@ -74,7 +74,7 @@ def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None
         timings["label_s"] = label_through_the_page(set_dir, rows, truth)
         console.print(f"Labelled {len(rows)} frames through the page's API in {timings['label_s']:.2f} s.")
         mark = time.monotonic()
-        candidate_dir = train_candidate(settings, set_dir, console)
+        candidate_dir = train_candidate(settings, set_dir, s3, console)
         timings["train_s"] = time.monotonic() - mark
         timings["first_model_s"] = time.monotonic() - started
         held_out = sorted(set(truth) - {row["key"] for row in rows})
@@ -112,7 +112,7 @@ def label_through_the_page(set_dir: Path, rows: list[dict[str, Any]], truth: dic
         return time.monotonic() - mark
 
 
-def train_candidate(settings: DemoSettings, set_dir: Path, console: Console) -> Path:
+def train_candidate(settings: DemoSettings, set_dir: Path, s3: Any, console: Console) -> Path:
     from training.pipeline import train
 
     original = Path(settings.cache_dir) / "demo-data" / demo_model_key(settings)
@@ -120,7 +120,8 @@ def train_candidate(settings: DemoSettings, set_dir: Path, console: Console) -> 
     out = set_dir / "model"
     train(
         [*sources, str(set_dir / LABELS_FILE)], out, weights=settings.weights, folds=settings.folds,
-        seed=settings.seed, precision=settings.precision, cache_dir=Path(settings.cache_dir), console=console,
+        seed=settings.seed, precision=settings.precision, cache_dir=Path(settings.cache_dir), s3_client=s3,
+        console=console,
     )  # fmt: skip
     return out
 

@@ -3,7 +3,7 @@
 Keyboard first: a digit labels the selection (or, with nothing selected, the focused frame)
 and moves on; arrows move the focus; space selects; shift-click selects a range; ``a``
 selects every frame shown; ``s`` skips; ``u`` (or Ctrl-Z) undoes; Esc clears the selection.
-Filters (camera, guess, highest confidence, hide labelled) and the sort (time, or most
+Filters (camera, guess, highest confidence, hide labelled) and the sort (camera then time, or most
 uncertain first) only change what is shown. ``#f-<id>`` in the URL opens on that frame with
 the filters cleared: the training report links its worst mistakes here.
 """
@@ -191,7 +191,7 @@ def page_html(title: str) -> str:
     <label>camera <select id="camera"><option value="">all</option></select></label>
     <label>guess <select id="guess"><option value="">all</option></select></label>
     <label>confidence at most <input id="maxconf" type="number" min="0" max="1" step="0.05" placeholder="any"></label>
-    <label>sort <select id="sort"><option value="time">time</option><option value="uncertainty">most uncertain first</option></select></label>
+    <label>sort <select id="sort"><option value="time">camera, then time</option><option value="uncertainty">most uncertain first</option></select></label>
     <label><input id="hide-done" type="checkbox"> hide labelled</label>
   </div>
   <div class="row keys">keys: 1-9 label, arrows move, space select, shift-click range, a select shown, s skip, u undo, Esc clear</div>
