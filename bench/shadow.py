@@ -74,10 +74,7 @@ def measure_shadow(
     import boto3
     from moto import mock_aws
 
-    from functions.frames.decision import decide
-    from functions.frames.events import FrameEvent
     from functions.frames.model import ModelSession
-    from functions.frames.outcome import FrameOutcome
     from functions.frames.shadow import ShadowScorer, run_shadow
     from functions.settings import Settings
     from functions.stores.results import ResultsTable
@@ -105,34 +102,8 @@ def measure_shadow(
             shadow=ShadowScorer(model=timed, sample_rate=1.0, draw=lambda: 0.0),
         )
         # The live path first, as in classify_frames: inference, decisions, result writes.
-        live_ms = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            probabilities, _ = live.predict(batch)
-            decisions = decide(probabilities, live.labels, live.manifest.thresholds)
-            live_ms.append((time.perf_counter() - started) * 1000.0 / batch_size)
-        outcomes = []
-        for i, decision in enumerate(decisions):
-            frame = FrameEvent(
-                bucket="bench",
-                key=f"frames/cam-0/{i}.jpg",
-                size=None,
-                etag=f"e{i}",
-                version_id=None,
-                sequencer="01",
-                event_time=None,
-                event_name="ObjectCreated:Put",
-                source_id=f"m-{i}",
-            )
-            table.put_result(
-                {
-                    "object_id": f"bench/{frame.key}",
-                    "object_version": frame.etag,
-                    "sequencer": "01",
-                    "label": decision.label,
-                }
-            )
-            outcomes.append(FrameOutcome(frame, "ok", label=decision.label, written=True))
+        live_ms, decisions = _time_live_path(live, batch, repeats)
+        outcomes = _written_outcomes(table, [decision.label for decision in decisions])
         run_shadow(app, batch, outcomes)  # warm: first UpdateItem builds moto's and botocore's state
         added, inference, writes = [], [], []
         for _ in range(repeats):
@@ -158,6 +129,48 @@ def measure_shadow(
         "shadow_write_ms_per_frame": round(statistics.median(writes), 2),
         "candidate_rss_mib": round(rss_added, 1),
     }
+
+
+def _time_live_path(live: Any, batch: np.ndarray, repeats: int) -> tuple[list[float], list[Any]]:
+    """Milliseconds per frame of each repeat of the live inference + decisions, and the decisions."""
+    from functions.frames.decision import decide
+
+    live_ms, decisions = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        probabilities, _ = live.predict(batch)
+        decisions = decide(probabilities, live.labels, live.manifest.thresholds)
+        live_ms.append((time.perf_counter() - started) * 1000.0 / len(batch))
+    return live_ms, decisions
+
+
+def _written_outcomes(table: Any, labels: list[str]) -> list[Any]:
+    """One live result written per frame (what run_shadow updates), and its ``ok`` outcome."""
+    from functions.frames.events import FrameEvent
+    from functions.frames.outcome import FrameOutcome
+
+    outcomes = []
+    for i, label in enumerate(labels):
+        frame = FrameEvent(
+            bucket="bench",
+            key=f"frames/cam-0/{i}.jpg",
+            size=None,
+            etag=f"e{i}",
+            version_id=None,
+            sequencer="01",
+            event_time=None,
+            event_name="ObjectCreated:Put",
+            source_id=f"m-{i}",
+        )
+        item = {
+            "object_id": f"bench/{frame.key}",
+            "object_version": frame.etag,
+            "sequencer": "01",
+            "label": label,
+        }
+        table.put_result(item)
+        outcomes.append(FrameOutcome(frame, "ok", label=label, written=True))
+    return outcomes
 
 
 def shadow_stage(model_dirs: dict[str, Path], results: dict[str, Any], *, batch_size: int = 10) -> None:
@@ -188,7 +201,7 @@ def shadow_markdown(results: dict[str, Any]) -> str:
     ]
     lines = [
         "",
-        "## Shadow scoring (issue 14)",
+        "## Shadow scoring",
         "",
         f"Live {figures['live_precision']} model, candidate {figures['candidate_precision']}, batch "
         f"{figures['batch_size']}, {figures['threads']} thread(s), median of {figures['repeats']}; "

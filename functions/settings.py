@@ -117,7 +117,7 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(
-            f"environment variable {name} is not set; set it (see README, 'Configuration')"
+            f"environment variable {name} is not set; set it (see docs/reference/configuration.md)"
         )
     return value
 

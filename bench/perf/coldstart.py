@@ -1,4 +1,4 @@
-"""Cold start of the function, phase by phase, in fresh processes (issue 10.6).
+"""Cold start of the function, phase by phase, in fresh processes.
 
 A child process per run does what Lambda does in a new container: start the interpreter,
 import ``functions.handler``, build the app (clients + model from S3 into an empty cache

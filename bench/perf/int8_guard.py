@@ -1,4 +1,4 @@
-"""The int8 guard with and without ``reduce_range``, on this CPU (issue 10.8).
+"""The int8 guard with and without ``reduce_range``, on this CPU.
 
 The training pipeline's guard (``training.thresholds.precision_guard``) compares the fp32 and
 int8 backbones' cross-validated predictions frame by frame. Its verdict holds for the CPU it

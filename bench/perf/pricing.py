@@ -4,7 +4,7 @@ Prices: us-east-1, on-demand, list prices without free tiers, as published on th
 in ``PRICES`` (read 2026-12-01; they were last changed in Nov 2024, DynamoDB on-demand -50 %).
 Change a constant and its ``source`` together.
 
-Per frame the function makes (issue 10, after its call cuts): one GetObject, one
+Per frame the function makes (after the call cuts): one GetObject, one
 PutObjectTagging (when tags are written; GetObjectTagging only for objects that already have
 tags, counted as none here), one conditional PutItem of a ~1 KB item that the ``by_camera``
 GSI (projection ALL) writes a second time, no BatchGetItem on first deliveries. SQS: S3's

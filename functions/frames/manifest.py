@@ -21,7 +21,7 @@ TASKS = ("binary", "multiclass", "multilabel")
 PRECISIONS = ("fp32", "int8")
 UNKNOWN_LABEL = "unknown"
 
-# The model's I/O names, fixed by DESIGN.md.
+# The model's I/O names, fixed by the model artifact contract (docs/design.md).
 INPUT_NAME = "image"
 PROBABILITIES_OUTPUT = "probabilities"
 FEATURES_OUTPUT = "features"

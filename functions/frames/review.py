@@ -1,4 +1,4 @@
-"""Which frames a person should look at, and marking them (DESIGN.md, "review mark").
+"""Which frames a person should look at, and marking them (docs/design.md, "Review").
 
 A frame goes to review when the live model left it ``unknown`` or decided it within
 ``margin`` of its label's threshold: those are the frames whose labels teach the next model

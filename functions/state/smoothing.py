@@ -59,7 +59,7 @@ class Rule:
     """How one camera's frames become a state.
 
     The default, 2 in a row with ``unknown`` abstaining, is the best of the candidates the
-    demo measures (README, "Camera state and events": event F1 and smoothed-state accuracy on
+    demo measures (docs/state-and-events.md: event F1 and smoothed-state accuracy on
     the demo's frames).
     """
 

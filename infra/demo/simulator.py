@@ -163,35 +163,83 @@ def simulate_cameras(
 
     labels = tuple(labels or LABELS)
     rng = np.random.default_rng(seed)
-    s3 = stack.client("s3")
-    sqs = stack.client("sqs")
-    camera_s3 = {
-        camera_id: credentials.session(stack.region).client("s3", endpoint_url=stack.endpoint_url)
-        for camera_id, credentials in (camera_credentials or {}).items()
-    }
-    manifest = SimulationManifest(bucket=stack.names.bucket)
+    uploads = _CameraUploads(stack, camera_credentials or {}, on_upload)
     ids = camera_ids(cameras)
-    last_capture: dict[str, datetime] = {}
     round_interval = 1.0 / frames_per_second if frames_per_second else 0.0
     # Bad objects go in the middle of the run, one per camera round-robin.
     bad_round = frames_per_camera // 2
     started = time.monotonic()
+    scripted = _scene_scripts(ids, frames_per_camera, seed) if scenes else {}
+    for round_index in range(frames_per_camera):
+        for camera_index, camera_id in enumerate(ids):
+            label = labels[int(rng.integers(len(labels)))]
+            if scripted:
+                label = scripted[camera_id][round_index]
+            frame_seed = seed * 1_000_000 + camera_index * 10_000 + round_index
+            uploaded = uploads.put(camera_id, FRAME, label, frame_jpeg(label, frame_seed))
+            if duplicate_notification and not uploads.manifest.duplicated_notifications:
+                _resend_notification(stack, uploads.sqs, uploads.s3, uploaded)
+                uploads.manifest.duplicated_notifications.append(uploaded.key)
+        if bad_objects and round_index == bad_round:
+            valid = frame_jpeg(labels[0], seed * 1_000_000 + 999_999)
+            for index, kind in enumerate(BAD_KINDS):
+                body = bad_object(kind, valid, oversized_bytes=oversized_bytes)
+                uploads.put(ids[index % len(ids)], kind, None, body)
+        if round_interval:
+            # Keep the per-camera rate without drifting: sleep until this round's slot ends.
+            delay = started + (round_index + 1) * round_interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    return uploads.manifest
 
-    def capture_time(camera_id: str) -> datetime:
+
+def _scene_scripts(ids: list[str], frames_per_camera: int, seed: int) -> dict[str, list[str]]:
+    """Per camera, the label of each round when labels persist (an empty road, a bus that stays...)."""
+    from infra.demo.story import scene_labels
+
+    return {
+        camera_id: scene_labels(np.random.default_rng([seed, index]), frames_per_camera)
+        for index, camera_id in enumerate(ids)
+    }
+
+
+class _CameraUploads:
+    """The cameras' PutObjects (each camera with its own key where it has one), recorded in a manifest."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        camera_credentials: Mapping[str, CameraCredentials],
+        on_upload: Callable[[UploadedObject], None] | None,
+    ) -> None:
+        self.stack = stack
+        self.s3 = stack.client("s3")
+        self.sqs = stack.client("sqs")
+        self.camera_s3 = {
+            camera_id: credentials.session(stack.region).client("s3", endpoint_url=stack.endpoint_url)
+            for camera_id, credentials in camera_credentials.items()
+        }
+        self.on_upload = on_upload
+        self.manifest = SimulationManifest(bucket=stack.names.bucket)
+        self.last_capture: dict[str, datetime] = {}
+
+    def capture_time(self, camera_id: str) -> datetime:
         # Strictly increasing per camera at millisecond resolution, so no two uploads share a key.
         now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        previous = last_capture.get(camera_id)
+        previous = self.last_capture.get(camera_id)
         if previous is not None and now <= previous:
             now = previous + timedelta(milliseconds=1)
-        last_capture[camera_id] = now
+        self.last_capture[camera_id] = now
         return now
 
-    def upload(camera_id: str, kind: str, label: str | None, body: bytes) -> UploadedObject:
-        captured_at = capture_time(camera_id)
-        key = frame_key(stack.names.frames_prefix, camera_id, captured_at)
-        client = camera_s3.get(camera_id, s3)
-        response = client.put_object(Bucket=stack.names.bucket, Key=key, Body=body, ContentType="image/jpeg")
+    def put(self, camera_id: str, kind: str, label: str | None, body: bytes) -> UploadedObject:
+        captured_at = self.capture_time(camera_id)
+        key = frame_key(self.stack.names.frames_prefix, camera_id, captured_at)
+        client = self.camera_s3.get(camera_id, self.s3)
+        response = client.put_object(
+            Bucket=self.stack.names.bucket, Key=key, Body=body, ContentType="image/jpeg"
+        )
         uploaded = UploadedObject(
             key=key,
             camera_id=camera_id,
@@ -202,44 +250,10 @@ def simulate_cameras(
             captured_at=captured_at,
             uploaded_at=time.time(),
         )
-        manifest.objects.append(uploaded)
-        if on_upload is not None:
-            on_upload(uploaded)
+        self.manifest.objects.append(uploaded)
+        if self.on_upload is not None:
+            self.on_upload(uploaded)
         return uploaded
-
-    scripted: dict[str, list[str]] = {}
-    if scenes:
-        from infra.demo.story import scene_labels
-
-        scripted = {
-            camera_id: scene_labels(np.random.default_rng([seed, index]), frames_per_camera)
-            for index, camera_id in enumerate(ids)
-        }
-    for round_index in range(frames_per_camera):
-        for camera_index, camera_id in enumerate(ids):
-            label = labels[int(rng.integers(len(labels)))]
-            if scripted:
-                label = scripted[camera_id][round_index]
-            frame_seed = seed * 1_000_000 + camera_index * 10_000 + round_index
-            uploaded = upload(camera_id, FRAME, label, frame_jpeg(label, frame_seed))
-            if duplicate_notification and not manifest.duplicated_notifications:
-                _resend_notification(stack, sqs, s3, uploaded)
-                manifest.duplicated_notifications.append(uploaded.key)
-        if bad_objects and round_index == bad_round:
-            valid = frame_jpeg(labels[0], seed * 1_000_000 + 999_999)
-            for index, kind in enumerate(BAD_KINDS):
-                upload(
-                    ids[index % len(ids)],
-                    kind,
-                    None,
-                    bad_object(kind, valid, oversized_bytes=oversized_bytes),
-                )
-        if round_interval:
-            # Keep the per-camera rate without drifting: sleep until this round's slot ends.
-            delay = started + (round_index + 1) * round_interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-    return manifest
 
 
 def _resend_notification(stack: LocalStack, sqs, s3, uploaded: UploadedObject) -> None:

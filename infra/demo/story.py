@@ -9,7 +9,7 @@ is the *label*, as it does in front of a real camera.
 :func:`compare` scores the events against the ground-truth intervals (event precision and
 recall, start-time error) and the per-frame labels against the smoothed state on the same
 frames. :func:`replay_events` derives events from per-frame results with any rule, offline,
-which is how the default rule was chosen (README, "Camera state and events").
+which is how the default rule was chosen (docs/state-and-events.md).
 """
 
 from __future__ import annotations

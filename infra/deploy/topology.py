@@ -29,6 +29,10 @@ EVENT_DETAIL_TYPE = "camsort.state-changed"
 MAX_RECEIVE_COUNT = 3
 # Lambda's advice: visibility timeout at least 6x the function timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
+# serverless.yml's default memorySize, which the classify and backfill functions both run with:
+# one vCPU (Lambda gives one per 1,769 MB) for one onnxruntime thread. Backfill cost estimates
+# use it; tests/e2e/test_serverless.py checks that serverless.yml agrees.
+FUNCTION_MEMORY_MB = 1769
 
 # S3 -> SQS notification: ONE rule, the frames prefix only, no suffix filter. S3 suffix
 # filters are case-sensitive (a camera or `aws s3 sync` picking `.Jpeg` or no extension fell

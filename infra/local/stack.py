@@ -138,6 +138,35 @@ def create_local_stack(
     sqs = local_client("sqs", endpoint_url, region)
     dynamodb = local_client("dynamodb", endpoint_url, region)
 
+    _create_frames_bucket(s3, names, region, endpoint_url)
+    visibility_timeout_s = visibility_timeout_for(int(function_timeout_s))
+    queues = _create_queues(sqs, names, visibility_timeout_s)
+    s3.put_bucket_notification_configuration(
+        Bucket=names.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": notification_rules(queues["queue_arn"], names.frames_prefix)
+        },
+    )
+    _create_results_table(dynamodb, names.table)
+    create_review_table(dynamodb, names.review_table)
+    events_queue_url = create_state_resources(endpoint_url, names, region=region)
+    if enforce:
+        _enforce_iam(endpoint_url, region)
+    return LocalStack(
+        endpoint_url=endpoint_url,
+        events_queue_url=events_queue_url,
+        region=region,
+        names=names,
+        **queues,
+        function_timeout_s=int(function_timeout_s),
+        visibility_timeout_s=visibility_timeout_s,
+    )
+
+
+def _create_frames_bucket(s3, names: StackNames, region: str, endpoint_url: str) -> None:
+    """As serverless.yml's FramesBucket: versioned (an overwrite is a new frame with its own
+    version), encrypted, private, overwritten versions expiring. Its TLS-only bucket policy
+    is left out: the local endpoint is plain HTTP on 127.0.0.1."""
     try:
         if region == "us-east-1":
             s3.create_bucket(Bucket=names.bucket)
@@ -150,10 +179,6 @@ def create_local_stack(
                 "there; use another stage name (camsort demo --stage ...) or a fresh endpoint"
             ) from exc
         raise
-
-    # As serverless.yml's FramesBucket: versioned (an overwrite is a new frame with its own
-    # version), encrypted, private, overwritten versions expiring. Its TLS-only bucket policy
-    # is left out: the local endpoint is plain HTTP on 127.0.0.1.
     s3.put_bucket_versioning(Bucket=names.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(
         Bucket=names.bucket,
@@ -184,14 +209,15 @@ def create_local_stack(
         },
     )
 
+
+def _create_queues(sqs, names: StackNames, visibility_timeout_s: int) -> dict[str, str]:
+    """The frames queue with its DLQ and the policy that lets the bucket send to it."""
     dead_letter_queue_url = sqs.create_queue(
         QueueName=names.dead_letter_queue,
         # 14 days, the maximum, as a DLQ should keep failures long enough to be looked at.
         Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600), "SqsManagedSseEnabled": "true"},
     )["QueueUrl"]
     dead_letter_queue_arn = _queue_arn(sqs, dead_letter_queue_url)
-
-    visibility_timeout_s = visibility_timeout_for(int(function_timeout_s))
     queue_url = sqs.create_queue(
         QueueName=names.queue,
         Attributes={
@@ -207,14 +233,18 @@ def create_local_stack(
     sqs.set_queue_attributes(
         QueueUrl=queue_url, Attributes={"Policy": json.dumps(_queue_policy(queue_arn, names.bucket))}
     )
+    return {
+        "queue_url": queue_url,
+        "queue_arn": queue_arn,
+        "dead_letter_queue_url": dead_letter_queue_url,
+        "dead_letter_queue_arn": dead_letter_queue_arn,
+    }
 
-    s3.put_bucket_notification_configuration(
-        Bucket=names.bucket,
-        NotificationConfiguration={"QueueConfigurations": notification_rules(queue_arn, names.frames_prefix)},
-    )
 
+def _create_results_table(dynamodb, table: str) -> None:
+    """The results table with its camera/time index, point-in-time recovery on (as deployed)."""
     dynamodb.create_table(
-        TableName=names.table,
+        TableName=table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
@@ -238,37 +268,22 @@ def create_local_stack(
         ],
     )
     dynamodb.update_continuous_backups(
-        TableName=names.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
-    dynamodb.get_waiter("table_exists").wait(
-        TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
-    create_review_table(dynamodb, names.review_table)
+    dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 
-    events_queue_url = create_state_resources(endpoint_url, names, region=region)
 
-    if enforce:
-        if has_local_admin(endpoint_url, region):
-            enforce_iam(endpoint_url)
-        else:
-            log.warning(
-                "%s: no %s user with the local admin key (a moto server camsort did not start); "
-                "IAM is NOT enforced there. Let camsort start moto (no --endpoint-url) to run under the role.",
-                endpoint_url,
-                ADMIN_USER,
-            )
-    return LocalStack(
-        endpoint_url=endpoint_url,
-        events_queue_url=events_queue_url,
-        region=region,
-        names=names,
-        queue_url=queue_url,
-        queue_arn=queue_arn,
-        dead_letter_queue_url=dead_letter_queue_url,
-        dead_letter_queue_arn=dead_letter_queue_arn,
-        function_timeout_s=int(function_timeout_s),
-        visibility_timeout_s=visibility_timeout_s,
-    )
+def _enforce_iam(endpoint_url: str, region: str) -> None:
+    """Turn moto's IAM checks on, but only on a server camsort started (it knows the admin key)."""
+    if has_local_admin(endpoint_url, region):
+        enforce_iam(endpoint_url)
+    else:
+        log.warning(
+            "%s: no %s user with the local admin key (a moto server camsort did not start); "
+            "IAM is NOT enforced there. Let camsort start moto (no --endpoint-url) to run under the role.",
+            endpoint_url,
+            ADMIN_USER,
+        )
 
 
 def create_keyed_table(dynamodb, table: str, partition_key: str, sort_key: str) -> None:

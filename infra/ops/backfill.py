@@ -26,6 +26,7 @@ from functions.errors import ConfigurationError
 from functions.frames.manifest import MANIFEST_FILENAME
 from functions.iam import requires
 from infra import PROJECT_ROOT
+from infra.deploy import topology
 from infra.local.batch_report import ManifestEntry, TaskResult, manifest_csv, read_report, summarise
 from infra.local.batch_runner import LocalJob, Progress, run_local_job
 from infra.ops.backfill_manifest import (
@@ -58,7 +59,7 @@ class BackfillRequest:
     dry_run: bool = False
     failed_only_report: bool = True
     priority: int = 10
-    memory_mb: int = 3538
+    memory_mb: int = topology.FUNCTION_MEMORY_MB  # the deployed backfill function's
     per_frame_ms: float | None = None  # default: bench/results.json's int8 warm figure
 
 

@@ -18,8 +18,8 @@ from functions.iam import requires
 from functions.stores.results import ResultsTable, object_id, result_sort_key
 from infra.local.batch_report import ManifestEntry
 
-# Prices (us-east-1, checked against the AWS pricing pages for this change; see README,
-# "The archive at scale"): S3 Batch Operations $0.25 per job + $1.00 per million objects
+# Prices (us-east-1, checked against the AWS pricing pages for this change; see
+# docs/archive.md, "The archive at scale"): S3 Batch Operations $0.25 per job + $1.00 per million objects
 # processed; Lambda $0.20 per million requests, arm64 $0.0000133334 per GB-second.
 BATCH_JOB_USD = 0.25
 BATCH_PER_MILLION_OBJECTS_USD = 1.00

@@ -73,8 +73,12 @@ def resolve_target(
 
 
 def _answers(endpoint_url: str) -> bool:
+    # moto's dashboard page, not /moto-api/data.json: that dump serialises every object and fails
+    # (HTTP 500) once the demo's bucket holds superseded versions. Any HTTP answer means it is up.
     try:
-        LOOPBACK.open(f"{endpoint_url}/moto-api/data.json", timeout=2).close()
+        LOOPBACK.open(f"{endpoint_url}/moto-api/", timeout=2).close()
+        return True
+    except urllib.error.HTTPError:
         return True
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False

@@ -1,9 +1,9 @@
-"""The figures behind README's "The archive at scale": `python -m infra.ops.scale` prints them.
+"""The figures behind docs/archive.md's "The archive at scale": `python -m infra.ops.scale` prints them.
 
 Per-frame times come from bench/results.json (`make bench`: the handler on this project's
-2-core AVX2 EPYC against moto over loopback, int8 model); prices are us-east-1 list prices
-(see the README for the date they were checked). Everything else is arithmetic, stated here
-once so the README and the code cannot disagree.
+2-core AMD EPYC, AVX-512 VNNI, against moto over loopback, int8 model); prices are us-east-1
+list prices (docs/archive.md says when they were checked). Everything else is arithmetic, stated
+here once; the docs site renders its table from this module, so the page and the code agree.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from infra import PROJECT_ROOT
+from infra.deploy.topology import FUNCTION_MEMORY_MB
 from infra.ops.backfill_manifest import (
     LAMBDA_ARM64_GB_SECOND_USD,
     LAMBDA_PER_MILLION_REQUESTS_USD,
@@ -56,7 +57,7 @@ def figures(
     frames_per_day: int = 1_000_000,
     cameras: int = 10_000,
     peak_factor: float = 3.0,
-    memory_mb: int = 3538,
+    memory_mb: int = FUNCTION_MEMORY_MB,
     backfill_concurrency: int = 10,
     archive_frames: int = 30_000_000,
 ) -> dict:

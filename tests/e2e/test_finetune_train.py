@@ -2,7 +2,7 @@
 the fine-tuned backbone through tf2onnx and the parity gate, the record in the manifest.
 
 Small on purpose (12 frames per label, 2 views, 2 epochs): it pins the machinery and the
-honesty of the figures, not how much fine-tuning buys (README: Fine-tuning, with the figures).
+honesty of the figures, not how much fine-tuning buys (docs/training.md: Fine-tuning, with the figures).
 """
 
 from __future__ import annotations

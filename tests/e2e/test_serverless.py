@@ -230,6 +230,15 @@ def test_every_stage_keeps_visibility_timeout_and_threads_consistent():
         assert values["reservedConcurrency"] >= 2, stage
 
 
+def test_backfill_cost_estimates_use_the_memory_the_functions_deploy_with():
+    config = yaml.safe_load((PROJECT_ROOT / "serverless.yml").read_text())
+    assert config["params"]["default"]["memorySize"] == topology.FUNCTION_MEMORY_MB
+    # The backfill function inherits the provider's memorySize: `camsort backfill`'s estimate holds.
+    assert "memorySize" not in config["functions"]["backfill"]
+    stages = {stage: overrides for stage, overrides in config["params"].items() if stage != "default"}
+    assert all("memorySize" not in (overrides or {}) for overrides in stages.values())
+
+
 def test_results_table_keys_gsi_billing_and_pitr(resources):
     table = props(resources, "ResultsTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -279,7 +288,7 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(template, resources)
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Resource"] == [f"arn:aws:s3:::{NAMES.bucket}", f"arn:aws:s3:::{NAMES.bucket}/*"]
-    # createBucket=false leaves both out (existing bucket; see docs/readme/deploy.md).
+    # createBucket=false leaves both out (existing bucket; see docs/deploy.md).
     assert (
         resources["FramesBucket"]["Condition"]
         == resources["FramesBucketPolicy"]["Condition"]

@@ -42,4 +42,6 @@ def test_a_result_item_stays_under_one_write_unit(aws, tiny_model, tmp_path):
     }
     size = dynamodb_item_bytes(item)
     assert size < 1024
-    assert abs(size - ITEM_BYTES) <= 64, f"README/infra.ops.scale say {ITEM_BYTES} bytes, measured {size}"
+    assert abs(size - ITEM_BYTES) <= 64, (
+        f"docs/archive.md/infra.ops.scale say {ITEM_BYTES} bytes, measured {size}"
+    )

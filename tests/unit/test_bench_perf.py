@@ -103,7 +103,7 @@ def test_markdown_section_is_replaced_between_markers(tmp_path):
     measured["targets"] = targets(measured)
     measured["machine"]["load_average_at_end"] = [1, 1, 1]
     text = render_markdown(measured)
-    assert "## Performance (issue 10)" in text and "loaded CPU" in text and "20ms-batch10" in text
+    assert "## Performance" in text and "loaded CPU" in text and "20ms-batch10" in text
     path = tmp_path / "results.md"
     path.write_text("# Bench\n\nhandler tables\n")
     write_section(path, "first\n")
