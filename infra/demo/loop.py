@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -78,10 +79,9 @@ def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None
         timings["train_s"] = time.monotonic() - mark
         timings["first_model_s"] = time.monotonic() - started
         held_out = sorted(set(truth) - {row["key"] for row in rows})
-        accuracy = {
-            "live": top1_accuracy(live_dir, held_out, truth, s3),
-            "candidate": top1_accuracy(candidate_dir, held_out, truth, s3),
-        }
+        accuracy = paired_gain(
+            top1_right(live_dir, held_out, truth, s3), top1_right(candidate_dir, held_out, truth, s3)
+        )
         outcome = shadow_compare_promote(
             settings, stack, environment, live_dir, candidate_dir, accuracy, len(held_out), console
         )
@@ -128,7 +128,8 @@ def train_candidate(settings: DemoSettings, set_dir: Path, s3: Any, console: Con
     return out
 
 
-def top1_accuracy(model_dir: Path, keys: list[str], truth: dict[str, str], s3: Any) -> float:
+def top1_right(model_dir: Path, keys: list[str], truth: dict[str, str], s3: Any) -> np.ndarray:
+    """bool [len(keys)]: the model's top-1 label is the frame's true label."""
     model = ModelSession.open(str(model_dir))
     pixels = []
     for key in keys:
@@ -138,7 +139,27 @@ def top1_accuracy(model_dir: Path, keys: list[str], truth: dict[str, str], s3: A
         [model.predict(np.stack(pixels[i : i + 16]))[0] for i in range(0, len(pixels), 16)]
     )
     answers = [model.labels[i] for i in probabilities.argmax(axis=1)]
-    return round(float(np.mean([a == truth[k] for a, k in zip(answers, keys, strict=True)])), 4)
+    return np.array([a == truth[k] for a, k in zip(answers, keys, strict=True)])
+
+
+def paired_gain(live_right: np.ndarray, candidate_right: np.ndarray) -> dict[str, Any]:
+    """Accuracies on the same frames and the exact one-sided McNemar test of "the candidate is better".
+
+    Only the frames the two models answer differently carry evidence: ``gained`` (candidate right,
+    live wrong) against ``lost``; under "no better", each such frame is a fair coin, so
+    p = P(Binomial(gained + lost, 1/2) >= gained).
+    """
+    gained = int(np.sum(candidate_right & ~live_right))
+    lost = int(np.sum(live_right & ~candidate_right))
+    n = gained + lost
+    p = sum(math.comb(n, k) for k in range(gained, n + 1)) / 2**n if n else 1.0
+    return {
+        "live": round(float(np.mean(live_right)), 4),
+        "candidate": round(float(np.mean(candidate_right)), 4),
+        "gained": gained,
+        "lost": lost,
+        "p_value": round(p, 4),
+    }
 
 
 def shadow_compare_promote(
@@ -166,13 +187,16 @@ def shadow_compare_promote(
     return {"shadow_frames": comparison.frames, "agreement": comparison.agreement, "promoted": bool(promoted)}
 
 
-def _promote(stage, accuracy: dict[str, float], held_out: int, console: Console) -> bool:
+SIGNIFICANCE = 0.05  # the held-out gain must be this unlikely under "the candidate is no better"
+
+
+def _promote(stage, accuracy: dict[str, Any], held_out: int, console: Console) -> bool:
     """`camsort promote` with the cross-validation gate; when it refuses, the held-out evidence decides.
 
     The two cross-validations ran on different training sets (the live model never saw the
-    labelled frames), so the gate compares unlike figures; the held-out frames are the same for
-    both models and neither trained on them. A promotion on that evidence is recorded as forced,
-    with the figures as its reason.
+    labelled frames), so the gate compares unlike figures. The held-out frames are the same for
+    both models and neither trained on them: the candidate is promoted on them only when its gain
+    is significant (exact McNemar, p < 0.05), recorded as forced with the figures as its reason.
     """
     now = datetime.now(UTC)
     try:
@@ -182,11 +206,12 @@ def _promote(stage, accuracy: dict[str, float], held_out: int, console: Console)
     except PromotionRefusedError as refused:
         console.print(f"[yellow]{refused}[/]")
     evidence = (
-        f"held-out top-1 {accuracy['candidate']:.3f} (candidate) vs {accuracy['live']:.3f} (live) on "
-        f"{held_out} frames neither model trained on"
+        f"held-out top-1 {accuracy['candidate']:.3f} (candidate) vs {accuracy['live']:.3f} (live) on {held_out} "
+        f"frames neither model trained on; {accuracy['gained']} frame(s) gained, {accuracy['lost']} lost, "
+        f"McNemar p = {accuracy['p_value']:.3g}"
     )
-    if accuracy["candidate"] <= accuracy["live"]:
-        console.print(f"[bold yellow]not promoted:[/] {evidence}")
+    if accuracy["p_value"] >= SIGNIFICANCE:
+        console.print(f"[bold yellow]not promoted:[/] {evidence} (needs p < {SIGNIFICANCE})")
         return False
     promote(stage, Gates(kind="cv"), force=True, reason=f"camsort demo --loop: {evidence}", now=now)
     console.print(f"[bold green]promoted[/] on the held-out evidence ({evidence}); recorded as forced")
@@ -202,6 +227,10 @@ def _table(summary: dict[str, Any]) -> Table:
         f"top-1 accuracy, live model ({summary['held_out']} held-out frames)", f"{accuracy['live']:.3f}"
     )
     table.add_row("top-1 accuracy, new model (same frames)", f"{accuracy['candidate']:.3f}")
+    table.add_row(
+        "frames gained / lost, McNemar p",
+        f"{accuracy['gained']} / {accuracy['lost']}, {accuracy['p_value']:.3g}",
+    )
     table.add_row("frames labelled", str(summary["labelled"]))
     table.add_row(
         "labels per minute (scripted, through the page's API)", f"{summary['labels_per_minute']:.0f}"
