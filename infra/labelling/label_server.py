@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from functions.errors import CamsortError
+from functions.errors import CamsortError, ConfigurationError
 from infra.labelling.label_page import page_html
 from infra.labelling.label_set import THUMBS_DIR, LabelStore
 
@@ -139,7 +139,12 @@ def frame_fetcher(s3_client: Any):
 
 def serve_label_set(store: LabelStore, *, port: int, s3_client: Any, console) -> None:
     """Serve until Ctrl-C; every action is already on disk, so stopping loses nothing."""
-    server = make_label_server(store, port=port, fetch_frame=frame_fetcher(s3_client))
+    try:
+        server = make_label_server(store, port=port, fetch_frame=frame_fetcher(s3_client))
+    except OSError as exc:  # the port is taken (another camsort label, another server)
+        raise ConfigurationError(
+            f"127.0.0.1:{port}: cannot serve the labelling page ({exc.strerror}); pass another --port"
+        ) from exc
     url = f"http://{HOST}:{server.server_address[1]}/"
     progress = store.state()["progress"]
     console.print(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 from infra.labelling.label_server import frame_fetcher, serving
 from infra.labelling.label_set import LABELS_FILE, LabelStore
 from infra.labelling.review_set import build_review_set, dequeue_resolved
@@ -82,3 +84,24 @@ def test_label_studio_tasks_of_s3_frames_carry_presigned_urls(aws, tmp_path):
         tasks[0]["data"]["image"], timeout=10
     ) as response:  # what Label Studio fetches
         assert response.read() == jpeg(GREY)
+
+
+def test_a_taken_port_is_one_sentence(tmp_path):
+    import socket
+
+    from rich.console import Console
+
+    from functions.errors import ConfigurationError
+    from infra.labelling.label_server import serve_label_set
+    from infra.labelling.label_set import write_set
+
+    write_set(tmp_path / "set", labels=["bus", "car"], frames=[], info={})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            ConfigurationError,
+            match=rf"127.0.0.1:{port}: cannot serve the labelling page .*pass another --port",
+        ):
+            serve_label_set(LabelStore.open(tmp_path / "set"), port=port, s3_client=None, console=Console())
