@@ -52,7 +52,7 @@ demo-shadow: setup
 # The labelling loop: sample -> label (the page's API, ground truth for a person) -> train ->
 # candidate -> shadow -> compare -> promote; held-out accuracy before and after.
 demo-loop: setup
-	$(BIN)/camsort demo --loop --cameras 3 --frames 40 --rate 0 --no-bad-objects --no-fine-tune --train-per-label 12
+	$(BIN)/camsort demo --loop --cameras 3 --frames 80 --rate 0 --no-bad-objects --no-fine-tune --train-per-label 12
 
 # 2,000 frames, 20 cameras, 2 worker processes, ~5% faults, SIGKILLs: nothing may be lost.
 soak: setup

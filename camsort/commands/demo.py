@@ -79,7 +79,7 @@ import click
 @click.option(
     "--loop-per-camera",
     type=click.IntRange(2),
-    default=12,
+    default=30,
     show_default=True,
     help="--loop: frames labelled per camera.",
 )

@@ -45,8 +45,8 @@ from infra.ops.promote import DeployConfig, Gates, ModelPin, PromotionRefusedErr
 
 @dataclasses.dataclass(frozen=True)
 class LoopSettings:
-    per_camera: int = 12  # frames labelled per camera
-    candidates: int = 30  # time-balanced candidates per camera
+    per_camera: int = 30  # frames labelled per camera
+    candidates: int = 60  # time-balanced candidates per camera (the most different half is labelled)
     # Both models fp32: int8 calibration and its guard's second cross-validation would double
     # the training time and raise the peak memory, and the loop's question is what labels buy.
     precision: str = "fp32"
