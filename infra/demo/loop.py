@@ -237,7 +237,9 @@ def _table(summary: dict[str, Any]) -> Table:
     )
     table.add_row("sample / train (s)", f"{timings['sample_s']:.1f} / {timings['train_s']:.1f}")
     table.add_row("time to first model (s, from start)", f"{timings['first_model_s']:.1f}")
-    table.add_row("shadow frames / agreement", f"{summary['shadow_frames']} / {summary['agreement']}")
+    agreement = summary["agreement"]
+    shown = "-" if agreement is None else f"{agreement:.1%}"
+    table.add_row("shadow frames / agreement with live", f"{summary['shadow_frames']} / {shown}")
     table.add_row("promoted", "yes" if summary["promoted"] else "no")
     table.add_row("total (s)", f"{timings['total_s']:.1f}")
     return table
