@@ -76,3 +76,7 @@ class StackNames:
             event_bus=f"camsort.events.{stage}",
             events_queue=f"camsort-events-{stage}",
         )
+
+
+# serverless.yml's memorySize param: the local worker processes run the function under it.
+FUNCTION_MEMORY_MB = 1769
