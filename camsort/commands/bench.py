@@ -87,6 +87,9 @@ def bench(
     (--perf) bench/perf.json and the "Performance" section of results.md; (--decode-memory)
     bench/decode-memory.json and its section.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from bench.config import BenchConfig
     from bench.perf.run import PerfOptions, run_all
 

@@ -17,11 +17,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
-from functions.errors import ResultsTableError, TransientError
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.stores.dynamo import conditional_write
-from functions.stores.storage import is_transient
+from functions.stores.dynamo import conditional_write, table_error
 
 PARTITION_KEY = "object_id"
 SORT_KEY = "object_version"
@@ -333,14 +331,7 @@ class ResultsTable:
 
     @staticmethod
     def _error(exc: Exception, where: str, operation: str) -> Exception:
-        if is_transient(exc):
-            return TransientError(
-                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
-            )
-        return ResultsTableError(
-            f"{where}: DynamoDB {operation} failed ({exc}); check the table name "
-            f"({env.RESULTS_TABLE}), its key schema and the permissions"
-        )
+        return table_error(exc, where, operation, f"the table name ({env.RESULTS_TABLE})")
 
 
 def _timestamp(value: datetime | str | None) -> str | None:
