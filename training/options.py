@@ -96,9 +96,13 @@ def train_with_options(
     """`camsort train`: an S3 client when a DATASET or the labels file is on S3, the strategies
     for ``options`` (those of ``strategies``), then the pipeline."""
     s3_client = None
-    if any(source.startswith("s3://") for source in datasets) or (
-        options.get("labels_file") or ""
-    ).startswith("s3://"):
+    # --endpoint-url also serves a local labels file whose frames are on S3 (a sampled bucket)
+    labels_file = options.get("labels_file") or ""
+    if (
+        endpoint_url
+        or any(source.startswith("s3://") for source in datasets)
+        or labels_file.startswith("s3://")
+    ):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)

@@ -65,6 +65,9 @@ class TrainingSet:
     keras_model: Any = None  # the Keras network the fp32 backbone came from (frames only)
     featurize_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)  # checks made while loading (stored shards)
+    sources: list[str] = field(
+        default_factory=list
+    )  # the frames' sources as given (labelling sets link back)
 
     @property
     def reference(self) -> str:

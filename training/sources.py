@@ -101,6 +101,7 @@ class Frames:
             summary={**dataset.summary(), "near_duplicates": near_duplicates},
             report_summary={**dataset.summary(), "skipped": skipped}, backbones=prepared.backbones,
             keras_model=prepared.keras_model, featurize_stats=prepared.featurize_stats,
+            sources=list(self.sources),
         )  # fmt: skip
 
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):

@@ -25,6 +25,7 @@ from training.data.dataset import (
     load_dataset,
     load_multilabel_dataset,
 )
+from training.data.label_files import link_to_label_sets
 from training.fit.crossval import cross_validate, cross_validate_multilabel
 from training.fit.heads import cross_validate_heads, fit_per_label, single_fit
 from training.fit.thresholds import DEFAULT_TARGET_PRECISION, GuardResult, multilabel_guard, precision_guard
@@ -163,7 +164,8 @@ class SingleLabel:
         paths = write_report(
             out_dir, cv=cv, dataset_summary=data.report_summary, neardup=data.summary["near_duplicates"],
             thresholds=cv.thresholds, guard=evaluation.guard, parity=parity, manifest=manifest,
-            worst_frames=select_worst_frames(cv, data.uris, data.frames), other_cv=evaluation.others,
+            worst_frames=link_to_label_sets(select_worst_frames(cv, data.uris, data.frames), data.sources),
+            other_cv=evaluation.others,
         )  # fmt: skip
         if len(evaluation.heads) > 1:
             add_heads_to_report(out_dir, evaluation.heads, evaluation.head_reason)

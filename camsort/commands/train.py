@@ -137,6 +137,9 @@ def train(
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
+    A DATASET may also be a labels file: a labelling set's labels.jsonl (`camsort label`), a CSV
+    (path,label) or a Label Studio JSON export (the image `Choices` template).
+
     Several DATASETs combine (labels merged by folder name), e.g. the original data and a
     `camsort review export` folder; frames still under its _unlabeled/ folder are ignored.
 

@@ -1,7 +1,8 @@
 """Training sets, one per task: one label per frame (``Dataset``) or a set of labels (``MultiLabelDataset``).
 
-One label per frame: the label is the first folder under the root, and several sources combine
-into one set (e.g. the original data and a review export), labels merged by folder name.
+One label per frame: the label is the first folder under the root, or a labels file's one label
+(``camsort label``'s ``labels.jsonl``, a CSV, a Label Studio export); several sources combine
+into one set (e.g. the original data and a review export), labels merged by name.
 
 A set of labels per frame, locally or on S3, said in one of two ways:
 
@@ -11,7 +12,8 @@ A set of labels per frame, locally or on S3, said in one of two ways:
       root/night/0002.jpg     -> {night}
       root/none/0003.jpg      -> {}          (the empty-set folder, ``--empty-name``)
 
-* a labels file (``--labels-file``, ``training.data.labels_file``), CSV or JSONL.
+* a labels file (``--labels-file``): CSV, JSONL or a Label Studio JSON export
+  (``training.data.label_files``).
 
 Both load every frame through ``training.data.loading`` (the function's own loader): an
 unreadable file becomes a skip with the loader's reason, never a crash; the counts show up in
@@ -28,15 +30,18 @@ import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.frames.manifest import UNKNOWN_LABEL
-from training.data.labels_file import labels_file_candidate, read_labels_file
+from training.data.label_files import is_labels_file
 from training.data.loading import (
     DEFAULT_PAGE_SIZE,
     DatasetError,
     LabeledImage,
     SkippedImage,
+    labelled_candidate,
+    list_labels_file,
     list_local,
     list_s3,
     load_candidates,
+    read_labels_file,
 )
 
 DEFAULT_LABEL_SEP = "_"
@@ -120,7 +125,9 @@ def load_dataset(
         raise DatasetError("no training source given; pass a folder or s3://bucket/prefix/")
     candidates, ignored = [], 0
     for one in sources:
-        if one.startswith("s3://"):
+        if is_labels_file(one):
+            found, skipped_files = list_labels_file(one, s3_client=s3_client), 0
+        elif one.startswith("s3://"):
             found, skipped_files = list_s3(one, s3_client=s3_client, page_size=page_size)
         else:
             found, skipped_files = list_local(one)
@@ -256,7 +263,7 @@ def load_multilabel_dataset(
         s3_client = boto3.client("s3")
     if labels_file:
         rows = read_labels_file(labels_file, s3_client)
-        candidates = [labels_file_candidate(source, path, labels, s3_client) for path, labels in rows]
+        candidates = [labelled_candidate(source, path, "+".join(labels), s3_client) for path, labels in rows]
         repeated = [uri for uri, n in Counter(c.uri for c in candidates).items() if n > 1]
         if repeated:
             raise DatasetError(f"{labels_file}: {repeated[0]} is listed more than once; list each frame once")

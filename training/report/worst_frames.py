@@ -20,6 +20,9 @@ class WorstFrame:
     predicted_label: str
     confidence: float
     thumbnail_jpeg: bytes
+    # Where the label can be fixed: the frame in its labelling set's page (`camsort label SET`).
+    label_link: str = ""
+    label_set: str = ""
 
 
 class FrameSource(Protocol):

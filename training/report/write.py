@@ -91,7 +91,7 @@ def write_report(
 
     ``cv`` is the cross-validation of the shipped model; ``other_cv`` holds the runs that
     were only compared (e.g. ``{"fp32": ...}`` when int8 ships). ``manifest`` is a
-    ``functions.manifest.Manifest`` (or its dict), or None when no model was exported.
+    ``functions.frames.manifest.Manifest`` (or its dict), or None when no model was exported.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +126,8 @@ def write_report(
                 "true_label": frame.true_label,
                 "predicted_label": frame.predicted_label,
                 "confidence": frame.confidence,
+                "label_link": frame.label_link,
+                "label_set": frame.label_set,
             }
             for frame in worst_frames
         ],
