@@ -24,7 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from functions.camera_state import CameraStates
-from functions.concurrency import IO_WORKERS, io_pool
+from functions.concurrency import CLIENT_CONFIG, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.event_bus import EventPublisher
 from functions.iam import requires
@@ -36,18 +36,6 @@ from functions.settings import Settings, load_settings
 from functions.shadow import ShadowScorer
 from functions.smoothing import SmoothingConfig
 from functions.storage import FrameStore
-
-# Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
-# a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
-# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
-# connection per I/O thread (functions.concurrency), so concurrent calls never queue for one.
-CLIENT_CONFIG = Config(
-    connect_timeout=3,
-    read_timeout=20,
-    retries={"mode": "standard", "max_attempts": 3},
-    tcp_keepalive=True,
-    max_pool_connections=IO_WORKERS,
-)
 
 
 @dataclass
