@@ -192,8 +192,8 @@ def train(
             "(only the frames' features are stored)"
         )
     if features:
-        from functions.errors import ConfigurationError
         from camsort.commands.results import parse_time
+        from functions.errors import ConfigurationError
         from training.shards_train import train_from_shards
 
         if s3_client is None or len(dataset) != 1:
