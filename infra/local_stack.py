@@ -236,6 +236,8 @@ def create_local_stack(
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+        # exportResults reads it (functions/results_export.py): results -> Parquet on S3.
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
     dynamodb.update_continuous_backups(
         TableName=names.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}

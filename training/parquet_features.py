@@ -39,15 +39,21 @@ def is_parquet_features(features_uri: str) -> bool:
 
 
 def arrow_s3(s3_client: Any):
-    """pyarrow's S3 filesystem at the client's endpoint and region; credentials from the usual
-    chain (environment, profile, instance role), as boto3's."""
+    """pyarrow's S3 filesystem as ``s3_client`` is: its endpoint, region and credentials (so a
+    local moto server, a role's session or a profile reach the same objects as boto3 does)."""
     from pyarrow import fs
 
     endpoint = s3_client.meta.endpoint_url
     default = f"https://s3.{s3_client.meta.region_name}.amazonaws.com"
+    # botocore exposes a client's credentials only through its signer.
+    credentials = s3_client._request_signer._credentials
+    frozen = credentials.get_frozen_credentials() if credentials else None
     return fs.S3FileSystem(
         region=s3_client.meta.region_name,
         endpoint_override=None if endpoint in (default, "https://s3.amazonaws.com") else endpoint,
+        access_key=frozen.access_key if frozen else None,
+        secret_key=frozen.secret_key if frozen else None,
+        session_token=frozen.token if frozen else None,
     )
 
 

@@ -73,3 +73,8 @@ COMMANDS.extend([cameras, events])
 from camsort.commands.dashboard import dashboard  # noqa: E402
 
 COMMANDS.append(dashboard)
+
+from camsort.commands.compact import compact  # noqa: E402
+from camsort.commands.stats import stats  # noqa: E402
+
+COMMANDS.extend([compact, stats])

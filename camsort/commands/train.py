@@ -122,15 +122,21 @@ import click
     help="With --features: where the LightGBM head trains; dask = lightgbm.dask on a Dask cluster "
     "(same grouped folds; a LocalCluster unless --scheduler).",
 )
-@click.option("--scheduler", default=None, help="With --engine dask: a Dask scheduler address (tcp://host:8786).")
+@click.option(
+    "--scheduler", default=None, help="With --engine dask: a Dask scheduler address (tcp://host:8786)."
+)
 @click.option(
     "--camera",
     "cameras",
     multiple=True,
     help="With --features s3://.../archive/features/<backbone>/: only these cameras (repeatable).",
 )
-@click.option("--since", default=None, help="With the Parquet archive: frames captured at or after (ISO 8601, UTC).")
-@click.option("--until", default=None, help="With the Parquet archive: frames captured before (ISO 8601, UTC).")
+@click.option(
+    "--since", default=None, help="With the Parquet archive: frames captured at or after (ISO 8601, UTC)."
+)
+@click.option(
+    "--until", default=None, help="With the Parquet archive: frames captured before (ISO 8601, UTC)."
+)
 def train(
     dataset: tuple[str, ...],
     out_dir: Path,

@@ -1,0 +1,66 @@
+"""The results table's stream -> the ``exportResults`` handler, locally.
+
+On AWS a Lambda event source mapping reads the table's DynamoDB stream and invokes the function
+with batches (``{"Records": [...]}``, each record as GetRecords returns it plus ``eventSource``
+and ``eventSourceARN``). moto has DynamoDB Streams but no event source mappings, so
+:func:`pump_results_stream` plays that part: it reads every shard of the stream from
+TRIM_HORIZON and calls the very same handler with Lambda-shaped batches. Re-running it exports
+the same records again; the queries keep each result's latest row (functions/results_export.py),
+so a re-run changes no figure.
+
+The stream reads are declared here (``@requires``): they are the exportResults role's
+``results-stream`` grants (infra/policy.py ``results_export_permissions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from functions.iam import requires
+
+BATCH = 1000
+
+
+@requires(
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+    resource="results-stream",
+)
+def pump_results_stream(
+    streams: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], Any], *, region: str, batch: int = BATCH
+) -> int:
+    """Every record of the stream, in order per shard, through ``invoke``; returns the record count."""
+    description = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+    total = 0
+    for shard in description["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = streams.get_records(ShardIterator=iterator, Limit=batch)
+            records = response.get("Records", [])
+            if not records:
+                break
+            shaped = [
+                {**r, "eventSource": "aws:dynamodb", "eventSourceARN": stream_arn, "awsRegion": region}
+                for r in records
+            ]
+            invoke({"Records": shaped})
+            total += len(records)
+            iterator = response.get("NextShardIterator")
+    return total
+
+
+def results_stream_arn(dynamodb: Any, table: str) -> str:
+    """The table's latest stream ARN (the local stack enables NEW_IMAGE on the results table)."""
+    arn = dynamodb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+    if not arn:
+        from functions.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"{table}: no stream on the results table; recreate the local stack (`camsort demo`)"
+        )
+    return arn
