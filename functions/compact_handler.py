@@ -17,10 +17,10 @@ import boto3
 
 from functions import env
 from functions.compaction import COMPACTION_CALLS, FeatureArchive, compact_features
+from functions.concurrency import CLIENT_CONFIG
 from functions.errors import ConfigurationError
 from functions.iam import declared_permissions
 from functions.observability import logger
-from functions.wiring import CLIENT_CONFIG
 
 FEATURES_PREFIX = "features/"
 

@@ -26,10 +26,8 @@ def _stack(endpoint_url: str, region: str, bucket: str, table: str | None = None
     return LocalStack(endpoint_url, region, names, "", "", "", "", 900, 5400)
 
 
-def role_session_client(
-    stack: LocalStack, name: str, permissions: dict[str, tuple[str, ...]], service: str, **params: str
-) -> Any:
-    """A ``service`` client with the credentials of a local role granting exactly ``permissions``."""
+def role_session(stack: LocalStack, name: str, permissions: dict[str, tuple[str, ...]], **params: str) -> Any:
+    """A boto3 session with the credentials of a local role granting exactly ``permissions``."""
     import boto3
 
     from infra.local_iam import assume, create_function_role, stack_account_id
@@ -49,7 +47,7 @@ def role_session_client(
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=credentials["AWS_SESSION_TOKEN"],
         region_name=stack.region,
-    ).client(service, endpoint_url=stack.endpoint_url)
+    )
 
 
 def compact_locally(
@@ -59,7 +57,9 @@ def compact_locally(
     from functions.compaction import FeatureArchive
 
     stack = _stack(endpoint_url, region, bucket)
-    s3 = role_session_client(stack, "compact", policy.compaction_permissions(), "s3")
+    s3 = role_session(stack, "compact", policy.compaction_permissions()).client(
+        "s3", endpoint_url=endpoint_url
+    )
     return compact_bucket(FeatureArchive(s3), bucket, backbone_sha256)
 
 
@@ -71,12 +71,13 @@ def export_results_locally(
     from infra.results_stream import pump_results_stream, results_stream_arn
 
     stack = _stack(endpoint_url, region, bucket, table)
-    stream_arn = results_stream_arn(local_client("dynamodb", endpoint_url, region), table)
+    # The role's stream grant names the stream: found first as the local admin.
+    stream_arn = results_stream_arn(local_client("dynamodbstreams", endpoint_url, region), table)
     permissions = policy.results_export_permissions()
-    s3 = role_session_client(stack, "export-results", permissions, "s3", results_stream=stream_arn)
-    streams = role_session_client(
-        stack, "export-results", permissions, "dynamodbstreams", results_stream=stream_arn
-    )
+    session = role_session(stack, "export-results", permissions, results_stream=stream_arn)
+    s3 = session.client("s3", endpoint_url=endpoint_url)
+    streams = session.client("dynamodbstreams", endpoint_url=endpoint_url)
+    results_stream_arn(streams, table)  # as the event source mapping does, under the role
     archive = ResultsArchive(s3, bucket)
     files: list[str] = []
     rows = 0

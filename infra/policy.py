@@ -48,6 +48,7 @@ EVENT_BUS = "event-bus"  # the bus state changes are published to (functions/eve
 ARCHIVE_FEATURES = "archive-features"
 ARCHIVE_RESULTS = "archive-results"
 RESULTS_STREAM = "results-stream"
+ANY_STREAM = "any-stream"  # dynamodb:ListStreams has no resource type: "*" is its only form
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -93,6 +94,7 @@ RESOURCES: dict[str, tuple[str | StackArn, ...]] = {
     ARCHIVE_FEATURES: ("arn:aws:s3:::{bucket}/archive/features/*",),
     ARCHIVE_RESULTS: ("arn:aws:s3:::{bucket}/archive/results/*",),
     RESULTS_STREAM: ("{results_stream}",),
+    ANY_STREAM: ("*",),
 }
 # Queues: an intrinsic in CloudFormation, an ARN param locally.
 _QUEUE_INTRINSICS = {
@@ -230,9 +232,9 @@ def compaction_permissions() -> dict[str, tuple[str, ...]]:
 def results_export_permissions() -> dict[str, tuple[str, ...]]:
     """The exportResults function's: its own S3 writes + the stream reads of its event source mapping."""
     from functions.results_export import EXPORT_CALLS
-    from infra.results_stream import pump_results_stream
+    from infra.results_stream import pump_results_stream, results_stream_arn
 
-    return actions_by_resource(declared_permissions(*EXPORT_CALLS, pump_results_stream))
+    return actions_by_resource(declared_permissions(*EXPORT_CALLS, pump_results_stream, results_stream_arn))
 
 
 def batch_operations_permissions() -> dict[str, tuple[str, ...]]:
