@@ -57,7 +57,9 @@ def labels_and_folds(total: int, block_rows: int, means: np.ndarray) -> tuple[np
 
     y = np.concatenate([block(i, block_rows, means[:, :1])[1] for i in range(total // block_rows)])
     fold_of = np.empty(len(y), dtype=np.int64)
-    for fold, (_, valid) in enumerate(grouped_folds(y, np.arange(len(y)) // GROUP_ROWS, folds=FOLDS, seed=SEED)):
+    for fold, (_, valid) in enumerate(
+        grouped_folds(y, np.arange(len(y)) // GROUP_ROWS, folds=FOLDS, seed=SEED)
+    ):
         fold_of[valid] = fold
     return y, fold_of
 
@@ -81,14 +83,16 @@ def run_engine(engine: str, rows: int, block_rows: int) -> dict[str, Any]:
         import dask.array as da
         from dask import delayed
 
-        from training.dask_engine import DaskHead, dask_client
+        from training.archive.dask_engine import DaskHead, dask_client
 
         with dask_client() as client:
             blocks = [delayed(block)(i, block_rows, means) for i in range(rows // block_rows)]
             xs = [da.from_delayed(b[0], (block_rows, FEATURES), np.float16) for b in blocks]
             x = da.concatenate(xs).astype(np.float32)
             x_train = x[np.flatnonzero(train)]
-            x_train, y_train = client.persist([x_train.rechunk((block_rows, -1)), da.from_array(y[train], chunks=block_rows)])
+            x_train, y_train = client.persist(
+                [x_train.rechunk((block_rows, -1)), da.from_array(y[train], chunks=block_rows)]
+            )
             generated = time.perf_counter() - started
             started = time.perf_counter()
             model = DaskHead(client).fit(x_train, y_train)

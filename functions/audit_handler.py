@@ -2,7 +2,7 @@
 
 Each run reconciles the versions last modified in the recent window (``[now - window, now]``,
 :mod:`functions.env` ``CAMSORT_AUDIT_WINDOW_MINUTES``) against the results table and the DLQ,
-with the same implementation as ``camsort audit`` (:func:`functions.audit.run_audit`), and
+with the same implementation as ``camsort audit`` (:func:`functions.archive.audit.run_audit`), and
 publishes ``Unaccounted`` (and ``Duplicated``, ``OrphanResults``, ``AuditedVersions``) as
 CloudWatch EMF; an alarm fires when ``Unaccounted`` > 0. It reads only; it never redrives
 (an operator runs ``camsort audit --redrive`` after looking).
@@ -22,11 +22,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.audit import DeadLetterReader, VersionLister, run_audit
+from functions.archive.audit import DeadLetterReader, VersionLister, run_audit
 from functions.iam import declared_permissions
 from functions.observability import logger, metrics
-from functions.results import ResultsTable
 from functions.settings import load_audit_settings
+from functions.stores.results import ResultsTable
 from functions.wiring import CLIENT_CONFIG
 
 # Every AWS call the audit function makes: its role grants these and nothing else.

@@ -1,10 +1,10 @@
-"""The ``compact`` function: feature shards -> Parquet (functions/compaction.py).
+"""The ``compact`` function: feature shards -> Parquet (functions/archive/compaction.py).
 
 Invoked on a schedule (an EventBridge ``Scheduled Event``: every backbone folder under
 ``features/``) and by ``camsort backfill --mode featurize`` when its job ends
 (``{"backboneSha256": "<64 hex>"}``: that backbone only). It ships in its own artifact
 (``build/archive-<arch>.zip``: pyarrow + numpy + functions/), never in the classify one, and runs
-under its own role, derived from :data:`functions.compaction.COMPACTION_CALLS`.
+under its own role, derived from :data:`functions.archive.compaction.COMPACTION_CALLS`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from functions import env
-from functions.compaction import COMPACTION_CALLS, FeatureArchive, compact_features
+from functions.archive.compaction import COMPACTION_CALLS, FeatureArchive, compact_features
 from functions.concurrency import CLIENT_CONFIG
 from functions.errors import ConfigurationError
 from functions.iam import declared_permissions

@@ -36,8 +36,8 @@ from functions.errors import (
     TooManyPixelsError,
     TransientError,
 )
-from functions.events import FrameEvent
-from functions.on_demand import classify_images, rejected
+from functions.frames.events import FrameEvent
+from functions.frames.on_demand import classify_images, rejected
 
 STATUS_FOR_REASON = {
     TooManyBytesError.reason: 413,
@@ -130,7 +130,7 @@ def _classify_object(app, uri: str, write: bool, request_id: str | None) -> dict
     bucket, key = uri[5:].split("/", 1)
     settings = app.settings
     if write:
-        from functions.classify import classify_frames
+        from functions.frames.classify import classify_frames
 
         if not settings.results_table:
             return respond(

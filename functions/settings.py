@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
-from functions.smoothing import SmoothingConfig
+from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -41,7 +41,7 @@ class Settings:
     shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
-    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
+    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -53,7 +53,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         key_pattern=compile_key_pattern(
             environ.get(env.KEY_PATTERN, env.DEFAULT_KEY_PATTERN), env.KEY_PATTERN
         ),
-        max_bytes=_positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES),
+        max_bytes=max_bytes_setting(environ),
         max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
@@ -69,6 +69,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         if environ.get(env.SMOOTHING, "").strip()
         else None,
     )
+
+
+def max_bytes_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """The configured byte limit alone (CAMSORT_MAX_BYTES), e.g. for an upload policy's size range."""
+    return _positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES)
 
 
 def _candidate(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(
-            f"environment variable {name} is not set; set it (see README, 'Configuration')"
+            f"environment variable {name} is not set; set it (see docs/reference/configuration.md)"
         )
     return value
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 
 
 class _FramesOnDemand:
@@ -79,11 +79,11 @@ def train_from_shards(
 
     from export.merge import merge_backbone_and_trees
     from export.parity import check_tree_parity
+    from training.archive.parquet_features import is_parquet_features, load_parquet_features
     from training.crossval import CVResult
     from training.export_step import tool_versions
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
     from training.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
-    from training.parquet_features import is_parquet_features, load_parquet_features
     from training.pipeline import TrainResult
     from training.report import ReportPaths, print_cv_table, select_worst_frames, write_report
     from training.shards import load_feature_shards
@@ -145,7 +145,7 @@ def train_from_shards(
     features = shards.features
     task = "binary" if len(shards.labels) == 2 else "multiclass"
     if engine == "dask":
-        from training.dask_engine import train_head_on_dask
+        from training.archive.dask_engine import train_head_on_dask
 
         step(f"cross-validating the lightgbm head on Dask ({scheduler or 'a LocalCluster'}, {folds} folds)")
         dask_cv, classifier = train_head_on_dask(

@@ -1,8 +1,11 @@
-"""`camsort backfill s3://bucket/prefix/`: classify (or featurize) stored frames through S3 Batch Operations."""
+"""`camsort backfill s3://bucket/prefix/`: classify (or featurize) stored frames through S3 Batch Operations;
+`camsort compact`: pack a featurize job's shards into the Parquet archive."""
 
 from __future__ import annotations
 
 import click
+
+from infra.deploy.topology import FUNCTION_MEMORY_MB
 
 
 @click.command("backfill")
@@ -87,9 +90,9 @@ import click
 @click.option(
     "--memory-mb",
     type=click.IntRange(128, 10240),
-    default=3538,
+    default=FUNCTION_MEMORY_MB,
     show_default=True,
-    help="Function memory, for the cost estimate.",
+    help="Function memory, for the cost estimate (default: the deployed backfill function's).",
 )
 @click.option(
     "--per-frame-ms",
@@ -101,8 +104,8 @@ import click
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
     from camsort.commands.results import parse_time
-    from infra.backfill import BackfillRequest
-    from infra.backfill_command import backfill_command
+    from infra.ops.backfill import BackfillRequest
+    from infra.ops.backfill_command import backfill_command
 
     request = BackfillRequest(
         source=source,
@@ -120,3 +123,34 @@ def backfill(source: str, since: str | None, until: str | None, report_scope: st
         per_frame_ms=options.pop("per_frame_ms"),
     )
     backfill_command(request, **options)
+
+
+@click.command("compact")
+@click.option(
+    "--bucket", default="camsort-frames-local", show_default=True, help="The bucket holding features/."
+)
+@click.option(
+    "--backbone", "backbone_sha256", default=None, help="Only this backbone sha256 (default: every one)."
+)
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help="A local moto server: run the compaction here, under its derived role.",
+)
+@click.option("--region", default=None, help="AWS region.")
+@click.option(
+    "--function",
+    "function_name",
+    default=None,
+    help="On AWS: the compact function (camsort-<stage>-compact).",
+)
+def compact(bucket, backbone_sha256, endpoint_url, region, function_name) -> None:
+    """Feature shards -> s3://BUCKET/archive/features/<backbone>/camera=.../day=.../*.parquet (incremental)."""
+    import json
+
+    from infra.ops.archive_jobs import run_compaction
+
+    report = run_compaction(
+        bucket, backbone_sha256, endpoint_url=endpoint_url, region=region, function_name=function_name
+    )
+    click.echo(json.dumps(report, indent=2, sort_keys=True))

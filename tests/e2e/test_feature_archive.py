@@ -12,17 +12,17 @@ import pytest
 from PIL import Image
 
 from functions import wiring
+from functions.archive.compaction import FeatureArchive
 from functions.compact_handler import compact_bucket
-from functions.compaction import FeatureArchive
+from functions.frames.manifest import FEATURE_SIZE
 from functions.handler import handle
-from functions.manifest import FEATURE_SIZE
-from functions.results import ResultsTable
 from functions.settings import Settings
-from infra.archive_jobs import compact_locally
-from infra.backfill import BackfillRequest, run_backfill_locally
+from functions.stores.results import ResultsTable
+from infra.ops.archive_jobs import compact_locally
+from infra.ops.backfill import BackfillRequest, run_backfill_locally
+from training.archive.parquet_features import archive_filter, arrow_s3, feature_dataset, load_parquet_features
 from training.crossval import cross_validate
 from training.neardup import groups_of_hashes
-from training.parquet_features import archive_filter, arrow_s3, feature_dataset, load_parquet_features
 from training.shards import load_feature_shards
 from training.shards_train import train_from_shards
 

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from infra.accounting import scan_results
-from infra.archive_jobs import export_results_locally
-from infra.simulator import simulate_cameras
-from infra.stats import run_stats, stats_sql
+from infra.demo.accounting import scan_results
+from infra.demo.simulator import simulate_cameras
+from infra.ops.archive_jobs import export_results_locally
+from infra.ops.stats import run_stats, stats_sql
 
 
 def expected_counts(items) -> Counter:
