@@ -100,6 +100,12 @@ from infra.deploy.topology import FUNCTION_MEMORY_MB
     default=None,
     help="Function time per frame for the estimate (default: bench/results.json, int8).",
 )
+@click.option(
+    "--compact-function",
+    default=None,
+    help="AWS, --mode featurize: the compact function to invoke when the job ends (stack output "
+    "CompactFunctionName); locally the compaction runs after the job anyway.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
