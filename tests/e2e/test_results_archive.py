@@ -106,3 +106,51 @@ def test_unknown_groups_are_refused_before_any_sql(by):
         ],
     )
     assert run.exit_code == 1 and "--by" in run.output and "Traceback" not in run.output
+
+
+def test_the_athena_path_sends_the_same_sql_and_reads_athenas_result_pages(moto_server):
+    """moto's Athena accepts and records queries but executes no SQL: the rows it returns are seeded
+    here (moto's documented /moto-api/static/athena/query-results). What this checks is ours: the
+    requests (botocore validates them against Athena's API model), the query text and database moto
+    recorded, the wait for SUCCEEDED and the parsing of Athena's ResultSet (header row first)."""
+    import requests
+
+    from infra.local.stack import local_client
+    from infra.ops.stats import run_athena
+
+    header = ["camera", "hour", "label", "frames"]
+    rows = [
+        header,
+        ["cam-01", "2026-12-01 08:00:00.000", "bus", "12"],
+        ["cam-01", "2026-12-01 09:00:00.000", "rejected", "1"],
+    ]
+    seeded = {"results": [{"rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]}]}
+    requests.post(
+        f"{moto_server.endpoint_url}/moto-api/static/athena/query-results", json=seeded, timeout=10
+    ).raise_for_status()
+
+    athena = local_client("athena", moto_server.endpoint_url)
+    since, until = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
+    sql = stats_sql('"camsort_test"."results"', ["camera", "hour", "label"], since, until)
+    table = run_athena(
+        sql,
+        athena_client=athena,
+        database="camsort_test",
+        output_location="s3://camsort-frames-test/archive/athena-results/",
+        sleep=lambda s: None,
+    )
+    assert (table.columns, table.engine) == (header, "athena")
+    assert table.rows == [
+        ("cam-01", datetime(2026, 12, 1, 8), "bus", 12),
+        ("cam-01", datetime(2026, 12, 1, 9), "rejected", 1),
+    ]
+    executions = [
+        athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        for query_id in athena.list_query_executions()["QueryExecutionIds"]
+    ]
+    (recorded,) = [e for e in executions if e["Query"] == sql]
+    assert recorded["QueryExecutionContext"]["Database"] == "camsort_test"
+    # Athena (and moto) report where it wrote the result: a file under the output location.
+    assert recorded["ResultConfiguration"]["OutputLocation"].startswith(
+        "s3://camsort-frames-test/archive/athena-results/"
+    )
