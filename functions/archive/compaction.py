@@ -189,9 +189,8 @@ def compact_features(
         if isinstance(pointer, str):
             report.skipped.append(pointer)
             continue
-        by_partition[_partition(pointer)].append(
-            {**pointer, "_etag": entry["ETag"].strip('"'), "_at": entry["LastModified"]}
-        )
+        row = {**pointer, "_etag": entry["ETag"].strip('"'), "_at": entry["LastModified"]}
+        by_partition[partition_of(row)].append(row)
     for (camera, day), rows in sorted(by_partition.items()):
         folder = f"{root}camera={quote(camera, safe='')}/day={day}/"
         manifest = archive.read_archive_json(bucket, folder + MANIFEST) or {"parts": [], "packed": {}}
@@ -261,9 +260,11 @@ def _read_vector(
         return f"s3://{bucket}/{key} (features of {_uri(row)}): {exc}"
 
 
-def _partition(pointer: dict[str, Any]) -> tuple[str, str]:
-    captured = pointer.get("captured_at") or ""
-    return pointer.get("camera_id") or NO_CAMERA, captured[:10] if captured else "unknown"
+def partition_of(row: dict[str, Any]) -> tuple[str, str]:
+    """(camera, day) of a pointer row: its camera (``_none`` outside the frames prefix) and capture
+    day; a pointer written before pointers recorded the capture time falls on its own day."""
+    captured = _time(row.get("captured_at"), row["_at"]).astimezone(UTC)
+    return row.get("camera_id") or NO_CAMERA, captured.strftime("%Y-%m-%d")
 
 
 def _uri(row: dict[str, Any]) -> str:
