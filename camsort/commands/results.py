@@ -129,10 +129,27 @@ def results(
     default=None,
     help="Athena: s3:// for query results [s3://<bucket>/archive/athena-results/].",
 )
+@click.option(
+    "--table",
+    "results_table",
+    default=None,
+    help="Locally: export this results table's stream to the archive first (camsort-results-local for the demo).",
+)
 @click.option("--plot", "plot_path", default=None, help="Also write a chart (PNG) here.")
 @click.option("--show-sql", is_flag=True, help="Print the SQL.")
 def stats(
-    by, since, until, engine, bucket, endpoint_url, region, database, output_location, plot_path, show_sql
+    by,
+    since,
+    until,
+    engine,
+    bucket,
+    endpoint_url,
+    region,
+    database,
+    output_location,
+    results_table,
+    plot_path,
+    show_sql,
 ) -> None:
     """The same SQL on either engine; prints a table (or writes a chart with --plot)."""
     from rich.console import Console
@@ -150,6 +167,7 @@ def stats(
         region=region,
         database=database,
         output_location=output_location,
+        table=results_table,
     )
     console = Console()
     if show_sql:

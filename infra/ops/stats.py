@@ -96,7 +96,10 @@ def run_duckdb(sql: str, *, s3_client: Any, bucket: str, filesystem: Any = None)
             root, filesystem=filesystem, format="parquet", partitioning=partitioning, schema=_with_day(SCHEMA)
         )
     except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"s3://{root}/: cannot open the results archive ({exc})") from exc
+        raise ConfigurationError(
+            f"s3://{root}/: no results archive there ({exc}); results reach it through the exportResults "
+            "function (locally: give --table to export the results table's stream first)"
+        ) from exc
     connection = duckdb.connect()
     connection.register("results", dataset)
     relation = connection.execute(sql)
@@ -184,13 +187,21 @@ def stats_command(
     region: str | None,
     database: str | None,
     output_location: str | None,
+    table: str | None = None,
 ) -> StatsTable:
-    """`camsort stats`: DuckDB on a local endpoint (the local admin's credentials), else Athena."""
+    """`camsort stats`: DuckDB on a local endpoint (the local admin's credentials), else Athena.
+
+    Locally, with ``table``, the results table's stream is exported first (what the exportResults
+    function does continuously on AWS; moto has no event source mappings)."""
     import boto3
 
     from infra.local.stack import DEFAULT_REGION, local_client
 
     engine = engine or ("duckdb" if endpoint_url else "athena")
+    if endpoint_url and table:
+        from infra.ops.archive_jobs import export_results_locally
+
+        export_results_locally(endpoint_url, bucket, table, region=region or DEFAULT_REGION)
     if endpoint_url:
         s3 = local_client("s3", endpoint_url, region or DEFAULT_REGION)
         athena = local_client("athena", endpoint_url, region or DEFAULT_REGION)

@@ -72,7 +72,7 @@ def test_results_reach_parquet_and_stats_count_them_on_duckdb(local_stack, run_w
     # The command: a table, or a chart.
     chart = tmp_path / "stats.png"
     args = ["stats", "--by", "hour,label", "--since", window[0].isoformat(), "--until", window[1].isoformat(),
-            "--bucket", bucket, "--endpoint-url", endpoint, "--plot", str(chart)]  # fmt: skip
+            "--bucket", bucket, "--endpoint-url", endpoint, "--table", table, "--plot", str(chart)]  # fmt: skip
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert "frames" in run.output and "rejected" in run.output
