@@ -16,6 +16,7 @@ from functions.archive.compaction import FeatureArchive
 from functions.compact_handler import compact_bucket
 from functions.frames.manifest import FEATURE_SIZE
 from functions.handler import handle
+from functions.observability import metrics
 from functions.settings import Settings
 from functions.stores.results import ResultsTable
 from infra.ops.archive_jobs import compact_locally
@@ -51,7 +52,10 @@ def featurize(aws, aws_env, tiny_model, tmp_path):
             request, s3=aws.s3, table=table, invoke=lambda e: handle(e, lambda: app), retry_pause_s=0
         )
 
-    return run
+    yield run
+    # handle() outside lambda_handler leaves its EMF metrics in Powertools' process-wide buffer,
+    # which the next lambda_handler call (another test's) would flush as its own.
+    metrics.clear_metrics()
 
 
 def parts(aws) -> dict[str, str]:
