@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from functions import env
-from functions.archive.compaction import COMPACTION_CALLS, FeatureArchive, compact_features
+from functions.archive.compaction import COMPACTION_CALLS, MAX_POINTERS, FeatureArchive, compact_features
 from functions.concurrency import CLIENT_CONFIG
 from functions.errors import ConfigurationError
 from functions.iam import declared_permissions
@@ -38,13 +38,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def compact_bucket(
-    archive: FeatureArchive, bucket: str, backbone_sha256: str | None = None
+    archive: FeatureArchive,
+    bucket: str,
+    backbone_sha256: str | None = None,
+    *,
+    max_pointers: int = MAX_POINTERS,
 ) -> dict[str, Any]:
     """Compact one backbone's shards, or every backbone's; the reports by backbone."""
     backbones = [backbone_sha256] if backbone_sha256 else archive.list_backbones(bucket, FEATURES_PREFIX)
     reports = {}
     for backbone in backbones:
-        report = compact_features(archive, bucket, backbone, features_prefix=FEATURES_PREFIX)
+        report = compact_features(
+            archive, bucket, backbone, features_prefix=FEATURES_PREFIX, max_pointers=max_pointers
+        )
         logger.info("compacted", extra=report.to_dict())
         reports[backbone] = report.to_dict()
     return {"bucket": bucket, "backbones": reports}

@@ -57,6 +57,9 @@ MANIFEST = "_manifest.json"
 STATE = "_state.json"
 # Pointers written while a run lists may carry a LastModified just before its watermark.
 OVERLAP = timedelta(minutes=15)
+# Pointers one run packs at most (a Lambda run: minutes, ~100 MB of pointers); the next run resumes
+# exactly after the last one packed, so a first run over a large archive takes several runs.
+MAX_POINTERS = 100_000
 
 
 def row_schema(width: int) -> pa.Schema:
@@ -151,6 +154,7 @@ class CompactionReport:
     skipped: list[str] = field(default_factory=list)  # pointers that could not be packed, with why
     parts: list[str] = field(default_factory=list)  # s3:// URIs written
     partitions: int = 0
+    remaining: int = 0  # listed but left for the next run (MAX_POINTERS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +165,7 @@ class CompactionReport:
             "skipped": self.skipped,
             "parts": self.parts,
             "partitions": self.partitions,
+            "remaining": self.remaining,
         }
 
 
@@ -172,16 +177,18 @@ def compact_features(
     features_prefix: str = "features/",
     archive_prefix: str = ARCHIVE_FEATURES_PREFIX,
     now: datetime | None = None,
+    max_pointers: int = MAX_POINTERS,
 ) -> CompactionReport:
     """Pack the pointers of one backbone written since the last run; see the module docstring."""
     now = now or datetime.now(UTC)
     report = CompactionReport(backbone_sha256)
     root = f"{archive_prefix}{backbone_sha256}/"
     state = archive.read_archive_json(bucket, root + STATE) or {}
-    since = datetime.fromisoformat(state["watermark"].replace("Z", "+00:00")) - OVERLAP if state else None
     shard_root = f"{features_prefix}{backbone_sha256}/"
-    listed = archive.list_pointers(bucket, f"{shard_root}{KEYS_FOLDER}/", since)
+    listed = _to_pack(archive.list_pointers(bucket, f"{shard_root}{KEYS_FOLDER}/", _since(state)), state)
     report.listed = len(listed)
+    report.remaining = max(0, len(listed) - max_pointers)
+    listed = listed[:max_pointers]
     with ThreadPoolExecutor(max_workers=IO_WORKERS) as pool:
         pointers = list(pool.map(lambda entry: _read_pointer(archive, bucket, entry), listed))
     by_partition: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -225,12 +232,33 @@ def compact_features(
         report.partitions += 1
         report.parts.append(f"s3://{bucket}/{folder}{part}")
     if listed:
-        watermark = max(entry["LastModified"] for entry in listed)
-        body = {"watermark": format_timestamp(watermark), "last_run": format_timestamp(now)}
+        last = listed[-1]
+        body = {
+            "watermark": last["LastModified"].isoformat(),
+            # A run cut short resumes strictly after its last pointer; a complete one re-lists the overlap.
+            "after_key": last["Key"] if report.remaining else None,
+            "last_run": format_timestamp(now),
+        }
         archive.put_archive(
             bucket, root + STATE, json.dumps(body, sort_keys=True).encode(), "application/json"
         )
     return report
+
+
+def _since(state: dict[str, Any]) -> datetime | None:
+    if not state:
+        return None
+    watermark = datetime.fromisoformat(state["watermark"].replace("Z", "+00:00"))
+    return watermark if state.get("after_key") else watermark - OVERLAP
+
+
+def _to_pack(entries: list[dict[str, Any]], state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The listed pointers in (LastModified, key) order, after a cut-short run's last one."""
+    entries = sorted(entries, key=lambda e: (e["LastModified"], e["Key"]))
+    if state.get("after_key"):
+        mark = (_since(state), state["after_key"])
+        entries = [e for e in entries if (e["LastModified"], e["Key"]) > mark]
+    return entries
 
 
 def _read_pointer(archive: FeatureArchive, bucket: str, entry: dict[str, Any]) -> dict[str, Any] | str:

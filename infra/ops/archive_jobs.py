@@ -51,7 +51,12 @@ def role_session(stack: LocalStack, name: str, permissions: dict[str, tuple[str,
 
 
 def compact_locally(
-    endpoint_url: str, bucket: str, backbone_sha256: str | None = None, *, region: str = DEFAULT_REGION
+    endpoint_url: str,
+    bucket: str,
+    backbone_sha256: str | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    max_pointers: int | None = None,
 ) -> dict[str, Any]:
     from functions.archive.compaction import FeatureArchive
     from functions.compact_handler import compact_bucket
@@ -60,7 +65,8 @@ def compact_locally(
     s3 = role_session(stack, "compact", policy.compaction_permissions()).client(
         "s3", endpoint_url=endpoint_url
     )
-    return compact_bucket(FeatureArchive(s3), bucket, backbone_sha256)
+    limit = {} if max_pointers is None else {"max_pointers": max_pointers}
+    return compact_bucket(FeatureArchive(s3), bucket, backbone_sha256, **limit)
 
 
 def export_results_locally(
