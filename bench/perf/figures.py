@@ -20,10 +20,16 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
     """Cost per million frames for each precision at 20 ms added latency, and the recommendation.
 
     Options: the measured cells at the function's threads (batch 1 and 10) and the measured
-    one-thread cell (batch 10), priced at the memory that gives that many vCPUs.
+    one-thread cell (batch 10), priced at the memory that gives that many vCPUs. Requests: the
+    measured ones (``results["requests"]``, the default configuration: tags off; and
+    ``requests_with_tags`` when measured), never assumed.
     """
-    from bench.perf.pricing import Option, cost_per_million, memory_for_vcpus, recommend
+    from bench.perf.pricing import Option, bill_lines, cost_per_million, memory_for_vcpus, recommend
 
+    if "requests" not in results:
+        raise ValueError("no measured requests per frame to price (bench/requests.py did not run)")
+    lines = bill_lines(results["requests"])
+    tagged = bill_lines(results["requests_with_tags"]) if "requests_with_tags" in results else None
     out: dict[str, Any] = {}
     for precision, path in results["paths"].items():
         options = []
@@ -40,7 +46,7 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
         peak = (peak_rss_mib or {}).get(precision)  # the harness's child, when it ran: memory floor
         costs = {
             f"{o.threads}vcpu-batch{o.batch_size}-{arch}": cost_per_million(
-                o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch
+                o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch, lines
             ).as_dict()
             for o in options
             for arch in ("arm64", "x86")
@@ -48,9 +54,10 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
         out[precision] = {
             "options": [o.__dict__ for o in options],
             "usd_per_million": costs,
-            "recommendation": recommend(options, peak, "arm64"),
-            "recommendation_without_tags": recommend(options, peak, "arm64", write_tags=False),
+            "recommendation": recommend(options, lines, peak, "arm64"),
         }
+        if tagged is not None:
+            out[precision]["recommendation_with_tags"] = recommend(options, tagged, peak, "arm64")
     return out
 
 

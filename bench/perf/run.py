@@ -32,7 +32,7 @@ from bench.config import BenchConfig
 from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
 from bench.perf.figures import a_over_c, price, targets
 from bench.perf.machine import machine_info
-from bench.perf.markdown import render_markdown, write_section
+from bench.perf.markdown import bill_section, render_markdown, write_section
 
 PRECISIONS = ("fp32", "int8")
 GEMM_KIND = {"fp32": "fp32_matmul", "int8": "int8_qlinearmatmul"}
@@ -92,6 +92,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
         raise
     _write_results(config, results, started)
     console.print(render_markdown(results, headline_only=True))
+    console.print("\n\n".join(bill_section(results)))  # the full bill, line by line
     return results
 
 
@@ -201,6 +202,45 @@ def _measure_handler(
             path["cold_start"] = _cold_starts(
                 config, options, stack, model_dirs[precision], precision, frame_bytes, update
             )
+        phase("requests per frame through the whole local system (default: tags off; then tags on)")
+        results.update(_measure_requests(config, server.endpoint_url, model_dirs["int8"]))
+
+
+def _measure_requests(config: BenchConfig, endpoint_url: str, model_dir: Path) -> dict[str, Any]:
+    """Every request of the default configuration, counted (bench.requests), and again with tags on."""
+    from bench.requests import measure_requests
+    from functions import env
+
+    work = config.work_dir / "requests"
+    return {
+        "requests": measure_requests(endpoint_url, model_dir, work, seed=config.seed),
+        "requests_with_tags": measure_requests(
+            endpoint_url, model_dir, work, seed=config.seed, extra_environment={env.WRITE_TAGS: "true"}
+        ),
+    }
+
+
+def update_bill(config: BenchConfig, model_dir: Path) -> dict[str, Any]:
+    """Measure the requests alone and re-price the last run's perf.json (its timings stay as measured).
+
+    For a machine too busy to time anything: request counts and memory do not depend on load.
+    """
+    from infra.local.moto_server import LOCAL_AWS_ENV, MotoServer
+
+    perf_path = config.out_dir / "perf.json"
+    results = json.loads(perf_path.read_text())
+    with MotoServer(log_path=config.work_dir / "bill-moto.log") as server:
+        for name, value in LOCAL_AWS_ENV.items():
+            os.environ.setdefault(name, value)
+        results.update(_measure_requests(config, server.endpoint_url, model_dir))
+    results["pricing"] = price(results, results["threads"], _harness_peaks(config))
+    results["targets"] = targets(results)
+    perf_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_section(config.out_dir / "results.md", render_markdown(results))
+    from rich.console import Console
+
+    Console().print("\n\n".join(bill_section(results)))
+    return results
 
 
 def _cold_starts(
