@@ -167,7 +167,7 @@ def _measure_handler(
     phase: Any,
 ) -> None:
     """The handler against a moto server at added latency (all threads, then one), and cold starts."""
-    from bench.perf.latency import Cell, run_cells
+    from bench.perf.latency import Cell, deployed_settings, run_cells
     from functions.frames.model import ModelSession
     from infra.deploy.topology import StackNames
     from infra.local.moto_server import LOCAL_AWS_ENV, MotoServer
@@ -178,8 +178,9 @@ def _measure_handler(
             os.environ.setdefault(name, value)
         stack = create_local_stack(server.endpoint_url, StackNames.for_stage("perf"))
         frames = frame_bytes[: options.latency_frames]
-        table = (server.endpoint_url, stack.names.bucket, stack.names.table)
-        prefix = stack.names.frames_prefix
+        # The deployed function's settings (state, review, bus: what the first table's handler runs).
+        settings = deployed_settings(stack)
+        table = (server.endpoint_url, stack.names.bucket, settings)
         for precision in PRECISIONS:
             path = results["paths"][precision]
             model = ModelSession.open(str(model_dirs[precision]), threads=cpus)
@@ -187,7 +188,6 @@ def _measure_handler(
                 *table,
                 model,
                 frames,
-                frames_prefix=prefix,
                 on_progress=phase(f"{precision}: handler at added latency"),
             )
             del model
@@ -195,7 +195,7 @@ def _measure_handler(
             model = ModelSession.open(str(model_dirs[precision]), threads=1)
             one_thread = phase(f"{precision}: handler at added latency, 1 thread")
             path["latency_1_thread"] = run_cells(
-                *table, model, frames, cells=[Cell(0.020, 10)], frames_prefix=prefix, on_progress=one_thread
+                *table, model, frames, cells=[Cell(0.020, 10)], on_progress=one_thread
             )
             del model
             update = phase(f"{precision}: cold start")
