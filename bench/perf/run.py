@@ -229,6 +229,7 @@ def update_bill(config: BenchConfig, model_dir: Path) -> dict[str, Any]:
 
     perf_path = config.out_dir / "perf.json"
     results = json.loads(perf_path.read_text())
+    config.work_dir.mkdir(parents=True, exist_ok=True)
     with MotoServer(log_path=config.work_dir / "bill-moto.log") as server:
         for name, value in LOCAL_AWS_ENV.items():
             os.environ.setdefault(name, value)
