@@ -116,3 +116,33 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         True,
     )
     return rows
+
+
+RATES_FPS = (0.1, 1.0, 10.0, 100.0)  # all cameras together: one slow camera .. a busy site
+WINDOWS_S = (0.0, 2.0, 5.0)  # maximumBatchingWindow: none, serverless.yml's default, prod's
+
+
+def batching_tradeoff(
+    results: dict[str, Any], batch_size: int = 10, memory_mb: int = 1769
+) -> list[dict[str, Any]]:
+    """Upload-to-result on AWS (bench.perf.upload_latency.aws_model) and $ per million frames, for each
+    rate and ``maximumBatchingWindow``: the batch a window fills is what the invocation costs divide by."""
+    from bench.perf.pricing import bill_lines, cost_per_million, memory_for_vcpus
+    from bench.perf.upload_latency import aws_model, measured_invocation_s
+
+    # The cells measured at the function's threads (batch 1 and 10), priced at the memory giving
+    # that many vCPUs: one configuration throughout.
+    cells = results.get("paths", {}).get("int8", {}).get("latency", {})
+    if "20ms-batch1" not in cells or "20ms-batch10" not in cells or "requests" not in results:
+        return []
+    invocation = measured_invocation_s(cells)
+    lines = bill_lines(results["requests"])
+    memory_mb = memory_for_vcpus(int(results.get("threads", 1)))
+    rows = []
+    for rate in RATES_FPS:
+        for window in WINDOWS_S:
+            row = aws_model(rate, batch_size, window, invocation)
+            batch = row["frames_per_invocation"]
+            cost = cost_per_million(invocation(batch), batch, memory_mb, "arm64", lines)
+            rows.append(row | {"usd_per_million": round(cost.total, 2)})
+    return rows

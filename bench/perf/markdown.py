@@ -27,6 +27,7 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
     for precision, priced in results.get("pricing", {}).items():
         parts += _pricing_section(precision, priced)
     parts += bill_section(results)
+    parts += _latency_section(results)
     return "\n\n".join(parts) + "\n"
 
 
@@ -150,6 +151,60 @@ def bill_section(results: dict[str, Any]) -> list[str]:
         "### The bill: the default deployment, int8, arm64, per million frames",
         *bill_table(rec, measured),
     ]
+
+
+def _latency_section(results: dict[str, Any]) -> list[str]:
+    parts = []
+    measured = results.get("upload_to_result")
+    if measured:
+        parts += [
+            f"### Upload to result, through the whole local system (batch {measured['batch_size']}, "
+            f"window {measured['window_s']} s; results polled every {measured['poll_s'] * 1000:.0f} ms)",
+            _table(
+                ["load", "frames", "frames/s", "p50 ms", "p95 ms", "max ms"],
+                [
+                    [
+                        name,
+                        v["frames"],
+                        v["frames_per_second"] or "burst",
+                        v["p50_ms"],
+                        v["p95_ms"],
+                        v["max_ms"],
+                    ]
+                    for name, v in measured["loads"].items()
+                ],  # fmt: skip
+            ),
+        ]
+    rows = results.get("batching_tradeoff")
+    if rows:
+        parts += [
+            "### Upload to result on AWS (model: S3 delivery 1 s + window wait + 20 ms invoke + the measured "
+            "function time), and the bill, by rate and maximumBatchingWindow (batchSize 10)",
+            _table(
+                [
+                    "frames/s",
+                    "window s",
+                    "frames per invocation",
+                    "best s",
+                    "mean s",
+                    "worst s",
+                    "$ per million",
+                ],
+                [
+                    [
+                        r["rate_fps"],
+                        r["window_s"],
+                        r["frames_per_invocation"],
+                        r["best_s"],
+                        r["mean_s"],
+                        r["worst_s"],
+                        r["usd_per_million"],
+                    ]
+                    for r in rows
+                ],  # fmt: skip
+            ),
+        ]
+    return parts
 
 
 def bill_summary(perf_json: Path) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 
 from bench.config import BenchConfig
 from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
-from bench.perf.figures import a_over_c, price, targets
+from bench.perf.figures import a_over_c, batching_tradeoff, price, targets
 from bench.perf.machine import machine_info
 from bench.perf.markdown import bill_section, render_markdown, write_section
 
@@ -84,6 +84,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
                 )
             phase("pricing")
             results["pricing"] = price(results, cpus, _harness_peaks(config))
+            results["batching_tradeoff"] = batching_tradeoff(results)
             phase.done()
     except BaseException:
         # Keep what was measured: a late failure must not throw away minutes of figures.
@@ -92,7 +93,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
         raise
     _write_results(config, results, started)
     console.print(render_markdown(results, headline_only=True))
-    console.print("\n\n".join(bill_section(results)))  # the full bill, line by line
+    console.print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)  # the bill, line by line
     return results
 
 
@@ -204,6 +205,12 @@ def _measure_handler(
             )
         phase("requests per frame through the whole local system (default: tags off; then tags on)")
         results.update(_measure_requests(config, server.endpoint_url, model_dirs["int8"]))
+        phase("upload-to-result latency through the whole local system (steady, burst)")
+        from bench.perf.upload_latency import measure_upload_to_result
+
+        results["upload_to_result"] = measure_upload_to_result(
+            server.endpoint_url, model_dirs["int8"], config.work_dir / "upload-latency", seed=config.seed
+        )
 
 
 def _measure_requests(config: BenchConfig, endpoint_url: str, model_dir: Path) -> dict[str, Any]:
@@ -235,12 +242,13 @@ def update_bill(config: BenchConfig, model_dir: Path) -> dict[str, Any]:
             os.environ.setdefault(name, value)
         results.update(_measure_requests(config, server.endpoint_url, model_dir))
     results["pricing"] = price(results, results["threads"], _harness_peaks(config))
+    results["batching_tradeoff"] = batching_tradeoff(results)
     results["targets"] = targets(results)
     perf_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     write_section(config.out_dir / "results.md", render_markdown(results))
     from rich.console import Console
 
-    Console().print("\n\n".join(bill_section(results)))
+    Console().print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)
     return results
 
 
