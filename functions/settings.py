@@ -29,6 +29,8 @@ class Settings:
     key_pattern: re.Pattern[str] = re.compile(env.DEFAULT_KEY_PATTERN)
     max_bytes: int = env.DEFAULT_MAX_BYTES
     max_pixels: int = env.DEFAULT_MAX_PIXELS
+    max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/frames/decode_cost.py)
+    memory_mb: int | None = None  # the function's memory (Lambda sets it); None: unknown
     onnx_threads: int | None = None  # None: the CPUs this process may use
     # Off by default: each tag write is an S3 PUT ($5 per million frames, more than the compute);
     # the results table is the record. A deployment whose S3-side tools read labels turns it on.
@@ -57,6 +59,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         ),
         max_bytes=max_bytes_setting(environ),
         max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
+        max_decode_mib=_positive_int(environ, env.MAX_DECODE_MIB, env.DEFAULT_MAX_DECODE_MIB),
+        memory_mb=_positive_int(environ, env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, None),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, False),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),

@@ -100,6 +100,9 @@ def demo(
 
     Exits non-zero when any uploaded object ends with neither a result nor a DLQ entry.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from rich.console import Console
 
     from infra.demo.run import run_demo

@@ -143,6 +143,9 @@ def train(
     Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
     model, checks it against Keras + LightGBM and writes a report.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from rich.console import Console
 
     from training.finetune_net import TuneSettings

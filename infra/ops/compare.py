@@ -22,11 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
 from functions.errors import ConfigurationError
 from functions.frames.keys import format_timestamp
+from functions.stores.dynamo import table_error
 from functions.stores.results import ResultsTable, deserialize_item
 
 
@@ -153,7 +155,10 @@ def shadow_items(
     }
     found = []
     while True:
-        response = dynamodb.scan(**params)
+        try:
+            response = dynamodb.scan(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise table_error(exc, table, "Scan", "--table (the stage's results table)") from exc
         found += [deserialize_item(raw) for raw in response.get("Items", [])]
         if not response.get("LastEvaluatedKey"):
             return found

@@ -396,3 +396,16 @@ def test_the_readme_is_short_and_opens_with_the_two_commands():
     assert len(lines) <= 300, f"README.md has {len(lines)} lines: move detail into docs/"
     opening = "\n".join(lines[:10])
     assert "make demo" in opening and "make test" in opening
+
+
+@pytest.mark.parametrize("page", [README, DOCS / "getting-started.md"], ids=_name)
+def test_the_tour_a_page_shows_is_the_tour_the_demo_prints(page):
+    """One list (infra/demo/tour.py): the demo prints it, this page shows it, tests/e2e/test_tour.py runs it."""
+    from infra.demo.tour import tour_commands
+    from tests.fixtures.readme import tour_commands as shown
+
+    demo, tour = shown(_text(page))
+    assert demo is not None, f"{_name(page)}: no `camsort demo ... --keep-running` line in its tour section"
+    assert tour == tour_commands(shadow=False), (
+        f"{_name(page)}'s tour after `{demo}` differs from infra/demo/tour.py (what the demo prints)"
+    )
