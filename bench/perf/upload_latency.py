@@ -66,7 +66,8 @@ def aws_model(
         raise ValueError("rate_fps and batch_size must be positive, window_s not negative")
     fill_s = batch_size / rate_fps
     wait_s = min(window_s, fill_s)
-    # With no window the poller still takes whatever is queued: about one frame at low rates.
+    # No window: one frame per invocation, the lower bound (at high rates the poller takes
+    # whatever has queued meanwhile, which depends on its polling, not published).
     batch = max(1, min(batch_size, math.floor(rate_fps * wait_s) + 1))
     fixed = S3_DELIVERY_S + INVOKE_S + invocation_s(batch)
     return {

@@ -71,7 +71,9 @@ def test_measured_lines_are_priced_by_what_bills_them():
     # PutItem and PutEvents requests are billed through their units and entries, not per request.
     assert "dynamodb:PutItem results" not in lines
     assert lines["events:PutEvents bus"] == Line("events:PutEvents bus", "eventbridge_event", per_frame=0.1)
-    assert lines["dynamodb:GetItem state"] == Line("dynamodb:GetItem state", "dynamodb_read_unit", per_frame=1.0)
+    assert lines["dynamodb:GetItem state"] == Line(
+        "dynamodb:GetItem state", "dynamodb_read_unit", per_frame=1.0
+    )
     assert lines["sqs:ReceiveMessage queue"].units_per_frame(10) == pytest.approx(0.1)
     assert lines["Lambda requests"].units_per_frame(10) == pytest.approx(0.1)
     assert lines["dynamodb:PutItem state (write units)"].per_frame == 2.0
