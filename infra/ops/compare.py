@@ -219,16 +219,21 @@ def comparison_tables(comparison: Comparison) -> list[Table]:
     return [head, matrix, worst]
 
 
-def thumbnail_data_uri(data: bytes, size: int = 192) -> str:
+def thumbnail_jpeg(data: bytes, size: int = 192) -> bytes:
+    """A small JPEG of an image (decoded at the smallest JPEG draft scale that still covers ``size``)."""
     from PIL import Image
 
-    image = Image.open(io.BytesIO(data))
-    image.draft("RGB", (size, size))
-    image = image.convert("RGB")
-    image.thumbnail((size, size))
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        small = image.convert("RGB")
+    small.thumbnail((size, size))
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    small.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def thumbnail_data_uri(data: bytes, size: int = 192) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(data, size)).decode()
 
 
 def thumbnail_sources(s3: Any, frames: list[FrameComparison], mode: str) -> dict[str, str]:
