@@ -21,6 +21,7 @@ import dataclasses
 import io
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,10 @@ def measure_requests(
     counted = last[0]
     item_bytes = _written_item_bytes(stack, counted.dynamodb_writes)
     model = read_manifest(model_dir)
-    return {"model": {"version": model.model_version, "precision": model.precision}} | summarize(
+    return {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "model": {"version": model.model_version, "precision": model.precision},
+    } | summarize(
         counted.requests,
         counted.event_entries,
         item_bytes,

@@ -215,7 +215,13 @@ def bill_summary(perf_json: Path) -> str:
         return (
             f"No measured bill in {perf_json}: run `make bench` (or `camsort bench --bill-only MODEL_DIR`)."
         )
-    return "\n\n".join([*section, f"(from {perf_json}, measured {results.get('created_at', '?')})"])
+    when = results["requests"].get("measured_at", "?")
+    return "\n\n".join(
+        [
+            *section,
+            f"(from {perf_json}: requests counted {when}, compute timed {results.get('created_at', '?')})",
+        ]
+    )
 
 
 def bill_table(rec: dict[str, Any], measured: dict[str, Any]) -> list[str]:
