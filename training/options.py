@@ -8,6 +8,7 @@ error), before any work. ``train_with_options`` is the whole command.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from functions.errors import ConfigurationError
 from training.data.dataset import DEFAULT_LABEL_SEP
 from training.pipeline import TrainResult, train
 from training.settings import TrainSettings
-from training.sources import FeatureSource, Frames, StoredShards
+from training.sources import ArchiveOptions, FeatureSource, Frames, StoredShards
 from training.tasks import MultiLabel, SingleLabel, Task
 
 TASK_CHOICES = ("auto", "multilabel")
@@ -35,12 +36,25 @@ def strategies(
     features: str | None = None,
     backbone_from: str | None = None,
     s3_client: Any = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    cameras: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[Task, FeatureSource]:
-    """The task and the feature source for these options (``task``: auto | multilabel)."""
+    """The task and the feature source for these options (``task``: auto | multilabel; ``engine``,
+    ``scheduler``, ``cameras``, ``since``, ``until``: stored features only)."""
     if task not in TASK_CHOICES:
         raise IncompatibleOptions(f"--task {task!r}: choose one of {', '.join(TASK_CHOICES)}")
+    archive = ArchiveOptions(engine, scheduler, list(cameras), since, until)
     if features:
-        return SingleLabel(), _stored_shards(datasets, settings, task, features, backbone_from, s3_client)
+        return SingleLabel(), _stored_shards(
+            datasets, settings, task, features, backbone_from, s3_client, archive
+        )
+    if archive != ArchiveOptions():
+        raise IncompatibleOptions(
+            "--engine, --scheduler, --camera, --since and --until train from --features"
+        )
     if backbone_from:
         raise IncompatibleOptions(
             "--backbone-from names the model that wrote --features' shards: it needs --features"
@@ -63,6 +77,7 @@ def _stored_shards(
     features: str,
     backbone_from: str | None,
     s3_client: Any,
+    archive: ArchiveOptions,
 ) -> StoredShards:
     if settings.fine_tune is not None:
         raise IncompatibleOptions(
@@ -81,7 +96,7 @@ def _stored_shards(
             "--features ships the backbone of --backbone-from (its weights and precision): "
             "drop --weights / --precision"
         )
-    return StoredShards(datasets[0], features, backbone_from, s3_client)
+    return StoredShards(datasets[0], features, backbone_from, s3_client, archive)
 
 
 def train_with_options(

@@ -84,10 +84,10 @@ def train(
     """Train and export a model for ``task`` from ``source``'s features into ``out_dir``."""
     run = Run.start(settings or TrainSettings(), console)
     data = source.load(task, run.settings, run.step)
-    heads, head, head_reason = cross_validate_heads(task, data, run)
+    heads, head, head_reason = cross_validate_heads(task, source, data, run)
     tuning, data = fine_tune(task, source, data, heads[head], head, run)
     evaluation, precision = evaluate_precisions(task, source, data, heads, head, head_reason, tuning, run)
-    fitted = fit_final_head(task, data, precision.shipped, head, evaluation.cv, run)
+    fitted = fit_final_head(task, source, data, precision.shipped, head, evaluation.cv, run)
     out_dir = Path(out_dir)
     with export_model(source, data, precision.shipped, fitted, out_dir, run) as (staged, parity):
         manifest, report_paths = write_manifest_and_report(

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,9 +32,11 @@ from functions.frames.manifest import MODEL_FILENAME, sha256_file
 from training.export_step import export_and_check
 from training.features.backbone import BACKBONE_NAME, backbone_features, resolve_cache_dir
 from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
+from training.features.parquet_features import is_parquet_features, load_parquet_features
 from training.features.precision import choose_precision, quantization_summary
-from training.features.shards import download_frames, load_feature_shards
+from training.features.shards import ShardSet, download_frames, load_feature_shards
 from training.features.shards_backbone import ShardBackbone, check_backbone, open_backbone, parity_sample
+from training.fit.heads import fit_head
 from training.fit.thresholds import GuardResult
 from training.settings import TrainingSet, TrainSettings
 from training.tasks import Task
@@ -45,6 +48,10 @@ class FeatureSource(Protocol):
     """Where a training run's features come from: ``Frames`` or ``StoredShards``."""
 
     def load(self, task: Task, settings: TrainSettings, step: Step) -> TrainingSet: ...
+
+    def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step): ...
+
+    def fit_head(self, task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings): ...
 
     def with_tuned_backbone(
         self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step
@@ -103,6 +110,12 @@ class Frames:
             keras_model=prepared.keras_model, featurize_stats=prepared.featurize_stats,
             sources=list(self.sources),
         )  # fmt: skip
+
+    def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):
+        return _heads_here(task, data, settings, step)
+
+    def fit_head(self, task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
+        return _fit_here(task, data, shipped, head, settings)
 
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):
         """The training set featurized again through the fine-tuned network (which ships)."""
@@ -180,6 +193,31 @@ def _featurize_options(settings: TrainSettings, step: Step) -> dict[str, Any]:
     }
 
 
+def _heads_here(task: Task, data: TrainingSet, settings: TrainSettings, step: Step) -> dict[str, Any]:
+    """Every requested head cross-validated in this process, on the reference features."""
+    step(
+        f"cross-validating the {settings.head} head(s) on {data.reference} features ({settings.folds} folds)"
+    )
+    return task.cross_validate_heads(settings.head, data.features[data.reference], data, settings)
+
+
+def _fit_here(task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
+    """The head fitted in this process on every frame's ``shipped`` features."""
+    features, kind = data.features[shipped], task.kind(data.labels)
+    return fit_head(head, kind, features, data.y, data.labels, params=settings.params, seed=settings.seed)
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """Stored features only: where the LightGBM head trains, and which archived frames count."""
+
+    engine: str = "local"  # local | dask (lightgbm.dask, the same grouped folds)
+    scheduler: str | None = None  # a Dask scheduler address; None: a LocalCluster
+    cameras: list[str] = field(default_factory=list)  # the Parquet archive: only these cameras
+    since: datetime | None = None  # the Parquet archive: frames captured at or after
+    until: datetime | None = None  # the Parquet archive: frames captured before
+
+
 @dataclass
 class StoredShards:
     """Features a featurize backfill stored for the frames under ``training_set`` (one s3:// prefix).
@@ -192,7 +230,9 @@ class StoredShards:
     features_uri: str
     backbone_from: str | None
     s3_client: Any
+    archive: ArchiveOptions = field(default_factory=ArchiveOptions)
     _backbone: ShardBackbone | None = field(default=None, init=False, repr=False)
+    _dask_head: Any = field(default=None, init=False, repr=False)
     _parity_frames: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def load(self, task: Task, settings: TrainSettings, step: Step) -> TrainingSet:
@@ -204,10 +244,11 @@ class StoredShards:
             raise ConfigurationError(
                 "--fine-tune trains the network on the frames themselves: it cannot run with --features"
             )
-        step(f"reading the feature shards of {self.training_set} from {self.features_uri}")
-        shards = load_feature_shards(
-            self.training_set, self.features_uri, s3_client=self.s3_client, min_per_label=settings.folds
-        )
+        if self.archive.engine == "dask" and settings.head != "lightgbm":
+            raise ConfigurationError(
+                f"--engine dask trains the LightGBM head: --head {settings.head} runs on the local engine"
+            )
+        shards = self._read(settings, step)
         groups = groups_of_hashes(shards.hashes)
         counts = {label: int((shards.y == i).sum()) for i, label in enumerate(shards.labels)}
         step(
@@ -231,7 +272,8 @@ class StoredShards:
         )
         summary = {
             "source": self.training_set, "labels": list(shards.labels), "per_label": counts,
-            "total": len(shards.y), "features_from": "shards", "features": self.features_uri,
+            "total": len(shards.y), "features_from": "parquet" if is_parquet_features(self.features_uri) else "shards",
+            "engine": "local", "features": self.features_uri,
             "features_written_by": shards.model_versions, "without_features": len(shards.missing),
             "near_duplicates": {"groups": groups.n_groups, "merged": groups.merged, "max_distance": DEFAULT_MAX_DISTANCE},
         }  # fmt: skip
@@ -241,6 +283,52 @@ class StoredShards:
             summary=summary, report_summary={**summary, "without_features_examples": shards.missing[:20]},
             parity={"backbone_vs_shards": checked},
         )  # fmt: skip
+
+    def _read(self, settings: TrainSettings, step: Step) -> ShardSet:
+        """Per-frame shards, or the Parquet archive ``camsort compact`` writes (with its filters)."""
+        archive = self.archive
+        if is_parquet_features(self.features_uri):
+            step(f"reading the Parquet feature archive of {self.training_set} from {self.features_uri}")
+            return load_parquet_features(
+                self.training_set, self.features_uri, s3_client=self.s3_client, cameras=archive.cameras or None,
+                since=archive.since, until=archive.until, min_per_label=settings.folds,
+            )  # fmt: skip
+        if archive.cameras or archive.since or archive.until:
+            raise ConfigurationError(
+                f"{self.features_uri}: --camera/--since/--until filter the Parquet archive (s3://<bucket>/archive/"
+                "features/<backbone sha256>/, written by `camsort compact`), not per-frame shards"
+            )
+        step(f"reading the feature shards of {self.training_set} from {self.features_uri}")
+        return load_feature_shards(
+            self.training_set, self.features_uri, s3_client=self.s3_client, min_per_label=settings.folds
+        )
+
+    def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):
+        """``--engine dask``: the LightGBM head's CV and final fit on a Dask cluster (same folds)."""
+        if self.archive.engine != "dask":
+            return _heads_here(task, data, settings, step)
+        from training.fit.dask_engine import train_head_on_dask
+        from training.fit.thresholds import DEFAULT_TARGET_PRECISION
+
+        scheduler = self.archive.scheduler
+        step(
+            f"cross-validating the lightgbm head on Dask ({scheduler or 'a LocalCluster'}, {settings.folds} folds)"
+        )
+        target = DEFAULT_TARGET_PRECISION if settings.target_precision is None else settings.target_precision
+        cv, self._dask_head = train_head_on_dask(
+            data.features[data.reference], data.y, data.groups.group_ids, data.labels, folds=settings.folds,
+            seed=settings.seed, params=settings.params, target_precision=target, scheduler=scheduler,
+            progress=settings.progress,
+        )  # fmt: skip
+        data.summary["engine"] = data.report_summary["engine"] = cv.extra.get("engine", "local")
+        return {"lightgbm": cv}
+
+    def fit_head(self, task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
+        return (
+            self._dask_head
+            if self.archive.engine == "dask"
+            else _fit_here(task, data, shipped, head, settings)
+        )
 
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):
         raise ConfigurationError(

@@ -19,7 +19,7 @@ from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sh
 from training.export_step import move_into, parity_line, tool_versions
 from training.features.backbone import resolve_cache_dir
 from training.fit.finetune import fine_tune_step
-from training.fit.heads import choose_head, fit_head, head_to_onnx
+from training.fit.heads import choose_head, head_to_onnx
 from training.settings import TrainingSet, TrainSettings
 from training.sources import FeatureSource, FittedHead
 from training.tasks import Evaluation, Task
@@ -49,13 +49,12 @@ class Precision:
     reason: str
 
 
-def cross_validate_heads(task: Task, data: TrainingSet, run: Run) -> tuple[dict[str, Any], str, str]:
+def cross_validate_heads(
+    task: Task, source: FeatureSource, data: TrainingSet, run: Run
+) -> tuple[dict[str, Any], str, str]:
     """Every requested head on the same folds (reference features); the one that ships, and why."""
     settings = run.settings
-    run.step(
-        f"cross-validating the {settings.head} head(s) on {data.reference} features ({settings.folds} folds)"
-    )
-    heads = task.cross_validate_heads(settings.head, data.features[data.reference], data, settings)
+    heads = source.cross_validate_heads(task, data, settings, run.step)
     head, reason = choose_head(settings.head, heads)
     run.step(f"head: {head}: {reason}")
     return heads, head, reason
@@ -119,14 +118,13 @@ def evaluate_precisions(
     return Evaluation(cv, others, heads, head, head_reason, guard, tuning), Precision(shipped, reason)
 
 
-def fit_final_head(task: Task, data: TrainingSet, shipped: str, head: str, cv: Any, run: Run) -> FittedHead:
+def fit_final_head(
+    task: Task, source: FeatureSource, data: TrainingSet, shipped: str, head: str, cv: Any, run: Run
+) -> FittedHead:
     """The head on every frame's features (the shipped precision's), converted to ONNX."""
-    settings, kind = run.settings, task.kind(data.labels)
+    kind = task.kind(data.labels)
     run.step(f"fitting the final {head} head on all frames and exporting model.onnx")
-    features = data.features[shipped]
-    classifier = fit_head(
-        head, kind, features, data.y, data.labels, params=settings.params, seed=settings.seed
-    )
+    classifier = source.fit_head(task, data, shipped, head, run.settings)
     trees = head_to_onnx(head, kind, classifier, FEATURE_SIZE, list(data.labels))
     return FittedHead(classifier, trees, task.parity_thresholds(cv))
 

@@ -37,6 +37,11 @@ from pathlib import Path
 from functions.errors import CamsortError, ConfigurationError, ModelArtifactError
 from functions.frames.manifest import sha256_file
 from infra import PROJECT_ROOT
+from infra.deploy.native import elf_machine, foreign_libraries, wheel_tags
+
+__all__ = ["elf_machine", "wheel_tags"]  # re-exported: the package's checks read them
+
+ARCHIVE_REQUIREMENTS = PROJECT_ROOT / "requirements-archive.txt"
 
 # Lambda's hard limit for a function's unzipped code (layers included): 250 MB.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
@@ -75,6 +80,16 @@ PRUNE_PATTERNS = (
     "onnxruntime/quantization",
     "onnxruntime/datasets",
     "onnxruntime/backend",
+    # pyarrow's Flight RPC, Substrait and Gandiva: imported only on demand, never by compaction
+    # or the results export (they read and write Parquet), and a third of pyarrow's size.
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/_flight*.so",
+    "pyarrow/libarrow_substrait.so*",
+    "pyarrow/_substrait*.so",
+    "pyarrow/libgandiva.so*",
+    "pyarrow/gandiva*.so",
+    "pyarrow/include",
+    "pyarrow/src",
     # Pillow GUI bindings: no display in Lambda.
     "PIL/ImageTk.py",
     "PIL/ImageQt.py",
@@ -166,8 +181,13 @@ def build_lambda_package(
     embed_model: Path | None = None,
     limit_bytes: int = LAMBDA_UNZIPPED_LIMIT_BYTES,
     warn_bytes: int = WARN_UNZIPPED_BYTES,
+    name: str = "lambda",
 ) -> PackageReport:
-    """Build ``out_dir/lambda-<architecture>.zip`` (+ ``.json`` report) and return its report.
+    """Build ``out_dir/<name>-<architecture>.zip`` (+ ``.json`` report) and return its report.
+
+    ``name="archive"`` with ``requirements=ARCHIVE_REQUIREMENTS`` is the archive functions'
+    artifact (compact, exportResults): pyarrow instead of onnxruntime and Pillow, so the
+    classify artifact stays as lean as it was.
 
     Raises ``PackageTooLargeError`` above ``limit_bytes`` unzipped (the zip is still written,
     so it can be inspected), ``PackageBuildError`` when pip fails, ``ConfigurationError`` /
@@ -185,7 +205,7 @@ def build_lambda_package(
     pinned_file.write_text("\n".join(requirement_lines) + "\n")
 
     _download_wheels(pinned_file, wheel_dir, architecture)
-    staging = out_dir / f"lambda-{architecture}"
+    staging = out_dir / f"{name}-{architecture}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -198,7 +218,7 @@ def build_lambda_package(
     prune(staging)
     _check_native_libraries(staging, machine)
 
-    artifact = out_dir / f"lambda-{architecture}.zip"
+    artifact = out_dir / f"{name}-{architecture}.zip"
     write_deterministic_zip(staging, artifact)
     entries = measure_zip(artifact)
     unzipped = sum(e.unzipped_bytes for e in entries)
@@ -297,27 +317,6 @@ def measure_zip(artifact: Path) -> list[PackageEntry]:
     return sorted(entries, key=lambda e: (-e.unzipped_bytes, e.name))
 
 
-def wheel_tags(root: Path) -> dict[str, list[str]]:
-    """``{dist-info name: [Tag: lines]}`` from every installed wheel's WHEEL file."""
-    tags = {}
-    for wheel_file in sorted(root.glob("*.dist-info/WHEEL")):
-        lines = wheel_file.read_text().splitlines()
-        tags[wheel_file.parent.name] = [
-            line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")
-        ]
-    return tags
-
-
-def elf_machine(path: Path) -> int | None:
-    """The ELF ``e_machine`` of ``path`` (183 = aarch64, 62 = x86_64), None if not an ELF file."""
-    with path.open("rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        return None
-    byteorder = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], byteorder)
-
-
 # --- internals -----------------------------------------------------------------------------
 
 
@@ -399,13 +398,7 @@ def _model_files(model_dir: Path) -> list[Path]:
 
 def _check_native_libraries(root: Path, machine: str) -> None:
     """Every shared library must be built for the target CPU (a wrong wheel would crash at import)."""
-    expected = ELF_MACHINE_CODES[machine]
-    wrong = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and (path.suffix == ".so" or ".so." in path.name):
-            code = elf_machine(path)
-            if code is not None and code != expected:
-                wrong.append(path.relative_to(root).as_posix())
+    wrong = foreign_libraries(root, ELF_MACHINE_CODES[machine])
     if wrong:
         raise PackageBuildError(
             f"{root}: {len(wrong)} shared libraries are not built for {machine}: {', '.join(wrong[:5])}; "

@@ -9,6 +9,9 @@ the function's error mapping run exactly as they would against AWS.
 e.g. 0.020 for an in-region round trip: moto on 127.0.0.1 answers in about a millisecond,
 AWS in 10-30 ms, and hiding that wait is what the function's concurrent I/O is for. The
 server is threaded, so concurrent calls wait side by side, as they would on a network.
+
+``proxy.requests`` counts every request it receives by ``service:Operation`` (and keeps the
+DynamoDB writes' items): what a run would be billed for (infra/local/operations.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from infra.local.moto_server import HOST
+from infra.local.operations import RequestCounter
 
 # Hop-by-hop headers (RFC 9110) are about one connection and are never relayed.
 _HOP_BY_HOP = {
@@ -231,6 +235,7 @@ class FaultInjectingProxy:
         self.upstream_port = upstream.port or 80
         self.faults = list(faults or [])
         self.stats = ProxyStats()
+        self.requests = RequestCounter()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -294,6 +299,7 @@ class FaultInjectingProxy:
                     headers={name.lower(): value for name, value in self.headers.items()},
                     body=self._read_body(),
                 )
+                proxy.requests.record(request.method, request.path, request.headers, request.body)
                 proxy._delay()
                 fault = proxy._pick_fault(request)
                 if fault is not None and fault.action == "reset":
