@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from functions.errors import ConfigurationError
 from training.fit.finetune_net import TuneSettings
 from training.options import IncompatibleOptions, strategies
 from training.settings import TrainSettings
-from training.sources import Frames, StoredShards
+from training.sources import ArchiveOptions, Frames, StoredShards
 from training.tasks import MultiLabel, SingleLabel
 
 SHARDS = "s3://frames/features/" + "a" * 64 + "/"
@@ -69,11 +71,28 @@ def test_features_select_the_stored_shards_of_one_s3_training_set():
             {"features": SHARDS},
             "on the frames themselves",
         ),
+        (["data/"], TrainSettings(), {"engine": "dask"}, "train from --features"),
+        (["data/"], TrainSettings(), {"cameras": ["cam-1"]}, "train from --features"),
     ],
 )
 def test_incompatible_options_are_refused(datasets, settings, options, message):
     with pytest.raises(IncompatibleOptions, match=message):
         strategies(datasets, settings, s3_client=S3, **options)
+
+
+def test_the_archive_options_go_to_the_stored_features():
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    _, source = strategies(
+        ["s3://f/t/"],
+        TrainSettings(),
+        features=SHARDS,
+        s3_client=S3,
+        engine="dask",
+        cameras=["cam-7"],
+        since=since,
+    )
+    assert isinstance(source, StoredShards)
+    assert source.archive == ArchiveOptions(engine="dask", cameras=["cam-7"], since=since)
 
 
 def test_features_need_one_s3_training_set():
