@@ -31,7 +31,7 @@ from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
 from infra.labelling.label_set import THUMBS_DIR, refuse_labelled, write_set
 from infra.ops.compare import thumbnail_jpeg
-from training.label_files import LABEL_PAGE_PORT
+from training.data.label_files import LABEL_PAGE_PORT
 
 THUMBNAIL_SIZE = 256
 DEFAULT_CANDIDATES = 100  # per camera, as Frigate's wizard: 100 moments, then the most different
@@ -94,7 +94,7 @@ class WholeFrames:
         return refs
 
     def _s3_frames(self) -> list[FrameRef]:
-        from training.dataset import parse_s3_uri, s3_fetcher
+        from training.data.loading import parse_s3_uri, s3_fetcher
 
         if self.s3 is None:
             raise ConfigurationError(f"{self.source}: an s3:// source needs an S3 client")
