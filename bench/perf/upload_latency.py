@@ -150,7 +150,7 @@ def _warm_up(stack, worker, seed: int) -> None:
 
 
 def _run_load(stack, load: Load, poll_s: float, seed: int) -> list[float]:
-    from training.synthetic import LABELS, frame_jpeg
+    from training.data.synthetic import LABELS, frame_jpeg
 
     from infra.deploy.topology import TABLE_PARTITION_KEY
 

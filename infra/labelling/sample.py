@@ -4,7 +4,7 @@ Per camera: ``--candidates`` frames spread over the camera's time span (time-bal
 the N most different of those (farthest-point sampling in the live model's ``features``
 space, or on dhash bits when no model is given), or with ``--uncertain`` the N the live model
 was least sure of (smallest top-1 minus top-2 margin). Every frame is decoded by the function's
-own loader and scored by the function's own :class:`functions.model.ModelSession`.
+own loader and scored by the function's own :class:`functions.frames.model.ModelSession`.
 
 Where frames come from is a :class:`FrameSource`: today the whole frames of a folder or an S3
 prefix (``<root>/<camera>/<name>``). Regions do not exist yet; when they do, a crop source

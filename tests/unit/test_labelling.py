@@ -58,7 +58,7 @@ def test_margins_and_most_uncertain():
 
 @pytest.fixture
 def frames_dir(tmp_path) -> Path:
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     for c, camera in enumerate(("cam-01", "cam-02")):
         for i in range(8):

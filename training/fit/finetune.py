@@ -110,7 +110,7 @@ def cross_fit(
     """Cross-fit the fine-tuning, then fine-tune the shipped network on all frames.
 
     ``cross_validate_with(fold_features)`` runs the head's cross-validation on the frozen run's
-    folds (``training.fit.crossval.cross_validate`` or ``training.fit.multilabel.cross_validate_multilabel``
+    folds (``training.fit.crossval.cross_validate`` or ``training.fit.crossval.cross_validate_multilabel``
     with ``fold_features``); ``y``: int [N] classes, or uint8 [N, L] label sets (``multilabel``).
     """
     seconds: dict[str, float] = {}

@@ -225,7 +225,7 @@ def choose_multilabel_thresholds(
 def apply_thresholds(
     probabilities: np.ndarray, labels: list[str], thresholds: dict[str, float]
 ) -> np.ndarray:
-    """uint8 [N, L]: the label set of each frame, as ``functions.decision.decide_labels`` decides it."""
+    """uint8 [N, L]: the label set of each frame, as ``functions.frames.decision.decide_labels`` decides it."""
     from functions.frames.decision import decide_labels
 
     decisions = decide_labels(probabilities, labels, thresholds)
