@@ -66,9 +66,8 @@ def labels_and_folds(total: int, block_rows: int, means: np.ndarray) -> tuple[np
 
 def run_engine(engine: str, rows: int, block_rows: int) -> dict[str, Any]:
     """One engine's fit on folds 1..4 and score on fold 0 (in this process)."""
-    from training.fit.metrics import compute_metrics
-
     from training.fit.lightgbm import fit_final
+    from training.fit.metrics import compute_metrics
 
     means = label_means()
     started = time.perf_counter()

@@ -39,6 +39,7 @@ STAGES = (
     ("export + parity", "training.sources", "export_and_check"),
 )
 
+
 class StageMemory:
     """Peak RSS (MiB) of the process tree per stage, and each stage's wall seconds."""
 

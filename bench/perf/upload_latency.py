@@ -150,9 +150,8 @@ def _warm_up(stack, worker, seed: int) -> None:
 
 
 def _run_load(stack, load: Load, poll_s: float, seed: int) -> list[float]:
-    from training.data.synthetic import LABELS, frame_jpeg
-
     from infra.deploy.topology import TABLE_PARTITION_KEY
+    from training.data.synthetic import LABELS, frame_jpeg
 
     s3, camera = stack.client("s3"), f"{load.name}-{uuid.uuid4().hex[:6]}"
     bodies = [
