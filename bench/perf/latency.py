@@ -156,9 +156,7 @@ def run_cells(
     """
     import boto3
 
-    from functions import wiring
-    from functions.handler import lambda_handler
-    from functions.observability import LocalLambdaContext, logger
+    from functions.observability import logger
     from functions.stores.results import ResultsTable
     from infra.local.faults import FaultInjectingProxy
 
@@ -166,7 +164,6 @@ def run_cells(
     session = boto3.session.Session()
     direct_s3 = session.client("s3", endpoint_url=endpoint_url)
     table, frames_prefix = settings.results_table, settings.frames_prefix
-    context = LocalLambdaContext(function_name="camsort-bench-latency")
     level = logger.log_level
     logger.setLevel("WARNING")  # one INFO line per frame would be timed too
     results: dict[str, dict[str, Any]] = {}
@@ -178,33 +175,9 @@ def run_cells(
             uploads = upload_frames(direct_s3, bucket, f"{frames_prefix}{camera}/", frames)
             invocations = s3_sqs_events(bucket, uploads, cell.batch_size, cell.receive_count)
             with FaultInjectingProxy(endpoint_url, latency_s=cell.latency_s) as proxy:
-                # The function's own client config (timeouts, retries, connection pool).
-                s3 = session.client("s3", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG)
-                dynamodb = session.client(
-                    "dynamodb", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG
-                )
-                events = session.client(
-                    "events", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG
-                )
-                app = wiring.build_app(
-                    settings, s3_client=s3, dynamodb_client=dynamodb, model=model, events_client=events
-                )
-                previous = wiring.install_app(app)
-                try:
-                    if on_progress:
-                        on_progress(f"{cell.name}: handler", number, len(cells))
-                    wall = []
-                    for event in invocations:
-                        began = time.perf_counter()
-                        with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics
-                            response = lambda_handler(event, context)
-                        wall.append(time.perf_counter() - began)
-                        if response.get("batchItemFailures"):
-                            raise RuntimeError(
-                                f"{cell.name}: failed messages {response['batchItemFailures']}"
-                            )
-                finally:
-                    wiring.install_app(previous)
+                if on_progress:
+                    on_progress(f"{cell.name}: handler", number, len(cells))
+                wall = _invoke_through(proxy.endpoint_url, session, settings, model, invocations, cell.name)
                 calls = proxy.stats.forwarded
             items = ResultsTable(table, session.client("dynamodb", endpoint_url=endpoint_url)).query_camera(
                 camera
@@ -220,6 +193,38 @@ def run_cells(
     if on_progress:
         on_progress("done", len(cells), len(cells))
     return results
+
+
+def _invoke_through(
+    endpoint_url: str, session: Any, settings: Settings, model: Any, invocations: list[dict], name: str
+) -> list[float]:
+    """Wall seconds of each invocation of the real handler, its clients pointed at ``endpoint_url``."""
+    from functions import wiring
+    from functions.handler import lambda_handler
+    from functions.observability import LocalLambdaContext
+
+    # The function's own client config (timeouts, retries, connection pool).
+    s3, dynamodb, events = (
+        session.client(service, endpoint_url=endpoint_url, config=wiring.CLIENT_CONFIG)
+        for service in ("s3", "dynamodb", "events")
+    )
+    app = wiring.build_app(
+        settings, s3_client=s3, dynamodb_client=dynamodb, model=model, events_client=events
+    )
+    context = LocalLambdaContext(function_name="camsort-bench-latency")
+    previous = wiring.install_app(app)
+    wall = []
+    try:
+        for event in invocations:
+            began = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics
+                response = lambda_handler(event, context)
+            wall.append(time.perf_counter() - began)
+            if response.get("batchItemFailures"):
+                raise RuntimeError(f"{name}: failed messages {response['batchItemFailures']}")
+    finally:
+        wiring.install_app(previous)
+    return wall
 
 
 def summarize_cell(

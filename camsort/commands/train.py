@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,32 +138,7 @@ import click
 @click.option(
     "--until", default=None, help="With the Parquet archive: frames captured before (ISO 8601, UTC)."
 )
-def train(
-    dataset: tuple[str, ...],
-    out_dir: Path,
-    weights: str,
-    folds: int,
-    seed: int,
-    precision: str,
-    cache_dir: Path | None,
-    task: str,
-    label_sep: str,
-    labels_file: str | None,
-    head: str,
-    endpoint_url: str | None,
-    features: str | None,
-    backbone_from: str | None,
-    fine_tune: bool,
-    fine_tune_from: str,
-    fine_tune_epochs: int,
-    fine_tune_views: int,
-    fine_tune_ship: str,
-    engine: str,
-    scheduler: str | None,
-    cameras: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-) -> None:
+def train(dataset: tuple[str, ...], out_dir: Path, **options: Any) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
     A DATASET may also be a labels file: a labelling set's labels.jsonl (`camsort label`), a CSV
@@ -185,42 +161,35 @@ def train(
     from training.settings import TrainSettings
 
     console = Console()
-    if weights == "none":
+    if options["weights"] == "none":
         console.print(
             "[bold yellow]--weights none: the ResNet50 backbone is randomly initialised (no ImageNet weights "
             "offline), so the figures below are not representative of a production model.[/]"
         )
-    settings = TrainSettings(
-        weights=weights,
-        folds=folds,
-        seed=seed,
-        precision=precision,
-        head=head,
-        cache_dir=cache_dir,
-        fine_tune=TuneSettings(
-            from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed
-        )
-        if fine_tune
-        else None,
-        fine_tune_ship=fine_tune_ship,
+    tune = TuneSettings(
+        from_stage=options.pop("fine_tune_from"),
+        epochs=options.pop("fine_tune_epochs"),
+        views=options.pop("fine_tune_views"),
+        seed=options["seed"],
     )
+    settings = TrainSettings(
+        **{
+            name: options.pop(name) for name in ("weights", "folds", "seed", "precision", "head", "cache_dir")
+        },
+        fine_tune=tune if options.pop("fine_tune") else None,
+        fine_tune_ship=options.pop("fine_tune_ship"),
+    )
+    since, until = options.pop("since"), options.pop("until")
     try:
         train_with_options(
             dataset,
             out_dir,
             settings,
-            endpoint_url=endpoint_url,
             console=console,
-            task=task,
-            label_sep=label_sep,
-            labels_file=labels_file,
-            features=features,
-            backbone_from=backbone_from,
-            engine=engine,
-            scheduler=scheduler,
-            cameras=list(cameras),
+            cameras=list(options.pop("cameras")),
             since=parse_time(since, "--since") if since else None,
             until=parse_time(until, "--until") if until else None,
+            **options,  # task, label_sep, labels_file, endpoint_url, features, backbone_from, engine, scheduler
         )
     except IncompatibleOptions as error:
         raise click.UsageError(str(error)) from error
