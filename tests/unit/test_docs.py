@@ -28,7 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 MIB = 1024 * 1024
 # The two variables without defaults, set so that load_settings gives every other default.
-REQUIRED = {env.MODEL_URI: "s3://models/camsort/", env.RESULTS_TABLE: "camsort-results-docs"}
+REQUIRED = {
+    env.MODEL_URI: "s3://models/camsort/",
+    env.RESULTS_TABLE: "camsort-results-docs",
+    env.MODEL_SHA256: "d" * 64,
+}
 
 
 def _code() -> list[str]:
