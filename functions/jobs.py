@@ -135,10 +135,10 @@ def job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_jo
         if model is None:
             try:
                 model = open_model(arguments.model_uri, arguments.model_sha256, app)
-            except ModelNotPinnedError as exc:
+            except ModelNotPinnedError as exc:  # refused before any session was created
                 raise JobArgumentsError(
-                    f"{arguments.model_uri}: not the job's pin {arguments.model_sha256}; the artifact "
-                    f"changed since the job was created ({exc})"
+                    f"{arguments.model_uri}: model sha256 {exc.actual} is not the job's pin "
+                    f"{arguments.model_sha256}; the artifact changed since the job was created"
                 ) from exc
             if model.manifest.model_version != arguments.model_version:
                 raise JobArgumentsError(

@@ -152,6 +152,13 @@ class ResultsTable:
         return deserialize_item(item) if item else None
 
     @requires("dynamodb:BatchGetItem", resource="results-table")
+    def existing_sequencers(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """``{(object_id, object_version): sequencer}`` for the keys that already have a result
+        (``camsort backfill --only-missing``: which frames still lack one)."""
+        found = self.get_items(keys, attributes=(PARTITION_KEY, SORT_KEY, "sequencer"))
+        return {key: item.get("sequencer", "") for key, item in found.items()}
+
+    @requires("dynamodb:BatchGetItem", resource="results-table")
     def existing_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """``{(object_id, object_version): item}`` for the keys that already have a result.
 
