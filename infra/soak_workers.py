@@ -2,7 +2,8 @@
 
 A kill is armed in the worker process when it starts (an argument of the process): the adapter
 method is wrapped in that process only, and on its n-th call the process SIGKILLs itself, right
-after a frame was downloaded or right after its tags were written and before its result is.
+after a frame was downloaded, right after its tags were written and before its result is, or
+right after its result was written and before its side effects (state, review, events).
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ from infra.local_stack import LocalStack
 if TYPE_CHECKING:
     from infra.soak import SoakSettings
 
-KILL_POINTS = ("after-download", "between-tag-and-write")
+KILL_POINTS = ("after-download", "between-tag-and-write", "after-result-write")
 
 
 def arm_kill(point: str, nth: int) -> None:
     """In this worker process only: SIGKILL ourselves right after the n-th call at ``point``."""
+    from functions.results import ResultsTable
     from functions.storage import FrameStore
 
-    name = {"after-download": "get_frame", "between-tag-and-write": "tag_frame"}[point]
-    original = getattr(FrameStore, name)
+    owner, name = {
+        "after-download": (FrameStore, "get_frame"),
+        "between-tag-and-write": (FrameStore, "tag_frame"),
+        "after-result-write": (ResultsTable, "put_result"),
+    }[point]
+    original = getattr(owner, name)
     calls = itertools.count(1)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,7 +45,7 @@ def arm_kill(point: str, nth: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    setattr(FrameStore, name, wrapper)
+    setattr(owner, name, wrapper)
 
 
 def worker_process(stack: LocalStack, environment: dict[str, str], kill: tuple[str, int] | None,
@@ -68,8 +74,8 @@ class WorkerPool:
     def __init__(self, stack: LocalStack, environment: dict[str, str], settings: SoakSettings, log_dir: Path):
         self._context = multiprocessing.get_context("spawn")
         self.stack, self.environment, self.log_dir = stack, environment, log_dir
-        # Alternate the two points; a low n so each armed process dies early, mid-batch.
-        self._plan = deque((KILL_POINTS[i % 2], 2 + i % 3) for i in range(settings.kills))
+        # Take the points in turn; a low n so each armed process dies early, mid-batch.
+        self._plan = deque((KILL_POINTS[i % len(KILL_POINTS)], 2 + i % 3) for i in range(settings.kills))
         self._slots: list[tuple[Any, tuple[str, int] | None]] = []
         self.kills: Counter[str] = Counter()
         self.other_exits: list[int | None] = []
