@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SITE := site
 NODE_STAMP := node_modules/.installed
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # TensorFlow is chatty on import; keep logs readable.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
+# Material for MkDocs prints a banner about its successor on every build; the build output stays readable.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup test test-fast demo demo-shadow soak bench package lint clean
+.PHONY: setup test test-fast demo demo-shadow soak bench package lint docs clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -30,6 +33,7 @@ $(NODE_STAMP): package.json package-lock.json
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 	$(BIN)/python -m pytest tests/unit
 	$(BIN)/python -m pytest tests/functional tests/e2e
 
@@ -55,9 +59,14 @@ bench: setup
 package: setup
 	$(BIN)/camsort package
 
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link, anchor or generated
+# figure fails. Offline: no plugin downloads anything. Open site/index.html.
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir $(SITE)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) node_modules .cache .pytest_cache .serverless build dist
+	rm -rf $(VENV) node_modules .cache .pytest_cache .serverless build dist $(SITE)

@@ -82,10 +82,10 @@ def spawn(
 
 
 def child_environment(stack, path: str, model_uri: str | None, model_cache: Path) -> dict[str, str]:
-    """The environment Lambda gives the function (infra.function_env), for the handler paths;
+    """The environment Lambda gives the function (infra.local.function_env), for the handler paths;
     the same endpoint and credentials for the notebook way."""
     from functions import env
-    from infra.function_env import function_environment
+    from infra.local.function_env import function_environment
 
     base = {name: value for name, value in os.environ.items() if not name.startswith(("CAMSORT_", "AWS_"))}
     base["PYTHONUNBUFFERED"] = "1"

@@ -51,8 +51,8 @@ def onnx_featurization(config: BenchConfig, backbone_path: Path, pixels: np.ndar
     """
     import onnxruntime as ort
 
-    from functions.manifest import FEATURES_OUTPUT, INPUT_NAME
-    from functions.model import available_cpus, session_options
+    from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME
+    from functions.frames.model import available_cpus, session_options
     from training.featurize import featurize
 
     session = ort.InferenceSession(

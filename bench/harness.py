@@ -9,9 +9,9 @@ What one run does, in order (all on this machine, so the ratios are same-machine
 3. training featurization throughput: the training frames through each backbone (Keras
    ``predict`` for (a), onnxruntime for (b) and (c)); (a)'s features also train the
    notebook's LightGBM Booster;
-4. Lambda package size (``infra.package``) and, for (a), the installed size of its
+4. Lambda package size (``infra.deploy.package``) and, for (a), the installed size of its
    dependency closure;
-5. a moto server on 127.0.0.1 with the real topology (``infra.local_stack``); the models
+5. a moto server on 127.0.0.1 with the real topology (``infra.local.stack``); the models
    are uploaded to its bucket, as deployed. For each path the frames are uploaded under
    fresh keys, the S3 -> SQS notifications moto emits are collected and wrapped into
    Lambda-shaped SQS events (batch 1 and batch 10), and a fresh child process per path
@@ -21,8 +21,8 @@ What one run does, in order (all on this machine, so the ratios are same-machine
 6. results.json + results.md (markdown tables) + the rich tables on the terminal.
 
 Where each stage lives: :mod:`bench.config`, :mod:`bench.inputs` (1, 2), :mod:`bench.featurization`
-(3), :mod:`bench.package_size` (4), :mod:`bench.staging`, :mod:`bench.child`, :mod:`bench.path_run`
-(5), :mod:`bench.summary`, :mod:`bench.machine`, :mod:`bench.report` and :mod:`bench.report_tables` (6).
+(3), :mod:`bench.perf.package_size` (4), :mod:`bench.staging`, :mod:`bench.child`, :mod:`bench.path_run`
+(5), :mod:`bench.summary`, :mod:`bench.perf.machine`, :mod:`bench.report` and :mod:`bench.report_tables` (6).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ import numpy as np
 from bench.config import PRECISIONS, REFERENCE_DISTRIBUTIONS, SCHEMA_VERSION, WEIGHTS_NOTE, BenchConfig
 from bench.featurization import onnx_featurization, reference_featurization
 from bench.inputs import BenchFrame, backbone_paths, bench_frames, ensure_model, training_files, training_set
-from bench.machine import machine_info
-from bench.package_size import handler_package_mib, installed_closure_mib
 from bench.path_run import run_path
+from bench.perf.machine import machine_info
+from bench.perf.package_size import handler_package_mib, installed_closure_mib
 from bench.report import REFERENCE
 from bench.shadow import shadow_stage
 from bench.staging import collect_test_event
@@ -128,7 +128,7 @@ def measure_featurization(
     config: BenchConfig, inputs: BenchInputs, results: dict[str, Any], progress, task
 ) -> None:
     """Training featurization throughput of each path (and (a)'s Booster, which its runs need)."""
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
 
     progress.update(task, description="training featurization throughput")
     files = training_files(inputs.train_root)
@@ -166,9 +166,9 @@ def measure_package(config: BenchConfig, results: dict[str, Any], progress, task
 
 def measure_paths(config: BenchConfig, inputs: BenchInputs, results: dict[str, Any], progress) -> None:
     """Each path on a fresh moto stack with the models uploaded, as deployed."""
-    from infra.local_stack import create_local_stack, upload_model
-    from infra.moto_server import MotoServer
-    from infra.topology import StackNames
+    from infra.deploy.topology import StackNames
+    from infra.local.moto_server import MotoServer
+    from infra.local.stack import create_local_stack, upload_model
 
     with MotoServer(log_path=config.work_dir / "moto.log") as server:
         stack = create_local_stack(server.endpoint_url, StackNames.for_stage("bench"))

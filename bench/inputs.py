@@ -129,7 +129,7 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     """
     from rich.console import Console
 
-    from functions.manifest import load_verified
+    from functions.frames.manifest import load_verified
     from training.pipeline import train
 
     out_dir = model_dir_for(config, precision)

@@ -2,7 +2,7 @@
 
 Pure: reads the dict, returns rows (the comparison, the target checks, the stages, the
 operators). bench.report_tables renders the same rows as markdown and as rich Tables, so the
-terminal and README tables cannot disagree.
+terminal, results.md and docs site tables cannot disagree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A bench result's tables: markdown (results.md, the README) and rich (the terminal).
+"""A bench result's tables: markdown (results.md, the docs site) and rich (the terminal).
 
 Pure: both renderings are built from bench.report's rows, so they cannot disagree.
 """
@@ -134,6 +134,18 @@ def _cpu_text(machine: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
+    lines = _comparison_section(results) + _targets_section(results) + _stages_section(results)
+    lines += _cold_start_section(results)
+    lines += _cold_profile_lines(results)
+    lines += _operator_section(results)
+    lines += _draft_section(results.get("draft"))
+    notes = results.get("notes", [])
+    if notes:
+        lines += ["#### Notes", "", *(f"- {note}" for note in notes), ""]
+    return "\n".join(lines)
+
+
+def _comparison_section(results: dict[str, Any]) -> list[str]:
     settings = results.get("settings", {})
     machine = results.get("machine", {})
     lines = [
@@ -157,9 +169,14 @@ def render_markdown(results: dict[str, Any]) -> str:
         for row in comparison_rows(results)
     ]
     lines += _markdown_table(header, body, ["---", "---:", "---:", "---:", "---:", "---:"])
-    lines += ["", "a/b and a/c are value(a) ÷ value(b or c): above 1 for times means ours is faster.", ""]
+    return lines + [
+        "",
+        "a/b and a/c are value(a) ÷ value(b or c): above 1 for times means ours is faster.",
+        "",
+    ]
 
-    lines += ["#### Targets", ""]
+
+def _targets_section(results: dict[str, Any]) -> list[str]:
     target_rows = [
         [
             check.name,
@@ -170,63 +187,57 @@ def render_markdown(results: dict[str, Any]) -> str:
         ]
         for check in check_targets(results)
     ]
-    lines += _markdown_table(
+    table = _markdown_table(
         ["target", "path", "measured", "goal", "result"], target_rows, ["---", "---", "---:", "---", "---"]
     )
-    lines.append("")
+    return ["#### Targets", "", *table, ""]
 
+
+def _stages_section(results: dict[str, Any]) -> list[str]:
     names = stage_names(results)
-    if names:
-        lines += ["#### Where the time goes (warm, one frame at a time, p50 ms)", ""]
-        stage_rows = [
-            [name, *(fmt(lookup(results, "paths", p, "stages", name, "p50_ms"), 2) for p in PATHS)]
-            for name in names
+    if not names:
+        return []
+    stage_rows = [
+        [name, *(fmt(lookup(results, "paths", p, "stages", name, "p50_ms"), 2) for p in PATHS)]
+        for name in names
+    ]
+    table = _markdown_table(
+        ["stage", *(PATH_HEADERS[p] for p in PATHS)], stage_rows, ["---", "---:", "---:", "---:"]
+    )
+    return [
+        "#### Where the time goes (warm, one frame at a time, p50 ms)",
+        "",
+        *table,
+        "",
+        *(f"- {line}" for line in time_split_lines(results)),
+        "",
+    ]
+
+
+def _draft_section(draft: dict[str, Any] | None) -> list[str]:
+    if not draft:
+        return []
+    lines = ["#### JPEG draft decoding (`Image.draft`) vs full decode", ""]
+    draft_rows = [
+        [
+            f"decode {q} (ms)",
+            *(fmt(lookup(draft, "decode", mode, f"{q}_ms"), 2) for mode in ("draft", "full")),
         ]
-        lines += _markdown_table(
-            ["stage", *(PATH_HEADERS[p] for p in PATHS)], stage_rows, ["---", "---:", "---:", "---:"]
-        )
-        lines.append("")
-        lines += [f"- {line}" for line in time_split_lines(results)]
-        lines.append("")
-
-    lines += _cold_start_section(results)
-    lines += _cold_profile_lines(results)
-    lines += _operator_section(results)
-
-    draft = results.get("draft")
-    if draft:
-        lines += ["#### JPEG draft decoding (`Image.draft`) vs full decode", ""]
-        draft_rows = [
-            [
-                "decode p50 (ms)",
-                fmt(lookup(draft, "decode", "draft", "p50_ms"), 2),
-                fmt(lookup(draft, "decode", "full", "p50_ms"), 2),
-            ],
-            [
-                "decode p95 (ms)",
-                fmt(lookup(draft, "decode", "draft", "p95_ms"), 2),
-                fmt(lookup(draft, "decode", "full", "p95_ms"), 2),
-            ],
-        ]
-        lines += _markdown_table(["", "draft", "full"], draft_rows, ["---", "---:", "---:"])
-        lines.append("")
-        for path in (FP32, INT8):
-            agreement = lookup(draft, "agreement", path)
-            if agreement:
-                lines.append(
-                    f"- label agreement draft vs full, {PATH_HEADERS[path]}: "
-                    f"{100 * agreement['labels']:.1f}% of {agreement['n']} frames "
-                    f"(arg-max labels {100 * agreement['top_labels']:.1f}%, "
-                    f"max probability difference {agreement['max_abs_probability_diff']:.4f})"
-                )
-        lines.append("")
-
-    notes = results.get("notes", [])
-    if notes:
-        lines += ["#### Notes", ""]
-        lines += [f"- {note}" for note in notes]
-        lines.append("")
-    return "\n".join(lines)
+        for q in ("p50", "p95")
+    ]
+    lines += _markdown_table(["", "draft", "full"], draft_rows, ["---", "---:", "---:"])
+    lines.append("")
+    for path in (FP32, INT8):
+        agreement = lookup(draft, "agreement", path)
+        if agreement:
+            lines.append(
+                f"- label agreement draft vs full, {PATH_HEADERS[path]}: "
+                f"{100 * agreement['labels']:.1f}% of {agreement['n']} frames "
+                f"(arg-max labels {100 * agreement['top_labels']:.1f}%, "
+                f"max probability difference {agreement['max_abs_probability_diff']:.4f})"
+            )
+    lines.append("")
+    return lines
 
 
 def _operator_section(results: dict[str, Any]) -> list[str]:

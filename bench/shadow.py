@@ -1,7 +1,7 @@
 """What shadow scoring adds to a sampled invocation: ``python -m bench.shadow LIVE_DIR CANDIDATE_DIR``.
 
 Measured on the function's own code path: the live results of one decoded batch are written,
-then :func:`functions.shadow.run_shadow` runs the candidate on the same batch and records its
+then :func:`functions.frames.shadow.run_shadow` runs the candidate on the same batch and records its
 answers (UpdateItem per frame). The added time per sampled frame is run_shadow's wall time
 divided by the frames, split into the candidate's inference and the writes. DynamoDB is moto
 in process (no network), so the write share is a lower bound; on Lambda each UpdateItem is a
@@ -55,7 +55,7 @@ def synthetic_batch(batch_size: int, seed: int = 0) -> np.ndarray:
     """``batch_size`` synthetic 1280x720 street frames, JPEG-encoded then decoded by the function's loader."""
     import io
 
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
     from training.synthetic import LABELS, render_frame
 
     rng = np.random.default_rng(seed)
@@ -74,17 +74,14 @@ def measure_shadow(
     import boto3
     from moto import mock_aws
 
-    from functions.decision import decide
-    from functions.events import FrameEvent
-    from functions.model import ModelSession
-    from functions.outcome import FrameOutcome
-    from functions.results import ResultsTable
+    from functions.frames.model import ModelSession
+    from functions.frames.shadow import ShadowScorer, run_shadow
     from functions.settings import Settings
-    from functions.shadow import ShadowScorer, run_shadow
-    from functions.storage import FrameStore
+    from functions.stores.results import ResultsTable
+    from functions.stores.storage import FrameStore
     from functions.wiring import App
-    from infra.local_stack import create_keyed_table
-    from infra.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+    from infra.deploy.topology import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+    from infra.local.stack import create_keyed_table
 
     live = ModelSession.open(str(live_dir), threads=threads)
     rss_before = _rss_mib()
@@ -105,34 +102,8 @@ def measure_shadow(
             shadow=ShadowScorer(model=timed, sample_rate=1.0, draw=lambda: 0.0),
         )
         # The live path first, as in classify_frames: inference, decisions, result writes.
-        live_ms = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            probabilities, _ = live.predict(batch)
-            decisions = decide(probabilities, live.labels, live.manifest.thresholds)
-            live_ms.append((time.perf_counter() - started) * 1000.0 / batch_size)
-        outcomes = []
-        for i, decision in enumerate(decisions):
-            frame = FrameEvent(
-                bucket="bench",
-                key=f"frames/cam-0/{i}.jpg",
-                size=None,
-                etag=f"e{i}",
-                version_id=None,
-                sequencer="01",
-                event_time=None,
-                event_name="ObjectCreated:Put",
-                source_id=f"m-{i}",
-            )
-            table.put_result(
-                {
-                    "object_id": f"bench/{frame.key}",
-                    "object_version": frame.etag,
-                    "sequencer": "01",
-                    "label": decision.label,
-                }
-            )
-            outcomes.append(FrameOutcome(frame, "ok", label=decision.label, written=True))
+        live_ms, decisions = _time_live_path(live, batch, repeats)
+        outcomes = _written_outcomes(table, [decision.label for decision in decisions])
         run_shadow(app, batch, outcomes)  # warm: first UpdateItem builds moto's and botocore's state
         added, inference, writes = [], [], []
         for _ in range(repeats):
@@ -158,6 +129,48 @@ def measure_shadow(
         "shadow_write_ms_per_frame": round(statistics.median(writes), 2),
         "candidate_rss_mib": round(rss_added, 1),
     }
+
+
+def _time_live_path(live: Any, batch: np.ndarray, repeats: int) -> tuple[list[float], list[Any]]:
+    """Milliseconds per frame of each repeat of the live inference + decisions, and the decisions."""
+    from functions.frames.decision import decide
+
+    live_ms, decisions = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        probabilities, _ = live.predict(batch)
+        decisions = decide(probabilities, live.labels, live.manifest.thresholds)
+        live_ms.append((time.perf_counter() - started) * 1000.0 / len(batch))
+    return live_ms, decisions
+
+
+def _written_outcomes(table: Any, labels: list[str]) -> list[Any]:
+    """One live result written per frame (what run_shadow updates), and its ``ok`` outcome."""
+    from functions.frames.events import FrameEvent
+    from functions.frames.outcome import FrameOutcome
+
+    outcomes = []
+    for i, label in enumerate(labels):
+        frame = FrameEvent(
+            bucket="bench",
+            key=f"frames/cam-0/{i}.jpg",
+            size=None,
+            etag=f"e{i}",
+            version_id=None,
+            sequencer="01",
+            event_time=None,
+            event_name="ObjectCreated:Put",
+            source_id=f"m-{i}",
+        )
+        item = {
+            "object_id": f"bench/{frame.key}",
+            "object_version": frame.etag,
+            "sequencer": "01",
+            "label": label,
+        }
+        table.put_result(item)
+        outcomes.append(FrameOutcome(frame, "ok", label=label, written=True))
+    return outcomes
 
 
 def shadow_stage(model_dirs: dict[str, Path], results: dict[str, Any], *, batch_size: int = 10) -> None:
@@ -188,7 +201,7 @@ def shadow_markdown(results: dict[str, Any]) -> str:
     ]
     lines = [
         "",
-        "## Shadow scoring (issue 14)",
+        "## Shadow scoring",
         "",
         f"Live {figures['live_precision']} model, candidate {figures['candidate_precision']}, batch "
         f"{figures['batch_size']}, {figures['threads']} thread(s), median of {figures['repeats']}; "

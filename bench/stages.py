@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.keys import format_timestamp
+from functions.frames.keys import format_timestamp
 
 STAGES_HANDLER = ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write")
 STAGES_REFERENCE = ("get_object", "decode", "inference", "decide", "write")
@@ -50,7 +50,7 @@ class Stopwatch:
 
 def s3_objects_of(event: dict) -> list[tuple[str, str]]:
     """(bucket, key) of every ObjectCreated record in an SQS event, by the function's own parser."""
-    from functions.events import parse_event
+    from functions.frames.events import parse_event
 
     return [(frame.bucket, frame.key) for frame in parse_event(event).frames]
 
@@ -137,11 +137,11 @@ COLD_BREAKDOWN = {
     "handler": (
         ("bench/runner.py", "import_code", "import the handler module (incl. the container state)"),
         ("functions/wiring.py", "make_clients", "boto3 clients"),
-        ("functions/model.py", "fetch_model", "model.onnx + manifest.json from S3"),
-        ("functions/manifest.py", "load_verified", "manifest + sha256 of model.onnx"),
+        ("functions/frames/model.py", "fetch_model", "model.onnx + manifest.json from S3"),
+        ("functions/frames/manifest.py", "load_verified", "manifest + sha256 of model.onnx"),
         ("onnxruntime_inference_collection.py", "_create_inference_session", "onnxruntime session creation"),
-        ("functions/model.py", "predict", "model.predict (warm-up + first frame)"),
-        ("functions/classify.py", "classify_frames", "first event: classify_frames"),
+        ("functions/frames/model.py", "predict", "model.predict (warm-up + first frame)"),
+        ("functions/frames/classify.py", "classify_frames", "first event: classify_frames"),
     ),
     "reference": (
         ("bench/runner.py", "import_code", "import TensorFlow, Keras, LightGBM, boto3"),
@@ -227,17 +227,17 @@ def time_calls(function: Callable[[], Any], repeat: int) -> list[float]:
 def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]]:
     """The handler's steps for one frame at a time, each timed, on the container's own app.
 
-    Same components and the same order as ``functions.classify`` (duplicate look-up,
+    Same components and the same order as ``functions.frames.classify`` (duplicate look-up,
     GetObject, decode, one inference, decision, tags, conditional write); the item and the
     tags are built by the function's own builders. One frame per "invocation", as in the batch-1 pass.
     """
     from functions import wiring
-    from functions.classify import base_item, frame_tags, ok_item
-    from functions.decision import decide
-    from functions.events import FrameEvent
-    from functions.image_loader import load_image
-    from functions.keys import parse_key
-    from functions.results import object_id
+    from functions.frames.classify import base_item, frame_tags, ok_item
+    from functions.frames.decision import decide
+    from functions.frames.events import FrameEvent
+    from functions.frames.image_loader import load_image
+    from functions.frames.keys import parse_key
+    from functions.stores.results import object_id
 
     app = wiring.default_app()
     settings, model = app.settings, app.model
@@ -287,8 +287,8 @@ def draft_comparison(frame_paths: list[str], plan: dict, batch_size: int = 10) -
     Decode times per frame for each, and the labels the container's model gives each way.
     """
     from functions import wiring
-    from functions.decision import decide
-    from functions.image_loader import load_image
+    from functions.frames.decision import decide
+    from functions.frames.image_loader import load_image
 
     model = wiring.default_app().model
     datas = [Path(path).read_bytes() for path in frame_paths]
@@ -326,8 +326,8 @@ def onnxruntime_op_profile(plan: dict, runs: int | None = None) -> list[dict[str
     import onnxruntime as ort
 
     from functions import wiring
-    from functions.image_loader import load_image
-    from functions.model import session_options
+    from functions.frames.image_loader import load_image
+    from functions.frames.model import session_options
 
     app = wiring.default_app()
     paths = plan["onnx_profile_frames"][: runs or len(plan["onnx_profile_frames"])]

@@ -27,7 +27,7 @@ def upload_group(stack, frames: list[bytes], camera: str) -> list[dict[str, Any]
 
 def collect_notifications(stack, keys: list[str], attempts: int = 200) -> list[dict[str, Any]]:
     """Receive (and delete) the notification of each key; BenchError if any never arrives."""
-    from functions.events import notification_frames
+    from functions.frames.events import notification_frames
 
     sqs = stack.client("sqs")
     wanted = set(keys)
@@ -55,14 +55,14 @@ def collect_notifications(stack, keys: list[str], attempts: int = 200) -> list[d
     if missing:
         raise BenchError(
             f"no S3 notification arrived for {len(missing)} key(s), e.g. s3://{stack.names.bucket}/{missing[0]}; "
-            "check the bucket notification configuration (infra.local_stack) and the moto log in bench/work/"
+            "check the bucket notification configuration (infra.local.stack) and the moto log in bench/work/"
         )
     return [found[key] for key in keys]
 
 
 def sqs_events(stack, messages: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
-    """Lambda-shaped SQS events of ``batch_size`` records each (infra.sqs_events's record shape)."""
-    from infra.sqs_events import sqs_record
+    """Lambda-shaped SQS events of ``batch_size`` records each (infra.local.sqs_events's record shape)."""
+    from infra.local.sqs_events import sqs_record
 
     records = [sqs_record(m, stack.queue_arn, stack.region) for m in messages]
     return [{"Records": records[i : i + batch_size]} for i in range(0, len(records), batch_size)]
@@ -70,7 +70,7 @@ def sqs_events(stack, messages: list[dict[str, Any]], batch_size: int) -> list[d
 
 def frame_refs(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     """bucket / key / etag of each frame, for the per-stage split (no handler involved)."""
-    from functions.events import notification_frames
+    from functions.frames.events import notification_frames
 
     refs = []
     for message in messages:
@@ -81,7 +81,7 @@ def frame_refs(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def verify_results(stack, camera: str, expected: int) -> dict[str, int]:
     """Every frame uploaded for ``camera`` must have exactly one ``ok`` item; returns label counts."""
-    from functions.results import ResultsTable
+    from functions.stores.results import ResultsTable
 
     table = ResultsTable(stack.names.table, stack.client("dynamodb"))
     items = table.query_camera(camera)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
+from functions.frames.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
 
 # Weight specs besides a path to an .h5 file.
 IMAGENET = "imagenet"
@@ -248,7 +248,7 @@ def keras_features(
     ):
         raise ConfigurationError(
             f"keras_features expects uint8 [N,{IMAGE_SIZE},{IMAGE_SIZE},3] images, got "
-            f"{images_uint8.dtype} {images_uint8.shape}: load frames with functions.image_loader.load_image"
+            f"{images_uint8.dtype} {images_uint8.shape}: load frames with functions.frames.image_loader.load_image"
         )
     starts = range(0, len(images_uint8), batch_size)
     out = np.empty((len(images_uint8), FEATURE_SIZE), dtype=np.float32)

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
 
 ONNX_DOMAIN = ""  # ai.onnx
 ML_DOMAIN = "ai.onnx.ml"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
 
 ONNX_DOMAIN = ""
 

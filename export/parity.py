@@ -9,7 +9,7 @@
   the backbone's features here vs the float16 features the function stored for the same
   frames (tolerances below: float16 rounding plus another CPU's summation order).
 
-Tolerances (DESIGN.md): features ``np.allclose(onnx, keras, rtol=1e-3, atol=1e-4)``,
+Tolerances (docs/design.md, "Numbers that must agree"): features ``np.allclose(onnx, keras, rtol=1e-3, atol=1e-4)``,
 probabilities within 1e-4 absolute, labels (argmax) identical. Both functions return the
 measured figures (for the manifest and reports) and raise ``ParityError`` carrying them
 when a tolerance is exceeded.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import CamsortError
-from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT
 
 FEATURES_RTOL = 1e-3
 FEATURES_ATOL = 1e-4

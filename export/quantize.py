@@ -1,6 +1,6 @@
 """int8 backbone: onnxruntime static quantization, QDQ format, calibrated on real frames.
 
-Per-channel int8 weights with uint8 activations (DESIGN.md: 3.2x faster than fp32 on the
+Per-channel int8 weights with uint8 activations (docs/design.md, "int8": 3.2x faster than fp32 on the
 development machine; int8/int8 was no faster, dynamic quantization far slower). The uint8
 ``image`` input and the preprocessing in front of the first convolution stay as they are:
 only float tensors are quantized.
@@ -18,7 +18,7 @@ import numpy as np
 
 from export.backbone import progress_status
 from functions.errors import ConfigurationError
-from functions.manifest import IMAGE_SIZE, INPUT_NAME
+from functions.frames.manifest import IMAGE_SIZE, INPUT_NAME
 
 
 def _calibration_reader(images_uint8: np.ndarray, batch_size: int):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from export.trees import DEFAULT_TARGET_OPSET, LABEL_OUTPUT, _rename_value
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
 
 
 def sklearn_to_onnx(model, n_features: int, target_opset: int = DEFAULT_TARGET_OPSET):

@@ -9,7 +9,7 @@ a plain tensor.
 from __future__ import annotations
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
+from functions.frames.manifest import FEATURES_OUTPUT, PROBABILITIES_OUTPUT
 
 LABEL_OUTPUT = "label"
 DEFAULT_TARGET_OPSET = 15

@@ -2,7 +2,7 @@
 
 Each run reconciles the versions last modified in the recent window (``[now - window, now]``,
 :mod:`functions.env` ``CAMSORT_AUDIT_WINDOW_MINUTES``) against the results table and the DLQ,
-with the same implementation as ``camsort audit`` (:func:`functions.audit.run_audit`), and
+with the same implementation as ``camsort audit`` (:func:`functions.archive.audit.run_audit`), and
 publishes ``Unaccounted`` (and ``Duplicated``, ``OrphanResults``, ``AuditedVersions``) as
 CloudWatch EMF; an alarm fires when ``Unaccounted`` > 0, and another when its heartbeat
 (``AuditHeartbeat``) is missing. It never redrives (an operator runs ``camsort audit --redrive``
@@ -24,14 +24,14 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.audit import DeadLetterReader, VersionLister, run_audit
-from functions.camera_state import CameraStates
-from functions.event_bus import EventPublisher
+from functions.archive.audit import DeadLetterReader, VersionLister, run_audit
+from functions.state.camera_state import CameraStates
+from functions.state.event_bus import EventPublisher
 from functions.iam import declared_permissions
 from functions.observability import logger, metrics
-from functions.results import ResultsTable
+from functions.stores.results import ResultsTable
 from functions.settings import AuditSettings, load_audit_settings
-from functions.smoothing import SmoothingConfig
+from functions.state.smoothing import SmoothingConfig
 from functions.wiring import CLIENT_CONFIG
 
 # Every AWS call the audit function makes: its role grants these and nothing else. The state
@@ -131,7 +131,7 @@ def _events_client() -> Any:
 
 def flush_outboxes(states: CameraStates, cameras: list[str]) -> int:
     """Write and publish what the cameras' outboxes still hold (changes whose writer died or
-    failed to publish, once stale: functions.outbox). Returns the events published; a camera
+    failed to publish, once stale: functions.state.outbox). Returns the events published; a camera
     that fails is logged and counted (StateFailures), the others go on."""
     published = 0
     for camera in cameras:

@@ -1,7 +1,7 @@
 """Everything each function calls AWS through, in one list per role.
 
 The functions' IAM statements are derived from the ``@requires`` declarations on these
-(infra/policy.py); an adapter a function starts to use belongs here too, or the deployed
+(infra/deploy/policy.py); an adapter a function starts to use belongs here too, or the deployed
 role (and the local principal moto enforces) will refuse its calls. A separate module because
 the adapters import :mod:`functions.wiring`, which must not import them back.
 
@@ -12,14 +12,14 @@ audit, so neither the classifier nor the HTTP function is granted them.
 
 from __future__ import annotations
 
-from functions.camera_state import CameraStates
-from functions.event_bus import EventPublisher
-from functions.jobs import open_job_model
-from functions.model import fetch_model
-from functions.results import ResultsTable
-from functions.review_queue import ReviewQueue
-from functions.shards import ShardStore
-from functions.storage import FrameStore
+from functions.archive.jobs import open_job_model
+from functions.archive.shards import ShardStore
+from functions.frames.model import fetch_model
+from functions.state.camera_state import CameraStates
+from functions.state.event_bus import EventPublisher
+from functions.stores.results import ResultsTable
+from functions.stores.review_queue import ReviewQueue
+from functions.stores.storage import FrameStore
 from functions.wiring import open_candidate
 
 # What the classifier writes and reads around one frame's result, whoever invokes it.

@@ -47,7 +47,7 @@ WRITE_TAGS = "CAMSORT_WRITE_TAGS"
 MODEL_CACHE_DIR = "CAMSORT_MODEL_CACHE_DIR"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/camsort-model"
 
-# Review queue (DESIGN.md "review mark"): a small DynamoDB table of frames a person should
+# Review queue (docs/design.md, "Review"): a small DynamoDB table of frames a person should
 # label. Unset: no review marking.
 REVIEW_TABLE = "CAMSORT_REVIEW_TABLE"
 # A decided frame whose top probability lies within this margin of its label's threshold is
@@ -68,13 +68,12 @@ CANDIDATE_MODEL_SHA256 = "CAMSORT_CANDIDATE_MODEL_SHA256"
 # Fraction of invocations (0..1) on which the candidate runs.
 SHADOW_SAMPLE_RATE = "CAMSORT_SHADOW_SAMPLE_RATE"
 DEFAULT_SHADOW_SAMPLE_RATE = 0.1
-# Camera state (README, "Camera state and events"). Unset or empty: the stage keeps no state
+# Camera state (docs/state-and-events.md). Unset or empty: the stage keeps no state
 # and publishes no events (the feature is switched off).
 STATE_TABLE = "CAMSORT_STATE_TABLE"
 # EventBridge bus the state changes are published to; unset or empty: event items only.
 EVENT_BUS = "CAMSORT_EVENT_BUS"
-DEFAULT_EVENT_BUS = "camsort.events"
-# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/smoothing.py).
+# Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/state/smoothing.py).
 # Unset: the built-in default rule.
 SMOOTHING = "CAMSORT_SMOOTHING"
 

@@ -1,7 +1,7 @@
 """The Lambda entry point: ``functions.handler.lambda_handler(event, context)``.
 
-Thin: parse the event (:mod:`functions.events`), classify its frames as one batch
-(:mod:`functions.classify`), answer in the shape the event source expects:
+Thin: parse the event (:mod:`functions.frames.events`), classify its frames as one batch
+(:mod:`functions.frames.classify`), answer in the shape the event source expects:
 
 * SQS -> ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` naming only the
   messages with a failed frame (transient or error) or an unparseable body; SQS retries
@@ -35,11 +35,13 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 )
 
 from functions import env, wiring
-from functions.classify import classify_frames
+from functions.archive.jobs import job_app, parse_job_arguments
+from functions.archive.shards import featurize_frames
 from functions.errors import CamsortError, TransientError
-from functions.events import ParsedEvent, UnsupportedEventError, parse_event
+from functions.frames.classify import classify_frames
+from functions.frames.events import ParsedEvent, UnsupportedEventError, parse_event
+from functions.frames.outcome import FrameOutcome, Status
 from functions.http_api import handle_http, is_function_url_event
-from functions.jobs import job_app, parse_job_arguments
 from functions.observability import (
     log_outcome,
     logger,
@@ -48,8 +50,6 @@ from functions.observability import (
     record_invocation_error,
     record_metrics,
 )
-from functions.outcome import FrameOutcome, Status
-from functions.shards import featurize_frames
 from functions.wiring import App
 
 _RESULT_STRING_LIMIT = 1024

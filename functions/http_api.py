@@ -40,9 +40,9 @@ from functions.errors import (
     TooManyPixelsError,
     TransientError,
 )
-from functions.events import FrameEvent
+from functions.frames.events import FrameEvent
 from functions.observability import logger
-from functions.on_demand import classify_images, rejected
+from functions.frames.on_demand import classify_images, rejected
 
 STATUS_FOR_REASON = {
     TooManyBytesError.reason: 413,
@@ -170,7 +170,7 @@ def _classify_object(app, uri: str, write: bool, request_id: str | None) -> dict
             },
         )
     if write:
-        from functions.classify import classify_frames
+        from functions.frames.classify import classify_frames
 
         if not settings.results_table:
             return respond(

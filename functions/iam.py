@@ -7,7 +7,7 @@ Each AWS adapter method that calls AWS is decorated with the actions its calls n
     def get_frame(self, ...): ...
 
 A logical resource name ("frames", "model", "results-table", ...) is resolved to ARNs in one
-place outside the Lambda package (``infra/policy.py``): into CloudFormation for the packaged
+place outside the Lambda package (``infra/deploy/policy.py``): into CloudFormation for the packaged
 template, and into the local stack's names for the principal moto enforces. Deriving the
 policy from these declarations means the role and the code cannot drift apart.
 
@@ -27,7 +27,7 @@ _ATTRIBUTE = "__camsort_iam__"
 
 @dataclass(frozen=True, order=True)
 class Permission:
-    """``actions`` on one logical resource (resolved to ARNs by infra/policy.py)."""
+    """``actions`` on one logical resource (resolved to ARNs by infra/deploy/policy.py)."""
 
     resource: str
     actions: tuple[str, ...]

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import env
-from functions.outcome import FrameOutcome
+from functions.frames.outcome import FrameOutcome
 
 SERVICE = os.environ.get(env.POWERTOOLS_SERVICE_NAME) or "camsort"
 NAMESPACE = os.environ.get(env.POWERTOOLS_METRICS_NAMESPACE) or "camsort"

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
-from functions.smoothing import SmoothingConfig
+from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -44,7 +44,7 @@ class Settings:
     shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
-    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/smoothing.py)
+    smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -135,7 +135,7 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(
-            f"environment variable {name} is not set; set it (see README, 'Configuration')"
+            f"environment variable {name} is not set; set it (see docs/reference/configuration.md)"
         )
     return value
 

@@ -23,19 +23,19 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from functions.camera_state import CameraStates
 from functions.concurrency import IO_WORKERS, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
-from functions.event_bus import EventPublisher
+from functions.frames.model import ModelSession
+from functions.frames.shadow import ShadowScorer
 from functions.iam import requires
-from functions.model import ModelSession
 from functions.observability import logger, metrics
-from functions.results import ResultsTable
-from functions.review_queue import ReviewQueue
 from functions.settings import Settings, load_settings
-from functions.shadow import ShadowScorer
-from functions.smoothing import SmoothingConfig
-from functions.storage import FrameStore
+from functions.state.camera_state import CameraStates
+from functions.state.event_bus import EventPublisher
+from functions.state.smoothing import SmoothingConfig
+from functions.stores.results import ResultsTable
+from functions.stores.review_queue import ReviewQueue
+from functions.stores.storage import FrameStore
 
 # Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
 # a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
@@ -65,7 +65,7 @@ class App:
     review: ReviewQueue | None = None  # None: no review marking
     shadow: ShadowScorer | None = None  # None: no shadow scoring
     # None: the live model, results keyed as usual. A version: a backfill job with another
-    # model (functions.jobs); results go beside the live one (results.result_sort_key).
+    # model (functions.archive.jobs); results go beside the live one (results.result_sort_key).
     result_model_version: str | None = None
     camera_state: CameraStates | None = None  # None: the stage keeps no camera state
 

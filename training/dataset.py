@@ -5,7 +5,7 @@
       car/  ...
       empty/ ...
 
-Every image goes through :func:`functions.image_loader.load_image`, the loader the Lambda
+Every image goes through :func:`functions.frames.image_loader.load_image`, the loader the Lambda
 function uses, so training sees exactly the pixels production sees. An unreadable image never
 stops the load: it becomes a :class:`SkippedImage` with the loader's reason code, and the
 counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
@@ -28,7 +28,7 @@ import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.errors import BadInputError, CamsortError
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 # Reason codes of skipped files that the loader did not produce (the loader's come from

@@ -1,7 +1,7 @@
 """Backbone features through onnxruntime, cached on disk.
 
 Features come from the very ONNX backbone that will ship (fp32 or int8), run by onnxruntime
-with the function's session options (``functions.model.session_options``: graph optimisation
+with the function's session options (``functions.frames.model.session_options``: graph optimisation
 ALL, one inter-op thread, sequential execution), so the
 trees are trained on what they will see in production. The level matters: on the fp32
 backbone ALL differs from EXTENDED by ~1e-5 (NCHWc kernels), enough to flip a tree split;
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.errors import ModelArtifactError
-from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
+from functions.frames.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def featurize(
     backbone_sha = sha256_file(backbone_path)
     import onnxruntime
 
-    from functions.model import session_options
+    from functions.frames.model import session_options
 
     level = str(session_options(1).graph_optimization_level).rsplit("_", 1)[-1]  # EXTENDED | ALL
     store = Path(cache_dir) / "features" / f"{backbone_sha[:16]}-ort{onnxruntime.__version__}-{level}"
@@ -138,9 +138,9 @@ def _run_backbone(
 ):
     import onnxruntime as ort
 
-    from functions.model import available_cpus, session_options
+    from functions.frames.model import available_cpus, session_options
 
-    # The function's own options (functions/model.py); in memory only, nothing is saved.
+    # The function's own options (functions/frames/model.py); in memory only, nothing is saved.
     options = session_options(threads or available_cpus())
     session = ort.InferenceSession(str(backbone_path), options, providers=["CPUExecutionProvider"])
     input_names = [value.name for value in session.get_inputs()]

@@ -183,8 +183,8 @@ def choose_multilabel_thresholds(
 def apply_thresholds(
     probabilities: np.ndarray, labels: list[str], thresholds: dict[str, float]
 ) -> np.ndarray:
-    """uint8 [N, L]: the label set of each frame, as ``functions.decision.decide_labels`` decides it."""
-    from functions.decision import decide_labels
+    """uint8 [N, L]: the label set of each frame, as ``functions.frames.decision.decide_labels`` decides it."""
+    from functions.frames.decision import decide_labels
 
     decisions = decide_labels(probabilities, labels, thresholds)
     return np.array([[label in d.labels for label in labels] for d in decisions], dtype=np.uint8).reshape(

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.manifest import UNKNOWN_LABEL
+from functions.frames.manifest import UNKNOWN_LABEL
 from training.dataset import (
     DEFAULT_PAGE_SIZE,
     Candidate,

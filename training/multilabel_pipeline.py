@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.backbone_features import backbone_features
 from training.export_step import export_and_check, tool_versions
 from training.finetune import fine_tune_step, tuned_backbone_path

@@ -5,7 +5,7 @@ frame re-encoded, resized or brightened. If one copy lands in a training fold an
 the validation fold, the scores measure memory, not generalisation. Cross-validation therefore
 uses these groups (StratifiedGroupKFold).
 
-Each image gets a difference hash (imagehash.dhash's algorithm, functions/dhash.py, 16x16 = 256 bits: is each pixel of a
+Each image gets a difference hash (imagehash.dhash's algorithm, functions/frames/dhash.py, 16x16 = 256 bits: is each pixel of a
 17x16 greyscale thumbnail brighter than its right neighbour?). Two images whose hashes differ
 in at most ``max_distance`` bits are linked, and groups are the connected components
 (union-find), so a chain of near-copies forms one group.
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from functions.dhash import dhash
+from functions.frames.dhash import dhash
 
 HASH_SIZE = 16
 DEFAULT_MAX_DISTANCE = 48
@@ -140,7 +140,7 @@ def _copies(jpeg: bytes) -> dict[str, bytes]:
 
 def distance_study(frames_per_label: int = 30, seed: int = 1234) -> dict:
     """Hamming distances of copies of a frame vs distinct frames (synthetic, 1280x720, real loader)."""
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
     from training.synthetic import LABELS, frame_jpeg, frame_seed
 
     frames = [

@@ -1,6 +1,6 @@
 """`camsort train`: images in, model directory out (model.onnx + manifest.json + report.*).
 
-The chain (DESIGN.md's flow):
+The chain (docs/design.md, "The flow"):
 
 1. load the training set (one loader for every image: the function's own);
 2. the fp32 ONNX backbone for (weights, seed), converted once and cached;
@@ -38,7 +38,7 @@ from typing import Any
 from functions import env
 from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
-from functions.manifest import (
+from functions.frames.manifest import (
     FEATURE_SIZE,
     MODEL_FILENAME,
     Manifest,

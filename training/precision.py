@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.manifest import sha256_file
+from functions.frames.manifest import sha256_file
 from training.thresholds import GuardResult
 
 

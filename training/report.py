@@ -115,7 +115,7 @@ def write_report(
 
     ``cv`` is the cross-validation of the shipped model; ``other_cv`` holds the runs that
     were only compared (e.g. ``{"fp32": ...}`` when int8 ships). ``manifest`` is a
-    ``functions.manifest.Manifest`` (or its dict), or None when no model was exported.
+    ``functions.frames.manifest.Manifest`` (or its dict), or None when no model was exported.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Training sets from feature shards written by a featurize backfill (functions/shards.py).
+"""Training sets from feature shards written by a featurize backfill (functions/archive/shards.py).
 
 ``load_feature_shards("s3://bucket/training/", "s3://bucket/features/<backbone_sha256>/")`` reads
 the key pointers of the objects under the training root (label = first folder under the root,
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from functions.dhash import from_hex
-from functions.shards import KEYS_FOLDER, decode_features
+from functions.archive.shards import KEYS_FOLDER, decode_features
+from functions.frames.dhash import from_hex
 from training.dataset import DatasetError, parse_s3_uri
 
 

@@ -1,6 +1,6 @@
 """The backbone of a model trained from feature shards: the model that wrote them, and its proof.
 
-Feature shards (functions/shards.py) are keyed by the sha256 of the backbone whose ``features``
+Feature shards (functions/archive/shards.py) are keyed by the sha256 of the backbone whose ``features``
 output they hold (``manifest.backbone_sha256`` of the model the featurize job ran). Training a
 new head on them ships that same backbone, so ``--backbone-from`` names that model (its
 ``s3://.../models/<version>/`` or a local model directory): its manifest must record the shards'
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURES_OUTPUT, INPUT_NAME, Manifest
+from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME, Manifest
 from training.shards import ShardSet
 
 
@@ -43,8 +43,8 @@ def open_backbone(uri: str | None, shards: ShardSet, *, s3_client: Any) -> Shard
     import onnx
     import onnx.utils
 
-    from functions.manifest import load_verified
-    from functions.model import fetch_model
+    from functions.frames.manifest import load_verified
+    from functions.frames.model import fetch_model
 
     wrote = ", ".join(shards.model_versions) or "unknown"
     if not uri:
@@ -72,7 +72,7 @@ def run_backbone(backbone: ShardBackbone, pixels: np.ndarray, *, threads: int | 
     """float32 [N, 2048] features with the function's onnxruntime settings."""
     import onnxruntime as ort
 
-    from functions.model import resolve_threads, session_options
+    from functions.frames.model import resolve_threads, session_options
 
     session = ort.InferenceSession(
         backbone.model.SerializeToString(),

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
+from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 
 
 class _FramesOnDemand:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from functions.decision import decide
-from functions.manifest import UNKNOWN_LABEL
+from functions.frames.decision import decide
+from functions.frames.manifest import UNKNOWN_LABEL
 from training.metrics import finite, roc_auc
 
 DEFAULT_TARGET_PRECISION = 0.95

@@ -46,7 +46,7 @@ def audit(
 ) -> None:
     """Reconcile S3 versions against the results table and the DLQ; exit 1 on anything unaccounted."""
     from camsort.commands.results import parse_duration, parse_time
-    from infra.audit_report import audit_command
+    from infra.ops.audit_report import audit_command
 
     code = audit_command(
         stage=stage,

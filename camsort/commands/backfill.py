@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from infra.deploy.topology import FUNCTION_MEMORY_MB
+
 
 @click.command("backfill")
 @click.argument("source")
@@ -87,9 +89,9 @@ import click
 @click.option(
     "--memory-mb",
     type=click.IntRange(128, 10240),
-    default=3538,
+    default=FUNCTION_MEMORY_MB,
     show_default=True,
-    help="Function memory, for the cost estimate.",
+    help="Function memory, for the cost estimate (default: the deployed backfill function's).",
 )
 @click.option(
     "--per-frame-ms",
@@ -101,8 +103,8 @@ import click
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
     from camsort.commands.results import parse_time
-    from infra.backfill import BackfillRequest
-    from infra.backfill_command import backfill_command
+    from infra.ops.backfill import BackfillRequest
+    from infra.ops.backfill_command import backfill_command
 
     request = BackfillRequest(
         source=source,

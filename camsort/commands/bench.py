@@ -50,7 +50,7 @@ PATH_CHOICES = ("reference", "fp32", "int8")
     "--perf/--no-perf",
     default=True,
     show_default=True,
-    help="Issue 10's phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
+    help="The performance phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
 )
 @click.option(
     "--only-perf", is_flag=True, help="Skip the (a)/(b)/(c) comparison; run only the --perf phases."
@@ -76,11 +76,11 @@ def bench(
 ) -> None:
     """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
 
-    Writes bench/results.json and bench/results.md (markdown tables for the README), then
+    Writes bench/results.json and bench/results.md (markdown tables, also rendered on the docs site), then
     (--perf) bench/perf.json and the "Performance" section of results.md.
     """
     from bench.config import BenchConfig
-    from bench.perf import PerfOptions, run_all
+    from bench.perf.run import PerfOptions, run_all
 
     options = {
         "frames": frames,

@@ -33,7 +33,7 @@ def add(
     camera_id: str, bucket: str, frames_prefix: str, endpoint_url: str | None, region: str | None, out
 ) -> None:
     """Create CAMERA_ID's IAM user, policy and access key (the secret is shown once)."""
-    from infra.cameras import add_camera_command
+    from infra.ops.cameras import add_camera_command
 
     add_camera_command(
         camera_id,
@@ -52,7 +52,7 @@ def add(
 @_region
 def list_(bucket: str, frames_prefix: str, endpoint_url: str | None, region: str | None) -> None:
     """The cameras of a bucket, with the prefix each may write."""
-    from infra.cameras import list_cameras_command
+    from infra.ops.cameras import list_cameras_command
 
     list_cameras_command(bucket=bucket, frames_prefix=frames_prefix, endpoint_url=endpoint_url, region=region)
 
@@ -64,6 +64,6 @@ def list_(bucket: str, frames_prefix: str, endpoint_url: str | None, region: str
 @_region
 def remove(camera_id: str, bucket: str, endpoint_url: str | None, region: str | None) -> None:
     """Delete CAMERA_ID's keys, policy and user."""
-    from infra.cameras import remove_camera_command
+    from infra.ops.cameras import remove_camera_command
 
     remove_camera_command(camera_id, bucket=bucket, endpoint_url=endpoint_url, region=region)

@@ -29,7 +29,7 @@ def _source_options(command):
 @_source_options
 def cameras(endpoint_url, table, state_table, region, as_json) -> None:
     """Every camera's current state, since when, and its last frame."""
-    from infra.camera_views import cameras_command
+    from infra.ops.camera_views import cameras_command
 
     cameras_command(
         endpoint_url=endpoint_url, table=table, state_table=state_table, region=region, as_json=as_json
@@ -49,7 +49,7 @@ def events(camera, since, until, last, endpoint_url, table, state_table, region,
     from datetime import UTC, datetime
 
     from camsort.commands.results import time_range
-    from infra.camera_views import events_command
+    from infra.ops.camera_views import events_command
 
     start, end = time_range(since, until, last, datetime.now(UTC))
     events_command(

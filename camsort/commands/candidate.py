@@ -28,7 +28,7 @@ def candidate(
     """Upload MODEL_DIR beside the live model and pin it (sha256) as the stage's shadow candidate."""
     from rich.console import Console
 
-    from infra.promote import now_utc, serverless_deploy, set_candidate
+    from infra.ops.promote import now_utc, serverless_deploy, set_candidate
 
     opened = open_stage(stage, deploy_dir, endpoint_url, table, review_table, region)
     config = set_candidate(

@@ -27,7 +27,7 @@ def classify(
     with the function's own loader, model session and decision rule."""
     from rich.console import Console
 
-    from infra.classify_files import classify_files, render
+    from infra.ops.classify_files import classify_files, render
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")

@@ -57,8 +57,8 @@ def compare(
     """Live x candidate: agreement overall and per camera, confusion matrix, worst disagreements."""
     from datetime import UTC
 
-    from infra.compare import compare_command
-    from infra.review import resolve_aws_target
+    from infra.ops.compare import compare_command
+    from infra.ops.review import resolve_aws_target
 
     target = resolve_aws_target(endpoint_url, table, review_table, region)
     compare_command(

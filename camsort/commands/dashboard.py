@@ -24,7 +24,7 @@ from camsort.commands.cameras import _source_options
 @_source_options
 def dashboard(out, serve, port, frames, endpoint_url, table, state_table, region, as_json) -> None:
     """Write (or --serve) a page: each camera's state, its events, its latest and rejected frames."""
-    from infra.dashboard import dashboard_command
+    from infra.ops.dashboard import dashboard_command
 
     if as_json:
         raise click.UsageError("--json is for camsort cameras / events; the dashboard is a page")

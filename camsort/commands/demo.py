@@ -102,9 +102,9 @@ def demo(
     """
     from rich.console import Console
 
-    from infra.demo import run_demo
-    from infra.demo_settings import DemoSettings
-    from infra.demo_state import default_cache_dir, stop_demo_server
+    from infra.demo.run import run_demo
+    from infra.demo.settings import DemoSettings
+    from infra.local.running import default_cache_dir, stop_demo_server
 
     console = Console()
     if stop:

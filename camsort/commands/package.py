@@ -39,7 +39,7 @@ def package(architecture: str, out_dir: Path | None, runtime_boto: bool, embed_m
     from rich.console import Console
     from rich.table import Table
 
-    from infra.package import PROJECT_ROOT, build_lambda_package
+    from infra.deploy.package import PROJECT_ROOT, build_lambda_package
 
     console = Console()
     with console.status(f"building the {architecture} Lambda package (pip, prune, zip)"):

@@ -31,8 +31,8 @@ def stage_options(command):
 
 
 def open_stage(stage: str, deploy_dir, endpoint_url, table, review_table, region):
-    from infra.promote import default_stage
-    from infra.review import resolve_aws_target
+    from infra.ops.promote import default_stage
+    from infra.ops.review import resolve_aws_target
 
     return default_stage(stage, resolve_aws_target(endpoint_url, table, review_table, region), deploy_dir)
 
@@ -41,7 +41,7 @@ def apply(stage, entry: dict, no_deploy: bool) -> None:
     """Print the record and make the change take effect where the stage runs."""
     from rich.console import Console
 
-    from infra.promote import serverless_deploy
+    from infra.ops.promote import serverless_deploy
 
     console = Console()
     console.print(
@@ -85,8 +85,8 @@ def promote(
     gate, min_agreement, min_frames, cv_metric, force,
 ) -> None:  # fmt: skip
     """Make the stage's shadow candidate live; the current live model is kept for `camsort rollback`."""
-    from infra.promote import Gates, now_utc
-    from infra.promote import promote as promote_stage
+    from infra.ops.promote import Gates, now_utc
+    from infra.ops.promote import promote as promote_stage
 
     opened = open_stage(stage, deploy_dir, endpoint_url, table, review_table, region)
     gates = Gates(kind=gate, min_agreement=min_agreement, min_frames=min_frames, cv_metric=cv_metric)

@@ -42,7 +42,7 @@ def time_range(
     start = now - parse_duration(last) if last else (parse_time(since, "--since") if since else None)
     end = parse_time(until, "--until") if until else None
     if start and end and start > end:
-        from infra.demo_summary import iso_utc
+        from infra.ops.results_query import iso_utc
 
         raise ConfigurationError(f"the range starts ({iso_utc(start)}) after it ends ({iso_utc(end)})")
     return start, end
@@ -90,7 +90,7 @@ def results(
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
-    from infra.results_query import ResultsQuery, resolve_target, show_results
+    from infra.ops.results_query import ResultsQuery, resolve_target, show_results
 
     start, end = time_range(since, until, last, datetime.now(UTC))
     query = ResultsQuery(

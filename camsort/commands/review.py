@@ -37,7 +37,7 @@ def review() -> None:
 @click.option("--dequeue", is_flag=True, help="Take the exported frames off the queue.")
 def export(out_dir: Path, endpoint_url, table, review_table, region, camera, dequeue: bool) -> None:
     """Download queued frames into OUT_DIR/_unlabeled/<camera>/ with a CSV of the model's guesses."""
-    from infra.review import resolve_aws_target, review_export_command
+    from infra.ops.review import resolve_aws_target, review_export_command
 
     target = resolve_aws_target(endpoint_url, table, review_table, region)
     review_export_command(out_dir, target, camera=camera, dequeue=dequeue)
@@ -49,7 +49,7 @@ def export(out_dir: Path, endpoint_url, table, review_table, region, camera, deq
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def stats(endpoint_url, table, review_table, region, camera, as_json: bool) -> None:
     """The review queue per camera, live label and reason."""
-    from infra.review import resolve_aws_target, review_stats_command
+    from infra.ops.review import resolve_aws_target, review_stats_command
 
     target = resolve_aws_target(endpoint_url, table, review_table, region)
     review_stats_command(target, camera=camera, as_json=as_json)

@@ -11,8 +11,8 @@ from camsort.commands.promote import apply, open_stage, stage_options
 @stage_options
 def rollback(stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region) -> None:
     """Roll the stage back to the model that was live before the last promotion (recorded)."""
-    from infra.promote import now_utc
-    from infra.promote import rollback as rollback_stage
+    from infra.ops.promote import now_utc
+    from infra.ops.promote import rollback as rollback_stage
 
     opened = open_stage(stage, deploy_dir, endpoint_url, table, review_table, region)
     apply(opened, rollback_stage(opened, reason=reason, now=now_utc()), no_deploy)

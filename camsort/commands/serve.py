@@ -29,6 +29,6 @@ def serve(model_uri: str, port: int, endpoint_url: str | None, table: str | None
     """Answer POSTed images (or {"s3": "s3://bucket/key"}) through the Lambda handler, as its Function URL does."""
     from rich.console import Console
 
-    from infra.serve import serve as run
+    from infra.ops.serve import serve as run
 
     run(model_uri, port=port, endpoint_url=endpoint_url, table=table, region=region, console=Console())

@@ -21,6 +21,6 @@ def upload_model(
     model_dir: Path, bucket: str, version: str, endpoint_url: str | None, region: str | None
 ) -> None:
     """Check MODEL_DIR (model.onnx against manifest.json), upload both, print the deploy params."""
-    from infra.model_upload import upload_model_command
+    from infra.ops.upload_model import upload_model_command
 
     upload_model_command(model_dir, bucket=bucket, version=version, endpoint_url=endpoint_url, region=region)

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from functions.accounting import ObjectVersion
-from functions.audit import notification_body
-from infra.accounting import scan_results
-from infra.audit_report import AuditTarget, audit_stack, redrive
-from infra.faults import FaultInjectingProxy, s3_access_denied
+from functions.archive.accounting import ObjectVersion
+from functions.archive.audit import notification_body
+from infra.demo.accounting import scan_results
+from infra.local.faults import FaultInjectingProxy, s3_access_denied
+from infra.ops.audit_report import AuditTarget, audit_stack, redrive
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S
 
 pytestmark = pytest.mark.e2e
@@ -158,7 +158,7 @@ def test_without_version_ids_a_rapid_overwrite_is_superseded_and_accounted(local
 def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, monkeypatch, capsys):
     from functions import audit_handler, env
     from functions.observability import LocalLambdaContext
-    from infra.moto_server import LOCAL_AWS_ENV
+    from infra.local.moto_server import LOCAL_AWS_ENV
 
     put(local_stack, "frames/cam-01/a.jpg", b"\xff\xd8 not really")
     put(local_stack, "frames/cam-01/b.jpg", b"\xff\xd8 not really either")
@@ -200,8 +200,8 @@ def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, 
 
 
 def test_time_named_listing_reads_each_camera_from_the_window_start_only(local_stack):
-    from functions.audit import LISTING_TIME_NAMED
-    from infra.audit_report import audit
+    from functions.archive.audit import LISTING_TIME_NAMED
+    from infra.ops.audit_report import audit
 
     now = datetime.now(UTC)
     recent = now.strftime("%Y%m%dT%H%M%S000Z")
@@ -225,7 +225,7 @@ def test_time_named_listing_reads_each_camera_from_the_window_start_only(local_s
 
 
 def test_the_dlq_is_read_to_its_count_and_left_as_it_was(local_stack):
-    from functions.audit import DeadLetterReader
+    from functions.archive.audit import DeadLetterReader
 
     sqs, url = local_stack.client("sqs"), local_stack.dead_letter_queue_url
     reader = DeadLetterReader(sqs, url)

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from camsort.cli import main
-from functions.results import ResultsTable, frame_versions, result_sort_key
-from infra.batch_report import read_report
-from infra.local_stack import upload_model
+from functions.stores.results import ResultsTable, frame_versions, result_sort_key
+from infra.local.batch_report import read_report
+from infra.local.stack import upload_model
 from tests.fixtures.tiny_model import TINY_LABELS, TINY_MODEL_VERSION, write_tiny_model
 
 pytestmark = pytest.mark.e2e

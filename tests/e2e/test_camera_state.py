@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.camera_state import CameraStates, state_from_item
-from functions.event_bus import DETAIL_TYPE, SOURCE, EventPublisher
-from functions.keys import format_timestamp
-from functions.results import deserialize_item
-from functions.smoothing import IDLE, Frame, Rule, SmoothingConfig
-from infra.local_stack import create_state_resources
-from infra.topology import StackNames
+from functions.frames.keys import format_timestamp
+from functions.state.camera_state import CameraStates, state_from_item
+from functions.state.event_bus import DETAIL_TYPE, SOURCE, EventPublisher
+from functions.state.smoothing import IDLE, Frame, Rule, SmoothingConfig
+from functions.stores.results import deserialize_item
+from infra.deploy.topology import StackNames
+from infra.local.stack import create_state_resources
 from tests.fixtures.aws import aws_client
 
 pytestmark = pytest.mark.e2e

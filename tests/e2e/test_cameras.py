@@ -1,6 +1,6 @@
 """Camera credentials under moto's IAM enforcement: a camera may only put its own frames.
 
-The local stack turns moto's IAM checks on (infra/local_stack.py), so every refusal below is
+The local stack turns moto's IAM checks on (infra/local/stack.py), so every refusal below is
 moto evaluating the camera's policy, as IAM would. Presigned POST: moto 5.2.5 enforces neither
 the POST policy's conditions nor IAM for form uploads, so those tests check the policy document
 the camera gets and that an S3 implementation accepts the form; the conditions themselves are
@@ -18,9 +18,16 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from camsort.cli import main as camsort_main
-from infra.accounting import scan_results
-from infra.cameras import CameraError, add_camera, camera_policy, list_cameras, presigned_post, remove_camera
-from infra.simulator import simulate_cameras
+from infra.demo.accounting import scan_results
+from infra.demo.simulator import simulate_cameras
+from infra.ops.cameras import (
+    CameraError,
+    add_camera,
+    camera_policy,
+    list_cameras,
+    presigned_post,
+    remove_camera,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from functions.camera_state import CameraStates
-from functions.smoothing import IDLE, Rule, SmoothingConfig
-from infra.local_stack import create_state_resources
-from infra.topology import StackNames
+from functions.state.camera_state import CameraStates
+from functions.state.smoothing import IDLE, Rule, SmoothingConfig
+from infra.deploy.topology import StackNames
+from infra.local.stack import create_state_resources
 from tests.e2e.test_camera_state import frame
 from tests.fixtures.aws import aws_client
 

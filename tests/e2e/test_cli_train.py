@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from functions.decision import decide
-from functions.image_loader import load_image
-from functions.manifest import load_verified, read_manifest
+from functions.frames.decision import decide
+from functions.frames.image_loader import load_image
+from functions.frames.manifest import load_verified, read_manifest
 
 
 def _run_train(data_dir, out_dir, cache_dir, *extra):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from infra.topology import StackNames
+from infra.deploy.topology import StackNames
 
 
 @pytest.mark.e2e
@@ -71,9 +71,9 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
     """The ResNet50 + LightGBM model from training.pipeline, through the worker and the handler."""
     from rich.console import Console
 
-    from functions.manifest import UNKNOWN_LABEL, read_manifest
-    from infra.demo import run_demo
-    from infra.demo_settings import DemoSettings
+    from functions.frames.manifest import UNKNOWN_LABEL, read_manifest
+    from infra.demo.run import run_demo
+    from infra.demo.settings import DemoSettings
 
     output = io.StringIO()
     outcome = run_demo(

@@ -2,7 +2,7 @@
 the fine-tuned backbone through tf2onnx and the parity gate, the record in the manifest.
 
 Small on purpose (12 frames per label, 2 views, 2 epochs): it pins the machinery and the
-honesty of the figures, not how much fine-tuning buys (README: Fine-tuning, with the figures).
+honesty of the figures, not how much fine-tuning buys (docs/training.md: Fine-tuning, with the figures).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from functions.manifest import load_verified
+from functions.frames.manifest import load_verified
 from tests.e2e.test_cli_train import _predict, _run_train
 
 pytestmark = pytest.mark.slow
@@ -84,7 +84,7 @@ def test_the_shipped_backbone_is_the_fine_tuned_one(fine_tuned, backbone_onnx_pa
     """Its features differ from the frozen backbone's: the weights shipped are the tuned ones."""
     import onnxruntime as ort
 
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
 
     data_dir, out_dir, _ = fine_tuned
     model_path, manifest = load_verified(out_dir)

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from functions.manifest import load_verified
+from functions.frames.manifest import load_verified
 from tests.e2e.test_cli_train import _run_train
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

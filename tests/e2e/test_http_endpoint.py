@@ -14,7 +14,7 @@ import pytest
 from functions import wiring
 from functions.handler import handle
 from functions.settings import Settings
-from infra.serve import MAX_PAYLOAD_BYTES, function_url_event, make_server
+from infra.ops.serve import MAX_PAYLOAD_BYTES, function_url_event, make_server
 from tests.functional.test_handler import TIME_PATTERN, item_of, jpeg, tags_of
 
 pytestmark = pytest.mark.e2e

@@ -19,11 +19,11 @@ from PIL import Image
 
 from camsort.cli import main
 from functions import env
-from functions.manifest import read_manifest
-from infra.function_env import function_environment as worker_environment
-from infra.promote import DeployConfig, ModelPin, Stage, function_environment
-from infra.review import AwsTarget
-from infra.worker import SqsWorker
+from functions.frames.manifest import read_manifest
+from infra.local.function_env import function_environment as worker_environment
+from infra.local.worker import SqsWorker
+from infra.ops.promote import DeployConfig, ModelPin, Stage, function_environment
+from infra.ops.review import AwsTarget
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.functional.test_shadow import write_candidate
 
@@ -81,7 +81,7 @@ def upload(local_stack, frames: dict[str, tuple]) -> None:
 
 
 def results(local_stack) -> dict[str, dict]:
-    from functions.results import deserialize_item
+    from functions.stores.results import deserialize_item
 
     items = local_stack.client("dynamodb").scan(TableName=local_stack.names.table)["Items"]
     return {item["key"]: item for item in map(deserialize_item, items)}

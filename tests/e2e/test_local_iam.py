@@ -1,7 +1,7 @@
 """The local system runs under the deployed role, and moto refuses what the role does not allow.
 
 The role comes from serverless.yml packaged by the real Serverless Framework (offline), exactly
-as it deploys; the worker gives the handler that role's credentials (infra/local_iam.py). A
+as it deploys; the worker gives the handler that role's credentials (infra/local/iam.py). A
 copy of serverless.yml missing one action the code declares makes the local system fail the
 way AWS would: AccessDenied, the message redelivered, then the DLQ, and no result.
 
@@ -22,12 +22,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import local_iam, policy
-from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
-from infra.local_stack import has_local_admin, local_client
-from infra.moto_server import MotoServer
-from infra.simulator import simulate_cameras
-from infra.topology import MAX_RECEIVE_COUNT
+from infra.demo.accounting import DeliveryTracker, account, notification_objects, scan_results
+from infra.demo.simulator import simulate_cameras
+from infra.deploy import policy
+from infra.deploy.topology import MAX_RECEIVE_COUNT
+from infra.local import iam as local_iam
+from infra.local.moto_server import MotoServer
+from infra.local.stack import has_local_admin, local_client
 from tests.fixtures.deploy import packaged_service
 
 pytestmark = pytest.mark.e2e

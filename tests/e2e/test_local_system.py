@@ -14,16 +14,12 @@ from datetime import UTC, datetime
 import pytest
 
 from functions import env, wiring
-from functions.events import normalise_sequencer
-from functions.keys import format_timestamp
-from functions.storage import TAG_PREFIX
-from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
-from infra.audit_report import audit_stack
-from infra.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
-from infra.function_env import function_environment
-from infra.local_stack import local_client
-from infra.simulator import BAD_KINDS, FRAME, s3_notification_body, simulate_cameras
-from infra.topology import (
+from functions.frames.events import normalise_sequencer
+from functions.frames.keys import format_timestamp
+from functions.stores.storage import TAG_PREFIX
+from infra.demo.accounting import DeliveryTracker, account, notification_objects, scan_results
+from infra.demo.simulator import BAD_KINDS, FRAME, s3_notification_body, simulate_cameras
+from infra.deploy.topology import (
     CAMERA_INDEX,
     CAMERA_INDEX_PARTITION_KEY,
     CAMERA_INDEX_SORT_KEY,
@@ -33,6 +29,10 @@ from infra.topology import (
     TABLE_SORT_KEY,
     notification_filter_rules,
 )
+from infra.local.faults import FaultInjectingProxy, dynamodb_throttling, s3_access_denied
+from infra.local.function_env import function_environment
+from infra.local.stack import local_client
+from infra.ops.audit_report import audit_stack
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 from tests.fixtures.tiny_model import TINY_LABELS
 

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from functions.decision import decide_labels
-from functions.image_loader import load_image
-from functions.manifest import load_verified
-from infra.accounting import scan_results
-from infra.local_stack import upload_model
+from functions.frames.decision import decide_labels
+from functions.frames.image_loader import load_image
+from functions.frames.manifest import load_verified
+from infra.demo.accounting import scan_results
+from infra.local.stack import upload_model
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S
 from training.synthetic_multilabel import folder_name, label_sets, multilabel_frame_jpeg
 

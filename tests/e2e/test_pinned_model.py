@@ -17,11 +17,17 @@ from click.testing import CliRunner
 
 from camsort.cli import main as camsort_main
 from functions import env
-from functions.manifest import MANIFEST_FILENAME, MODEL_FILENAME, read_manifest, sha256_file, write_manifest
-from infra.accounting import DeliveryTracker, account, notification_objects, scan_results
-from infra.local_stack import pinned_sha256
-from infra.simulator import simulate_cameras
-from infra.topology import MAX_RECEIVE_COUNT
+from functions.frames.manifest import (
+    MANIFEST_FILENAME,
+    MODEL_FILENAME,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
+from infra.demo.accounting import DeliveryTracker, account, notification_objects, scan_results
+from infra.demo.simulator import simulate_cameras
+from infra.deploy.topology import MAX_RECEIVE_COUNT
+from infra.local.stack import pinned_sha256
 from tests.fixtures.aws import unique_name
 from tests.fixtures.tiny_model import write_tiny_model
 

@@ -2,10 +2,10 @@
 
 ``serverless package --stage test`` runs offline (dummy credentials, telemetry and
 notifications off, HTTP(S) proxies pointing at a closed local port, and a timeout), with the
-real arm64 artifact from ``infra/package.py``. The CloudFormation it writes is
+real arm64 artifact from ``infra/deploy/package.py``. The CloudFormation it writes is
 
 * linted by cfn-lint;
-* checked against ``infra/topology.py`` (names, keys, GSI, redrive, suffix filters) — the
+* checked against ``infra/deploy/topology.py`` (names, keys, GSI, redrive, suffix filters) — the
   local moto stack is built from the same module, so the two cannot drift;
 * created in moto's CloudFormation over HTTP the way ``serverless deploy`` does it (create
   the core stack, upload the artifact to its deployment bucket, update to the full
@@ -39,9 +39,10 @@ import yaml
 from botocore.config import Config
 
 from functions import env
-from infra import policy, topology
-from infra.moto_server import MotoServer
-from infra.package import PROJECT_ROOT
+from infra import PROJECT_ROOT
+from infra.deploy import policy, topology
+from infra.local.batch_runner import batch_operations_permissions
+from infra.local.moto_server import MotoServer
 from tests.fixtures.aws import aws_client
 from tests.fixtures.deploy import TEST_MODEL_SHA256, packaged_service, run_serverless_package
 
@@ -180,7 +181,7 @@ def test_function_url_needs_iam_and_nothing_is_public(resources):
     ]
 
 
-# --- against infra/topology.py (no drift from the local moto stack) ---------------------------
+# --- against infra/deploy/topology.py (no drift from the local moto stack) ---------------------------
 
 
 def test_names_match_topology(resources):
@@ -238,6 +239,15 @@ def test_every_stage_keeps_visibility_timeout_and_threads_consistent():
         assert values["reservedConcurrency"] >= 2, stage
 
 
+def test_backfill_cost_estimates_use_the_memory_the_functions_deploy_with():
+    config = yaml.safe_load((PROJECT_ROOT / "serverless.yml").read_text())
+    assert config["params"]["default"]["memorySize"] == topology.FUNCTION_MEMORY_MB
+    # The backfill function inherits the provider's memorySize: `camsort backfill`'s estimate holds.
+    assert "memorySize" not in config["functions"]["backfill"]
+    stages = {stage: overrides for stage, overrides in config["params"].items() if stage != "default"}
+    assert all("memorySize" not in (overrides or {}) for overrides in stages.values())
+
+
 def test_results_table_keys_gsi_billing_and_pitr(resources):
     table = props(resources, "ResultsTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -287,7 +297,7 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(template, resources)
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Resource"] == [f"arn:aws:s3:::{NAMES.bucket}", f"arn:aws:s3:::{NAMES.bucket}/*"]
-    # createBucket=false leaves both out (existing bucket; see docs/readme/deploy.md).
+    # createBucket=false leaves both out (existing bucket; see docs/deploy.md).
     assert (
         resources["FramesBucket"]["Condition"]
         == resources["FramesBucketPolicy"]["Condition"]
@@ -367,7 +377,7 @@ def _as_list(value) -> list:
 
 
 def test_role_grants_exactly_what_the_code_declares(resources):
-    """The role = the @requires declarations of the function's code (infra/policy.py), no more."""
+    """The role = the @requires declarations of the function's code (infra/deploy/policy.py), no more."""
     statements = _statements(resources)
     for statement in statements:
         assert statement["Effect"] == "Allow", statement
@@ -390,7 +400,7 @@ def test_batch_operations_role_grants_exactly_what_a_job_declares(resources):
     statements = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
     for statement in statements:
         assert "*" not in _as_list(statement["Resource"]), statement
-    derived = policy.statements(policy.batch_operations_permissions(), policy.cloudformation_target(NAMES))
+    derived = policy.statements(batch_operations_permissions(), policy.cloudformation_target(NAMES))
     assert policy.grants(statements) == policy.grants(derived)
 
 
@@ -535,8 +545,8 @@ def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(reso
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["AuditLambdaFunction", "Arn"]}
 
-    # Exactly the derived grants (infra/policy.py resolves the logical names), plus its logs.
-    from infra import policy
+    # Exactly the derived grants (infra/deploy/policy.py resolves the logical names), plus its logs.
+    from infra.deploy import policy
 
     derived = policy.statements(policy.audit_permissions(), policy.cloudformation_target(NAMES))
     (role_policy,) = props(resources, "AuditFunctionRole")["Policies"]
@@ -668,7 +678,7 @@ def test_live_function_runs_our_artifact_from_the_queue(deployed, arm64_package)
     server = deployed[0]
     lambda_client = aws_client("lambda", server.endpoint_url)
     function = lambda_client.get_function(FunctionName=f"camsort-{STAGE}-classify")["Configuration"]
-    # The deployed code is byte-for-byte the artifact infra/package.py built.
+    # The deployed code is byte-for-byte the artifact infra/deploy/package.py built.
     digest = base64.b64encode(hashlib.sha256(arm64_package.artifact.read_bytes()).digest()).decode()
     assert function["CodeSha256"] == digest
     assert function["CodeSize"] == arm64_package.artifact.stat().st_size
@@ -700,7 +710,7 @@ def test_live_role_policy_resolves_to_the_stack_resources(deployed):
     data = {
         (a, r) for a, r in granted if not a.startswith(FRAMEWORK_ACTIONS) and a not in QUEUE_CONSUME_ACTIONS
     }
-    # CloudFormation resolved the role to the same ARNs infra/policy.py gives a local stack.
+    # CloudFormation resolved the role to the same ARNs infra/deploy/policy.py gives a local stack.
     region, account = table_arn.split(":")[3:5]
     local = policy.local_target(
         NAMES, model_uri=f"s3://{NAMES.bucket}/{NAMES.models_prefix}v1/", region=region, account_id=account

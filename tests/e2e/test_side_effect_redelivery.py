@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from functions import env
-from functions.results import deserialize_item
-from functions.smoothing import IDLE
-from infra.soak_workers import worker_process
+from functions.stores.results import deserialize_item
+from functions.state.smoothing import IDLE
+from infra.soak.workers import worker_process
 from tests.fixtures.tiny_model import COLOUR_LABELS
 
 pytestmark = pytest.mark.e2e

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra.soak import SoakSettings, run_soak
-from infra.soak_report import SoakOutcome
-from infra.soak_workers import KILL_POINTS
+from infra.soak.report import SoakOutcome
+from infra.soak.run import SoakSettings, run_soak
+from infra.soak.workers import KILL_POINTS
 
 pytestmark = pytest.mark.e2e
 

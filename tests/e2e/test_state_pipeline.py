@@ -8,8 +8,8 @@ import json
 import pytest
 from PIL import Image
 
-from functions.results import deserialize_item
-from functions.smoothing import IDLE
+from functions.state.smoothing import IDLE
+from functions.stores.results import deserialize_item
 from tests.fixtures.tiny_model import COLOUR_LABELS
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from functions import env
-from infra.function_env import function_environment
-from infra.worker import SqsWorker
+from infra.local.function_env import function_environment
+from infra.local.worker import SqsWorker
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S, TEST_MAX_BYTES
 
 pytestmark = pytest.mark.e2e

@@ -16,11 +16,12 @@ from PIL import Image
 
 from functions import wiring
 from functions.handler import handle
-from functions.results import ResultsTable
 from functions.settings import Settings
-from infra.backfill import BackfillRequest, run_backfill_locally, run_backfill_on_aws
-from infra.backfill_manifest import estimate_cost, inventory_frames, list_frames
-from infra.batch_report import TaskResult, parse_manifest_csv, report_files
+from functions.stores.results import ResultsTable
+from infra.deploy.topology import FUNCTION_MEMORY_MB
+from infra.local.batch_report import TaskResult, parse_manifest_csv, report_files
+from infra.ops.backfill import BackfillRequest, run_backfill_locally, run_backfill_on_aws
+from infra.ops.backfill_manifest import estimate_cost, inventory_frames, list_frames
 from tests.fixtures.aws import aws_client
 
 
@@ -232,8 +233,9 @@ def test_cli_dry_run_prints_counts_and_cost_and_writes_nothing(aws, aws_env):
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.output)
     assert (outcome["listed"], outcome["selected"], outcome["job_id"]) == (3, 3, None)
+    # Without --memory-mb the estimate prices the memory the backfill function deploys with.
     assert outcome["estimate_total_usd"] == pytest.approx(
-        estimate_cost(3, per_frame_s=0.088, memory_mb=3538).total_usd, abs=1e-6
+        estimate_cost(3, per_frame_s=0.088, memory_mb=FUNCTION_MEMORY_MB).total_usd, abs=1e-6
     )
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix="batch/")
     table = CliRunner().invoke(main, ["backfill", f"s3://{aws.bucket}/frames/", *options])

@@ -13,7 +13,7 @@ from PIL import Image
 from functions import wiring
 from functions.handler import handle
 from functions.settings import Settings
-from infra.batch_report import (
+from infra.local.batch_report import (
     REPORT_FORMAT,
     REPORT_SCHEMA,
     ManifestEntry,
@@ -21,7 +21,7 @@ from infra.batch_report import (
     read_report,
     summarise,
 )
-from infra.batch_runner import LocalJob, run_local_job
+from infra.local.batch_runner import LocalJob, run_local_job
 from tests.fixtures.aws import aws_client
 
 # One HTTP request per call: each throttled PutItem is one failed invocation.

@@ -1,4 +1,4 @@
-"""bench.gemm: the GEMM models compute what they claim; FLOPs are counted from the graph."""
+"""bench.perf.gemm: the GEMM models compute what they claim; FLOPs are counted from the graph."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from bench.gemm import _session, fraction_of_limit, gemm_models, gemm_rates, model_flops
+from bench.perf.gemm import _session, fraction_of_limit, gemm_models, gemm_rates, model_flops
 from tests.fixtures.tiny_model import tiny_model_proto
 
 

@@ -1,11 +1,11 @@
-"""bench.latency: the cells run the real handler through the proxy and count what they should."""
+"""bench.perf.latency: the cells run the real handler through the proxy and count what they should."""
 
 from __future__ import annotations
 
 import json
 
-from bench.latency import Cell, run_cells, s3_sqs_events, summarize_cell
-from functions.events import parse_event
+from bench.perf.latency import Cell, run_cells, s3_sqs_events, summarize_cell
+from functions.frames.events import parse_event
 from tests.functional.test_handler import BLUE, GREEN, RED, jpeg
 
 

@@ -14,7 +14,7 @@ import boto3
 import requests
 from moto import mock_aws
 
-from infra.cameras import add_camera, presigned_post
+from infra.ops.cameras import add_camera, presigned_post
 
 
 def test_the_form_uploads_a_frame_under_the_cameras_prefix():

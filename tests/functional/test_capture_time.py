@@ -13,7 +13,7 @@ import pytest
 
 from functions import wiring
 from functions.handler import lambda_handler
-from functions.keys import format_timestamp
+from functions.frames.keys import format_timestamp
 from tests.functional import test_handler
 from tests.functional.test_handler import CONTEXT, RED, item_of, jpeg, sqs_event
 

@@ -1,4 +1,4 @@
-"""The overlapped I/O of functions.classify keeps every guarantee (moto server, tiny real model).
+"""The overlapped I/O of functions.frames.classify keeps every guarantee (moto server, tiny real model).
 
 * downloads of one invocation are in flight together, and so are the writes;
 * per frame, the tags are in S3 before its result item is written;
@@ -23,9 +23,9 @@ from botocore.awsrequest import AWSResponse
 from functions import wiring
 from functions.concurrency import io_pool
 from functions.handler import handle
-from functions.results import ResultsTable
 from functions.settings import Settings
-from functions.storage import FrameStore
+from functions.stores.results import ResultsTable
+from functions.stores.storage import FrameStore
 from tests.fixtures.aws import aws_client
 from tests.functional.test_handler import (
     BLUE,
@@ -183,8 +183,8 @@ def test_one_failed_frame_fails_only_itself(aws, build, clients, operation, stat
     app = build()
     event = sqs_event(("m-0", records[:2]), ("m-bad", [records[2]]), ("m-3", [records[3]]))
 
-    from functions.classify import classify_frames
-    from functions.events import parse_event
+    from functions.frames.classify import classify_frames
+    from functions.frames.events import parse_event
 
     outcomes = classify_frames(parse_event(event).frames, app)
     assert [o.status for o in outcomes] == ["ok", "ok", expected, "ok"]
@@ -254,8 +254,8 @@ def test_event_receive_count_reaches_the_frames():
     event["Records"][0]["body"] = json.dumps(
         {"Records": [Frames(None, "b").record("frames/cam/x.jpg", size=1, etag="e")]}
     )
-    from functions.classify import may_be_redelivered
-    from functions.events import parse_event
+    from functions.frames.classify import may_be_redelivered
+    from functions.frames.events import parse_event
 
     (frame,) = parse_event(event).frames
     assert frame.receive_count == 2 and may_be_redelivered(frame)

@@ -181,7 +181,7 @@ def test_a_lower_target_takes_the_lowest_threshold_reaching_it():
 
 
 def test_frame_at_the_threshold_is_accepted_by_decide():
-    from functions.decision import decide
+    from functions.frames.decision import decide
 
     probabilities, y, labels = _threshold_example()
     thresholds = choose_thresholds(probabilities, y, labels).as_dict()

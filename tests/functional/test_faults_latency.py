@@ -1,4 +1,4 @@
-"""infra.faults: the proxy's fixed added latency applies once to every AWS call (forwarded or faulted).
+"""infra.local.faults: the proxy's fixed added latency applies once to every AWS call (forwarded or faulted).
 
 The sleep is injected and recorded, so nothing here depends on a clock.
 """
@@ -10,7 +10,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.faults import FaultInjectingProxy, dynamodb_throttling
+from infra.local.faults import FaultInjectingProxy, dynamodb_throttling
 from tests.fixtures.aws import aws_client
 
 

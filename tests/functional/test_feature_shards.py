@@ -19,12 +19,12 @@ from camsort.cli import main
 from export.parity import ParityError
 from functions import wiring
 from functions.errors import ConfigurationError
+from functions.frames.manifest import MODEL_FILENAME, sha256_file
+from functions.frames.model import ModelSession
 from functions.handler import handle
-from functions.manifest import MODEL_FILENAME, sha256_file
-from functions.model import ModelSession
-from functions.results import ResultsTable
 from functions.settings import Settings
-from infra.backfill import BackfillRequest, run_backfill_locally
+from functions.stores.results import ResultsTable
+from infra.ops.backfill import BackfillRequest, run_backfill_locally
 from tests.fixtures.tiny_model import TINY_MODEL_VERSION, tiny_model_proto, write_tiny_model
 from training.crossval import cross_validate
 from training.dataset import load_dataset

@@ -23,12 +23,12 @@ from PIL import Image
 
 from functions import env, wiring
 from functions.errors import ConfigurationError, ModelIntegrityError, TransientError
-from functions.events import UnsupportedEventError
+from functions.frames.events import UnsupportedEventError
 from functions.handler import handle, lambda_handler
-from functions.manifest import read_manifest
+from functions.frames.manifest import read_manifest
 from functions.observability import LocalLambdaContext
-from functions.results import ResultsTable
 from functions.settings import Settings
+from functions.stores.results import ResultsTable
 from tests.fixtures.aws import aws_client
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -451,7 +451,7 @@ def test_transient_failure_reports_exactly_that_message(aws, make_app, frames):
 
 
 def test_unreachable_dynamodb_fails_every_message_as_transient(aws, make_app, frames):
-    from infra.moto_server import free_port
+    from infra.local.moto_server import free_port
 
     closed = aws_client("dynamodb", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     record = frames.put("frames/cam-07/a.jpg", jpeg(RED))

@@ -10,7 +10,7 @@ import pytest
 
 from export.merge import merge_backbone_and_trees
 from export.parity import PROBABILITIES_ATOL, check_tree_parity
-from functions.manifest import INPUT_NAME
+from functions.frames.manifest import INPUT_NAME
 from tests.functional.test_multilabel_export import backbone_features, frames, tiny_backbone
 from training.heads import HEADS, choose_head, cross_validate_heads, fit_head, head_to_onnx
 

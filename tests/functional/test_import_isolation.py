@@ -32,7 +32,7 @@ FORBIDDEN = (
 PROBE = """
 import json, sys
 import functions.handler
-import functions.wiring, functions.classify, functions.model, functions.image_loader
+import functions.wiring, functions.frames.classify, functions.frames.model, functions.frames.image_loader
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 

@@ -9,9 +9,9 @@ from PIL import Image
 
 from functions import wiring
 from functions.handler import handle
-from functions.results import ResultsTable
 from functions.settings import Settings
-from infra.scale import ITEM_BYTES, dynamodb_item_bytes
+from functions.stores.results import ResultsTable
+from infra.ops.scale import ITEM_BYTES, dynamodb_item_bytes
 from tests.functional.test_model_versions import batch_event
 
 
@@ -42,4 +42,6 @@ def test_a_result_item_stays_under_one_write_unit(aws, tiny_model, tmp_path):
     }
     size = dynamodb_item_bytes(item)
     assert size < 1024
-    assert abs(size - ITEM_BYTES) <= 64, f"README/infra.scale say {ITEM_BYTES} bytes, measured {size}"
+    assert abs(size - ITEM_BYTES) <= 64, (
+        f"docs/archive.md/infra.ops.scale say {ITEM_BYTES} bytes, measured {size}"
+    )

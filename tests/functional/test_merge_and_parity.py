@@ -20,7 +20,7 @@ LABELS = ["bus", "car", "empty"]
 
 
 def _train(features: np.ndarray, y: np.ndarray, seed: int = 0) -> lgb.LGBMClassifier:
-    # float32 features: ONNX trees compare in float32 (DESIGN.md).
+    # float32 features: ONNX trees compare in float32 (docs/design.md, "Numbers that must agree").
     classifier = lgb.LGBMClassifier(
         n_estimators=20, num_leaves=4, min_child_samples=2, min_data_in_bin=1, random_state=seed, verbose=-1
     )

@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from functions import env
 from functions.errors import ModelArtifactError, ModelIntegrityError, ModelNotPinnedError
-from functions.manifest import (
+from functions.frames.manifest import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
     Manifest,
@@ -19,7 +19,7 @@ from functions.manifest import (
     sha256_file,
     write_manifest,
 )
-from functions.model import ModelSession, available_cpus, resolve_threads
+from functions.frames.model import ModelSession, available_cpus, resolve_threads
 from tests.fixtures.tiny_model import COLOUR_LABELS, TINY_LABELS, tiny_model_proto, write_tiny_model
 
 

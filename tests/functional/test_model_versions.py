@@ -18,11 +18,11 @@ from PIL import Image
 
 from camsort.cli import main
 from functions import wiring
+from functions.archive.jobs import JobArguments
+from functions.frames.manifest import sha256_file
 from functions.handler import handle
-from functions.jobs import JobArguments
-from functions.manifest import sha256_file
-from functions.results import ResultsTable, result_sort_key
 from functions.settings import Settings
+from functions.stores.results import ResultsTable, result_sort_key
 from tests.fixtures.tiny_model import TINY_LABELS, TINY_MODEL_VERSION, write_tiny_model
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

@@ -1,6 +1,6 @@
 """The moto server applies a conditional write atomically, as DynamoDB does.
 
-moto answers on several threads; without infra.moto_server.make_dynamodb_writes_atomic, concurrent
+moto answers on several threads; without infra.local.moto_server.make_dynamodb_writes_atomic, concurrent
 conditional counters (the review quota) let more writes through than their condition allows.
 """
 

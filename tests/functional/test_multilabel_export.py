@@ -17,7 +17,7 @@ from export.merge import merge_backbone_and_trees, model_io_summary
 from export.multilabel_trees import multilabel_lightgbm_to_onnx
 from export.parity import PROBABILITIES_ATOL, ParityError, check_tree_parity
 from functions.errors import ConfigurationError
-from functions.manifest import FEATURE_SIZE, FEATURES_OUTPUT, INPUT_NAME
+from functions.frames.manifest import FEATURE_SIZE, FEATURES_OUTPUT, INPUT_NAME
 from training.multilabel import MultiLabelHead, fit_lightgbm_per_label
 
 LABELS = ["bus", "car", "night"]

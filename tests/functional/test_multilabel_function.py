@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from functions import wiring
-from functions.decision import LabelSetDecision, decide_labels
+from functions.frames.decision import LabelSetDecision, decide_labels
+from functions.frames.outputs import MAX_TAG_VALUE, answer_tags, label_text, labels_tag_value
 from functions.handler import lambda_handler
-from functions.outputs import MAX_TAG_VALUE, answer_tags, label_text, labels_tag_value
 from functions.settings import Settings
 from tests.functional.test_handler import (
     CONTEXT,
@@ -67,7 +67,7 @@ def test_result_items_carry_the_label_set_and_every_probability(aws, app):
 
 
 def test_batch_operations_result_string_names_the_set(aws, app):
-    from functions.classify import FrameOutcome
+    from functions.frames.classify import FrameOutcome
     from functions.handler import _task_result
 
     outcome = FrameOutcome(frame=None, status="ok", labels=["bus", "car"], confidence=0.97)

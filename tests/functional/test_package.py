@@ -27,10 +27,9 @@ from PIL import Image
 
 from camsort.cli import main as camsort_main
 from functions.errors import ConfigurationError
-from functions.manifest import sha256_file
-from infra import package as lambda_package_module
-from infra.moto_server import LOCAL_AWS_ENV
-from infra.package import (
+from functions.frames.manifest import sha256_file
+from infra.deploy import package as lambda_package_module
+from infra.deploy.package import (
     LAMBDA_UNZIPPED_LIMIT_BYTES,
     PROJECT_ROOT,
     PackageTooLargeError,
@@ -42,6 +41,7 @@ from infra.package import (
     platform_tags,
     wheel_tags,
 )
+from infra.local.moto_server import LOCAL_AWS_ENV
 from tests.fixtures.aws import aws_client, unique_name
 
 REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
@@ -289,7 +289,7 @@ def test_packaged_handler_classifies_a_frame_under_python_312(
 
     environment = {
         "PATH": "/usr/bin:/bin",
-        # The local admin's key (infra/moto_server.py): valid whether IAM is enforced or not.
+        # The local admin's key (infra/local/moto_server.py): valid whether IAM is enforced or not.
         "AWS_ACCESS_KEY_ID": LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         "AWS_REGION": "us-east-1",

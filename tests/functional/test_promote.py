@@ -1,4 +1,4 @@
-"""The deploy file and the promotion gates (pure parts of infra/promote.py)."""
+"""The deploy file and the promotion gates (pure parts of infra/ops/promote.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 
 from functions import env
-from infra.compare import compare_items
-from infra.promote import DeployConfig, Gates, ModelPin, agreement_gate, cv_gate
+from infra.ops.compare import compare_items
+from infra.ops.promote import DeployConfig, Gates, ModelPin, agreement_gate, cv_gate
 from tests.unit.test_compare import item
 
 
 @pytest.fixture
 def tiny_manifest(tmp_path):
-    from functions.manifest import read_manifest
+    from functions.frames.manifest import read_manifest
     from tests.fixtures.tiny_model import write_tiny_model
 
     return read_manifest(write_tiny_model(tmp_path / "m"))

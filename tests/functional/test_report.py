@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from sklearn.datasets import make_classification
 
-from functions.manifest import Manifest
+from functions.frames.manifest import Manifest
 from training.crossval import cross_validate
 from training.report import ReportPaths, print_cv_table, select_worst_frames, write_report
 from training.thresholds import precision_guard

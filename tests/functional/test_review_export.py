@@ -8,9 +8,9 @@ import json
 from click.testing import CliRunner
 
 from camsort.cli import main
-from functions.review_queue import ReviewQueue
-from infra.local_stack import create_review_table
-from infra.review import AwsTarget, ReviewQueueReader, review_export_command
+from functions.stores.review_queue import ReviewQueue
+from infra.local.stack import create_review_table
+from infra.ops.review import AwsTarget, ReviewQueueReader, review_export_command
 from tests.fixtures.aws import unique_name
 from tests.functional.test_handler import GREY, jpeg
 from training.dataset import UNLABELED_FOLDER

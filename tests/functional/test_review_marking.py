@@ -6,8 +6,8 @@ import pytest
 
 from functions import wiring
 from functions.handler import lambda_handler
-from functions.review_queue import ReviewQueue
-from infra.local_stack import create_review_table
+from functions.stores.review_queue import ReviewQueue
+from infra.local.stack import create_review_table
 from tests.fixtures.aws import unique_name
 from tests.functional import test_handler
 from tests.functional.test_handler import CONTEXT, GREY, RED, Frames, jpeg, sqs_event, tags_of

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from functions import wiring
+from functions.frames.model import ModelSession
+from functions.frames.shadow import ShadowScorer, is_sampled
 from functions.handler import lambda_handler
-from functions.model import ModelSession
-from functions.results import ResultsTable
 from functions.settings import Settings
-from functions.shadow import ShadowScorer, is_sampled
+from functions.stores.results import ResultsTable
 from tests.fixtures.tiny_model import write_tiny_model
 from tests.functional import test_handler
 from tests.functional.test_handler import CONTEXT, GREEN, RED, Frames, item_of, jpeg, sqs_event, tags_of

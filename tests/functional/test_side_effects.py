@@ -16,14 +16,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from functions import wiring
-from functions.camera_state import CameraStates
+from functions.state.camera_state import CameraStates
 from functions.handler import lambda_handler
 from functions.observability import metrics
-from functions.outbox import MAX_OUTBOX
-from functions.shadow import ShadowScorer
-from functions.smoothing import Frame, Rule, SmoothingConfig
-from infra.local_stack import create_state_resources
-from infra.topology import StackNames
+from functions.state.outbox import MAX_OUTBOX
+from functions.frames.shadow import ShadowScorer
+from functions.state.smoothing import Frame, Rule, SmoothingConfig
+from infra.local.stack import create_state_resources
+from infra.deploy.topology import StackNames
 from tests.fixtures.aws import aws_client, unique_name
 from tests.functional import test_handler, test_review_marking
 from tests.functional.test_handler import CONTEXT, GREY, RED, _Body, item_of, jpeg, sqs_event

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from camsort.cli import main
-from infra.moto_server import free_port
+from infra.local.moto_server import free_port
 from tests.fixtures.aws import aws_client
 from training.dataset import DatasetError, load_dataset
 

@@ -1,11 +1,11 @@
-"""The account (functions/accounting.py): each version's category from what the stores hold."""
+"""The account (functions/archive/accounting.py): each version's category from what the stores hold."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from functions.accounting import DeadLetter, ObjectVersion, dead_letters_in, reconcile
+from functions.archive.accounting import DeadLetter, ObjectVersion, dead_letters_in, reconcile
 
 BUCKET = "frames-bucket"
 T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)

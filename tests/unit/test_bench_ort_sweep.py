@@ -1,8 +1,8 @@
-"""bench.ort_sweep: which configurations are tried, and the summary arithmetic (no timing)."""
+"""bench.perf.ort_sweep: which configurations are tried, and the summary arithmetic (no timing)."""
 
 from __future__ import annotations
 
-from bench.ort_sweep import OrtConfig, summarize_sweep, sweep_configs
+from bench.perf.ort_sweep import OrtConfig, summarize_sweep, sweep_configs
 
 
 def test_one_option_changed_at_a_time_from_the_baseline():

@@ -1,9 +1,9 @@
-"""bench.perf_figures and bench.perf_markdown: pricing options, targets and markdown from a fixed results dict (no measurement)."""
+"""bench.perf.figures and bench.perf.markdown: pricing options, targets and markdown from a fixed results dict (no measurement)."""
 
 from __future__ import annotations
 
-from bench.perf_figures import a_over_c, price, targets
-from bench.perf_markdown import END_MARK, START_MARK, render_markdown, write_section
+from bench.perf.figures import a_over_c, price, targets
+from bench.perf.markdown import END_MARK, START_MARK, render_markdown, write_section
 
 
 def cell(batch, mean_ms, wall, compute):
@@ -103,7 +103,7 @@ def test_markdown_section_is_replaced_between_markers(tmp_path):
     measured["targets"] = targets(measured)
     measured["machine"]["load_average_at_end"] = [1, 1, 1]
     text = render_markdown(measured)
-    assert "## Performance (issue 10)" in text and "loaded CPU" in text and "20ms-batch10" in text
+    assert "## Performance" in text and "loaded CPU" in text and "20ms-batch10" in text
     path = tmp_path / "results.md"
     path.write_text("# Bench\n\nhandler tables\n")
     write_section(path, "first\n")

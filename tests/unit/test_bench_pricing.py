@@ -1,10 +1,10 @@
-"""bench.pricing: the cost arithmetic on fixed numbers (no measurement involved)."""
+"""bench.perf.pricing: the cost arithmetic on fixed numbers (no measurement involved)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.pricing import (
+from bench.perf.pricing import (
     PRICES,
     FrameCalls,
     Option,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from functions.camera_state import CameraStates
-from functions.smoothing import SmoothingConfig
+from functions.state.camera_state import CameraStates
+from functions.state.smoothing import SmoothingConfig
 
 
 class _NoCalls:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from camsort.commands.compare import parse_since
-from infra.compare import compare_items, comparison_html
+from infra.ops.compare import compare_items, comparison_html
 
 
 def item(

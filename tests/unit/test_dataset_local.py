@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 from training.dataset import Dataset, DatasetError, load_dataset, parse_s3_uri
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from functions.decision import Decision, decide
+from functions.frames.decision import Decision, decide
 
 LABELS = ["bus", "car", "empty"]
 THRESHOLDS = {"bus": 0.6, "car": 0.5, "empty": 0.9}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.demo_model import explain_weights
+from infra.demo.model import explain_weights
 
 
 def test_random_backbone_without_fine_tuning():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.events import (
+from functions.frames.events import (
     FrameEvent,
     UnsupportedEventError,
     normalise_sequencer,

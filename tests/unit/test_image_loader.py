@@ -1,4 +1,4 @@
-"""functions.image_loader: bytes -> RGB uint8 [224, 224, 3], and every way bytes can be bad."""
+"""functions.frames.image_loader: bytes -> RGB uint8 [224, 224, 3], and every way bytes can be bad."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from functions import image_loader
 from functions.errors import (
     BadInputError,
     EmptyImageError,
@@ -19,8 +18,9 @@ from functions.errors import (
     TooManyPixelsError,
     TruncatedImageError,
 )
-from functions.image_loader import RESIZE_METHOD, load_image, sniff_format, to_rgb
-from functions.manifest import InputSpec
+from functions.frames import image_loader
+from functions.frames.image_loader import RESIZE_METHOD, load_image, sniff_format, to_rgb
+from functions.frames.manifest import InputSpec
 from tests.fixtures.images import encode
 
 SOURCE = "s3://frames/cam-7/frame-0001.jpg"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from functions.events import parse_event
-from functions.jobs import JobArguments, JobArgumentsError, parse_job_arguments
-from functions.results import result_sort_key
+from functions.archive.jobs import JobArguments, JobArgumentsError, parse_job_arguments
+from functions.frames.events import parse_event
+from functions.stores.results import result_sort_key
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -53,7 +53,7 @@ def test_live_key_is_unchanged_and_another_version_sits_beside_it():
 def test_manifest_interleaves_cameras_and_keeps_each_cameras_order():
     from datetime import UTC, datetime
 
-    from infra.backfill_manifest import Candidate, interleave_by_folder
+    from infra.ops.backfill_manifest import Candidate, interleave_by_folder
 
     def c(key):
         return Candidate("b", key, None, "e", datetime(2026, 11, 1, tzinfo=UTC), 1)

@@ -9,7 +9,7 @@ import pytest
 
 from functions.env import DEFAULT_FRAMES_PREFIX, DEFAULT_KEY_PATTERN
 from functions.errors import BadInputError, UnexpectedKeyError
-from functions.keys import KeyInfo, format_timestamp, parse_capture_time, parse_key
+from functions.frames.keys import KeyInfo, format_timestamp, parse_capture_time, parse_key
 
 WITH_TIME = re.compile(r"^(?P<camera>[^/]+)/(?P<captured>[^/]+)\.(?i:jpe?g|png)$")
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from functions.errors import ModelArtifactError, ModelIntegrityError
-from functions.manifest import (
+from functions.frames.manifest import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
     InputSpec,

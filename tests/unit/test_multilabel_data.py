@@ -51,7 +51,7 @@ def test_multilabel_frames_are_seeded_and_night_is_darker():
         ("bus", "car"), 7, **SMALL
     )
     assert multilabel_frame_jpeg(("bus", "car"), 7, **SMALL) != multilabel_frame_jpeg(("bus",), 7, **SMALL)
-    from functions.image_loader import load_image
+    from functions.frames.image_loader import load_image
 
     night = [load_image(multilabel_frame_jpeg(("night",), s, **SMALL), source="n").mean() for s in range(6)]
     day = [load_image(multilabel_frame_jpeg((), s, **SMALL), source="d").mean() for s in range(6)]
@@ -148,7 +148,7 @@ def test_camsort_results_shows_label_sets():
 
     from rich.console import Console
 
-    from infra.results_query import results_table
+    from infra.ops.results_query import results_table
 
     items = [
         {"key": "frames/cam-01/a.jpg", "captured_at": "2026-12-01T02:28:30.195Z", "status": "ok",

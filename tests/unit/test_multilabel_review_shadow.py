@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functions.decision import decide, decide_labels
-from functions.review import NEAR_THRESHOLD_REASON, UNKNOWN_REASON, review_reason
-from functions.shadow import shadow_attributes
+from functions.frames.decision import decide, decide_labels
+from functions.frames.review import NEAR_THRESHOLD_REASON, UNKNOWN_REASON, review_reason
+from functions.frames.shadow import shadow_attributes
 
 LABELS = ["bus", "car", "night"]
 THRESHOLDS = {"bus": 0.5, "car": 0.4, "night": 0.9}

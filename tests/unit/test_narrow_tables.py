@@ -7,8 +7,8 @@ from collections import Counter
 
 from rich.console import Console
 
-from infra.live_view import LiveState, render_live
-from infra.results_query import results_table
+from infra.demo.live_view import LiveState, render_live
+from infra.ops.results_query import results_table
 
 FILES = [f"20261201T0228{second:02d}195Z.jpg" for second in range(30, 35)]
 ITEMS = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from functions.image_loader import load_image
+from functions.frames.image_loader import load_image
 from tests.fixtures.images import encode
 from training.neardup import DEFAULT_MAX_DISTANCE, dhash_bits, dhash_groups, hamming_distances
 from training.synthetic import frame_jpeg, frame_seed
@@ -134,7 +134,7 @@ def test_the_hardest_brightened_copy_still_joins_its_original():
 def test_functions_dhash_is_bit_identical_to_imagehash():
     import imagehash
 
-    from functions.dhash import dhash, from_hex, to_hex
+    from functions.frames.dhash import dhash, from_hex, to_hex
 
     rng = np.random.default_rng(7)
     images = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(5)]

@@ -1,13 +1,13 @@
-"""infra/policy.py: logical IAM resources resolve the same way for every target."""
+"""infra/deploy/policy.py: logical IAM resources resolve the same way for every target."""
 
 from __future__ import annotations
 
 import pytest
 
 from functions.iam import Permission, declared_permissions, requires
-from infra import policy
-from infra.local_iam import as_moto_enforces
-from infra.topology import StackNames
+from infra.deploy import policy
+from infra.deploy.topology import StackNames
+from infra.local.iam import as_moto_enforces
 
 NAMES = StackNames.for_stage("unit")
 

@@ -8,8 +8,8 @@ import pytest
 
 from camsort.commands.results import parse_duration, parse_time, time_range
 from functions.errors import ConfigurationError
-from infra.demo_state import write_state
-from infra.results_query import resolve_target
+from infra.local.running import write_state
+from infra.ops.results_query import resolve_target
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from functions import env
-from functions.decision import Decision
 from functions.errors import ConfigurationError
-from functions.review import NEAR_THRESHOLD_REASON, UNKNOWN_REASON, quota_window, review_reason
+from functions.frames.decision import Decision
+from functions.frames.review import NEAR_THRESHOLD_REASON, UNKNOWN_REASON, quota_window, review_reason
 from functions.settings import load_settings
 
 THRESHOLDS = {"bus": 0.5, "car": 0.8}

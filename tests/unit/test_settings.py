@@ -17,7 +17,7 @@ REQUIRED = {
 
 
 def test_unset_or_blank_optional_variables_take_the_defaults():
-    # The default values themselves are checked against the README by tests/unit/test_docs.py.
+    # The default values themselves are checked against docs/reference/configuration.md by tests/unit/test_docs.py.
     defaults = load_settings(REQUIRED)
     assert defaults == Settings(
         model_uri="s3://models/camsort/", results_table="camsort-results-dev", model_sha256=PIN
@@ -27,7 +27,7 @@ def test_unset_or_blank_optional_variables_take_the_defaults():
 
 
 def test_the_default_key_pattern_reads_the_documented_key_layout():
-    from functions.keys import parse_key
+    from functions.frames.keys import parse_key
 
     settings = load_settings(REQUIRED)
     info = parse_key(

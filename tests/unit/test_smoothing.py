@@ -1,4 +1,4 @@
-"""Smoothing rules (functions/smoothing.py): every rule, frames in order and out of order."""
+"""Smoothing rules (functions/state/smoothing.py): every rule, frames in order and out of order."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.errors import ConfigurationError
-from functions.keys import format_timestamp
-from functions.smoothing import IDLE, Frame, Rule, SmoothingConfig, evaluate, insert, replay
+from functions.frames.keys import format_timestamp
+from functions.state.smoothing import IDLE, Frame, Rule, SmoothingConfig, evaluate, insert, replay
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 LABELS = {"b": "bus", "c": "car", "e": "empty", "u": "unknown"}

@@ -9,7 +9,7 @@ import pytest
 from functions import env
 from functions.errors import ConfigurationError
 from functions.settings import load_settings
-from functions.smoothing import Rule
+from functions.state.smoothing import Rule
 from functions.wiring import build_app
 
 BASE = {env.MODEL_URI: "/models/x", env.RESULTS_TABLE: "results", env.MODEL_SHA256: "0" * 64}

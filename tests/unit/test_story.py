@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from functions.keys import format_timestamp
-from functions.smoothing import IDLE, Frame, Rule
-from infra.story import compare, replay_events, scene_labels, truth_intervals
+from functions.frames.keys import format_timestamp
+from functions.state.smoothing import IDLE, Frame, Rule
+from infra.demo.story import compare, replay_events, scene_labels, truth_intervals
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ import pytest
 
 from functions import env
 from functions.observability import LocalLambdaContext
-from infra.accounting import emf_metric_total, notification_objects
-from infra.function_env import environment_variables, function_environment
-from infra.local_stack import LocalStack
-from infra.sqs_events import failed_message_ids, sqs_record
-from infra.topology import StackNames
+from infra.demo.accounting import emf_metric_total, notification_objects
+from infra.deploy.topology import StackNames
+from infra.local.function_env import environment_variables, function_environment
+from infra.local.sqs_events import failed_message_ids, sqs_record
+from infra.local.stack import LocalStack
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -103,7 +103,7 @@ def test_function_environment_with_given_role_credentials_and_pin():
     assert environment[env.FRAMES_PREFIX] == "frames/"
     assert environment[env.AWS_ENDPOINT_URL] == "http://127.0.0.1:6000"
     assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == "eu-west-1"
-    # The function runs as its role (infra/local_iam.py), never as the local admin.
+    # The function runs as its role (infra/local/iam.py), never as the local admin.
     assert {name: environment[name] for name in role} == role
     assert environment[env.MODEL_SHA256] == "a" * 64
 

@@ -1,0 +1,355 @@
+"""One invocation's frames: checks, downloads, ONE batched inference, decisions, writes.
+
+Per frame, in order (the cheap checks first, so bad input costs no download):
+
+1. events that do not carry the object's ETag/version (Batch Operations) get them from a
+   HeadObject, so every frame knows its result item key and size before any download;
+2. redelivery check: one BatchGetItem for the whole invocation, only when some frame may be
+   a redelivery (SQS ApproximateReceiveCount > 1, or a source without that count); a frame
+   whose item already holds an equal or newer sequencer is a ``duplicate``: no download, no
+   inference, only the side effects its result may still lack (functions/effects.py). (The conditional PutItem is the guarantee; this look-up only saves the download and
+   the inference when SQS redelivers a message, e.g. after another record of it failed. On
+   first deliveries it would cost a round trip and a read per frame to find, almost always,
+   nothing.)
+3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
+5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
+   thresholds;
+6. tags (ok frames), then the conditional result write. Tags go first because the write is
+   the commit point: when tagging fails the message is retried, and the retry is not
+   skipped as a duplicate. After the write (or on finding the result already written): the
+   review mark and the camera state (functions/effects.py), at least once.
+
+Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
+(:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own
+steps stay in order (its tags are written before its result, in the same task), and every
+frame's outcome is known before ``classify_frames`` returns.
+
+Outcomes: ``ok`` / ``rejected`` (bad input: result written, acknowledged) / ``duplicate``
+(acknowledged) / ``transient`` (retried) / ``error`` (a bug or a non-transient AWS error:
+logged with the key, reported as a failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from functions.concurrency import map_each
+from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.effects import follow_result
+from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
+from functions.frames.events import FrameEvent
+from functions.frames.image_loader import load_image
+from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
+from functions.frames.model import ModelSession
+from functions.observability import logger
+from functions.frames.outcome import FrameOutcome, Status
+from functions.frames.outputs import answer_fields, answer_tags
+from functions.stores.results import object_id, result_sort_key
+from functions.frames.review import reason_for
+from functions.frames.shadow import run_shadow
+from functions.stores.storage import StoredFrame
+from functions.wiring import App
+
+
+@dataclass
+class _Work:
+    """A frame on its way through the steps."""
+
+    index: int
+    frame: FrameEvent
+    object_version: str = ""
+    size: int | None = None
+    key_info: KeyInfo | None = None
+    stored: StoredFrame | None = None
+    pixels: np.ndarray | None = None
+    received_at: float | None = None
+    decision: Decision | LabelSetDecision | None = None
+
+
+def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
+    """Outcome of every frame, in the order given. Never raises for one frame's failure.
+
+    The network steps run for all frames at once on ``app.pool`` (see the module docstring);
+    every outcome is known before this returns, so nothing is acknowledged before its write.
+    """
+    outcomes: dict[int, FrameOutcome] = {}
+    work = [_Work(index=index, frame=frame, size=frame.size) for index, frame in enumerate(frames)]
+    work = _each(work, app, _identify, outcomes)  # HeadObject, only for Batch Operations tasks
+    work = _skip_duplicates(work, app, outcomes)
+    downloaded = _each(work, app, _check_and_load, outcomes)  # GetObject + decode, concurrently
+
+    if downloaded:
+        try:
+            batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
+            probabilities, _features = app.model.predict(batch)
+            manifest = app.model.manifest
+            decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
+        except Exception as exc:  # a model failure fails every frame of the batch, loudly
+            for item in downloaded:
+                outcomes[item.index] = _failure(item.frame, exc, "inference failed")
+        else:
+            for item, decision in zip(downloaded, decisions, strict=True):
+                item.decision = decision
+            # Tags, then the conditional result write, per frame; all frames concurrently.
+            _each(downloaded, app, _commit_ok, outcomes)
+            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
+    return [outcomes[index] for index in range(len(frames))]
+
+
+def _each(
+    work: list[_Work],
+    app: App,
+    step: Callable[[_Work, App], FrameOutcome | None],
+    outcomes: dict[int, FrameOutcome],
+) -> list[_Work]:
+    """Run ``step`` on every frame concurrently; record the outcomes; return the frames still going."""
+    results = map_each(app.pool, lambda item: _guard(item, app, step), work)
+    remaining = []
+    for item, outcome in zip(work, results, strict=True):
+        if outcome is None:
+            remaining.append(item)
+        else:
+            outcomes[item.index] = outcome
+    return remaining
+
+
+def _guard(item: _Work, app: App, step: Callable[[_Work, App], FrameOutcome | None]) -> FrameOutcome | None:
+    """Run one step; bad input becomes a written ``rejected`` result, the rest a failure."""
+    try:
+        return step(item, app)
+    except BadInputError as exc:
+        return _reject(item, app, exc)
+    except Exception as exc:
+        return _failure(item.frame, exc, "processing failed")
+
+
+def _identify(item: _Work, app: App) -> None:
+    frame = item.frame
+    if not (frame.version_id or frame.etag):
+        info = app.store.head_frame(frame.bucket, frame.key, frame.version_id)
+        item.frame = replace(frame, etag=info.etag, version_id=info.version_id or frame.version_id)
+        item.size = info.size
+    item.object_version = item.frame.version_id or item.frame.etag or ""
+
+
+def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
+    if not any(may_be_redelivered(item.frame) for item in work):
+        return work  # first deliveries: the conditional write alone keeps duplicates out
+    keys = [
+        (object_id(w.frame.bucket, w.frame.key), result_sort_key(w.object_version, app.result_model_version))
+        for w in work
+    ]
+    try:
+        existing = app.table.existing_results(keys)
+    except Exception as exc:  # only an optimisation: the conditional write decides
+        logger.warning(f"{app.table.table_name}: duplicate look-up failed ({exc}); continuing without it")
+        return work
+    remaining, found = [], []
+    for item, key in zip(work, keys, strict=True):
+        if key in existing and existing[key].get("sequencer", "") >= item.frame.sequencer:
+            outcomes[item.index] = FrameOutcome(item.frame, "duplicate", detail="result already recorded")
+            found.append(existing[key])
+        else:
+            remaining.append(item)
+    # The first delivery may have died right after its write: complete what the results lack.
+    map_each(app.pool, lambda result: follow_result(app, result), found)
+    return remaining
+
+
+def may_be_redelivered(frame: FrameEvent) -> bool:
+    """Worth the duplicate look-up: SQS delivered the message before, or the source does not say.
+
+    A first SQS delivery (ApproximateReceiveCount 1) is a duplicate only when S3 itself sent
+    the notification twice, which is rare; redeliveries (a failed sibling record, a timeout)
+    are where the look-up saves downloads and inference.
+    """
+    return frame.receive_count is None or frame.receive_count > 1
+
+
+def _check_and_load(item: _Work, app: App) -> None:
+    settings, frame = app.settings, item.frame
+    item.key_info = parse_key(frame.key, prefix=settings.frames_prefix, pattern=settings.key_pattern)
+    source = f"s3://{frame.bucket}/{frame.key}"
+    if item.size is not None and item.size > settings.max_bytes:
+        raise TooManyBytesError(
+            f"{source}: {item.size} bytes (from the event) is above the limit of {settings.max_bytes}; "
+            "upload smaller frames or raise the byte limit"
+        )
+    if item.size == 0:
+        raise EmptyImageError(
+            f"{source}: the object is empty (0 bytes, from the event); upload the frame again"
+        )
+    item.stored = app.store.get_frame(
+        frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
+    )
+    item.received_at = app.clock()
+    item.pixels = load_image(
+        item.stored.data, source=source, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
+    )
+
+
+def _commit_ok(item: _Work, app: App) -> FrameOutcome:
+    frame, model, decision = item.frame, app.model, item.decision
+    assert decision is not None, "decided before committing"
+    tagged = False
+    if app.settings.write_tags:
+        tags = frame_tags(decision, model)
+        tag_count = item.stored.tag_count if item.stored else None
+        tagged = app.store.tag_frame(
+            frame.bucket, frame.key, tags, version_id=frame.version_id, tag_count=tag_count
+        )
+    latency_ms = _elapsed_ms(item, app)
+    result = ok_item(_base_item(item, app), decision, latency_ms)
+    result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
+    written = app.table.put_result(result)
+    # Written now or before (a duplicate): the result is committed, so its side effects follow,
+    # idempotently (never raises). A duplicate's are completed, in case its writer died first.
+    follow_result(app, result)
+    return FrameOutcome(
+        frame,
+        "ok" if written else "duplicate",
+        label=getattr(decision, "label", None),
+        labels=getattr(decision, "labels", None),
+        answer=answer_fields(decision),
+        confidence=decision.confidence,
+        latency_ms=latency_ms,
+        written=written,
+        tagged=tagged,
+        detail=None if written else "a result for an equal or newer event exists",
+    )
+
+
+def _reject(item: _Work, app: App, error: BadInputError) -> FrameOutcome:
+    """Write the ``rejected`` result (conditionally, like any result) and acknowledge."""
+    frame = item.frame
+    reason = error.reason
+    if not item.object_version:
+        # Batch Operations on an object that no longer exists: no ETag/version to key an
+        # item on; the task's result code (PermanentFailure) is the record.
+        return FrameOutcome(frame, "rejected", reason=reason, detail=str(error), error=error)
+    latency_ms = _elapsed_ms(item, app)
+    result = _base_item(item, app) | {
+        "status": "rejected",
+        "reason": reason,
+        "detail": str(error),
+        "latency_ms": latency_ms,
+    }
+    try:
+        written = app.table.put_result(result)
+    except Exception as exc:
+        return _failure(frame, exc, f"writing the rejected result ({reason}) failed")
+    return FrameOutcome(
+        frame,
+        "rejected" if written else "duplicate",
+        reason=reason,
+        detail=str(error),
+        error=error,
+        latency_ms=latency_ms,
+        written=written,
+    )
+
+
+def _failure(frame: FrameEvent, exc: BaseException, what: str) -> FrameOutcome:
+    status: Status = "transient" if isinstance(exc, TransientError) else "error"
+    return FrameOutcome(frame, status, detail=f"{what}: {exc}", error=exc)
+
+
+def _base_item(item: _Work, app: App) -> dict[str, Any]:
+    return base_item(
+        item.frame,
+        app,
+        object_version=item.object_version,
+        key_info=item.key_info,
+        stored=item.stored,
+        size=item.size,
+    )
+
+
+def frame_tags(decision: Decision | LabelSetDecision, model: ModelSession) -> dict[str, str]:
+    """The S3 tags of an ``ok`` frame (``functions.frames.outputs``: a label or a label set)."""
+    return answer_tags(decision, model.manifest.model_version)
+
+
+def ok_item(
+    base: dict[str, Any], decision: Decision | LabelSetDecision, latency_ms: float | None
+) -> dict[str, Any]:
+    """The result item of an ``ok`` frame: ``base_item`` plus the answer (``label`` or ``labels``)."""
+    return base | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
+
+
+def base_item(
+    frame: FrameEvent,
+    app: App,
+    *,
+    object_version: str,
+    key_info: KeyInfo | None,
+    stored: StoredFrame | None,
+    size: int | None,
+) -> dict[str, Any]:
+    """The fields every result item has, whatever its status (public: the bench writes the same items)."""
+    model = app.model
+    captured = key_info.captured_at if key_info else None
+    # Trusted within the skew of the upload (LastModified; before a download, the event time,
+    # which S3 sets alike): a camera clock running ahead falls back to LastModified.
+    uploaded = stored.last_modified if stored is not None else _event_moment(frame)
+    skew = timedelta(seconds=app.settings.capture_skew_seconds)
+    claimed = captured if captured is not None and is_ahead(captured, uploaded or app.now(), skew) else None
+    if claimed is not None:
+        captured = None
+    if captured is None and stored is not None:
+        captured = stored.last_modified
+    captured_at = format_timestamp(captured) if captured else _event_time(frame)
+    etag = stored.etag if stored else frame.etag
+    version_id = (stored.version_id if stored else None) or frame.version_id
+    # Another model version's item stays out of the camera index (no camera_id/captured_at).
+    indexed = key_info is not None and app.result_model_version is None
+    return {
+        "object_id": object_id(frame.bucket, frame.key),
+        "object_version": result_sort_key(object_version, app.result_model_version),
+        "bucket": frame.bucket,
+        "key": frame.key,
+        # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
+        "camera_id": key_info.camera_id if key_info is not None and indexed else None,
+        "captured_at": captured_at if indexed else None,
+        # The key's capture time when it was not trusted (ahead of the upload by more than the skew).
+        "key_captured_at": format_timestamp(claimed) if claimed is not None and indexed else None,
+        "frame_version": object_version if app.result_model_version else None,
+        "etag": etag,
+        "version_id": version_id,
+        "size": stored.content_length if stored else size,
+        "sequencer": frame.sequencer,
+        "event_name": frame.event_name,
+        "event_time": frame.event_time,
+        "model_sha256": model.sha256,
+        "model_version": model.manifest.model_version,
+        "processed_at": format_timestamp(app.now()),
+    }
+
+
+def _event_time(frame: FrameEvent) -> str | None:
+    """Capture time of a frame rejected before download: S3's event time ~ LastModified."""
+    moment = _event_moment(frame)
+    return format_timestamp(moment) if moment else None
+
+
+def _event_moment(frame: FrameEvent) -> datetime | None:
+    if not frame.event_time:
+        return None
+    try:
+        moment = datetime.fromisoformat(frame.event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _elapsed_ms(item: _Work, app: App) -> float | None:
+    """Object bytes received -> result ready to write (None when never downloaded)."""
+    if item.received_at is None:
+        return None
+    return round((app.clock() - item.received_at) * 1000.0, 3)

@@ -1,0 +1,294 @@
+"""One loader for every image: bytes -> RGB uint8 [size, size, 3].
+
+Training and the Lambda function both call :func:`load_image`, so the model sees exactly the
+pixels at training time that it sees in production (no training/serving skew).
+
+What it does, in order (each step can reject the frame with a typed ``BadInputError``):
+
+1. empty bytes                         -> ``EmptyImageError``
+2. more than ``max_bytes``             -> ``TooManyBytesError``
+3. magic bytes neither JPEG nor PNG    -> ``NotAnImageError`` (the bytes decide, never the name)
+4. header: width x height above ``max_pixels`` -> ``TooManyPixelsError``, before any pixel is
+   decoded. The header is read by a small structural walk (JPEG segments / PNG chunks), so a
+   bomb never reaches Pillow; Pillow's own ``DecompressionBombError``/``Warning`` map to the
+   same error when they fire anyway.
+5. the structural walk also checks the file is whole (JPEG: an EOI marker after the first
+   scan; PNG: every chunk complete with a matching CRC, up to IEND). This does not depend on
+   Pillow's process-wide ``ImageFile.LOAD_TRUNCATED_IMAGES`` switch, which some other library
+   may have turned on and which would otherwise pad a half JPEG with grey or skip PNG CRCs.
+   Decoder errors also map to ``TruncatedImageError``.
+6. JPEG draft: libjpeg decodes directly at 1/2, 1/4 or 1/8 scale, the smallest scale whose
+   result is still >= ``size`` on both axes (a 1280x720 frame decodes as 640x360).
+7. EXIF orientation applied (all 8 orientations).
+8. any mode -> RGB. Transparent pixels are composited on WHITE (not dropped): dropping alpha
+   exposes whatever colour happens to be stored under fully transparent pixels (often black
+   or noise), while white is what a viewer shows. 16-bit greyscale is scaled (x 255/65535),
+   not clipped.
+9. bilinear resize of the WHOLE frame to ``size`` x ``size``: no crop and the aspect ratio is
+   not kept, because a vehicle can be anywhere in the frame, including its edges.
+
+Pure: Pillow and numpy only, no global state is changed.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from functions.errors import (
+    EmptyImageError,
+    NotAnImageError,
+    TooManyBytesError,
+    TooManyPixelsError,
+    TruncatedImageError,
+)
+
+#: Must match ``functions.frames.manifest.InputSpec.resize``.
+RESIZE_METHOD = "bilinear"
+IMAGE_SIZE = 224
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# JPEG start-of-frame markers carry the image size (C4 = DHT, C8 = JPG, CC = DAC are not SOFs).
+_JPEG_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Markers without a length field.
+_JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+_JPEG_SOS = 0xDA
+_JPEG_EOI = b"\xff\xd9"
+
+# Exceptions Pillow raises on malformed data while opening or decoding. Anything else (a bug
+# in this module, MemoryError, ...) is not bad input and must surface.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+
+_FIX_HINT = "re-save or re-upload the frame as a complete JPEG or PNG"
+
+
+def sniff_format(data: bytes) -> Literal["jpeg", "png"] | None:
+    """Which of the two accepted formats the bytes are, from their magic number only."""
+    if data.startswith(JPEG_MAGIC):
+        return "jpeg"
+    if data.startswith(PNG_MAGIC):
+        return "png"
+    return None
+
+
+def load_image(
+    data: bytes,
+    *,
+    source: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    size: int = IMAGE_SIZE,
+    draft: bool = True,
+) -> np.ndarray:
+    """Decode a JPEG or PNG into a C-contiguous uint8 array [size, size, 3], RGB.
+
+    ``source`` (a path or ``s3://`` URI) only appears in error messages. ``draft=False``
+    decodes JPEGs at full resolution (slower; the benchmark compares the two).
+    """
+    if not data:
+        raise EmptyImageError(f"{source}: the file is empty (0 bytes); {_FIX_HINT}")
+    if len(data) > max_bytes:
+        raise TooManyBytesError(
+            f"{source}: {len(data)} bytes is more than the limit of {max_bytes} bytes; "
+            "upload a smaller frame or raise the byte limit (CAMSORT_MAX_BYTES)"
+        )
+    kind = sniff_format(data)
+    if kind is None:
+        raise NotAnImageError(
+            f"{source}: not a JPEG or PNG (the file starts with {bytes(data[:8])!r}); "
+            "convert the frame to JPEG or PNG"
+        )
+
+    width, height, problem = _jpeg_structure(data) if kind == "jpeg" else _png_structure(data)
+    if width is None or height is None:
+        raise TruncatedImageError(
+            f"{source}: the {kind.upper()} header is cut short or corrupt ({problem}); {_FIX_HINT}"
+        )
+    _check_pixels(width, height, max_pixels, source)
+    if problem:
+        raise TruncatedImageError(
+            f"{source}: the {kind.upper()} is truncated or corrupt ({len(data)} bytes, {problem}); {_FIX_HINT}"
+        )
+
+    image = _decode(data, kind, size=size, draft=draft, max_pixels=max_pixels, source=source)
+    image = _apply_exif_orientation(image)
+    rgb = to_rgb(image, source=source)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None:
+    pixels = width * height
+    if pixels > max_pixels:
+        raise TooManyPixelsError(
+            f"{source}: {width}x{height} = {pixels} pixels is more than the limit of "
+            f"{max_pixels} pixels; downscale the frame or raise the pixel limit (CAMSORT_MAX_PIXELS)"
+        )
+    # Pillow's own bomb guard (read, never changed): above it Pillow would warn or refuse.
+    # Checking it here keeps the decision ours and avoids touching the global warning filters
+    # (warnings.catch_warnings is not thread-safe and the dataset loader decodes in threads).
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if pillow_limit is not None and pixels > pillow_limit:
+        raise TooManyPixelsError(
+            f"{source}: {width}x{height} = {pixels} pixels is more than Pillow's decompression-bomb "
+            f"limit of {pillow_limit} pixels; downscale the frame"
+        )
+
+
+def _decode(data: bytes, kind: str, *, size: int, draft: bool, max_pixels: int, source: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
+        # The structural walk already checked the size; Pillow's reading of the header must agree.
+        _check_pixels(image.size[0], image.size[1], max_pixels, source)
+        if draft and kind == "jpeg":
+            image.draft("RGB", (size, size))
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Only reachable if Pillow's limit changed in between or warnings are turned into errors.
+        raise TooManyPixelsError(
+            f"{source}: too many pixels for a safe decode ({exc}); downscale the frame"
+        ) from exc
+    except _DECODE_ERRORS as exc:
+        raise TruncatedImageError(
+            f"{source}: the {kind.upper()} cannot be decoded ({exc}); {_FIX_HINT}"
+        ) from exc
+    return image
+
+
+def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except _DECODE_ERRORS:
+        # Malformed EXIF: the pixels are fine, the orientation is unknown. Use them as stored,
+        # which is what image viewers do, rather than losing the frame.
+        return image
+
+
+def to_rgb(image: Image.Image, *, source: str = "<image>") -> Image.Image:
+    """Any Pillow mode -> RGB (alpha and tRNS colour keys on white, 16-bit scaled). Public for the mode tests."""
+    mode = image.mode
+    # PNG transparency can also be a tRNS colour key instead of an alpha channel: one grey
+    # level (L, 16-bit grey) or one RGB colour is fully transparent. Those pixels get the
+    # same white as transparent alpha pixels, never the key colour itself.
+    key = image.info.get("transparency")
+    if mode == "RGB" and key is None:
+        return image
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        grey = _to_uint8_grey(image)
+        if isinstance(key, int):  # Pillow cannot convert a 16-bit colour key to alpha
+            grey[np.asarray(image) == key] = 255
+        return Image.fromarray(grey).convert("RGB")
+    try:
+        if mode in ("L", "RGB") and key is not None:
+            image = image.convert("RGBA")  # the key becomes alpha 0
+        if mode == "La":  # premultiplied: Pillow only un-premultiplies it to LA
+            image = image.convert("LA")
+        if _has_alpha(image):
+            image = image.convert("RGBA")
+        if image.mode == "RGBA":
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, image).convert("RGB")
+        return image.convert("RGB")
+    except _DECODE_ERRORS as exc:
+        raise TruncatedImageError(
+            f"{source}: cannot convert an image in mode {mode} to RGB ({exc}); re-save it as 8-bit RGB"
+        ) from exc
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    if image.mode in ("RGBA", "RGBa", "LA", "La", "PA"):
+        return True
+    # Palette images carry transparency either as a tRNS entry or as an RGBA palette.
+    return image.mode == "P" and (
+        "transparency" in image.info or (image.palette is not None and image.palette.mode == "RGBA")
+    )
+
+
+def _to_uint8_grey(image: Image.Image) -> np.ndarray:
+    """Greyscale with more than 8 bits -> uint8, scaled rather than clipped.
+
+    ``I;16*`` and ``I`` (how 16-bit PNGs arrive) span 0..65535; ``F`` follows Pillow's own
+    convention for float greyscale (0..255, e.g. ``Image.convert("F")`` of an 8-bit image).
+    """
+    values = np.asarray(image).astype(np.float64)
+    full_scale = 255.0 if image.mode == "F" else 65535.0
+    values = np.nan_to_num(values, nan=0.0, posinf=full_scale, neginf=0.0)
+    return np.rint(np.clip(values, 0.0, full_scale) * (255.0 / full_scale)).astype(np.uint8)
+
+
+def _jpeg_structure(data: bytes) -> tuple[int | None, int | None, str | None]:
+    """(width, height, problem) from the JPEG segment chain; ``problem`` is None for a whole file.
+
+    Whole means an EOI marker follows the first scan: inside entropy-coded data 0xFF is
+    always stuffed (0xFF00) or a restart marker, so FF D9 there can only be the real end.
+    Sizes are None when no frame header (SOF) was found before the first scan.
+    """
+    width = height = None
+    pos, end = 2, len(data)
+    while pos + 1 < end:
+        if data[pos] != 0xFF:
+            pos += 1  # junk between segments: skip it, as libjpeg and Pillow do
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1  # fill byte
+            continue
+        if marker in _JPEG_STANDALONE_MARKERS:
+            pos += 2
+            continue
+        if marker == 0xD9:
+            return width, height, "an end-of-image marker before any image data"
+        if pos + 4 > end:
+            break
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment_end = pos + 2 + length
+        if length < 2 or segment_end > end:
+            break
+        if marker in _JPEG_SOF_MARKERS and length >= 7:
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+        if marker == _JPEG_SOS:
+            if width is None:
+                return None, None, "no frame header"
+            if data.find(_JPEG_EOI, segment_end) == -1:
+                return width, height, "no end-of-image marker after the image data"
+            return width, height, None
+        pos = segment_end
+    return width, height, "the header ends early"
+
+
+def _png_structure(data: bytes) -> tuple[int | None, int | None, str | None]:
+    """(width, height, problem) from the PNG chunk list; ``problem`` is None for a whole file.
+
+    Whole means every chunk is complete with a matching CRC, image data is present and IEND
+    is reached. The CRCs catch data damaged in transit even when Pillow is told to tolerate
+    broken files (it skips CRC checks under LOAD_TRUNCATED_IMAGES); crc32 costs ~1 ms per MB.
+    """
+    pos, end = len(PNG_MAGIC), len(data)
+    if end < pos + 8 + 13 + 4 or data[pos + 4 : pos + 8] != b"IHDR":
+        return None, None, "no IHDR header"
+    width, height = struct.unpack(">II", data[pos + 8 : pos + 16])
+    view = memoryview(data)
+    seen_image_data = False
+    while pos + 8 <= end:
+        length, chunk_type = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk_end = pos + 8 + length + 4  # length, type, data, crc
+        if chunk_end > end:
+            return width, height, f"the {chunk_type.decode('latin-1')} chunk is cut short"
+        (stored_crc,) = struct.unpack(">I", data[chunk_end - 4 : chunk_end])
+        if zlib.crc32(view[pos + 4 : chunk_end - 4]) != stored_crc:
+            return width, height, f"the {chunk_type.decode('latin-1')} chunk fails its CRC check"
+        if chunk_type == b"IDAT":
+            seen_image_data = True
+        if chunk_type == b"IEND":
+            return width, height, None if seen_image_data else "no image data"
+        pos = chunk_end
+    return width, height, "no IEND chunk"

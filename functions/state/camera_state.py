@@ -1,0 +1,384 @@
+"""DynamoDB adapter for camera state and events (the state table), plus the one entry point
+the classifier calls after an ``ok`` result is written.
+
+Why a table of its own rather than items in the results table: the results table is keyed
+by object and its ``by_camera`` index projects everything, so state and event items there
+would either pollute the index or need sentinel attributes to stay out of it; a separate
+table lets the function's role grant GetItem/PutItem/UpdateItem on state without widening
+what it may do to results, can be switched off by leaving it out of a stage, and keeps
+per-camera reads (``camsort cameras`` / ``events``) off the results table's hot partitions.
+
+Layout (``infra/deploy/topology.py``): partition ``camera_id``, sort ``item``:
+``state`` (one per camera: window, committed state, open episode, version) and
+``event#<number>`` (one per episode, numbered per camera: the events; a time range is a filter
+on ``start``/``end``, since a late frame may move an episode's start earlier).
+
+One frame = one consistent read of the state item + one PutItem of it, on the condition that
+its ``version`` is still the one read (or that it does not exist yet): that write is the commit
+point. A lost race (ConditionalCheckFailed) re-reads and retries with jittered backoff, so two
+concurrent invocations never lose a frame. What the change means for the event items and the
+bus rides in the item's outbox and is written / published right after (idempotently, at least
+once), then cleared.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions import env
+from functions.errors import ResultsTableError, TransientError
+from functions.frames.keys import format_timestamp
+from functions.iam import requires
+from functions.frames.keys import format_timestamp
+from functions.observability import logger, metrics
+from functions.state.outbox import bounded, due, published_form, queued
+from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
+from functions.state.smoothing import Frame, SmoothingConfig
+from functions.stores.storage import error_code, is_transient
+
+PARTITION_KEY = "camera_id"
+SORT_KEY = "item"
+STATE_ITEM = "state"
+EVENT_PREFIX = "event#"
+# Each round of a race has one winner, so n concurrent writers of one camera need about n
+# attempts; the bound is generous because a frame that gives up is missing from the state.
+MAX_ATTEMPTS = 30
+MAX_BACKOFF_S = 0.25
+
+
+class StateTableError(ResultsTableError):
+    """A non-transient DynamoDB failure on the state table."""
+
+
+class StateConflictError(TransientError):
+    """Still losing the race for one camera's item after every retry: SQS retries the frame."""
+
+
+def event_sort_key(episode: Episode) -> str:
+    # By number, not start time: a late frame can move an episode's start earlier.
+    return f"{EVENT_PREFIX}{episode.number:09d}"
+
+
+def frame_id(object_id: str, object_version: str) -> str:
+    return f"{object_id}@{object_version}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    camera_id: str
+    outcome: str  # added | duplicate | late | skipped
+    state: str | None = None
+    changed: bool = False
+    published: int = 0
+    attempts: int = 0
+
+
+class CameraStates:
+    """State items and event items of one stage's state table."""
+
+    def __init__(
+        self,
+        table_name: str,
+        dynamodb_client: Any,
+        smoothing: SmoothingConfig,
+        publisher: EventPublisher | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.table_name = table_name
+        self._ddb = dynamodb_client
+        self.smoothing = smoothing
+        self.publisher = publisher
+        self._now = now
+        self._sleep = sleep
+
+    # --- the classifier's entry point ------------------------------------------------------
+
+    def observe_result(self, result: dict[str, Any]) -> Observation | None:
+        """Feed one committed result item; never raises (the result is already committed).
+
+        Only ``ok`` results of a known camera count. Called again when a redelivery finds the
+        result already written: the window insert is idempotent, and the redelivery flushes
+        what the frame's first writer left in the outbox. A failure is logged with the key and
+        counted (``StateFailures``): the frame is then missing from the state, which the next
+        frames of the camera outvote.
+        """
+        camera_id = result.get("camera_id")
+        if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
+            return None
+        if "label" not in result:  # a multi-label answer (a set): a camera's state is one label
+            return None
+        key = frame_id(result["object_id"], result["object_version"])
+        try:
+            frame = Frame(
+                captured_at=result["captured_at"],
+                key=key,
+                label=str(result["label"]),
+                confidence=float(result["confidence"]),
+            )
+            return self.observe(camera_id, frame)
+        except Exception as exc:
+            logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {key}: {exc}")
+            metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
+            return None
+
+    def observe(self, camera_id: str, frame: Frame) -> Observation:
+        rule = self.smoothing.rule_for(camera_id)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            current = self.load(camera_id)
+            step = advance(current, frame, rule)
+            if step.state == current:
+                # Already counted: a redelivery. Its first writer may have died between the
+                # commit and the flush, so write the open event and publish what it queued.
+                published = self._flush(current, own_frame=frame.key) if step.outcome == "duplicate" else 0
+                return Observation(
+                    camera_id, step.outcome, current.state, published=published, attempts=attempt
+                )
+            committed = self._commit(current, step, frame.key)
+            if committed is not None:
+                published = self._flush(committed, previous=current, own_version=committed.version)
+                changed = bool(step.opened and step.opened.is_change)
+                return Observation(camera_id, step.outcome, committed.state, changed, published, attempt)
+            # Lost the race: someone else wrote this camera since we read it. Back off a little
+            # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
+            self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
+        raise StateConflictError(
+            f"{self.table_name}/{camera_id}: {MAX_ATTEMPTS} conflicting writes in a row for {frame.key}; "
+            "the frame will be retried"
+        )
+
+    # --- reads -----------------------------------------------------------------------------
+
+    @requires("dynamodb:GetItem", resource="state-table")
+    def load(self, camera_id: str) -> CameraState:
+        try:
+            response = self._ddb.get_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": STATE_ITEM}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, camera_id, "GetItem") from exc
+        item = response.get("Item")
+        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    @requires("dynamodb:PutItem", resource="state-table")
+    def flush_outbox(self, camera_id: str) -> int:
+        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
+        a quiet camera's event goes out): the open event, every unwritten closed one, and the
+        changes whose writers are gone (:func:`functions.outbox.due`). Returns the number
+        published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id))
+
+    def _commit(self, current: CameraState, step: Advance, frame: str) -> CameraState | None:
+        """Write the state item on the condition that it is still the version read.
+
+        One item, one conditional PutItem: the commit point. (Not a transaction with the event
+        items: the events ride in the item's outbox and are written right after, idempotently.
+        Besides, moto rolls a failed transaction back by restoring a snapshot of the whole
+        table, which would erase a concurrent writer's commit.) None: lost the race.
+        """
+        new_state, dropped = step.state, 0
+        if step.closed:
+            unwritten, dropped = bounded((*new_state.unwritten, step.closed.to_item()))
+            new_state = replace(new_state, unwritten=unwritten)
+        if step.opened and step.opened.is_change:
+            entry = queued(step.opened.detail(), version=current.version + 1, frame=frame, at=self._now())
+            unpublished, lost = bounded((*new_state.unpublished, entry))
+            new_state = replace(new_state, unpublished=unpublished)
+            # Without a bus the changes wait for a stage that adds one: the bound is expected there.
+            dropped += lost if self.publisher is not None else 0
+        new_state = replace(new_state, version=current.version + 1)
+        if current.version == 0:
+            condition = "attribute_not_exists(#v)"
+            values = None
+        else:
+            condition = "#v = :v"
+            values = {":v": {"N": str(current.version)}}
+        item = state_to_item(new_state, updated_at=format_timestamp(self._now()))
+        written = conditional_write(
+            lambda: self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(item),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "version"},
+                **({"ExpressionAttributeValues": values} if values else {}),
+            ),
+            lambda exc: self._error(exc, current.camera_id, "PutItem"),
+        )
+        if written and dropped:  # the bound pushed events out: they are never written / published
+            logger.error(
+                f"{self.table_name}/{current.camera_id}: outbox full, {dropped} oldest event(s) dropped"
+            )
+            metrics.add_metric(name="OutboxDropped", unit=MetricUnit.Count, value=dropped)
+        return new_state if written else None
+
+    def _flush(
+        self,
+        state: CameraState,
+        previous: CameraState | None = None,
+        *,
+        own_version: int | None = None,
+        own_frame: str | None = None,
+    ) -> int:
+        """Write the event items, publish the changes that are due, clear the outbox.
+
+        After a commit (``previous``: the state it replaced, ``own_version``: its version), on a
+        redelivery (``own_frame``) or from the audit (neither). Every step is idempotent and
+        anything that fails stays in the outbox for a later flush (events at least once:
+        subscribers dedupe on ``event_id``). Returns the number of events published.
+        """
+        episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
+        if state.episode and (previous is None or state.episode != previous.episode):
+            episodes.append(state.episode)  # a redelivery / the audit: its writer may have died first
+        written = True
+        for episode in episodes:
+            written = self._put_event(episode, state.version) and written
+        chosen = due(
+            state.unpublished,
+            version=state.version,
+            now=self._now(),
+            own_version=own_version,
+            own_frame=own_frame,
+        )
+        published: list[str] = []
+        if chosen and self.publisher is not None:
+            try:
+                self.publisher.publish([published_form(d) for d in chosen])
+                published = [str(d["event_id"]) for d in chosen]
+            except Exception as exc:
+                logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
+        written_numbers = [int(item["number"]) for item in state.unwritten] if written else []
+        if written_numbers or published:
+            self._clear(state.camera_id, written_numbers, published)
+        return len(published)
+
+    @requires("dynamodb:PutItem", resource="state-table")
+    def _put_event(self, episode: Episode, version: int) -> bool:
+        """Event item as of state ``version``; never overwrites what a newer version wrote."""
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(event_item(episode) | {"state_version": version}),
+                ConditionExpression="attribute_not_exists(#sv) OR #sv <= :v",
+                ExpressionAttributeNames={"#sv": "state_version"},
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return True  # a newer state already wrote it
+            logger.warning(f"{self.table_name}/{episode.event_id}: event item kept for a later write: {exc}")
+            return False
+        except BotoCoreError as exc:
+            logger.warning(f"{self.table_name}/{episode.event_id}: event item kept for a later write: {exc}")
+            return False
+        return True
+
+    @requires("dynamodb:GetItem", "dynamodb:PutItem", resource="state-table")
+    def _clear(self, camera_id: str, written: list[int], published: list[str]) -> None:
+        """Take the flushed entries out of the outbox, on whatever version is current now.
+
+        Re-read + conditional PutItem (a new version), retried when another frame commits in
+        between: a conditional UpdateItem ... REMOVE would do on DynamoDB, but moto applies it
+        as a read-modify-write of the whole item, which can overwrite a concurrent commit.
+        """
+        for _attempt in range(MAX_ATTEMPTS):
+            state = self.load(camera_id)
+            unwritten = tuple(e for e in state.unwritten if int(e["number"]) not in written)
+            unpublished = tuple(d for d in state.unpublished if str(d["event_id"]) not in published)
+            if (unwritten, unpublished) == (state.unwritten, state.unpublished):
+                return
+            cleared = replace(state, version=state.version + 1, unwritten=unwritten, unpublished=unpublished)
+            try:
+                self._ddb.put_item(
+                    TableName=self.table_name,
+                    Item=serialize_item(state_to_item(cleared, updated_at=format_timestamp(self._now()))),
+                    ConditionExpression="#v = :v",
+                    ExpressionAttributeNames={"#v": "version"},
+                    ExpressionAttributeValues={":v": {"N": str(state.version)}},
+                )
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared: {exc}")
+                    return
+            except BotoCoreError as exc:
+                logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared: {exc}")
+                return
+            self._sleep(random.uniform(0, 0.02))
+        logger.warning(f"{self.table_name}/{camera_id}: outbox not cleared after {MAX_ATTEMPTS} attempts")
+
+    def _error(self, exc: Exception, camera_id: str, operation: str) -> Exception:
+        where = f"{self.table_name}/{camera_id}"
+        if is_transient(exc):
+            return TransientError(
+                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
+            )
+        return StateTableError(
+            f"{where}: DynamoDB {operation} failed ({exc}); check the state table name ({env.STATE_TABLE}), "
+            "its key schema and the permissions"
+        )
+
+
+def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
+    last = state.window[-1] if state.window else None
+    return {
+        PARTITION_KEY: state.camera_id,
+        SORT_KEY: STATE_ITEM,
+        "version": state.version,
+        "state": state.state,
+        "since": state.since,
+        "window": [frame.to_item() for frame in state.window],
+        "episode": state.episode.to_item() if state.episode else None,
+        "ignored": list(state.ignored),
+        "unwritten": [to_dynamo_value(item) for item in state.unwritten] or None,
+        "unpublished": [to_dynamo_value(detail) for detail in state.unpublished] or None,
+        "last_frame": last.to_item() if last else None,
+        "updated_at": updated_at,
+    }
+
+
+def state_from_item(item: dict[str, Any]) -> CameraState:
+    camera_id = str(item[PARTITION_KEY])
+    episode = item.get("episode")
+    return CameraState(
+        camera_id=camera_id,
+        version=int(item.get("version", 0)),
+        window=tuple(Frame.from_item(frame) for frame in item.get("window", [])),
+        episode=Episode.from_item(camera_id, episode) if episode else None,
+        ignored=tuple(item.get("ignored", [])),
+        unwritten=tuple(_plain(episode) for episode in item.get("unwritten") or []),
+        unpublished=tuple(_plain(detail) for detail in item.get("unpublished") or []),
+    )
+
+
+def event_item(episode: Episode) -> dict[str, Any]:
+    return {
+        PARTITION_KEY: episode.camera_id,
+        SORT_KEY: event_sort_key(episode),
+        **episode.detail(),
+        "number": episode.number,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int/float (for JSON and EventBridge)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

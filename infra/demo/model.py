@@ -1,0 +1,100 @@
+"""The demo's model: cached per recipe, trained once from synthetic frames when missing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
+from infra.demo.settings import DemoSettings
+from training import synthetic
+
+# Bumped when the demo's training recipe changes, so an old cached model is not reused.
+DEMO_RECIPE_VERSION = 2
+
+
+def demo_model_key(settings: DemoSettings) -> str:
+    """Hash of everything that decides the demo model; a change trains a new one."""
+    recipe = {
+        "recipe": DEMO_RECIPE_VERSION,
+        "weights": settings.weights,
+        "per_label": settings.train_per_label,
+        "folds": settings.folds,
+        "precision": settings.precision,
+        "seed": settings.seed,
+        "fine_tune": settings.fine_tune,
+        # The frames themselves: a change to the generator must not reuse a model trained on old ones.
+        "synthetic_source": synthetic.renderer_source_digest(),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
+    """The cached demo model for these settings, trained from synthetic frames if missing."""
+    key = demo_model_key(settings)
+    model_dir = Path(settings.cache_dir) / "demo-model" / key
+    if (model_dir / MODEL_FILENAME).is_file() and (model_dir / MANIFEST_FILENAME).is_file():
+        load_verified(model_dir)  # a damaged cache fails loudly instead of serving a wrong model
+        console.print(f"[green]Using the cached demo model[/] {model_dir}")
+        return model_dir
+
+    # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
+    from training.finetune_net import TuneSettings
+    from training.pipeline import train
+    from training.synthetic import write_dataset
+
+    data_dir = Path(settings.cache_dir) / "demo-data" / key
+    console.print(
+        Panel.fit(
+            f"No cached demo model: training one now from {settings.train_per_label} synthetic frames per label "
+            f"(weights={settings.weights}, {settings.folds}-fold cross-validation). This happens once; "
+            f"the model is cached in {model_dir}.",
+            title="camsort demo: training",
+        )
+    )
+    write_dataset(data_dir, settings.train_per_label, seed=settings.seed)
+    staging = model_dir.with_name(f".{key}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left over by an interrupted run
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    trained = train(
+        str(data_dir),
+        staging,
+        weights=settings.weights,
+        folds=settings.folds,
+        seed=settings.seed,
+        precision=settings.precision,
+        cache_dir=Path(settings.cache_dir),
+        progress=True,
+        console=console,
+        fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
+        fine_tune_ship="if-better",
+    )
+    # Atomic publish: a half-trained directory never looks like a cached model.
+    shutil.rmtree(model_dir, ignore_errors=True)  # an incomplete one (no manifest) from an older run
+    Path(trained).rename(model_dir)
+    return model_dir
+
+
+def explain_weights(weights: str, fine_tuning: dict | None = None) -> str | None:
+    """The on-screen caveat about the model's backbone, fine-tuning included, from its manifest."""
+    tuning = fine_tuning or {}
+    tuned = (
+        f" Its last stage{'s' if tuning.get('from_stage') != 'conv5' else ''} (from {tuning.get('from_stage')}) "
+        f"{'were' if tuning.get('from_stage') != 'conv5' else 'was'} fine-tuned on the demo's frames: {tuning.get('decision')}."
+        if tuning.get("shipped")
+        else f" Fine-tuning was tried and {tuning.get('decision')}."
+        if tuning
+        else ""
+    )
+    if weights == "none":
+        return (
+            "The ResNet50 backbone of this model is RANDOMLY INITIALISED (seeded, weights=none): ImageNet "
+            f"weights cannot be downloaded on this machine.{tuned} The labels below are only as good as that. "
+            "On a machine with the weights: camsort demo --weights imagenet (or a local .h5 path)."
+        )
+    return tuned.strip() or None

@@ -1,0 +1,302 @@
+"""`camsort demo`: the whole system on this machine, then its answers.
+
+``run_demo`` (what ``make demo`` runs):
+
+1. a model: ``--model DIR``, or the cached demo model, or one trained now from synthetic
+   frames (:mod:`infra.demo.model`; ``--weights none`` by default: the ResNet50 backbone is
+   randomly initialised because ImageNet weights cannot be downloaded offline; the screen says so);
+2. a moto server on 127.0.0.1 (or ``--endpoint-url``), the deployed topology on it
+   (:mod:`infra.local.stack`), the model uploaded under ``models/``;
+3. the worker in a thread, calling the very same Lambda handler (:mod:`infra.local.worker`);
+4. the camera simulator (:mod:`infra.demo.simulator`): cameras x frames, a few bad objects and one
+   duplicated notification, with a live view (:mod:`infra.demo.live_view`);
+5. an honest account (:mod:`infra.demo.accounting`): every uploaded object must end with exactly one
+   result or one dead-letter entry; ``lost`` counts those with neither, and the exit code says so;
+6. a results query for one camera, through the same function as ``camsort results``
+   (:mod:`infra.ops.results_query`);
+7. with ``--shadow``, a second model scored beside the live one and the comparison
+   (:mod:`infra.demo.shadow`, `camsort compare`).
+
+``--keep-running`` leaves the moto server up and writes a state file (endpoint, table) under
+the cache dir (:mod:`infra.local.running`); ``camsort results`` reads it when no
+``--endpoint-url`` / ``--table`` is given, and ``camsort demo --stop`` stops that server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from functions import env
+from functions.frames.manifest import load_verified, read_manifest
+from infra.demo.accounting import DeliveryTracker, account, emf_metric_total
+from infra.demo.live_view import LiveState, watch
+from infra.demo.model import ensure_demo_model, explain_weights
+from infra.demo.settings import DemoSettings
+from infra.demo.shadow import report_shadow, shadow_environment
+from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_cameras
+from infra.demo.story_report import story_report
+from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
+from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
+from infra.local import iam as local_iam
+from infra.local.function_env import function_environment
+from infra.local.moto_server import MotoServer
+from infra.local.running import write_state
+from infra.local.stack import LocalStack, create_local_stack, upload_model
+from infra.local.worker import SqsWorker, WorkerStats
+from infra.ops.results_query import ResultsQuery, ResultsTarget, iso_utc, show_results
+
+
+def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutcome:
+    console = console or Console()
+    settings.demo_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = prepare_model(settings, console)
+    with demo_endpoint(settings, console) as endpoint_url:
+        stack, environment = deploy(settings, model_dir, endpoint_url, console)
+        run = run_cameras(settings, stack, environment, console)
+        outcome = settle(stack, run)
+        report(settings, stack, outcome, run.simulated, console)
+        if settings.shadow:
+            report_shadow(settings, stack, run.started_at, console)
+        return outcome
+
+
+def prepare_model(settings: DemoSettings, console: Console) -> Path:
+    """The model the demo deploys (given, cached or trained now), verified, described on screen."""
+    model_dir = Path(settings.model_dir) if settings.model_dir else ensure_demo_model(settings, console)
+    load_verified(model_dir)
+    manifest = read_manifest(model_dir)
+    warning = explain_weights(manifest.weights, manifest.fine_tuning)
+    if warning:
+        console.print(Panel(warning, title="about this model", border_style="yellow"))
+    console.print(
+        f"Model {model_dir} (labels {', '.join(manifest.labels)}; {manifest.precision}; "
+        f"sha256 {manifest.model_sha256[:12]})"
+    )
+    return model_dir
+
+
+@contextmanager
+def demo_endpoint(settings: DemoSettings, console: Console) -> Iterator[str]:
+    """The given endpoint, or a moto server started for the demo and stopped after it.
+
+    With ``--keep-running``, a demo that completed leaves its server up and records it.
+    """
+    if settings.endpoint_url:
+        yield settings.endpoint_url
+        return
+    server = MotoServer(log_path=settings.demo_dir / "moto.log").start()
+    keep_server = False
+    try:
+        yield server.endpoint_url
+        if settings.keep_running:
+            write_state(
+                settings.demo_dir, server.endpoint_url, StackNames.for_stage(settings.stage).table, server.pid
+            )
+            keep_server = True
+            console.print(
+                f"The moto server keeps running at {server.endpoint_url} (pid {server.pid}). "
+                "Query it with [bold]camsort results --camera cam-01 --last 10m[/]; "
+                "stop it with [bold]camsort demo --stop[/]."
+            )
+    finally:
+        if not keep_server:
+            server.stop()
+
+
+def deploy(
+    settings: DemoSettings, model_dir: Path, endpoint_url: str, console: Console
+) -> tuple[LocalStack, dict[str, str]]:
+    """The topology on the endpoint, the model uploaded; returns the stack and the function's environment."""
+    names = StackNames.for_stage(settings.stage)
+    stack = create_local_stack(endpoint_url, names, function_timeout_s=settings.function_timeout_s)
+    manifest = read_manifest(model_dir)
+    model_uri = upload_model(stack, model_dir, version=manifest.model_sha256[:12])
+    environment = function_environment(
+        stack,
+        model_uri,
+        extra={
+            env.MAX_BYTES: str(settings.max_bytes),
+            env.MODEL_CACHE_DIR: str(settings.demo_dir / "function-model-cache"),
+        },
+    )
+    if settings.shadow:
+        pin = (manifest.model_version, manifest.model_sha256)
+        environment |= shadow_environment(settings, stack, model_uri, pin, datetime.now(UTC), console)
+    console.print(
+        f"Local stack on {endpoint_url}: bucket {names.bucket}, queue {names.queue} (+DLQ, maxReceiveCount "
+        f"{MAX_RECEIVE_COUNT}, visibility {stack.visibility_timeout_s}s), table {names.table}. "
+        f"Function logs: {settings.demo_dir / 'function.log'}"
+    )
+    console.print(
+        f"{local_iam.describe(stack, model_uri)}; model pinned to sha256 {environment.get(env.MODEL_SHA256)}"
+    )
+    return stack, environment
+
+
+@dataclass
+class CameraRun:
+    """What the run itself observed; the account is made from it and from the stack."""
+
+    simulated: SimulationManifest
+    tracker: DeliveryTracker
+    worker: WorkerStats
+    log_path: Path
+    log_offset: int  # this run's lines of the function log start here
+    started_at: datetime
+    finished_at: datetime
+
+
+def run_cameras(
+    settings: DemoSettings, stack: LocalStack, environment: dict[str, str], console: Console
+) -> CameraRun:
+    """The worker and the simulated cameras, with the live view, until the queue drains."""
+    tracker = DeliveryTracker()
+    state = LiveState()
+    cameras = [f"cam-{index + 1:02d}" for index in range(settings.cameras)]
+    started_at = datetime.now(UTC)
+    log_path = settings.demo_dir / "function.log"
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "a") as function_log:
+        worker = SqsWorker(
+            stack,
+            environment,
+            batch_size=settings.batch_size,
+            batching_window_s=settings.batching_window_s,
+            observer=tracker.observe,
+            function_output=function_log,
+        )
+        worker.start()
+        simulation = _start_simulation(settings, stack, state)
+        try:
+            watch(
+                stack,
+                state,
+                cameras,
+                console,
+                simulation_done=simulation.done,
+                worker_failed=lambda: worker.failed,  # its error is raised by worker.stop()
+            )
+        finally:
+            worker_stats = worker.stop()
+    console.print()
+    simulated = simulation.result()
+    return CameraRun(
+        simulated=simulated,
+        tracker=tracker,
+        worker=worker_stats,
+        log_path=log_path,
+        log_offset=log_offset,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def settle(stack: LocalStack, run: CameraRun) -> DemoOutcome:
+    """The account of every uploaded object, with the worker's and the function's own counts."""
+    return DemoOutcome(
+        account=account(stack, run.simulated, run.tracker.snapshot()),
+        worker=run.worker,
+        function_duplicates=int(emf_metric_total(run.log_path, "Duplicates", offset=run.log_offset)),
+        redeliveries=run.tracker.redeliveries,
+        function_timeout_s=stack.function_timeout_s,
+        endpoint_url=stack.endpoint_url,
+        table=stack.names.table,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def report(
+    settings: DemoSettings,
+    stack: LocalStack,
+    outcome: DemoOutcome,
+    simulated: SimulationManifest,
+    console: Console,
+) -> None:
+    """The summary table (and report.json), the lost objects by key, then one camera's results
+    as `camsort results` shows them."""
+    console.print(summary_table(outcome, simulated))
+    if outcome.account.audit is not None:  # the same accounting as `camsort audit`
+        from infra.ops.audit_report import audit_table
+
+        console.print(audit_table(outcome.account.audit, title="camsort audit"))
+    report_path = settings.demo_dir / REPORT_FILENAME
+    report_path.write_text(json.dumps(outcome_report(outcome, simulated), indent=2, sort_keys=True) + "\n")
+    console.print(f"The same figures as JSON: {report_path}")
+    if outcome.account.lost:
+        console.print(
+            f"[bold red]LOST {len(outcome.account.lost)} object(s):[/] " + ", ".join(outcome.account.lost)
+        )
+    console.print(
+        f"\n[bold]camsort results --camera {settings.results_camera} --since {iso_utc(outcome.started_at)} "
+        f"--until {iso_utc(outcome.finished_at)} --limit {settings.results_limit}[/]"
+    )
+    show_results(
+        ResultsQuery(
+            camera=settings.results_camera,
+            since=outcome.started_at,
+            until=outcome.finished_at,
+            limit=settings.results_limit,
+        ),
+        ResultsTarget(endpoint_url=stack.endpoint_url, table=stack.names.table, region=stack.region),
+        console=console,
+    )
+    story_report(stack, simulated, console, camera=settings.results_camera)
+
+
+class _Simulation:
+    """The camera simulator in a thread; its manifest (or its error) once it finishes."""
+
+    def __init__(self, run: Callable[[], SimulationManifest]):
+        self._manifest: SimulationManifest | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._target, args=(run,), name="camera-simulator", daemon=True
+        )
+        self._thread.start()
+
+    def _target(self, run: Callable[[], SimulationManifest]) -> None:
+        try:
+            self._manifest = run()
+        except BaseException as exc:  # re-raised in the main thread by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> SimulationManifest:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._manifest is not None
+        return self._manifest
+
+
+def _start_simulation(settings: DemoSettings, stack: LocalStack, state: LiveState) -> _Simulation:
+    def on_upload(uploaded: UploadedObject) -> None:
+        state.uploaded += 1
+        state.uploads_per_camera[uploaded.camera_id] += 1
+
+    return _Simulation(
+        lambda: simulate_cameras(
+            stack,
+            cameras=settings.cameras,
+            frames_per_camera=settings.frames_per_camera,
+            frames_per_second=settings.frames_per_second or None,
+            bad_objects=settings.bad_objects,
+            oversized_bytes=settings.max_bytes + 500_000,
+            duplicate_notification=settings.duplicate_notification,
+            seed=settings.seed,
+            on_upload=on_upload,
+            scenes=settings.scenes,
+        )
+    )

@@ -1,0 +1,50 @@
+"""The demo's knobs: the cameras, the model, the function's configuration, the infrastructure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.local.running import default_cache_dir
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    cameras: int = 4
+    frames_per_camera: int = 50
+    frames_per_second: float = 2.0  # per camera; 0: as fast as possible
+    bad_objects: bool = True
+    duplicate_notification: bool = True
+    # Cameras follow scenes that persist (infra/demo/story.py): the events can be scored.
+    scenes: bool = True
+    # The demo model: used as is when given, else cached / trained from synthetic frames.
+    model_dir: Path | None = None
+    weights: str = "none"
+    train_per_label: int = 30
+    folds: int = 3
+    precision: str = "auto"
+    seed: int = 0
+    # Try fine-tuning the network's last stage; ship it only when its cross-fitted balanced
+    # accuracy beats the frozen backbone's ("fine-tunes when that pays").
+    fine_tune: bool = True
+    # The function's configuration: serverless.yml's defaults (timeout 60 s, so a visibility
+    # timeout of 360 s; batches of 10 gathered for up to 2 s), except a byte limit small
+    # enough that the simulator's oversized object stays a few MB.
+    max_bytes: int = 2_000_000
+    function_timeout_s: int = 60
+    batch_size: int = 10
+    batching_window_s: float = 2.0
+    # Shadow scoring (camsort demo --shadow): a second model, given or trained with seed + 1.
+    shadow: bool = False
+    candidate_dir: Path | None = None
+    # Infrastructure.
+    endpoint_url: str | None = None  # an already-running moto server; default: start one
+    stage: str = "local"
+    keep_running: bool = False
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    results_camera: str = "cam-01"
+    results_limit: int = 10
+
+    @property
+    def demo_dir(self) -> Path:
+        return Path(self.cache_dir) / "demo"

@@ -1,0 +1,245 @@
+"""Reading camera state and events back: `camsort cameras`, `camsort events`, the dashboard.
+
+Same sources as `camsort results` (:func:`infra.ops.results_query.resolve_target`): the demo left running,
+a local endpoint, or AWS. The state table of a stage is named like its results table
+(``camsort-results-<stage>`` -> ``camsort-state-<stage>``, as in :mod:`infra.deploy.topology`) unless
+``--state-table`` names it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from functions.errors import ConfigurationError
+from functions.frames.keys import format_timestamp
+from functions.state.camera_state import EVENT_PREFIX, PARTITION_KEY, SORT_KEY, STATE_ITEM
+from functions.stores.results import deserialize_item
+from infra.local.stack import DEFAULT_REGION, local_client
+
+RESULTS_PREFIX = "camsort-results"
+STATE_PREFIX = "camsort-state"
+
+
+def state_table_for(results_table: str) -> str:
+    """The state table of the stage that owns ``results_table``."""
+    if not results_table.startswith(RESULTS_PREFIX):
+        raise ConfigurationError(
+            f"cannot tell the state table of results table {results_table!r}; pass --state-table"
+        )
+    return STATE_PREFIX + results_table[len(RESULTS_PREFIX) :]
+
+
+@dataclass(frozen=True)
+class StateSource:
+    endpoint_url: str | None  # None: AWS
+    state_table: str
+    results_table: str
+    region: str | None = None
+
+    def dynamodb(self) -> Any:
+        if self.endpoint_url:
+            return local_client("dynamodb", self.endpoint_url, self.region or DEFAULT_REGION)
+        import boto3
+
+        return boto3.session.Session(region_name=self.region).client("dynamodb")
+
+
+def resolve_source(
+    endpoint_url: str | None, table: str | None, state_table: str | None, region: str | None
+) -> StateSource:
+    from infra.ops.results_query import resolve_target
+
+    target = resolve_target(endpoint_url, table, region)
+    return StateSource(
+        endpoint_url=target.endpoint_url,
+        state_table=state_table or state_table_for(target.table),
+        results_table=target.table,
+        region=target.region,
+    )
+
+
+def camera_states(source: StateSource, dynamodb: Any = None) -> list[dict[str, Any]]:
+    """Every camera's state item, by camera id. A scan: one small item per camera."""
+    dynamodb = dynamodb or source.dynamodb()
+    params: dict[str, Any] = {
+        "TableName": source.state_table,
+        "FilterExpression": "#i = :state",
+        "ExpressionAttributeNames": {"#i": SORT_KEY},
+        "ExpressionAttributeValues": {":state": {"S": STATE_ITEM}},
+    }
+    found = []
+    while True:
+        response = _call(dynamodb.scan, source, **params)
+        found += [deserialize_item(item) for item in response.get("Items", [])]
+        if not response.get("LastEvaluatedKey"):
+            break
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return sorted(found, key=lambda item: item[PARTITION_KEY])
+
+
+def camera_events(
+    source: StateSource,
+    camera: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dynamodb: Any = None,
+) -> list[dict[str, Any]]:
+    """Events of ``camera`` overlapping [since, until], in order; an open event has no end."""
+    dynamodb = dynamodb or source.dynamodb()
+    names = {"#pk": PARTITION_KEY, "#sk": SORT_KEY}
+    values: dict[str, Any] = {":c": {"S": camera}, ":e": {"S": EVENT_PREFIX}}
+    filters = []
+    if until:
+        names["#start"] = "start"
+        values[":until"] = {"S": format_timestamp(until)}
+        filters.append("#start <= :until")
+    if since:
+        names["#end"] = "end"
+        values[":since"] = {"S": format_timestamp(since)}
+        filters.append("(attribute_not_exists(#end) OR #end >= :since)")
+    params: dict[str, Any] = {
+        "TableName": source.state_table,
+        "KeyConditionExpression": "#pk = :c AND begins_with(#sk, :e)",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    if filters:
+        params["FilterExpression"] = " AND ".join(filters)
+    found = []
+    while True:
+        response = _call(dynamodb.query, source, **params)
+        found += [deserialize_item(item) for item in response.get("Items", [])]
+        if not response.get("LastEvaluatedKey"):
+            return found
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _call(operation: Any, source: StateSource, **params: Any) -> dict[str, Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return operation(**params)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise ConfigurationError(
+                f"state table {source.state_table} not found at {source.endpoint_url or 'AWS'}; "
+                "is camera state on for this stage (CAMSORT_STATE_TABLE)? pass --state-table to name it"
+            ) from exc
+        raise ConfigurationError(f"state table {source.state_table}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise ConfigurationError(f"state table {source.state_table}: {exc}") from exc
+
+
+# --- printing -------------------------------------------------------------------------------
+
+
+def cameras_table(states: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("camera", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("since", no_wrap=True)
+    table.add_column("last frame", no_wrap=True)
+    table.add_column("label", no_wrap=True)
+    table.add_column("conf.", justify="right", no_wrap=True)
+    table.add_column("object", overflow="fold")
+    for item in states:
+        last = item.get("last_frame") or {}
+        table.add_row(
+            item[PARTITION_KEY],
+            item.get("state", ""),
+            item.get("since") or "",
+            last.get("t", ""),
+            last.get("l", ""),
+            f"{float(last['c']):.3f}" if "c" in last else "",
+            frame_object(last.get("k", "")),
+        )
+    return table
+
+
+def events_table(events: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for name in ("start", "end", "previous", "state"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("frames", justify="right", no_wrap=True)
+    table.add_column("mean conf.", justify="right", no_wrap=True)
+    table.add_column("first .. last frame", overflow="fold")
+    for event in events:
+        mean = event.get("mean_confidence")
+        table.add_row(
+            event.get("start", ""),
+            event.get("end") or "(now)",
+            event.get("previous_state", ""),
+            event.get("state", ""),
+            str(event.get("frame_count", "")),
+            f"{float(mean):.3f}" if mean is not None else "",
+            f"{frame_object(event.get('first_key') or '')} .. {frame_object(event.get('last_key') or '')}",
+        )
+    return table
+
+
+def frame_object(frame_key: str) -> str:
+    """``bucket/frames/cam/x.jpg@version`` -> ``x.jpg`` (a table per camera: the name is enough)."""
+    return frame_key.rsplit("@", 1)[0].rsplit("/", 1)[-1]
+
+
+def cameras_command(
+    *,
+    endpoint_url: str | None,
+    table: str | None,
+    state_table: str | None,
+    region: str | None,
+    as_json: bool,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """`camsort cameras`: every camera's current state, since when, and its last frame."""
+    from infra.ops.results_query import to_json
+
+    console = console or Console()
+    source = resolve_source(endpoint_url, table, state_table, region)
+    states = camera_states(source)
+    if as_json:
+        console.file.write(json.dumps([to_json(_public(s)) for s in states], indent=2, sort_keys=True) + "\n")
+    else:
+        console.print(cameras_table(states, f"{source.state_table}: {len(states)} camera(s)"))
+    return states
+
+
+def events_command(
+    *,
+    camera: str,
+    since: datetime | None,
+    until: datetime | None,
+    endpoint_url: str | None,
+    table: str | None,
+    state_table: str | None,
+    region: str | None,
+    as_json: bool,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """`camsort events`: one camera's events overlapping [since, until] (either end open)."""
+    from infra.ops.results_query import to_json
+
+    console = console or Console()
+    source = resolve_source(endpoint_url, table, state_table, region)
+    events = camera_events(source, camera, since, until)
+    if as_json:
+        console.file.write(json.dumps([to_json(_public(e)) for e in events], indent=2, sort_keys=True) + "\n")
+    else:
+        window = " .. ".join(format_timestamp(t) if t else "open" for t in (since, until))
+        console.print(
+            events_table(events, f"{source.state_table}: {camera}, {window} ({len(events)} events)")
+        )
+    return events
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """What a user reads: the internal window/outbox/bookkeeping left out."""
+    hidden = {SORT_KEY, "window", "ignored", "unwritten", "unpublished", "episode", "state_version", "number"}
+    return {k: v for k, v in item.items() if k not in hidden}
