@@ -25,13 +25,13 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.archive.audit import DeadLetterReader, VersionLister, run_audit
-from functions.state.camera_state import CameraStates
-from functions.state.event_bus import EventPublisher
 from functions.iam import declared_permissions
 from functions.observability import logger, metrics
-from functions.stores.results import ResultsTable
 from functions.settings import AuditSettings, load_audit_settings
+from functions.state.camera_state import CameraStates
+from functions.state.event_bus import EventPublisher
 from functions.state.smoothing import SmoothingConfig
+from functions.stores.results import ResultsTable
 from functions.wiring import CLIENT_CONFIG
 
 # Every AWS call the audit function makes: its role grants these and nothing else. The state

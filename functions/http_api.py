@@ -41,8 +41,8 @@ from functions.errors import (
     TransientError,
 )
 from functions.frames.events import FrameEvent
-from functions.observability import logger
 from functions.frames.on_demand import classify_images, rejected
+from functions.observability import logger
 
 STATUS_FOR_REASON = {
     TooManyBytesError.reason: 413,

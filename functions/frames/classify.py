@@ -40,19 +40,19 @@ from typing import Any
 import numpy as np
 
 from functions.concurrency import map_each
+from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
 from functions.frames.effects import follow_result
-from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
 from functions.frames.events import FrameEvent
 from functions.frames.image_loader import load_image
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
 from functions.frames.model import ModelSession
-from functions.observability import logger
 from functions.frames.outcome import FrameOutcome, Status
 from functions.frames.outputs import answer_fields, answer_tags
-from functions.stores.results import object_id, result_sort_key
 from functions.frames.review import reason_for
 from functions.frames.shadow import run_shadow
+from functions.observability import logger
+from functions.stores.results import object_id, result_sort_key
 from functions.stores.storage import StoredFrame
 from functions.wiring import App
 

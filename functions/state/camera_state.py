@@ -38,11 +38,13 @@ from functions import env
 from functions.errors import ResultsTableError, TransientError
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.frames.keys import format_timestamp
 from functions.observability import logger, metrics
+from functions.state.episodes import Advance, CameraState, Episode, advance
+from functions.state.event_bus import EventPublisher
 from functions.state.outbox import bounded, due, published_form, queued
-from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
 from functions.state.smoothing import Frame, SmoothingConfig
+from functions.stores.dynamo import conditional_write
+from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
 from functions.stores.storage import error_code, is_transient
 
 PARTITION_KEY = "camera_id"

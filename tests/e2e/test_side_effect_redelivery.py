@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from functions import env
-from functions.stores.results import deserialize_item
 from functions.state.smoothing import IDLE
+from functions.stores.results import deserialize_item
 from infra.soak.workers import worker_process
 from tests.fixtures.tiny_model import COLOUR_LABELS
 

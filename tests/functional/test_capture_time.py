@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions import wiring
-from functions.handler import lambda_handler
 from functions.frames.keys import format_timestamp
+from functions.handler import lambda_handler
 from tests.functional import test_handler
 from tests.functional.test_handler import CONTEXT, RED, item_of, jpeg, sqs_event
 

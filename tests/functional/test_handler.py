@@ -24,8 +24,8 @@ from PIL import Image
 from functions import env, wiring
 from functions.errors import ConfigurationError, ModelIntegrityError, TransientError
 from functions.frames.events import UnsupportedEventError
-from functions.handler import handle, lambda_handler
 from functions.frames.manifest import read_manifest
+from functions.handler import handle, lambda_handler
 from functions.observability import LocalLambdaContext
 from functions.settings import Settings
 from functions.stores.results import ResultsTable

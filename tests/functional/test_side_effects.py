@@ -16,14 +16,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from functions import wiring
-from functions.state.camera_state import CameraStates
+from functions.frames.shadow import ShadowScorer
 from functions.handler import lambda_handler
 from functions.observability import metrics
+from functions.state.camera_state import CameraStates
 from functions.state.outbox import MAX_OUTBOX
-from functions.frames.shadow import ShadowScorer
 from functions.state.smoothing import Frame, Rule, SmoothingConfig
-from infra.local.stack import create_state_resources
 from infra.deploy.topology import StackNames
+from infra.local.stack import create_state_resources
 from tests.fixtures.aws import aws_client, unique_name
 from tests.functional import test_handler, test_review_marking
 from tests.functional.test_handler import CONTEXT, GREY, RED, _Body, item_of, jpeg, sqs_event

@@ -9,10 +9,10 @@ import pytest
 
 from functions import env
 from functions.errors import ConfigurationError
-from functions.http_api import handle_http, parse_write
 from functions.frames.keys import is_ahead
-from functions.state.outbox import STALE_AFTER, STALE_AFTER_TIME, due, queued
+from functions.http_api import handle_http, parse_write
 from functions.settings import load_settings
+from functions.state.outbox import STALE_AFTER, STALE_AFTER_TIME, due, queued
 from infra.ops.promote import DeployConfig, ModelPin
 
 UPLOADED = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
