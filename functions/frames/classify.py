@@ -7,10 +7,10 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
 2. redelivery check: one BatchGetItem for the whole invocation, only when some frame may be
    a redelivery (SQS ApproximateReceiveCount > 1, or a source without that count); a frame
    whose item already holds an equal or newer sequencer is a ``duplicate``: no download, no
-   inference, only the side effects its result may still lack (functions/effects.py). (The conditional PutItem is the guarantee; this look-up only saves the download and
-   the inference when SQS redelivers a message, e.g. after another record of it failed. On
-   first deliveries it would cost a round trip and a read per frame to find, almost always,
-   nothing.)
+   inference, only the side effects its result may still lack (functions/frames/effects.py).
+   (The conditional PutItem is the guarantee; this look-up only saves the download and the
+   inference when SQS redelivers a message, e.g. after another record of it failed. On first
+   deliveries it would cost a round trip and a read per frame to find, almost always, nothing.)
 3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
 4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
 5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
@@ -18,7 +18,7 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
    skipped as a duplicate. After the write (or on finding the result already written): the
-   review mark and the camera state (functions/effects.py), at least once.
+   review mark and the camera state (functions/frames/effects.py), at least once.
 
 Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
 (:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own

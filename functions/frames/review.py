@@ -8,7 +8,7 @@ counter), so one camera pointed at a wall cannot fill the queue.
 :func:`review_reason` and :func:`quota_window` are pure. The reason is recorded in the result
 item itself (``review_reason``, :func:`reason_for`), so that the mark follows from the
 committed result: :func:`mark_for_review` runs after the write, and again when a redelivery
-finds the result already written (functions/effects.py). It never fails the frame: the
+finds the result already written (functions/frames/effects.py). It never fails the frame: the
 result is already committed, and a missed review mark only costs one example for the next
 training set (counted as ``ReviewFailures``).
 """

@@ -180,7 +180,7 @@ class CameraStates:
     def flush_outbox(self, camera_id: str) -> int:
         """Write and publish what a camera's outbox still holds (the scheduled audit, so that
         a quiet camera's event goes out): the open event, every unwritten closed one, and the
-        changes whose writers are gone (:func:`functions.outbox.due`). Returns the number
+        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
         published. Raises on a failed read; the writes and the publish keep what fails."""
         return self._flush(self.load(camera_id))
 
