@@ -152,12 +152,15 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
         return work
     remaining, found = [], []
     for item, key in zip(work, keys, strict=True):
-        if key in existing and existing[key].get("sequencer", "") >= item.frame.sequencer:
+        stored = existing[key].get("sequencer", "") if key in existing else None
+        if stored is not None and stored >= item.frame.sequencer:
             outcomes[item.index] = FrameOutcome(item.frame, "duplicate", detail="result already recorded")
-            found.append(existing[key])
+            if stored == item.frame.sequencer:  # this very event's result, not a newer event's
+                found.append(existing[key])
         else:
             remaining.append(item)
-    # The first delivery may have died right after its write: complete what the results lack.
+    # This event's first delivery may have died right after its write: complete what its result
+    # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
     map_each(app.pool, lambda result: follow_result(app, result), found)
     return remaining
 
@@ -208,9 +211,8 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
     written = app.table.put_result(result)
-    # Written now or before (a duplicate): the result is committed, so its side effects follow,
-    # idempotently (never raises). A duplicate's are completed, in case its writer died first.
-    follow_result(app, result)
+    if written:  # committed: its side effects follow (never raises); a redelivery of this event
+        follow_result(app, result)  # that finds it written completes them (_skip_duplicates)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

@@ -95,7 +95,9 @@ def test_a_failed_review_entry_is_counted_and_gives_its_slot_back_and_a_redelive
     assert (emitted(capsys, "ReviewFailures"), emitted(capsys, "ReviewMarked")) == (1, 0)
     assert entries(aws, review_table) == [] and quota(aws, review_table, "cam-21") == 0  # slot returned
 
-    # Delivered again once the table takes writes: the committed result's mark follows.
+    # Delivered again once the table takes writes (SQS redelivers it, e.g. because another message
+    # of its batch failed): the committed result's mark follows.
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
     installed(make_app(review_table=review_table))
     assert lambda_handler(event, CONTEXT) == {"batchItemFailures": []}
     assert [e["key"]["S"] for e in entries(aws, review_table)] == [key]
@@ -161,3 +163,33 @@ def test_a_failed_shadow_record_is_counted_and_the_live_result_stands(
     result = item_of(aws, key, record["s3"]["object"]["eTag"])
     assert result["label"] == "bus" and "shadow_label" not in result
     assert emitted(capsys, "ShadowFailures") == 1
+
+
+def test_only_this_events_own_result_has_its_side_effects_completed(
+    aws, make_app, frames, state_names, installed
+):
+    """A backfill task (no sequencer) meeting the live result of an S3 event leaves its effects
+    alone: they are that event's. Here they would cost a state write: the frame has left the
+    camera's window (keep=2), so observing it again would record it as late."""
+    from tests.functional.test_model_versions import batch_event, run
+
+    rule = SmoothingConfig(default=Rule(keep=2))
+    app = installed(make_app(state_table=state_names.state_table, smoothing=rule))
+    keys = [f"frames/cam-25/20261122T12000{second}000Z.jpg" for second in range(3)]
+    records = [frames.put(key, jpeg(RED)) for key in keys]
+    for index, record in enumerate(records):
+        assert lambda_handler(sqs_event((f"m-{index}", [record])), CONTEXT) == {"batchItemFailures": []}
+    before = app.camera_state.load("cam-25")
+    assert len(before.window) == 2 and before.ignored == ()  # the first frame has left the window
+
+    assert run(app, batch_event(aws.bucket, keys[:1], {})) == [
+        ("Succeeded", "duplicate: result already recorded")
+    ]
+    assert app.camera_state.load("cam-25") == before  # not touched
+
+    # A redelivery of the S3 event that wrote it does complete (here: records it as late).
+    redelivered = sqs_event(("m-0", [records[0]]))
+    redelivered["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    assert lambda_handler(redelivered, CONTEXT) == {"batchItemFailures": []}
+    after = app.camera_state.load("cam-25")
+    assert after.version == before.version + 1 and len(after.ignored) == 1
