@@ -56,7 +56,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         key_pattern=compile_key_pattern(
             environ.get(env.KEY_PATTERN, env.DEFAULT_KEY_PATTERN), env.KEY_PATTERN
         ),
-        max_bytes=_positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES),
+        max_bytes=max_bytes_setting(environ),
         max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
         capture_skew_seconds=_non_negative_int(
             environ, env.CAPTURE_SKEW_SECONDS, env.DEFAULT_CAPTURE_SKEW_SECONDS
@@ -87,6 +87,11 @@ def _pin(environ: Mapping[str, str]) -> str:
             "stage's deploy/<stage>.json"
         )
     return pin
+
+
+def max_bytes_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """The configured byte limit alone (CAMSORT_MAX_BYTES), e.g. for an upload policy's size range."""
+    return _positive_int(environ, env.MAX_BYTES, env.DEFAULT_MAX_BYTES)
 
 
 def _candidate(environ: Mapping[str, str]) -> dict[str, Any]:

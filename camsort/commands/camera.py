@@ -67,3 +67,68 @@ def remove(camera_id: str, bucket: str, endpoint_url: str | None, region: str | 
     from infra.ops.cameras import remove_camera_command
 
     remove_camera_command(camera_id, bucket=bucket, endpoint_url=endpoint_url, region=region)
+
+
+@camera.command("presign")
+@click.argument("camera_id")
+@click.option(
+    "--credentials",
+    "credentials_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The camera's credentials file (written by `camsort camera add ID --out FILE`).",
+)
+@click.option("--post", is_flag=True, help="A POST form (JSON) instead of a PUT URL.")
+@click.option("--expires", "expires_s", default=300, show_default=True, type=int, help="Validity in seconds.")
+@click.option(
+    "--content-type",
+    default="image/jpeg",
+    show_default=True,
+    type=click.Choice(["image/jpeg", "image/png"]),
+    help="The frame's type (signed: the upload must send it).",
+)
+@click.option(
+    "--max-bytes",
+    default=None,
+    type=int,
+    help="POST: the largest upload (content-length-range); default: CAMSORT_MAX_BYTES or 20 MiB.",
+)
+@click.option(
+    "--name", default=None, help="PUT: the frame's file name under the prefix; default: its capture time."
+)
+@click.option(
+    "--signature-version",
+    default="s3v4",
+    show_default=True,
+    type=click.Choice(["s3v4", "s3"]),
+    help="SigV4, or SigV2 (s3) for old camera firmware.",
+)
+@_endpoint
+@_region
+def presign(
+    camera_id: str,
+    credentials_path: Path,
+    post: bool,
+    expires_s: int,
+    content_type: str,
+    max_bytes: int | None,
+    name: str | None,
+    signature_version: str,
+    endpoint_url: str | None,
+    region: str | None,
+) -> None:
+    """Print a presigned PUT URL (or, with --post, a POST form) for CAMERA_ID's next frame."""
+    from infra.ops.camera_presign import presign_command
+
+    presign_command(
+        camera_id,
+        credentials_path=credentials_path,
+        post=post,
+        expires_s=expires_s,
+        content_type=content_type,
+        max_bytes=max_bytes,
+        name=name,
+        signature_version=signature_version,
+        endpoint_url=endpoint_url,
+        region=region,
+    )

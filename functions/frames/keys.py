@@ -84,3 +84,9 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and ``Z``: sorts as a string, as the GSI needs."""
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def frame_key(frames_prefix: str, camera_id: str, captured_at: datetime, suffix: str = ".jpg") -> str:
+    """``<prefix><camera>/<YYYYMMDDTHHMMSSmmmZ><suffix>``: a key whose capture time parses back."""
+    stamp = captured_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{captured_at.microsecond // 1000:03d}Z"
+    return f"{frames_prefix}{camera_id}/{stamp}{suffix}"

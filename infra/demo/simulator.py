@@ -22,6 +22,7 @@ from urllib.parse import quote_plus
 import numpy as np
 
 from functions.errors import EmptyImageError, NotAnImageError, TooManyBytesError, TruncatedImageError
+from functions.frames.keys import frame_key
 from infra.local.stack import LocalStack
 from infra.ops.cameras import CameraCredentials
 
@@ -81,11 +82,6 @@ class SimulationManifest:
 
 def camera_ids(cameras: int) -> list[str]:
     return [f"cam-{index + 1:02d}" for index in range(cameras)]
-
-
-def frame_key(frames_prefix: str, camera_id: str, captured_at: datetime, suffix: str = ".jpg") -> str:
-    stamp = captured_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{captured_at.microsecond // 1000:03d}Z"
-    return f"{frames_prefix}{camera_id}/{stamp}{suffix}"
 
 
 def bad_object(kind: str, valid_jpeg: bytes, *, oversized_bytes: int) -> bytes:

@@ -9,6 +9,11 @@ the child process adds the key to moto's IAM backend before it serves, and again
 ``/moto-api/reset``). So every client the project builds keeps working, unchanged, once
 :func:`enforce_iam` turns moto's IAM checks on (the local stack does: the function then runs
 under its own role, see infra/local/iam.py).
+
+Presigned requests: moto 5.2.5 answers 500 to any S3 request without an ``Authorization``
+header once IAM is enforced. So the server runs moto's app behind
+:class:`infra.local.presigned_gateway.PresignedGateway`, which checks presigned URLs and POST forms
+as S3 does and forwards what passes as its signer (docs/presigned-uploads.md).
 """
 
 from __future__ import annotations
@@ -123,6 +128,24 @@ def make_dynamodb_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(write)(atomic))
 
 
+def serve_presigned_requests() -> None:
+    """Put :class:`infra.local.presigned_gateway.PresignedGateway` in front of moto's WSGI app.
+
+    moto's server main() builds its app and hands it to werkzeug's ``run_simple``; wrapping the
+    app there keeps moto's own main() (options, threading, request handler) unchanged.
+    """
+    import moto.server
+
+    from infra.local.presigned_gateway import PresignedGateway
+
+    run_simple = moto.server.run_simple
+
+    def run_behind_gateway(host, port, application, **options):
+        return run_simple(host, port, PresignedGateway(application), **options)
+
+    moto.server.run_simple = run_behind_gateway
+
+
 def serve(argv: list[str]) -> None:
     """The child process: moto's server with the admin seeded (and re-seeded after a reset)."""
     import moto.server
@@ -137,6 +160,7 @@ def serve(argv: list[str]) -> None:
     MotoAPIBackend.reset = reset_and_seed
     seed_admin()
     make_dynamodb_writes_atomic()
+    serve_presigned_requests()
     if "--name" in argv:  # a label for the process list only
         index = argv.index("--name")
         del argv[index : index + 2]

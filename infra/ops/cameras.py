@@ -9,12 +9,9 @@ nothing else (not another camera's prefix, not ``models/``, no reads, no listing
 no deletes). The same calls work on AWS and on moto; moto enforces the policy once IAM
 enforcement is on (infra/local/moto_server.py), which tests/e2e/test_cameras.py relies on.
 
-Cameras that cannot sign requests get a presigned POST (:func:`presigned_post`): signed with
-the camera's own key, limited to keys under its prefix, a byte range and a content type. On
-AWS, S3 checks those POST policy conditions and IAM checks the signer's policy. moto 5.2.5
-checks neither for a POST (its server even fails on an unsigned form POST with IAM
-enforcement on), so what the tests can show is the policy document itself, not its
-enforcement.
+Cameras that cannot sign requests get presigned PUT URLs or POST forms signed with their own key
+(infra/ops/camera_presign.py, ``camsort camera presign``); the local moto server checks those as S3
+does (infra/local/presigned_gateway.py).
 """
 
 from __future__ import annotations
@@ -45,7 +42,7 @@ class CameraCredentials:
     access_key_id: str
     secret_access_key: str
 
-    def session(self, region: str):
+    def session(self, region: str | None):
         import boto3
 
         return boto3.session.Session(
@@ -174,44 +171,6 @@ def remove_camera(iam: Any, *, bucket: str, camera_id: str) -> None:
     for policy_name in iam.list_user_policies(UserName=user_name)["PolicyNames"]:
         iam.delete_user_policy(UserName=user_name, PolicyName=policy_name)
     iam.delete_user(UserName=user_name)
-
-
-def presigned_post(
-    credentials: CameraCredentials,
-    *,
-    region: str,
-    endpoint_url: str | None = None,
-    bucket: str,
-    frames_prefix: str,
-    camera_id: str,
-    max_bytes: int,
-    content_type: str = "image/jpeg",
-    expires_s: int = 3600,
-) -> dict[str, Any]:
-    """A browser-style POST form for a camera that cannot sign requests.
-
-    Signed (SigV4) with the camera's own key, so the form grants no more than the camera's IAM
-    policy. Conditions: the key starts with the camera's prefix (the
-    device fills in the rest, e.g. ``${filename}`` or a timestamp), the size is 1..max_bytes,
-    the Content-Type is exactly ``content_type``.
-    """
-    from botocore.config import Config
-
-    prefix = camera_prefix(frames_prefix, camera_id)
-    s3_client = credentials.session(region).client(
-        "s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4")
-    )
-    return s3_client.generate_presigned_post(
-        Bucket=bucket,
-        Key=prefix + "${filename}",
-        Fields={"Content-Type": content_type},
-        Conditions=[
-            ["starts-with", "$key", prefix],
-            ["content-length-range", 1, max_bytes],
-            {"Content-Type": content_type},
-        ],
-        ExpiresIn=expires_s,
-    )
 
 
 # --- the CLI's library side (camsort/commands/camera.py) ---------------------------------------

@@ -19,7 +19,8 @@ BAD_KINDS = ("truncated", "empty", "not_an_image", "oversized")
 def upload_all(stack: LocalStack, settings: SoakSettings) -> Counter[str]:
     import random
 
-    from infra.demo.simulator import bad_object, frame_key, s3_notification_body
+    from functions.frames.keys import frame_key
+    from infra.demo.simulator import bad_object, s3_notification_body
     from training.synthetic import LABELS, frame_jpeg
 
     pool = [frame_jpeg(LABELS[i % len(LABELS)], settings.seed * 1000 + i, 320, 240) for i in range(24)]

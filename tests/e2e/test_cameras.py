@@ -1,10 +1,9 @@
 """Camera credentials under moto's IAM enforcement: a camera may only put its own frames.
 
 The local stack turns moto's IAM checks on (infra/local/stack.py), so every refusal below is
-moto evaluating the camera's policy, as IAM would. Presigned POST: moto 5.2.5 enforces neither
-the POST policy's conditions nor IAM for form uploads, so those tests check the policy document
-the camera gets and that an S3 implementation accepts the form; the conditions themselves are
-AWS's to enforce.
+moto evaluating the camera's policy, as IAM would. Presigned PUT URLs and POST forms, and their
+refusals, are tested with curl in tests/e2e/test_presigned_uploads.py; here, the policy
+document a camera's POST form carries.
 """
 
 from __future__ import annotations
@@ -20,14 +19,8 @@ from click.testing import CliRunner
 from camsort.cli import main as camsort_main
 from infra.demo.accounting import scan_results
 from infra.demo.simulator import simulate_cameras
-from infra.ops.cameras import (
-    CameraError,
-    add_camera,
-    camera_policy,
-    list_cameras,
-    presigned_post,
-    remove_camera,
-)
+from infra.ops.camera_presign import CameraUploadTarget, presigned_post
+from infra.ops.cameras import CameraError, add_camera, camera_policy, list_cameras, remove_camera
 
 pytestmark = pytest.mark.e2e
 
@@ -189,12 +182,9 @@ def test_presigned_post_policy_for_a_camera_that_cannot_sign(local_stack, camera
     credentials, _ = camera
     names = local_stack.names
     form = presigned_post(
-        credentials,
+        CameraUploadTarget(credentials, names.bucket, names.frames_prefix),
         region=local_stack.region,
         endpoint_url=local_stack.endpoint_url,
-        bucket=names.bucket,
-        frames_prefix=names.frames_prefix,
-        camera_id="cam-01",
         max_bytes=5_000_000,
     )
     fields = form["fields"]

@@ -1,11 +1,9 @@
-"""A camera's presigned POST form, accepted by an S3 implementation (moto in process).
+"""A camera's presigned POST form, accepted by moto in process (no IAM checks, no policy checks).
 
 What this shows: the form's fields (signed with the camera's key) upload a frame, and
-``${filename}`` lands under the camera's prefix. What it cannot show: S3's enforcement of the
-POST policy's conditions (key prefix, ``content-length-range``, Content-Type). moto 5.2.5 does
-not check them (it accepts a body above the range), and with IAM enforcement on its server
-cannot take a form POST at all; the conditions are checked as a document in
-tests/e2e/test_cameras.py and enforced only by S3 itself.
+``${filename}`` lands under the camera's prefix. The policy's conditions and the signer's IAM
+policy are enforced by the project's moto server (infra/local/presigned_gateway.py), tested with curl
+in tests/e2e/test_presigned_uploads.py.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ import boto3
 import requests
 from moto import mock_aws
 
-from infra.ops.cameras import add_camera, presigned_post
+from infra.ops.camera_presign import CameraUploadTarget, presigned_post
+from infra.ops.cameras import add_camera
 
 
 def test_the_form_uploads_a_frame_under_the_cameras_prefix():
@@ -24,11 +23,8 @@ def test_the_form_uploads_a_frame_under_the_cameras_prefix():
         iam = boto3.client("iam", region_name="us-east-1")
         camera = add_camera(iam, bucket="camsort-frames-post", frames_prefix="frames/", camera_id="cam-01")
         form = presigned_post(
-            camera,
+            CameraUploadTarget(camera, "camsort-frames-post", "frames/"),
             region="us-east-1",
-            bucket="camsort-frames-post",
-            frames_prefix="frames/",
-            camera_id="cam-01",
             max_bytes=1_000_000,
         )
         name = "20261122T073900123Z.jpg"
