@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 # Material for MkDocs prints a banner about its successor on every build; the build output stays readable.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup test test-fast demo demo-shadow soak bench package lint docs clean
+.PHONY: setup test test-fast demo demo-shadow demo-loop soak bench package lint docs clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -48,6 +48,11 @@ demo: setup
 # make passes no flags to a target: `make demo-shadow` = `camsort demo --shadow`.
 demo-shadow: setup
 	$(BIN)/camsort demo --shadow
+
+# The labelling loop: sample -> label (the page's API, ground truth for a person) -> train ->
+# candidate -> shadow -> compare -> promote; held-out accuracy before and after.
+demo-loop: setup
+	$(BIN)/camsort demo --loop --cameras 3 --frames 80 --rate 0 --no-bad-objects --no-fine-tune --train-per-label 12
 
 # 2,000 frames, 20 cameras, 2 worker processes, ~5% faults, SIGKILLs: nothing may be lost.
 soak: setup

@@ -8,26 +8,31 @@ from __future__ import annotations
 
 import click
 
+from camsort.failures import explain
+
 
 class CamsortGroup(click.Group):
-    """Turns the project's typed errors into one line and exit code 1, for every subcommand.
+    """Turns expected failures into one line and exit code 1, for every subcommand.
 
-    A `CamsortError` message already names the file or key and says what to do, so a traceback
-    would only hide it; anything else is a bug and keeps its traceback.
+    Expected: the project's typed errors (their message names the file, key or resource and
+    says what to do) and AWS failures no command can help (no server, refused credentials).
+    Anything else is a bug and keeps its traceback; ``camsort --debug ...`` shows it for all.
     """
 
     def invoke(self, ctx: click.Context):
-        from functions.errors import CamsortError
-
         try:
             return super().invoke(ctx)
-        except CamsortError as error:
-            raise click.ClickException(str(error)) from error
+        except Exception as error:
+            sentence = None if ctx.params.get("debug") else explain(error)
+            if sentence is None:
+                raise
+            raise click.ClickException(sentence) from error
 
 
 @click.group(cls=CamsortGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="camsort")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of any failure.")
+def main(debug: bool) -> None:
     """Classify camera frames uploaded to S3 with one ONNX model."""
 
 
@@ -40,3 +45,6 @@ def _register() -> None:
 
 
 _register()
+
+if __name__ == "__main__":
+    main()

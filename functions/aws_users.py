@@ -30,6 +30,8 @@ AWS_USERS: tuple[object, ...] = (
     FrameStore,
     *_RESULT_CALLS,
     ResultsTable.record_shadow,
+    ResultsTable.start_decode,  # a redelivered frame's decode mark (HTTP frames are never redelivered)
+    ResultsTable.finish_decode,
     fetch_model,
     open_job_model,
     ShardStore,

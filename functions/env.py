@@ -39,6 +39,15 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # Pixel limit (width x height) checked from the image header before decoding.
 MAX_PIXELS = "CAMSORT_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 40_000_000
+# Per-frame decode memory limit in MiB (functions/frames/decode_cost.py): a frame whose decode would
+# hold more is rejected (`too_much_decode_memory`) before any pixel is decoded. The default fits
+# an 8-bit RGB frame at the default pixel limit (40 MP x Pillow's 4 bytes a pixel + strips) and
+# refuses the same pixels with alpha, a colour key or a palette (which cost 5-8 bytes a pixel).
+MAX_DECODE_MIB = "CAMSORT_MAX_DECODE_MIB"
+DEFAULT_MAX_DECODE_MIB = 192
+# Set by Lambda (and by the local worker from the deployed memorySize): the container's memory,
+# which sizes the decode budget its frames share (functions/frames/decode_budget.py).
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 # onnxruntime intra-op threads; default: the CPUs this process may use.
 ONNX_THREADS = "CAMSORT_ONNX_THREADS"
 # Write label / confidence / model version as object tags ("true" / "false").

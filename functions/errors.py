@@ -74,6 +74,30 @@ class SupersededObjectError(BadInputError):
     reason = "superseded"
 
 
+class TooMuchDecodeMemoryError(BadInputError):
+    """Decoding would need more memory than one frame may take (functions/frames/decode_cost.py)."""
+
+    reason = "too_much_decode_memory"
+
+
+class DecoderCrashError(BadInputError):
+    """The frame killed the process while it was being decoded, twice: it is not decoded again."""
+
+    reason = "decoder_crash"
+
+
+class CustomerKeyEncryptedError(BadInputError):
+    """Encrypted with a customer-provided key (SSE-C): S3 serves it only to whoever holds the key."""
+
+    reason = "encrypted_with_customer_key"
+
+
+class ArchivedObjectError(BadInputError):
+    """In an archive storage class (GLACIER, DEEP_ARCHIVE, ...): not readable until restored."""
+
+    reason = "archived_storage_class"
+
+
 # --- transient: retried through SQS, then DLQ -------------------------------------------
 
 

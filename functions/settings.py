@@ -30,6 +30,8 @@ class Settings:
     max_bytes: int = env.DEFAULT_MAX_BYTES
     max_pixels: int = env.DEFAULT_MAX_PIXELS
     capture_skew_seconds: int = env.DEFAULT_CAPTURE_SKEW_SECONDS
+    max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/frames/decode_cost.py)
+    memory_mb: int | None = None  # the function's memory (Lambda sets it); None: unknown
     onnx_threads: int | None = None  # None: the CPUs this process may use
     write_tags: bool = True
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
@@ -61,6 +63,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         capture_skew_seconds=_non_negative_int(
             environ, env.CAPTURE_SKEW_SECONDS, env.DEFAULT_CAPTURE_SKEW_SECONDS
         ),
+        max_decode_mib=_positive_int(environ, env.MAX_DECODE_MIB, env.DEFAULT_MAX_DECODE_MIB),
+        memory_mb=_positive_int(environ, env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, None),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, True),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),

@@ -25,6 +25,8 @@ from botocore.config import Config
 
 from functions.concurrency import IO_WORKERS, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
+from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes, resident_bytes
+from functions.frames.image_loader import load_image
 from functions.frames.model import ModelSession
 from functions.frames.shadow import ShadowScorer
 from functions.iam import requires
@@ -68,6 +70,20 @@ class App:
     # model (functions.archive.jobs); results go beside the live one (results.result_sort_key).
     result_model_version: str | None = None
     camera_state: CameraStates | None = None  # None: the stage keeps no camera state
+    # The memory the frames of an invocation decode in, together (functions/frames/decode_budget.py).
+    decode_budget: DecodeBudget | None = None  # None: no shared budget, the per-frame limit only
+
+    def decode(self, data: bytes, source: str) -> Any:
+        """``load_image`` with this deployment's limits, under the container's decode budget."""
+        settings = self.settings
+        return load_image(
+            data,
+            source=source,
+            max_bytes=settings.max_bytes,
+            max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_mib * MIB,
+            budget=self.decode_budget,
+        )
 
 
 _lock = threading.Lock()
@@ -114,7 +130,24 @@ def build_app(
         review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
         shadow=open_candidate(settings, s3_client),
         camera_state=camera_state,
+        decode_budget=container_decode_budget(settings, model),
     )
+
+
+def container_decode_budget(settings: Settings, model: ModelSession) -> DecodeBudget:
+    """Sized once the model is up: the function's memory minus what the container now holds."""
+    model_path = getattr(model, "model_path", None)  # a stand-in model may have no file
+    total = budget_bytes(
+        memory_mb=settings.memory_mb,
+        resident_bytes=resident_bytes(),
+        model_bytes=model_path.stat().st_size if model_path is not None and model_path.is_file() else 0,
+        per_frame_bytes=settings.max_decode_mib * MIB,
+    )
+    logger.info(
+        f"decode budget {total >> 20} MiB for the frames of an invocation "
+        f"(memory {settings.memory_mb} MB, per frame at most {settings.max_decode_mib} MiB)"
+    )
+    return DecodeBudget(total)
 
 
 def open_live_model(settings: Settings, s3_client: Any) -> ModelSession:

@@ -23,6 +23,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.backbone",
     "tests.fixtures.images",
     "tests.fixtures.model",
+    "tests.fixtures.browser",
 ]
 
 

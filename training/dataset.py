@@ -1,4 +1,4 @@
-"""Training sets from a local folder or an S3 prefix: label = first folder under the root.
+"""Training sets from a local folder or an S3 prefix (label = first folder under the root), or a labels file.
 
     root/
       bus/  a.jpg  b.PNG  nested/c.jpeg
@@ -11,7 +11,9 @@ stops the load: it becomes a :class:`SkippedImage` with the loader's reason code
 counts show up in :meth:`Dataset.summary`. Files that are not ``.jpg``/``.jpeg``/``.png`` (any
 case), hidden files, files directly under the root and files under ``_unlabeled/`` (frames
 exported by ``camsort review export`` that nobody has sorted into a label folder yet) are
-ignored and counted. Several sources combine into one set (e.g. the original data and a review
+ignored and counted. A source may also be a labels file (``camsort label``'s ``labels.jsonl``,
+a CSV, or a Label Studio JSON export: :mod:`training.label_files`) naming each frame and its one
+label. Several sources combine into one set (e.g. the original data and a review
 export): labels are merged by folder name.
 """
 
@@ -27,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from functions.errors import BadInputError, CamsortError
+from functions.errors import BadInputError
 from functions.frames.image_loader import load_image
+from training.label_files import DatasetError, is_labels_file, parse_labels_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 # Reason codes of skipped files that the loader did not produce (the loader's come from
@@ -38,10 +41,6 @@ MISSING = "missing"  # listed, but gone by the time it was fetched
 DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
 # Not a label: where `camsort review export` puts frames still waiting for a person.
 UNLABELED_FOLDER = "_unlabeled"
-
-
-class DatasetError(CamsortError):
-    """The training set cannot be used as given (too few labels or images per label)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,9 @@ def load_dataset(
         raise DatasetError("no training source given; pass a folder or s3://bucket/prefix/")
     candidates, ignored = [], 0
     for one in sources:
-        if one.startswith("s3://"):
+        if is_labels_file(one):
+            found, skipped_files = list_labels_file(one, s3_client=s3_client), 0
+        elif one.startswith("s3://"):
             found, skipped_files = list_s3(one, s3_client=s3_client, page_size=page_size)
         else:
             found, skipped_files = list_local(one)
@@ -362,3 +363,72 @@ def _keys(pages: Iterable[dict]) -> Iterable[str]:
     for page in pages:
         for obj in page.get("Contents", []):
             yield obj["Key"]
+
+
+# --- labels files -----------------------------------------------------------------------------
+
+
+def read_labels_file(labels_file: str, s3_client) -> list[tuple[str, tuple[str, ...]]]:
+    """The rows of a local or s3:// labels file (:func:`training.label_files.parse_labels_text`)."""
+    if labels_file.startswith("s3://"):
+        bucket, key = parse_s3_uri(labels_file)
+        key = key.rstrip("/")
+        try:
+            text = s3_fetcher(s3_client, bucket, key)().decode("utf-8")
+        except Exception as exc:  # _MissingObject or DatasetError: either way the file is unusable
+            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc}); check the key") from exc
+    else:
+        try:
+            text = Path(labels_file).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc})") from exc
+    return parse_labels_text(text, labels_file)
+
+
+def labelled_candidate(root: str, path: str, label: str, s3_client) -> Candidate:
+    """The frame a labels-file row names: ``s3://`` as is, else relative to ``root`` (folder or prefix)."""
+    if path.startswith("s3://") or root.startswith("s3://"):
+        if path.startswith("s3://"):
+            bucket, key = parse_s3_uri(path)
+            key = key.rstrip("/")
+        else:
+            bucket, prefix = parse_s3_uri(root)
+            key = prefix + path.lstrip("/")
+        return Candidate(f"s3://{bucket}/{key}", label, s3_fetcher(s3_client, bucket, key))
+    file = Path(path).expanduser()
+    if not file.is_absolute():
+        file = Path(root).expanduser() / file
+    file = file.resolve()
+    return Candidate(str(file), label, file.read_bytes)
+
+
+def list_labels_file(labels_file: str, *, s3_client) -> list[Candidate]:
+    """One candidate per row of a single-label labels file; relative paths are beside the file."""
+    root = (
+        labels_file.rsplit("/", 1)[0] + "/"
+        if labels_file.startswith("s3://")
+        else str(Path(labels_file).expanduser().parent)
+    )
+    if s3_client is None and labels_file.startswith("s3://"):
+        s3_client = _default_s3_client()
+    rows = read_labels_file(labels_file, s3_client)
+    if s3_client is None and any(path.startswith("s3://") for path, _ in rows):
+        s3_client = _default_s3_client()  # a local labels file naming frames on S3 (a sampled bucket)
+    candidates = []
+    for path, labels in rows:
+        if len(labels) != 1:
+            raise DatasetError(
+                f"{labels_file}: {path} has {len(labels)} labels ({', '.join(labels) or 'none'}); one label per "
+                "frame trains a classifier: fix the row, or train with --task multilabel --labels-file"
+            )
+        candidates.append(labelled_candidate(root, path, labels[0], s3_client))
+    repeated = [uri for uri, n in Counter(c.uri for c in candidates).items() if n > 1]
+    if repeated:
+        raise DatasetError(f"{labels_file}: {repeated[0]} is listed more than once; list each frame once")
+    return candidates
+
+
+def _default_s3_client():
+    import boto3
+
+    return boto3.client("s3")  # honours AWS_ENDPOINT_URL (moto locally)

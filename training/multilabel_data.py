@@ -8,10 +8,11 @@ Two ways to say which labels a frame holds, locally or on S3:
       root/night/0002.jpg     -> {night}
       root/none/0003.jpg      -> {}          (the empty-set folder, ``--empty-name``)
 
-* a labels file (``--labels-file``), CSV or JSONL, one frame per row: the path (relative to
+* a labels file (``--labels-file``), CSV, JSONL or a Label Studio export, one frame per row: the path (relative to
   the dataset root, or absolute) or the S3 key (relative to the prefix, or a full
   ``s3://bucket/key``), then the label list. CSV: ``path,labels`` with the labels joined by
-  ``;`` (an empty cell is the empty set); JSONL: ``{"path": ..., "labels": [...]}``.
+  ``;`` (an empty cell is the empty set); JSONL: ``{"path": ..., "labels": [...]}``; or a
+  Label Studio JSON export (``.json``, the ``choices`` template: :mod:`training.label_files`).
 
 Images go through the same loader as every other training image (``training.dataset``), so
 unreadable files become skips with the loader's reason, never a crash.
@@ -19,12 +20,8 @@ unreadable files become skips with the loader's reason, never a crash.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -32,19 +29,17 @@ from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.frames.manifest import UNKNOWN_LABEL
 from training.dataset import (
     DEFAULT_PAGE_SIZE,
-    Candidate,
     DatasetError,
     SkippedImage,
+    labelled_candidate,
     list_local,
     list_s3,
     load_candidates,
-    parse_s3_uri,
-    s3_fetcher,
+    read_labels_file,
 )
 
 DEFAULT_LABEL_SEP = "_"
 DEFAULT_EMPTY_NAME = "none"
-CSV_LABEL_SEP = ";"
 
 
 @dataclass(frozen=True)
@@ -146,8 +141,8 @@ def load_multilabel_dataset(
 
         s3_client = boto3.client("s3")
     if labels_file:
-        rows = _read_labels_file(labels_file, s3_client)
-        candidates = [_candidate_for(source, path, labels, s3_client) for path, labels in rows]
+        rows = read_labels_file(labels_file, s3_client)
+        candidates = [labelled_candidate(source, path, "+".join(labels), s3_client) for path, labels in rows]
         repeated = [uri for uri, n in Counter(c.uri for c in candidates).items() if n > 1]
         if repeated:
             raise DatasetError(f"{labels_file}: {repeated[0]} is listed more than once; list each frame once")
@@ -192,82 +187,3 @@ def _validate(dataset: MultiLabelDataset, min_per_label: int) -> None:
                 f"{dataset.source}: label {label!r} is on {count} of {n} usable frames; each label needs at "
                 f"least {min_per_label} frames with it and {min_per_label} without it: add frames or drop the label"
             )
-
-
-# --- labels files ---------------------------------------------------------------------------
-
-
-def _read_labels_file(labels_file: str, s3_client) -> list[tuple[str, tuple[str, ...]]]:
-    if labels_file.startswith("s3://"):
-        bucket, key = parse_s3_uri(labels_file)
-        key = key.rstrip("/")
-        try:
-            text = s3_fetcher(s3_client, bucket, key)().decode("utf-8")
-        except Exception as exc:  # _MissingObject or DatasetError: either way the file is unusable
-            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc}); check the key") from exc
-    else:
-        try:
-            text = Path(labels_file).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DatasetError(f"{labels_file}: cannot read the labels file ({exc})") from exc
-    if labels_file.lower().endswith((".jsonl", ".ndjson")):
-        rows = _parse_jsonl(text, labels_file)
-    else:
-        rows = _parse_csv(text, labels_file)
-    if not rows:
-        raise DatasetError(f"{labels_file}: no rows; write one frame per line: path, labels")
-    return rows
-
-
-def _labels_tuple(values, where: str) -> tuple[str, ...]:
-    labels = [str(value).strip() for value in values]
-    if any(not label for label in labels):
-        raise DatasetError(f"{where}: an empty label name; remove it (an empty list means no label)")
-    return tuple(sorted(set(labels)))
-
-
-def _parse_jsonl(text: str, name: str) -> list[tuple[str, tuple[str, ...]]]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{name} line {number}"
-        try:
-            record = json.loads(line)
-            path, labels = record["path"], record["labels"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DatasetError(f'{where}: expected {{"path": ..., "labels": [...]}} ({exc})') from exc
-        if not isinstance(labels, list):
-            raise DatasetError(f"{where}: labels must be a list (an empty list means no label)")
-        rows.append((str(path), _labels_tuple(labels, where)))
-    return rows
-
-
-def _parse_csv(text: str, name: str) -> list[tuple[str, tuple[str, ...]]]:
-    rows = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not row[0].strip():
-            continue
-        if number == 1 and row[0].strip().lower() in ("path", "key", "uri"):
-            continue  # a header
-        cell = row[1] if len(row) > 1 else ""
-        labels = [part for part in cell.split(CSV_LABEL_SEP)] if cell.strip() else []
-        rows.append((row[0].strip(), _labels_tuple(labels, f"{name} line {number}")))
-    return rows
-
-
-def _candidate_for(source: str, path: str, labels: tuple[str, ...], s3_client) -> Candidate:
-    label = "+".join(labels)
-    if path.startswith("s3://") or source.startswith("s3://"):
-        if path.startswith("s3://"):
-            bucket, key = parse_s3_uri(path)
-            key = key.rstrip("/")
-        else:
-            bucket, prefix = parse_s3_uri(source)
-            key = prefix + path.lstrip("/")
-        return Candidate(f"s3://{bucket}/{key}", label, s3_fetcher(s3_client, bucket, key))
-    file = Path(path).expanduser()
-    if not file.is_absolute():
-        file = Path(source).expanduser() / file
-    file = file.resolve()
-    return Candidate(str(file), label, file.read_bytes)

@@ -137,6 +137,7 @@ def train(
     from training.crossval import cross_validate
     from training.dataset import load_dataset
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx, single_fit
+    from training.label_files import link_to_label_sets
     from training.neardup import DEFAULT_MAX_DISTANCE
     from training.report import print_cv_table, print_side_by_side, select_worst_frames, write_report
     from training.thresholds import DEFAULT_TARGET_PRECISION, precision_guard
@@ -325,7 +326,7 @@ def train(
         guard=guard,
         parity=parity,
         manifest=manifest,
-        worst_frames=select_worst_frames(cv, uris, pixels),
+        worst_frames=link_to_label_sets(select_worst_frames(cv, uris, pixels), source),
         other_cv=others,
     )
     if weights == "none":

@@ -43,6 +43,9 @@ class WorstFrame:
     predicted_label: str
     confidence: float
     thumbnail_jpeg: bytes
+    # Where the label can be fixed: the frame in its labelling set's page (`camsort label SET`).
+    label_link: str = ""
+    label_set: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ def write_report(
                 "true_label": frame.true_label,
                 "predicted_label": frame.predicted_label,
                 "confidence": frame.confidence,
+                "label_link": frame.label_link,
+                "label_set": frame.label_set,
             }
             for frame in worst_frames
         ],

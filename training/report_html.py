@@ -155,7 +155,14 @@ def render_html(
         parts.append(
             f"<div class='frame'><img alt='{e(frame.uri)}' src='data:image/jpeg;base64,{thumbnail}'>"
             f"true <b>{e(frame.true_label)}</b>, predicted <b>{e(frame.predicted_label)}</b> "
-            f"({frame.confidence:.3f})<br>{e(frame.uri)}</div>"
+            f"({frame.confidence:.3f})<br>{e(frame.uri)}"
+            + (
+                f"<br><a href='{e(frame.label_link)}'>fix the label</a> "
+                f"<small>(camsort label {e(frame.label_set)})</small>"
+                if frame.label_link
+                else ""
+            )
+            + "</div>"
         )
     parts.append("</div></body></html>")
     return "\n".join(parts)

@@ -12,8 +12,9 @@ For one model and each (added latency, batch size) cell, in this process:
   how much of the network is still visible.
 
 Every frame must end as an ``ok`` result (checked from the table), or the cell is an error.
-One extra cell, ``lookup``, forces the duplicate look-up (``ApproximateReceiveCount`` 2 on
-fresh frames) to price what running BatchGetItem on every invocation would cost.
+One extra cell, ``lookup``, prices a redelivery (``ApproximateReceiveCount`` 2 on fresh frames):
+the duplicate look-up (one BatchGetItem per batch) and the redelivered frames' decodes, one at a
+time behind a mark (an UpdateItem and a DeleteItem per frame; docs/hardening.md).
 """
 
 from __future__ import annotations

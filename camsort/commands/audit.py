@@ -24,9 +24,11 @@ import click
     help="full: every version under the prefix; time-named: per camera from --since "
     "(frame names are capture timestamps, the default layout).",
 )
-@click.option("--stage", default="local", show_default=True, help="Stack names: camsort-frames-<stage>, ...")
 @click.option(
-    "--endpoint-url", default=None, help="A local endpoint (moto); stage local: default the running demo's."
+    "--stage", default=None, help="Stack names: camsort-frames-<stage>, ...; default: the running demo's."
+)
+@click.option(
+    "--endpoint-url", default=None, help="A local endpoint (moto); default: the running demo's, else AWS."
 )
 @click.option("--region", default=None, help="AWS region (default: from the environment).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -38,7 +40,7 @@ def audit(
     prefix: str | None,
     grace: str,
     listing: str,
-    stage: str,
+    stage: str | None,
     endpoint_url: str | None,
     region: str | None,
     as_json: bool,

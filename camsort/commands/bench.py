@@ -53,6 +53,12 @@ PATH_CHOICES = ("reference", "fp32", "int8")
     help="The performance phases: GEMM limit, onnxruntime sweep, added latency, cold start, reduce_range, price.",
 )
 @click.option(
+    "--decode-memory/--no-decode-memory",
+    default=True,
+    show_default=True,
+    help="Peak RSS of crafted 40 MP PNGs (every colour type and bit depth), alone and ten at a time.",
+)
+@click.option(
     "--only-perf", is_flag=True, help="Skip the (a)/(b)/(c) comparison; run only the --perf phases."
 )
 @click.option("--latency-frames", default=30, show_default=True, help="Frames per added-latency cell.")
@@ -70,6 +76,7 @@ def bench(
     package,
     out_dir,
     perf,
+    decode_memory,
     only_perf,
     latency_frames,
     guard,
@@ -77,8 +84,12 @@ def bench(
     """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
 
     Writes bench/results.json and bench/results.md (markdown tables, also rendered on the docs site), then
-    (--perf) bench/perf.json and the "Performance" section of results.md.
+    (--perf) bench/perf.json and the "Performance" section of results.md; (--decode-memory)
+    bench/decode-memory.json and its section.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from bench.config import BenchConfig
     from bench.perf.run import PerfOptions, run_all
 
@@ -97,4 +108,10 @@ def bench(
         options["out_dir"] = out_dir
     perf_options = PerfOptions(latency_frames=latency_frames, cold_starts=cold_starts, guard=guard)
     # A CamsortError becomes one line in the camsort group.
-    run_all(BenchConfig(**options), perf_options, harness=not only_perf, perf=perf or only_perf)
+    run_all(
+        BenchConfig(**options),
+        perf_options,
+        harness=not only_perf,
+        perf=perf or only_perf,
+        decode_memory=decode_memory and not only_perf,
+    )

@@ -71,6 +71,19 @@ import click
     help="Leave the moto server running afterwards, for `camsort results` (state file in the cache dir).",
 )
 @click.option(
+    "--loop",
+    is_flag=True,
+    help="The labelling loop: sample the bucket, label through the label page's API (ground truth standing in "
+    "for a person), train, shadow, compare, promote; prints held-out accuracy before and after.",
+)
+@click.option(
+    "--loop-per-camera",
+    type=click.IntRange(2),
+    default=30,
+    show_default=True,
+    help="--loop: frames labelled per camera.",
+)
+@click.option(
     "--stop", is_flag=True, help="Stop the moto server a --keep-running demo left behind, and exit."
 )
 @click.option(
@@ -93,6 +106,8 @@ def demo(
     endpoint_url: str | None,
     stage: str,
     keep_running: bool,
+    loop: bool,
+    loop_per_camera: int,
     stop: bool,
     cache_dir: Path | None,
 ) -> None:
@@ -100,6 +115,9 @@ def demo(
 
     Exits non-zero when any uploaded object ends with neither a result nor a DLQ entry.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from rich.console import Console
 
     from infra.demo.run import run_demo
@@ -110,24 +128,27 @@ def demo(
     if stop:
         stop_demo_server(cache_dir, console)
         return
-    outcome = run_demo(
-        DemoSettings(
-            cameras=cameras,
-            frames_per_camera=frames,
-            frames_per_second=rate,
-            bad_objects=not no_bad_objects,
-            duplicate_notification=True,
-            model_dir=model_dir,
-            weights=weights,
-            train_per_label=train_per_label,
-            fine_tune=not no_fine_tune,
-            shadow=shadow or candidate_dir is not None,
-            candidate_dir=candidate_dir,
-            endpoint_url=endpoint_url,
-            stage=stage,
-            keep_running=keep_running,
-            cache_dir=cache_dir or default_cache_dir(),
-        ),
-        console,
+    settings = DemoSettings(
+        cameras=cameras,
+        frames_per_camera=frames,
+        frames_per_second=rate,
+        bad_objects=not no_bad_objects,
+        duplicate_notification=True,
+        model_dir=model_dir,
+        weights=weights,
+        train_per_label=train_per_label,
+        fine_tune=not no_fine_tune,
+        shadow=shadow or candidate_dir is not None,
+        candidate_dir=candidate_dir,
+        endpoint_url=endpoint_url,
+        stage=stage,
+        keep_running=keep_running,
+        cache_dir=cache_dir or default_cache_dir(),
     )
+    if loop:
+        from infra.demo.loop import LoopSettings, run_loop
+
+        summary = run_loop(settings, LoopSettings(per_camera=loop_per_camera), console)
+        sys.exit(0 if summary["promoted"] else 1)
+    outcome = run_demo(settings, console)
     sys.exit(outcome.exit_code)

@@ -9,7 +9,9 @@ import click
 from camsort.commands.review import target_options
 
 _stage_options = [
-    click.option("--stage", default="local", show_default=True, help="The stage (deploy/<stage>.json)."),
+    click.option(
+        "--stage", default=None, help="The stage (deploy/<stage>.json); default: the running demo's."
+    ),
     click.option(
         "--deploy-dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -34,7 +36,9 @@ def open_stage(stage: str, deploy_dir, endpoint_url, table, review_table, region
     from infra.ops.promote import default_stage
     from infra.ops.review import resolve_aws_target
 
-    return default_stage(stage, resolve_aws_target(endpoint_url, table, review_table, region), deploy_dir)
+    return default_stage(
+        stage, resolve_aws_target(endpoint_url, table, review_table, region, stage), deploy_dir
+    )
 
 
 def apply(stage, entry: dict, no_deploy: bool) -> None:

@@ -24,6 +24,9 @@ import click
 @click.option("--endpoint-url", default=None, help="A running moto server; default: start one.")
 def soak(frames, cameras, workers, kills, fault_rate, seed, model_dir, report_path, endpoint_url) -> None:
     """Upload, inject faults and kills, then account for every object version (the audit)."""
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from infra.soak.run import SoakSettings, soak_command
 
     settings = SoakSettings(

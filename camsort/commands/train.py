@@ -137,12 +137,18 @@ def train(
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
+    A DATASET may also be a labels file: a labelling set's labels.jsonl (`camsort label`), a CSV
+    (path,label) or a Label Studio JSON export (the image `Choices` template).
+
     Several DATASETs combine (labels merged by folder name), e.g. the original data and a
     `camsort review export` folder; frames still under its _unlabeled/ folder are ignored.
 
     Cross-validates LightGBM on ResNet50 features, picks decision thresholds, exports one ONNX
     model, checks it against Keras + LightGBM and writes a report.
     """
+    from camsort.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow
     from rich.console import Console
 
     from training.finetune_net import TuneSettings
@@ -155,7 +161,12 @@ def train(
             "offline), so the figures below are not representative of a production model.[/]"
         )
     s3_client = None
-    if any(source.startswith("s3://") for source in dataset) or (labels_file or "").startswith("s3://"):
+    # --endpoint-url also serves a local labels file whose frames are on S3 (a sampled bucket)
+    if (
+        endpoint_url
+        or any(source.startswith("s3://") for source in dataset)
+        or (labels_file or "").startswith("s3://")
+    ):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)

@@ -83,6 +83,19 @@ def _bench_perf() -> str:
     return _body(render_markdown(_perf()))
 
 
+def _decode_memory() -> str:
+    import json
+
+    from bench.decode_memory import decode_memory_markdown
+
+    figures = json.loads((REPO / "bench" / "decode-memory.json").read_text())
+    return "\n".join(
+        line
+        for line in _body(decode_memory_markdown(figures).split("\n", 2)[2]).splitlines()
+        if not line.startswith("<!--")
+    )
+
+
 def _scale_table() -> str:
     figures = _scale()
     day, month = figures["usd_per_day"], figures["usd_per_month"]
@@ -153,6 +166,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "bench-results": _bench_results,
     "bench-shadow": _bench_shadow,
     "bench-perf": _bench_perf,
+    "decode-memory": _decode_memory,
     "scale-table": _scale_table,
     "commands": _commands,
 }

@@ -30,7 +30,6 @@ from functions.archive.jobs import JobArguments, JobArgumentsError
 from functions.errors import BadInputError, CamsortError, StorageError, TransientError
 from functions.frames.dhash import dhash, to_hex
 from functions.frames.events import FrameEvent
-from functions.frames.image_loader import load_image
 from functions.frames.outcome import FrameOutcome
 from functions.iam import requires
 from functions.stores.storage import error_code, is_transient
@@ -194,9 +193,7 @@ def _load(
     if existing and existing.get("sha256") == item.sha256:
         return FrameOutcome(frame, "duplicate", detail="features already recorded")
     source = f"s3://{frame.bucket}/{frame.key}"
-    item.pixels = load_image(
-        stored.data, source=source, max_bytes=app.settings.max_bytes, max_pixels=app.settings.max_pixels
-    )
+    item.pixels = app.decode(stored.data, source)
     item.cached = shards.exists(bucket, features_key(prefix, backbone, item.sha256))
     return None
 

@@ -12,7 +12,11 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    inference when SQS redelivers a message, e.g. after another record of it failed. On first
    deliveries it would cost a round trip and a read per frame to find, almost always, nothing.)
 3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
-4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image``;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image`` under the
+   container's decode budget (``App.decode``). A redelivered frame (SQS receive count > 1) is
+   decoded afterwards, alone and behind a mark, so a frame that kills the process is named
+   by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
+   (:func:`decoded_in_isolation`);
 5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
    thresholds;
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
@@ -40,11 +44,16 @@ from typing import Any
 import numpy as np
 
 from functions.concurrency import map_each
-from functions.errors import BadInputError, EmptyImageError, TooManyBytesError, TransientError
+from functions.errors import (
+    BadInputError,
+    DecoderCrashError,
+    EmptyImageError,
+    TooManyBytesError,
+    TransientError,
+)
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
 from functions.frames.effects import follow_result
 from functions.frames.events import FrameEvent
-from functions.frames.image_loader import load_image
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome, Status
@@ -83,6 +92,7 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
     work = _each(work, app, _identify, outcomes)  # HeadObject, only for Batch Operations tasks
     work = _skip_duplicates(work, app, outcomes)
     downloaded = _each(work, app, _check_and_load, outcomes)  # GetObject + decode, concurrently
+    downloaded = _decode_redelivered(downloaded, app, outcomes)  # one at a time, marked
 
     if downloaded:
         try:
@@ -90,6 +100,8 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
             probabilities, _features = app.model.predict(batch)
             manifest = app.model.manifest
             decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
+        except MemoryError:
+            raise  # out of memory: the invocation dies (see _guard)
         except Exception as exc:  # a model failure fails every frame of the batch, loudly
             for item in downloaded:
                 outcomes[item.index] = _failure(item.frame, exc, "inference failed")
@@ -125,6 +137,8 @@ def _guard(item: _Work, app: App, step: Callable[[_Work, App], FrameOutcome | No
         return step(item, app)
     except BadInputError as exc:
         return _reject(item, app, exc)
+    except MemoryError:
+        raise  # the container is out of memory, not this frame at fault: the invocation dies, as on Lambda
     except Exception as exc:
         return _failure(item.frame, exc, "processing failed")
 
@@ -192,9 +206,50 @@ def _check_and_load(item: _Work, app: App) -> None:
         frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
     )
     item.received_at = app.clock()
-    item.pixels = load_image(
-        item.stored.data, source=source, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
-    )
+    if not decoded_in_isolation(frame):
+        item.pixels = app.decode(item.stored.data, source)
+
+
+def decoded_in_isolation(frame: FrameEvent) -> bool:
+    """An SQS redelivery without a result: its last delivery may have died while decoding it.
+
+    A frame that kills the process (a native decoder crash, or memory) takes its whole batch
+    with it, and SQS returns every message of it. Redelivered frames are therefore decoded one
+    at a time, alone, each behind a mark (``ResultsTable.start_decode``) that only a finished
+    decode removes: a mark left behind names the frame that died, and the next delivery rejects
+    it (``decoder_crash``) instead of decoding it a third time. First deliveries cost nothing.
+    """
+    return frame.receive_count is not None and frame.receive_count > 1
+
+
+def _decode_redelivered(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
+    """Decode the frames ``_check_and_load`` left undecoded, one after another, nothing else running."""
+    remaining = []
+    for item in work:
+        outcome = _guard(item, app, _decode_marked) if item.pixels is None else None
+        if outcome is None:
+            remaining.append(item)
+        else:
+            outcomes[item.index] = outcome
+    return remaining
+
+
+def _decode_marked(item: _Work, app: App) -> None:
+    assert item.stored is not None, "downloaded before decoding"
+    mark = _base_item(item, app)
+    source = f"s3://{item.frame.bucket}/{item.frame.key}"
+    if app.table.start_decode(mark) > 1:
+        raise DecoderCrashError(
+            f"{source}: an earlier delivery of this frame died while decoding it alone, after the delivery "
+            "before that was lost too; it is not decoded again. Open the file with another decoder, "
+            "re-save it and upload it again"
+        )
+    try:
+        item.pixels = app.decode(item.stored.data, source)
+    except BadInputError:
+        app.table.finish_decode(mark)  # refused without harm: not a crash
+        raise
+    app.table.finish_decode(mark)  # anything else (MemoryError) leaves the mark: the process dies
 
 
 def _commit_ok(item: _Work, app: App) -> FrameOutcome:

@@ -19,15 +19,19 @@ What it does, in order (each step can reject the frame with a typed ``BadInputEr
    Decoder errors also map to ``TruncatedImageError``.
 6. JPEG draft: libjpeg decodes directly at 1/2, 1/4 or 1/8 scale, the smallest scale whose
    result is still >= ``size`` on both axes (a 1280x720 frame decodes as 640x360).
-7. EXIF orientation applied (all 8 orientations).
-8. any mode -> RGB. Transparent pixels are composited on WHITE (not dropped): dropping alpha
+7. decode memory, from the header (functions/frames/decode_cost.py): above ``max_decode_bytes``
+   -> ``TooMuchDecodeMemoryError``, before any pixel is decoded; otherwise the decode holds
+   its cost in the caller's ``budget`` (functions/frames/decode_budget.py) while it runs.
+8. any mode -> 8 bits, in strips: greyscale to one band (RGB only at the final size), the rest
+   to RGB. Transparent pixels are composited on WHITE (not dropped): dropping alpha
    exposes whatever colour happens to be stored under fully transparent pixels (often black
    or noise), while white is what a viewer shows. 16-bit greyscale is scaled (x 255/65535),
-   not clipped.
-9. bilinear resize of the WHOLE frame to ``size`` x ``size``: no crop and the aspect ratio is
+   not clipped, in integers.
+9. EXIF orientation applied (all 8 orientations).
+10. bilinear resize of the WHOLE frame to ``size`` x ``size``: no crop and the aspect ratio is
    not kept, because a vehicle can be anywhere in the frame, including its edges.
 
-Pure: Pillow and numpy only, no global state is changed.
+Pure: Pillow and numpy only, no global state is changed (the budget is the caller's object).
 """
 
 from __future__ import annotations
@@ -35,18 +39,31 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
-from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_DECODE_MIB, DEFAULT_MAX_PIXELS, MAX_DECODE_MIB
 from functions.errors import (
     EmptyImageError,
     NotAnImageError,
     TooManyBytesError,
     TooManyPixelsError,
+    TooMuchDecodeMemoryError,
     TruncatedImageError,
+)
+from functions.frames.decode_budget import MIB, DecodeBudget
+from functions.frames.decode_cost import (
+    FrameHeader,
+    decode_cost,
+    grey_path,
+    jpeg_coefficient_bytes,
+    needs_conversion,
+    png_facts,
+    strip_rows,
 )
 
 #: Must match ``functions.frames.manifest.InputSpec.resize``.
@@ -85,13 +102,17 @@ def load_image(
     source: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_MIB * MIB,
+    budget: DecodeBudget | None = None,
     size: int = IMAGE_SIZE,
     draft: bool = True,
 ) -> np.ndarray:
     """Decode a JPEG or PNG into a C-contiguous uint8 array [size, size, 3], RGB.
 
     ``source`` (a path or ``s3://`` URI) only appears in error messages. ``draft=False``
-    decodes JPEGs at full resolution (slower; the benchmark compares the two).
+    decodes JPEGs at full resolution (slower; the benchmark compares the two). A frame whose
+    decode would hold more than ``max_decode_bytes`` (functions/frames/decode_cost.py) is refused
+    before any pixel is decoded; ``budget``, when given, is held for the decode's cost.
     """
     if not data:
         raise EmptyImageError(f"{source}: the file is empty (0 bytes); {_FIX_HINT}")
@@ -118,12 +139,18 @@ def load_image(
             f"{source}: the {kind.upper()} is truncated or corrupt ({len(data)} bytes, {problem}); {_FIX_HINT}"
         )
 
-    image = _decode(data, kind, size=size, draft=draft, max_pixels=max_pixels, source=source)
-    image = _apply_exif_orientation(image)
-    rgb = to_rgb(image, source=source)
-    if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    image, header = _open(data, kind, size=size, draft=draft, max_pixels=max_pixels, source=source)
+    cost = decode_cost(header, size)
+    if cost > max_decode_bytes:
+        raise TooMuchDecodeMemoryError(
+            f"{source}: decoding this {header.width}x{header.height} {kind.upper()} (Pillow mode "
+            f"{header.mode}) would hold {cost / MIB:.0f} MiB, more than the limit of "
+            f"{max_decode_bytes / MIB:.0f} MiB per frame; re-save it as 8-bit RGB or downscale it, "
+            f"or raise {MAX_DECODE_MIB}"
+        )
+    with budget.hold(cost) if budget is not None else nullcontext():
+        _load(image, kind, source)
+        return _small_rgb(image, header, size=size, source=source)
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None:
@@ -144,14 +171,29 @@ def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None
         )
 
 
-def _decode(data: bytes, kind: str, *, size: int, draft: bool, max_pixels: int, source: str) -> Image.Image:
+def _open(
+    data: bytes, kind: str, *, size: int, draft: bool, max_pixels: int, source: str
+) -> tuple[Image.Image, FrameHeader]:
+    """Pillow's lazy open (headers only) + JPEG draft, and what its decode will hold."""
     try:
         image = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
         # The structural walk already checked the size; Pillow's reading of the header must agree.
-        _check_pixels(image.size[0], image.size[1], max_pixels, source)
+        full_width, full_height = image.size
+        _check_pixels(full_width, full_height, max_pixels, source)
         if draft and kind == "jpeg":
             image.draft("RGB", (size, size))
-        image.load()
+        if kind == "png":
+            row_bytes, may_rotate = png_facts(data)
+            coefficients = 0
+        else:
+            row_bytes, may_rotate = 0, "exif" in image.info
+            coefficients = jpeg_coefficient_bytes(
+                data,
+                width=full_width,
+                height=full_height,
+                components=len(image.getbands()),
+                progressive=bool(image.info.get("progressive") or image.info.get("progression")),
+            )
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Only reachable if Pillow's limit changed in between or warnings are turned into errors.
         raise TooManyPixelsError(
@@ -161,16 +203,101 @@ def _decode(data: bytes, kind: str, *, size: int, draft: bool, max_pixels: int, 
         raise TruncatedImageError(
             f"{source}: the {kind.upper()} cannot be decoded ({exc}); {_FIX_HINT}"
         ) from exc
-    return image
+    header = FrameHeader(
+        mode=image.mode,
+        width=image.size[0],
+        height=image.size[1],
+        colour_key=image.info.get("transparency") is not None,
+        may_rotate=may_rotate,
+        png_row_bytes=row_bytes,
+        jpeg_coefficient_bytes=coefficients,
+    )
+    return image, header
 
 
-def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+def _load(image: Image.Image, kind: str, source: str) -> None:
     try:
-        return ImageOps.exif_transpose(image)
+        image.load()
+    except _DECODE_ERRORS as exc:
+        raise TruncatedImageError(
+            f"{source}: the {kind.upper()} cannot be decoded ({exc}); {_FIX_HINT}"
+        ) from exc
+
+
+def _small_rgb(image: Image.Image, header: FrameHeader, *, size: int, source: str) -> np.ndarray:
+    """Decoded image -> 8 bits (strips) -> EXIF orientation -> resize -> RGB uint8 array.
+
+    Greyscale stays one band through the resize and becomes RGB at ``size`` x ``size``: the
+    bilinear resize treats bands alike, so this is the same array as converting first, at a
+    quarter of the memory. Orientation is applied after the 8-bit conversion (a per-pixel step
+    commutes with a transpose) and before the resize (which does not).
+    """
+    transpose = _orientation(image)
+    eight_bit = _grey_8bit(image) if grey_path(header) else _rgb_strips(image, header, source)
+    del image  # the caller's reference is its last: only the 8-bit image is held from here
+    if transpose is not None:
+        eight_bit = eight_bit.transpose(transpose)
+    if eight_bit.size != (size, size):
+        eight_bit = eight_bit.resize((size, size), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(eight_bit.convert("RGB"), dtype=np.uint8))
+
+
+# EXIF orientation -> the transpose that shows the frame upright (ImageOps.exif_transpose's table).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
     except _DECODE_ERRORS:
         # Malformed EXIF: the pixels are fine, the orientation is unknown. Use them as stored,
         # which is what image viewers do, rather than losing the frame.
+        return None
+    return _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+
+
+def _strips(image: Image.Image) -> Iterator[tuple[int, Image.Image]]:
+    width, height = image.size
+    rows = strip_rows(width)
+    for top in range(0, height, rows):
+        yield top, image.crop((0, top, width, min(height, top + rows)))
+
+
+def _rgb_strips(image: Image.Image, header: FrameHeader, source: str) -> Image.Image:
+    """Any colour mode -> RGB, a strip at a time (every step of to_rgb is per pixel)."""
+    if not needs_conversion(header):
         return image
+    rgb = Image.new("RGB", image.size)
+    for top, strip in _strips(image):
+        rgb.paste(to_rgb(strip, source=source), (0, top))
+    return rgb
+
+
+def _grey_8bit(image: Image.Image) -> Image.Image:
+    """Greyscale of any depth -> one 8-bit band, a tRNS grey key on white (255), strip by strip."""
+    key = image.info.get("transparency")
+    key = key if isinstance(key, int) and image.mode != "1" else None
+    if image.mode == "L" and key is None:
+        return image
+    grey = np.empty((image.size[1], image.size[0]), dtype=np.uint8)
+    for top, strip in _strips(image):
+        rows = grey[top : top + strip.size[1]]
+        if strip.mode == "1":
+            rows[:] = np.asarray(strip.convert("L"))
+            continue
+        values = np.asarray(strip)
+        rows[:] = values if strip.mode == "L" else _to_uint8_grey(values, strip.mode)
+        if key is not None:
+            rows[values == key] = 255
+    return Image.fromarray(grey)
 
 
 def to_rgb(image: Image.Image, *, source: str = "<image>") -> Image.Image:
@@ -183,16 +310,17 @@ def to_rgb(image: Image.Image, *, source: str = "<image>") -> Image.Image:
     if mode == "RGB" and key is None:
         return image
     if mode in ("I", "F") or mode.startswith("I;16"):
-        grey = _to_uint8_grey(image)
+        values = np.asarray(image)
+        grey = _to_uint8_grey(values, mode)
         if isinstance(key, int):  # Pillow cannot convert a 16-bit colour key to alpha
-            grey[np.asarray(image) == key] = 255
+            grey[values == key] = 255
         return Image.fromarray(grey).convert("RGB")
     try:
         if mode in ("L", "RGB") and key is not None:
             image = image.convert("RGBA")  # the key becomes alpha 0
         if mode == "La":  # premultiplied: Pillow only un-premultiplies it to LA
             image = image.convert("LA")
-        if _has_alpha(image):
+        if _has_alpha(image) and image.mode != "RGBA":
             image = image.convert("RGBA")
         if image.mode == "RGBA":
             white = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -213,16 +341,21 @@ def _has_alpha(image: Image.Image) -> bool:
     )
 
 
-def _to_uint8_grey(image: Image.Image) -> np.ndarray:
+def _to_uint8_grey(values: np.ndarray, mode: str) -> np.ndarray:
     """Greyscale with more than 8 bits -> uint8, scaled rather than clipped.
 
-    ``I;16*`` and ``I`` (how 16-bit PNGs arrive) span 0..65535; ``F`` follows Pillow's own
-    convention for float greyscale (0..255, e.g. ``Image.convert("F")`` of an 8-bit image).
+    ``I;16*`` and ``I`` (how 16-bit PNGs arrive) span 0..65535 and are scaled in integers:
+    round(v x 255 / 65535) = round(v / 257) = (v + 128) // 257 exactly (v / 257 is never
+    a half), with no float64 copy. ``F`` follows Pillow's own convention for float greyscale
+    (0..255, e.g. ``Image.convert("F")`` of an 8-bit image) and is rounded in float32.
     """
-    values = np.asarray(image).astype(np.float64)
-    full_scale = 255.0 if image.mode == "F" else 65535.0
-    values = np.nan_to_num(values, nan=0.0, posinf=full_scale, neginf=0.0)
-    return np.rint(np.clip(values, 0.0, full_scale) * (255.0 / full_scale)).astype(np.uint8)
+    if mode == "F":
+        floats = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
+        return np.rint(np.clip(floats, 0.0, 255.0)).astype(np.uint8)
+    wide = np.clip(values, 0, 65535).astype(np.uint32)
+    wide += 128
+    wide //= 257
+    return wide.astype(np.uint8)
 
 
 def _jpeg_structure(data: bytes) -> tuple[int | None, int | None, str | None]:

@@ -43,9 +43,9 @@ from functions.state.episodes import Advance, CameraState, Episode, advance
 from functions.state.event_bus import EventPublisher
 from functions.state.outbox import bounded, due, published_form, queued
 from functions.state.smoothing import Frame, SmoothingConfig
-from functions.stores.dynamo import conditional_write
+from functions.stores.dynamo import conditional_write, table_error
 from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
-from functions.stores.storage import error_code, is_transient
+from functions.stores.storage import error_code
 
 PARTITION_KEY = "camera_id"
 SORT_KEY = "item"
@@ -324,13 +324,8 @@ class CameraStates:
 
     def _error(self, exc: Exception, camera_id: str, operation: str) -> Exception:
         where = f"{self.table_name}/{camera_id}"
-        if is_transient(exc):
-            return TransientError(
-                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
-            )
-        return StateTableError(
-            f"{where}: DynamoDB {operation} failed ({exc}); check the state table name ({env.STATE_TABLE}), "
-            "its key schema and the permissions"
+        return table_error(
+            exc, where, operation, f"the state table name ({env.STATE_TABLE})", StateTableError
         )
 
 

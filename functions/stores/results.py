@@ -17,11 +17,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
-from functions.errors import ResultsTableError, TransientError
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.stores.dynamo import conditional_write
-from functions.stores.storage import is_transient
+from functions.stores.dynamo import conditional_write, table_error
 
 PARTITION_KEY = "object_id"
 SORT_KEY = "object_version"
@@ -53,6 +51,17 @@ def result_sort_key(object_version: str, model_version: str | None = None) -> st
     if not model_version:
         return object_version
     return f"{object_version}{MODEL_VERSION_SEPARATOR}{model_version}"
+
+
+DECODE_MARK_SUFFIX = "#decode-attempts"
+
+
+def decode_mark_key(frame: dict[str, Any]) -> dict[str, Any]:
+    """The key of a frame's decode-attempt mark: beside its result, never one of its result keys."""
+    return {
+        PARTITION_KEY: {"S": frame[PARTITION_KEY]},
+        SORT_KEY: {"S": f"{frame[SORT_KEY]}{DECODE_MARK_SUFFIX}"},
+    }
 
 
 def to_dynamo_value(value: Any) -> Any:
@@ -136,6 +145,42 @@ class ResultsTable:
             ),
             lambda exc: self._error(exc, where, "UpdateItem"),
         )
+
+    @requires("dynamodb:UpdateItem", resource="results-table")
+    def start_decode(self, frame: dict[str, Any]) -> int:
+        """Mark an isolated decode of ``frame`` as started; the number of marked decodes so far.
+
+        ``frame`` holds the result item's key fields (and ``key``/``bucket``/``etag``, so the
+        mark names its object). The mark is its own item, ``<sort key>#decode-attempts``, out of
+        the camera index and of every result look-up; :meth:`finish_decode` removes it, so a
+        mark still there is a decode that killed its process.
+        """
+        key = decode_mark_key(frame)
+        where = f"{self.table_name}/{key[PARTITION_KEY]['S']}@{key[SORT_KEY]['S']}"
+        fields = {name: str(frame[name]) for name in ("key", "bucket", "etag") if frame.get(name)}
+        assignments = ", ".join(f"#{name} = :{name}" for name in fields)
+        try:
+            response = self._ddb.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="ADD attempts :one" + (f" SET {assignments}" if fields else ""),
+                ExpressionAttributeValues={":one": {"N": "1"}}
+                | {f":{name}": {"S": value} for name, value in fields.items()},
+                ReturnValues="UPDATED_NEW",
+                **({"ExpressionAttributeNames": {f"#{name}": name for name in fields}} if fields else {}),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, where, "UpdateItem") from exc
+        return int(response["Attributes"]["attempts"]["N"])
+
+    @requires("dynamodb:DeleteItem", resource="results-table")
+    def finish_decode(self, frame: dict[str, Any]) -> None:
+        """The isolated decode of ``frame`` ended (decoded or refused): drop its mark."""
+        key = decode_mark_key(frame)
+        try:
+            self._ddb.delete_item(TableName=self.table_name, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, f"{self.table_name}/{key[PARTITION_KEY]['S']}", "DeleteItem") from exc
 
     @requires("dynamodb:GetItem", resource="results-table")
     def get(self, object_id: str, object_version: str) -> dict[str, Any] | None:
@@ -294,14 +339,7 @@ class ResultsTable:
 
     @staticmethod
     def _error(exc: Exception, where: str, operation: str) -> Exception:
-        if is_transient(exc):
-            return TransientError(
-                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
-            )
-        return ResultsTableError(
-            f"{where}: DynamoDB {operation} failed ({exc}); check the table name "
-            f"({env.RESULTS_TABLE}), its key schema and the permissions"
-        )
+        return table_error(exc, where, operation, f"the table name ({env.RESULTS_TABLE})")
 
 
 def _timestamp(value: datetime | str | None) -> str | None:

@@ -20,11 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from functions import env
-from functions.errors import ResultsTableError, TransientError
 from functions.iam import requires
-from functions.stores.dynamo import conditional_write
+from functions.stores.dynamo import conditional_write, table_error
 from functions.stores.results import serialize_item
-from functions.stores.storage import is_transient
 
 PARTITION_KEY = "camera_id"
 SORT_KEY = "entry"
@@ -103,11 +101,6 @@ class ReviewQueue:
 
     @staticmethod
     def _error(exc: Exception, where: str, operation: str) -> Exception:
-        if is_transient(exc):
-            return TransientError(
-                f"{where}: DynamoDB {operation} failed transiently ({exc}); it will be retried"
-            )
-        return ResultsTableError(
-            f"{where}: DynamoDB {operation} failed ({exc}); check the review table ({env.REVIEW_TABLE}), "
-            "its key schema (camera_id, entry) and the permissions"
+        return table_error(
+            exc, where, operation, f"the review table ({env.REVIEW_TABLE}; key camera_id, entry)"
         )

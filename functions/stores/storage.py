@@ -13,7 +13,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from functions import env
-from functions.errors import StorageError, SupersededObjectError, TooManyBytesError, TransientError
+from functions.errors import (
+    ArchivedObjectError,
+    CustomerKeyEncryptedError,
+    StorageError,
+    SupersededObjectError,
+    TooManyBytesError,
+    TransientError,
+)
 from functions.iam import requires
 
 # Error codes worth a retry: botocore's own "throttled" and "transient" lists (standard retry
@@ -45,6 +52,13 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 # The object changed or vanished between the event and our GetObject.
 SUPERSEDED_ERROR_CODES = frozenset({"PreconditionFailed", "NoSuchKey", "NoSuchVersion"})
+# Objects S3 will never serve to a plain GetObject, however often it is retried: an archived
+# storage class (GLACIER, DEEP_ARCHIVE, or an archive tier of Intelligent-Tiering) answers 403
+# InvalidObjectState until restored; an object encrypted with a customer-provided key (SSE-C)
+# answers 400 InvalidRequest without that key (the function never has it, and every other
+# cause of InvalidRequest on this fixed-shape read is just as permanent).
+ARCHIVED_ERROR_CODE = "InvalidObjectState"
+CUSTOMER_KEY_ERROR_CODE = "InvalidRequest"
 
 # Tag keys written by camsort; everything else on the object is preserved.
 TAG_PREFIX = "camsort-"
@@ -130,6 +144,16 @@ class FrameStore:
                 raise SupersededObjectError(
                     f"{uri}: the object was overwritten or deleted before it was read ({code}); "
                     "the newer upload is classified by its own event"
+                ) from exc
+            if code == ARCHIVED_ERROR_CODE:
+                raise ArchivedObjectError(
+                    f"{uri}: S3 will not serve it (InvalidObjectState): the object is in an archive storage "
+                    "class; restore it (or upload frames to a Standard class) and upload it again"
+                ) from exc
+            if code == CUSTOMER_KEY_ERROR_CODE:
+                raise CustomerKeyEncryptedError(
+                    f"{uri}: S3 will not serve it without the customer's key (InvalidRequest): the object is "
+                    "encrypted with SSE-C; upload frames with SSE-S3 or SSE-KMS instead"
                 ) from exc
             raise self._error(exc, uri, "GetObject") from exc
         except BotoCoreError as exc:

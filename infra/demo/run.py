@@ -17,9 +17,10 @@
 7. with ``--shadow``, a second model scored beside the live one and the comparison
    (:mod:`infra.demo.shadow`, `camsort compare`).
 
-``--keep-running`` leaves the moto server up and writes a state file (endpoint, table) under
-the cache dir (:mod:`infra.local.running`); ``camsort results`` reads it when no
-``--endpoint-url`` / ``--table`` is given, and ``camsort demo --stop`` stops that server.
+``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
+the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
+``camsort demo --stop`` stops that server, and the demo ends by printing the tour
+(:mod:`infra.demo.tour`): the commands to try next.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ from infra.demo.shadow import report_shadow, shadow_environment
 from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_cameras
 from infra.demo.story_report import story_report
 from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
+from infra.demo.tour import print_tour
 from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.local import iam as local_iam
 from infra.local.function_env import function_environment
 from infra.local.moto_server import MotoServer
-from infra.local.running import write_state
+from infra.local.running import refuse_second_demo, write_state
 from infra.local.stack import LocalStack, create_local_stack, upload_model
 from infra.local.worker import SqsWorker, WorkerStats
 from infra.ops.results_query import ResultsQuery, ResultsTarget, iso_utc, show_results
@@ -58,6 +60,8 @@ from infra.ops.results_query import ResultsQuery, ResultsTarget, iso_utc, show_r
 def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutcome:
     console = console or Console()
     settings.demo_dir.mkdir(parents=True, exist_ok=True)
+    if settings.keep_running:  # before training or starting anything
+        refuse_second_demo(settings.cache_dir, console)
     model_dir = prepare_model(settings, console)
     with demo_endpoint(settings, console) as endpoint_url:
         stack, environment = deploy(settings, model_dir, endpoint_url, console)
@@ -88,28 +92,28 @@ def prepare_model(settings: DemoSettings, console: Console) -> Path:
 def demo_endpoint(settings: DemoSettings, console: Console) -> Iterator[str]:
     """The given endpoint, or a moto server started for the demo and stopped after it.
 
-    With ``--keep-running``, a demo that completed leaves its server up and records it.
+    With ``--keep-running``, a demo that completed records its server (left up) and prints the tour.
     """
     if settings.endpoint_url:
         yield settings.endpoint_url
+        if settings.keep_running:
+            _keep(settings, settings.endpoint_url, None, console)
         return
     server = MotoServer(log_path=settings.demo_dir / "moto.log").start()
     keep_server = False
     try:
         yield server.endpoint_url
         if settings.keep_running:
-            write_state(
-                settings.demo_dir, server.endpoint_url, StackNames.for_stage(settings.stage).table, server.pid
-            )
+            _keep(settings, server.endpoint_url, server.pid, console)
             keep_server = True
-            console.print(
-                f"The moto server keeps running at {server.endpoint_url} (pid {server.pid}). "
-                "Query it with [bold]camsort results --camera cam-01 --last 10m[/]; "
-                "stop it with [bold]camsort demo --stop[/]."
-            )
     finally:
         if not keep_server:
             server.stop()
+
+
+def _keep(settings: DemoSettings, endpoint_url: str, pid: int | None, console: Console) -> None:
+    write_state(settings.demo_dir, endpoint_url, settings.stage, pid)
+    print_tour(console, endpoint_url=endpoint_url, stage=settings.stage, shadow=settings.shadow)
 
 
 def deploy(
@@ -238,7 +242,8 @@ def report(
         )
     console.print(
         f"\n[bold]camsort results --camera {settings.results_camera} --since {iso_utc(outcome.started_at)} "
-        f"--until {iso_utc(outcome.finished_at)} --limit {settings.results_limit}[/]"
+        f"--until {iso_utc(outcome.finished_at)} --limit {settings.results_limit}[/]",
+        soft_wrap=True,  # one line however narrow the terminal: it is a command to copy
     )
     show_results(
         ResultsQuery(

@@ -62,7 +62,9 @@ def shadow_environment(
 
 def report_shadow(settings: DemoSettings, stack: LocalStack, since: datetime, console: Console) -> None:
     """The comparison, as `camsort compare` prints it, plus its HTML page in the demo directory."""
-    console.print("\n[bold]camsort compare --since " + since.strftime("%Y-%m-%dT%H:%M:%SZ") + "[/]")
+    console.print(
+        "\n[bold]camsort compare --since " + since.strftime("%Y-%m-%dT%H:%M:%SZ") + "[/]", soft_wrap=True
+    )
     html_path = settings.demo_dir / "compare.html"
     compare_command(
         demo_stage(settings, stack).target,

@@ -50,7 +50,8 @@ def story_report(
     ok = [r for r in scan_results(stack) if r.get("status") == "ok" and r.get("key") in rendered]
     frames = [(r["camera_id"], r["captured_at"], rendered[r["key"]], r["label"]) for r in ok]
 
-    console.print(f"\n[bold]camsort events --camera {camera} --since ...[/]")
+    # The command that shows the same table (every event of the camera): one line, to copy.
+    console.print(f"\n[bold]camsort events --camera {camera}[/]", soft_wrap=True)
     console.print(events_table([e for e in events if e["camera_id"] == camera], f"events of {camera}"))
     result = compare(truth, events, frames)
     console.print(comparison_table(result, "the events (state table) against the simulator's ground truth"))

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
+
+from functions.errors import StorageError
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
 
 
@@ -33,7 +37,14 @@ def upload_model_dir(s3_client: Any, model_dir: Path, bucket: str, prefix: str) 
         prefix += "/"
     # The manifest last: a reader that sees it sees the model it describes.
     for name in (MODEL_FILENAME, MANIFEST_FILENAME):
-        s3_client.upload_file(str(model_dir / name), bucket, prefix + name)
+        try:
+            s3_client.upload_file(str(model_dir / name), bucket, prefix + name)
+        except (S3UploadFailedError, ClientError) as exc:
+            # upload_file wraps the PutObject error (NoSuchBucket, AccessDenied) in its own type.
+            raise StorageError(
+                f"s3://{bucket}/{prefix}{name}: upload failed ({exc.__cause__ or exc}); check --bucket "
+                "(the stage's frames or model bucket) and that these credentials may write it"
+            ) from exc
     return ModelUpload(
         uri=f"s3://{bucket}/{prefix}", sha256=manifest.model_sha256, model_version=manifest.model_version
     )

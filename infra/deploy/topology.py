@@ -29,7 +29,8 @@ EVENT_DETAIL_TYPE = "camsort.state-changed"
 MAX_RECEIVE_COUNT = 3
 # Lambda's advice: visibility timeout at least 6x the function timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
-# serverless.yml's default memorySize, which the classify and backfill functions both run with:
+# serverless.yml's default memorySize, which the classify and backfill functions both run with
+# (and the local worker processes run the function under):
 # one vCPU (Lambda gives one per 1,769 MB) for one onnxruntime thread. Backfill cost estimates
 # use it; tests/e2e/test_serverless.py checks that serverless.yml agrees.
 FUNCTION_MEMORY_MB = 1769
@@ -76,3 +77,9 @@ class StackNames:
             event_bus=f"camsort.events.{stage}",
             events_queue=f"camsort-events-{stage}",
         )
+
+    @staticmethod
+    def stage_of(results_table: str) -> str | None:
+        """``camsort-results-<stage>`` -> ``<stage>``; None for a table not named that way."""
+        prefix = "camsort-results-"
+        return results_table[len(prefix) :] or None if results_table.startswith(prefix) else None

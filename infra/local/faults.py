@@ -109,20 +109,31 @@ def dynamodb_throttling(operation: str = "PutItem", *, times: int = 1) -> Fault:
 
 def s3_access_denied(key: str, *, times: int | None = None) -> Fault:
     """S3's 403 AccessDenied for every request on object ``key`` (a non-transient failure)."""
+    return s3_object_error(key, "AccessDenied", 403, "Access Denied", times=times)
+
+
+def s3_customer_key_required(key: str, *, times: int | None = None) -> Fault:
+    """What S3 answers a GetObject without the key of an SSE-C object: 400 InvalidRequest."""
+    message = (
+        "The object was stored using a form of Server Side Encryption. "
+        "The correct parameters must be provided to retrieve the object."
+    )
+    return s3_object_error(key, "InvalidRequest", 400, message, times=times)
+
+
+def s3_object_error(key: str, code: str, status: int, message: str, *, times: int | None = None) -> Fault:
+    """S3's ``status`` ``code`` error for every request on object ``key``."""
 
     def matches(request: ProxiedRequest) -> bool:
         target = request.s3_bucket_and_key
         return target is not None and target[1] == key
 
     return Fault(
-        name=f"s3-access-denied-{key}",
+        name=f"s3-{code}-{key}",
         matches=matches,
-        status=403,
+        status=status,
         content_type="application/xml",
-        body=(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-            f"<Message>Access Denied</Message><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
-        ).encode(),
+        body=_s3_error(code, message),
         times=times,
     )
 

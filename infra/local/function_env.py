@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
+from infra.deploy.topology import FUNCTION_MEMORY_MB
 from infra.local.iam import function_credentials
 from infra.local.stack import LocalStack, pinned_sha256
 
@@ -37,7 +38,7 @@ def function_environment(
     *,
     endpoint_url: str | None = None,
     function_name: str = DEFAULT_FUNCTION_NAME,
-    memory_mb: int = 2048,
+    memory_mb: int = FUNCTION_MEMORY_MB,
     extra: Mapping[str, str] | None = None,
     role_template: Path | None = None,
     model_sha256: str | None = None,

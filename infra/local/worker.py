@@ -24,17 +24,28 @@ and the batchItemFailures rule are infra/local/sqs_events.py's.
 Differences from Lambda, said plainly: one container, no concurrency scaling; a handler that
 overruns its timeout cannot be killed in-process, so it is allowed to finish and its batch is
 then counted as failed (as Lambda would after killing it).
+
+Memory: a worker running in a process of its own (the soak's, the hardening tests') calls
+:func:`limit_memory` first, so the function runs under the deployed memory size as an
+address-space limit, and with ``oom_kills`` a MemoryError that escapes the handler kills the
+process, as Lambda's out-of-memory kill does (docs/hardening.md says what differs).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
+import resource
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from infra.deploy.topology import FUNCTION_MEMORY_MB
 from infra.local.function_env import (
     DEFAULT_FUNCTION_NAME,
     HANDLER,
@@ -50,6 +61,27 @@ log = logging.getLogger(__name__)
 
 # SQS returns at most 10 messages per ReceiveMessage call.
 _RECEIVE_LIMIT = 10
+
+# RLIMIT_AS counts address space, Lambda counts memory. glibc reserves 64 MiB of address space
+# per thread arena and each thread has a stack: capped at 2 arenas (M_ARENA_MAX), a warmed
+# container (ResNet50 fp32, 1 onnxruntime thread, 10 I/O threads, one batch) maps 748 MiB for
+# 427 MiB resident (1,324 MiB with glibc's default arenas). This allowance covers that gap.
+ADDRESS_SPACE_ALLOWANCE_MIB = 384
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_memory(memory_mb: int) -> int:
+    """In a worker's own process only: the deployed memory size as RLIMIT_AS; returns the limit in bytes.
+
+    Called before anything large is allocated (the model, the I/O pool), so the init phase
+    runs under it too, as on Lambda.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name).mallopt(_M_ARENA_MAX, 2)
+    limit = (memory_mb + ADDRESS_SPACE_ALLOWANCE_MIB) << 20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return limit
 
 
 @dataclass
@@ -80,10 +112,11 @@ class SqsWorker:
         batching_window_s: float = 0.0,
         wait_time_s: int = 1,
         function_name: str = DEFAULT_FUNCTION_NAME,
-        memory_mb: int = 2048,
+        memory_mb: int = FUNCTION_MEMORY_MB,
         observer: BatchObserver | None = None,
         function_output: TextIO | None = None,
         retry_init_errors: bool = False,
+        oom_kills: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -104,6 +137,8 @@ class SqsWorker:
         # that error (the demo's fail-fast). True: as Lambda, the error is logged, every
         # invocation retries the init and fails, and SQS redelivers then dead-letters.
         self.retry_init_errors = retry_init_errors
+        # True (a worker process under limit_memory): running out of memory kills the process.
+        self.oom_kills = oom_kills
         self.stats = WorkerStats()
         # The event source mapping talks to SQS directly, never through the function's endpoint,
         # and (as on AWS) with the function's execution role when the environment carries it.
@@ -272,6 +307,8 @@ class SqsWorker:
             failed = failed_message_ids(response, ids)
             problem = None if failed is not None else f"malformed batchItemFailures in {response!r:.300}"
         except Exception as exc:  # Lambda: an error from the function fails the whole batch
+            if isinstance(exc, MemoryError) and self.oom_kills:
+                os.kill(os.getpid(), signal.SIGKILL)  # Lambda's out-of-memory kill: the batch returns
             log.exception("handler raised; the whole batch of %d message(s) will be retried", len(records))
             failed, problem = None, f"handler raised {type(exc).__name__}: {exc}"
         elapsed = time.monotonic() - started

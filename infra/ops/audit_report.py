@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,7 +17,7 @@ from rich.table import Table
 
 from functions.archive.accounting import ACCOUNTED, AuditReport
 from functions.archive.audit import LISTING_FULL, DeadLetterReader, Redriver, VersionLister, run_audit
-from functions.errors import ConfigurationError
+from functions.errors import ConfigurationError, StorageError
 from functions.stores.results import ResultsTable
 from infra.deploy.topology import StackNames
 from infra.local.stack import DEFAULT_REGION, LocalStack, local_client
@@ -123,7 +122,7 @@ def audit_table(report: AuditReport, title: str = "Audit") -> Table:
 
 def audit_command(
     *,
-    stage: str,
+    stage: str | None,
     endpoint_url: str | None,
     region: str | None,
     since: datetime | None,
@@ -137,18 +136,14 @@ def audit_command(
     console: Console | None = None,
 ) -> int:
     """Run, print, optionally redrive; returns the exit code (1 when anything is unaccounted)."""
-    from infra.local.running import default_cache_dir, read_state
+    from infra.ops.results_query import resolve_target
 
     console = console or Console()
-    if endpoint_url is None and stage == "local":
-        state = read_state(Path(default_cache_dir()) / "demo")
-        if not state:
-            raise ConfigurationError(
-                "stage local: no --endpoint-url and no running demo (camsort demo --keep-running); "
-                "pass --endpoint-url for a local server, or --stage <name> for AWS"
-            )
-        endpoint_url, region = state["endpoint_url"], region or state.get("region")
-    target = AuditTarget(names=StackNames.for_stage(stage), endpoint_url=endpoint_url, region=region)
+    # The same rule as every operator command: no endpoint and no stage (or the demo's stage):
+    # the running demo; another stage without an endpoint: AWS.
+    located = resolve_target(endpoint_url, None, region, stage=stage)
+    names = StackNames.for_stage(StackNames.stage_of(located.table) or "local")
+    target = AuditTarget(names=names, endpoint_url=located.endpoint_url, region=located.region)
     now = datetime.now(UTC)
     end = until or now
     if since and last:
@@ -176,7 +171,21 @@ def audit_command(
 
 
 def _queue_url(sqs: Any, name: str) -> str:
-    return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from functions.stores.storage import error_code
+
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise ConfigurationError(
+                f"queue {name} does not exist at {sqs.meta.endpoint_url}: that stage was never created "
+                "there; check --stage (and --endpoint-url / --region)"
+            ) from exc
+        raise StorageError(f"queue {name}: GetQueueUrl failed ({exc}); check the permissions") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"queue {name}: GetQueueUrl failed ({exc})") from exc
 
 
 def _flag(count: int) -> str:

@@ -123,18 +123,15 @@ def camera_events(
 def _call(operation: Any, source: StateSource, **params: Any) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from functions.stores.dynamo import table_error
+
     try:
         return operation(**params)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
-            raise ConfigurationError(
-                f"state table {source.state_table} not found at {source.endpoint_url or 'AWS'}; "
-                "is camera state on for this stage (CAMSORT_STATE_TABLE)? pass --state-table to name it"
-            ) from exc
-        raise ConfigurationError(f"state table {source.state_table}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise ConfigurationError(f"state table {source.state_table}: {exc}") from exc
+    except (ClientError, BotoCoreError) as exc:
+        check = "--state-table (is camera state on for this stage? CAMSORT_STATE_TABLE)"
+        raise table_error(
+            exc, source.state_table, operation.__name__.title(), check, ConfigurationError
+        ) from exc
 
 
 # --- printing -------------------------------------------------------------------------------

@@ -22,11 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
 from functions.errors import ConfigurationError
 from functions.frames.keys import format_timestamp
+from functions.stores.dynamo import table_error
 from functions.stores.results import ResultsTable, deserialize_item
 
 
@@ -153,7 +155,10 @@ def shadow_items(
     }
     found = []
     while True:
-        response = dynamodb.scan(**params)
+        try:
+            response = dynamodb.scan(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise table_error(exc, table, "Scan", "--table (the stage's results table)") from exc
         found += [deserialize_item(raw) for raw in response.get("Items", [])]
         if not response.get("LastEvaluatedKey"):
             return found
@@ -214,16 +219,21 @@ def comparison_tables(comparison: Comparison) -> list[Table]:
     return [head, matrix, worst]
 
 
-def thumbnail_data_uri(data: bytes, size: int = 192) -> str:
+def thumbnail_jpeg(data: bytes, size: int = 192) -> bytes:
+    """A small JPEG of an image (decoded at the smallest JPEG draft scale that still covers ``size``)."""
     from PIL import Image
 
-    image = Image.open(io.BytesIO(data))
-    image.draft("RGB", (size, size))
-    image = image.convert("RGB")
-    image.thumbnail((size, size))
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        small = image.convert("RGB")
+    small.thumbnail((size, size))
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    small.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def thumbnail_data_uri(data: bytes, size: int = 192) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(data, size)).decode()
 
 
 def thumbnail_sources(s3: Any, frames: list[FrameComparison], mode: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ from functions.errors import CamsortError, ConfigurationError
 from functions.frames.keys import format_timestamp
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, Manifest, load_verified
 from infra import PROJECT_ROOT
+from infra.deploy.topology import StackNames
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 RECORDS_PREFIX = "models/promotions/"
@@ -384,8 +385,16 @@ def serverless_deploy(stage: Stage, *, run: bool) -> list[str]:
     return command
 
 
-def default_stage(name: str, target: Any, deploy_dir: Path | None) -> Stage:
-    """Local (an endpoint given or found): the demo's state dir; AWS: the project's deploy/."""
+def default_stage(name: str | None, target: Any, deploy_dir: Path | None) -> Stage:
+    """Local (an endpoint given or found): the demo's state dir; AWS: the project's deploy/.
+
+    Without a name, the stage is the one whose results table the target reads (the running demo's).
+    """
+    name = name or StackNames.stage_of(target.results_table)
+    if not name:
+        raise ConfigurationError(
+            f"cannot tell the stage of results table {target.results_table}; pass --stage"
+        )
     local = bool(target.endpoint_url)
     if deploy_dir is None:
         from infra.local.running import default_cache_dir

@@ -7,8 +7,6 @@ The command (camsort/commands/results.py) parses the options; the demo calls
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from functions.errors import ConfigurationError
 from functions.frames.outputs import label_text
 from infra.deploy.topology import StackNames
-from infra.local.moto_server import LOOPBACK
-from infra.local.running import STATE_FILENAME, default_cache_dir, read_state
+from infra.local.running import recorded_demo, running_demo
 from infra.local.stack import DEFAULT_REGION, local_client
 
 _PAGE = 100  # live items per BatchGetItem of another model version's results
@@ -49,39 +45,26 @@ class ResultsTarget:
 
 
 def resolve_target(
-    endpoint_url: str | None, table: str | None, region: str | None, cache_dir: Path | None = None
+    endpoint_url: str | None,
+    table: str | None,
+    region: str | None,
+    cache_dir: Path | None = None,
+    stage: str | None = None,
 ) -> ResultsTarget:
-    """Explicit options win; with neither endpoint nor table, the running demo's state file."""
-    if endpoint_url or table:
+    """Where a command looks: explicit options win; given none, the running demo.
+
+    ``--stage`` alone names the running demo's stage (that demo) or another stage (on AWS); an
+    endpoint without a table reads the recorded demo's stage, else the default stage.
+    """
+    demo = recorded_demo(cache_dir)
+    names_the_demo = stage is not None and demo is not None and demo.stage == stage
+    if endpoint_url or table or (stage and not names_the_demo):
         if not table:
-            state = read_state(Path(cache_dir or default_cache_dir()) / "demo") or {}
-            table = state.get("table") or StackNames().table
+            default_stage = stage or (demo.stage if demo else None)
+            table = StackNames.for_stage(default_stage).table if default_stage else StackNames().table
         return ResultsTarget(endpoint_url=endpoint_url, table=table, region=region)
-    demo_dir = Path(cache_dir or default_cache_dir()) / "demo"
-    state = read_state(demo_dir)
-    if not state:
-        raise ConfigurationError(
-            f"no results table given and no running demo recorded in {demo_dir / STATE_FILENAME}; "
-            "run `camsort demo --keep-running` first, or pass --table (and --endpoint-url for a local server)"
-        )
-    if not _answers(state["endpoint_url"]):
-        raise ConfigurationError(
-            f"the demo's moto server at {state['endpoint_url']} (from {demo_dir / STATE_FILENAME}) is not answering; "
-            "run `camsort demo --keep-running` again"
-        )
-    return ResultsTarget(endpoint_url=state["endpoint_url"], table=state["table"], region=state.get("region"))
-
-
-def _answers(endpoint_url: str) -> bool:
-    # moto's dashboard page, not /moto-api/data.json: that dump serialises every object and fails
-    # (HTTP 500) once the demo's bucket holds superseded versions. Any HTTP answer means it is up.
-    try:
-        LOOPBACK.open(f"{endpoint_url}/moto-api/", timeout=2).close()
-        return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+    running = running_demo(cache_dir)
+    return ResultsTarget(endpoint_url=running.endpoint_url, table=running.table, region=running.region)
 
 
 def query_results(query: ResultsQuery, target: ResultsTarget) -> list[dict[str, Any]]:

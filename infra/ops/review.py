@@ -263,12 +263,13 @@ def resolve_aws_target(
     results_table: str | None,
     review_table: str | None,
     region: str | None,
+    stage: str | None = None,
 ) -> AwsTarget:
     """Explicit options win; otherwise the running demo's (as `camsort results`). The review table
     defaults to the results table's stage twin (camsort-results-X -> camsort-review-X)."""
     from infra.ops.results_query import resolve_target
 
-    target = resolve_target(endpoint_url, results_table, region)
+    target = resolve_target(endpoint_url, results_table, region, stage=stage)
     if not review_table:
         if not target.table.startswith(RESULTS_PREFIX):
             raise ConfigurationError(

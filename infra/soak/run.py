@@ -132,7 +132,7 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
             outcome.uploads = upload_all(stack, settings)
             outcome.versions_expected = outcome.uploads["versions"]
             console.print(f"soak: uploads done ({dict(outcome.uploads)}); waiting for the queue to drain")
-            _wait_drained(stack, pool, console, deadline=started + settings.max_duration_s)
+            wait_drained(stack, pool, console, deadline=started + settings.max_duration_s)
         finally:
             pool.stop()
         outcome.faults = dict(proxy.stats.injected)
@@ -153,7 +153,7 @@ def _demo_model(console: Console) -> Path:
     return ensure_demo_model(DemoSettings(), console)
 
 
-def _wait_drained(stack: LocalStack, pool: WorkerPool, console: Console, *, deadline: float) -> None:
+def wait_drained(stack: LocalStack, pool: WorkerPool, console: Console, *, deadline: float) -> None:
     """Until the queue holds nothing (visible or in flight) twice in a row; progress every 10 s."""
     sqs = stack.client("sqs")
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

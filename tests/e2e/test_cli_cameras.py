@@ -97,4 +97,6 @@ def test_events_errors_are_one_line(filled):
     )
     assert result.exit_code != 0 and "give one of them" in result.output
     result = CliRunner().invoke(main, ["cameras", *filled[:2], "--table", "camsort-results-nosuchstage"])
-    assert result.exit_code != 0 and "camsort-state-nosuchstage not found" in result.output
+    assert (
+        result.exit_code != 0 and "camsort-state-nosuchstage: DynamoDB Scan: no such table" in result.output
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -13,10 +12,9 @@ from PIL import Image
 
 from camsort.cli import main
 from tests.e2e.test_state_pipeline import solid_jpeg
+from tests.fixtures.browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -70,14 +68,10 @@ def test_the_page_shows_states_events_thumbnails_and_rejections(dashboard_page):
     assert "rejected frames" not in cam6
 
 
-def test_the_page_in_headless_chromium_is_not_blank(dashboard_page, tmp_path):
-    if not shutil.which(CHROMIUM):
-        pytest.skip(
-            f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run this test"
-        )
+def test_the_page_in_headless_chromium_is_not_blank(dashboard_page, tmp_path, chromium_path):
     screenshot = tmp_path / "dashboard.png"
     subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        [chromium_path, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
          "--hide-scrollbars", "--window-size=1200,900", f"--screenshot={screenshot}", dashboard_page.as_uri()],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip

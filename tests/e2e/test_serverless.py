@@ -424,9 +424,11 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         permissions[policy.FRAMES]
     )
     # the redelivery look-up (and its side-effect completion) reads with BatchGetItem only:
-    # GetItem and the camera index's Query are the CLI's and the audit's
+    # GetItem and the camera index's Query are the CLI's and the audit's (DeleteItem: a finished
+    # decode's mark, UpdateItem: the mark and the shadow answer)
     assert permissions[policy.RESULTS_TABLE] == (
         "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     )

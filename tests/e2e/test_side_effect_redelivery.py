@@ -20,6 +20,7 @@ from functions import env
 from functions.state.smoothing import IDLE
 from functions.stores.results import deserialize_item
 from infra.soak.workers import worker_process
+from tests.fixtures.local_stack import worker_environment
 from tests.fixtures.tiny_model import COLOUR_LABELS
 
 pytestmark = pytest.mark.e2e
@@ -95,7 +96,7 @@ def kill_after_result_write(stack, environment: dict[str, str], log_path: str) -
 
 
 def test_a_crash_right_after_the_result_write_loses_no_side_effect(
-    local_stack, worker_environment, run_worker, tmp_path
+    local_stack, stack_model_uri, run_worker, tmp_path
 ):
     s3, bucket = local_stack.client("s3"), local_stack.names.bucket
     camera = "cam-09"
@@ -108,7 +109,9 @@ def test_a_crash_right_after_the_result_write_loses_no_side_effect(
     # The second bus frame would make the change; its worker dies right after writing its result.
     s3.put_object(Bucket=bucket, Key=second, Body=solid_jpeg("bus"))
     exit_code = kill_after_result_write(
-        local_stack, worker_environment(extra=MARK_EVERY_FRAME), str(tmp_path / "killed-worker.log")
+        local_stack,
+        worker_environment(local_stack, stack_model_uri, tmp_path, extra=MARK_EVERY_FRAME),
+        str(tmp_path / "killed-worker.log"),
     )
     assert exit_code == -signal.SIGKILL
     written = result_of(local_stack, second)

@@ -39,9 +39,10 @@ def test_cells_classify_every_frame_through_the_proxy(aws, aws_env, tiny_model):
     )
     assert list(results) == ["0ms-batch1", "0ms-batch2", "0ms-batch2-lookup"]
     assert [r["invocation"]["n"] for r in results.values()] == [4, 2, 2]
-    # GetObject + PutObjectTagging + PutItem per frame; the look-up cell adds one BatchGetItem per batch.
+    # GetObject + PutObjectTagging + PutItem per frame; the redelivery cell adds one BatchGetItem per
+    # batch and, per frame, the decode mark's UpdateItem and DeleteItem.
     assert results["0ms-batch1"]["aws_calls_per_frame"] == 3
-    assert results["0ms-batch2-lookup"]["aws_calls_per_frame"] == 3.5
+    assert results["0ms-batch2-lookup"]["aws_calls_per_frame"] == 3 + 0.5 + 2
     assert progress[-1] == ("done", 3, 3)
 
 

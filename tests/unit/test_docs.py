@@ -36,6 +36,7 @@ from camsort.cli import main
 from functions import env
 from functions.errors import ConfigurationError
 from functions.settings import load_settings
+from tests.fixtures.browser import REQUIRE_BROWSER
 from tests.fixtures.deploy import PYTHON312_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +108,11 @@ def test_every_variable_a_page_names_exists():
         (_name(page), var) for page in PAGES for var in re.findall(r"\bCAMSORT_[A-Z0-9_]+\b", _text(page))
     }
     assert len(named) > 20, "the pages name almost no CAMSORT_* variable: the pattern is wrong"
-    unknown = sorted((page, var) for page, var in named if var not in _env_names() and var != PYTHON312_ENV)
+    unknown = sorted(
+        (page, var)
+        for page, var in named
+        if var not in _env_names() and var not in (PYTHON312_ENV, REQUIRE_BROWSER)
+    )
     assert not unknown, f"pages name variables nothing defines: {unknown}"
 
 
@@ -400,3 +405,16 @@ def test_the_readme_is_short_and_opens_with_the_two_commands():
     assert len(lines) <= 300, f"README.md has {len(lines)} lines: move detail into docs/"
     opening = "\n".join(lines[:10])
     assert "make demo" in opening and "make test" in opening
+
+
+@pytest.mark.parametrize("page", [README, DOCS / "getting-started.md"], ids=_name)
+def test_the_tour_a_page_shows_is_the_tour_the_demo_prints(page):
+    """One list (infra/demo/tour.py): the demo prints it, this page shows it, tests/e2e/test_tour.py runs it."""
+    from infra.demo.tour import tour_commands
+    from tests.fixtures.readme import tour_commands as shown
+
+    demo, tour = shown(_text(page))
+    assert demo is not None, f"{_name(page)}: no `camsort demo ... --keep-running` line in its tour section"
+    assert tour == tour_commands(shadow=False), (
+        f"{_name(page)}'s tour after `{demo}` differs from infra/demo/tour.py (what the demo prints)"
+    )

@@ -395,10 +395,12 @@ def test_jpeg_without_image_data():
 )
 def test_draft_decodes_at_the_smallest_scale_still_covering_the_target(size, decoded):
     data = encode(uniform("RGB", (1, 2, 3), size), "JPEG")
-    image = image_loader._decode(data, "jpeg", size=224, draft=True, max_pixels=10**8, source=SOURCE)
-    assert image.size == decoded
-    full = image_loader._decode(data, "jpeg", size=224, draft=False, max_pixels=10**8, source=SOURCE)
-    assert full.size == size
+    image, header = image_loader._open(data, "jpeg", size=224, draft=True, max_pixels=10**8, source=SOURCE)
+    image.load()
+    assert image.size == (header.width, header.height) == decoded  # the cost is counted at the draft size
+    full, header = image_loader._open(data, "jpeg", size=224, draft=False, max_pixels=10**8, source=SOURCE)
+    full.load()
+    assert full.size == (header.width, header.height) == size
 
 
 def test_draft_and_full_decode_agree_closely(street_jpeg, street_pixels):

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Top-level folders, highest first: a folder may import itself and any folder after it.
 LAYERS = ["camsort", "bench", "infra", "training", "export", "functions"]
 # Inside infra, highest first. The package's own __init__ (PROJECT_ROOT) is below them all.
-INFRA_LAYERS = ["soak", "demo", "ops", "local", "deploy"]
+INFRA_LAYERS = ["soak", "demo", "labelling", "ops", "local", "deploy"]
 
 MAX_MODULES_PER_FOLDER = 20
 
@@ -129,6 +129,7 @@ def test_the_cycle_finder_finds_a_cycle_and_accepts_a_tree():
 
 def test_rank_orders_the_infra_subpackages():
     assert rank("infra.soak.run") < rank("infra.demo.run") < rank("infra.ops.audit_report")
+    assert rank("infra.demo.loop") < rank("infra.labelling.sample") < rank("infra.ops.review")
     assert rank("infra.ops.audit_report") < rank("infra.local.stack") < rank("infra.deploy.policy")
     assert rank("infra.deploy.policy") < rank("infra") < rank("training.crossval")
 

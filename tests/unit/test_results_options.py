@@ -39,10 +39,29 @@ def test_the_range_comes_from_last_or_since_and_until():
 
 
 def test_explicit_table_and_endpoint_win_over_the_state_file(tmp_path):
-    write_state(tmp_path / "demo", "http://127.0.0.1:1", "camsort-results-from-state", pid=None)
+    write_state(tmp_path / "demo", "http://127.0.0.1:1", "from-state", pid=None)
     target = resolve_target("http://127.0.0.1:2", "camsort-results-given", "eu-west-1", cache_dir=tmp_path)
     assert (target.endpoint_url, target.table, target.region) == (
         "http://127.0.0.1:2",
         "camsort-results-given",
         "eu-west-1",
     )
+    # An endpoint alone: the recorded demo's stage names the table.
+    assert (
+        resolve_target("http://127.0.0.1:2", None, None, cache_dir=tmp_path).table
+        == "camsort-results-from-state"
+    )
+    # Another stage than the demo's, with no endpoint: that stage on AWS.
+    other = resolve_target(None, None, "eu-west-1", cache_dir=tmp_path, stage="prod")
+    assert (other.endpoint_url, other.table) == (None, "camsort-results-prod")
+
+
+def test_a_state_file_without_a_stage_takes_it_from_its_table(tmp_path):
+    from infra.local.running import recorded_demo, state_path
+
+    state_path(tmp_path).parent.mkdir(parents=True)
+    state_path(tmp_path).write_text(
+        '{"endpoint_url": "http://127.0.0.1:1", "table": "camsort-results-old", "region": "us-east-1", "pid": 7}'
+    )
+    demo = recorded_demo(tmp_path)
+    assert demo is not None and (demo.stage, demo.table, demo.pid) == ("old", "camsort-results-old", 7)

@@ -1,0 +1,1 @@
+"""The labelling commands: `camsort sample` (which frames) and `camsort label` (the page)."""
