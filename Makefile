@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 # Material for MkDocs prints a banner about its successor on every build; the build output stays readable.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup test test-fast demo demo-shadow demo-loop soak bench package lint docs clean
+.PHONY: setup test test-fast demo demo-shadow demo-loop soak bench bench-archive package lint docs clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -60,6 +60,10 @@ soak: setup
 
 bench: setup
 	$(BIN)/camsort bench
+
+# The head on Dask vs one process: 100k generated feature rows (bench/archive_training.py).
+bench-archive: setup
+	nice $(BIN)/python -m bench.archive_training --rows 100000
 
 package: setup
 	$(BIN)/camsort package

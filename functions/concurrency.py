@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
 
+from botocore.config import Config
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -24,6 +26,18 @@ R = TypeVar("R")
 # downloads all start at once. Also the size of botocore's connection pool (functions.wiring),
 # so no thread waits for a connection.
 IO_WORKERS = 10
+
+# Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
+# a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
+# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
+# connection per I/O thread (IO_WORKERS), so concurrent calls never queue for one.
+CLIENT_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": 3},
+    tcp_keepalive=True,
+    max_pool_connections=IO_WORKERS,
+)
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None

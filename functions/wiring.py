@@ -23,7 +23,7 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from functions.concurrency import IO_WORKERS, io_pool
+from functions.concurrency import CLIENT_CONFIG, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes, resident_bytes
 from functions.frames.image_loader import load_image
@@ -38,18 +38,6 @@ from functions.state.smoothing import SmoothingConfig
 from functions.stores.results import ResultsTable
 from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
-
-# Short connect timeout (an unreachable endpoint should fail fast and be retried by SQS),
-# a read timeout that covers a 20 MB frame on a slow link, botocore's standard retry mode
-# (exponential backoff with jitter, retries throttling/5xx/connection errors), and one pooled
-# connection per I/O thread (functions.concurrency), so concurrent calls never queue for one.
-CLIENT_CONFIG = Config(
-    connect_timeout=3,
-    read_timeout=20,
-    retries={"mode": "standard", "max_attempts": 3},
-    tcp_keepalive=True,
-    max_pool_connections=IO_WORKERS,
-)
 
 
 @dataclass

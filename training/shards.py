@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.archive.shards import KEYS_FOLDER, decode_features
+from functions.archive.shard_layout import KEYS_FOLDER, decode_features
 from functions.frames.dhash import from_hex
 from training.dataset import DatasetError, parse_s3_uri
 
@@ -52,7 +52,7 @@ def load_feature_shards(
             "backbone_sha256), as written by `camsort backfill --mode featurize`"
         )
     pointers_root = f"{features_prefix}{KEYS_FOLDER}/{bucket}/"
-    pointer_keys = _list(s3_client, features_bucket, pointers_root + prefix)
+    pointer_keys = list_keys(s3_client, features_bucket, pointers_root + prefix)
     entries = []
     for pointer in pointer_keys:
         key = pointer[len(pointers_root) : -len(".json")]
@@ -63,7 +63,7 @@ def load_feature_shards(
     entries.sort()
     frames = {
         f"s3://{bucket}/{k}"
-        for k in _list(s3_client, bucket, prefix)
+        for k in list_keys(s3_client, bucket, prefix)
         if len(k[len(prefix) :].split("/")) >= 2
     }
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
@@ -112,7 +112,7 @@ def _read(
     )
 
 
-def _list(s3: Any, bucket: str, prefix: str) -> list[str]:
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [obj["Key"] for page in pages for obj in page.get("Contents", []) if not obj["Key"].endswith("/")]
 

@@ -67,6 +67,11 @@ def train_from_shards(
     target_precision: float | None = None,
     progress: bool = True,
     console=None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    cameras: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ):
     """Train and export a model from the feature shards of ``source`` into ``out_dir``."""
     import onnx
@@ -74,6 +79,7 @@ def train_from_shards(
 
     from export.merge import merge_backbone_and_trees
     from export.parity import check_tree_parity
+    from training.archive.parquet_features import is_parquet_features, load_parquet_features
     from training.crossval import CVResult
     from training.export_step import tool_versions
     from training.heads import choose_head, cross_validate_heads, fit_head, head_to_onnx
@@ -87,6 +93,10 @@ def train_from_shards(
 
     if folds < 2:
         raise ConfigurationError(f"folds={folds}: cross-validation needs at least 2 folds")
+    if engine == "dask" and head != "lightgbm":
+        raise ConfigurationError(
+            f"--engine dask trains the LightGBM head: --head {head} runs on the local engine"
+        )
     console = console or Console()
     target_precision = DEFAULT_TARGET_PRECISION if target_precision is None else target_precision
     out_dir = Path(out_dir)
@@ -94,8 +104,25 @@ def train_from_shards(
     def step(message: str) -> None:
         console.print(f"[bold cyan]›[/] {message}")
 
-    step(f"reading the feature shards of {source} from {features_uri}")
-    shards = load_feature_shards(source, features_uri, s3_client=s3_client, min_per_label=folds)
+    if is_parquet_features(features_uri):
+        step(f"reading the Parquet feature archive of {source} from {features_uri}")
+        shards = load_parquet_features(
+            source,
+            features_uri,
+            s3_client=s3_client,
+            cameras=cameras,
+            since=since,
+            until=until,
+            min_per_label=folds,
+        )
+    elif cameras or since or until:
+        raise ConfigurationError(
+            f"{features_uri}: --camera/--since/--until filter the Parquet archive (s3://<bucket>/archive/features/"
+            "<backbone sha256>/, written by `camsort compact`), not per-frame shards"
+        )
+    else:
+        step(f"reading the feature shards of {source} from {features_uri}")
+        shards = load_feature_shards(source, features_uri, s3_client=s3_client, min_per_label=folds)
     groups = groups_of_hashes(shards.hashes)
     counts = {label: int((shards.y == i).sum()) for i, label in enumerate(shards.labels)}
     step(
@@ -117,26 +144,37 @@ def train_from_shards(
 
     features = shards.features
     task = "binary" if len(shards.labels) == 2 else "multiclass"
-    step(f"cross-validating the {head} head(s) on the shard features ({folds} folds)")
-    heads = cross_validate_heads(
-        head,
-        task,
-        features,
-        shards.y,
-        groups.group_ids,
-        shards.labels,
-        folds=folds,
-        seed=seed,
-        params=params,
-        progress=progress,
-        target_precision=target_precision,
-    )
+    if engine == "dask":
+        from training.archive.dask_engine import train_head_on_dask
+
+        step(f"cross-validating the lightgbm head on Dask ({scheduler or 'a LocalCluster'}, {folds} folds)")
+        dask_cv, classifier = train_head_on_dask(
+            features, shards.y, groups.group_ids, shards.labels, folds=folds, seed=seed, params=params,
+            target_precision=target_precision, scheduler=scheduler, progress=progress,
+        )  # fmt: skip
+        heads = {"lightgbm": dask_cv}
+    else:
+        step(f"cross-validating the {head} head(s) on the shard features ({folds} folds)")
+        heads = cross_validate_heads(
+            head,
+            task,
+            features,
+            shards.y,
+            groups.group_ids,
+            shards.labels,
+            folds=folds,
+            seed=seed,
+            params=params,
+            progress=progress,
+            target_precision=target_precision,
+        )
     head, head_reason = choose_head(head, heads)
     cv: CVResult = heads[head]
     step(f"head: {head}: {head_reason}")
 
     step(f"fitting the final {head} head on all frames and exporting model.onnx")
-    classifier = fit_head(head, task, features, shards.y, shards.labels, params=params, seed=seed)
+    if engine != "dask":
+        classifier = fit_head(head, task, features, shards.y, shards.labels, params=params, seed=seed)
     trees = head_to_onnx(head, task, classifier, FEATURE_SIZE, list(shards.labels))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as work_dir:
@@ -158,7 +196,8 @@ def train_from_shards(
             "labels": list(shards.labels),
             "per_label": counts,
             "total": len(shards.y),
-            "features_from": "shards",
+            "features_from": "parquet" if is_parquet_features(features_uri) else "shards",
+            "engine": cv.extra.get("engine", "local"),
             "features": features_uri,
             "features_written_by": shards.model_versions,
             "without_features": len(shards.missing),

@@ -11,9 +11,9 @@ from camsort.commands.package import package  # noqa: E402
 COMMANDS.append(package)
 
 from camsort.commands.demo import demo  # noqa: E402
-from camsort.commands.results import results  # noqa: E402
+from camsort.commands.results import results, stats  # noqa: E402
 
-COMMANDS.extend([demo, results])
+COMMANDS.extend([demo, results, stats])
 
 from camsort.commands.train import train  # noqa: E402
 
@@ -35,9 +35,9 @@ from camsort.commands.camera import camera  # noqa: E402
 
 COMMANDS.append(camera)
 
-from camsort.commands.backfill import backfill  # noqa: E402
+from camsort.commands.backfill import backfill, compact  # noqa: E402
 
-COMMANDS.append(backfill)
+COMMANDS.extend([backfill, compact])
 
 from camsort.commands.review import review  # noqa: E402
 

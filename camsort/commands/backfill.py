@@ -1,4 +1,5 @@
-"""`camsort backfill s3://bucket/prefix/`: classify (or featurize) stored frames through S3 Batch Operations."""
+"""`camsort backfill s3://bucket/prefix/`: classify (or featurize) stored frames through S3 Batch Operations;
+`camsort compact`: pack a featurize job's shards into the Parquet archive."""
 
 from __future__ import annotations
 
@@ -99,6 +100,12 @@ from infra.deploy.topology import FUNCTION_MEMORY_MB
     default=None,
     help="Function time per frame for the estimate (default: bench/results.json, int8).",
 )
+@click.option(
+    "--compact-function",
+    default=None,
+    help="AWS, --mode featurize: the compact function to invoke when the job ends (stack output "
+    "CompactFunctionName); locally the compaction runs after the job anyway.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def backfill(source: str, since: str | None, until: str | None, report_scope: str, **options) -> None:
     """Run the frames under SOURCE (s3://bucket/prefix/) through the function as one Batch Operations job."""
@@ -122,3 +129,34 @@ def backfill(source: str, since: str | None, until: str | None, report_scope: st
         per_frame_ms=options.pop("per_frame_ms"),
     )
     backfill_command(request, **options)
+
+
+@click.command("compact")
+@click.option(
+    "--bucket", default="camsort-frames-local", show_default=True, help="The bucket holding features/."
+)
+@click.option(
+    "--backbone", "backbone_sha256", default=None, help="Only this backbone sha256 (default: every one)."
+)
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help="A local moto server: run the compaction here, under its derived role.",
+)
+@click.option("--region", default=None, help="AWS region.")
+@click.option(
+    "--function",
+    "function_name",
+    default=None,
+    help="On AWS: the compact function (camsort-<stage>-compact).",
+)
+def compact(bucket, backbone_sha256, endpoint_url, region, function_name) -> None:
+    """Feature shards -> s3://BUCKET/archive/features/<backbone>/camera=.../day=.../*.parquet (incremental)."""
+    import json
+
+    from infra.ops.archive_jobs import run_compaction
+
+    report = run_compaction(
+        bucket, backbone_sha256, endpoint_url=endpoint_url, region=region, function_name=function_name
+    )
+    click.echo(json.dumps(report, indent=2, sort_keys=True))

@@ -114,6 +114,29 @@ import click
     show_default=True,
     help="always ships the fine-tuned network; if-better only when its cross-fitted balanced accuracy beats the frozen one.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="With --features: where the LightGBM head trains; dask = lightgbm.dask on a Dask cluster "
+    "(same grouped folds; a LocalCluster unless --scheduler).",
+)
+@click.option(
+    "--scheduler", default=None, help="With --engine dask: a Dask scheduler address (tcp://host:8786)."
+)
+@click.option(
+    "--camera",
+    "cameras",
+    multiple=True,
+    help="With --features s3://.../archive/features/<backbone>/: only these cameras (repeatable).",
+)
+@click.option(
+    "--since", default=None, help="With the Parquet archive: frames captured at or after (ISO 8601, UTC)."
+)
+@click.option(
+    "--until", default=None, help="With the Parquet archive: frames captured before (ISO 8601, UTC)."
+)
 def train(
     dataset: tuple[str, ...],
     out_dir: Path,
@@ -134,6 +157,11 @@ def train(
     fine_tune_epochs: int,
     fine_tune_views: int,
     fine_tune_ship: str,
+    engine: str,
+    scheduler: str | None,
+    cameras: tuple[str, ...],
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
@@ -181,6 +209,7 @@ def train(
             "(only the frames' features are stored)"
         )
     if features:
+        from camsort.commands.results import parse_time
         from functions.errors import ConfigurationError
         from training.shards_train import train_from_shards
 
@@ -208,8 +237,15 @@ def train(
             seed=seed,
             head=head,
             console=console,
+            engine=engine,
+            scheduler=scheduler,
+            cameras=list(cameras) or None,
+            since=parse_time(since, "--since") if since else None,
+            until=parse_time(until, "--until") if until else None,
         )
         return
+    if engine != "local" or scheduler or cameras or since or until:
+        raise click.UsageError("--engine, --scheduler, --camera, --since and --until train from --features")
     if backbone_from:
         raise click.UsageError(
             "--backbone-from names the model that wrote --features' shards: it needs --features"

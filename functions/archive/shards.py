@@ -8,8 +8,12 @@ cache is (training/featurize.py: content sha256 x backbone sha256):
   [2048] (``numpy.save``); written once per content, whichever key it came under;
 * ``<backbone_sha256>/keys/<bucket>/<key>.json``: one per source object: ``sha256``, ``dhash``
   (hex, functions/frames/dhash.py, so training groups near-duplicates as it does from pixels), etag,
-  version, the model version that computed it. Labels come from these keys (the first folder
-  under the training root), exactly as when training from the frames themselves.
+  version, the model version that computed it, the camera (``camera_id``: the function's key
+  pattern applied after the frames prefix; null for a key outside it, e.g. a training set laid out
+  by label) and the capture time (``captured_at``: the key's, else the object's LastModified, as
+  results record it). Labels come from these keys (the first folder under the training root),
+  exactly as when training from the frames themselves. ``functions/archive/compaction.py`` packs
+  these into Parquet partitioned by camera and capture day.
 
 Idempotent: a source object whose pointer already names the same content is a duplicate; a
 content whose features exist is not run through the model again.
@@ -18,46 +22,24 @@ content whose features exist is not run through the model again.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.archive.jobs import JobArguments, JobArgumentsError
-from functions.errors import BadInputError, CamsortError, StorageError, TransientError
+from functions.archive.shard_layout import FEATURES_DTYPE, encode_features, features_key, pointer_key
+from functions.errors import BadInputError, CamsortError, StorageError, TransientError, UnexpectedKeyError
 from functions.frames.dhash import dhash, to_hex
 from functions.frames.events import FrameEvent
+from functions.frames.keys import format_timestamp, parse_key
 from functions.frames.outcome import FrameOutcome
 from functions.iam import requires
 from functions.stores.storage import error_code, is_transient
 from functions.wiring import App
-
-FEATURES_DTYPE = np.float16
-KEYS_FOLDER = "keys"
-
-
-def features_key(prefix: str, backbone_sha256: str, content_sha256: str) -> str:
-    return f"{prefix}{backbone_sha256}/{content_sha256[:2]}/{content_sha256}.npy"
-
-
-def pointer_key(prefix: str, backbone_sha256: str, bucket: str, key: str) -> str:
-    return f"{prefix}{backbone_sha256}/{KEYS_FOLDER}/{bucket}/{key}.json"
-
-
-def encode_features(features: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(features, dtype=FEATURES_DTYPE), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def decode_features(data: bytes, source: str) -> np.ndarray:
-    array = np.load(io.BytesIO(data), allow_pickle=False)
-    if array.dtype != FEATURES_DTYPE or array.ndim != 1:
-        raise ValueError(f"{source}: expected float16 [n] features, got {array.dtype} {list(array.shape)}")
-    return array
 
 
 class ShardStore:
@@ -116,6 +98,8 @@ class _Item:
     pixels: np.ndarray | None = None
     pointer: dict[str, Any] | None = None
     cached: bool = False
+    camera_id: str | None = None
+    captured_at: str = ""
 
 
 def featurize_frames(frames: list[FrameEvent], app: App, arguments: JobArguments) -> list[FrameOutcome]:
@@ -188,6 +172,7 @@ def _load(
         **{**frame.__dict__, "etag": stored.etag, "version_id": stored.version_id}
     )
     item.data = stored.data
+    item.camera_id, item.captured_at = _camera_and_capture_time(frame.key, stored.last_modified, app)
     item.sha256 = hashlib.sha256(stored.data).hexdigest()
     existing = shards.read_json(bucket, pointer_key(prefix, backbone, frame.bucket, frame.key))
     if existing and existing.get("sha256") == item.sha256:
@@ -209,7 +194,18 @@ def _pointer(item: _Item, app: App, backbone: str) -> dict[str, Any]:
         "backbone_sha256": backbone,
         "model_version": app.model.manifest.model_version,
         "features_dtype": np.dtype(FEATURES_DTYPE).name,
+        "camera_id": item.camera_id,
+        "captured_at": item.captured_at,
     }
+
+
+def _camera_and_capture_time(key: str, last_modified: datetime, app: App) -> tuple[str | None, str]:
+    """(camera id or None, capture time): the result item's rule (functions/classify.base_item)."""
+    try:
+        info = parse_key(key, prefix=app.settings.frames_prefix, pattern=app.settings.key_pattern)
+    except UnexpectedKeyError:
+        return None, format_timestamp(last_modified)
+    return info.camera_id, format_timestamp(info.captured_at or last_modified)
 
 
 def _pixels(item: _Item) -> np.ndarray:

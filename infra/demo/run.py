@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -70,7 +70,40 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         report(settings, stack, outcome, run.simulated, console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
+        query_the_archive(stack, outcome, console)
         return outcome
+
+
+def query_the_archive(stack: LocalStack, outcome: DemoOutcome, console: Console) -> None:
+    """The last step: the run's results exported to Parquet (the table's stream, as exportResults
+    does on AWS) and counted with the SQL `camsort stats` runs on Athena, here on DuckDB."""
+    from infra.ops.archive_jobs import export_results_locally
+    from infra.ops.stats import print_stats, stats_command
+
+    exported = export_results_locally(
+        stack.endpoint_url, stack.names.bucket, stack.names.table, region=stack.region
+    )
+    console.print(
+        f"\nresults archive: {exported['rows']} results exported to Parquet in {len(exported['files'])} file(s) "
+        f"under s3://{stack.names.bucket}/archive/results/"
+    )
+    since, until = iso_utc(outcome.started_at), iso_utc(outcome.finished_at + timedelta(seconds=1))
+    command = (
+        f"camsort stats --by camera,label --since {since} --until {until} --endpoint-url {stack.endpoint_url}"
+    )
+    console.print(f"[bold]{command}[/]")
+    table = stats_command(
+        "camera,label",
+        outcome.started_at,
+        outcome.finished_at + timedelta(seconds=1),
+        engine="duckdb",
+        bucket=stack.names.bucket,
+        endpoint_url=stack.endpoint_url,
+        region=stack.region,
+        database=None,
+        output_location=None,
+    )
+    print_stats(table, console, "frames by camera and label")
 
 
 def prepare_model(settings: DemoSettings, console: Console) -> Path:

@@ -38,6 +38,8 @@ from functions.errors import CamsortError, ConfigurationError, ModelArtifactErro
 from functions.frames.manifest import sha256_file
 from infra import PROJECT_ROOT
 
+ARCHIVE_REQUIREMENTS = PROJECT_ROOT / "requirements-archive.txt"
+
 # Lambda's hard limit for a function's unzipped code (layers included): 250 MB.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 WARN_UNZIPPED_BYTES = 150 * 1024 * 1024
@@ -75,6 +77,16 @@ PRUNE_PATTERNS = (
     "onnxruntime/quantization",
     "onnxruntime/datasets",
     "onnxruntime/backend",
+    # pyarrow's Flight RPC, Substrait and Gandiva: imported only on demand, never by compaction
+    # or the results export (they read and write Parquet), and a third of pyarrow's size.
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/_flight*.so",
+    "pyarrow/libarrow_substrait.so*",
+    "pyarrow/_substrait*.so",
+    "pyarrow/libgandiva.so*",
+    "pyarrow/gandiva*.so",
+    "pyarrow/include",
+    "pyarrow/src",
     # Pillow GUI bindings: no display in Lambda.
     "PIL/ImageTk.py",
     "PIL/ImageQt.py",
@@ -166,8 +178,13 @@ def build_lambda_package(
     embed_model: Path | None = None,
     limit_bytes: int = LAMBDA_UNZIPPED_LIMIT_BYTES,
     warn_bytes: int = WARN_UNZIPPED_BYTES,
+    name: str = "lambda",
 ) -> PackageReport:
-    """Build ``out_dir/lambda-<architecture>.zip`` (+ ``.json`` report) and return its report.
+    """Build ``out_dir/<name>-<architecture>.zip`` (+ ``.json`` report) and return its report.
+
+    ``name="archive"`` with ``requirements=ARCHIVE_REQUIREMENTS`` is the archive functions'
+    artifact (compact, exportResults): pyarrow instead of onnxruntime and Pillow, so the
+    classify artifact stays as lean as it was.
 
     Raises ``PackageTooLargeError`` above ``limit_bytes`` unzipped (the zip is still written,
     so it can be inspected), ``PackageBuildError`` when pip fails, ``ConfigurationError`` /
@@ -185,7 +202,7 @@ def build_lambda_package(
     pinned_file.write_text("\n".join(requirement_lines) + "\n")
 
     _download_wheels(pinned_file, wheel_dir, architecture)
-    staging = out_dir / f"lambda-{architecture}"
+    staging = out_dir / f"{name}-{architecture}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -198,7 +215,7 @@ def build_lambda_package(
     prune(staging)
     _check_native_libraries(staging, machine)
 
-    artifact = out_dir / f"lambda-{architecture}.zip"
+    artifact = out_dir / f"{name}-{architecture}.zip"
     write_deterministic_zip(staging, artifact)
     entries = measure_zip(artifact)
     unzipped = sum(e.unzipped_bytes for e in entries)

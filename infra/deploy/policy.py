@@ -43,6 +43,12 @@ DEAD_LETTER_QUEUE = "dead-letter-queue"
 FRAMES_QUEUE = "frames-queue"
 STATE_TABLE = "state-table"  # camera state + event items (functions/state/camera_state.py)
 EVENT_BUS = "event-bus"  # the bus state changes are published to (functions/state/event_bus.py)
+# The archive as data: compaction's Parquet (functions/archive/compaction.py), the results'
+# Parquet (functions/archive/results_export.py) and the results table's stream that feeds it.
+ARCHIVE_FEATURES = "archive-features"
+ARCHIVE_RESULTS = "archive-results"
+RESULTS_STREAM = "results-stream"
+ANY_STREAM = "any-stream"  # dynamodb:ListStreams has no resource type: "*" is its only form
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -85,6 +91,10 @@ RESOURCES: dict[str, tuple[str | StackArn, ...]] = {
     FRAMES_QUEUE: ("{frames_queue}",),
     STATE_TABLE: (StackArn(STATE_TABLE_ID),),
     EVENT_BUS: (StackArn(EVENT_BUS_ID),),
+    ARCHIVE_FEATURES: ("arn:aws:s3:::{bucket}/archive/features/*",),
+    ARCHIVE_RESULTS: ("arn:aws:s3:::{bucket}/archive/results/*",),
+    RESULTS_STREAM: ("{results_stream}",),
+    ANY_STREAM: ("*",),
 }
 # Queues: an intrinsic in CloudFormation, an ARN param locally.
 _QUEUE_INTRINSICS = {
@@ -131,6 +141,8 @@ class Target:
             return self.params.get(param, intrinsic)
         if template == "{backfill_function}":  # an intrinsic in CloudFormation, an ARN locally
             return self.params.get("backfill_function", {"Fn::GetAtt": ["BackfillLambdaFunction", "Arn"]})
+        if template == "{results_stream}":
+            return self.params.get("results_stream", {"Fn::GetAtt": [RESULTS_TABLE_ID, "StreamArn"]})
         return template.format(**self.params)
 
 
@@ -213,6 +225,13 @@ def http_permissions() -> dict[str, tuple[str, ...]]:
 def audit_permissions() -> dict[str, tuple[str, ...]]:
     """``{logical resource: actions}`` the scheduled audit function declares (its own role)."""
     from functions.audit_handler import audit_permissions as declared
+
+    return actions_by_resource(declared())
+
+
+def compaction_permissions() -> dict[str, tuple[str, ...]]:
+    """``{logical resource: actions}`` of the compact function (its own role)."""
+    from functions.compact_handler import compaction_permissions as declared
 
     return actions_by_resource(declared())
 

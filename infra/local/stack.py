@@ -266,6 +266,8 @@ def _create_results_table(dynamodb, table: str) -> None:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+        # exportResults reads it (functions/archive/results_export.py): results -> Parquet on S3.
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
     dynamodb.update_continuous_backups(
         TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}

@@ -76,6 +76,7 @@ class BackfillOutcome:
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     report_rows: list[TaskResult] = field(default_factory=list)
     function_log: str | None = None  # locally: where the function's logs went
+    compaction: dict[str, Any] | None = None  # featurize jobs: the Parquet compaction that followed
 
 
 def bench_per_frame_ms(path: Path = BENCH_RESULTS) -> float:

@@ -32,6 +32,7 @@ def backfill_command(
     concurrency: int,
     as_json: bool,
     console: Console | None = None,
+    compact_function: str | None = None,
 ) -> BackfillOutcome:
     console = console or Console()
     with _progress(console, enabled=not as_json and not request.dry_run) as progress:
@@ -40,7 +41,23 @@ def backfill_command(
         else:
             outcome = _aws(request, region, table, function_arn, role_arn, account_id, progress)
     show(outcome, request, console, as_json=as_json)
+    if request.mode == "featurize" and outcome.succeeded and (endpoint_url or compact_function):
+        _compact_after(request, outcome, endpoint_url, region, compact_function, console, as_json)
     return outcome
+
+
+def _compact_after(request, outcome, endpoint_url, region, compact_function, console, as_json) -> None:
+    """A featurize job's shards into the Parquet archive (incremental: only what is new)."""
+    from infra.ops.archive_jobs import run_compaction
+
+    bucket = request.source.removeprefix("s3://").partition("/")[0]
+    report = run_compaction(
+        bucket, None, endpoint_url=endpoint_url, region=region, function_name=compact_function
+    )
+    outcome.compaction = report
+    if not as_json:
+        packed = sum(b["packed"] for b in report.get("backbones", {}).values())
+        console.print(f"compaction: {packed} new feature rows packed into s3://{bucket}/archive/features/")
 
 
 def _local(

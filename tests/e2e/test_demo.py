@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 
 import pytest
@@ -40,6 +41,10 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     # the story: events scored against the simulator's ground truth, and the rule sweep
     assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
     assert "(Frigate)" in demo.output  # the rule sweep
+    # the last step: every result exported to Parquet and counted by `camsort stats` on DuckDB
+    assert "results archive: 10 results exported to Parquet" in demo.output
+    assert "camsort stats" in demo.output and "(duckdb)" in demo.output
+    assert re.search(r"cam-01\s*│\s*rejected\s*│\s*2\s*│", demo.output)  # its truncated + text uploads
 
     results = runner.invoke(
         main,

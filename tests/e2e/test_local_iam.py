@@ -36,8 +36,8 @@ pytestmark = pytest.mark.e2e
 REMOVED_ACTION = "s3:PutObjectTagging"
 
 
-def _stand_in_artifact(directory) -> object:
-    path = directory / "lambda-arm64.zip"
+def _stand_in_artifact(directory, name: str = "lambda") -> object:
+    path = directory / f"{name}-arm64.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("functions/__init__.py", "")
     return path
@@ -53,7 +53,9 @@ def packaged_templates(tmp_path_factory) -> dict[str, object]:
     assert len(line.findall(original)) == 1, f"serverless.yml should list {REMOVED_ACTION} once"
     templates = {}
     for name, text in (("deployed", original), ("missing", line.sub("", original))):
-        _, out_dir = packaged_service(root / name, artifact, serverless_yml=text)
+        _, out_dir = packaged_service(
+            root / name, artifact, serverless_yml=text, archive=_stand_in_artifact(root, "archive")
+        )
         templates[name] = out_dir / "cloudformation-template-update-stack.json"
     return templates
 

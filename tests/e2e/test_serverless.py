@@ -58,8 +58,10 @@ QUEUE_CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory, arm64_package):
-    return packaged_service(tmp_path_factory.mktemp("sls") / "service", arm64_package.artifact)
+def packaged(tmp_path_factory, arm64_package, archive_package):
+    return packaged_service(
+        tmp_path_factory.mktemp("sls") / "service", arm64_package.artifact, archive=archive_package.artifact
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,9 @@ def test_serverless_packages_offline_without_any_warning(packaged):
     assert "warning" not in output.lower()
 
 
-def test_the_model_pin_is_a_required_deploy_parameter(packaged, resources, tmp_path, arm64_package):
+def test_the_model_pin_is_a_required_deploy_parameter(
+    packaged, resources, tmp_path, arm64_package, archive_package
+):
     variables = props(resources, "ClassifyLambdaFunction")["Environment"]["Variables"]
     assert variables[env.MODEL_SHA256] == TEST_MODEL_SHA256
     service = tmp_path / "unpinned"
@@ -105,6 +109,7 @@ def test_the_model_pin_is_a_required_deploy_parameter(packaged, resources, tmp_p
     shutil.copyfile(PROJECT_ROOT / "serverless.yml", service / "serverless.yml")
     (service / "build").mkdir()
     shutil.copyfile(arm64_package.artifact, service / "build" / arm64_package.artifact.name)
+    shutil.copyfile(archive_package.artifact, service / "build" / archive_package.artifact.name)
     result = run_serverless_package(service, model_sha256=None)
     assert result.returncode != 0
     assert (
@@ -130,6 +135,7 @@ def test_the_resources_are_exactly_these(resources):
         (logical_id, r["Type"]) for logical_id, r in resources.items() if r["Type"] != "AWS::Lambda::Version"
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
+        ("ArchiveDatabase", "AWS::Glue::Database"),
         ("AuditErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("AuditEventsRuleSchedule1", "AWS::Events::Rule"),
         ("AuditFunctionRole", "AWS::IAM::Role"),
@@ -145,8 +151,18 @@ def test_the_resources_are_exactly_these(resources):
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
+        ("CompactErrorsAlarm", "AWS::CloudWatch::Alarm"),
+        ("CompactEventsRuleSchedule1", "AWS::Events::Rule"),
+        ("CompactFunctionRole", "AWS::IAM::Role"),
+        ("CompactLambdaFunction", "AWS::Lambda::Function"),
+        ("CompactLambdaPermissionEventsRuleSchedule1", "AWS::Lambda::Permission"),
+        ("CompactLogGroup", "AWS::Logs::LogGroup"),
         ("DeadLetterQueueAlarm", "AWS::CloudWatch::Alarm"),
         ("EventBus", "AWS::Events::EventBus"),
+        ("ExportResultsErrorsAlarm", "AWS::CloudWatch::Alarm"),
+        ("ExportResultsFunctionRole", "AWS::IAM::Role"),
+        ("ExportResultsLambdaFunction", "AWS::Lambda::Function"),
+        ("ExportResultsLogGroup", "AWS::Logs::LogGroup"),
         ("FramesBucket", "AWS::S3::Bucket"),
         ("FramesBucketPolicy", "AWS::S3::BucketPolicy"),
         ("FramesDeadLetterQueue", "AWS::SQS::Queue"),
@@ -158,6 +174,8 @@ def test_the_resources_are_exactly_these(resources):
         ("HttpLambdaFunctionUrl", "AWS::Lambda::Url"),
         ("HttpLogGroup", "AWS::Logs::LogGroup"),
         ("IamRoleLambdaExecution", "AWS::IAM::Role"),
+        ("ResultsArchiveTable", "AWS::Glue::Table"),
+        ("ResultsStreamMapping", "AWS::Lambda::EventSourceMapping"),
         ("ResultsTable", "AWS::DynamoDB::Table"),
         ("ReviewTable", "AWS::DynamoDB::Table"),
         ("ServerlessDeploymentBucket", "AWS::S3::Bucket"),
@@ -165,7 +183,8 @@ def test_the_resources_are_exactly_these(resources):
         ("StateTable", "AWS::DynamoDB::Table"),
         ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
-    assert len(of_type(resources, "AWS::Lambda::Version")) == 4  # classify, http, backfill, audit
+    # classify, http, backfill, audit, compact, exportResults
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 6
 
 
 def test_function_url_needs_iam_and_nothing_is_public(resources):
@@ -357,9 +376,12 @@ def test_environment_uses_only_names_from_functions_env(resources):
 
 
 def test_event_source_reports_batch_item_failures(resources):
-    (mapping,) = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        m
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]}
+    ]
     properties = mapping["Properties"]
-    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["FramesQueue", "Arn"]}
     assert properties["FunctionName"] == {"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BatchSize"] == 10
@@ -543,7 +565,7 @@ def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(reso
     variables = function["Environment"]["Variables"]
     assert variables[env.FRAMES_BUCKET] == NAMES.bucket
     assert variables[env.DEAD_LETTER_QUEUE_URL] == {"Ref": "FramesDeadLetterQueue"}
-    (rule,) = of_type(resources, "AWS::Events::Rule").values()
+    (rule,) = [r for r in of_type(resources, "AWS::Events::Rule").values() if "Audit" in json.dumps(r)]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["AuditLambdaFunction", "Arn"]}
 
@@ -564,8 +586,66 @@ def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(reso
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
-def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
-    _, out_dir = packaged_service(tmp_path / "service", arm64_package.artifact, "--param=createBucket=false")
+def test_archive_functions_run_from_their_own_artifact_under_roles_derived_from_their_calls(
+    resources, arm64_package, archive_package
+):
+    from functions.archive.results_export import SCHEMA
+    from infra.local.results_stream import results_export_permissions
+
+    target = policy.cloudformation_target(NAMES)
+    for function, role, derived, handler in (
+        ("CompactLambdaFunction", "CompactFunctionRole", policy.compaction_permissions(), "compact_handler"),
+        ("ExportResultsLambdaFunction", "ExportResultsFunctionRole", results_export_permissions(), "archive.results_export"),
+    ):  # fmt: skip
+        properties = props(resources, function)
+        assert properties["Handler"] == f"functions.{handler}.lambda_handler"
+        assert properties["Code"]["S3Key"].endswith("/" + archive_package.artifact.name)
+        assert properties["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+        (role_policy,) = props(resources, role)["Policies"]
+        granted = [s for s in role_policy["PolicyDocument"]["Statement"] if s["Sid"] != "OwnLogs"]
+        assert policy.grants(granted) == policy.grants(policy.statements(derived, target)), function
+    # pyarrow ships only in the archive artifact; the classify one is as lean as before.
+    with zipfile.ZipFile(archive_package.artifact) as archive:
+        names = archive.namelist()
+        assert any(n.startswith("pyarrow/") for n in names) and not any(
+            n.startswith("onnxruntime/") for n in names
+        )
+    with zipfile.ZipFile(arm64_package.artifact) as archive:
+        assert not any(n.startswith("pyarrow/") for n in archive.namelist())
+
+    # Compaction on a schedule; the export fed by the results table's stream (NEW_IMAGE).
+    assert props(resources, "ResultsTable")["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    (stream,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["ResultsTable", "StreamArn"]}
+    ]
+    assert stream["FunctionName"] == {"Fn::GetAtt": ["ExportResultsLambdaFunction", "Arn"]}
+    assert (
+        stream["BatchSize"],
+        stream["MaximumBatchingWindowInSeconds"],
+        stream["BisectBatchOnFunctionError"],
+    ) == (10000, 300, True)
+    (schedule,) = [r for r in of_type(resources, "AWS::Events::Rule").values() if "Compact" in json.dumps(r)]
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(6 hours)"
+
+    # The Glue table Athena queries: exactly the exported columns, partitioned (projected) by day.
+    table = props(resources, "ResultsArchiveTable")["TableInput"]
+    columns = table["StorageDescriptor"]["Columns"]
+    assert [c["Name"] for c in columns] == SCHEMA.names
+    assert table["PartitionKeys"] == [{"Name": "day", "Type": "string"}]
+    assert table["Parameters"]["projection.enabled"] == "true"
+    assert table["StorageDescriptor"]["Location"] == f"s3://{NAMES.bucket}/archive/results/"
+    assert props(resources, "ArchiveDatabase")["DatabaseInput"]["Name"] == f"camsort_{STAGE}"
+
+
+def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package, archive_package):
+    _, out_dir = packaged_service(
+        tmp_path / "service",
+        arm64_package.artifact,
+        "--param=createBucket=false",
+        archive=archive_package.artifact,
+    )
     path = out_dir / "cloudformation-template-update-stack.json"
     template = json.loads(path.read_text())
     assert template["Parameters"]["CreateFramesBucket"]["Default"] == "false"
@@ -578,7 +658,7 @@ def test_existing_bucket_variant_leaves_the_bucket_out(tmp_path, arm64_package):
 
 
 @pytest.fixture(scope="module")
-def deployed(packaged, template, arm64_package, tmp_path_factory):
+def deployed(packaged, template, arm64_package, archive_package, tmp_path_factory):
     """The stack in moto, deployed the way `serverless deploy` does it."""
     out_dir = packaged[1]
     with MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log") as server:
@@ -604,6 +684,10 @@ def deployed(packaged, template, arm64_package, tmp_path_factory):
         aws_client("s3", server.endpoint_url).put_object(
             Bucket=deployment_bucket, Key=code_key, Body=arm64_package.artifact.read_bytes()
         )
+        archive_key = template["Resources"]["CompactLambdaFunction"]["Properties"]["Code"]["S3Key"]
+        aws_client("s3", server.endpoint_url).put_object(
+            Bucket=deployment_bucket, Key=archive_key, Body=archive_package.artifact.read_bytes()
+        )
         cloudformation.update_stack(
             StackName=stack,
             TemplateBody=json.dumps(_without_unsupported(template)),
@@ -614,7 +698,7 @@ def deployed(packaged, template, arm64_package, tmp_path_factory):
 
 # Resource types moto 5.2.5's CloudFormation cannot create (it fails the whole stack on an
 # output that refers to one). They are checked on the template above, not deployed in moto.
-MOTO_UNSUPPORTED_TYPES = {"AWS::Lambda::Url"}
+MOTO_UNSUPPORTED_TYPES = {"AWS::Lambda::Url", "AWS::Glue::Database", "AWS::Glue::Table"}
 
 
 def _without_unsupported(template: dict) -> dict:

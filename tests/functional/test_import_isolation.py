@@ -27,6 +27,7 @@ FORBIDDEN = (
     "infra",
     "camsort",
     "onnx",
+    "pyarrow",  # the archive functions' artifact has it; the classify one must not need it
 )
 
 PROBE = """
@@ -37,7 +38,7 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
 
-def test_handler_imports_only_the_lambda_dependencies(tmp_path):
+def _imported(probe: str, tmp_path) -> set[str]:
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
@@ -46,7 +47,7 @@ def test_handler_imports_only_the_lambda_dependencies(tmp_path):
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
@@ -54,6 +55,25 @@ def test_handler_imports_only_the_lambda_dependencies(tmp_path):
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
-    imported = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return set(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def test_handler_imports_only_the_lambda_dependencies(tmp_path):
+    imported = _imported(PROBE, tmp_path)
     assert {"functions", "onnxruntime", "numpy", "PIL", "boto3", "aws_lambda_powertools"} <= imported
     assert imported.isdisjoint(FORBIDDEN), sorted(imported & set(FORBIDDEN))
+
+
+ARCHIVE_PROBE = """
+import json, sys
+import functions.compact_handler, functions.archive.results_export
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_archive_handlers_import_only_what_the_archive_artifact_ships(tmp_path):
+    """requirements-archive.txt: pyarrow, numpy, boto3, powertools; no onnxruntime, no Pillow."""
+    imported = _imported(ARCHIVE_PROBE, tmp_path)
+    assert {"functions", "pyarrow", "numpy", "boto3", "aws_lambda_powertools"} <= imported
+    forbidden = (set(FORBIDDEN) - {"pyarrow"}) | {"onnxruntime", "PIL", "duckdb", "dask", "pandas"}
+    assert imported.isdisjoint(forbidden), sorted(imported & forbidden)
