@@ -11,6 +11,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from functions.frames.image_format import PNG_MAGIC
+
 # (colour type, bit depth) pairs the PNG specification allows.
 PNG_KINDS: tuple[tuple[int, int], ...] = (
     (0, 1), (0, 2), (0, 4), (0, 8), (0, 16),  # greyscale
@@ -21,7 +23,6 @@ PNG_KINDS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 COLOUR_NAMES = {0: "grey", 2: "rgb", 3: "palette", 4: "grey+alpha", 6: "rgba"}
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)

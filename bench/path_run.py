@@ -113,6 +113,7 @@ class PathRun:
             "batch_10_events": sqs_events(self.stack, messages["batch10"], self.config.batch_size),
             "stage_frames": frame_refs(messages["stages"]),
             "draft_frame_paths": [str(frame.path) for frame in self.frames] if self.path != REFERENCE else [],
+            "batch_10_frame_paths": [str(frame.path) for frame in self.frames],  # the batch10 group's bytes
         }
 
         def on_progress(phase: str, done: int, total: int) -> None:

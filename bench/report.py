@@ -54,6 +54,15 @@ METRICS = (
     Metric("warm latency p50, batch 1", "ms", ("warm_batch_1", "p50_ms"), 1),
     Metric("warm latency p95, batch 1", "ms", ("warm_batch_1", "p95_ms"), 1),
     Metric("warm latency p50 per frame, batch 10", "ms", ("warm_batch_10_per_frame", "p50_ms"), 1),
+    # The same batch-10 pass split (means per frame): compute alone vs the AWS round trips (moto).
+    Metric("batch 10: wall per frame (mean)", "ms", ("batch_10_split_ms", "wall"), 1),
+    Metric("batch 10: compute per frame (decode + inference)", "ms", ("batch_10_split_ms", "compute"), 1),
+    Metric(
+        "batch 10: AWS round trips (moto) + handler work per frame",
+        "ms",
+        ("batch_10_split_ms", "aws_and_rest"),
+        1,
+    ),
     Metric("throughput, batch 1", "frames/s", ("throughput_fps", "batch_1"), 1),
     Metric("throughput, batch 10", "frames/s", ("throughput_fps", "batch_10"), 1),
     Metric("cold start (median)", "s", ("cold_start_s", "median"), 2),

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 _REPORT = None
@@ -76,6 +77,14 @@ class HandlerPath:
         if failures:
             raise RunFailed(f"the handler reported batchItemFailures {failures}; see the child log")
 
+    def compute_alone(self, frame_paths: list[str], batch_size: int) -> list[float]:
+        """Per batch: decode + one predict with the function's own model session, no AWS call."""
+        from bench.perf.latency import compute_seconds
+        from functions import wiring
+
+        frames = [Path(path).read_bytes() for path in frame_paths]
+        return compute_seconds(wiring.default_app().model, frames, batch_size)
+
     def stage_split(self, frames: list[dict]) -> dict[str, list[float]]:
         from bench.stages import handler_stage_split
 
@@ -120,6 +129,18 @@ class ReferencePath:
 
         reference_handle(event, self._classifier(), self.s3, self.dynamodb, self.plan["table"])
 
+    def compute_alone(self, frame_paths: list[str], batch_size: int) -> list[float]:
+        """Per batch of events: the notebook's decode + predict of each frame (it has no batching)."""
+        from bench.reference import decode_like_notebook
+
+        classifier, seconds = self._classifier(), []
+        for start in range(0, len(frame_paths), batch_size):
+            began = time.perf_counter()
+            for path in frame_paths[start : start + batch_size]:
+                classifier.predict(decode_like_notebook(Path(path).read_bytes())[None])
+            seconds.append(time.perf_counter() - began)
+        return seconds
+
     def stage_split(self, frames: list[dict]) -> dict[str, list[float]]:
         from bench.stages import reference_stage_split
 
@@ -157,6 +178,11 @@ def run_full(path, plan: dict) -> dict:
     result["batch_10_s"] = timed_pass(path, plan["batch_10_events"], "batch_10")
     result["batch_10_wall_s"] = time.perf_counter() - wall
     result["batch_10_sizes"] = [len(event["Records"]) for event in plan["batch_10_events"]]
+    # The same frames' compute alone (decode + inference, no S3/DynamoDB): the rest of the
+    # wall time is the AWS round trips (to moto here) and the handler's own work around them.
+    report("phase", name="batch_10_compute")
+    batch_size = max(result["batch_10_sizes"])
+    result["batch_10_compute_s"] = path.compute_alone(plan["batch_10_frame_paths"], batch_size)
 
     report("phase", name="stages")
     result["stages_s"] = path.stage_split(plan["stage_frames"])

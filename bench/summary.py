@@ -29,6 +29,18 @@ def stage_group_summaries(stages_s: dict[str, list[float]]) -> dict[str, dict[st
     return summaries
 
 
+def batch_split(wall_s: list[float], compute_s: list[float] | None, frames: int) -> dict[str, float] | None:
+    """Mean per-frame wall, compute alone and the rest (AWS round trips + the handler's own work), in ms.
+
+    Means, not medians: the three must add up (wall = compute + AWS and the rest), and they are
+    sums over the same frames. None when the compute was not measured (an older child).
+    """
+    if not compute_s or frames <= 0:
+        return None
+    wall, compute = sum(wall_s) * 1000.0 / frames, sum(compute_s) * 1000.0 / frames
+    return {"wall": round(wall, 2), "compute": round(compute, 2), "aws_and_rest": round(wall - compute, 2)}
+
+
 def summarize_path(
     cold_runs: list[ChildRun],
     full: ChildRun,
@@ -52,6 +64,9 @@ def summarize_path(
     summary = {
         "warm_batch_1": stats.summarize_ms(result["batch_1_s"]),
         "warm_batch_10_per_frame": stats.summarize_ms(per_frame_batch_10),
+        "batch_10_split_ms": batch_split(
+            result["batch_10_s"], result.get("batch_10_compute_s"), frames_batch_10
+        ),
         "throughput_fps": {
             "batch_1": stats.throughput(len(result["batch_1_s"]), result["batch_1_wall_s"]),
             "batch_10": stats.throughput(frames_batch_10, result["batch_10_wall_s"]),

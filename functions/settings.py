@@ -33,7 +33,9 @@ class Settings:
     max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/frames/decode_cost.py)
     memory_mb: int | None = None  # the function's memory (Lambda sets it); None: unknown
     onnx_threads: int | None = None  # None: the CPUs this process may use
-    write_tags: bool = True
+    # Off by default: each tag write is an S3 PUT ($5 per million frames, more than the compute);
+    # the results table is the record. A deployment whose S3-side tools read labels turns it on.
+    write_tags: bool = False
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
     # The pinned model (load_settings requires it); None only for apps built in process by tests
     # and tools that pass their own ModelSession.
@@ -66,7 +68,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         max_decode_mib=_positive_int(environ, env.MAX_DECODE_MIB, env.DEFAULT_MAX_DECODE_MIB),
         memory_mb=_positive_int(environ, env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, None),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
-        write_tags=_boolean(environ, env.WRITE_TAGS, True),
+        write_tags=_boolean(environ, env.WRITE_TAGS, False),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
         model_sha256=_pin(environ),
         review_table=environ.get(env.REVIEW_TABLE, "").strip() or None,

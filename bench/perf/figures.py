@@ -20,10 +20,16 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
     """Cost per million frames for each precision at 20 ms added latency, and the recommendation.
 
     Options: the measured cells at the function's threads (batch 1 and 10) and the measured
-    one-thread cell (batch 10), priced at the memory that gives that many vCPUs.
+    one-thread cell (batch 10), priced at the memory that gives that many vCPUs. Requests: the
+    measured ones (``results["requests"]``, the default configuration: tags off; and
+    ``requests_with_tags`` when measured), never assumed.
     """
-    from bench.perf.pricing import Option, cost_per_million, memory_for_vcpus, recommend
+    from bench.perf.pricing import Option, bill_lines, cost_per_million, memory_for_vcpus, recommend
 
+    if "requests" not in results:
+        raise ValueError("no measured requests per frame to price (bench/requests.py did not run)")
+    lines = bill_lines(results["requests"])
+    tagged = bill_lines(results["requests_with_tags"]) if "requests_with_tags" in results else None
     out: dict[str, Any] = {}
     for precision, path in results["paths"].items():
         options = []
@@ -40,7 +46,7 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
         peak = (peak_rss_mib or {}).get(precision)  # the harness's child, when it ran: memory floor
         costs = {
             f"{o.threads}vcpu-batch{o.batch_size}-{arch}": cost_per_million(
-                o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch
+                o.seconds_per_batch, o.batch_size, memory_for_vcpus(o.threads, peak), arch, lines
             ).as_dict()
             for o in options
             for arch in ("arm64", "x86")
@@ -48,9 +54,10 @@ def price(results: dict[str, Any], cpus: int, peak_rss_mib: dict[str, float] | N
         out[precision] = {
             "options": [o.__dict__ for o in options],
             "usd_per_million": costs,
-            "recommendation": recommend(options, peak, "arm64"),
-            "recommendation_without_tags": recommend(options, peak, "arm64", write_tags=False),
+            "recommendation": recommend(options, lines, peak, "arm64"),
         }
+        if tagged is not None:
+            out[precision]["recommendation_with_tags"] = recommend(options, tagged, peak, "arm64")
     return out
 
 
@@ -108,4 +115,34 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         TARGETS["rekognition_ratio"],
         True,
     )
+    return rows
+
+
+RATES_FPS = (0.1, 1.0, 10.0, 100.0)  # all cameras together: one slow camera .. a busy site
+WINDOWS_S = (0.0, 2.0, 5.0)  # maximumBatchingWindow: none, serverless.yml's default, prod's
+
+
+def batching_tradeoff(
+    results: dict[str, Any], batch_size: int = 10, memory_mb: int = 1769
+) -> list[dict[str, Any]]:
+    """Upload-to-result on AWS (bench.perf.upload_latency.aws_model) and $ per million frames, for each
+    rate and ``maximumBatchingWindow``: the batch a window fills is what the invocation costs divide by."""
+    from bench.perf.pricing import bill_lines, cost_per_million, memory_for_vcpus
+    from bench.perf.upload_latency import aws_model, measured_invocation_s
+
+    # The cells measured at the function's threads (batch 1 and 10), priced at the memory giving
+    # that many vCPUs: one configuration throughout.
+    cells = results.get("paths", {}).get("int8", {}).get("latency", {})
+    if "20ms-batch1" not in cells or "20ms-batch10" not in cells or "requests" not in results:
+        return []
+    invocation = measured_invocation_s(cells)
+    lines = bill_lines(results["requests"])
+    memory_mb = memory_for_vcpus(int(results.get("threads", 1)))
+    rows = []
+    for rate in RATES_FPS:
+        for window in WINDOWS_S:
+            row = aws_model(rate, batch_size, window, invocation)
+            batch = row["frames_per_invocation"]
+            cost = cost_per_million(invocation(batch), batch, memory_mb, "arm64", lines)
+            rows.append(row | {"usd_per_million": round(cost.total, 2)})
     return rows

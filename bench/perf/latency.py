@@ -4,7 +4,9 @@ For one model and each (added latency, batch size) cell, in this process:
 
 * the frames are uploaded under fresh keys (straight to moto) and wrapped into SQS events of
   the deployed shape (first deliveries, ``ApproximateReceiveCount`` 1);
-* the function's app is built on clients whose endpoint is the faults proxy
+* the function's app is built from the deployment's settings (the caller's: the same tables,
+  camera state, review and event bus as the deployed function, so that the handler timed here
+  is the one `make bench`'s first table times) on clients whose endpoint is the faults proxy
   (``infra.local.faults``) with ``latency_s`` added to every AWS call, and
   ``functions.handler.lambda_handler`` runs every event; wall time per invocation is measured;
 * the same frames' compute alone (``load_image`` for each frame, one ``predict`` per batch, same
@@ -26,12 +28,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import numpy as np
 
 from bench import stats
+
+if TYPE_CHECKING:
+    from functions.settings import Settings
 
 LATENCIES_S = (0.0, 0.020)
 BATCH_SIZES = (1, 10)
@@ -124,31 +129,43 @@ def compute_seconds(model, frames: list[bytes], batch_size: int) -> list[float]:
     return seconds
 
 
+def deployed_settings(stack) -> Settings:
+    """The function's settings as the local system deploys it on ``stack`` (the model injected)."""
+    from functions import env
+    from functions.settings import load_settings
+    from infra.local.function_env import stack_settings
+
+    return load_settings({env.MODEL_URI: "bench: model injected", **stack_settings(stack.names)})
+
+
 def run_cells(
     endpoint_url: str,
     bucket: str,
-    table: str,
+    settings: Settings,
     model,
     frames: list[bytes],
     *,
     cells: list[Cell] | None = None,
-    frames_prefix: str = "frames/",
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Measure every cell for ``model`` (an open ``ModelSession``); figures per cell name."""
+    """Measure every cell for ``model`` (an open ``ModelSession``) under ``settings``; figures per cell name.
+
+    ``settings``: the function's, as deployed (infra/local/function_env.py's environment read by
+    ``load_settings``): a lighter handler (no camera state, no review) would time something
+    the deployment does not run.
+    """
     import boto3
 
     from functions import wiring
     from functions.handler import lambda_handler
     from functions.observability import LocalLambdaContext, logger
-    from functions.settings import Settings
     from functions.stores.results import ResultsTable
     from infra.local.faults import FaultInjectingProxy
 
     cells = cells or default_cells()
     session = boto3.session.Session()
     direct_s3 = session.client("s3", endpoint_url=endpoint_url)
-    settings = Settings(model_uri="bench: model injected", results_table=table, frames_prefix=frames_prefix)
+    table, frames_prefix = settings.results_table, settings.frames_prefix
     context = LocalLambdaContext(function_name="camsort-bench-latency")
     level = logger.log_level
     logger.setLevel("WARNING")  # one INFO line per frame would be timed too
@@ -159,20 +176,25 @@ def run_cells(
                 on_progress(f"{cell.name}: uploading", number, len(cells))
             camera = f"latency-{cell.name}-{uuid.uuid4().hex[:6]}"
             uploads = upload_frames(direct_s3, bucket, f"{frames_prefix}{camera}/", frames)
-            events = s3_sqs_events(bucket, uploads, cell.batch_size, cell.receive_count)
+            invocations = s3_sqs_events(bucket, uploads, cell.batch_size, cell.receive_count)
             with FaultInjectingProxy(endpoint_url, latency_s=cell.latency_s) as proxy:
                 # The function's own client config (timeouts, retries, connection pool).
                 s3 = session.client("s3", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG)
                 dynamodb = session.client(
                     "dynamodb", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG
                 )
-                app = wiring.build_app(settings, s3_client=s3, dynamodb_client=dynamodb, model=model)
+                events = session.client(
+                    "events", endpoint_url=proxy.endpoint_url, config=wiring.CLIENT_CONFIG
+                )
+                app = wiring.build_app(
+                    settings, s3_client=s3, dynamodb_client=dynamodb, model=model, events_client=events
+                )
                 previous = wiring.install_app(app)
                 try:
                     if on_progress:
                         on_progress(f"{cell.name}: handler", number, len(cells))
                     wall = []
-                    for event in events:
+                    for event in invocations:
                         began = time.perf_counter()
                         with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics
                             response = lambda_handler(event, context)

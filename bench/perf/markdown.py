@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
         parts += _int8_guard_section(results["int8_guard"])
     for precision, priced in results.get("pricing", {}).items():
         parts += _pricing_section(precision, priced)
+    parts += bill_section(results)
+    parts += _latency_section(results)
     return "\n\n".join(parts) + "\n"
 
 
@@ -117,17 +120,139 @@ def _int8_guard_section(guard: dict[str, Any]) -> list[str]:
 
 def _pricing_section(precision: str, priced: dict[str, Any]) -> list[str]:
     rec = priced["recommendation"]
-    columns = ["lambda_compute", "lambda_requests", "s3", "dynamodb", "sqs", "total"]
-    return [
-        f"### {precision}: cost per million frames (estimate from this CPU, 20 ms added latency)",
+    services = list(rec["usd_per_million"]["by_service"])
+    parts = [
+        f"### {precision}: cost per million frames (compute estimated from this CPU at 20 ms added latency; "
+        "requests measured)",
         _table(
-            ["option", "Lambda compute", "Lambda requests", "S3", "DynamoDB", "SQS", "total $"],
-            [[k, *(v[c] for c in columns)] for k, v in priced["usd_per_million"].items()],
+            ["option", *services, "total $"],
+            [
+                [k, *(v["by_service"].get(s, 0.0) for s in services), v["total"]]
+                for k, v in priced["usd_per_million"].items()
+            ],
         ),
         f"Recommended: {rec['memory_mb']} MB, {rec['onnx_threads']} onnxruntime thread(s), batch {rec['batch_size']}, "
         f"arm64: ${rec['usd_per_million']['total']} per million frames, {rec['rekognition_ratio']}x below "
-        f"Rekognition DetectLabels ($1,000 per million); without object tags "
-        f"${priced['recommendation_without_tags']['usd_per_million']['total']}.",
+        "Rekognition DetectLabels ($1,000 per million).",
+    ]
+    tagged = priced.get("recommendation_with_tags")
+    if tagged:
+        parts[-1] += f" With object tags on (writeTags): ${tagged['usd_per_million']['total']}."
+    return parts
+
+
+def bill_section(results: dict[str, Any]) -> list[str]:
+    """The default deployment's bill, line by line: what each measured request costs per million frames."""
+    rec = results.get("pricing", {}).get("int8", {}).get("recommendation")
+    measured = results.get("requests")
+    if not rec or not measured:
+        return []
+    return [
+        "### The bill: the default deployment, int8, arm64, per million frames",
+        *bill_table(rec, measured),
+    ]
+
+
+def _latency_section(results: dict[str, Any]) -> list[str]:
+    parts = []
+    measured = results.get("upload_to_result")
+    if measured:
+        parts += [
+            f"### Upload to result, through the whole local system (batch {measured['batch_size']}, "
+            f"window {measured['window_s']} s; results polled every {measured['poll_s'] * 1000:.0f} ms)",
+            _table(
+                ["load", "frames", "frames/s", "p50 ms", "p95 ms", "max ms"],
+                [
+                    [
+                        name,
+                        v["frames"],
+                        v["frames_per_second"] or "burst",
+                        v["p50_ms"],
+                        v["p95_ms"],
+                        v["max_ms"],
+                    ]
+                    for name, v in measured["loads"].items()
+                ],  # fmt: skip
+            ),
+        ]
+    rows = results.get("batching_tradeoff")
+    if rows:
+        parts += [
+            "### Upload to result on AWS (model: S3 delivery 1 s + window wait + 20 ms invoke + the measured "
+            "function time), and the bill, by rate and maximumBatchingWindow (batchSize 10)",
+            _table(
+                [
+                    "frames/s",
+                    "window s",
+                    "frames per invocation",
+                    "best s",
+                    "mean s",
+                    "worst s",
+                    "$ per million",
+                ],
+                [
+                    [
+                        r["rate_fps"],
+                        r["window_s"],
+                        r["frames_per_invocation"],
+                        r["best_s"],
+                        r["mean_s"],
+                        r["worst_s"],
+                        r["usd_per_million"],
+                    ]
+                    for r in rows
+                ],  # fmt: skip
+            ),
+        ]
+    return parts
+
+
+def bill_summary(perf_json: Path) -> str:
+    """The bill from the last `make bench` (bench/perf.json), for `camsort package`'s summary."""
+    results = json.loads(perf_json.read_text()) if perf_json.is_file() else {}
+    section = bill_section(results)
+    if not section:
+        return (
+            f"No measured bill in {perf_json}: run `make bench` (or `camsort bench --bill-only MODEL_DIR`)."
+        )
+    when = results["requests"].get("measured_at", "?")
+    return "\n\n".join(
+        [
+            *section,
+            f"(from {perf_json}: requests counted {when}, compute timed {results.get('created_at', '?')})",
+        ]
+    )
+
+
+def bill_table(rec: dict[str, Any], measured: dict[str, Any]) -> list[str]:
+    """The recommendation's lines with the measured units behind them (also `camsort package`'s summary)."""
+    from bench.perf.pricing import PRICES, bill_lines
+
+    batch = rec["batch_size"]
+    rows = [
+        [
+            "Lambda compute",
+            f"{rec['memory_mb']} MB x {rec['seconds_per_batch']} s / {batch} frames",
+            "",
+            rec["usd_per_million"]["lambda_compute"],
+        ]
+    ]
+    for line in bill_lines(measured):
+        rows.append(
+            [
+                line.name,
+                f"{line.units_per_frame(batch):.4g}",
+                PRICES[line.price].per,
+                rec["usd_per_million"]["lines"][line.name],
+            ]
+        )
+    rows.append(["total", "", "", rec["usd_per_million"]["total"]])
+    left_out = ", ".join(f"{name} ({count})" for name, count in measured.get("left_out", {}).items())
+    return [
+        _table(["line", "units per frame", "unit", "$ per million"], rows),
+        f"Measured: {measured['frames']} frames in {measured['invocations']} invocations through the local system "
+        f"(outcomes {measured['outcomes']}). Not per frame, left out: {left_out or 'nothing'}; "
+        "the cameras' own PutObject ($5.00 per million uploads) and storage.",
     ]
 
 

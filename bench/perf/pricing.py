@@ -1,15 +1,26 @@
-"""What a million frames cost on AWS, estimated from the wall time measured on this CPU.
+"""What a million frames cost on AWS: the measured requests per frame, priced, plus compute.
 
 Prices: us-east-1, on-demand, list prices without free tiers, as published on the pages named
 in ``PRICES`` (read 2026-12-01; they were last changed in Nov 2024, DynamoDB on-demand -50 %).
 Change a constant and its ``source`` together.
 
-Per frame the function makes (after the call cuts): one GetObject, one
-PutObjectTagging (when tags are written; GetObjectTagging only for objects that already have
-tags, counted as none here), one conditional PutItem of a ~1 KB item that the ``by_camera``
-GSI (projection ALL) writes a second time, no BatchGetItem on first deliveries. SQS: S3's
-SendMessage per frame, and Lambda's ReceiveMessage + DeleteMessageBatch per batch (the poller's
-empty receives are per queue, not per frame, and are left out).
+Requests are not assumed: bench/requests.py runs frames through the whole local system behind a
+counting proxy and reports every request per frame (or per invocation, for the SQS batch calls)
+and the bytes of every DynamoDB item written. :func:`bill_lines` prices each of them:
+
+* DynamoDB on-demand bills a write per 1 KB of the item (rounded up, per item), and a global
+  secondary index with projection ALL writes the same item again (the results table's
+  ``by_camera``); a read is up to 4 KB, strongly consistent, 1 unit (an upper bound: the
+  function's reads are of small items);
+* EventBridge bills PutEvents per entry (64 KB chunks), not per request;
+* SQS bills every request (64 KB chunks; ours are small): S3's SendMessage per frame, the
+  event source's ReceiveMessage and DeleteMessageBatch per batch;
+* S3 bills GETs (GetObject) and PUTs (PutObjectTagging, when tags are on) per request;
+* CloudWatch Logs bills the bytes the function writes (its JSON log line and EMF metrics).
+
+Left out, and said so in the output: the model's download per cold start, the event source's
+empty receives (per queue and time, not per frame), storage (GB-months of frames and items),
+and the cameras' own PutObject ($5.00 per million uploads, paid with or without camsort).
 
 Lambda bills memory x wall time (1 ms granularity) and gives CPU in proportion to memory:
 1,769 MB is one full vCPU (AWS Lambda docs, "Memory and computing power"). So the bench's
@@ -20,8 +31,10 @@ code at their own speed; the arm64 figure uses this machine's time at arm64's pr
 
 from __future__ import annotations
 
+import base64
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 PRICES_AS_OF = "2026-12-01"
 
@@ -58,6 +71,14 @@ PRICES = {
     "sqs_request": Price(
         0.40 / 1e6, "standard queue request (64 KB chunk)", "https://aws.amazon.com/sqs/pricing/"
     ),
+    "eventbridge_event": Price(
+        1.00 / 1e6,
+        "custom event published (PutEvents entry, 64 KB chunk)",
+        "https://aws.amazon.com/eventbridge/pricing/",
+    ),
+    "cloudwatch_logs_gb": Price(
+        0.50, "GB of logs ingested (Standard)", "https://aws.amazon.com/cloudwatch/pricing/"
+    ),
     "rekognition_detect_labels": Price(
         1.00 / 1000,
         "image, DetectLabels, first 1 M images a month",
@@ -69,38 +90,130 @@ LAMBDA_MAX_MB = 10240
 MILLION = 1_000_000
 
 
+# Measured operations -> the price that bills them ("" = billed through another line).
+_PRICE_OF_OPERATION = {
+    "s3:GetObject": "s3_get_request",
+    "s3:HeadObject": "s3_get_request",
+    "s3:GetObjectTagging": "s3_get_request",
+    "s3:PutObjectTagging": "s3_put_request",
+    "s3:PutObject": "s3_put_request",
+    "sqs": "sqs_request",
+    "dynamodb:GetItem": "dynamodb_read_unit",
+    "dynamodb:BatchGetItem": "dynamodb_read_unit",
+    "dynamodb:Query": "dynamodb_read_unit",
+    "dynamodb:PutItem": "",  # by the item's size: see ``dynamodb_items``
+    "dynamodb:UpdateItem": "",
+    "dynamodb:DeleteItem": "",
+    "dynamodb:BatchWriteItem": "",
+    "events:PutEvents": "",  # per entry: the "entries" line
+}
+
+
 @dataclass(frozen=True)
-class FrameCalls:
-    """AWS requests per frame (the function's own, plus SQS around it)."""
+class Line:
+    """One billed thing: ``per_frame`` units, plus ``per_invocation`` units shared by a batch."""
 
-    s3_get: float = 1.0  # GetObject
-    s3_put: float = 1.0  # PutObjectTagging
-    dynamodb_write_units: float = 2.0  # PutItem of a <= 1 KB item + the by_camera GSI's copy
-    dynamodb_read_units: float = 0.0  # BatchGetItem only on redeliveries
-    sqs_per_batch: float = 2.0  # ReceiveMessage + DeleteMessageBatch
-    sqs_per_frame: float = 1.0  # S3's SendMessage
+    name: str
+    price: str  # key of PRICES
+    per_frame: float = 0.0
+    per_invocation: float = 0.0
+
+    def units_per_frame(self, batch_size: int) -> float:
+        return self.per_frame + self.per_invocation / batch_size
 
 
-def frame_calls(*, write_tags: bool = True) -> FrameCalls:
-    return FrameCalls(s3_put=1.0 if write_tags else 0.0)
+def dynamodb_item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it, from its wire form ({"name": {"S": "..."}, ...}).
+
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html:
+    names and strings by their UTF-8 bytes, numbers about 1 byte per two significant digits + 1,
+    binary by its bytes, booleans and nulls 1 byte, lists and maps 3 bytes + 1 byte per element.
+    """
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    (kind, content), *_ = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        digits = content.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(base64.b64decode(content)) if isinstance(content, str) else len(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_bytes({kind[0]: element}) for element in content)
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(element) for element in content)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_bytes(element) for name, element in content.items())
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def write_units(item_bytes: int) -> int:
+    """On-demand write request units for one item: 1 per KB, rounded up, at least 1."""
+    return max(1, math.ceil(item_bytes / 1024))
+
+
+def bill_lines(measured: dict[str, Any]) -> tuple[Line, ...]:
+    """The priced lines of a bench/requests.py measurement (its ``per_frame`` / ``per_invocation``)."""
+    lines = [Line("Lambda requests", "lambda_request", per_invocation=1.0)]
+    for per, counts in (("per_frame", measured["per_frame"]), ("per_invocation", measured["per_invocation"])):
+        for name, count in counts.items():
+            operation = name.split(" ", 1)[0]
+            if operation == "events:PutEvents" and "entries" in name:
+                lines.append(Line(name.replace(" entries", ""), "eventbridge_event", **{per: count}))
+                continue
+            key = _PRICE_OF_OPERATION.get(operation, _PRICE_OF_OPERATION.get(operation.split(":")[0]))
+            if key is None:
+                raise ValueError(f"{name}: no price for {operation}; add it to bench/perf/pricing.py")
+            if key:
+                lines.append(Line(name, key, **{per: count}))
+    for name, written in measured["dynamodb_items"].items():
+        lines.append(
+            Line(f"{name} (write units)", "dynamodb_write_unit", per_frame=written["write_units_per_frame"])
+        )
+    lines.append(
+        Line(
+            "CloudWatch Logs ingestion", "cloudwatch_logs_gb", per_frame=measured["log_bytes_per_frame"] / 1e9
+        )
+    )
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
 class CostPerMillion:
-    """USD per million frames, by part."""
+    """USD per million frames: Lambda compute, and each measured line."""
 
     lambda_compute: float
-    lambda_requests: float
-    s3: float
-    dynamodb: float
-    sqs: float
+    lines: dict[str, float]
 
     @property
     def total(self) -> float:
-        return self.lambda_compute + self.lambda_requests + self.s3 + self.dynamodb + self.sqs
+        return self.lambda_compute + sum(self.lines.values())
 
-    def as_dict(self) -> dict[str, float]:
-        return {**{k: round(v, 4) for k, v in asdict(self).items()}, "total": round(self.total, 4)}
+    def by_service(self) -> dict[str, float]:
+        services = {"Lambda compute": self.lambda_compute}
+        for name, usd in self.lines.items():
+            service = _service(name)
+            services[service] = services.get(service, 0.0) + usd
+        return services
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lambda_compute": round(self.lambda_compute, 4),
+            "lines": {name: round(usd, 4) for name, usd in self.lines.items()},
+            "by_service": {name: round(usd, 4) for name, usd in self.by_service().items()},
+            "total": round(self.total, 4),
+        }
+
+
+def _service(line_name: str) -> str:
+    prefix = line_name.split(":")[0].split(" ")[0]
+    return {"s3": "S3", "sqs": "SQS", "dynamodb": "DynamoDB", "events": "EventBridge",
+            "Lambda": "Lambda requests", "CloudWatch": "CloudWatch Logs"}.get(prefix, prefix)  # fmt: skip
 
 
 def billed_seconds(seconds: float) -> float:
@@ -109,28 +222,18 @@ def billed_seconds(seconds: float) -> float:
 
 
 def cost_per_million(
-    seconds_per_batch: float,
-    batch_size: int,
-    memory_mb: int,
-    arch: str = "arm64",
-    calls: FrameCalls = FrameCalls(),  # noqa: B008 - frozen
+    seconds_per_batch: float, batch_size: int, memory_mb: int, arch: str, lines: tuple[Line, ...]
 ) -> CostPerMillion:
     """Cost of a million frames processed ``batch_size`` to an invocation of ``seconds_per_batch``."""
     if batch_size < 1 or seconds_per_batch <= 0 or memory_mb <= 0:
         raise ValueError("batch_size, seconds_per_batch and memory_mb must be positive")
-    gb_s = PRICES[f"lambda_gb_s_{arch}"].usd
     invocations = MILLION / batch_size
+    gb_s = PRICES[f"lambda_gb_s_{arch}"].usd
     return CostPerMillion(
         lambda_compute=invocations * billed_seconds(seconds_per_batch) * memory_mb / 1024.0 * gb_s,
-        lambda_requests=invocations * PRICES["lambda_request"].usd,
-        s3=MILLION
-        * (calls.s3_get * PRICES["s3_get_request"].usd + calls.s3_put * PRICES["s3_put_request"].usd),
-        dynamodb=MILLION
-        * (
-            calls.dynamodb_write_units * PRICES["dynamodb_write_unit"].usd
-            + calls.dynamodb_read_units * PRICES["dynamodb_read_unit"].usd
-        ),
-        sqs=(invocations * calls.sqs_per_batch + MILLION * calls.sqs_per_frame) * PRICES["sqs_request"].usd,
+        lines={
+            line.name: MILLION * line.units_per_frame(batch_size) * PRICES[line.price].usd for line in lines
+        },
     )
 
 
@@ -156,7 +259,7 @@ class Option:
 
 
 def recommend(
-    options: list[Option], peak_rss_mib: float | None = None, arch: str = "arm64", write_tags: bool = True
+    options: list[Option], lines: tuple[Line, ...], peak_rss_mib: float | None = None, arch: str = "arm64"
 ) -> dict[str, object]:
     """The cheapest measured configuration per million frames, with the memory it needs."""
     if not options:
@@ -164,9 +267,7 @@ def recommend(
     priced = []
     for option in options:
         memory = memory_for_vcpus(option.threads, peak_rss_mib)
-        cost = cost_per_million(
-            option.seconds_per_batch, option.batch_size, memory, arch, frame_calls(write_tags=write_tags)
-        )
+        cost = cost_per_million(option.seconds_per_batch, option.batch_size, memory, arch, lines)
         priced.append((cost.total, option, memory, cost))
     total, best, memory, cost = min(priced, key=lambda entry: entry[0])
     return {
@@ -177,5 +278,5 @@ def recommend(
         "usd_per_million": cost.as_dict(),
         "rekognition_ratio": round(rekognition_per_million() / total, 1),
         "arch": arch,
-        "estimate": f"from this machine's wall time; prices as of {PRICES_AS_OF}",
+        "estimate": f"from this machine's wall time and measured requests; prices as of {PRICES_AS_OF}",
     }

@@ -30,9 +30,9 @@ import numpy as np
 
 from bench.config import BenchConfig
 from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
-from bench.perf.figures import a_over_c, price, targets
+from bench.perf.figures import a_over_c, batching_tradeoff, price, targets
 from bench.perf.machine import machine_info
-from bench.perf.markdown import render_markdown, write_section
+from bench.perf.markdown import bill_section, render_markdown, write_section
 
 PRECISIONS = ("fp32", "int8")
 GEMM_KIND = {"fp32": "fp32_matmul", "int8": "int8_qlinearmatmul"}
@@ -84,6 +84,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
                 )
             phase("pricing")
             results["pricing"] = price(results, cpus, _harness_peaks(config))
+            results["batching_tradeoff"] = batching_tradeoff(results)
             phase.done()
     except BaseException:
         # Keep what was measured: a late failure must not throw away minutes of figures.
@@ -92,6 +93,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
         raise
     _write_results(config, results, started)
     console.print(render_markdown(results, headline_only=True))
+    console.print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)  # the bill, line by line
     return results
 
 
@@ -166,7 +168,7 @@ def _measure_handler(
     phase: Any,
 ) -> None:
     """The handler against a moto server at added latency (all threads, then one), and cold starts."""
-    from bench.perf.latency import Cell, run_cells
+    from bench.perf.latency import Cell, deployed_settings, run_cells
     from functions.frames.model import ModelSession
     from infra.deploy.topology import StackNames
     from infra.local.moto_server import LOCAL_AWS_ENV, MotoServer
@@ -177,8 +179,9 @@ def _measure_handler(
             os.environ.setdefault(name, value)
         stack = create_local_stack(server.endpoint_url, StackNames.for_stage("perf"))
         frames = frame_bytes[: options.latency_frames]
-        table = (server.endpoint_url, stack.names.bucket, stack.names.table)
-        prefix = stack.names.frames_prefix
+        # The deployed function's settings (state, review, bus: what the first table's handler runs).
+        settings = deployed_settings(stack)
+        table = (server.endpoint_url, stack.names.bucket, settings)
         for precision in PRECISIONS:
             path = results["paths"][precision]
             model = ModelSession.open(str(model_dirs[precision]), threads=cpus)
@@ -186,7 +189,6 @@ def _measure_handler(
                 *table,
                 model,
                 frames,
-                frames_prefix=prefix,
                 on_progress=phase(f"{precision}: handler at added latency"),
             )
             del model
@@ -194,13 +196,60 @@ def _measure_handler(
             model = ModelSession.open(str(model_dirs[precision]), threads=1)
             one_thread = phase(f"{precision}: handler at added latency, 1 thread")
             path["latency_1_thread"] = run_cells(
-                *table, model, frames, cells=[Cell(0.020, 10)], frames_prefix=prefix, on_progress=one_thread
+                *table, model, frames, cells=[Cell(0.020, 10)], on_progress=one_thread
             )
             del model
             update = phase(f"{precision}: cold start")
             path["cold_start"] = _cold_starts(
                 config, options, stack, model_dirs[precision], precision, frame_bytes, update
             )
+        phase("requests per frame through the whole local system (default: tags off; then tags on)")
+        results.update(_measure_requests(config, server.endpoint_url, model_dirs["int8"]))
+        phase("upload-to-result latency through the whole local system (steady, burst)")
+        from bench.perf.upload_latency import measure_upload_to_result
+
+        results["upload_to_result"] = measure_upload_to_result(
+            server.endpoint_url, model_dirs["int8"], config.work_dir / "upload-latency", seed=config.seed
+        )
+
+
+def _measure_requests(config: BenchConfig, endpoint_url: str, model_dir: Path) -> dict[str, Any]:
+    """Every request of the default configuration, counted (bench.requests), and again with tags on."""
+    from bench.requests import measure_requests
+    from functions import env
+
+    work = config.work_dir / "requests"
+    return {
+        "requests": measure_requests(endpoint_url, model_dir, work, seed=config.seed),
+        "requests_with_tags": measure_requests(
+            endpoint_url, model_dir, work, seed=config.seed, extra_environment={env.WRITE_TAGS: "true"}
+        ),
+    }
+
+
+def update_bill(config: BenchConfig, model_dir: Path) -> dict[str, Any]:
+    """Measure the requests alone and re-price the last run's perf.json (its timings stay as measured).
+
+    For a machine too busy to time anything: request counts and memory do not depend on load.
+    """
+    from infra.local.moto_server import LOCAL_AWS_ENV, MotoServer
+
+    perf_path = config.out_dir / "perf.json"
+    results = json.loads(perf_path.read_text())
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    with MotoServer(log_path=config.work_dir / "bill-moto.log") as server:
+        for name, value in LOCAL_AWS_ENV.items():
+            os.environ.setdefault(name, value)
+        results.update(_measure_requests(config, server.endpoint_url, model_dir))
+    results["pricing"] = price(results, results["threads"], _harness_peaks(config))
+    results["batching_tradeoff"] = batching_tradeoff(results)
+    results["targets"] = targets(results)
+    perf_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_section(config.out_dir / "results.md", render_markdown(results))
+    from rich.console import Console
+
+    Console().print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)
+    return results
 
 
 def _cold_starts(

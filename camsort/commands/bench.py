@@ -65,6 +65,14 @@ PATH_CHOICES = ("reference", "fp32", "int8")
 @click.option(
     "--guard/--no-guard", default=True, show_default=True, help="int8 guard with/without reduce_range."
 )
+@click.option(
+    "--bill-only",
+    "bill_model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Only count the requests per frame through the local system with this model directory and "
+    "re-price the last bench/perf.json (its timings kept): for a machine too busy to time anything.",
+)
 def bench(
     frames,
     train_per_label,
@@ -80,6 +88,7 @@ def bench(
     only_perf,
     latency_frames,
     guard,
+    bill_model,
 ) -> None:
     """Time (a) the notebook way, (b) our handler fp32 and (c) int8 on the same frames.
 
@@ -91,7 +100,7 @@ def bench(
 
     quiet_tensorflow()  # before anything imports TensorFlow
     from bench.config import BenchConfig
-    from bench.perf.run import PerfOptions, run_all
+    from bench.perf.run import PerfOptions, run_all, update_bill
 
     options = {
         "frames": frames,
@@ -106,6 +115,9 @@ def bench(
         options["paths"] = tuple(p for p in PATH_CHOICES if p in paths)
     if out_dir is not None:
         options["out_dir"] = out_dir
+    if bill_model is not None:
+        update_bill(BenchConfig(**options), bill_model)
+        return
     perf_options = PerfOptions(latency_frames=latency_frames, cold_starts=cold_starts, guard=guard)
     # A CamsortError becomes one line in the camsort group.
     run_all(

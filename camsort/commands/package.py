@@ -68,6 +68,10 @@ def package(architecture: str, out_dir: Path | None, runtime_boto: bool, embed_m
     console.print(f"sha256 {report.sha256}")
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+    # What the deployment will cost per million frames, as the last `make bench` measured it.
+    from bench.perf.markdown import bill_summary
+
+    console.print(bill_summary(PROJECT_ROOT / "bench" / "perf.json"), markup=False, soft_wrap=True)
 
 
 def _mb(size: int) -> str:

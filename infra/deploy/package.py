@@ -37,6 +37,9 @@ from pathlib import Path
 from functions.errors import CamsortError, ConfigurationError, ModelArtifactError
 from functions.frames.manifest import sha256_file
 from infra import PROJECT_ROOT
+from infra.deploy.native import elf_machine, foreign_libraries, wheel_tags
+
+__all__ = ["elf_machine", "wheel_tags"]  # re-exported: the package's checks read them
 
 ARCHIVE_REQUIREMENTS = PROJECT_ROOT / "requirements-archive.txt"
 
@@ -314,27 +317,6 @@ def measure_zip(artifact: Path) -> list[PackageEntry]:
     return sorted(entries, key=lambda e: (-e.unzipped_bytes, e.name))
 
 
-def wheel_tags(root: Path) -> dict[str, list[str]]:
-    """``{dist-info name: [Tag: lines]}`` from every installed wheel's WHEEL file."""
-    tags = {}
-    for wheel_file in sorted(root.glob("*.dist-info/WHEEL")):
-        lines = wheel_file.read_text().splitlines()
-        tags[wheel_file.parent.name] = [
-            line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")
-        ]
-    return tags
-
-
-def elf_machine(path: Path) -> int | None:
-    """The ELF ``e_machine`` of ``path`` (183 = aarch64, 62 = x86_64), None if not an ELF file."""
-    with path.open("rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        return None
-    byteorder = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], byteorder)
-
-
 # --- internals -----------------------------------------------------------------------------
 
 
@@ -416,13 +398,7 @@ def _model_files(model_dir: Path) -> list[Path]:
 
 def _check_native_libraries(root: Path, machine: str) -> None:
     """Every shared library must be built for the target CPU (a wrong wheel would crash at import)."""
-    expected = ELF_MACHINE_CODES[machine]
-    wrong = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and (path.suffix == ".so" or ".so." in path.name):
-            code = elf_machine(path)
-            if code is not None and code != expected:
-                wrong.append(path.relative_to(root).as_posix())
+    wrong = foreign_libraries(root, ELF_MACHINE_CODES[machine])
     if wrong:
         raise PackageBuildError(
             f"{root}: {len(wrong)} shared libraries are not built for {machine}: {', '.join(wrong[:5])}; "

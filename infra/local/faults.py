@@ -9,6 +9,9 @@ the function's error mapping run exactly as they would against AWS.
 e.g. 0.020 for an in-region round trip: moto on 127.0.0.1 answers in about a millisecond,
 AWS in 10-30 ms, and hiding that wait is what the function's concurrent I/O is for. The
 server is threaded, so concurrent calls wait side by side, as they would on a network.
+
+``proxy.requests`` counts every request it receives by ``service:Operation`` (and keeps the
+DynamoDB writes' items): what a run would be billed for (infra/local/operations.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from infra.local.moto_server import HOST
+from infra.local.operations import RequestCounter
 
 # Hop-by-hop headers (RFC 9110) are about one connection and are never relayed.
 _HOP_BY_HOP = {
@@ -231,6 +235,7 @@ class FaultInjectingProxy:
         self.upstream_port = upstream.port or 80
         self.faults = list(faults or [])
         self.stats = ProxyStats()
+        self.requests = RequestCounter()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -279,88 +284,95 @@ class FaultInjectingProxy:
             return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
+        return type("Handler", (_RelayHandler,), {"proxy": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
-                pass  # quiet: tests and the demo read outcomes, not access logs
+class _RelayHandler(BaseHTTPRequestHandler):
+    """One request: recorded, delayed, then answered by a fault or relayed to the upstream server."""
 
-            def _relay(self) -> None:
-                request = ProxiedRequest(
-                    method=self.command,
-                    path=self.path,
-                    headers={name.lower(): value for name, value in self.headers.items()},
-                    body=self._read_body(),
-                )
-                proxy._delay()
-                fault = proxy._pick_fault(request)
-                if fault is not None and fault.action == "reset":
-                    # SO_LINGER 0: close() sends a RST, as a dropped connection does.
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                if fault is not None and fault.action == "delay":
-                    time.sleep(fault.delay_s)  # the client has given up by now; then answer anyway
-                    fault = None
-                if fault is not None:
-                    self._respond(
-                        fault.status,
-                        [("Content-Type", fault.content_type), ("x-amzn-RequestId", str(uuid.uuid4()))],
-                        fault.body,
-                    )
-                    return
-                connection = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    if request.body or self.command in ("PUT", "POST"):
-                        headers["Content-Length"] = str(len(request.body))
-                    connection.request(self.command, self.path, body=request.body, headers=headers)
-                    response = connection.getresponse()
-                    body = response.read()
-                    # A HEAD answer keeps upstream's Content-Length (the object's size) with no body.
-                    keep_length = self.command == "HEAD"
-                    relayed = [
-                        (k, v)
-                        for k, v in response.getheaders()
-                        if k.lower() not in _HOP_BY_HOP and (keep_length or k.lower() != "content-length")
-                    ]
-                    try:
-                        self._respond(response.status, relayed, body, add_length=not keep_length)
-                    except OSError:
-                        self.close_connection = True  # the client left (it timed out first)
-                finally:
-                    connection.close()
+    protocol_version = "HTTP/1.1"
+    proxy: FaultInjectingProxy  # set on the subclass each proxy makes
 
-            def _read_body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            # Trailers end with an empty line.
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        pass  # quiet: tests and the demo read outcomes, not access logs
 
-            def _respond(
-                self, status: int, headers: list[tuple[str, str]], body: bytes, add_length: bool = True
-            ) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                if add_length:
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+    def _relay(self) -> None:
+        request = ProxiedRequest(
+            method=self.command,
+            path=self.path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self._read_body(),
+        )
+        self.proxy.requests.record(request.method, request.path, request.headers, request.body)
+        self.proxy._delay()
+        fault = self.proxy._pick_fault(request)
+        if fault is not None and fault.action == "delay":
+            time.sleep(fault.delay_s)  # the client has given up by now; then answer anyway
+            fault = None
+        if fault is None:
+            self._forward(request)
+        elif fault.action == "reset":
+            # SO_LINGER 0: close() sends a RST, as a dropped connection does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        else:
+            self._respond(
+                fault.status,
+                [("Content-Type", fault.content_type), ("x-amzn-RequestId", str(uuid.uuid4()))],
+                fault.body,
+            )
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _relay
+    def _forward(self, request: ProxiedRequest) -> None:
+        connection = http.client.HTTPConnection(
+            self.proxy.upstream_host, self.proxy.upstream_port, timeout=60
+        )
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            if request.body or self.command in ("PUT", "POST"):
+                headers["Content-Length"] = str(len(request.body))
+            connection.request(self.command, self.path, body=request.body, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            # A HEAD answer keeps upstream's Content-Length (the object's size) with no body.
+            keep_length = self.command == "HEAD"
+            relayed = [
+                (k, v)
+                for k, v in response.getheaders()
+                if k.lower() not in _HOP_BY_HOP and (keep_length or k.lower() != "content-length")
+            ]
+            try:
+                self._respond(response.status, relayed, body, add_length=not keep_length)
+            except OSError:
+                self.close_connection = True  # the client left (it timed out first)
+        finally:
+            connection.close()
 
-        return Handler
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    # Trailers end with an empty line.
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _respond(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, add_length: bool = True
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if add_length:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _relay

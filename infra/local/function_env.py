@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
-from infra.deploy.topology import FUNCTION_MEMORY_MB
+from infra.deploy.topology import FUNCTION_MEMORY_MB, StackNames
 from infra.local.iam import function_credentials
 from infra.local.stack import LocalStack, pinned_sha256
 
@@ -64,11 +64,7 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         env.MODEL_URI: model_uri,
-        env.RESULTS_TABLE: stack.names.table,
-        env.REVIEW_TABLE: stack.names.review_table,
-        env.STATE_TABLE: stack.names.state_table,
-        env.EVENT_BUS: stack.names.event_bus,
-        env.FRAMES_PREFIX: stack.names.frames_prefix,
+        **stack_settings(stack.names),
         env.POWERTOOLS_SERVICE_NAME: "camsort",
         env.POWERTOOLS_METRICS_NAMESPACE: "camsort-local",
     }
@@ -101,6 +97,21 @@ def uploaded_sha256(stack: LocalStack, model_uri: str) -> str | None:
         return str(json.loads(body)["model_sha256"])
     except (ClientError, BotoCoreError, ValueError, KeyError):
         return None
+
+
+def stack_settings(names: StackNames) -> dict[str, str]:
+    """The CAMSORT_* variables that name a stack's resources, as serverless.yml sets them.
+
+    CAMSORT_WRITE_TAGS is not among them: the function's default (off) applies, as it does for
+    serverless.yml's default ``writeTags`` parameter.
+    """
+    return {
+        env.RESULTS_TABLE: names.table,
+        env.REVIEW_TABLE: names.review_table,
+        env.STATE_TABLE: names.state_table,
+        env.EVENT_BUS: names.event_bus,
+        env.FRAMES_PREFIX: names.frames_prefix,
+    }
 
 
 @contextmanager

@@ -121,6 +121,9 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
                 env.MAX_BYTES: str(settings.max_bytes),
                 env.ONNX_THREADS: "1",
                 env.MODEL_CACHE_DIR: str(log_dir / "model-cache"),
+                # Tags on (off by default): the soak kills a worker between the tag write and the
+                # result write, the widest window a crash can leave a side effect without a result.
+                env.WRITE_TAGS: "true",
             },
         )
         pool = WorkerPool(stack, environment, settings, log_dir)

@@ -57,6 +57,7 @@ def lifecycle(local_stack, stack_model_uri, tiny_model_dir, tmp_path):
                 env.MAX_BYTES: str(TEST_MAX_BYTES),
                 env.MODEL_CACHE_DIR: str(tmp_path / "function-model-cache"),
                 env.ONNX_THREADS: "1",
+                env.WRITE_TAGS: "true",  # tags on, so that "the candidate never tags" is seen
             }
             | function_environment(deploy_dir, STAGE),
         )

@@ -150,7 +150,9 @@ def test_an_action_missing_from_serverless_yml_fails_the_local_system(
                 failed_deliveries.update(key for key, _ in notification_objects(record["body"]))
 
     output = io.StringIO()
-    run_worker(role_template=packaged_templates["missing"], observer=observe, function_output=output)
+    run_worker(
+        role_template=packaged_templates["missing"], observer=observe, function_output=output, write_tags=True
+    )
 
     # The tag write (PutObjectTagging) is refused: not transient, so the message fails each
     # time, SQS redelivers it maxReceiveCount times, then moves it to the DLQ. No result.
@@ -166,7 +168,7 @@ def test_the_same_frame_is_classified_under_the_unmodified_template(
     local_stack, run_worker, packaged_templates
 ):
     manifest = simulate_cameras(local_stack, cameras=1, frames_per_camera=1, seed=8)
-    run_worker(role_template=packaged_templates["deployed"])
+    run_worker(role_template=packaged_templates["deployed"], write_tags=True)
     items = scan_results(local_stack)
     assert [item["key"] for item in items] == [manifest.objects[0].key]
     tags = local_stack.client("s3").get_object_tagging(

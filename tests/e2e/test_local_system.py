@@ -138,7 +138,7 @@ def test_every_upload_ends_with_exactly_one_result(local_stack, run_worker):
         )
 
     tracker = DeliveryTracker()
-    stats = run_worker(observer=tracker.observe)
+    stats = run_worker(observer=tracker.observe, write_tags=True)  # the tags are checked below
     result = account(local_stack, manifest, tracker.snapshot())
 
     assert len(manifest.frames) == 6 and len(manifest.objects) == 10

@@ -81,7 +81,7 @@ def test_the_function_serves_the_multilabel_model(local_stack, run_worker, multi
         s3.put_object(Bucket=local_stack.names.bucket, Key=key, Body=body)
         uploaded[key] = body
 
-    stats = run_worker()
+    stats = run_worker(write_tags=True)  # the labels tag is checked below
     assert (stats.reported_failures, stats.failed_batches, stats.timeouts) == (0, 0, 0), stats.errors
 
     items = {item["key"]: item for item in scan_results(local_stack)}

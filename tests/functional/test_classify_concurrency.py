@@ -128,7 +128,7 @@ class CheckingTable(ResultsTable):
 
 def test_downloads_and_writes_overlap_and_each_frame_is_tagged_before_its_write(aws, build, clients):
     keys, records = upload(aws, 4)
-    app = build()
+    app = build(write_tags=True)  # a deployment with tags on: each frame's tags precede its write
     app.store = BarrierStore(app.store._s3, parties=4)
     app.table = CheckingTable(aws.table, clients[1], aws.s3, parties=4)
 
@@ -180,7 +180,7 @@ def test_one_failed_frame_fails_only_itself(aws, build, clients, operation, stat
     keys, records = upload(aws, 4, camera=f"cam-f-{operation.lower()}-{status}")
     bad = keys[2]
     s3.meta.events.register("before-send.s3", _s3_error_for(operation, bad, status, code))
-    app = build()
+    app = build(write_tags=True)  # tags on: a failing tag write is one of the cases
     event = sqs_event(("m-0", records[:2]), ("m-bad", [records[2]]), ("m-3", [records[3]]))
 
     from functions.frames.classify import classify_frames
@@ -206,7 +206,7 @@ def test_no_tag_read_for_an_object_without_tags(aws, build, clients):
     frames = Frames(aws.s3, aws.bucket)
     plain = frames.put("frames/cam-t/plain.jpg", jpeg(RED))
     tagged = frames.put("frames/cam-t/tagged.jpg", jpeg(GREEN), tags="owner=gate")
-    app = build()
+    app = build(write_tags=True)
     assert handle(sqs_event(("m-1", [plain]), ("m-2", [tagged])), lambda: app) == {"batchItemFailures": []}
 
     assert log.operations("frames/cam-t/plain.jpg").count("GetObjectTagging") == 0

@@ -148,6 +148,15 @@ def app(make_app):
 
 
 @pytest.fixture
+def tagging_app(make_app):
+    """A deployment that writes object tags (writeTags "true"; the default leaves them off)."""
+    built = make_app(write_tags=True)
+    wiring.install_app(built)
+    yield built
+    wiring.install_app(None)
+
+
+@pytest.fixture
 def frames(aws) -> Frames:
     return Frames(aws.s3, aws.bucket)
 
@@ -155,7 +164,7 @@ def frames(aws) -> Frames:
 # --- ok ----------------------------------------------------------------------------------------
 
 
-def test_frame_gets_a_result_item_and_merged_tags(aws, app, frames, tiny_model):
+def test_frame_gets_a_result_item_and_merged_tags(aws, tagging_app, frames, tiny_model):
     key = "frames/cam-01/20261122T073900123Z.jpg"
     record = frames.put(key, jpeg(RED), tags="retention=30d&owner=gate")
     etag = record["s3"]["object"]["eTag"]
@@ -182,6 +191,14 @@ def test_frame_gets_a_result_item_and_merged_tags(aws, app, frames, tiny_model):
         "camsort-confidence": "0.9999",
         "camsort-model-version": "tiny-1",
     }
+
+
+def test_the_default_deployment_writes_no_tags_and_keeps_the_owners(aws, app, frames):
+    key = "frames/cam-01/20261122T073901000Z.jpg"
+    record = frames.put(key, jpeg(RED), tags="owner=gate")
+    assert lambda_handler(sqs_event(("m-1", [record])), CONTEXT) == {"batchItemFailures": []}
+    assert item_of(aws, key, record["s3"]["object"]["eTag"])["label"] == "bus"
+    assert tags_of(aws, key) == {"owner": "gate"}
 
 
 def test_all_frames_of_an_invocation_are_classified(aws, app, frames):
@@ -247,7 +264,7 @@ def test_sns_wrapped_message(aws, app, frames):
 # --- rejected: written, acknowledged, not retried ----------------------------------------------------
 
 
-def test_bad_frames_are_rejected_and_acknowledged(aws, app, frames):
+def test_bad_frames_are_rejected_and_acknowledged(aws, tagging_app, frames):
     good = jpeg(RED)
     cases = {
         "frames/cam-09/truncated.jpg": (good[: len(good) // 2], "truncated_or_corrupt"),
@@ -369,7 +386,7 @@ def test_new_content_under_the_same_key_is_a_new_item(aws, app, frames):
 def test_versioned_bucket_uses_version_ids_and_tags_the_exact_version(
     aws, make_app, s3_client, versioned_frames_bucket
 ):
-    wiring.install_app(make_app())
+    wiring.install_app(make_app(write_tags=True))
     try:
         versioned = Frames(s3_client, versioned_frames_bucket)
         key = "frames/cam-05/v.jpg"
@@ -725,7 +742,7 @@ def test_batch_operations_oversized_object_is_rejected_from_its_head(aws, app, f
     assert item_of(aws, key, etag)["reason"] == "too_many_bytes"
 
 
-def test_tags_are_replaced_not_duplicated_and_skipped_when_full(aws, app, frames):
+def test_tags_are_replaced_not_duplicated_and_skipped_when_full(aws, tagging_app, frames):
     key = "frames/cam-12/tags.jpg"
     record = frames.put(key, jpeg(RED), tags="camsort-label=stale&keep=me")
     lambda_handler(sqs_event(("m-1", [record])), CONTEXT)

@@ -46,7 +46,10 @@ def second_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(aws, tiny_model, tmp_path):
     settings = Settings(
-        model_uri="unused: model injected", results_table=aws.table, model_cache_dir=str(tmp_path / "cache")
+        model_uri="unused: model injected",
+        results_table=aws.table,
+        model_cache_dir=str(tmp_path / "cache"),
+        write_tags=True,  # so that the second model's job is seen to leave the live tags alone
     )
     return wiring.build_app(settings, s3_client=aws.s3, dynamodb_client=aws.dynamodb, model=tiny_model)
 

@@ -301,6 +301,7 @@ def test_packaged_handler_classifies_a_frame_under_python_312(
         "CAMSORT_RESULTS_TABLE": results_table,
         "CAMSORT_FRAMES_PREFIX": "frames/",
         "CAMSORT_ONNX_THREADS": "1",
+        "CAMSORT_WRITE_TAGS": "true",  # the artifact's tag writes are checked below
         "CAMSORT_MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
         "POWERTOOLS_SERVICE_NAME": "camsort",
         "POWERTOOLS_METRICS_NAMESPACE": "camsort-package-test",

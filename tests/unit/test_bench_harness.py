@@ -13,7 +13,7 @@ from bench.child import ChildRun, parse_importtime
 from bench.config import BenchConfig, BenchError
 from bench.inputs import backbone_paths, backbones_record, model_dir_for, training_cache_dir
 from bench.stages import reference_item, s3_objects_of, summarize_onnxruntime_profile
-from bench.summary import summarize_draft, summarize_path
+from bench.summary import batch_split, summarize_draft, summarize_path
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -27,6 +27,7 @@ def _full_run() -> ChildRun:
             "batch_10_s": [0.100, 0.060],
             "batch_10_sizes": [10, 10],
             "batch_10_wall_s": 0.16,
+            "batch_10_compute_s": [0.070, 0.040],
             "stages_s": {"get_object": [0.002, 0.004], "decode": [0.003, 0.005], "inference": [0.010, 0.012]},
         },
         peak_rss_mib=512.5,
@@ -53,6 +54,15 @@ def test_summarize_path_turns_raw_seconds_into_the_reported_figures():
     assert summary["stages"]["S3 + DynamoDB calls"]["p50_ms"] == 3.0
     assert summary["stages"]["compute (decode + inference + decide)"]["p50_ms"] == 15.0
     assert summary["labels"] == {"bus": 2, "car": 2}
+    # Batch 10, per frame: 160 ms over 20 frames, of which compute alone 110 ms.
+    assert summary["batch_10_split_ms"] == {"wall": 8.0, "compute": 5.5, "aws_and_rest": 2.5}
+
+
+def test_batch_split_adds_up_and_needs_the_compute():
+    split = batch_split([0.9, 0.5], [0.4, 0.3], 20)
+    assert split == {"wall": 70.0, "compute": 35.0, "aws_and_rest": 35.0}
+    assert split["compute"] + split["aws_and_rest"] == split["wall"]
+    assert batch_split([0.9], None, 10) is None and batch_split([0.9], [0.1], 0) is None
 
 
 def test_summarize_draft_pools_decode_times_and_scores_agreement_per_model():

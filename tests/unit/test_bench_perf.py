@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.perf.figures import a_over_c, price, targets
 from bench.perf.markdown import END_MARK, START_MARK, render_markdown, write_section
 
@@ -56,7 +58,23 @@ def results():
             "rates_1_thread": {},
         },
         "paths": {"int8": path},
+        "requests": MEASURED,
+        "requests_with_tags": MEASURED
+        | {"per_frame": MEASURED["per_frame"] | {"s3:PutObjectTagging frames": 1.0}},
     }
+
+
+# Requests as bench/requests.py measures them (the pricing arithmetic is test_bench_pricing's).
+MEASURED = {
+    "frames": 20,
+    "invocations": 2,
+    "per_frame": {"s3:GetObject frames": 1.0, "sqs:SendMessage (S3 notification)": 1.0},
+    "per_invocation": {"sqs:ReceiveMessage queue": 1.0},
+    "dynamodb_items": {"dynamodb:PutItem results": {"write_units_per_frame": 1.0}},
+    "log_bytes_per_frame": 1000,
+    "left_out": {},
+    "outcomes": {"ok:bus": 20},
+}
 
 
 def test_price_offers_the_measured_cells_and_one_vcpu():
@@ -65,10 +83,10 @@ def test_price_offers_the_measured_cells_and_one_vcpu():
     assert priced["options"][2]["seconds_per_batch"] == 0.65  # the measured one-thread cell
     assert priced["recommendation"]["memory_mb"] == 1769  # 1,769 MB x 0.65 s < 3,538 MB x 0.4 s
     assert set(priced["usd_per_million"]) >= {"1vcpu-batch10-arm64", "2vcpu-batch10-x86"}
-    assert (
-        priced["recommendation"]["usd_per_million"]["total"]
-        > priced["recommendation_without_tags"]["usd_per_million"]["total"]
-    )
+    with_tags = priced["recommendation_with_tags"]["usd_per_million"]["total"]
+    assert with_tags - priced["recommendation"]["usd_per_million"]["total"] == pytest.approx(5.0, abs=1e-3)
+    with pytest.raises(ValueError, match="measured requests"):
+        price({k: v for k, v in results().items() if k != "requests"}, cpus=2)
 
 
 def test_targets_compare_against_the_issue_limits():

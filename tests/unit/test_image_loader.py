@@ -19,7 +19,8 @@ from functions.errors import (
     TruncatedImageError,
 )
 from functions.frames import image_loader
-from functions.frames.image_loader import RESIZE_METHOD, load_image, sniff_format, to_rgb
+from functions.frames.image_format import PNG_MAGIC, sniff_format
+from functions.frames.image_loader import RESIZE_METHOD, load_image, to_rgb
 from functions.frames.manifest import InputSpec
 from tests.fixtures.images import encode
 
@@ -345,7 +346,7 @@ def test_progressive_and_baseline_jpeg_agree(complete_files, street_pixels):
 
 def test_header_only_files_are_truncated():
     with pytest.raises(TruncatedImageError):
-        load_image(image_loader.PNG_MAGIC, source=SOURCE)
+        load_image(PNG_MAGIC, source=SOURCE)
     with pytest.raises(TruncatedImageError):
         load_image(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", source=SOURCE)
 

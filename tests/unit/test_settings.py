@@ -26,6 +26,20 @@ def test_unset_or_blank_optional_variables_take_the_defaults():
     assert load_settings({**REQUIRED, **blank}) == defaults
 
 
+def test_object_tags_are_off_unless_the_deployment_turns_them_on():
+    # The function's default, serverless.yml's default parameter and so the local system's
+    # worker (infra/local/function_env.py sets no CAMSORT_WRITE_TAGS) all leave tags off.
+    import yaml
+
+    from infra import PROJECT_ROOT
+
+    assert load_settings(REQUIRED).write_tags is False
+    params = yaml.safe_load((PROJECT_ROOT / "serverless.yml").read_text())["params"]
+    stages = {stage: {**params["default"], **overrides} for stage, overrides in params.items()}
+    assert {stage: values["writeTags"] for stage, values in stages.items()} == dict.fromkeys(stages, "false")
+    assert load_settings({**REQUIRED, env.WRITE_TAGS: params["default"]["writeTags"]}).write_tags is False
+
+
 def test_the_default_key_pattern_reads_the_documented_key_layout():
     from functions.frames.keys import parse_key
 
@@ -46,7 +60,7 @@ def test_every_variable_is_read():
             env.MAX_BYTES: "1000",
             env.MAX_PIXELS: "2000",
             env.ONNX_THREADS: "3",
-            env.WRITE_TAGS: "false",
+            env.WRITE_TAGS: "true",
             env.MODEL_CACHE_DIR: "/tmp/elsewhere",
             env.MODEL_SHA256: "AB" * 32,
         }
@@ -55,7 +69,7 @@ def test_every_variable_is_read():
     assert (settings.frames_prefix, settings.max_bytes, settings.max_pixels) == ("cams/", 1000, 2000)
     assert (settings.onnx_threads, settings.write_tags, settings.model_cache_dir) == (
         3,
-        False,
+        True,
         "/tmp/elsewhere",
     )
     assert settings.key_pattern.groupindex.keys() == {"camera", "captured"}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from functions.frames.image_loader import sniff_format
+from functions.frames.image_format import sniff_format
 from training.synthetic import LABELS, frame_jpeg, frame_seed, render_frame, write_dataset
 
 

@@ -1,0 +1,139 @@
+"""Where `make demo`'s first run spends its memory: peak RSS per stage of the demo model build.
+
+``python -m bench.demo_memory --cache-dir DIR`` builds the demo model exactly as `camsort demo`
+does on an empty cache (``infra.demo.model.ensure_demo_model`` with the default settings: the
+recipe is not touched) while a sampler reads the RSS of this process and all its children
+every ``--interval`` seconds. Each stage is the time inside one function of the pipeline,
+wrapped here from the outside (the innermost running stage gets the sample):
+
+frames (``training.synthetic.write_dataset``), ResNet50 build (``training.pipeline.keras_backbone``),
+tf2onnx (``export.backbone.export_backbone``), int8 calibration (``export.quantize.quantize_backbone``),
+fine-tuning (``training.pipeline.fine_tune_step``), featurize (``training.featurize.featurize``),
+fit (``training.heads.cross_validate_heads`` and ``fit_head``), export + parity
+(``training.pipeline.export_and_check``); the rest is "other" (loading frames, reports).
+
+Run it under ``/usr/bin/time -v`` for the kernel's own maximum resident set of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+STAGES = (
+    ("frames", "training.synthetic", "write_dataset"),
+    ("ResNet50 build", "training.pipeline", "keras_backbone"),
+    ("tf2onnx", "export.backbone", "export_backbone"),
+    ("int8 calibration", "export.quantize", "quantize_backbone"),
+    ("fine-tuning", "training.pipeline", "fine_tune_step"),
+    ("featurize", "training.featurize", "featurize"),
+    ("fit", "training.heads", "cross_validate_heads"),
+    ("fit", "training.heads", "fit_head"),
+    ("export + parity", "training.pipeline", "export_and_check"),
+)
+
+
+class StageMemory:
+    """Peak RSS (MiB) of the process tree per stage, and each stage's wall seconds."""
+
+    def __init__(self, interval_s: float) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval_s = interval_s
+        self._stack: list[str] = []
+        self._lock = threading.Lock()
+        self.peak_mib: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+
+    def tree_rss_mib(self) -> float:
+        total = 0
+        for process in [self._process, *self._process.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except Exception:  # noqa: BLE001 - a child that exited between listing and reading
+                continue
+        return total / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            rss = self.tree_rss_mib()
+            with self._lock:
+                stage = self._stack[-1] if self._stack else "other"
+                self.peak_mib[stage] = max(self.peak_mib.get(stage, 0.0), rss)
+
+    def wrap(self, stage: str, function: Any) -> Any:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self._stack.append(stage)
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._stack.pop()
+                    self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+        return timed
+
+    def __enter__(self) -> StageMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def profile_demo_model(cache_dir: Path, interval_s: float = 0.1) -> dict[str, Any]:
+    from rich.console import Console
+
+    from infra.demo.model import ensure_demo_model
+    from infra.demo.settings import DemoSettings
+
+    memory = StageMemory(interval_s)
+    for stage, module_name, attribute in STAGES:
+        module = importlib.import_module(module_name)
+        setattr(module, attribute, memory.wrap(stage, getattr(module, attribute)))
+    began = time.perf_counter()
+    with memory:
+        model_dir = ensure_demo_model(DemoSettings(cache_dir=cache_dir), Console(stderr=True))
+    order = [stage for stage, _, _ in STAGES] + ["other"]
+    stages = [
+        {
+            "stage": s,
+            "peak_rss_mib": round(memory.peak_mib[s]),
+            "seconds": round(memory.seconds.get(s, 0.0), 1),
+        }
+        for s in dict.fromkeys(order)
+        if s in memory.peak_mib
+    ]
+    return {"model_dir": str(model_dir), "seconds": round(time.perf_counter() - began, 1), "stages": stages}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache-dir", type=Path, required=True, help="an empty directory: a first run")
+    parser.add_argument("--interval", type=float, default=0.1, help="seconds between RSS samples")
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
+    args = parser.parse_args()
+    result = profile_demo_model(args.cache_dir, args.interval)
+    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
+    for row in result["stages"]:
+        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
+    print(f"total {result['seconds']} s; model {result['model_dir']}")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
