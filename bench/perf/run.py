@@ -179,12 +179,12 @@ def _measure_handler(
             os.environ.setdefault(name, value)
         stack = create_local_stack(server.endpoint_url, StackNames.for_stage("perf"))
         frames = frame_bytes[: options.latency_frames]
-        # The deployed function's settings (state, review, bus: what the first table's handler runs).
-        settings = deployed_settings(stack)
-        table = (server.endpoint_url, stack.names.bucket, settings)
         for precision in PRECISIONS:
             path = results["paths"][precision]
             model = ModelSession.open(str(model_dirs[precision]), threads=cpus)
+            # The deployed function's settings (state, review, bus: what the first table's handler
+            # runs), pinned to the model it runs.
+            table = (server.endpoint_url, stack.names.bucket, deployed_settings(stack, model.sha256))
             path["latency"] = run_cells(
                 *table,
                 model,

@@ -99,7 +99,7 @@ def test_an_s3_key_is_classified_without_writing_unless_asked(aws, serve, tiny_m
     key = "frames/cam-07/20261122T080000000Z.jpg"
     put = aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg(YELLOW))
     etag = put["ETag"].strip('"')
-    port = serve(build_app(aws, tiny_multilabel_model))
+    port = serve(build_app(aws, tiny_multilabel_model, write_tags=True))  # a stage that tags frames
     request = json.dumps({"s3": f"s3://{aws.bucket}/{key}"}).encode()
     status, answer = post(port, request, "application/json")
     assert status == 200 and answer["labels"] == ["bus", "car"] and answer["written"] is False
