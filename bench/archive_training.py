@@ -2,7 +2,7 @@
 
 ``python -m bench.archive_training --rows 100000`` (``make bench-archive``) generates N rows x
 2048 float16 features drawn from per-label distributions (3 labels, a per-label mean vector plus
-unit noise; seeded, in blocks of ``--block-rows``), the grouped folds of ``training.crossval``
+unit noise; seeded, in blocks of ``--block-rows``), the grouped folds of ``training.fit.folds``
 (groups of 5 rows, as near-duplicates), and for each engine, in a child process of its own:
 fits the head (``DEFAULT_PARAMS``) on every fold but fold 0 and scores fold 0. The local engine
 holds the whole matrix in one process; the Dask engine's workers generate their own blocks
@@ -52,8 +52,8 @@ def block(index: int, rows: int, means: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def labels_and_folds(total: int, block_rows: int, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(y, fold of each row): the labels regenerated cheaply, folds from training.crossval."""
-    from training.crossval import grouped_folds
+    """(y, fold of each row): the labels regenerated cheaply, folds from training.fit.folds."""
+    from training.fit.folds import grouped_folds
 
     y = np.concatenate([block(i, block_rows, means[:, :1])[1] for i in range(total // block_rows)])
     fold_of = np.empty(len(y), dtype=np.int64)
@@ -66,8 +66,8 @@ def labels_and_folds(total: int, block_rows: int, means: np.ndarray) -> tuple[np
 
 def run_engine(engine: str, rows: int, block_rows: int) -> dict[str, Any]:
     """One engine's fit on folds 1..4 and score on fold 0 (in this process)."""
-    from training.crossval import fit_final
-    from training.metrics import compute_metrics
+    from training.fit.lightgbm import fit_final
+    from training.fit.metrics import compute_metrics
 
     means = label_means()
     started = time.perf_counter()
@@ -83,7 +83,7 @@ def run_engine(engine: str, rows: int, block_rows: int) -> dict[str, Any]:
         import dask.array as da
         from dask import delayed
 
-        from training.archive.dask_engine import DaskHead, dask_client
+        from training.fit.dask_engine import DaskHead, dask_client
 
         with dask_client() as client:
             blocks = [delayed(block)(i, block_rows, means) for i in range(rows // block_rows)]

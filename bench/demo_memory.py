@@ -6,11 +6,11 @@ recipe is not touched) while a sampler reads the RSS of this process and all its
 every ``--interval`` seconds. Each stage is the time inside one function of the pipeline,
 wrapped here from the outside (the innermost running stage gets the sample):
 
-frames (``training.synthetic.write_dataset``), ResNet50 build (``training.pipeline.keras_backbone``),
+frames (``training.data.synthetic.write_dataset``), ResNet50 build (``training.features.backbone.keras_backbone``),
 tf2onnx (``export.backbone.export_backbone``), int8 calibration (``export.quantize.quantize_backbone``),
-fine-tuning (``training.pipeline.fine_tune_step``), featurize (``training.featurize.featurize``),
-fit (``training.heads.cross_validate_heads`` and ``fit_head``), export + parity
-(``training.pipeline.export_and_check``); the rest is "other" (loading frames, reports).
+fine-tuning (``training.stages.fine_tune_step``), featurize (``training.features.featurize.featurize``),
+fit (``training.fit.heads.cross_validate_heads`` and ``fit_head``), export + parity
+(``training.export_step.export_and_check``); the rest is "other" (loading frames, reports).
 
 Run it under ``/usr/bin/time -v`` for the kernel's own maximum resident set of the process.
 """
@@ -27,15 +27,16 @@ from pathlib import Path
 from typing import Any
 
 STAGES = (
-    ("frames", "training.synthetic", "write_dataset"),
-    ("ResNet50 build", "training.pipeline", "keras_backbone"),
+    # (stage, module, attribute): patched where the pipeline looks the name up at call time.
+    ("frames", "training.data.synthetic", "write_dataset"),
+    ("ResNet50 build", "training.features.backbone", "keras_backbone"),
     ("tf2onnx", "export.backbone", "export_backbone"),
     ("int8 calibration", "export.quantize", "quantize_backbone"),
-    ("fine-tuning", "training.pipeline", "fine_tune_step"),
-    ("featurize", "training.featurize", "featurize"),
-    ("fit", "training.heads", "cross_validate_heads"),
-    ("fit", "training.heads", "fit_head"),
-    ("export + parity", "training.pipeline", "export_and_check"),
+    ("fine-tuning", "training.stages", "fine_tune_step"),
+    ("featurize", "training.features.backbone", "featurize"),
+    ("fit", "training.tasks", "cross_validate_heads"),
+    ("fit", "training.sources", "fit_head"),
+    ("export + parity", "training.sources", "export_and_check"),
 )
 
 

@@ -21,7 +21,7 @@ def reference_featurization(config: BenchConfig, train_root: Path, reference_dir
     warm-up batch); trains the notebook's Booster on those features. Returns frames/s through
     the backbone (decode excluded, as for (b) and (c))."""
     from bench.reference import decode_like_notebook, keras_predict_features, save_reference, train_booster
-    from training.pipeline import keras_backbone
+    from training.features.backbone import keras_backbone
 
     files = training_files(train_root)
     labels = sorted({label for _, label in files})
@@ -46,14 +46,14 @@ def onnx_featurization(config: BenchConfig, backbone_path: Path, pixels: np.ndar
 
     ``steady_fps``: the backbone alone at batch ``featurize_batch`` after a warm-up batch,
     with the session options training uses (comparable with (a)'s Keras figure);
-    ``end_to_end_fps``: ``training.featurize.featurize`` itself on a fresh cache (session
+    ``end_to_end_fps``: ``training.features.featurize.featurize`` itself on a fresh cache (session
     creation and cache writes included), what a first training run sees.
     """
     import onnxruntime as ort
 
     from functions.frames.manifest import FEATURES_OUTPUT, INPUT_NAME
     from functions.frames.model import available_cpus, session_options
-    from training.featurize import featurize
+    from training.features.featurize import featurize
 
     session = ort.InferenceSession(
         str(backbone_path), session_options(available_cpus()), providers=["CPUExecutionProvider"]

@@ -33,7 +33,7 @@ class BenchFrame:
 
 def bench_frames(config: BenchConfig) -> list[BenchFrame]:
     """The bench frames, labels in rotation, written once and reused (deterministic bytes)."""
-    from training.synthetic import LABELS, frame_jpeg, frame_seed
+    from training.data.synthetic import LABELS, frame_jpeg, frame_seed
 
     root = config.cache_dir / f"frames-{frames_tag(config)}"
     root.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def bench_frames(config: BenchConfig) -> list[BenchFrame]:
 
 
 def training_set(config: BenchConfig) -> Path:
-    from training.synthetic import LABELS, write_dataset
+    from training.data.synthetic import LABELS, write_dataset
 
     root = config.cache_dir / f"train-{training_tag(config)}"
     done = root / ".complete"
@@ -74,7 +74,7 @@ def renderer_fingerprint() -> str:
 
     Computed once per process, so one run uses one key throughout.
     """
-    from training import synthetic
+    from training.data import synthetic
 
     return synthetic.renderer_source_digest()[:10]
 
@@ -130,7 +130,7 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     from rich.console import Console
 
     from functions.frames.manifest import load_verified
-    from training.pipeline import train
+    from training.pipeline import Frames, SingleLabel, TrainSettings, train
 
     out_dir = model_dir_for(config, precision)
     try:
@@ -144,13 +144,16 @@ def ensure_model(config: BenchConfig, precision: str, train_root: Path) -> Path:
     config.work_dir.mkdir(parents=True, exist_ok=True)
     with open(config.work_dir / f"train-{precision}.log", "w") as log:
         result = train(
-            str(train_root),
+            SingleLabel(),
+            Frames([str(train_root)]),
             out_dir,
-            weights=config.weights,
-            seed=config.seed,
-            precision=precision,
-            cache_dir=training_cache_dir(config),
-            progress=False,  # the bench's own progress bar is live; rich allows one at a time
+            TrainSettings(
+                weights=config.weights,
+                seed=config.seed,
+                precision=precision,
+                cache_dir=training_cache_dir(config),
+                progress=False,  # the bench's own progress bar is live; rich allows one at a time
+            ),
             console=Console(file=log, width=120),
         )
     _atomic_write(

@@ -69,7 +69,7 @@ METRICS = (
     Metric("peak RSS", "MiB", ("peak_rss_mib",), 0),
     Metric("training featurization, backbone at batch 16", "frames/s", ("featurization_fps",), 1),
     Metric(
-        "training featurization, training.featurize end to end",
+        "training featurization, training.features.featurize end to end",
         "frames/s",
         ("featurization_end_to_end_fps",),
         1,

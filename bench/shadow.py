@@ -56,7 +56,7 @@ def synthetic_batch(batch_size: int, seed: int = 0) -> np.ndarray:
     import io
 
     from functions.frames.image_loader import load_image
-    from training.synthetic import LABELS, render_frame
+    from training.data.synthetic import LABELS, render_frame
 
     rng = np.random.default_rng(seed)
     frames = []

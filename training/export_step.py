@@ -2,15 +2,19 @@
 
 ``export_and_check`` merges the final trees into each backbone that needs them and checks the
 merged graphs (fp32 against Keras + LightGBM; int8 trees against LightGBM on int8 features);
-``tool_versions`` records what shaped the model's bytes and numbers in the manifest.
+``tool_versions`` records what shaped the model's bytes and numbers in the manifest;
+``move_into`` publishes a staged model directory.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
 import numpy as np
+
+from functions.frames.manifest import MODEL_FILENAME
 
 
 def export_and_check(
@@ -99,3 +103,26 @@ def tool_versions() -> dict[str, str]:
         else:
             versions[name] = "not installed"
     return versions
+
+
+def parity_line(parity: dict[str, dict]) -> str:
+    """One line for the screen: the largest differences the parity gate let through."""
+    features = [f["features_max_abs_diff"] for f in parity.values() if "features_max_abs_diff" in f]
+    probabilities = [
+        f["probabilities_max_abs_diff"] for f in parity.values() if "probabilities_max_abs_diff" in f
+    ]
+    line = "parity: " + (f"features max |diff| {max(features):.2g}, " if features else "")
+    return line + f"probabilities max |diff| {max(probabilities):.2g}, labels identical"
+
+
+def move_into(staged: Path, out_dir: Path) -> None:
+    """Every file of ``staged`` into ``out_dir`` (each replaced atomically), model.onnx last but
+    one and manifest.json last: a reader never sees a manifest describing another model.onnx."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in staged.iterdir())
+    order = [n for n in names if n not in (MODEL_FILENAME, "manifest.json")] + [
+        MODEL_FILENAME,
+        "manifest.json",
+    ]
+    for name in order:
+        os.replace(staged / name, out_dir / name)

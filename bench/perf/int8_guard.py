@@ -1,6 +1,6 @@
 """The int8 guard with and without ``reduce_range``, on this CPU.
 
-The training pipeline's guard (``training.thresholds.precision_guard``) compares the fp32 and
+The training pipeline's guard (``training.fit.thresholds.precision_guard``) compares the fp32 and
 int8 backbones' cross-validated predictions frame by frame. Its verdict holds for the CPU it
 ran on: on AVX2 without VNNI, onnxruntime's u8 x s8 kernels (VPMADDUBSW) can saturate,
 which ``reduce_range`` (7-bit weights) prevents at the cost of one bit of precision. Here the
@@ -27,12 +27,12 @@ def guard_with_and_without_reduce_range(
 ) -> dict[str, Any]:
     from export.quantize import quantize_backbone
     from functions.cpu import int8_kernel_family
-    from training.crossval import cross_validate
-    from training.dataset import load_dataset
-    from training.featurize import featurize
-    from training.neardup import dhash_groups
-    from training.precision import calibration_indices
-    from training.thresholds import precision_guard
+    from training.data.dataset import load_dataset
+    from training.features.featurize import featurize
+    from training.features.neardup import dhash_groups
+    from training.features.precision import calibration_indices
+    from training.fit.crossval import cross_validate
+    from training.fit.thresholds import precision_guard
 
     dataset = load_dataset(str(train_root), min_per_label=folds, progress=False)
     pixels, y, sha256s, labels = dataset.pixels(), dataset.targets(), dataset.sha256s(), dataset.labels

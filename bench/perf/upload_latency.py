@@ -151,7 +151,7 @@ def _warm_up(stack, worker, seed: int) -> None:
 
 def _run_load(stack, load: Load, poll_s: float, seed: int) -> list[float]:
     from infra.deploy.topology import TABLE_PARTITION_KEY
-    from training.synthetic import LABELS, frame_jpeg
+    from training.data.synthetic import LABELS, frame_jpeg
 
     s3, camera = stack.client("s3"), f"{load.name}-{uuid.uuid4().hex[:6]}"
     bodies = [

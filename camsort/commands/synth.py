@@ -41,8 +41,7 @@ def synth(
     from rich.console import Console
     from rich.table import Table
 
-    from training.synthetic import LABELS, write_dataset
-    from training.synthetic_multilabel import write_multilabel_dataset
+    from training.data.synthetic import LABELS, write_dataset, write_multilabel_dataset
 
     if multilabel:
         if labels:

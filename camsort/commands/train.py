@@ -179,8 +179,10 @@ def train(
     quiet_tensorflow()  # before anything imports TensorFlow
     from rich.console import Console
 
-    from training.finetune_net import TuneSettings
-    from training.pipeline import train as train_model
+    from camsort.commands.results import parse_time
+    from training.fit.finetune_net import TuneSettings
+    from training.options import IncompatibleOptions, train_with_options
+    from training.settings import TrainSettings
 
     console = Console()
     if weights == "none":
@@ -188,105 +190,37 @@ def train(
             "[bold yellow]--weights none: the ResNet50 backbone is randomly initialised (no ImageNet weights "
             "offline), so the figures below are not representative of a production model.[/]"
         )
-    s3_client = None
-    # --endpoint-url also serves a local labels file whose frames are on S3 (a sampled bucket)
-    if (
-        endpoint_url
-        or any(source.startswith("s3://") for source in dataset)
-        or (labels_file or "").startswith("s3://")
-    ):
-        import boto3
-
-        s3_client = boto3.client("s3", endpoint_url=endpoint_url)
-    tuning = (
-        TuneSettings(from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed)
-        if fine_tune
-        else None
-    )
-    if fine_tune and features:
-        raise click.UsageError(
-            "--fine-tune trains the network on the frames themselves: it cannot run with --features "
-            "(only the frames' features are stored)"
-        )
-    if features:
-        from camsort.commands.results import parse_time
-        from functions.errors import ConfigurationError
-        from training.shards_train import train_from_shards
-
-        if s3_client is None or len(dataset) != 1:
-            raise ConfigurationError(
-                f"{' '.join(dataset)}: --features trains on the shards of ONE S3 training set: "
-                "give one s3://bucket/prefix/"
-            )
-        if task == "multilabel":
-            raise click.UsageError(
-                "--features trains one label per frame: --task multilabel is not supported"
-            )
-        if precision != "auto" or weights != "imagenet":
-            raise click.UsageError(
-                "--features ships the backbone of --backbone-from (its weights and precision): "
-                "drop --weights / --precision"
-            )
-        train_from_shards(
-            dataset[0],
-            features,
-            out_dir,
-            s3_client=s3_client,
-            backbone_from=backbone_from,
-            folds=folds,
-            seed=seed,
-            head=head,
-            console=console,
-            engine=engine,
-            scheduler=scheduler,
-            cameras=list(cameras) or None,
-            since=parse_time(since, "--since") if since else None,
-            until=parse_time(until, "--until") if until else None,
-        )
-        return
-    if engine != "local" or scheduler or cameras or since or until:
-        raise click.UsageError("--engine, --scheduler, --camera, --since and --until train from --features")
-    if backbone_from:
-        raise click.UsageError(
-            "--backbone-from names the model that wrote --features' shards: it needs --features"
-        )
-    if task == "multilabel":
-        from training.multilabel_pipeline import train_multilabel
-
-        if len(dataset) != 1:
-            raise click.UsageError(
-                "--task multilabel trains on one DATASET (a folder or s3://bucket/prefix/)"
-            )
-        train_multilabel(
-            dataset[0],
-            out_dir,
-            label_sep=label_sep,
-            labels_file=labels_file,
-            weights=weights,
-            folds=folds,
-            seed=seed,
-            precision=precision,
-            head=head,
-            cache_dir=cache_dir,
-            s3_client=s3_client,
-            console=console,
-            fine_tune=tuning,
-            fine_tune_ship=fine_tune_ship,
-        )
-        return
-    if labels_file:
-        raise click.UsageError("--labels-file lists label sets: it needs --task multilabel")
-    train_model(
-        list(dataset),
-        out_dir,
+    settings = TrainSettings(
         weights=weights,
         folds=folds,
         seed=seed,
         precision=precision,
-        cache_dir=cache_dir,
-        s3_client=s3_client,
-        console=console,
         head=head,
-        fine_tune=tuning,
+        cache_dir=cache_dir,
+        fine_tune=TuneSettings(
+            from_stage=fine_tune_from, epochs=fine_tune_epochs, views=fine_tune_views, seed=seed
+        )
+        if fine_tune
+        else None,
         fine_tune_ship=fine_tune_ship,
     )
+    try:
+        train_with_options(
+            dataset,
+            out_dir,
+            settings,
+            endpoint_url=endpoint_url,
+            console=console,
+            task=task,
+            label_sep=label_sep,
+            labels_file=labels_file,
+            features=features,
+            backbone_from=backbone_from,
+            engine=engine,
+            scheduler=scheduler,
+            cameras=list(cameras),
+            since=parse_time(since, "--since") if since else None,
+            until=parse_time(until, "--until") if until else None,
+        )
+    except IncompatibleOptions as error:
+        raise click.UsageError(str(error)) from error

@@ -20,7 +20,7 @@ already packed, and writes one new part per partition it touches, then that part
 manifest (the commit point), then the watermark. A part's name is a digest of its rows, so a
 run that stopped between the part and the manifest writes the very same object again. A key
 whose content was featurized again gets a new row (the archive keeps its history); readers take
-each key's row with the latest ``featurized_at`` (training/archive/parquet_features.py).
+each key's row with the latest ``featurized_at`` (training/features/parquet_features.py).
 
 The same code runs in the ``compact`` Lambda function (its own artifact: pyarrow is ~100 MB,
 kept out of the classify package) and locally (``camsort compact``). Its role is derived from

@@ -2,7 +2,7 @@
 to S3, for training at scale without featurizing locally.
 
 Layout under the job's ``featuresUri`` (``s3://bucket/features/``), keyed as the local feature
-cache is (training/featurize.py: content sha256 x backbone sha256):
+cache is (training/features/featurize.py: content sha256 x backbone sha256):
 
 * ``<backbone_sha256>/<sha[:2]>/<sha256>.npy``: the features of one frame content, float16
   [2048] (``numpy.save``); written once per content, whichever key it came under;

@@ -1,6 +1,6 @@
 """The difference hash of a frame (imagehash.dhash's algorithm, Pillow + numpy only).
 
-Shared by training (near-duplicate groups, training/neardup.py) and by the function's featurize
+Shared by training (near-duplicate groups, training/features/neardup.py) and by the function's featurize
 mode, which stores each frame's hash beside its features so that training from feature shards
 groups frames exactly as training from pixels does. Bit-identical to ``imagehash.dhash``: the
 frame in greyscale, resized to (hash_size + 1) x hash_size with Lanczos; bit = a pixel is

@@ -60,14 +60,14 @@ class Manifest:
     quantization: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     # sha256 of the backbone ONNX file whose pooled output is ``features`` (the local feature
-    # cache's key, training/featurize.py). Feature shards written by a featurize backfill are
+    # cache's key, training/features/featurize.py). Feature shards written by a featurize backfill are
     # keyed by it; "" in manifests written before it was recorded (featurize refuses those).
     backbone_sha256: str = ""
     # The int8 kernel family (functions.cpu) of the CPU the int8 guard ran on; "" when no
     # guard ran. The function warns at cold start when its own CPU's family differs.
     int8_kernels: str = ""
     # `camsort train --fine-tune`: the trained stages, epochs, augmentation, time and the
-    # evaluation method, whether it shipped and why (training.finetune); {} when not asked for.
+    # evaluation method, whether it shipped and why (training.fit.finetune); {} when not asked for.
     fine_tuning: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

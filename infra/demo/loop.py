@@ -115,14 +115,17 @@ def label_through_the_page(set_dir: Path, rows: list[dict[str, Any]], truth: dic
 
 
 def train_candidate(settings: DemoSettings, set_dir: Path, s3: Any, console: Console) -> Path:
-    from training.pipeline import train
+    from training.pipeline import Frames, SingleLabel, TrainSettings, train
 
     original = Path(settings.cache_dir) / "demo-data" / demo_model_key(settings)
     sources = [str(original)] if original.is_dir() else []
     out = set_dir / "model"
     train(
-        [*sources, str(set_dir / LABELS_FILE)], out, weights=settings.weights, folds=settings.folds,
-        seed=settings.seed, precision=settings.precision, cache_dir=Path(settings.cache_dir), s3_client=s3,
+        SingleLabel(), Frames([*sources, str(set_dir / LABELS_FILE)], s3), out,
+        TrainSettings(
+            weights=settings.weights, folds=settings.folds, seed=settings.seed, precision=settings.precision,
+            cache_dir=Path(settings.cache_dir),
+        ),
         console=console,
     )  # fmt: skip
     return out

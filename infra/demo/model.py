@@ -12,7 +12,7 @@ from rich.panel import Panel
 
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
 from infra.demo.settings import DemoSettings
-from training import synthetic
+from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
 DEMO_RECIPE_VERSION = 2
@@ -44,9 +44,9 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         return model_dir
 
     # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
-    from training.finetune_net import TuneSettings
-    from training.pipeline import train
-    from training.synthetic import write_dataset
+    from training.data.synthetic import write_dataset
+    from training.fit.finetune_net import TuneSettings
+    from training.pipeline import Frames, SingleLabel, TrainSettings, train
 
     data_dir = Path(settings.cache_dir) / "demo-data" / key
     console.print(
@@ -62,17 +62,20 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
     shutil.rmtree(staging, ignore_errors=True)  # left over by an interrupted run
     staging.parent.mkdir(parents=True, exist_ok=True)
     trained = train(
-        str(data_dir),
+        SingleLabel(),
+        Frames([str(data_dir)]),
         staging,
-        weights=settings.weights,
-        folds=settings.folds,
-        seed=settings.seed,
-        precision=settings.precision,
-        cache_dir=Path(settings.cache_dir),
-        progress=True,
+        TrainSettings(
+            weights=settings.weights,
+            folds=settings.folds,
+            seed=settings.seed,
+            precision=settings.precision,
+            cache_dir=Path(settings.cache_dir),
+            progress=True,
+            fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
+            fine_tune_ship="if-better",
+        ),
         console=console,
-        fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
-        fine_tune_ship="if-better",
     )
     # Atomic publish: a half-trained directory never looks like a cached model.
     shutil.rmtree(model_dir, ignore_errors=True)  # an incomplete one (no manifest) from an older run

@@ -155,7 +155,7 @@ def simulate_cameras(
     ``camera_credentials`` (camera id -> :func:`infra.ops.cameras.add_camera`'s credentials): each
     camera uploads with its own least-privilege key instead of the local admin's.
     """
-    from training.synthetic import LABELS, frame_jpeg  # Pillow drawing; only the simulator needs it
+    from training.data.synthetic import LABELS, frame_jpeg  # Pillow drawing; only the simulator needs it
 
     labels = tuple(labels or LABELS)
     rng = np.random.default_rng(seed)

@@ -2,7 +2,7 @@
 
 Each simulated camera follows a seeded scene schedule: the road is empty for a while, a bus
 pulls in and stays, a car passes, ... Every frame is still an independent render of its label
-by ``training.synthetic`` (same generator, same difficulty as the training frames: nothing is
+by ``training.data.synthetic`` (same generator, same difficulty as the training frames: nothing is
 made easier), so the per-frame classifier errs as often as it does anywhere else; what persists
 is the *label*, as it does in front of a real camera.
 

@@ -12,7 +12,7 @@
   the set's labels, to paste into the project's settings.
 
 Label Studio's JSON export of that project is then a labels source for ``camsort train``
-(:mod:`training.label_files`).
+(:mod:`training.data.label_files`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.labelling.label_set import write_atomically
-from training.label_files import CAMSORT_KEY_FIELD
+from training.data.label_files import CAMSORT_KEY_FIELD
 
 TASKS_FILE = "label-studio-tasks.json"
 CONFIG_FILE = "label-studio-config.xml"

@@ -4,7 +4,7 @@ Per camera: ``--candidates`` frames spread over the camera's time span (time-bal
 the N most different of those (farthest-point sampling in the live model's ``features``
 space, or on dhash bits when no model is given), or with ``--uncertain`` the N the live model
 was least sure of (smallest top-1 minus top-2 margin). Every frame is decoded by the function's
-own loader and scored by the function's own :class:`functions.model.ModelSession`.
+own loader and scored by the function's own :class:`functions.frames.model.ModelSession`.
 
 Where frames come from is a :class:`FrameSource`: today the whole frames of a folder or an S3
 prefix (``<root>/<camera>/<name>``). Regions do not exist yet; when they do, a crop source
@@ -31,7 +31,7 @@ from functions.frames.keys import format_timestamp, parse_capture_time
 from infra.labelling import selection
 from infra.labelling.label_set import THUMBS_DIR, refuse_labelled, write_set
 from infra.ops.compare import thumbnail_jpeg
-from training.label_files import LABEL_PAGE_PORT
+from training.data.label_files import LABEL_PAGE_PORT
 
 THUMBNAIL_SIZE = 256
 DEFAULT_CANDIDATES = 100  # per camera, as Frigate's wizard: 100 moments, then the most different
@@ -94,7 +94,7 @@ class WholeFrames:
         return refs
 
     def _s3_frames(self) -> list[FrameRef]:
-        from training.dataset import parse_s3_uri, s3_fetcher
+        from training.data.loading import parse_s3_uri, s3_fetcher
 
         if self.s3 is None:
             raise ConfigurationError(f"{self.source}: an s3:// source needs an S3 client")

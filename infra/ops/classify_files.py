@@ -24,7 +24,7 @@ BATCH = 16  # frames per inference: the function's batch size order
 
 
 def _sources(sources: list[str], s3_client) -> Iterator[str]:
-    from training.dataset import IMAGE_SUFFIXES
+    from training.data.loading import IMAGE_SUFFIXES
 
     for source in sources:
         if source.startswith("s3://") and source.endswith("/"):

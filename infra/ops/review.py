@@ -5,7 +5,7 @@ queue with the caller's own credentials (never the function's role), downloads t
 ``DIR/_unlabeled/<camera>/`` with ``DIR/_unlabeled/guesses.csv`` holding the live model's
 guess for each, and counts the queue per camera, label and reason. After a person moves the
 files into ``DIR/<label>/`` folders, ``camsort train ORIGINAL DIR`` uses them
-(training/dataset.py ignores ``_unlabeled``).
+(training/data/dataset.py ignores ``_unlabeled``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.table import Table
 from functions.errors import ConfigurationError, StorageError
 from functions.stores.results import deserialize_item
 from functions.stores.review_queue import FRAME_ENTRY, PARTITION_KEY, SORT_KEY, ReviewQueue
-from training.dataset import UNLABELED_FOLDER
+from training.data.loading import UNLABELED_FOLDER
 
 GUESSES_CSV = "guesses.csv"
 CSV_COLUMNS = (

@@ -86,7 +86,7 @@ def run_duckdb(sql: str, *, s3_client: Any, bucket: str, filesystem: Any = None)
     import pyarrow.dataset as ds
 
     from functions.archive.results_export import SCHEMA
-    from training.archive.parquet_features import arrow_s3
+    from training.features.parquet_features import arrow_s3
 
     filesystem = filesystem or arrow_s3(s3_client)
     root = f"{bucket}/{ARCHIVE_RESULTS_PREFIX.rstrip('/')}"

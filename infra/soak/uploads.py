@@ -21,7 +21,7 @@ def upload_all(stack: LocalStack, settings: SoakSettings) -> Counter[str]:
 
     from functions.frames.keys import frame_key
     from infra.demo.simulator import bad_object, s3_notification_body
-    from training.synthetic import LABELS, frame_jpeg
+    from training.data.synthetic import LABELS, frame_jpeg
 
     pool = [frame_jpeg(LABELS[i % len(LABELS)], settings.seed * 1000 + i, 320, 240) for i in range(24)]
     s3, sqs = stack.client("s3"), stack.client("sqs")

@@ -38,7 +38,7 @@ def queue_depth(local_stack, url: str) -> int:
 
 @pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 def test_lost_notifications_are_unaccounted_exit_1_and_redrive_accounts_for_them(local_stack, run_worker):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     keys = [f"frames/cam-0{i}/20261122T07390{i}000Z.jpg" for i in range(3)]
     for i, key in enumerate(keys):
@@ -75,7 +75,7 @@ def test_lost_notifications_are_unaccounted_exit_1_and_redrive_accounts_for_them
 
 
 def test_dead_lettered_versions_are_accounted_and_the_dlq_is_not_consumed(local_stack, run_worker):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     put(local_stack, "frames/cam-01/a.jpg", frame_jpeg("car", 1))
     put(local_stack, "frames/cam-01/b.jpg", frame_jpeg("bus", 2))
@@ -115,7 +115,7 @@ def crafted(local_stack, key: str, response: dict, size: int) -> str:
 
 @pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 def test_version_id_path_every_version_of_a_key_gets_its_own_result(local_stack, run_worker):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     key = "frames/cam-03/20261122T073900123Z.jpg"
     first, second = frame_jpeg("car", 1), frame_jpeg("bus", 2)
@@ -138,7 +138,7 @@ def test_version_id_path_every_version_of_a_key_gets_its_own_result(local_stack,
 
 @pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 def test_without_version_ids_a_rapid_overwrite_is_superseded_and_accounted(local_stack, run_worker):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     key = "frames/cam-04/20261122T073900123Z.jpg"
     put(local_stack, key, frame_jpeg("car", 1))

@@ -1,4 +1,4 @@
-"""training.dataset from s3://bucket/prefix/ on a moto server over HTTP (127.0.0.1)."""
+"""training.data.dataset from s3://bucket/prefix/ on a moto server over HTTP (127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.fixtures.aws import aws_client, unique_name
-from training.dataset import DatasetError, load_dataset
+from training.data.dataset import load_dataset
+from training.data.loading import DatasetError
 
 pytestmark = pytest.mark.e2e
 

@@ -21,11 +21,17 @@ from functions.settings import Settings
 from functions.stores.results import ResultsTable
 from infra.ops.archive_jobs import compact_locally
 from infra.ops.backfill import BackfillRequest, run_backfill_locally
-from training.archive.parquet_features import archive_filter, arrow_s3, feature_dataset, load_parquet_features
-from training.crossval import cross_validate
-from training.neardup import groups_of_hashes
-from training.shards import load_feature_shards
-from training.shards_train import train_from_shards
+from training.features.neardup import groups_of_hashes
+from training.features.parquet_features import (
+    archive_filter,
+    arrow_s3,
+    feature_dataset,
+    load_parquet_features,
+)
+from training.features.shards import load_feature_shards
+from training.fit.crossval import cross_validate
+from training.pipeline import SingleLabel, StoredShards, TrainSettings, train
+from training.sources import ArchiveOptions
 
 BASE = {"bus": (200, 40, 40), "car": (40, 200, 40), "empty": (40, 40, 200)}
 PER_LABEL = 5
@@ -158,15 +164,11 @@ def test_compaction_packs_incrementally_and_training_reads_the_same_arrays(
     # chain (the parity gates raise on failure). Its metrics are not compared here: on 16 frames
     # each worker holds ~5 training rows, under min_child_samples, so distributed LightGBM learns
     # nothing; bench/archive_training.py compares them side by side on 100k rows.
-    result = train_from_shards(
-        source,
-        f"s3://{aws.bucket}/{root}",
-        tmp_path / "dask-model",
-        s3_client=aws.s3,
-        backbone_from=str(tiny_model_dir),
-        folds=FOLDS,
-        progress=False,
-        engine="dask",
+    archive = StoredShards(
+        source, f"s3://{aws.bucket}/{root}", str(tiny_model_dir), aws.s3, ArchiveOptions(engine="dask")
+    )
+    result = train(
+        SingleLabel(), archive, tmp_path / "dask-model", TrainSettings(folds=FOLDS, progress=False)
     )
     local = figures[1]
     assert np.array_equal(result.cv.fold_of, local.fold_of)

@@ -29,7 +29,7 @@ def fine_tuned(synthetic_dataset_factory, shared_keras_backbone, training_cache_
 
 
 def test_prints_frozen_and_fine_tuned_side_by_side(fine_tuned):
-    from training.report_format import mean_std
+    from training.report.formatting import mean_std
 
     _, out_dir, output = fine_tuned
     report = json.loads((out_dir / "report.json").read_text())
@@ -128,7 +128,7 @@ def test_multilabel_fine_tuning_uses_a_sigmoid_head_and_the_frozen_folds(
     from click.testing import CliRunner
 
     from camsort.cli import main
-    from training.synthetic_multilabel import write_multilabel_dataset
+    from training.data.synthetic import write_multilabel_dataset
 
     root = tmp_path_factory.mktemp("ml-fine-tune")
     write_multilabel_dataset(root / "data", 5, seed=12, width=640, height=360)

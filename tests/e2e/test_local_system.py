@@ -256,7 +256,7 @@ def test_an_older_event_after_a_newer_one_changes_nothing(local_stack, run_worke
 
 @pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 def test_a_new_upload_under_the_same_key_is_a_new_frame(local_stack, run_worker):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     s3 = local_stack.client("s3")
     key = "frames/cam-07/20261122T073900123Z.jpg"
@@ -295,7 +295,7 @@ def test_any_name_under_the_prefix_ends_with_exactly_one_result(local_stack, run
 
     from PIL import Image
 
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     png = io.BytesIO()
     Image.open(io.BytesIO(frame_jpeg("bus", 3))).save(png, format="PNG")

@@ -18,7 +18,7 @@ from functions.frames.manifest import load_verified
 from infra.demo.accounting import scan_results
 from infra.local.stack import upload_model
 from tests.fixtures.local_stack import LENIENT_TIMEOUT_S
-from training.synthetic_multilabel import folder_name, label_sets, multilabel_frame_jpeg
+from training.data.synthetic import folder_name, label_sets, multilabel_frame_jpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ PER_SET = 6
 
 @pytest.fixture(scope="module")
 def multilabel_train(tmp_path_factory, shared_keras_backbone, training_cache_dir):
-    from training.synthetic_multilabel import write_multilabel_dataset
+    from training.data.synthetic import write_multilabel_dataset
 
     root = tmp_path_factory.mktemp("ml-e2e")
     write_multilabel_dataset(root / "data", PER_SET, seed=11, width=640, height=360)

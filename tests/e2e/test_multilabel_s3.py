@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.test_dataset_s3 import upload_folder
-from training.multilabel_data import load_multilabel_dataset, parse_label_set
-from training.synthetic_multilabel import write_multilabel_dataset
+from training.data.dataset import load_multilabel_dataset, parse_label_set
+from training.data.synthetic import write_multilabel_dataset
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ def logged_keys(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("function_timeout_s", [LENIENT_TIMEOUT_S])
 def test_each_worker_in_one_process_keeps_the_function_logs(local_stack, stack_model_uri, tmp_path):
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     environment = function_environment(
         local_stack,

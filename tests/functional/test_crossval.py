@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from training.crossval import cross_validate, fit_final
-from training.dataset import DatasetError
-from training.thresholds import choose_thresholds, precision_guard
+from training.data.loading import DatasetError
+from training.fit.crossval import cross_validate
+from training.fit.lightgbm import fit_final
+from training.fit.thresholds import choose_thresholds, precision_guard
 
 LABELS = ["bus", "car", "empty"]
 # Small and quick: real LightGBM, fewer trees than the default.
@@ -270,11 +271,11 @@ def test_final_model_thresholds_are_exact_in_float32_onnx():
 
 def test_unsnapped_thresholds_would_flip_in_onnx():
     """Why fit_final snaps: the raw LightGBM model and its ONNX form disagree on this data."""
-    from training.crossval import _fit, resolve_params
+    from training.fit.lightgbm import fit_lightgbm, resolve_params
 
     features, y = _one_ulp_data()
     params = resolve_params({"n_estimators": 5, "min_child_samples": 2, "colsample_bytree": 1.0}, 0)
-    raw = _fit(features, y, params)
+    raw = fit_lightgbm(features, y, params)
     assert (raw.predict(features) == y).all()
     onnx_labels = _onnx_trees_probabilities(raw, features).argmax(axis=1)
     assert (onnx_labels[y == 1] == 0).all()  # every upper value goes the wrong way in float32
@@ -282,7 +283,7 @@ def test_unsnapped_thresholds_would_flip_in_onnx():
 
 def test_cross_fitting_gives_each_fold_its_own_features_from_its_training_frames_only():
     """fold_features(fold, train_idx): called once per fold, with exactly that fold's training frames."""
-    from training.crossval import grouped_folds
+    from training.fit.folds import grouped_folds
 
     features, y, groups = _data()
     calls = []

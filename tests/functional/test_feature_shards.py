@@ -26,17 +26,23 @@ from functions.settings import Settings
 from functions.stores.results import ResultsTable
 from infra.ops.backfill import BackfillRequest, run_backfill_locally
 from tests.fixtures.tiny_model import TINY_MODEL_VERSION, tiny_model_proto, write_tiny_model
-from training.crossval import cross_validate
-from training.dataset import load_dataset
-from training.featurize import featurize
-from training.heads import fit_head
-from training.neardup import dhash_groups, groups_of_hashes
-from training.shards import load_feature_shards
-from training.shards_train import train_from_shards
+from training.data.dataset import load_dataset
+from training.features.featurize import featurize
+from training.features.neardup import dhash_groups, groups_of_hashes
+from training.features.shards import load_feature_shards
+from training.fit.crossval import cross_validate
+from training.fit.heads import fit_head
+from training.pipeline import SingleLabel, StoredShards, TrainSettings, train
 
 BASE = {"bus": (200, 40, 40), "car": (40, 200, 40), "empty": (40, 40, 200)}
 PER_LABEL = 6
 FOLDS = 3
+
+
+def train_from_shards(source, features, out_dir, *, s3_client, backbone_from, folds, progress):
+    """The pipeline with the stored-shards source, as `camsort train --features` runs it."""
+    shards = StoredShards(source, features, backbone_from, s3_client)
+    return train(SingleLabel(), shards, out_dir, TrainSettings(folds=folds, progress=progress))
 
 
 def frame(label: str, seed: int) -> bytes:

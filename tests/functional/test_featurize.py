@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from functions.errors import ModelArtifactError
-from training.featurize import featurize
+from training.features.featurize import featurize
 
 
 def _tiny_backbone(path: Path, seed: int) -> np.ndarray:

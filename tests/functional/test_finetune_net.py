@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from export.backbone import keras_features
-from training.augment import DEFAULT_AUGMENTATION
-from training.finetune_net import STAGE_INPUTS, TrainableTop, TuneSettings, copy_backbone, frozen_activations
+from training.fit.augment import DEFAULT_AUGMENTATION
+from training.fit.finetune_net import (
+    STAGE_INPUTS,
+    TrainableTop,
+    TuneSettings,
+    copy_backbone,
+    frozen_activations,
+)
 
 pytestmark = pytest.mark.slow
 SHAS = [f"{i:064x}" for i in range(8)]

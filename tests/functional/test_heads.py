@@ -12,7 +12,7 @@ from export.merge import merge_backbone_and_trees
 from export.parity import PROBABILITIES_ATOL, check_tree_parity
 from functions.frames.manifest import INPUT_NAME
 from tests.functional.test_multilabel_export import backbone_features, frames, tiny_backbone
-from training.heads import HEADS, choose_head, cross_validate_heads, fit_head, head_to_onnx
+from training.fit.heads import HEADS, choose_head, cross_validate_heads, fit_head, head_to_onnx
 
 SMALL = {"n_estimators": 30, "num_leaves": 4, "min_child_samples": 3}
 

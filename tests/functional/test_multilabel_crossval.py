@@ -8,16 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from training.dataset import DatasetError
-from training.multilabel import (
-    RARE,
-    best_f1_threshold,
-    cross_validate_multilabel,
-    make_folds,
-    multilabel_guard,
-    multilabel_metrics,
-    stratification_classes,
-)
+from training.data.loading import DatasetError
+from training.fit.crossval import cross_validate_multilabel
+from training.fit.folds import RARE, make_folds, stratification_classes
+from training.fit.metrics import multilabel_metrics
+from training.fit.thresholds import best_f1_threshold, multilabel_guard
 
 LABELS = ["bus", "car", "night"]
 PARAMS = {"n_estimators": 40, "num_leaves": 4, "min_child_samples": 3, "colsample_bytree": 0.5}
@@ -139,7 +134,8 @@ def test_report_files_tables_and_heads(cv, tmp_path):
 
     from rich.console import Console
 
-    from training.multilabel_report import print_multilabel_tables, write_multilabel_report
+    from training.report.tables import print_multilabel_tables
+    from training.report.write import write_multilabel_report
 
     paths = write_multilabel_report(
         tmp_path,

@@ -18,7 +18,8 @@ from export.multilabel_trees import multilabel_lightgbm_to_onnx
 from export.parity import PROBABILITIES_ATOL, ParityError, check_tree_parity
 from functions.errors import ConfigurationError
 from functions.frames.manifest import FEATURE_SIZE, FEATURES_OUTPUT, INPUT_NAME
-from training.multilabel import MultiLabelHead, fit_lightgbm_per_label
+from training.fit.crossval import MultiLabelHead
+from training.fit.lightgbm import fit_lightgbm_per_label
 
 LABELS = ["bus", "car", "night"]
 SMALL_PARAMS = {"n_estimators": 30, "num_leaves": 4, "min_child_samples": 3, "colsample_bytree": 0.5}

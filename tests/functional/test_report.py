@@ -11,9 +11,11 @@ from rich.console import Console
 from sklearn.datasets import make_classification
 
 from functions.frames.manifest import Manifest
-from training.crossval import cross_validate
-from training.report import ReportPaths, print_cv_table, select_worst_frames, write_report
-from training.thresholds import precision_guard
+from training.fit.crossval import cross_validate
+from training.fit.thresholds import precision_guard
+from training.report.tables import print_cv_table
+from training.report.worst_frames import select_worst_frames
+from training.report.write import ReportPaths, write_report
 
 LABELS = ["bus", "car", "empty"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ from infra.local.stack import create_review_table
 from infra.ops.review import AwsTarget, ReviewQueueReader, review_export_command
 from tests.fixtures.aws import unique_name
 from tests.functional.test_handler import GREY, jpeg
-from training.dataset import UNLABELED_FOLDER
+from training.data.loading import UNLABELED_FOLDER
 
 
 def queue_frames(aws, table: str) -> list[dict]:

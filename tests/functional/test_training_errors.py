@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from camsort.cli import main
 from infra.local.moto_server import free_port
 from tests.fixtures.aws import aws_client
-from training.dataset import DatasetError, load_dataset
+from training.data.dataset import load_dataset
+from training.data.loading import DatasetError
 
 
 def test_train_reports_a_bad_dataset_without_a_traceback(tmp_path):

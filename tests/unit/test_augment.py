@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.augment import DEFAULT_AUGMENTATION, Augmentation, augmented_view
+from training.fit.augment import DEFAULT_AUGMENTATION, Augmentation, augmented_view
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""training.dataset on local folders: labels, extensions, skipped files, clear errors."""
+"""training.data.dataset on local folders: labels, extensions, skipped files, clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from functions.frames.image_loader import load_image
-from training.dataset import Dataset, DatasetError, load_dataset, parse_s3_uri
+from training.data.dataset import Dataset, load_dataset
+from training.data.loading import DatasetError, parse_s3_uri
 
 
 def copy_frames(src: Path, dst: Path, per_label: dict[str, int]) -> dict[str, list[Path]]:

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from tests.unit.test_dataset_local import copy_frames
-from training.dataset import UNLABELED_FOLDER, DatasetError, load_dataset
+from training.data.dataset import load_dataset
+from training.data.loading import UNLABELED_FOLDER, DatasetError
 
 
 def test_original_data_and_a_review_export_combine(tmp_path, synthetic_frames_dir):

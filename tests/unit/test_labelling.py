@@ -12,9 +12,9 @@ import pytest
 from infra.labelling import selection
 from infra.labelling.label_set import LABELS_FILE, SESSION_FILE, LabelSetError, LabelStore
 from infra.labelling.sample import SampleOptions, sample_command
-from training.dataset import DatasetError, load_dataset
-from training.label_files import parse_label_studio, parse_labels_text
-from training.multilabel_data import load_multilabel_dataset
+from training.data.dataset import load_dataset, load_multilabel_dataset
+from training.data.label_files import parse_label_studio, parse_labels_text
+from training.data.loading import DatasetError
 
 EVENTS = Path(__file__).resolve().parents[1] / "events" / "label_studio"
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -58,7 +58,7 @@ def test_margins_and_most_uncertain():
 
 @pytest.fixture
 def frames_dir(tmp_path) -> Path:
-    from training.synthetic import frame_jpeg
+    from training.data.synthetic import frame_jpeg
 
     for c, camera in enumerate(("cam-01", "cam-02")):
         for i in range(8):
@@ -170,8 +170,8 @@ def test_sampled_label_studio_tasks_round_trip_through_an_export(frames_dir, tmp
 
 
 def test_the_reports_worst_mistakes_link_back_to_the_labelling_page(frames_dir, tmp_path):
-    from training.label_files import link_to_label_sets
-    from training.report import WorstFrame
+    from training.data.label_files import link_to_label_sets
+    from training.report.worst_frames import WorstFrame
 
     rows = _sample(frames_dir, tmp_path / "set")
     LabelStore.open(tmp_path / "set").label([rows[2]["id"]], "car")

@@ -131,7 +131,7 @@ def test_rank_orders_the_infra_subpackages():
     assert rank("infra.soak.run") < rank("infra.demo.run") < rank("infra.ops.audit_report")
     assert rank("infra.demo.loop") < rank("infra.labelling.sample") < rank("infra.ops.review")
     assert rank("infra.ops.audit_report") < rank("infra.local.stack") < rank("infra.deploy.policy")
-    assert rank("infra.deploy.policy") < rank("infra") < rank("training.crossval")
+    assert rank("infra.deploy.policy") < rank("infra") < rank("training.fit.crossval")
 
 
 @pytest.mark.parametrize("top", LAYERS)

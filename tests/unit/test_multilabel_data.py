@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from training.dataset import DatasetError
-from training.multilabel_data import load_multilabel_dataset, parse_label_set
-from training.synthetic import frame_jpeg
-from training.synthetic_multilabel import (
+from training.data.dataset import load_multilabel_dataset, parse_label_set
+from training.data.loading import DatasetError
+from training.data.synthetic import (
     folder_name,
+    frame_jpeg,
     label_sets,
     multilabel_frame_jpeg,
     write_multilabel_dataset,

@@ -1,4 +1,4 @@
-"""training.neardup: copies of a frame share a group, distinct frames do not."""
+"""training.features.neardup: copies of a frame share a group, distinct frames do not."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from PIL import Image, ImageEnhance
 
 from functions.frames.image_loader import load_image
 from tests.fixtures.images import encode
-from training.neardup import DEFAULT_MAX_DISTANCE, dhash_bits, dhash_groups, hamming_distances
-from training.synthetic import frame_jpeg, frame_seed
+from training.data.synthetic import frame_jpeg, frame_seed
+from training.features.neardup import DEFAULT_MAX_DISTANCE, dhash_bits, dhash_groups, hamming_distances
 
 
 def loaded(data: bytes, name: str) -> np.ndarray:

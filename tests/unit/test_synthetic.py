@@ -1,4 +1,4 @@
-"""training.synthetic: seeded street-camera frames and the dataset folder layout."""
+"""training.data.synthetic: seeded street-camera frames and the dataset folder layout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from functions.frames.image_format import sniff_format
-from training.synthetic import LABELS, frame_jpeg, frame_seed, render_frame, write_dataset
+from training.data.synthetic import LABELS, frame_jpeg, frame_seed, render_frame, write_dataset
 
 
 def test_labels():

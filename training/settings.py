@@ -1,0 +1,75 @@
+"""What `camsort train` is asked for, and the training set every stage after loading works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.errors import ConfigurationError
+from training.features.neardup import NearDuplicateGroups
+from training.fit.finetune import SHIP_CHOICES
+from training.fit.finetune_net import TuneSettings
+
+PRECISION_CHOICES = ("auto", "fp32", "int8")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The options of one training run (the task and the feature source are passed beside them)."""
+
+    weights: str = "imagenet"  # imagenet | none | a notop .h5 path (features from the frames only)
+    folds: int = 5
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | int8 (features from the frames only)
+    head: str = "lightgbm"  # lightgbm | logistic | svm | auto
+    cache_dir: Path | str | None = None  # backbone + feature cache (default: $CAMSORT_CACHE_DIR)
+    calibration_size: int = 64  # int8 calibration frames
+    parity_sample: int = 16  # frames the export's parity gate runs on
+    params: dict[str, Any] | None = None  # LightGBM parameters over training.fit.lightgbm's defaults
+    target_precision: float | None = None  # single-label thresholds (default: training.fit.thresholds')
+    progress: bool = True
+    fine_tune: TuneSettings | None = None  # also fine-tune the top of the network (frames only)
+    fine_tune_ship: str = "always"  # always | if-better
+
+    def check(self) -> None:
+        """Refuse settings no stage could honour, before any work."""
+        if self.precision not in PRECISION_CHOICES:
+            raise ConfigurationError(
+                f"precision {self.precision!r}: choose one of {', '.join(PRECISION_CHOICES)}"
+            )
+        if self.folds < 2:
+            raise ConfigurationError(f"folds={self.folds}: cross-validation needs at least 2 folds")
+        if self.fine_tune is not None and self.fine_tune_ship not in SHIP_CHOICES:
+            raise ConfigurationError(
+                f"fine-tune ship {self.fine_tune_ship!r}: choose one of {', '.join(SHIP_CHOICES)}"
+            )
+
+
+@dataclass
+class TrainingSet:
+    """The labelled frames and their features, whatever the task and the feature source."""
+
+    labels: list[str]
+    y: np.ndarray  # int64 [N] (one label per frame) or uint8 [N, L] (label sets)
+    groups: NearDuplicateGroups
+    uris: list[str]
+    sha256s: list[str]
+    frames: Any  # uint8 [N, 224, 224, 3], or a training.report.worst_frames.FrameSource (on demand)
+    features: dict[str, np.ndarray]  # precision -> float32 [N, 2048]; the first is the reference
+    summary: dict[str, Any]  # the manifest's training_set (near_duplicates included)
+    report_summary: dict[str, Any]  # the report's dataset section
+    backbones: dict[str, Path] = field(default_factory=dict)  # precision -> ONNX backbone built here
+    keras_model: Any = None  # the Keras network the fp32 backbone came from (frames only)
+    featurize_stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)  # checks made while loading (stored shards)
+    sources: list[str] = field(
+        default_factory=list
+    )  # the frames' sources as given (labelling sets link back)
+
+    @property
+    def reference(self) -> str:
+        """The precision every head is first cross-validated on (fp32, or the stored features')."""
+        return next(iter(self.features))
