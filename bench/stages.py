@@ -246,7 +246,7 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
         bucket, key, etag = frame["bucket"], frame["key"], frame["etag"]
         source = f"s3://{bucket}/{key}"
         with watch("dup_check"):
-            app.table.existing_sequencers([(object_id(bucket, key), etag)])
+            app.table.existing_results([(object_id(bucket, key), etag)])  # as the handler reads it
         with watch("get_object"):
             stored = app.store.get_frame(bucket, key, etag=etag, max_bytes=settings.max_bytes)
         with watch("decode"):

@@ -4,8 +4,10 @@ Each run reconciles the versions last modified in the recent window (``[now - wi
 :mod:`functions.env` ``CAMSORT_AUDIT_WINDOW_MINUTES``) against the results table and the DLQ,
 with the same implementation as ``camsort audit`` (:func:`functions.archive.audit.run_audit`), and
 publishes ``Unaccounted`` (and ``Duplicated``, ``OrphanResults``, ``AuditedVersions``) as
-CloudWatch EMF; an alarm fires when ``Unaccounted`` > 0. It reads only; it never redrives
-(an operator runs ``camsort audit --redrive`` after looking).
+CloudWatch EMF; an alarm fires when ``Unaccounted`` > 0, and another when its heartbeat
+(``AuditHeartbeat``) is missing. It never redrives (an operator runs ``camsort audit --redrive``
+after looking); its one write is flushing the camera outboxes of the window's cameras, so that
+an event whose writer died goes out even when its camera has gone quiet.
 
 The window overlaps consecutive runs (window > schedule period + grace), so every version is
 audited at least once after its grace period; a bounded window keeps each run's cost flat.
@@ -25,12 +27,23 @@ from aws_lambda_powertools.metrics import MetricUnit
 from functions.archive.audit import DeadLetterReader, VersionLister, run_audit
 from functions.iam import declared_permissions
 from functions.observability import logger, metrics
-from functions.settings import load_audit_settings
+from functions.settings import AuditSettings, load_audit_settings
+from functions.state.camera_state import CameraStates
+from functions.state.event_bus import EventPublisher
+from functions.state.smoothing import SmoothingConfig
 from functions.stores.results import ResultsTable
 from functions.wiring import CLIENT_CONFIG
 
-# Every AWS call the audit function makes: its role grants these and nothing else.
-AUDIT_CALLS = (VersionLister, DeadLetterReader, ResultsTable.get_items, ResultsTable.iter_camera)
+# Every AWS call the audit function makes: its role grants these and nothing else. The state
+# table and the bus: it flushes the camera outboxes (a quiet camera's event still goes out).
+AUDIT_CALLS = (
+    VersionLister,
+    DeadLetterReader,
+    ResultsTable.get_items,
+    ResultsTable.iter_camera,
+    CameraStates,
+    EventPublisher,
+)
 # Unaccounted versions named in the log per run (the metric carries the count).
 _LOGGED = 50
 
@@ -71,6 +84,9 @@ def audit_once(
         now=now,
     )
     counts = report.counts
+    # Emitted only by a run that got this far: its absence (AuditHeartbeatAlarm, missing data
+    # breaching) says the audit stopped running or keeps failing.
+    metrics.add_metric(name="AuditHeartbeat", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="Unaccounted", unit=MetricUnit.Count, value=counts["unaccounted"])
     metrics.add_metric(name="Duplicated", unit=MetricUnit.Count, value=len(report.duplicated))
     metrics.add_metric(name="OrphanResults", unit=MetricUnit.Count, value=len(report.orphans))
@@ -81,9 +97,48 @@ def audit_once(
             "no result and not in the DLQ; run `camsort audit --redrive` to send it again",
             extra={"key": version.key, "version_id": version.version_id},
         )
+    if settings.state_table:
+        cameras = sorted(
+            {camera for v in report.versions if (camera := camera_of(v.key, settings.frames_prefix))}
+        )
+        flush_outboxes(_camera_states(settings, dynamodb_client), cameras)
     summary = report.to_json()
     logger.info(
         "audit done", extra={"counts": summary["counts"], "since": report.since, "until": report.until}
     )
     return {"counts": summary["counts"], "duplicated": len(report.duplicated), "orphans": len(report.orphans),
             "clean": report.clean}  # fmt: skip
+
+
+def camera_of(key: str, prefix: str) -> str | None:
+    """The first folder under the frames prefix (the camera, in the default layout)."""
+    rest = key[len(prefix) :] if key.startswith(prefix) else ""
+    return rest.split("/", 1)[0] if "/" in rest else None
+
+
+def _camera_states(settings: AuditSettings, dynamodb_client: Any) -> CameraStates:
+    publisher = None
+    if settings.event_bus:
+        publisher = EventPublisher(settings.event_bus, _events_client())
+    # The smoothing rule is not used by a flush (it only writes and publishes what is queued).
+    return CameraStates(settings.state_table or "", dynamodb_client, SmoothingConfig(), publisher)
+
+
+@cache
+def _events_client() -> Any:
+    return boto3.client("events", config=CLIENT_CONFIG)
+
+
+def flush_outboxes(states: CameraStates, cameras: list[str]) -> int:
+    """Write and publish what the cameras' outboxes still hold (changes whose writer died or
+    failed to publish, once stale: functions.state.outbox). Returns the events published; a camera
+    that fails is logged and counted (StateFailures), the others go on."""
+    published = 0
+    for camera in cameras:
+        try:
+            published += states.flush_outbox(camera)
+        except Exception as exc:
+            logger.error(f"{states.table_name}/{camera}: outbox not flushed ({exc})")
+            metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="OutboxFlushed", unit=MetricUnit.Count, value=published)
+    return published

@@ -1,9 +1,13 @@
-"""Everything the function calls AWS through, in one list.
+"""Everything each function calls AWS through, in one list per role.
 
-The function's IAM statements are derived from the ``@requires`` declarations on these
-(infra/deploy/policy.py); an adapter the function starts to use belongs here too, or the deployed
+The functions' IAM statements are derived from the ``@requires`` declarations on these
+(infra/deploy/policy.py); an adapter a function starts to use belongs here too, or the deployed
 role (and the local principal moto enforces) will refuse its calls. A separate module because
 the adapters import :mod:`functions.wiring`, which must not import them back.
+
+Methods rather than whole classes where a class also serves other callers: the results
+table's ``GetItem`` / ``Query`` readers (``get``, ``iter_camera``) belong to the CLI and the
+audit, so neither the classifier nor the HTTP function is granted them.
 """
 
 from __future__ import annotations
@@ -18,14 +22,35 @@ from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
 from functions.wiring import open_candidate
 
+# What the classifier writes and reads around one frame's result, whoever invokes it.
+_RESULT_CALLS: tuple[object, ...] = (ResultsTable.put_result, ResultsTable.existing_results)
+
+# `classify` (SQS) and `backfill` (S3 Batch Operations): one role.
 AWS_USERS: tuple[object, ...] = (
     FrameStore,
-    ResultsTable,
+    *_RESULT_CALLS,
+    ResultsTable.record_shadow,
+    ResultsTable.start_decode,  # a redelivered frame's decode mark (HTTP frames are never redelivered)
+    ResultsTable.finish_decode,
     fetch_model,
     open_job_model,
     ShardStore,
     ReviewQueue,
     open_candidate,
+    CameraStates,
+    EventPublisher,
+)
+
+# The Function URL's own function (serverless.yml `http`): it reads frames (and its model) and,
+# with write=true, records a result and its side effects. Its stage runs without tags and
+# without a shadow candidate (serverless.yml sets both off for it), so it may write no object
+# tag, read no other model version and write no feature shard.
+HTTP_USERS: tuple[object, ...] = (
+    FrameStore.get_frame,
+    FrameStore.head_frame,
+    *_RESULT_CALLS,
+    fetch_model,
+    ReviewQueue,
     CameraStates,
     EventPublisher,
 )

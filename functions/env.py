@@ -9,7 +9,7 @@ per container through :func:`functions.settings.load_settings`.
 MODEL_URI = "CAMSORT_MODEL_URI"
 # The sha256 of the one model.onnx this deployment may run (serverless.yml's modelSha256 param,
 # printed by `camsort upload-model`). Any other model is refused, whatever its manifest says.
-# Empty or unset: not pinned (local development only).
+# Required: empty or unset fails the cold start (a missing pin must never turn pinning off).
 MODEL_SHA256 = "CAMSORT_MODEL_SHA256"
 # DynamoDB results table name.
 RESULTS_TABLE = "CAMSORT_RESULTS_TABLE"
@@ -26,6 +26,13 @@ KEY_PATTERN = "CAMSORT_KEY_PATTERN"
 DEFAULT_KEY_PATTERN = (
     r"^(?P<camera>[^/]+)/(?:[^/]+/)*(?:(?P<captured>\d{8}T\d{6}(?:\d{3})?Z)(?:\.[^/.]*)?|[^/]+)$"
 )
+# A key's capture time is trusted only up to this many seconds after the object's LastModified
+# (S3's own clock, when it was uploaded): a frame cannot be captured after its upload, and a
+# camera clock running ahead would make every later frame "late" and freeze its state. Past
+# the skew the result's capture time is LastModified, and the item keeps the key's claim
+# (key_captured_at).
+CAPTURE_SKEW_SECONDS = "CAMSORT_CAPTURE_SKEW_SECONDS"
+DEFAULT_CAPTURE_SKEW_SECONDS = 300
 # Byte limit checked against the event's object size before any download.
 MAX_BYTES = "CAMSORT_MAX_BYTES"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -90,10 +97,11 @@ DEFAULT_AUDIT_WINDOW_MINUTES = 180
 # Minutes a version may wait for its result before it counts as unaccounted.
 AUDIT_GRACE_MINUTES = "CAMSORT_AUDIT_GRACE_MINUTES"
 DEFAULT_AUDIT_GRACE_MINUTES = 15
-# "full" (every version under the prefix) or "time-named" (each camera folder from the
-# window's start: frame names are capture timestamps, the default layout).
+# "time-named" (each camera folder, only the hours of the window: frame names are capture
+# timestamps, the default layout; the cost stays flat as the bucket grows) or "full" (every
+# version under the prefix: for other key layouts, and it grows with the bucket).
 AUDIT_LISTING = "CAMSORT_AUDIT_LISTING"
-DEFAULT_AUDIT_LISTING = "full"
+DEFAULT_AUDIT_LISTING = "time-named"
 
 # Read by boto3 itself: points every client at moto's server when running locally.
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"

@@ -121,7 +121,12 @@ class ModelIntegrityError(ModelArtifactError):
 
 
 class ModelNotPinnedError(ModelIntegrityError):
-    """model.onnx is not the model the deployment pins (CAMSORT_MODEL_SHA256)."""
+    """model.onnx is not the model the deployment pins (CAMSORT_MODEL_SHA256), or the pin of
+    whatever opens it (a shadow candidate's, a backfill job's)."""
+
+    def __init__(self, message: str, *, actual: str = "", pinned: str = ""):
+        super().__init__(message)
+        self.actual, self.pinned = actual, pinned
 
 
 class StorageError(CamsortError):

@@ -8,14 +8,17 @@ Requests (payload format 2.0, what a Function URL sends):
   path.
 * ``POST`` with ``{"s3": "s3://bucket/key"}`` (``Content-Type: application/json``): the
   object is read with the function's own role, so only what the role may read (the frames
-  prefix) can be classified. ``"write": true`` (or ``?write=true``) also records the result
-  item and tags, through the very same code as an S3 event; nothing is written otherwise.
+  prefix) can be classified, and a key outside the frames prefix is refused (``403``) before
+  any read. ``"write": true`` (or ``?write=true``) also records the result item and tags,
+  through the very same code as an S3 event; nothing is written otherwise. ``write`` is read
+  strictly: a JSON boolean or ``true`` / ``false``; anything else is a ``400``.
 
 Answers: ``200`` with the label (binary/multiclass) or labels (multi-label), ``top_label``,
 ``confidence``, every probability, ``model_version`` and ``model_sha256``; ``4xx`` with the
 loader's reason code and message for bad input (``400`` unreadable, ``413`` too many
 bytes/pixels, ``415`` not a JPEG/PNG, ``404`` no such object), ``405`` for other methods,
-``503`` for a transient failure. IAM authentication is done by the Function URL before
+``503`` for a transient failure, ``502`` for any other: a 5xx body carries the request id to
+quote (``request_id``), never the exception text, which goes to the log. IAM authentication is done by the Function URL before
 the function runs; the caller's identity arrives in ``requestContext.authorizer.iam``.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,6 +42,7 @@ from functions.errors import (
 )
 from functions.frames.events import FrameEvent
 from functions.frames.on_demand import classify_images, rejected
+from functions.observability import logger
 
 STATUS_FOR_REASON = {
     TooManyBytesError.reason: 413,
@@ -70,29 +75,33 @@ def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 def handle_http(event: dict[str, Any], get_app) -> dict[str, Any]:
     method = event["requestContext"]["http"].get("method", "")
+    request_id = str(event["requestContext"].get("requestId") or uuid.uuid4())
     if method != "POST":
         return respond(
             405, {"error": "method_not_allowed", "detail": f"{method}: POST an image or {{'s3': ...}}"}
         )
     try:
         data = _body(event)
+        query = parse_qs(event.get("rawQueryString") or "", keep_blank_values=True)
+        write = parse_write(query["write"][-1], "?write=") if "write" in query else False
     except ValueError as exc:
         return respond(400, {"error": "bad_request", "detail": str(exc)})
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    query = parse_qs(event.get("rawQueryString") or "")
-    write = query.get("write", ["false"])[-1].lower() == "true"
-    app = get_app()
     try:
+        app = get_app()
         if headers.get("content-type", "").split(";")[0].strip() in JSON_TYPES:
             try:
                 request = json.loads(data.decode("utf-8"))
                 uri = request["s3"]
-                write = write or bool(request.get("write", False))
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                if "write" in request:
+                    write = write or parse_write(request["write"], '"write"')
+            except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+                return respond(400, {"error": "bad_request", "detail": str(exc)})
+            except (KeyError, TypeError) as exc:
                 return respond(
                     400, {"error": "bad_request", "detail": f'expected {{"s3": "s3://bucket/key"}} ({exc!r})'}
                 )
-            return _classify_object(app, uri, write, event["requestContext"].get("requestId"))
+            return _classify_object(app, uri, write, request_id)
         if write:
             return respond(
                 400, {"error": "bad_request", "detail": 'write=true needs an S3 object: POST {"s3": ...}'}
@@ -102,10 +111,33 @@ def handle_http(event: dict[str, Any], get_app) -> dict[str, Any]:
             app.model, [("request body", data)], max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
         )[0]
         return _answer(answer)
-    except TransientError as exc:
-        return respond(503, {"error": "transient", "detail": str(exc)})
-    except CamsortError as exc:
-        return respond(502, {"error": type(exc).__name__, "detail": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - a 5xx names the request, never the exception
+        return server_error(exc, request_id)
+
+
+def parse_write(value: Any, where: str) -> bool:
+    """``write`` strictly: a JSON boolean or the text true / false (any case); anything else is a
+    ValueError (400), never read as true."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{where} must be true or false, not {value!r}")
+
+
+def server_error(exc: BaseException, request_id: str, status: int | None = None) -> dict[str, Any]:
+    """A 5xx answer: the request id to quote, the details in the log only (they may name
+    internal resources). 503 for a transient failure (retry), else 502 (or ``status``)."""
+    transient = isinstance(exc, TransientError)
+    status = status or (503 if transient else 502)
+    logger.error(
+        f"HTTP request {request_id} failed with {status}: {exc}",
+        extra={"request_id": request_id},
+        exc_info=None if isinstance(exc, CamsortError) else exc,
+    )
+    error = "transient" if transient else "internal_error"
+    hint = "retry later" if transient else "report the request id"
+    return respond(status, {"error": error, "request_id": request_id, "detail": f"{hint} ({request_id})"})
 
 
 def _body(event: dict[str, Any]) -> bytes:
@@ -129,6 +161,14 @@ def _classify_object(app, uri: str, write: bool, request_id: str | None) -> dict
         return respond(400, {"error": "bad_request", "detail": f"{uri!r}: write s3://bucket/key"})
     bucket, key = uri[5:].split("/", 1)
     settings = app.settings
+    if not key.startswith(settings.frames_prefix):  # refused before any read
+        return respond(
+            403,
+            {
+                "error": "forbidden",
+                "detail": f"{uri}: only keys under the frames prefix {settings.frames_prefix!r}",
+            },
+        )
     if write:
         from functions.frames.classify import classify_frames
 
@@ -150,8 +190,7 @@ def _classify_object(app, uri: str, write: bool, request_id: str | None) -> dict
         )
         outcome = classify_frames([frame], app)[0]
         if outcome.failed:
-            status = 503 if outcome.status == "transient" else 502
-            return respond(status, {"error": outcome.status, "detail": outcome.detail, "source": uri})
+            return server_error(outcome.error or RuntimeError(outcome.detail), request_id or "")
         if outcome.status == "rejected":
             return _answer(
                 {"source": uri, "status": "rejected", "reason": outcome.reason, "detail": outcome.detail}

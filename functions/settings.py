@@ -29,6 +29,7 @@ class Settings:
     key_pattern: re.Pattern[str] = re.compile(env.DEFAULT_KEY_PATTERN)
     max_bytes: int = env.DEFAULT_MAX_BYTES
     max_pixels: int = env.DEFAULT_MAX_PIXELS
+    capture_skew_seconds: int = env.DEFAULT_CAPTURE_SKEW_SECONDS
     max_decode_mib: int = env.DEFAULT_MAX_DECODE_MIB  # per frame (functions/frames/decode_cost.py)
     memory_mb: int | None = None  # the function's memory (Lambda sets it); None: unknown
     onnx_threads: int | None = None  # None: the CPUs this process may use
@@ -36,7 +37,9 @@ class Settings:
     # the results table is the record. A deployment whose S3-side tools read labels turns it on.
     write_tags: bool = False
     model_cache_dir: str = env.DEFAULT_MODEL_CACHE_DIR
-    model_sha256: str | None = None  # the pinned model; None: not pinned
+    # The pinned model (load_settings requires it); None only for apps built in process by tests
+    # and tools that pass their own ModelSession.
+    model_sha256: str | None = None
     review_table: str | None = None  # None: no review marking
     review_margin: float = env.DEFAULT_REVIEW_MARGIN
     review_per_hour: int = env.DEFAULT_REVIEW_PER_HOUR
@@ -59,12 +62,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         ),
         max_bytes=max_bytes_setting(environ),
         max_pixels=_positive_int(environ, env.MAX_PIXELS, env.DEFAULT_MAX_PIXELS),
+        capture_skew_seconds=_non_negative_int(
+            environ, env.CAPTURE_SKEW_SECONDS, env.DEFAULT_CAPTURE_SKEW_SECONDS
+        ),
         max_decode_mib=_positive_int(environ, env.MAX_DECODE_MIB, env.DEFAULT_MAX_DECODE_MIB),
         memory_mb=_positive_int(environ, env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, None),
         onnx_threads=_positive_int(environ, env.ONNX_THREADS, None),
         write_tags=_boolean(environ, env.WRITE_TAGS, False),
         model_cache_dir=environ.get(env.MODEL_CACHE_DIR, env.DEFAULT_MODEL_CACHE_DIR),
-        model_sha256=_sha256(environ, env.MODEL_SHA256),
+        model_sha256=_pin(environ),
         review_table=environ.get(env.REVIEW_TABLE, "").strip() or None,
         review_margin=_fraction(environ, env.REVIEW_MARGIN, env.DEFAULT_REVIEW_MARGIN),
         review_per_hour=_positive_int(environ, env.REVIEW_PER_HOUR, None) or env.DEFAULT_REVIEW_PER_HOUR,
@@ -75,6 +81,18 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         if environ.get(env.SMOOTHING, "").strip()
         else None,
     )
+
+
+def _pin(environ: Mapping[str, str]) -> str:
+    """The live model's pin: required, so that a missing or empty value never turns pinning off."""
+    pin = _sha256(environ, env.MODEL_SHA256)
+    if pin is None:
+        raise ConfigurationError(
+            f"environment variable {env.MODEL_SHA256} is empty or not set; the function runs only a pinned "
+            "model: deploy with --param=modelSha256=<sha256> (printed by `camsort upload-model`) or the "
+            "stage's deploy/<stage>.json"
+        )
+    return pin
 
 
 def max_bytes_setting(environ: Mapping[str, str] = os.environ) -> int:
@@ -150,6 +168,19 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int | None) ->
     return value
 
 
+def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value < 0:
+        raise ConfigurationError(f"environment variable {name}={raw!r} must be 0 or more")
+    return value
+
+
 def _sha256(environ: Mapping[str, str], name: str) -> str | None:
     raw = environ.get(name, "").strip().lower()
     if not raw:
@@ -184,6 +215,8 @@ class AuditSettings:
     audit_window_minutes: int = env.DEFAULT_AUDIT_WINDOW_MINUTES
     audit_grace_minutes: int = env.DEFAULT_AUDIT_GRACE_MINUTES
     audit_listing: str = env.DEFAULT_AUDIT_LISTING
+    state_table: str | None = None  # None: no camera outboxes to flush
+    event_bus: str | None = None
 
 
 def load_audit_settings(environ: Mapping[str, str] = os.environ) -> AuditSettings:
@@ -202,6 +235,8 @@ def load_audit_settings(environ: Mapping[str, str] = os.environ) -> AuditSetting
         ),
         audit_grace_minutes=_positive_int(environ, env.AUDIT_GRACE_MINUTES, env.DEFAULT_AUDIT_GRACE_MINUTES),
         audit_listing=listing,
+        state_table=environ.get(env.STATE_TABLE, "").strip() or None,
+        event_bus=environ.get(env.EVENT_BUS, "").strip() or None,
     )
     if settings.audit_grace_minutes >= settings.audit_window_minutes:
         raise ConfigurationError(

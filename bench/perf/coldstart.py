@@ -80,7 +80,7 @@ def summarize_cold_starts(runs: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def child_environment(endpoint_url: str, model_uri: str, table: str) -> dict[str, str]:
+def child_environment(endpoint_url: str, model_uri: str, table: str, model_sha256: str) -> dict[str, str]:
     from functions import env
     from infra.local.moto_server import LOCAL_AWS_ENV
 
@@ -90,6 +90,7 @@ def child_environment(endpoint_url: str, model_uri: str, table: str) -> dict[str
         **LOCAL_AWS_ENV,
         env.AWS_ENDPOINT_URL: endpoint_url,
         env.MODEL_URI: model_uri,
+        env.MODEL_SHA256: model_sha256,  # the function runs only a pinned model
         env.RESULTS_TABLE: table,
         "PYTHONPATH": repo,
         "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -129,13 +129,20 @@ def compute_seconds(model, frames: list[bytes], batch_size: int) -> list[float]:
     return seconds
 
 
-def deployed_settings(stack) -> Settings:
-    """The function's settings as the local system deploys it on ``stack`` (the model injected)."""
+def deployed_settings(stack, model_sha256: str) -> Settings:
+    """The function's settings as the local system deploys it on ``stack`` (the model injected,
+    pinned to its own sha256, as the deployment pins the one it runs)."""
     from functions import env
     from functions.settings import load_settings
     from infra.local.function_env import stack_settings
 
-    return load_settings({env.MODEL_URI: "bench: model injected", **stack_settings(stack.names)})
+    return load_settings(
+        {
+            env.MODEL_URI: "bench: model injected",
+            env.MODEL_SHA256: model_sha256,
+            **stack_settings(stack.names),
+        }
+    )
 
 
 def run_cells(

@@ -179,12 +179,12 @@ def _measure_handler(
             os.environ.setdefault(name, value)
         stack = create_local_stack(server.endpoint_url, StackNames.for_stage("perf"))
         frames = frame_bytes[: options.latency_frames]
-        # The deployed function's settings (state, review, bus: what the first table's handler runs).
-        settings = deployed_settings(stack)
-        table = (server.endpoint_url, stack.names.bucket, settings)
         for precision in PRECISIONS:
             path = results["paths"][precision]
             model = ModelSession.open(str(model_dirs[precision]), threads=cpus)
+            # The deployed function's settings (state, review, bus: what the first table's handler
+            # runs), pinned to the model it runs.
+            table = (server.endpoint_url, stack.names.bucket, deployed_settings(stack, model.sha256))
             path["latency"] = run_cells(
                 *table,
                 model,
@@ -264,10 +264,13 @@ def _cold_starts(
     """``options.cold_starts`` fresh processes, each loading the model from S3 and classifying one frame."""
     from bench.perf.coldstart import child_environment, cold_start_once, summarize_cold_starts
     from bench.perf.latency import s3_sqs_events, upload_frames
+    from functions.frames.manifest import read_manifest
     from infra.local.stack import upload_model
 
     model_uri = upload_model(stack, model_dir, version=f"perf-{precision}")
-    environment = child_environment(stack.endpoint_url, model_uri, stack.names.table)
+    environment = child_environment(
+        stack.endpoint_url, model_uri, stack.names.table, read_manifest(model_dir).model_sha256
+    )
     runs = []
     for attempt in range(options.cold_starts):
         update("fresh process", attempt, options.cold_starts)

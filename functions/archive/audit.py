@@ -7,7 +7,8 @@ results table's :meth:`functions.stores.results.ResultsTable.get_items` / ``iter
 accounting implementation. Used by ``camsort audit``, the scheduled audit function
 (:mod:`functions.audit_handler`), the demo and the soak.
 
-Reading the DLQ without consuming it: SQS has no "peek". Each message is received with a
+Reading the DLQ without consuming it: SQS has no "peek". Until the queue's approximate count
+is read (or a few long polls come back empty), each message is received with a
 short visibility timeout (hidden, so that one pass reads each message once), and made visible
 again at once with ``ChangeMessageVisibility(0)``; nothing is deleted. Receiving with
 ``VisibilityTimeout=0`` instead would hand the same few messages back on every call and never
@@ -95,23 +96,47 @@ class DeadLetterReader:
         self._sqs = sqs_client
         self.queue_url = queue_url
 
-    @requires("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", resource="dead-letter-queue")
-    def bodies(self, *, hide_s: int = 30) -> list[str]:
+    @requires(
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        resource="dead-letter-queue",
+    )
+    def bodies(self, *, hide_s: int = 30, wait_s: int = 5, empty_polls: int = 3) -> list[str]:
+        """Every message the queue holds, as far as SQS lets one see them.
+
+        Reads until the queue's ApproximateNumberOfMessages is reached, or ``empty_polls`` long
+        polls (``wait_s`` each) in a row come back empty. One empty short poll proves nothing:
+        a receive samples only some of SQS's servers, so it can return nothing from a queue that
+        holds messages. An empty queue costs one GetQueueAttributes and no receive.
+        """
+        expected = self.approximate_count()
         read: list[dict[str, Any]] = []
+        empty = 0
         try:
-            while True:
+            while len(read) < expected and empty < empty_polls:
                 messages = self._sqs.receive_message(
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=_SQS_BATCH,
                     VisibilityTimeout=hide_s,
-                    WaitTimeSeconds=0,
+                    WaitTimeSeconds=wait_s,
                 ).get("Messages", [])
-                if not messages:
-                    break
+                empty = 0 if messages else empty + 1
                 read.extend(messages)
+        except (ClientError, BotoCoreError) as exc:
+            raise _aws_error(exc, self.queue_url, "SQS ReceiveMessage") from exc
         finally:
             self._release(read)
         return [message["Body"] for message in read]
+
+    def approximate_count(self) -> int:
+        try:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _aws_error(exc, self.queue_url, "SQS GetQueueAttributes") from exc
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
 
     def _release(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), _SQS_BATCH):

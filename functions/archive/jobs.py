@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from functions.errors import CamsortError
+from functions.errors import CamsortError, ModelNotPinnedError
 from functions.frames.model import ModelSession
 from functions.iam import requires
 from functions.wiring import App
@@ -93,21 +93,24 @@ def parse_job_arguments(arguments: Mapping[str, str]) -> JobArguments:
     )
 
 
-ModelOpener = Callable[[str, App], ModelSession]
+ModelOpener = Callable[[str, str, App], ModelSession]
 
 _models: dict[tuple[str, str], ModelSession] = {}
 _models_lock = threading.Lock()
 
 
 @requires("s3:GetObject", resource="job-models")
-def open_job_model(uri: str, app: App) -> ModelSession:
-    """Open another model artifact with the live model's settings; its own cache directory."""
+def open_job_model(uri: str, sha256: str, app: App) -> ModelSession:
+    """Open another model artifact, pinned to the job's ``sha256``, with the live model's
+    settings and its own cache directory. The pin is checked on the bytes before onnxruntime
+    creates (and warms up) a session: another model is never loaded, let alone run."""
     digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
     return ModelSession.open(
         uri,
         s3_client=app.store.s3_client,
         cache_dir=f"{app.settings.model_cache_dir}-job-{digest}",
         threads=app.settings.onnx_threads,
+        pinned_sha256=sha256,
     )
 
 
@@ -130,12 +133,13 @@ def job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_jo
     with _models_lock:
         model = _models.get(cache_key)
         if model is None:
-            model = open_model(arguments.model_uri, app)
-            if model.sha256 != arguments.model_sha256:
+            try:
+                model = open_model(arguments.model_uri, arguments.model_sha256, app)
+            except ModelNotPinnedError as exc:  # refused before any session was created
                 raise JobArgumentsError(
-                    f"{arguments.model_uri}: model sha256 {model.sha256} is not the job's pin "
+                    f"{arguments.model_uri}: model sha256 {exc.actual} is not the job's pin "
                     f"{arguments.model_sha256}; the artifact changed since the job was created"
-                )
+                ) from exc
             if model.manifest.model_version != arguments.model_version:
                 raise JobArgumentsError(
                     f"{arguments.model_uri}: manifest says model version {model.manifest.model_version}, "

@@ -6,11 +6,11 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    HeadObject, so every frame knows its result item key and size before any download;
 2. redelivery check: one BatchGetItem for the whole invocation, only when some frame may be
    a redelivery (SQS ApproximateReceiveCount > 1, or a source without that count); a frame
-   whose item already holds an equal or newer sequencer is a ``duplicate`` and costs nothing
-   more. (The conditional PutItem is the guarantee; this look-up only saves the download and
-   the inference when SQS redelivers a message, e.g. after another record of it failed. On
-   first deliveries it would cost a round trip and a read per frame to find, almost always,
-   nothing.)
+   whose item already holds an equal or newer sequencer is a ``duplicate``: no download, no
+   inference, only the side effects its result may still lack (functions/frames/effects.py).
+   (The conditional PutItem is the guarantee; this look-up only saves the download and the
+   inference when SQS redelivers a message, e.g. after another record of it failed. On first
+   deliveries it would cost a round trip and a read per frame to find, almost always, nothing.)
 3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
 4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image`` under the
    container's decode budget (``App.decode``). A redelivered frame (SQS receive count > 1) is
@@ -21,7 +21,8 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    thresholds;
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
-   skipped as a duplicate.
+   skipped as a duplicate. After the write (or on finding the result already written): the
+   review mark and the camera state (functions/frames/effects.py), at least once.
 
 Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
 (:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -51,12 +52,13 @@ from functions.errors import (
     TransientError,
 )
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.effects import follow_result
 from functions.frames.events import FrameEvent
-from functions.frames.keys import KeyInfo, format_timestamp, parse_key
+from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome, Status
 from functions.frames.outputs import answer_fields, answer_tags
-from functions.frames.review import mark_for_review
+from functions.frames.review import reason_for
 from functions.frames.shadow import run_shadow
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
@@ -158,16 +160,22 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
         for w in work
     ]
     try:
-        existing = app.table.existing_sequencers(keys)
+        existing = app.table.existing_results(keys)
     except Exception as exc:  # only an optimisation: the conditional write decides
         logger.warning(f"{app.table.table_name}: duplicate look-up failed ({exc}); continuing without it")
         return work
-    remaining = []
+    remaining, found = [], []
     for item, key in zip(work, keys, strict=True):
-        if key in existing and existing[key] >= item.frame.sequencer:
+        stored = existing[key].get("sequencer", "") if key in existing else None
+        if stored is not None and stored >= item.frame.sequencer:
             outcomes[item.index] = FrameOutcome(item.frame, "duplicate", detail="result already recorded")
+            if stored == item.frame.sequencer:  # this very event's result, not a newer event's
+                found.append(existing[key])
         else:
             remaining.append(item)
+    # This event's first delivery may have died right after its write: complete what its result
+    # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
+    map_each(app.pool, lambda result: follow_result(app, result), found)
     return remaining
 
 
@@ -256,11 +264,10 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
         )
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
+    result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
     written = app.table.put_result(result)
-    if written:
-        mark_for_review(app, result, decision)
-    if written and app.camera_state and not app.result_model_version:  # the live model only
-        app.camera_state.observe_result(result)  # never raises: the result is committed
+    if written:  # committed: its side effects follow (never raises); a redelivery of this event
+        follow_result(app, result)  # that finds it written completes them (_skip_duplicates)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",
@@ -345,6 +352,13 @@ def base_item(
     """The fields every result item has, whatever its status (public: the bench writes the same items)."""
     model = app.model
     captured = key_info.captured_at if key_info else None
+    # Trusted within the skew of the upload (LastModified; before a download, the event time,
+    # which S3 sets alike): a camera clock running ahead falls back to LastModified.
+    uploaded = stored.last_modified if stored is not None else _event_moment(frame)
+    skew = timedelta(seconds=app.settings.capture_skew_seconds)
+    claimed = captured if captured is not None and is_ahead(captured, uploaded or app.now(), skew) else None
+    if claimed is not None:
+        captured = None
     if captured is None and stored is not None:
         captured = stored.last_modified
     captured_at = format_timestamp(captured) if captured else _event_time(frame)
@@ -360,6 +374,8 @@ def base_item(
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
         "camera_id": key_info.camera_id if key_info is not None and indexed else None,
         "captured_at": captured_at if indexed else None,
+        # The key's capture time when it was not trusted (ahead of the upload by more than the skew).
+        "key_captured_at": format_timestamp(claimed) if claimed is not None and indexed else None,
         "frame_version": object_version if app.result_model_version else None,
         "etag": etag,
         "version_id": version_id,
@@ -375,12 +391,18 @@ def base_item(
 
 def _event_time(frame: FrameEvent) -> str | None:
     """Capture time of a frame rejected before download: S3's event time ~ LastModified."""
+    moment = _event_moment(frame)
+    return format_timestamp(moment) if moment else None
+
+
+def _event_moment(frame: FrameEvent) -> datetime | None:
     if not frame.event_time:
         return None
     try:
-        return format_timestamp(datetime.fromisoformat(frame.event_time.replace("Z", "+00:00")))
+        moment = datetime.fromisoformat(frame.event_time.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _elapsed_ms(item: _Work, app: App) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from functions.errors import UnexpectedKeyError
 
@@ -71,6 +71,13 @@ def parse_capture_time(text: str, key: str = "<key>") -> datetime:
     raise UnexpectedKeyError(
         f"{key}: capture time {text!r} is neither YYYYMMDDTHHMMSS[mmm]Z, ISO 8601 (UTC) nor epoch milliseconds"
     )
+
+
+def is_ahead(claimed: datetime, reference: datetime, skew: timedelta) -> bool:
+    """True when a key's capture time ``claimed`` lies more than ``skew`` after ``reference``
+    (the object's LastModified): a frame is not captured after its upload, so such a time is
+    a camera clock running ahead, and trusting it would make the camera's later frames late."""
+    return claimed - reference > skew
 
 
 def format_timestamp(moment: datetime) -> str:

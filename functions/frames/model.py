@@ -172,7 +172,9 @@ class ModelSession:
                 raise ModelNotPinnedError(
                     f"{uri}: model.onnx has sha256 {manifest.model_sha256}, but this deployment pins "
                     f"{pinned_sha256} ({env.MODEL_SHA256}); nothing is classified with it. Upload the "
-                    "pinned model again, or deploy the new one with its sha256 (camsort upload-model)"
+                    "pinned model again, or deploy the new one with its sha256 (camsort upload-model)",
+                    actual=manifest.model_sha256,
+                    pinned=pinned_sha256.lower(),
                 )
         except ModelIntegrityError:
             if uri.startswith("s3://"):  # drop the refused download: the next init fetches again

@@ -5,9 +5,12 @@ A frame goes to review when the live model left it ``unknown`` or decided it wit
 the most. Marking is rate-limited per camera and clock hour (the queue adapter's conditional
 counter), so one camera pointed at a wall cannot fill the queue.
 
-:func:`review_reason` and :func:`quota_window` are pure; :func:`mark_for_review` runs after
-the live result is written and never fails the frame: the result is already committed, and a
-missed review mark only costs one example for the next training set.
+:func:`review_reason` and :func:`quota_window` are pure. The reason is recorded in the result
+item itself (``review_reason``, :func:`reason_for`), so that the mark follows from the
+committed result: :func:`mark_for_review` runs after the write, and again when a redelivery
+finds the result already written (functions/frames/effects.py). It never fails the frame: the
+result is already committed, and a missed review mark only costs one example for the next
+training set (counted as ``ReviewFailures``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from functions.observability import logger, metrics
 from functions.stores.storage import TAG_PREFIX
 
 if TYPE_CHECKING:
+    from functions.stores.review_queue import ReviewQueue
     from functions.wiring import App
 
 REVIEW_TAG = f"{TAG_PREFIX}review"
@@ -56,29 +60,40 @@ def quota_window(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H")
 
 
-def mark_for_review(app: App, result: dict[str, Any], decision: Decision | LabelSetDecision) -> str | None:
-    """Mark one written ``ok`` result for review when it qualifies; returns the reason or None.
+def reason_for(app: App, decision: Decision | LabelSetDecision, camera_id: str | None) -> str | None:
+    """The review reason a live result records (``review_reason``), or None: review disabled,
+    no camera to rate-limit on (an unexpected key), or a confident answer."""
+    if app.review is None or not camera_id or app.result_model_version:
+        return None
+    return review_reason(decision, app.model.manifest.thresholds, app.settings.review_margin)
 
-    Order: quota (conditional counter) -> index entry -> tag. The index entry is the record
-    a reviewer works from; the tag (``camsort-review=1``, merged with the live tags) lets S3
-    lifecycle rules and replication keep such frames. Never raises.
+
+def mark_for_review(app: App, result: dict[str, Any]) -> str | None:
+    """Queue one committed ``ok`` result that records a ``review_reason``; returns the reason or None.
+
+    Order: quota (conditional counter) -> index entry (conditional: a redelivery that finds
+    the entry queued adds nothing) -> tag. The entry is the record a reviewer works from; the
+    tag (``camsort-review=1``, merged with the live tags) lets S3 lifecycle rules and
+    replication keep such frames. A slot whose entry was not added (already queued, or the
+    write failed) is given back, so neither a redelivery nor a failure spends the quota.
+    Never raises: a failure is logged and counted (``ReviewFailures``).
     """
-    queue = app.review
-    if queue is None or not result.get("camera_id"):
-        return None  # review disabled, or an unexpected key (no camera to rate-limit on)
-    reason = review_reason(decision, app.model.manifest.thresholds, app.settings.review_margin)
-    if reason is None:
+    queue, reason = app.review, result.get("review_reason")
+    if queue is None or not reason or not result.get("camera_id"):
         return None
     uri = f"s3://{result['bucket']}/{result['key']}"
+    camera_id, now = result["camera_id"], app.now()
+    window, taken, added = quota_window(now), False, False
     try:
-        now = app.now()
-        if not queue.take_quota(
-            result["camera_id"], quota_window(now), app.settings.review_per_hour, now + QUOTA_TTL
-        ):
+        taken = queue.take_quota(camera_id, window, app.settings.review_per_hour, now + QUOTA_TTL)
+        if not taken:
             metrics.add_metric(name="ReviewRateLimited", unit=MetricUnit.Count, value=1)
             return None
-        queue.add_entry(result | {"review_reason": reason, "marked_at": result.get("processed_at")})
-        if app.settings.write_tags:
+        added = queue.add_entry(result | {"marked_at": result.get("processed_at")})
+        if not added:
+            _give_back(queue, camera_id, window, uri)
+            taken = False
+        if app.settings.write_tags:  # again on a redelivery: the merge is idempotent
             app.store.tag_frame(
                 result["bucket"],
                 result["key"],
@@ -90,7 +105,19 @@ def mark_for_review(app: App, result: dict[str, Any], decision: Decision | Label
         logger.warning(
             f"{uri}: review marking failed ({exc}); the result stands", extra={"key": result["key"]}
         )
-        metrics.add_metric(name="ReviewMarkFailures", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="ReviewFailures", unit=MetricUnit.Count, value=1)
+        if taken and not added:
+            _give_back(queue, camera_id, window, uri)
         return None
-    metrics.add_metric(name="ReviewMarked", unit=MetricUnit.Count, value=1)
+    if added:
+        metrics.add_metric(name="ReviewMarked", unit=MetricUnit.Count, value=1)
     return reason
+
+
+def _give_back(queue: ReviewQueue, camera_id: str, window: str, uri: str) -> None:
+    """Return a quota slot; a failure to do so is counted, never raised."""
+    try:
+        queue.release_quota(camera_id, window)
+    except Exception as exc:
+        logger.warning(f"{uri}: review quota slot of {camera_id} ({window}) not returned ({exc})")
+        metrics.add_metric(name="ReviewFailures", unit=MetricUnit.Count, value=1)

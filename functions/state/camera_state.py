@@ -31,15 +31,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.observability import logger
+from functions.observability import logger, metrics
 from functions.state.episodes import Advance, CameraState, Episode, advance
 from functions.state.event_bus import EventPublisher
+from functions.state.outbox import bounded, due, published_form, queued
 from functions.state.smoothing import Frame, SmoothingConfig
 from functions.stores.dynamo import conditional_write, table_error
 from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
@@ -53,12 +55,6 @@ EVENT_PREFIX = "event#"
 # attempts; the bound is generous because a frame that gives up is missing from the state.
 MAX_ATTEMPTS = 30
 MAX_BACKOFF_S = 0.25
-# Outbox bound: events kept in the state item until written / published (the item stays small).
-MAX_OUTBOX = 20
-# Outbox entries carry the state version that queued them; another writer publishes an entry
-# only once it has waited this many commits (its own writer failed to publish or clear it).
-QUEUED_AT = "queued_at_version"
-STALE_AFTER = 5
 
 
 class StateTableError(ResultsTableError):
@@ -111,10 +107,13 @@ class CameraStates:
     # --- the classifier's entry point ------------------------------------------------------
 
     def observe_result(self, result: dict[str, Any]) -> Observation | None:
-        """Feed one written result item; never raises (the result is already committed).
+        """Feed one committed result item; never raises (the result is already committed).
 
-        Only ``ok`` results of a known camera count. A failure is logged with the key: the
-        frame is then missing from the state, which the next frames of the camera outvote.
+        Only ``ok`` results of a known camera count. Called again when a redelivery finds the
+        result already written: the window insert is idempotent, and the redelivery flushes
+        what the frame's first writer left in the outbox. A failure is logged with the key and
+        counted (``StateFailures``): the frame is then missing from the state, which the next
+        frames of the camera outvote.
         """
         camera_id = result.get("camera_id")
         if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
@@ -132,6 +131,7 @@ class CameraStates:
             return self.observe(camera_id, frame)
         except Exception as exc:
             logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {key}: {exc}")
+            metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
             return None
 
     def observe(self, camera_id: str, frame: Frame) -> Observation:
@@ -140,10 +140,15 @@ class CameraStates:
             current = self.load(camera_id)
             step = advance(current, frame, rule)
             if step.state == current:
-                return Observation(camera_id, step.outcome, current.state, attempts=attempt)
-            committed = self._commit(current, step)
+                # Already counted: a redelivery. Its first writer may have died between the
+                # commit and the flush, so write the open event and publish what it queued.
+                published = self._flush(current, own_frame=frame.key) if step.outcome == "duplicate" else 0
+                return Observation(
+                    camera_id, step.outcome, current.state, published=published, attempts=attempt
+                )
+            committed = self._commit(current, step, frame.key)
             if committed is not None:
-                published = self._flush(committed, current)
+                published = self._flush(committed, previous=current, own_version=committed.version)
                 changed = bool(step.opened and step.opened.is_change)
                 return Observation(camera_id, step.outcome, committed.state, changed, published, attempt)
             # Lost the race: someone else wrote this camera since we read it. Back off a little
@@ -172,7 +177,14 @@ class CameraStates:
     # --- writes ----------------------------------------------------------------------------
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def _commit(self, current: CameraState, step: Advance) -> CameraState | None:
+    def flush_outbox(self, camera_id: str) -> int:
+        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
+        a quiet camera's event goes out): the open event, every unwritten closed one, and the
+        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
+        published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id))
+
+    def _commit(self, current: CameraState, step: Advance, frame: str) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.
 
         One item, one conditional PutItem: the commit point. (Not a transaction with the event
@@ -180,14 +192,16 @@ class CameraStates:
         Besides, moto rolls a failed transaction back by restoring a snapshot of the whole
         table, which would erase a concurrent writer's commit.) None: lost the race.
         """
-        new_state = step.state
+        new_state, dropped = step.state, 0
         if step.closed:
-            new_state = replace(
-                new_state, unwritten=(*new_state.unwritten, step.closed.to_item())[-MAX_OUTBOX:]
-            )
+            unwritten, dropped = bounded((*new_state.unwritten, step.closed.to_item()))
+            new_state = replace(new_state, unwritten=unwritten)
         if step.opened and step.opened.is_change:
-            queued = step.opened.detail() | {QUEUED_AT: current.version + 1}
-            new_state = replace(new_state, unpublished=(*new_state.unpublished, queued)[-MAX_OUTBOX:])
+            entry = queued(step.opened.detail(), version=current.version + 1, frame=frame, at=self._now())
+            unpublished, lost = bounded((*new_state.unpublished, entry))
+            new_state = replace(new_state, unpublished=unpublished)
+            # Without a bus the changes wait for a stage that adds one: the bound is expected there.
+            dropped += lost if self.publisher is not None else 0
         new_state = replace(new_state, version=current.version + 1)
         if current.version == 0:
             condition = "attribute_not_exists(#v)"
@@ -206,30 +220,46 @@ class CameraStates:
             ),
             lambda exc: self._error(exc, current.camera_id, "PutItem"),
         )
+        if written and dropped:  # the bound pushed events out: they are never written / published
+            logger.error(
+                f"{self.table_name}/{current.camera_id}: outbox full, {dropped} oldest event(s) dropped"
+            )
+            metrics.add_metric(name="OutboxDropped", unit=MetricUnit.Count, value=dropped)
         return new_state if written else None
 
-    def _flush(self, state: CameraState, previous: CameraState) -> int:
-        """After a commit: write the event items, publish the changes, clear the outbox.
+    def _flush(
+        self,
+        state: CameraState,
+        previous: CameraState | None = None,
+        *,
+        own_version: int | None = None,
+        own_frame: str | None = None,
+    ) -> int:
+        """Write the event items, publish the changes that are due, clear the outbox.
 
-        Every step is idempotent and anything that fails stays in the outbox for the camera's
-        next frame (events at least once: subscribers dedupe on ``event_id``). Returns the
-        number of events published.
+        After a commit (``previous``: the state it replaced, ``own_version``: its version), on a
+        redelivery (``own_frame``) or from the audit (neither). Every step is idempotent and
+        anything that fails stays in the outbox for a later flush (events at least once:
+        subscribers dedupe on ``event_id``). Returns the number of events published.
         """
         episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
-        if state.episode and state.episode != previous.episode:
-            episodes.append(state.episode)
+        if state.episode and (previous is None or state.episode != previous.episode):
+            episodes.append(state.episode)  # a redelivery / the audit: its writer may have died first
         written = True
         for episode in episodes:
             written = self._put_event(episode, state.version) and written
-        # Publish what this commit queued, and what has waited STALE_AFTER commits (its writer
-        # failed to publish or to clear it): concurrent writers do not publish each other's.
-        waited = {str(d["event_id"]): state.version - int(d.get(QUEUED_AT, 0)) for d in state.unpublished}
-        due = [d for d in state.unpublished if not 0 < waited[str(d["event_id"])] < STALE_AFTER]
+        chosen = due(
+            state.unpublished,
+            version=state.version,
+            now=self._now(),
+            own_version=own_version,
+            own_frame=own_frame,
+        )
         published: list[str] = []
-        if due and self.publisher is not None:
+        if chosen and self.publisher is not None:
             try:
-                self.publisher.publish([{k: v for k, v in d.items() if k != QUEUED_AT} for d in due])
-                published = [str(d["event_id"]) for d in due]
+                self.publisher.publish([published_form(d) for d in chosen])
+                published = [str(d["event_id"]) for d in chosen]
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
         written_numbers = [int(item["number"]) for item in state.unwritten] if written else []

@@ -198,13 +198,21 @@ class ResultsTable:
 
     @requires("dynamodb:BatchGetItem", resource="results-table")
     def existing_sequencers(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """``{(object_id, object_version): sequencer}`` for the keys that already have a result.
-
-        One BatchGetItem round trip per 100 keys (plus retries of unprocessed keys): the
-        cheap look-up that lets a redelivered message skip the download and the inference.
-        """
+        """``{(object_id, object_version): sequencer}`` for the keys that already have a result
+        (``camsort backfill --only-missing``: which frames still lack one)."""
         found = self.get_items(keys, attributes=(PARTITION_KEY, SORT_KEY, "sequencer"))
         return {key: item.get("sequencer", "") for key, item in found.items()}
+
+    @requires("dynamodb:BatchGetItem", resource="results-table")
+    def existing_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """``{(object_id, object_version): item}`` for the keys that already have a result.
+
+        One BatchGetItem round trip per 100 keys (plus retries of unprocessed keys): the
+        look-up that lets a redelivered message skip the download and the inference, and
+        complete the side effects of the result it finds. Whole items: a read costs the
+        item's size whatever a projection leaves out, and the side effects need the answer.
+        """
+        return self.get_items(keys)
 
     @requires("dynamodb:BatchGetItem", resource="results-table")
     def get_items(

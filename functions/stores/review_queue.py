@@ -60,6 +60,23 @@ class ReviewQueue:
             lambda exc: self._error(exc, where, "UpdateItem"),
         )
 
+    @requires("dynamodb:UpdateItem", resource="review-table")
+    def release_quota(self, camera_id: str, window: str) -> bool:
+        """Give back one mark taken by :meth:`take_quota` whose entry was not added; False when
+        the counter is already at 0 (nothing to give back)."""
+        where = f"{self.table_name}/{camera_id}/{QUOTA_ENTRY}{window}"
+        return conditional_write(
+            lambda: self._ddb.update_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": QUOTA_ENTRY + window}},
+                UpdateExpression="ADD #n :minus_one",
+                ConditionExpression="#n > :zero",
+                ExpressionAttributeNames={"#n": "marked"},
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+            ),
+            lambda exc: self._error(exc, where, "UpdateItem"),
+        )
+
     @requires("dynamodb:PutItem", resource="review-table")
     def add_entry(self, item: dict[str, Any]) -> bool:
         """Queue one frame (a result item plus ``review_reason``); False when already queued."""

@@ -215,6 +215,13 @@ def function_permissions(users: Iterable[Any] | None = None) -> dict[str, tuple[
     return actions_by_resource(declared_permissions(*users))
 
 
+def http_permissions() -> dict[str, tuple[str, ...]]:
+    """``{logical resource: actions}`` of the HTTP function (the Function URL's own role)."""
+    from functions.aws_users import HTTP_USERS
+
+    return actions_by_resource(declared_permissions(*HTTP_USERS))
+
+
 def audit_permissions() -> dict[str, tuple[str, ...]]:
     """``{logical resource: actions}`` the scheduled audit function declares (its own role)."""
     from functions.audit_handler import audit_permissions as declared
@@ -256,8 +263,17 @@ def grants(statement_list: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return pairs
 
 
-def main() -> None:
-    """Print the classify function's statements as they belong in serverless.yml."""
+ROLES = {"classify": function_permissions, "http": http_permissions, "audit": audit_permissions}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print a function's statements as they belong in serverless.yml (default: classify;
+    ``python -m infra.deploy.policy http`` / ``audit`` for the others)."""
+    import sys
+
+    role = (list(argv) if argv is not None else sys.argv[1:] or ["classify"])[0]
+    if role not in ROLES:
+        raise SystemExit(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     import yaml
 
     class IndentedDumper(yaml.SafeDumper):
@@ -267,7 +283,7 @@ def main() -> None:
             return super().increase_indent(flow, False)
 
     # Through JSON: no YAML anchors for the table ARN that two statements share.
-    derived = json.loads(json.dumps(statements(function_permissions(), serverless_target())))
+    derived = json.loads(json.dumps(statements(ROLES[role](), serverless_target())))
     print(yaml.dump(derived, Dumper=IndentedDumper, sort_keys=False), end="")
 
 

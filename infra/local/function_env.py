@@ -54,7 +54,7 @@ def function_environment(
     The model is pinned (CAMSORT_MODEL_SHA256) to ``model_sha256``, by default to what
     :func:`infra.local.stack.upload_model` uploaded at ``model_uri``.
     """
-    pin = model_sha256 or pinned_sha256(model_uri)
+    pin = model_sha256 or pinned_sha256(model_uri) or uploaded_sha256(stack, model_uri)
     environment = {
         **(credentials or function_credentials(stack, model_uri, template=role_template)),
         "AWS_REGION": stack.region,
@@ -72,6 +72,31 @@ def function_environment(
         environment[env.MODEL_SHA256] = pin
     environment.update(extra or {})
     return environment
+
+
+def uploaded_sha256(stack: LocalStack, model_uri: str) -> str | None:
+    """The sha256 the manifest at ``model_uri`` records (a model this process did not upload,
+    e.g. the demo's, which a later `camsort backfill` runs); None when there is no model there.
+
+    The function refuses to start without a pin; locally the operator's own upload is the
+    pin, as `camsort upload-model` prints it for a deploy.
+    """
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from functions.frames.manifest import MANIFEST_FILENAME, read_manifest
+
+    if not model_uri.startswith("s3://"):
+        path = Path(model_uri)
+        return read_manifest(path).model_sha256 if (path / MANIFEST_FILENAME).is_file() else None
+    bucket, _, prefix = model_uri[len("s3://") :].partition("/")
+    key = f"{prefix.rstrip('/')}/{MANIFEST_FILENAME}" if prefix else MANIFEST_FILENAME
+    try:
+        body = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return str(json.loads(body)["model_sha256"])
+    except (ClientError, BotoCoreError, ValueError, KeyError):
+        return None
 
 
 def stack_settings(names: StackNames) -> dict[str, str]:

@@ -106,13 +106,18 @@ def make_dynamodb_writes_atomic() -> None:
     between held: two concurrent ``ADD #n :one`` updates conditional on ``#n < :limit`` both
     passed it (the review quota let 3 of a 2-frame quota through). One lock over every write
     (a stronger order than DynamoDB's per item, which no caller can tell apart) closes that.
+
+    Re-entrant: moto's ``transact_write_items`` applies its writes through the backend's own
+    ``put_item`` / ``update_item`` / ``delete_item``, which are wrapped too; a plain lock would
+    be taken twice by the same thread and hang the first transaction for ever. The outermost
+    write holds the lock until the whole transaction (its rollback included) is done.
     """
     import functools
     import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.Lock()
+    lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         write = getattr(DynamoDBBackend, name)
 

@@ -17,9 +17,11 @@ does (infra/local/presigned_gateway.py).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from functions.errors import ConfigurationError
 
@@ -193,12 +195,24 @@ def add_camera_command(
     region: str | None,
     out: Any = None,
 ) -> CameraCredentials:
-    """Create the camera and print (or write to ``out``, mode 0600) its credentials, once."""
+    """Create the camera and print (or write to ``out``, mode 0600) its credentials, once.
+
+    ``out`` is created before the camera (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600): an existing
+    path or a symlink is refused before any IAM change, and the secret never lands in a file
+    that someone else created or can read.
+    """
     from rich.console import Console
 
-    credentials = add_camera(
-        _iam(endpoint_url, region), bucket=bucket, frames_prefix=frames_prefix, camera_id=camera_id
-    )
+    handle = open_secret_file(Path(out)) if out is not None else None
+    try:
+        credentials = add_camera(
+            _iam(endpoint_url, region), bucket=bucket, frames_prefix=frames_prefix, camera_id=camera_id
+        )
+    except BaseException:
+        if handle is not None:
+            handle.close()
+            Path(out).unlink(missing_ok=True)  # ours, empty: nothing was written to it
+        raise
     console = Console()
     document = {
         "camera_id": camera_id,
@@ -211,19 +225,28 @@ def add_camera_command(
         f"camera {camera_id}: IAM user {credentials.user_name}, may only s3:PutObject under "
         f"s3://{bucket}/{camera_prefix(frames_prefix, camera_id)}"
     )
-    if out is not None:
-        import os
-        from pathlib import Path
-
-        path = Path(out)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
+    if handle is not None:
+        with handle:
             json.dump(document, handle, indent=2)
-        console.print(f"credentials written to {path} (mode 0600); the secret is not shown again")
+        console.print(f"credentials written to {out} (mode 0600); the secret is not shown again")
     else:
         console.print_json(json.dumps(document))
         console.print("keep the secret now: it cannot be read again (remove and add the camera to rotate)")
     return credentials
+
+
+def open_secret_file(path: Path) -> TextIO:
+    """A new file only this user can read: refuses an existing path (or a symlink) in one sentence."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise ConfigurationError(
+            f"{path} already exists; name a new file for the credentials (an existing one is never overwritten)"
+        ) from None
+    except OSError as exc:  # a symlink (ELOOP), a missing folder, no permission
+        raise ConfigurationError(f"{path}: cannot create the credentials file ({exc.strerror})") from None
+    os.fchmod(descriptor, 0o600)  # whatever the umask left
+    return os.fdopen(descriptor, "w")
 
 
 def list_cameras_command(

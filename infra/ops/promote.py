@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, Manifes
 from infra import PROJECT_ROOT
 from infra.deploy.topology import StackNames
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 RECORDS_PREFIX = "models/promotions/"
 RECORDS_FILE = "promotions.jsonl"
 
@@ -49,6 +51,15 @@ class ModelPin:
     version: str
     uri: str
     sha256: str
+
+    def __post_init__(self) -> None:
+        # An empty or malformed pin would deploy a function that runs whatever model.onnx it
+        # finds (or, since it refuses to start unpinned, none): refuse it where it is written.
+        if not _SHA256.fullmatch(self.sha256 or ""):
+            raise ConfigurationError(
+                f"model {self.version} ({self.uri}): pin {self.sha256!r} is not a sha256 (64 lower-case hex "
+                "digits); every model the stage runs is pinned: take it from the manifest's model_sha256"
+            )
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,9 @@ class DeployConfig:
             )
         previous = ModelPin(**data["previous"]) if data.get("previous") else None
         return cls(
-            live=ModelPin(data["modelVersion"], data["modelUri"], data.get("modelSha256", "")),
+            live=ModelPin(
+                data["modelVersion"], data["modelUri"], data.get("modelSha256", "")
+            ),  # refused when empty
             candidate=candidate,
             shadow_sample_rate=float(data.get("shadowSampleRate", env.DEFAULT_SHADOW_SAMPLE_RATE)),
             candidate_since=data.get("candidateSince") or None,

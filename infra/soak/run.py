@@ -13,9 +13,10 @@ What runs (all on one moto server on 127.0.0.1, the deployed topology):
 * ``kills`` times a worker process is killed with SIGKILL mid-batch. The kill is armed in
   the worker process when it starts (an argument of the process, not an environment
   variable): the adapter method is wrapped in that process only, and on its n-th call the
-  process SIGKILLs itself, either right after a frame was downloaded
-  (``FrameStore.get_frame`` returned) or right after its tags were written and before its
-  result is (``FrameStore.tag_frame`` returned). The function's code is unchanged; the
+  process SIGKILLs itself right after a frame was downloaded (``FrameStore.get_frame``
+  returned), right after its tags were written and before its result is
+  (``FrameStore.tag_frame`` returned), or right after its result was written and before its
+  side effects (``ResultsTable.put_result`` returned). The function's code is unchanged; the
   process dies with its batch in flight, and a new worker process replaces it (a new
   container). The batch comes back after the visibility timeout, as on Lambda.
 

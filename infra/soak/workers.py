@@ -2,7 +2,8 @@
 
 A kill is armed in the worker process when it starts (an argument of the process): the adapter
 method is wrapped in that process only, and on its n-th call the process SIGKILLs itself, right
-after a frame was downloaded or right after its tags were written and before its result is.
+after a frame was downloaded, right after its tags were written and before its result is, or
+right after its result was written and before its side effects (state, review, events).
 ``during-decode`` stands for a native decoder crash: the process SIGKILLs itself when it starts
 decoding the frame whose key contains the given text (a string instead of a count).
 
@@ -26,7 +27,7 @@ from infra.local.stack import LocalStack
 if TYPE_CHECKING:
     from infra.soak.run import SoakSettings
 
-KILL_POINTS = ("after-download", "between-tag-and-write")
+KILL_POINTS = ("after-download", "between-tag-and-write", "after-result-write")
 DECODE_KILL = "during-decode"
 Kill = tuple[str, int | str]
 
@@ -34,6 +35,7 @@ Kill = tuple[str, int | str]
 def arm_kill(point: str, nth: int | str) -> None:
     """In this worker process only: SIGKILL ourselves right after the n-th call at ``point``
     (``during-decode``: as the frame whose key contains ``nth`` starts decoding)."""
+    from functions.stores.results import ResultsTable
     from functions.stores.storage import FrameStore
     from functions.wiring import App
 
@@ -48,8 +50,12 @@ def arm_kill(point: str, nth: int | str) -> None:
         App.decode = crashing_decode  # type: ignore[method-assign,assignment]
         return
 
-    name = {"after-download": "get_frame", "between-tag-and-write": "tag_frame"}[point]
-    original = getattr(FrameStore, name)
+    owner, name = {
+        "after-download": (FrameStore, "get_frame"),
+        "between-tag-and-write": (FrameStore, "tag_frame"),
+        "after-result-write": (ResultsTable, "put_result"),
+    }[point]
+    original = getattr(owner, name)
     calls = itertools.count(1)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,7 +64,7 @@ def arm_kill(point: str, nth: int | str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    setattr(FrameStore, name, wrapper)
+    setattr(owner, name, wrapper)
 
 
 def worker_process(stack: LocalStack, environment: dict[str, str], kill: Kill | None, log_path: str) -> None:
@@ -97,8 +103,8 @@ class WorkerPool:
     ):
         self._context = multiprocessing.get_context("spawn")
         self.stack, self.environment, self.log_dir = stack, environment, log_dir
-        # Alternate the two points; a low n so each armed process dies early, mid-batch.
-        default = [(KILL_POINTS[i % 2], 2 + i % 3) for i in range(settings.kills)]
+        # Take the points in turn; a low n so each armed process dies early, mid-batch.
+        default = [(KILL_POINTS[i % len(KILL_POINTS)], 2 + i % 3) for i in range(settings.kills)]
         self._plan: deque[Kill] = deque(default if plan is None else plan)
         self._slots: list[tuple[Any, Kill | None]] = []
         self.kills: Counter[str] = Counter()

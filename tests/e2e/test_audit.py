@@ -172,6 +172,7 @@ def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, 
         env.DEAD_LETTER_QUEUE_URL: local_stack.dead_letter_queue_url,
         env.AUDIT_WINDOW_MINUTES: "60",
         env.AUDIT_GRACE_MINUTES: "1",
+        env.AUDIT_LISTING: "full",  # these names are not capture times (the default listing's)
     }.items():
         monkeypatch.setenv(name, value)
     audit_handler._clients.cache_clear()
@@ -194,6 +195,7 @@ def test_the_scheduled_audit_function_publishes_unaccounted_as_emf(local_stack, 
     metrics.flush_metrics()
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [blob["Unaccounted"] for blob in emf] == [[0.0], [2.0]]
+    assert [blob["AuditHeartbeat"] for blob in emf] == [[1.0], [1.0]]  # one per completed run
     audit_handler._clients.cache_clear()
 
 
@@ -220,3 +222,20 @@ def test_time_named_listing_reads_each_camera_from_the_window_start_only(local_s
         f"frames/cam-01/{recent}.jpg",
         f"frames/cam-02/{recent}.jpg",
     ]
+
+
+def test_the_dlq_is_read_to_its_count_and_left_as_it_was(local_stack):
+    from functions.archive.audit import DeadLetterReader
+
+    sqs, url = local_stack.client("sqs"), local_stack.dead_letter_queue_url
+    reader = DeadLetterReader(sqs, url)
+    assert reader.bodies(wait_s=1) == []  # an empty queue: its count says so, no receive waits
+    bodies = [json.dumps({"n": n}) for n in range(25)]  # more than one receive's 10
+    for start in range(0, len(bodies), 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])],
+        )
+    for _ in range(2):  # and again: nothing was consumed or left hidden
+        assert sorted(reader.bodies(wait_s=1), key=lambda b: json.loads(b)["n"]) == bodies
+        assert queue_depth(local_stack, url) == 25

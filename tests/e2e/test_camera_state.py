@@ -233,3 +233,28 @@ def test_a_new_event_never_starts_inside_the_previous_one(state_stack):
     ]
     starts = [e["start"] for e in events[1:]]
     assert starts == sorted(starts)
+
+
+def test_a_quiet_cameras_stuck_event_is_published_by_the_audit_once_its_writer_is_gone(state_stack):
+    from functions.audit_handler import flush_outboxes
+
+    endpoint, names, _queue = state_stack
+    broken_bus = EventPublisher("camsort.events.no-such-bus", aws_client("events", endpoint))
+    writer = CameraStates(
+        names.state_table, aws_client("dynamodb", endpoint), SmoothingConfig(default=RULE), broken_bus
+    )
+    for second in range(3):  # the change to car; its publish fails, and the camera goes quiet
+        writer.observe("cam-03", frame(second, "car"))
+    assert [d["state"] for d in writer.load("cam-03").unpublished] == ["car"]
+    assert received(state_stack) == []
+
+    def audit_at(minutes: float) -> int:
+        states = states_for(state_stack)
+        states._now = lambda: datetime.now(UTC) + timedelta(minutes=minutes)
+        return flush_outboxes(states, ["cam-03", "cam-quiet-and-empty"])
+
+    assert audit_at(1) == 0  # its writer may still be at it: not the audit's to publish yet
+    assert audit_at(16) == 1  # no writer lives past Lambda's 15 minutes
+    assert [m["detail"]["state"] for m in received(state_stack)] == ["car"]
+    assert writer.load("cam-03").unpublished == ()
+    assert audit_at(17) == 0  # published once

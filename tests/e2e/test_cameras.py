@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 from botocore.exceptions import ClientError
@@ -115,6 +116,44 @@ def test_the_cli(local_stack, tmp_path):
     removed = runner.invoke(camsort_main, ["camera", "remove", "cam-09", *common])
     assert removed.exit_code == 0, removed.output
     assert "no cameras" in runner.invoke(camsort_main, ["camera", "list", *common]).output
+
+
+def test_out_never_writes_a_secret_into_an_existing_file_or_through_a_link(local_stack, tmp_path):
+    names, runner = local_stack.names, CliRunner()
+    common = ["--bucket", names.bucket, "--endpoint-url", local_stack.endpoint_url]
+    existing = tmp_path / "existing.json"
+    existing.write_text("someone else's file")
+    existing.chmod(0o644)
+    target = tmp_path / "elsewhere.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(target)  # dangling: O_CREAT alone would create elsewhere.json through it
+    for path in (existing, link):
+        refused = runner.invoke(camsort_main, ["camera", "add", "cam-10", *common, "--out", str(path)])
+        assert refused.exit_code != 0
+        assert (
+            refused.output.strip()
+            .splitlines()[-1]
+            .endswith(
+                "already exists; name a new file for the credentials (an existing one is never overwritten)"
+            )
+        )
+        assert "Traceback" not in refused.output
+    assert existing.read_text() == "someone else's file" and oct(existing.stat().st_mode & 0o777) == "0o644"
+    assert not target.exists()
+    # refused before any IAM change: no camera was created whose secret would be lost
+    assert "cam-10" not in runner.invoke(camsort_main, ["camera", "list", *common]).output
+
+    old_umask = os.umask(0)  # a permissive umask does not widen the file
+    try:
+        fresh = tmp_path / "fresh.json"
+        added = runner.invoke(camsort_main, ["camera", "add", "cam-10", *common, "--out", str(fresh)])
+    finally:
+        os.umask(old_umask)
+    assert added.exit_code == 0, added.output
+    assert (
+        oct(fresh.stat().st_mode & 0o777) == "0o600"
+        and json.loads(fresh.read_text())["camera_id"] == "cam-10"
+    )
 
 
 def test_the_simulator_uploads_with_camera_credentials_and_the_frames_are_classified(local_stack, run_worker):

@@ -99,7 +99,7 @@ def test_an_s3_key_is_classified_without_writing_unless_asked(aws, serve, tiny_m
     key = "frames/cam-07/20261122T080000000Z.jpg"
     put = aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg(YELLOW))
     etag = put["ETag"].strip('"')
-    port = serve(build_app(aws, tiny_multilabel_model))
+    port = serve(build_app(aws, tiny_multilabel_model, write_tags=True))  # a stage that tags frames
     request = json.dumps({"s3": f"s3://{aws.bucket}/{key}"}).encode()
     status, answer = post(port, request, "application/json")
     assert status == 200 and answer["labels"] == ["bus", "car"] and answer["written"] is False
@@ -152,3 +152,34 @@ def test_serve_builds_events_shaped_like_the_recorded_one():
         recorded["requestContext"]["authorizer"]["iam"]
     )
     assert built["isBase64Encoded"] is True and built["headers"] == {"content-type": "image/jpeg"}
+
+
+def test_write_is_strict_other_prefixes_are_refused_and_a_5xx_names_only_the_request(aws, serve, tiny_model):
+    key = "frames/cam-08/20261122T080000000Z.jpg"
+    etag = aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg(RED))["ETag"].strip('"')
+    port = serve(build_app(aws, tiny_model))
+    uri = f"s3://{aws.bucket}/{key}"
+
+    status, answer = post(port, json.dumps({"s3": uri, "write": "false"}).encode(), "application/json")
+    assert (
+        status == 200 and answer["written"] is False and item_of(aws, key, etag) is None
+    )  # "false" is false
+    for bad in ("yes", 1, None):
+        status, answer = post(port, json.dumps({"s3": uri, "write": bad}).encode(), "application/json")
+        assert status == 400 and '"write" must be true or false' in answer["detail"]
+    status, answer = post(port, json.dumps({"s3": uri}).encode(), "application/json", path="/?write=1")
+    assert status == 400 and "?write= must be true or false" in answer["detail"]
+    assert item_of(aws, key, etag) is None
+
+    # Outside the frames prefix: refused before any read (the object exists and the role could read it).
+    aws.s3.put_object(Bucket=aws.bucket, Key="models/v1/manifest.json", Body=b"{}")
+    status, answer = post(
+        port, json.dumps({"s3": f"s3://{aws.bucket}/models/v1/manifest.json"}).encode(), "application/json"
+    )
+    assert status == 403 and answer["error"] == "forbidden" and "frames/" in answer["detail"]
+
+    # A failure the caller cannot fix: 502 with a request id to quote, no internal text.
+    port = serve(build_app(aws, tiny_model, results_table="camsort-no-such-table"))
+    status, answer = post(port, json.dumps({"s3": uri, "write": True}).encode(), "application/json")
+    assert status == 502 and answer["error"] == "internal_error" and answer["request_id"]
+    assert "camsort-no-such-table" not in json.dumps(answer) and "DynamoDB" not in json.dumps(answer)

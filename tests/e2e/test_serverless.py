@@ -136,18 +136,22 @@ def test_the_resources_are_exactly_these(resources):
     ) == [
         ("AlarmTopic", "AWS::SNS::Topic"),
         ("ArchiveDatabase", "AWS::Glue::Database"),
+        ("AuditErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("AuditEventsRuleSchedule1", "AWS::Events::Rule"),
         ("AuditFunctionRole", "AWS::IAM::Role"),
+        ("AuditHeartbeatAlarm", "AWS::CloudWatch::Alarm"),
         ("AuditLambdaFunction", "AWS::Lambda::Function"),
         ("AuditLambdaPermissionEventsRuleSchedule1", "AWS::Lambda::Permission"),
         ("AuditLogGroup", "AWS::Logs::LogGroup"),
+        ("BackfillErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("BackfillLambdaFunction", "AWS::Lambda::Function"),
         ("BackfillLogGroup", "AWS::Logs::LogGroup"),
         ("BatchOperationsRole", "AWS::IAM::Role"),
+        ("ClassifyErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("ClassifyEventSourceMappingSQSFramesQueue", "AWS::Lambda::EventSourceMapping"),
         ("ClassifyLambdaFunction", "AWS::Lambda::Function"),
-        ("ClassifyLambdaFunctionUrl", "AWS::Lambda::Url"),
         ("ClassifyLogGroup", "AWS::Logs::LogGroup"),
+        ("CompactErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("CompactEventsRuleSchedule1", "AWS::Events::Rule"),
         ("CompactFunctionRole", "AWS::IAM::Role"),
         ("CompactLambdaFunction", "AWS::Lambda::Function"),
@@ -155,6 +159,7 @@ def test_the_resources_are_exactly_these(resources):
         ("CompactLogGroup", "AWS::Logs::LogGroup"),
         ("DeadLetterQueueAlarm", "AWS::CloudWatch::Alarm"),
         ("EventBus", "AWS::Events::EventBus"),
+        ("ExportResultsErrorsAlarm", "AWS::CloudWatch::Alarm"),
         ("ExportResultsFunctionRole", "AWS::IAM::Role"),
         ("ExportResultsLambdaFunction", "AWS::Lambda::Function"),
         ("ExportResultsLogGroup", "AWS::Logs::LogGroup"),
@@ -163,6 +168,11 @@ def test_the_resources_are_exactly_these(resources):
         ("FramesDeadLetterQueue", "AWS::SQS::Queue"),
         ("FramesQueue", "AWS::SQS::Queue"),
         ("FramesQueuePolicy", "AWS::SQS::QueuePolicy"),
+        ("HttpErrorsAlarm", "AWS::CloudWatch::Alarm"),
+        ("HttpFunctionRole", "AWS::IAM::Role"),
+        ("HttpLambdaFunction", "AWS::Lambda::Function"),
+        ("HttpLambdaFunctionUrl", "AWS::Lambda::Url"),
+        ("HttpLogGroup", "AWS::Logs::LogGroup"),
         ("IamRoleLambdaExecution", "AWS::IAM::Role"),
         ("ResultsArchiveTable", "AWS::Glue::Table"),
         ("ResultsStreamMapping", "AWS::Lambda::EventSourceMapping"),
@@ -173,15 +183,15 @@ def test_the_resources_are_exactly_these(resources):
         ("StateTable", "AWS::DynamoDB::Table"),
         ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
-    assert (
-        len(of_type(resources, "AWS::Lambda::Version")) == 5
-    )  # classify, backfill, audit, compact, exportResults
+    # classify, http, backfill, audit, compact, exportResults
+    assert len(of_type(resources, "AWS::Lambda::Version")) == 6
 
 
 def test_function_url_needs_iam_and_nothing_is_public(resources):
-    url = props(resources, "ClassifyLambdaFunctionUrl")
+    (url,) = [r["Properties"] for r in of_type(resources, "AWS::Lambda::Url").values()]
     assert url["AuthType"] == "AWS_IAM"
-    assert url["TargetFunctionArn"] == {"Fn::GetAtt": ["ClassifyLambdaFunction", "Arn"]}
+    # the URL's own function, not the SQS poller's: a burst of requests cannot throttle it
+    assert url["TargetFunctionArn"] == {"Fn::GetAtt": ["HttpLambdaFunction", "Arn"]}
     # no resource policy opens the URL to everyone (a NONE-auth URL would need one)
     assert not [
         r
@@ -423,7 +433,6 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.FRAMES,
         policy.MODEL,
         policy.RESULTS_TABLE,
-        policy.RESULTS_INDEX,
         policy.JOB_MODELS,
         policy.FEATURES,
         policy.REVIEW_TABLE,
@@ -436,7 +445,15 @@ def test_the_derived_set_holds_every_call_the_function_makes():
     assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= set(
         permissions[policy.FRAMES]
     )
-    assert "dynamodb:BatchGetItem" in permissions[policy.RESULTS_TABLE]
+    # the redelivery look-up (and its side-effect completion) reads with BatchGetItem only:
+    # GetItem and the camera index's Query are the CLI's and the audit's (DeleteItem: a finished
+    # decode's mark, UpdateItem: the mark and the shadow answer)
+    assert permissions[policy.RESULTS_TABLE] == (
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    )
     assert permissions[policy.MODEL] == ("s3:GetObject",)  # the model is read, never tagged
 
 
@@ -483,6 +500,58 @@ def test_batch_operations_role_may_only_invoke_the_function_read_manifests_and_w
     ]
 
 
+def test_http_function_has_its_own_capacity_and_a_read_only_role_derived_from_its_calls(resources):
+    http, classify = props(resources, "HttpLambdaFunction"), props(resources, "ClassifyLambdaFunction")
+    assert (http["Handler"], http["Code"]) == (classify["Handler"], classify["Code"])  # the same artifact
+    assert http["Role"] == {"Fn::GetAtt": ["HttpFunctionRole", "Arn"]} != classify["Role"]
+    assert (http["ReservedConcurrentExecutions"], http["MemorySize"]) == (2, 1769)  # the defaults
+    assert (
+        not [  # no queue feeds it: the SQS poller's slots are classify's alone
+            r
+            for r in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+            if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["HttpLambdaFunction", "Arn"]}
+        ]
+    )
+    variables = http["Environment"]["Variables"]
+    # what its role leaves out, its settings switch off: tags and the shadow candidate
+    assert variables[env.WRITE_TAGS] == "false"
+    assert variables.get(env.CANDIDATE_MODEL_URI, "") == "" == variables.get(env.CANDIDATE_MODEL_SHA256, "")
+
+    (role_policy,) = props(resources, "HttpFunctionRole")["Policies"]
+    statements = [s for s in role_policy["PolicyDocument"]["Statement"] if s["Sid"] != "OwnLogs"]
+    derived = policy.statements(policy.http_permissions(), policy.cloudformation_target(NAMES))
+    granted = policy.grants(statements)
+    assert granted == policy.grants(derived)
+    frames = json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.frames_prefix}*")
+    model = {
+        json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/{name}")
+        for name in ("model.onnx", "manifest.json")
+    }
+    s3 = {(a, r) for a, r in granted if a.startswith("s3:")}
+    assert s3 == {("s3:GetObject", frames), ("s3:GetObjectVersion", frames)} | {
+        ("s3:GetObject", m) for m in model
+    }
+    assert not [r for _, r in granted if "features" in r]
+
+
+def test_every_function_has_an_errors_alarm_and_the_audit_a_heartbeat(resources):
+    alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Errors")]
+    assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in errors) == sorted(
+        of_type(resources, "AWS::Lambda::Function")
+    )
+    for alarm in errors:
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    heartbeat = props(resources, "AuditHeartbeatAlarm")
+    # the metric the audit emits, in the namespace and dimension Powertools gives it
+    assert (heartbeat["Namespace"], heartbeat["MetricName"]) == ("camsort", "AuditHeartbeat")
+    assert heartbeat["Dimensions"] == [{"Name": "service", "Value": "camsort"}]
+    assert (heartbeat["ComparisonOperator"], heartbeat["Threshold"]) == ("LessThanThreshold", 1)
+    assert heartbeat["TreatMissingData"] == "breaching"  # no run at all is what it is for
+    assert heartbeat["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(resources):
     from functions.audit_handler import audit_permissions
     from functions.iam import actions_by_resource
@@ -508,7 +577,9 @@ def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(reso
     granted = [s for s in role_policy["PolicyDocument"]["Statement"] if s["Sid"] != "OwnLogs"]
     assert policy.grants(granted) == policy.grants(derived)
     assert {name for name, _ in audit_permissions_by_resource().items()} == {
-        "frames-bucket", "results-table", "results-index", "dead-letter-queue"}  # fmt: skip
+        "frames-bucket", "results-table", "results-index", "dead-letter-queue",
+        "state-table", "event-bus"}  # fmt: skip  # the outbox flush: a quiet camera's event goes out
+    assert variables[env.AUDIT_LISTING] == "time-named"  # bounded by the window, not the bucket
 
     alarm = props(resources, "UnaccountedFramesAlarm")
     assert (alarm["Namespace"], alarm["MetricName"]) == ("camsort", "Unaccounted")

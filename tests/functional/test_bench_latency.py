@@ -31,7 +31,7 @@ def test_cells_run_the_deployed_handler_through_the_proxy(moto_server, aws_env, 
     stack = create_local_stack(
         moto_server.endpoint_url, StackNames.for_stage(f"latency-{uuid.uuid4().hex[:8]}")
     )
-    settings = deployed_settings(stack)
+    settings = deployed_settings(stack, tiny_model.sha256)
     # The deployed function's settings: camera state, review and the bus on, tags off.
     assert (settings.results_table, settings.state_table, settings.review_table, settings.event_bus) == (
         stack.names.table,

@@ -24,6 +24,7 @@ from PIL import Image
 from functions import env, wiring
 from functions.errors import ConfigurationError, ModelIntegrityError, TransientError
 from functions.frames.events import UnsupportedEventError
+from functions.frames.manifest import read_manifest
 from functions.handler import handle, lambda_handler
 from functions.observability import LocalLambdaContext
 from functions.settings import Settings
@@ -612,6 +613,7 @@ def test_unrecognised_event_is_raised(app):
 
 def test_default_app_from_environment(aws, aws_env, frames, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv(env.MODEL_URI, str(tiny_model_dir))
+    monkeypatch.setenv(env.MODEL_SHA256, read_manifest(tiny_model_dir).model_sha256)
     monkeypatch.setenv(env.RESULTS_TABLE, aws.table)
     monkeypatch.setenv(env.ONNX_THREADS, "1")
     wiring.install_app(None)
@@ -635,10 +637,28 @@ def test_missing_configuration_is_a_clear_error(aws, aws_env, frames, monkeypatc
     wiring.install_app(None)
 
 
+@pytest.mark.parametrize("pin", ["", "   "])
+def test_an_empty_pin_stops_the_cold_start_instead_of_turning_pinning_off(
+    aws, aws_env, frames, tiny_model_dir, monkeypatch, pin
+):
+    monkeypatch.setenv(env.MODEL_URI, str(tiny_model_dir))  # a good model: only the pin is missing
+    monkeypatch.setenv(env.RESULTS_TABLE, aws.table)
+    monkeypatch.setenv(env.MODEL_SHA256, pin)
+    wiring.install_app(None)
+    record = frames.put("frames/cam-08/unpinned.jpg", jpeg(GREEN))
+    try:
+        with pytest.raises(ConfigurationError, match=f"{env.MODEL_SHA256} is empty or not set"):
+            lambda_handler(sqs_event(("m-1", [record])), CONTEXT)
+    finally:
+        wiring.install_app(None)
+    assert item_of(aws, "frames/cam-08/unpinned.jpg", record["s3"]["object"]["eTag"]) is None
+
+
 def test_sha256_mismatch_refused_when_the_function_loads_its_model(
     aws, aws_env, frames, tampered_model_dir, monkeypatch
 ):
     monkeypatch.setenv(env.MODEL_URI, str(tampered_model_dir))
+    monkeypatch.setenv(env.MODEL_SHA256, "0" * 64)  # any pin: the bytes fail their own manifest first
     monkeypatch.setenv(env.RESULTS_TABLE, aws.table)
     wiring.install_app(None)
     record = frames.put("frames/cam-08/y.jpg", jpeg(GREEN))

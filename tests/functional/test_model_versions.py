@@ -192,3 +192,29 @@ def test_unusable_job_arguments_fail_every_task_permanently_and_write_nothing(
     assert code == "PermanentFailure"
     assert message in text
     assert aws.dynamodb.scan(TableName=aws.table)["Items"] == []
+
+
+def test_a_jobs_pin_is_checked_on_the_bytes_before_any_session_is_created(
+    aws, app, second_model_dir, tmp_path
+):
+    """An artifact whose bytes are not even a model: a wrong pin must refuse it before
+    onnxruntime is asked to load (and warm up) anything, so the refusal names the pin, not ONNX."""
+    artifact = tmp_path / "not-a-model"
+    artifact.mkdir()
+    (artifact / "model.onnx").write_bytes(b"not an onnx graph at all")
+    manifest = json.loads((second_model_dir / "manifest.json").read_text())
+    manifest["model_sha256"] = sha256_file(artifact / "model.onnx")  # self-consistent bytes
+    (artifact / "manifest.json").write_text(json.dumps(manifest))
+    key = "frames/cam-03/b.jpg"
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=jpeg(RED))
+    arguments = {"modelVersion": SECOND_VERSION, "modelUri": str(artifact), "modelSha256": "0" * 64}
+
+    ((code, text),) = run(app, batch_event(aws.bucket, [key], arguments, job_id="job-unloadable"))
+
+    assert code == "PermanentFailure"
+    assert f"model sha256 {manifest['model_sha256']} is not the job's pin {'0' * 64}" in text
+    assert "onnxruntime" not in text
+    # with its right pin the same bytes get as far as onnxruntime, which refuses them
+    arguments["modelSha256"] = manifest["model_sha256"]
+    ((code, text),) = run(app, batch_event(aws.bucket, [key], arguments, job_id="job-unloadable-2"))
+    assert code == "PermanentFailure" and "onnxruntime cannot load it" in text

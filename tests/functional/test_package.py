@@ -27,7 +27,7 @@ from PIL import Image
 
 from camsort.cli import main as camsort_main
 from functions.errors import ConfigurationError
-from functions.frames.manifest import sha256_file
+from functions.frames.manifest import read_manifest, sha256_file
 from infra.deploy import package as lambda_package_module
 from infra.deploy.package import (
     LAMBDA_UNZIPPED_LIMIT_BYTES,
@@ -297,6 +297,7 @@ def test_packaged_handler_classifies_a_frame_under_python_312(
         "AWS_ENDPOINT_URL": moto_server.endpoint_url,
         # The embedded model, as /var/task/model/ on Lambda.
         "CAMSORT_MODEL_URI": str(root / "model"),
+        "CAMSORT_MODEL_SHA256": read_manifest(root / "model").model_sha256,
         "CAMSORT_RESULTS_TABLE": results_table,
         "CAMSORT_FRAMES_PREFIX": "frames/",
         "CAMSORT_ONNX_THREADS": "1",

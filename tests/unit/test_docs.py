@@ -46,7 +46,11 @@ PAGES = [README, *sorted(DOCS.rglob("*.md"))]
 CONFIGURATION = DOCS / "reference" / "configuration.md"
 MIB = 1024 * 1024
 # The two variables without defaults, set so that load_settings gives every other default.
-REQUIRED = {env.MODEL_URI: "s3://models/camsort/", env.RESULTS_TABLE: "camsort-results-docs"}
+REQUIRED = {
+    env.MODEL_URI: "s3://models/camsort/",
+    env.RESULTS_TABLE: "camsort-results-docs",
+    env.MODEL_SHA256: "d" * 64,
+}
 # Folders a page may name paths in; paths under them that builds write (not in the repository).
 SOURCE_ROOTS = ("functions", "training", "export", "infra", "bench", "camsort", "tests", "docs")
 WRITTEN_BY_BUILDS = ("bench/work/",)

@@ -13,7 +13,7 @@ from functions.frames.review import NEAR_THRESHOLD_REASON, UNKNOWN_REASON, quota
 from functions.settings import load_settings
 
 THRESHOLDS = {"bus": 0.5, "car": 0.8}
-REQUIRED = {env.MODEL_URI: "s3://m/", env.RESULTS_TABLE: "t"}
+REQUIRED = {env.MODEL_URI: "s3://m/", env.RESULTS_TABLE: "t", env.MODEL_SHA256: "e" * 64}
 
 
 def decision(label: str, top: str, confidence: float) -> Decision:

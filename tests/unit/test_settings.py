@@ -8,13 +8,20 @@ from functions import env
 from functions.errors import ConfigurationError
 from functions.settings import Settings, compile_key_pattern, load_settings
 
-REQUIRED = {env.MODEL_URI: "s3://models/camsort/", env.RESULTS_TABLE: "camsort-results-dev"}
+PIN = "f" * 64
+REQUIRED = {
+    env.MODEL_URI: "s3://models/camsort/",
+    env.RESULTS_TABLE: "camsort-results-dev",
+    env.MODEL_SHA256: PIN,
+}
 
 
 def test_unset_or_blank_optional_variables_take_the_defaults():
     # The default values themselves are checked against docs/reference/configuration.md by tests/unit/test_docs.py.
     defaults = load_settings(REQUIRED)
-    assert defaults == Settings(model_uri="s3://models/camsort/", results_table="camsort-results-dev")
+    assert defaults == Settings(
+        model_uri="s3://models/camsort/", results_table="camsort-results-dev", model_sha256=PIN
+    )
     blank = {name: "  " for name in (env.MAX_BYTES, env.MAX_PIXELS, env.ONNX_THREADS, env.WRITE_TAGS)}
     assert load_settings({**REQUIRED, **blank}) == defaults
 

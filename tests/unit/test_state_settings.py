@@ -12,7 +12,7 @@ from functions.settings import load_settings
 from functions.state.smoothing import Rule
 from functions.wiring import build_app
 
-BASE = {env.MODEL_URI: "/models/x", env.RESULTS_TABLE: "results"}
+BASE = {env.MODEL_URI: "/models/x", env.RESULTS_TABLE: "results", env.MODEL_SHA256: "0" * 64}
 
 
 class _Clients:
