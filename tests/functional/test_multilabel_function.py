@@ -29,7 +29,9 @@ YELLOW, BLACK, GREY, RED = (255, 255, 0), (0, 0, 0), (100, 100, 100), (255, 0, 0
 @pytest.fixture
 def app(aws, tiny_multilabel_model):
     settings = dataclasses.replace(
-        Settings(model_uri="unused: model injected", results_table=aws.table), key_pattern=TIME_PATTERN
+        Settings(model_uri="unused: model injected", results_table=aws.table),
+        key_pattern=TIME_PATTERN,
+        write_tags=True,  # a tagging deployment: the label set's tags are under test
     )
     built = wiring.build_app(
         settings, s3_client=aws.s3, dynamodb_client=aws.dynamodb, model=tiny_multilabel_model

@@ -37,7 +37,10 @@ def quota(aws, table: str, camera: str) -> int:
 @pytest.fixture
 def review_app(request, review_table):
     def install(**overrides):
-        app = request.getfixturevalue("make_app")(**({"review_table": review_table} | overrides))
+        # A tagging deployment: the review mark's tag sits beside the live tags (tags are off by default).
+        app = request.getfixturevalue("make_app")(
+            **({"review_table": review_table, "write_tags": True} | overrides)
+        )
         wiring.install_app(app)
         return app
 

@@ -55,7 +55,8 @@ class Draws:
 @pytest.fixture
 def shadow_app(request, candidate):
     def install(*, rate: float = 1.0, draws=(0.0,), model=None):
-        app = request.getfixturevalue("make_app")()
+        # Tags on: the shadow answer must never touch the live tags, which needs tags to exist.
+        app = request.getfixturevalue("make_app")(write_tags=True)
         app.shadow = ShadowScorer(model=model or candidate, sample_rate=rate, draw=Draws(*draws))
         wiring.install_app(app)
         return app
