@@ -99,6 +99,10 @@ def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None
     return summary
 
 
+# The page is on 127.0.0.1: never route it through the HTTP(S)_PROXY of the environment.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def label_through_the_page(set_dir: Path, rows: list[dict[str, Any]], truth: dict[str, str]) -> float:
     """POST one label per frame to the page's API (a person's clicks); seconds taken."""
     store = LabelStore.open(set_dir)
@@ -109,7 +113,7 @@ def label_through_the_page(set_dir: Path, rows: list[dict[str, Any]], truth: dic
             request = urllib.request.Request(
                 f"{url}/api/label", data=body, headers={"content-type": "application/json"}
             )
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with _LOOPBACK.open(request, timeout=10) as response:
                 response.read()
         return time.monotonic() - mark
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,11 @@ def test_imagenet_without_network_raises_configuration_error(monkeypatch):
     for variable in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(variable, raising=False)
 
-    with pytest.raises(ConfigurationError) as raised:
-        build_keras_backbone("imagenet")
+    try:
+        with pytest.raises(ConfigurationError) as raised:
+            build_keras_backbone("imagenet")
+    finally:
+        # urllib builds its global opener once, with the proxies of that moment, and keeps it:
+        # drop it, or every later urlopen in this process goes to the closed port above.
+        urllib.request.install_opener(None)
     assert "--weights none" in str(raised.value)
