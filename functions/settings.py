@@ -156,19 +156,22 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int: .
 @overload
 def _positive_int(environ: Mapping[str, str], name: str, default: None) -> int | None: ...
 def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value <= 0:
-        raise ConfigurationError(f"environment variable {name}={raw!r} must be a positive integer")
-    return value
+    return _whole_number(environ, name, default, minimum=1, rule="must be a positive integer")
 
 
 def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(environ, name, default, minimum=0, rule="must be 0 or more")
+
+
+@overload
+def _whole_number(environ: Mapping[str, str], name: str, default: int, *, minimum: int, rule: str) -> int: ...
+@overload
+def _whole_number(
+    environ: Mapping[str, str], name: str, default: None, *, minimum: int, rule: str
+) -> int | None: ...
+def _whole_number(
+    environ: Mapping[str, str], name: str, default: int | None, *, minimum: int, rule: str
+) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -176,8 +179,8 @@ def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> in
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value < 0:
-        raise ConfigurationError(f"environment variable {name}={raw!r} must be 0 or more")
+    if value < minimum:
+        raise ConfigurationError(f"environment variable {name}={raw!r} {rule}")
     return value
 
 
