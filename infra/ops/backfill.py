@@ -217,6 +217,35 @@ def watch_job(
         sleep(poll_s)
 
 
+@dataclass(frozen=True)
+class _StagedJob:
+    """A job's inputs, written before either runner starts it: the manifest in the bucket."""
+
+    bucket: str
+    entries: list[ManifestEntry]
+    arguments: JobArguments
+    token: str
+    manifest_key: str
+    manifest_etag: str
+
+
+def _stage_job(
+    request: BackfillRequest, s3: Any, table: Any | None
+) -> tuple[BackfillOutcome, _StagedJob | None]:
+    """Plan the backfill and, unless it is a dry run or selects nothing, write its manifest: the
+    steps Batch Operations on AWS and the local runner share. No staged job means nothing to run."""
+    bucket, _ = parse_s3_uri(request.source, "source")
+    listed, entries, estimate = plan_backfill(request, s3, table)
+    outcome = BackfillOutcome(listed=listed, selected=len(entries), estimate=estimate)
+    if request.dry_run or not entries:
+        return outcome, None
+    arguments = job_arguments(request, s3, bucket)
+    token = _token()
+    key, etag = write_manifest(s3, bucket, entries, token)
+    outcome.manifest_uri = f"s3://{bucket}/{key}"
+    return outcome, _StagedJob(bucket, entries, arguments, token, key, etag)
+
+
 def run_backfill_on_aws(
     request: BackfillRequest,
     *,
@@ -230,29 +259,24 @@ def run_backfill_on_aws(
     poll_s: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillOutcome:
-    bucket, _ = parse_s3_uri(request.source, "source")
-    listed, entries, estimate = plan_backfill(request, s3, table)
-    outcome = BackfillOutcome(listed=listed, selected=len(entries), estimate=estimate)
-    if request.dry_run or not entries:
+    outcome, staged = _stage_job(request, s3, table)
+    if staged is None:
         return outcome
-    arguments = job_arguments(request, s3, bucket)
-    token = _token()
-    key, etag = write_manifest(s3, bucket, entries, token)
-    outcome.manifest_uri = f"s3://{bucket}/{key}"
+    bucket, entries = staged.bucket, staged.entries
     outcome.job_id = create_job(
         s3control,
         account_id=account_id,
         function_arn=function_arn,
         role_arn=role_arn,
-        arguments=arguments,
+        arguments=staged.arguments,
         manifest_bucket=bucket,
-        manifest_key=key,
-        manifest_etag=etag,
+        manifest_key=staged.manifest_key,
+        manifest_etag=staged.manifest_etag,
         with_versions=any(e.version_id for e in entries) and all(e.version_id for e in entries),
         report_bucket=bucket,
         failed_only_report=request.failed_only_report,
         priority=request.priority,
-        token=token,
+        token=staged.token,
     )
     job = watch_job(s3control, account_id, outcome.job_id, progress=progress, poll_s=poll_s, sleep=sleep)
     outcome.status = job["Status"]
@@ -273,21 +297,16 @@ def run_backfill_locally(
     retry_pause_s: float = 0.5,
 ) -> BackfillOutcome:
     """The same steps against a local endpoint; the local runner stands in for Batch Operations."""
-    bucket, _ = parse_s3_uri(request.source, "source")
-    listed, entries, estimate = plan_backfill(request, s3, table)
-    outcome = BackfillOutcome(listed=listed, selected=len(entries), estimate=estimate)
-    if request.dry_run or not entries:
+    outcome, staged = _stage_job(request, s3, table)
+    if staged is None:
         return outcome
-    arguments = job_arguments(request, s3, bucket)
-    token = _token()
-    key, _etag = write_manifest(s3, bucket, entries, token)
-    outcome.manifest_uri = f"s3://{bucket}/{key}"
+    bucket = staged.bucket
     job = LocalJob(
         manifest_bucket=bucket,
-        manifest_key=key,
+        manifest_key=staged.manifest_key,
         report_bucket=bucket,
         report_prefix=REPORT_PREFIX.rstrip("/"),
-        user_arguments=arguments.to_user_arguments(),
+        user_arguments=staged.arguments.to_user_arguments(),
         failed_only=request.failed_only_report,
         concurrency=concurrency,
         retry_pause_s=retry_pause_s,
