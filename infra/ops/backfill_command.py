@@ -53,9 +53,8 @@ def backfill_command(
 
 def _compact_after(request, outcome, endpoint_url, region, compact_function) -> None:
     """A featurize job's shards into the Parquet archive (incremental: only what is new)."""
-    from infra.ops.archive_jobs import run_compaction
-
     from infra.local.batch_runner import routed_output
+    from infra.ops.archive_jobs import run_compaction
 
     bucket = request.source.removeprefix("s3://").partition("/")[0]
     # Locally the compaction's code runs here: its logs join the job's function log, off stdout.
