@@ -172,6 +172,7 @@ def fit_on_workers(
     *,
     params: dict[str, Any] | None = None,
     seed: int = 0,
+    report_every: int | None = None,
 ):
     """The head (a ``lightgbm.Booster``) trained across the cluster from Parquet the workers read.
 
@@ -229,11 +230,12 @@ def _fit_share(
     num_rounds: int,
     machines: str,
     port: int,
+    report_every: int | None = None,
 ) -> str:
     """On one worker: its rows streamed into LightGBM's data-parallel learner; the model as text."""
     import lightgbm
 
-    from training.fit.streamed import ParquetRows
+    from training.fit.streamed import ParquetRows, progress_every
 
     network = {
         "tree_learner": "data", "machines": machines, "num_machines": machines.count(",") + 1,
@@ -242,7 +244,8 @@ def _fit_share(
     params = {**native, **network}
     rows = ParquetRows(files, positions, filesystem)
     dataset = lightgbm.Dataset(rows, label=y, params=params, free_raw_data=True)
-    booster = lightgbm.train(params, dataset, num_boost_round=num_rounds)
+    callbacks = [progress_every(report_every, f"worker :{port}")] if report_every else None
+    booster = lightgbm.train(params, dataset, num_boost_round=num_rounds, callbacks=callbacks)
     try:
         return booster.model_to_string()
     finally:

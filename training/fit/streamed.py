@@ -148,13 +148,36 @@ def rounds(params: dict[str, Any] | None, seed: int = 0) -> int:
     return int(resolve_params(params, seed)["n_estimators"])
 
 
+def progress_every(rounds: int, name: str) -> Any:
+    """A LightGBM callback printing ``name: round i/N, t s`` to stderr every ``rounds`` rounds
+    (a run of an hour says how far it got)."""
+    import sys
+    import time
+
+    started = time.perf_counter()
+
+    def report(env: Any) -> None:
+        done = env.iteration + 1
+        if done % rounds == 0 or done == env.end_iteration:
+            took = time.perf_counter() - started
+            print(f"{name}: round {done}/{env.end_iteration}, {took:.0f} s", file=sys.stderr, flush=True)
+
+    return report
+
+
 def fit_streamed(
-    rows: ParquetRows, y: np.ndarray, n_classes: int, *, params: dict[str, Any] | None = None, seed: int = 0
+    rows: ParquetRows,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    callbacks: list[Any] | None = None,
 ):
     """The head (a ``lightgbm.Booster``) fitted in this process on ``rows``, labels ``y``."""
     native = native_params(params, seed, n_classes)
     dataset = lightgbm.Dataset(rows, label=np.asarray(y), params=native, free_raw_data=True)
-    return lightgbm.train(native, dataset, num_boost_round=rounds(params, seed))
+    return lightgbm.train(native, dataset, num_boost_round=rounds(params, seed), callbacks=callbacks)
 
 
 def predict_streamed(booster: Any, rows: ParquetRows) -> np.ndarray:
