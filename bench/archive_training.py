@@ -44,6 +44,7 @@ GROUP_ROWS = 5
 FOLDS = 5
 SEED = 0
 RESULTS = Path(__file__).resolve().parent / "archive_training.json"
+TREES = 200  # DEFAULT_PARAMS' n_estimators
 DASK_WORKER_MEMORY = "6GiB"  # each of the 2 workers; the nanny restarts a worker past it
 
 
@@ -114,7 +115,9 @@ def write_archive(directory: Path, rows: int, block_rows: int) -> list[str]:
     return files
 
 
-def run_engine(engine: str, rows: int, block_rows: int, directory: Path) -> dict[str, Any]:
+def run_engine(
+    engine: str, rows: int, block_rows: int, directory: Path, rounds: int = TREES
+) -> dict[str, Any]:
     """One engine's fit on folds 1..4 and score on fold 0 (in this process), reading the archive
     at ``directory``: the local engine streams it (``training.fit.streamed``), the Dask engine's
     workers each read their own files (``training.fit.dask_engine.fit_on_workers``)."""
@@ -138,33 +141,36 @@ def run_engine(engine: str, rows: int, block_rows: int, directory: Path) -> dict
         )
         return [files[i] for i in chosen], positions, labels
 
+    params = {"n_estimators": rounds}
+    every = max(1, min(REPORT_EVERY, rounds // 5))
     started = time.perf_counter()
     if engine == "local":
         files_train, positions, y_train = rows_of(train)
-        rows = ParquetRows(files_train, positions, filesystem)
-        model = fit_streamed(rows, y_train, LABELS, callbacks=[progress_every(REPORT_EVERY, "local")])
+        reader = ParquetRows(files_train, positions, filesystem)
+        callbacks = [progress_every(every, "local")]
+        model = fit_streamed(reader, y_train, LABELS, params=params, callbacks=callbacks)
     else:
         from training.fit.dask_engine import LOCAL_WORKERS, dask_client, fit_on_workers
 
         with dask_client(memory_limit=DASK_WORKER_MEMORY) as client:
             shares = [rows_of(train, slice(w, None, LOCAL_WORKERS)) for w in range(LOCAL_WORKERS)]
-            model = fit_on_workers(client, shares, filesystem, LABELS, report_every=REPORT_EVERY)
+            model = fit_on_workers(client, shares, filesystem, LABELS, params=params, report_every=every)
     fit_s = time.perf_counter() - started
     files_valid, positions, y_valid = rows_of(valid)
     probabilities = predict_streamed(model, ParquetRows(files_valid, positions, filesystem))
     metrics = compute_metrics(y_valid, probabilities, LABELS)
-    return {"engine": engine, "rows": rows, "reader": "parquet, streamed", "fit_s": round(fit_s, 2),
+    return {"engine": engine, "rows": rows, "reader": "parquet, streamed", "rounds": rounds, "fit_s": round(fit_s, 2),
             "fold0": {k: round(float(v), 4) for k, v in metrics.items() if isinstance(v, float)},
             "train_rows": int(train.sum()), "valid_rows": int(valid.sum())}  # fmt: skip
 
 
-def measure(engine: str, rows: int, block_rows: int, directory: Path) -> dict[str, Any]:
+def measure(engine: str, rows: int, block_rows: int, directory: Path, rounds: int = TREES) -> dict[str, Any]:
     """``run_engine`` in a child process; its tree's peak RSS sampled from here."""
     import psutil
 
     load = os.getloadavg()
     command = [sys.executable, "-m", "bench.archive_training", "--child", engine, "--rows", str(rows),
-               "--block-rows", str(block_rows), "--archive-dir", str(directory)]  # fmt: skip
+               "--block-rows", str(block_rows), "--archive-dir", str(directory), "--rounds", str(rounds)]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak = 0
     done = threading.Event()
@@ -203,13 +209,18 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help=f"where the generated archive is kept (default {ARCHIVE_DIR}/rows-N)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=TREES,
+        help="boosting rounds (DEFAULT_PARAMS' 200 trees per class): fewer to measure memory and time per round "
+        "when the machine is too busy for the whole fit",
+    )  # fmt: skip
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rows % args.block_rows:
         parser.error("--rows must be a multiple of --block-rows")
     directory = args.archive_dir or ARCHIVE_DIR / f"rows-{args.rows}-block-{args.block_rows}"
     if args.child:
-        print(json.dumps(run_engine(args.child, args.rows, args.block_rows, directory)))
+        print(json.dumps(run_engine(args.child, args.rows, args.block_rows, directory, args.rounds)))
         return
     started, reused = time.perf_counter(), (directory / "_complete").is_file()
     write_archive(directory, args.rows, args.block_rows)
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                "archive_write_s": None if reused else round(time.perf_counter() - started, 2)}  # fmt: skip
     print(json.dumps(written))
     figures = [
-        {**measure(engine, args.rows, args.block_rows, directory), **written}
+        {**measure(engine, args.rows, args.block_rows, directory, args.rounds), **written}
         for engine in args.engines.split(",")
     ]
     for figure in figures:
