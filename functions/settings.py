@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.named_models import NamedModel, parse_named_models
 from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -49,6 +50,11 @@ class Settings:
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
+    named_models: tuple[NamedModel, ...] = ()  # besides default (CAMSORT_NAMED_MODELS)
+    # Where cameras/<camera_id>.json live: the model URI's bucket; None (a local model directory):
+    # no camera has regions.
+    camera_config_bucket: str | None = None
+    camera_config_ttl_seconds: int = env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -80,7 +86,20 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
         if environ.get(env.SMOOTHING, "").strip()
         else None,
+        named_models=parse_named_models(environ.get(env.NAMED_MODELS, ""), env.NAMED_MODELS),
+        camera_config_bucket=s3_bucket_of(environ.get(env.MODEL_URI, "")),
+        camera_config_ttl_seconds=_non_negative_int(
+            environ, env.CAMERA_CONFIG_TTL_SECONDS, env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+        ),
     )
+
+
+def s3_bucket_of(uri: str) -> str | None:
+    """The bucket of an ``s3://bucket/...`` URI; None for anything else (a local directory)."""
+    uri = uri.strip()
+    if not uri.startswith("s3://"):
+        return None
+    return uri[len("s3://") :].partition("/")[0] or None
 
 
 def _pin(environ: Mapping[str, str]) -> str:

@@ -26,8 +26,10 @@ from botocore.config import Config
 from functions.concurrency import CLIENT_CONFIG, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes, resident_bytes
-from functions.frames.image_loader import load_image
+from functions import env
+from functions.frames.image_loader import load_image, load_regions
 from functions.frames.model import ModelSession
+from functions.frames.regions import DEFAULT_MODEL, Box, CameraConfig
 from functions.frames.shadow import ShadowScorer
 from functions.iam import requires
 from functions.observability import logger, metrics
@@ -35,6 +37,7 @@ from functions.settings import Settings, load_settings
 from functions.state.camera_state import CameraStates
 from functions.state.event_bus import EventPublisher
 from functions.state.smoothing import SmoothingConfig
+from functions.stores.camera_configs import CameraConfigObjects, CameraConfigs
 from functions.stores.results import ResultsTable
 from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
@@ -60,12 +63,40 @@ class App:
     camera_state: CameraStates | None = None  # None: the stage keeps no camera state
     # The memory the frames of an invocation decode in, together (functions/frames/decode_budget.py).
     decode_budget: DecodeBudget | None = None  # None: no shared budget, the per-frame limit only
+    # The deployment's named models besides default (CAMSORT_NAMED_MODELS), each pinned.
+    named_models: dict[str, ModelSession] = field(default_factory=dict)
+    # Cameras' regions (functions/stores/camera_configs.py); None: no camera has regions.
+    camera_configs: CameraConfigs | None = None
+
+    @property
+    def models(self) -> dict[str, ModelSession]:
+        """Every model a region may name: ``default`` (``model``, also a backfill job's) and the named ones."""
+        return {DEFAULT_MODEL: self.model, **self.named_models}
+
+    def regions_for(self, camera_id: str) -> CameraConfig:
+        """The camera's configuration now (no regions when the stage has no configuration store)."""
+        if self.camera_configs is None:
+            return CameraConfig(camera_id, ())
+        return self.camera_configs.config_for(camera_id)
 
     def decode(self, data: bytes, source: str) -> Any:
         """``load_image`` with this deployment's limits, under the container's decode budget."""
         settings = self.settings
         return load_image(
             data,
+            source=source,
+            max_bytes=settings.max_bytes,
+            max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_mib * MIB,
+            budget=self.decode_budget,
+        )
+
+    def decode_regions(self, data: bytes, source: str, boxes: list[Box]) -> list[Any]:
+        """``load_regions`` (one decode, one crop per box) with the same limits and budget as :meth:`decode`."""
+        settings = self.settings
+        return load_regions(
+            data,
+            boxes,
             source=source,
             max_bytes=settings.max_bytes,
             max_pixels=settings.max_pixels,
@@ -93,15 +124,19 @@ def build_app(
     dynamodb_client: Any,
     model: ModelSession | None = None,
     events_client: Any = None,
+    named_models: dict[str, ModelSession] | None = None,
 ) -> App:
-    """Everything the classifier needs; opens the model unless one is given.
+    """Everything the classifier needs; opens the model (and the named ones) unless given.
 
     Camera state is on when the stage names a state table; events are published when it also
     names a bus (an EventBridge client is created for it unless one is given).
     """
     if model is None:
         model = open_live_model(settings, s3_client)
-    warn_if_int8_kernels_differ(model)
+    if named_models is None:
+        named_models = open_named_models(settings, s3_client)
+    for each in (model, *named_models.values()):
+        warn_if_int8_kernels_differ(each)
     camera_state = None
     if settings.state_table:
         publisher = None
@@ -118,17 +153,32 @@ def build_app(
         review=ReviewQueue(settings.review_table, dynamodb_client) if settings.review_table else None,
         shadow=open_candidate(settings, s3_client),
         camera_state=camera_state,
-        decode_budget=container_decode_budget(settings, model),
+        decode_budget=container_decode_budget(settings, model, *named_models.values()),
+        named_models=named_models,
+        camera_configs=camera_configs(settings, s3_client, [DEFAULT_MODEL, *named_models]),
     )
 
 
-def container_decode_budget(settings: Settings, model: ModelSession) -> DecodeBudget:
-    """Sized once the model is up: the function's memory minus what the container now holds."""
-    model_path = getattr(model, "model_path", None)  # a stand-in model may have no file
+def camera_configs(settings: Settings, s3_client: Any, model_names: list[str]) -> CameraConfigs | None:
+    """The container's cache of cameras' regions, read from the model bucket; None without one."""
+    if not settings.camera_config_bucket:
+        return None
+    objects = CameraConfigObjects(s3_client, settings.camera_config_bucket)
+    return CameraConfigs(
+        objects.fetch,
+        ttl_seconds=settings.camera_config_ttl_seconds,
+        known_models=model_names,
+        source=objects.uri,
+    )
+
+
+def container_decode_budget(settings: Settings, *models: ModelSession) -> DecodeBudget:
+    """Sized once the models are up: the function's memory minus what the container now holds."""
+    paths = [getattr(model, "model_path", None) for model in models]  # a stand-in model may have no file
     total = budget_bytes(
         memory_mb=settings.memory_mb,
         resident_bytes=resident_bytes(),
-        model_bytes=model_path.stat().st_size if model_path is not None and model_path.is_file() else 0,
+        model_bytes=sum(path.stat().st_size for path in paths if path is not None and path.is_file()),
         per_frame_bytes=settings.max_decode_mib * MIB,
     )
     logger.info(
@@ -147,6 +197,24 @@ def open_live_model(settings: Settings, s3_client: Any) -> ModelSession:
         threads=settings.onnx_threads,
         pinned_sha256=settings.model_sha256,
     )
+
+
+# A named model's artifact is models/<name>/<version>/, which the job-models grant covers.
+@requires("s3:GetObject", resource="job-models")
+def open_named_models(settings: Settings, s3_client: Any) -> dict[str, ModelSession]:
+    """Every named model, opened once per container by the very code that opens default (and pinned
+    alike): one that fails to download, load or match its sha256 fails the cold start."""
+    return {
+        named.name: ModelSession.open(
+            named.uri,
+            s3_client=s3_client,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.onnx_threads,
+            pinned_sha256=named.sha256,
+            pin_source=f"{env.NAMED_MODELS} {named.name}",
+        )
+        for named in settings.named_models
+    }
 
 
 # The candidate is any model version's artifact (models/<version>/), pinned by its sha256.
@@ -207,11 +275,15 @@ def _build_from_environment() -> App:
     session = boto3.session.Session()
     s3_client = session.client("s3", config=CLIENT_CONFIG)
     loading = io_pool().submit(open_live_model, settings, s3_client)
+    named = io_pool().submit(open_named_models, settings, s3_client)
     try:
         dynamodb_client = session.client("dynamodb", config=CLIENT_CONFIG)
     finally:
         model = loading.result()  # raises the model's error, if any, before anything else
-    return build_app(settings, s3_client=s3_client, dynamodb_client=dynamodb_client, model=model)
+        named_models = named.result()
+    return build_app(
+        settings, s3_client=s3_client, dynamodb_client=dynamodb_client, model=model, named_models=named_models
+    )
 
 
 def install_app(app: App | None) -> App | None:
