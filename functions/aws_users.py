@@ -17,8 +17,8 @@ from functions.archive.shards import ShardStore
 from functions.frames.model import fetch_model
 from functions.state.camera_state import CameraStates
 from functions.state.event_bus import EventPublisher
-from functions.stores.results import ResultsTable
 from functions.stores.camera_configs import CameraConfigObjects
+from functions.stores.results import ResultsTable
 from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
 from functions.wiring import open_candidate, open_named_models

@@ -48,7 +48,9 @@ def parse_named_models(text: str, source: str) -> tuple[NamedModel, ...]:
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(raw, dict):
-        raise ConfigurationError(f'{source}: expected an object like {{"bay": {{"uri": ..., "sha256": ...}}}}')
+        raise ConfigurationError(
+            f'{source}: expected an object like {{"bay": {{"uri": ..., "sha256": ...}}}}'
+        )
     return tuple(_named_model(name, values, source) for name, values in sorted(raw.items()))
 
 
@@ -59,7 +61,9 @@ def _named_model(name: str, values: Any, source: str) -> NamedModel:
             f"{where}: 'default' is the deployment's own model (CAMSORT_MODEL_URI); name the others differently"
         )
     if not MODEL_NAME.match(name):
-        raise ConfigurationError(f"{where}: a model name is 1-32 of a-z, 0-9, '_' or '-', starting with a letter or digit")
+        raise ConfigurationError(
+            f"{where}: a model name is 1-32 of a-z, 0-9, '_' or '-', starting with a letter or digit"
+        )
     if not isinstance(values, dict):
         raise ConfigurationError(f'{where}: expected {{"uri": ..., "sha256": ...}}')
     unknown = sorted(set(values) - _FIELDS)
@@ -76,7 +80,9 @@ def _named_model(name: str, values: Any, source: str) -> NamedModel:
     candidate_uri = str(values.get("candidate_uri") or "").strip() or None
     candidate_sha256 = _pin(values.get("candidate_sha256"), f"{where} candidate_sha256")
     if candidate_uri and candidate_sha256 is None:
-        raise ConfigurationError(f"{where}: candidate_uri is set but candidate_sha256 is not; pin the candidate")
+        raise ConfigurationError(
+            f"{where}: candidate_uri is set but candidate_sha256 is not; pin the candidate"
+        )
     return NamedModel(name, uri, sha256, candidate_uri, candidate_sha256 if candidate_uri else None)
 
 

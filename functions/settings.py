@@ -50,11 +50,14 @@ class Settings:
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
-    named_models: tuple[NamedModel, ...] = ()  # besides default (CAMSORT_NAMED_MODELS)
-    # Where cameras/<camera_id>.json live: the model URI's bucket; None (a local model directory):
-    # no camera has regions.
-    camera_config_bucket: str | None = None
+    named_models: tuple[NamedModel, ...] | None = None  # besides default (CAMSORT_NAMED_MODELS); None: none
     camera_config_ttl_seconds: int = env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+
+    @property
+    def camera_config_bucket(self) -> str | None:
+        """Where cameras/<camera_id>.json live: the model URI's bucket; None (a local model
+        directory): no camera has regions."""
+        return s3_bucket_of(self.model_uri)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -86,8 +89,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
         if environ.get(env.SMOOTHING, "").strip()
         else None,
-        named_models=parse_named_models(environ.get(env.NAMED_MODELS, ""), env.NAMED_MODELS),
-        camera_config_bucket=s3_bucket_of(environ.get(env.MODEL_URI, "")),
+        named_models=parse_named_models(environ.get(env.NAMED_MODELS, ""), env.NAMED_MODELS) or None,
         camera_config_ttl_seconds=_non_negative_int(
             environ, env.CAMERA_CONFIG_TTL_SECONDS, env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
         ),

@@ -23,10 +23,10 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from functions import env
 from functions.concurrency import CLIENT_CONFIG, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes, resident_bytes
-from functions import env
 from functions.frames.image_loader import load_image, load_regions
 from functions.frames.model import ModelSession
 from functions.frames.regions import DEFAULT_MODEL, Box, CameraConfig
@@ -213,7 +213,7 @@ def open_named_models(settings: Settings, s3_client: Any) -> dict[str, ModelSess
             pinned_sha256=named.sha256,
             pin_source=f"{env.NAMED_MODELS} {named.name}",
         )
-        for named in settings.named_models
+        for named in settings.named_models or ()
     }
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -51,19 +50,33 @@ from functions.errors import (
     TooManyBytesError,
     TransientError,
 )
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_result
 from functions.frames.events import FrameEvent
-from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
-from functions.frames.model import ModelSession
+from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
-from functions.frames.outputs import answer_fields, answer_tags
+from functions.frames.outputs import answer_fields
+from functions.frames.region_batch import Crop, commit_regions, follow_regions, infer_per_model
+from functions.frames.regions import DEFAULT_MODEL, DEFAULT_REGION, CameraConfig, Region
+from functions.frames.result_items import base_item, frame_tags, ok_item
 from functions.frames.review import reason_for
 from functions.frames.shadow import run_shadow
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
 from functions.stores.storage import StoredFrame
 from functions.wiring import App
+
+__all__ = [
+    "base_item",
+    "classify_frames",
+    "decoded_in_isolation",
+    "frame_tags",
+    "may_be_redelivered",
+    "ok_item",
+]
+
+# A camera without regions: its frame is one crop, the whole frame, for the default model.
+_WHOLE_FRAME = CameraConfig("", ()).effective_regions()[0]
 
 
 @dataclass
@@ -76,9 +89,20 @@ class _Work:
     size: int | None = None
     key_info: KeyInfo | None = None
     stored: StoredFrame | None = None
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # a camera without regions: the whole frame
     received_at: float | None = None
     decision: Decision | LabelSetDecision | None = None
+    config: CameraConfig | None = None  # the camera's regions, looked up before the download
+    crops: list[np.ndarray] | None = None  # a camera with regions: one per region, in order
+
+    @property
+    def decoded(self) -> bool:
+        return self.pixels is not None or self.crops is not None
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The camera's configured regions; () for the whole-frame default."""
+        return self.config.regions if self.config is not None else ()
 
 
 def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
@@ -95,23 +119,51 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
     downloaded = _decode_redelivered(downloaded, app, outcomes)  # one at a time, marked
 
     if downloaded:
-        try:
-            batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
-            probabilities, _features = app.model.predict(batch)
-            manifest = app.model.manifest
-            decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
-        except MemoryError:
-            raise  # out of memory: the invocation dies (see _guard)
-        except Exception as exc:  # a model failure fails every frame of the batch, loudly
-            for item in downloaded:
-                outcomes[item.index] = _failure(item.frame, exc, "inference failed")
-        else:
-            for item, decision in zip(downloaded, decisions, strict=True):
-                item.decision = decision
-            # Tags, then the conditional result write, per frame; all frames concurrently.
-            _each(downloaded, app, _commit_ok, outcomes)
-            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
+        _infer_and_commit(downloaded, app, outcomes)
     return [outcomes[index] for index in range(len(frames))]
+
+
+def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> None:
+    """One ONNX call per model over every frame's crops (region_batch.py), then each frame's writes."""
+    crops = [Crop(item.index, region, pixels) for item in downloaded for region, pixels in _crops_of(item)]
+    inference = infer_per_model(app.models, crops)
+    answered = []
+    for item in downloaded:
+        if item.index in inference.failures:
+            outcomes[item.index] = _failure(item.frame, inference.failures[item.index], "inference failed")
+            continue
+        if not item.regions:
+            item.decision = inference.answers[(item.index, DEFAULT_REGION)]
+        answered.append(item)
+    # Tags, then the conditional result write(s), per frame; all frames concurrently.
+    _each(answered, app, lambda item, app: _commit(item, app, inference.answers), outcomes)
+    whole = {item.index for item in answered if not item.regions}
+    if whole and DEFAULT_MODEL in inference.batches:  # after the live writes; whole frames only
+        batch, group = inference.batches[DEFAULT_MODEL]
+        rows = [row for row, crop in enumerate(group) if crop.frame in whole]
+        scored = batch if len(rows) == len(batch) else batch[rows]
+        run_shadow(app, scored, [outcomes[group[row].frame] for row in rows])
+
+
+def _crops_of(item: _Work) -> list[tuple[Region, np.ndarray]]:
+    if not item.regions:
+        assert item.pixels is not None, "decoded before inference"
+        return [(_WHOLE_FRAME, item.pixels)]
+    assert item.crops is not None, "decoded before inference"
+    return list(zip(item.regions, item.crops, strict=True))
+
+
+def _commit(item: _Work, app: App, answers: dict[tuple[int, str], Any]) -> FrameOutcome:
+    if not item.regions:
+        return _commit_ok(item, app)
+    pending = FrameOutcome(item.frame, "ok", latency_ms=_elapsed_ms(item, app))
+    return commit_regions(
+        app,
+        _base_item(item, app),
+        [(region, answers[(item.index, region.name)]) for region in item.regions],
+        pending,
+        tag_count=item.stored.tag_count if item.stored else None,
+    )
 
 
 def _each(
@@ -175,8 +227,16 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
     # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    map_each(app.pool, lambda result: follow_result(app, result), found)
+    map_each(app.pool, lambda result: _follow_found(app, result), found)
     return remaining
+
+
+def _follow_found(app: App, result: dict[str, Any]) -> None:
+    """A redelivery's found result: its side effects, or (a regions frame) its regions'."""
+    if result.get("regions"):
+        follow_regions(app, result)
+    else:
+        follow_result(app, result)
 
 
 def may_be_redelivered(frame: FrameEvent) -> bool:
@@ -202,12 +262,21 @@ def _check_and_load(item: _Work, app: App) -> None:
         raise EmptyImageError(
             f"{source}: the object is empty (0 bytes, from the event); upload the frame again"
         )
+    item.config = app.regions_for(item.key_info.camera_id)  # cached per container (camera_configs.py)
     item.stored = app.store.get_frame(
         frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
     )
     item.received_at = app.clock()
     if not decoded_in_isolation(frame):
-        item.pixels = app.decode(item.stored.data, source)
+        _decode(item, app, item.stored.data, source)
+
+
+def _decode(item: _Work, app: App, data: bytes, source: str) -> None:
+    """One decode: the whole frame (no regions, exactly as ever) or every region's crop of it."""
+    if item.regions:
+        item.crops = app.decode_regions(data, source, [region.box for region in item.regions])
+    else:
+        item.pixels = app.decode(data, source)
 
 
 def decoded_in_isolation(frame: FrameEvent) -> bool:
@@ -226,7 +295,7 @@ def _decode_redelivered(work: list[_Work], app: App, outcomes: dict[int, FrameOu
     """Decode the frames ``_check_and_load`` left undecoded, one after another, nothing else running."""
     remaining = []
     for item in work:
-        outcome = _guard(item, app, _decode_marked) if item.pixels is None else None
+        outcome = _guard(item, app, _decode_marked) if not item.decoded else None
         if outcome is None:
             remaining.append(item)
         else:
@@ -245,7 +314,7 @@ def _decode_marked(item: _Work, app: App) -> None:
             "re-save it and upload it again"
         )
     try:
-        item.pixels = app.decode(item.stored.data, source)
+        _decode(item, app, item.stored.data, source)
     except BadInputError:
         app.table.finish_decode(mark)  # refused without harm: not a crash
         raise
@@ -326,83 +395,6 @@ def _base_item(item: _Work, app: App) -> dict[str, Any]:
         stored=item.stored,
         size=item.size,
     )
-
-
-def frame_tags(decision: Decision | LabelSetDecision, model: ModelSession) -> dict[str, str]:
-    """The S3 tags of an ``ok`` frame (``functions.frames.outputs``: a label or a label set)."""
-    return answer_tags(decision, model.manifest.model_version)
-
-
-def ok_item(
-    base: dict[str, Any], decision: Decision | LabelSetDecision, latency_ms: float | None
-) -> dict[str, Any]:
-    """The result item of an ``ok`` frame: ``base_item`` plus the answer (``label`` or ``labels``)."""
-    return base | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
-
-
-def base_item(
-    frame: FrameEvent,
-    app: App,
-    *,
-    object_version: str,
-    key_info: KeyInfo | None,
-    stored: StoredFrame | None,
-    size: int | None,
-) -> dict[str, Any]:
-    """The fields every result item has, whatever its status (public: the bench writes the same items)."""
-    model = app.model
-    captured = key_info.captured_at if key_info else None
-    # Trusted within the skew of the upload (LastModified; before a download, the event time,
-    # which S3 sets alike): a camera clock running ahead falls back to LastModified.
-    uploaded = stored.last_modified if stored is not None else _event_moment(frame)
-    skew = timedelta(seconds=app.settings.capture_skew_seconds)
-    claimed = captured if captured is not None and is_ahead(captured, uploaded or app.now(), skew) else None
-    if claimed is not None:
-        captured = None
-    if captured is None and stored is not None:
-        captured = stored.last_modified
-    captured_at = format_timestamp(captured) if captured else _event_time(frame)
-    etag = stored.etag if stored else frame.etag
-    version_id = (stored.version_id if stored else None) or frame.version_id
-    # Another model version's item stays out of the camera index (no camera_id/captured_at).
-    indexed = key_info is not None and app.result_model_version is None
-    return {
-        "object_id": object_id(frame.bucket, frame.key),
-        "object_version": result_sort_key(object_version, app.result_model_version),
-        "bucket": frame.bucket,
-        "key": frame.key,
-        # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": key_info.camera_id if key_info is not None and indexed else None,
-        "captured_at": captured_at if indexed else None,
-        # The key's capture time when it was not trusted (ahead of the upload by more than the skew).
-        "key_captured_at": format_timestamp(claimed) if claimed is not None and indexed else None,
-        "frame_version": object_version if app.result_model_version else None,
-        "etag": etag,
-        "version_id": version_id,
-        "size": stored.content_length if stored else size,
-        "sequencer": frame.sequencer,
-        "event_name": frame.event_name,
-        "event_time": frame.event_time,
-        "model_sha256": model.sha256,
-        "model_version": model.manifest.model_version,
-        "processed_at": format_timestamp(app.now()),
-    }
-
-
-def _event_time(frame: FrameEvent) -> str | None:
-    """Capture time of a frame rejected before download: S3's event time ~ LastModified."""
-    moment = _event_moment(frame)
-    return format_timestamp(moment) if moment else None
-
-
-def _event_moment(frame: FrameEvent) -> datetime | None:
-    if not frame.event_time:
-        return None
-    try:
-        moment = datetime.fromisoformat(frame.event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _elapsed_ms(item: _Work, app: App) -> float | None:

@@ -144,7 +144,9 @@ class CameraConfigs:
             except Exception as exc:
                 if held is None:
                     raise  # nothing to go on: the frame is retried (or fails) with this error
-                logger.warning(f"{self._source(camera_id)}: not re-read ({exc}); keeping the configuration held")
+                logger.warning(
+                    f"{self._source(camera_id)}: not re-read ({exc}); keeping the configuration held"
+                )
                 return held.config
             held = self._next(camera_id, held, answer, now)
             self._held[camera_id] = held
@@ -156,21 +158,31 @@ class CameraConfigs:
     def _next(self, camera_id: str, held: _Held | None, answer: ConfigObject, now: float) -> _Held:
         if answer.status == "unchanged" and held is not None:
             return _Held(held.config, held.etag, now, held.problem)
-        if answer.status == "absent" or answer.status == "unchanged":  # (unchanged without a held one: absent)
+        if (
+            answer.status == "absent" or answer.status == "unchanged"
+        ):  # (unchanged without a held one: absent)
             return _Held(CameraConfig(camera_id, ()), None, now)
         try:
             config = self.parse(camera_id, answer.body)
         except RegionConfigError as exc:
             fallback = held.config if held is not None else CameraConfig(camera_id, ())
-            kept = "its last good configuration" if held is not None and held.config.regions else "the whole frame"
-            return _Held(fallback, answer.etag, now, f"{exc}; camera {camera_id} keeps {kept} until it is fixed")
+            kept = (
+                "its last good configuration"
+                if held is not None and held.config.regions
+                else "the whole frame"
+            )
+            return _Held(
+                fallback, answer.etag, now, f"{exc}; camera {camera_id} keeps {kept} until it is fixed"
+            )
         return _Held(config, answer.etag, now)
 
     def parse(self, camera_id: str, body: bytes) -> CameraConfig:
         """The object's bytes -> a validated configuration; RegionConfigError saying what is wrong."""
         source = self._source(camera_id)
         if len(body) > MAX_CONFIG_BYTES:
-            raise RegionConfigError(f"{source}: larger than {MAX_CONFIG_BYTES} bytes; a configuration is a few regions")
+            raise RegionConfigError(
+                f"{source}: larger than {MAX_CONFIG_BYTES} bytes; a configuration is a few regions"
+            )
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
