@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.errors import ConfigurationError
+from functions.frames.regions import DEFAULT_MODEL, NAME_PATTERN
 
-DEFAULT_MODEL_NAME = "default"
-# The same form as a region's name (functions/frames/regions.py): one key segment, one tag word.
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = frozenset({"uri", "sha256", "candidate_uri", "candidate_sha256"})
 
@@ -56,11 +54,11 @@ def parse_named_models(text: str, source: str) -> tuple[NamedModel, ...]:
 
 def _named_model(name: str, values: Any, source: str) -> NamedModel:
     where = f"{source} model {name!r}"
-    if name == DEFAULT_MODEL_NAME:
+    if name == DEFAULT_MODEL:
         raise ConfigurationError(
             f"{where}: 'default' is the deployment's own model (CAMSORT_MODEL_URI); name the others differently"
         )
-    if not MODEL_NAME.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ConfigurationError(
             f"{where}: a model name is 1-32 of a-z, 0-9, '_' or '-', starting with a letter or digit"
         )

@@ -57,7 +57,7 @@ from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
 from functions.frames.outputs import answer_fields
 from functions.frames.region_batch import Crop, commit_regions, follow_regions, infer_per_model
-from functions.frames.regions import DEFAULT_MODEL, DEFAULT_REGION, CameraConfig, Region
+from functions.frames.regions import DEFAULT_MODEL, DEFAULT_REGION, DEFAULT_REGIONS, CameraConfig, Region
 from functions.frames.result_items import base_item, frame_tags, ok_item
 from functions.frames.review import reason_for
 from functions.frames.shadow import run_shadow
@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 # A camera without regions: its frame is one crop, the whole frame, for the default model.
-_WHOLE_FRAME = CameraConfig("", ()).effective_regions()[0]
+_WHOLE_FRAME = DEFAULT_REGIONS[0]
 
 
 @dataclass
