@@ -67,6 +67,11 @@ class App:
     named_models: dict[str, ModelSession] = field(default_factory=dict)
     # Cameras' regions (functions/stores/camera_configs.py); None: no camera has regions.
     camera_configs: CameraConfigs | None = None
+    named_shadows: dict[str, ShadowScorer] = field(default_factory=dict)  # the named models' candidates
+
+    def shadow_of(self, model_name: str) -> ShadowScorer | None:
+        """The shadow candidate of one model (``default``: ``shadow``), if it has one."""
+        return self.shadow if model_name == DEFAULT_MODEL else self.named_shadows.get(model_name)
 
     @property
     def models(self) -> dict[str, ModelSession]:
@@ -155,6 +160,7 @@ def build_app(
         camera_state=camera_state,
         decode_budget=container_decode_budget(settings, model, *named_models.values()),
         named_models=named_models,
+        named_shadows=open_named_candidates(settings, s3_client),
         camera_configs=camera_configs(settings, s3_client, [DEFAULT_MODEL, *named_models]),
     )
 
@@ -217,33 +223,55 @@ def open_named_models(settings: Settings, s3_client: Any) -> dict[str, ModelSess
     }
 
 
-# The candidate is any model version's artifact (models/<version>/), pinned by its sha256.
+# The candidate is any model version's artifact (models/<version>/, a named model's
+# models/<name>/<version>/), pinned by its sha256.
 @requires("s3:GetObject", resource="job-models")
-def open_candidate(settings: Settings, s3_client: Any) -> ShadowScorer | None:
-    """The shadow candidate, opened once per container; None when there is none or it cannot run.
+def open_candidate(
+    settings: Settings,
+    s3_client: Any,
+    uri: str | None = None,
+    sha256: str | None = None,
+    model_name: str = DEFAULT_MODEL,
+) -> ShadowScorer | None:
+    """A shadow candidate (default's: the settings'; a named model's: ``uri``/``sha256``), opened once
+    per container; None when there is none or it cannot run.
 
     A candidate that fails to download, to load or to match its pinned sha256 is logged and
     counted, and the container runs without shadow scoring: the live model is never held up.
     """
-    if not settings.candidate_model_uri or settings.shadow_sample_rate <= 0:
+    if model_name == DEFAULT_MODEL:
+        uri, sha256 = settings.candidate_model_uri, settings.candidate_model_sha256
+    if not uri or settings.shadow_sample_rate <= 0:
         return None
     try:
         model = ModelSession.open(
-            settings.candidate_model_uri,
+            uri,
             s3_client=s3_client,
             cache_dir=settings.model_cache_dir,
             threads=settings.onnx_threads,
-            pinned_sha256=settings.candidate_model_sha256,
+            pinned_sha256=sha256,
         )
     except Exception as exc:
-        logger.error(f"shadow candidate not loaded, shadow scoring off: {exc}")
+        logger.error(f"shadow candidate of model {model_name} not loaded, its shadow scoring off: {exc}")
         metrics.add_metric(name="ShadowFailures", unit=MetricUnit.Count, value=1)
         return None
     logger.info(
-        f"shadow candidate {model.manifest.model_version} ({model.sha256[:12]}) loaded, "
+        f"shadow candidate {model.manifest.model_version} ({model.sha256[:12]}) of model {model_name} loaded, "
         f"sample rate {settings.shadow_sample_rate}"
     )
     return ShadowScorer(model=model, sample_rate=settings.shadow_sample_rate)
+
+
+def open_named_candidates(settings: Settings, s3_client: Any) -> dict[str, ShadowScorer]:
+    """The named models' shadow candidates (CAMSORT_NAMED_MODELS' candidate_uri), by model name."""
+    opened = {
+        named.name: open_candidate(
+            settings, s3_client, named.candidate_uri, named.candidate_sha256, named.name
+        )
+        for named in settings.named_models or ()
+        if named.candidate_uri
+    }
+    return {name: scorer for name, scorer in opened.items() if scorer is not None}
 
 
 def warn_if_int8_kernels_differ(model: ModelSession) -> str | None:

@@ -56,11 +56,16 @@ from functions.frames.events import FrameEvent
 from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
 from functions.frames.outputs import answer_fields
-from functions.frames.region_batch import Crop, commit_regions, follow_regions, infer_per_model
-from functions.frames.regions import DEFAULT_MODEL, DEFAULT_REGION, DEFAULT_REGIONS, CameraConfig, Region
+from functions.frames.region_batch import (
+    Crop,
+    commit_regions,
+    follow_regions,
+    infer_per_model,
+    shadow_per_model,
+)
+from functions.frames.regions import DEFAULT_REGION, DEFAULT_REGIONS, CameraConfig, Region
 from functions.frames.result_items import base_item, frame_tags, ok_item
 from functions.frames.review import reason_for
-from functions.frames.shadow import run_shadow
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
 from functions.stores.storage import StoredFrame
@@ -137,12 +142,8 @@ def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, Fra
         answered.append(item)
     # Tags, then the conditional result write(s), per frame; all frames concurrently.
     _each(answered, app, lambda item, app: _commit(item, app, inference.answers), outcomes)
-    whole = {item.index for item in answered if not item.regions}
-    if whole and DEFAULT_MODEL in inference.batches:  # after the live writes; whole frames only
-        batch, group = inference.batches[DEFAULT_MODEL]
-        rows = [row for row, crop in enumerate(group) if crop.frame in whole]
-        scored = batch if len(rows) == len(batch) else batch[rows]
-        run_shadow(app, scored, [outcomes[group[row].frame] for row in rows])
+    # After the live writes: each model's candidate on that model's batch (frames and regions written).
+    shadow_per_model(app, inference, outcomes, {item.index for item in answered if item.regions})
 
 
 def _crops_of(item: _Work) -> list[tuple[Region, np.ndarray]]:

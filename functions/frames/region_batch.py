@@ -38,6 +38,8 @@ from functions.frames.result_items import (
     regions_tags,
 )
 from functions.frames.review import reason_for
+from functions.frames.shadow import ShadowTarget, score_shadow
+from functions.stores.results import object_id
 
 if TYPE_CHECKING:
     from functions.wiring import App
@@ -146,6 +148,31 @@ def follow_regions(app: App, frame_item: dict[str, Any]) -> int:
         if key in found and found[key].get("sequencer", "") == frame_item.get("sequencer", ""):
             follow_result(app, camera_view(found[key]))
     return len(found)
+
+
+def shadow_per_model(
+    app: App, inference: Inference, outcomes: Mapping[int, FrameOutcome], with_regions: set[int]
+) -> int:
+    """Each model's shadow candidate (if it has one, on a sampled invocation) on that model's very batch,
+    after the live writes: its answers go beside the live answers of the frames (whole frames) and
+    regions this invocation wrote. Per model one call, like the live inference. Returns items recorded."""
+    recorded = 0
+    for name, (batch, group) in inference.batches.items():
+        shadow = app.shadow_of(name)
+        if shadow is None:
+            continue
+        rows, targets = [], []
+        for row, crop in enumerate(group):
+            outcome = outcomes.get(crop.frame)
+            if outcome is None or outcome.status != "ok" or not outcome.written:
+                continue
+            frame = outcome.frame
+            version = frame.version_id or frame.etag or ""
+            key = region_sort_key(version, crop.region.name) if crop.frame in with_regions else version
+            rows.append(row)
+            targets.append(ShadowTarget(object_id(frame.bucket, frame.key), key, frame.sequencer))
+        recorded += score_shadow(app, shadow, batch, rows, targets)
+    return recorded
 
 
 def _duplicate(outcome: FrameOutcome, tagged: bool, detail: str) -> FrameOutcome:

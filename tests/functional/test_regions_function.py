@@ -188,3 +188,30 @@ def test_an_older_event_never_overwrites_a_newer_events_region_items(aws, region
 
     assert handle(sqs_event(("m-2", [older])), lambda: regions_app()) == {"batchItemFailures": []}
     assert {name: item["processed_at"] for name, item in region_items(aws, key, etag).items()} == written_at
+
+
+def test_each_models_candidate_scores_that_models_crops_and_records_beside_each_region(
+    aws, regions_app, frames, tiny_model, bay_model
+):
+    from functions.frames.shadow import ShadowScorer
+
+    set_regions(aws, "cam-r5", REGIONS)
+    records = [
+        frames.put("frames/cam-r5/0.jpg", quadrants()),
+        frames.put("frames/cam-plain/2.jpg", jpeg(RED)),
+    ]
+    app = regions_app()
+    app.shadow = ShadowScorer(model=CountingModel(tiny_model), sample_rate=1.0)
+    app.named_shadows = {"bay": ShadowScorer(model=CountingModel(bay_model), sample_rate=1.0)}
+
+    assert handle(sqs_event(("m-1", records)), lambda: app) == {"batchItemFailures": []}
+
+    assert (app.shadow.model.batches, app.named_shadows["bay"].model.batches) == ([3], [2])  # one call each
+    etag = records[0]["s3"]["object"]["eTag"]
+    shadows = {
+        name: item.get("shadow_label")
+        for name, item in region_items(aws, "frames/cam-r5/0.jpg", etag).items()
+    }
+    assert shadows == EXPECTED  # the candidates are the live models here: the same answers
+    assert "shadow_label" not in item_of(aws, "frames/cam-r5/0.jpg", etag)  # the frame item has no answer
+    assert item_of(aws, "frames/cam-plain/2.jpg", records[1]["s3"]["object"]["eTag"])["shadow_label"] == "bus"
