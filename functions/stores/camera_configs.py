@@ -16,7 +16,8 @@ the last good regions are what the operator last validated (results, state and e
 as before); a container with nothing good to keep answers for the whole frame, which is what a
 camera without regions gets, so the frame is still answered.
 
-The lookup never decides by message text: 304 and 404 are S3's statuses; a transient failure
+The lookup never decides by message text: 304 and 404 (403 without s3:ListBucket, see
+``_ABSENT``) are S3's statuses; a transient failure
 keeps the configuration already held (stale by at most the outage), and with none held it is
 raised, so SQS retries the frame rather than answer it without its regions.
 """
@@ -41,7 +42,11 @@ from functions.stores.storage import FrameStore, error_code
 CAMERA_CONFIG_PREFIX = "cameras/"
 # A camera's configuration is a few regions; anything bigger is a mistake, not a configuration.
 MAX_CONFIG_BYTES = 64 * 1024
-_NOT_FOUND = frozenset({"NoSuchKey", "404"})
+# S3 answers a missing key with 404 only to a caller who may list the bucket, else with 403
+# AccessDenied. The function may not list (the model bucket is usually the frames bucket: it must
+# not enumerate it), and its s3:GetObject on cameras/* is derived from this method and checked by
+# the tests, so a 403 on a camera's key means the object is not there: no regions.
+_ABSENT = frozenset({"NoSuchKey", "404", "AccessDenied", "403"})
 
 
 def camera_config_key(camera_id: str) -> str:
@@ -68,10 +73,7 @@ class CameraConfigObjects:
     def uri(self, camera_id: str) -> str:
         return f"s3://{self.bucket}/{camera_config_key(camera_id)}"
 
-    # s3:ListBucket: without it S3 answers a missing key with 403 AccessDenied instead of 404,
-    # and "no object = no regions" could not be told from a refused read.
     @requires("s3:GetObject", resource="camera-configs")
-    @requires("s3:ListBucket", resource="model-bucket")
     def fetch(self, camera_id: str, etag: str | None = None) -> ConfigObject:
         """The camera's object unless its ETag is still ``etag``; raises TransientError / StorageError."""
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": camera_config_key(camera_id)}
@@ -88,7 +90,7 @@ class CameraConfigObjects:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 304 or error_code(exc) == "304":
                 return ConfigObject("unchanged", etag)
-            if status == 404 or error_code(exc) in _NOT_FOUND:
+            if status in (403, 404) or error_code(exc) in _ABSENT:
                 return ConfigObject("absent")
             raise FrameStore._error(exc, self.uri(camera_id), "GetObject") from exc
         except BotoCoreError as exc:

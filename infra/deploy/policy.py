@@ -49,10 +49,8 @@ ARCHIVE_FEATURES = "archive-features"
 ARCHIVE_RESULTS = "archive-results"
 RESULTS_STREAM = "results-stream"
 ANY_STREAM = "any-stream"  # dynamodb:ListStreams has no resource type: "*" is its only form
-# Cameras' regions (functions/stores/camera_configs.py): cameras/<camera_id>.json in the model
-# bucket, and the bucket itself for s3:ListBucket (so that a missing object reads as 404, not 403).
+# Cameras' regions (functions/stores/camera_configs.py): cameras/<camera_id>.json in the model bucket.
 CAMERA_CONFIGS = "camera-configs"
-MODEL_BUCKET = "model-bucket"
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -100,7 +98,6 @@ RESOURCES: dict[str, tuple[str | StackArn, ...]] = {
     RESULTS_STREAM: ("{results_stream}",),
     ANY_STREAM: ("*",),
     CAMERA_CONFIGS: ("arn:aws:s3:::{model_bucket}/cameras/*",),
-    MODEL_BUCKET: ("arn:aws:s3:::{model_bucket}",),
 }
 # Queues: an intrinsic in CloudFormation, an ARN param locally.
 _QUEUE_INTRINSICS = {
