@@ -21,8 +21,9 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    thresholds;
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
-   skipped as a duplicate. After the write (or on finding the result already written): the
-   review mark and the camera state (functions/frames/effects.py), at least once.
+   skipped as a duplicate. After the writes (or on finding the results already written): the
+   review marks and the camera state, one write per camera for the batch
+   (functions/frames/effects.py), at least once.
 
 Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
 (:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own
@@ -51,7 +52,7 @@ from functions.errors import (
     TransientError,
 )
 from functions.frames.decision import Decision, LabelSetDecision
-from functions.frames.effects import follow_result
+from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
 from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
@@ -59,7 +60,7 @@ from functions.frames.outputs import answer_fields
 from functions.frames.region_batch import (
     Crop,
     commit_regions,
-    follow_regions,
+    committed_regions,
     infer_per_model,
     shadow_per_model,
 )
@@ -99,6 +100,9 @@ class _Work:
     decision: Decision | LabelSetDecision | None = None
     config: CameraConfig | None = None  # the camera's regions, looked up before the download
     crops: list[np.ndarray] | None = None  # a camera with regions: one per region, in order
+    # What this invocation committed: the result item (a whole frame), or each region's (as
+    # functions.frames.result_items.camera_view reads them): their side effects follow per batch.
+    results: list[dict[str, Any]] | None = None
 
     @property
     def decoded(self) -> bool:
@@ -140,8 +144,10 @@ def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, Fra
         if not item.regions:
             item.decision = inference.answers[(item.index, DEFAULT_REGION)]
         answered.append(item)
-    # Tags, then the conditional result write(s), per frame; all frames concurrently.
+    # Tags, then the conditional result write(s), per frame; all frames concurrently. Then their
+    # side effects: the camera state once per camera (and region) for the whole batch.
     _each(answered, app, lambda item, app: _commit(item, app, inference.answers), outcomes)
+    follow_results(app, [result for item in answered for result in item.results or ()])
     # After the live writes: each model's candidate on that model's batch (frames and regions written).
     shadow_per_model(app, inference, outcomes, {item.index for item in answered if item.regions})
 
@@ -158,13 +164,14 @@ def _commit(item: _Work, app: App, answers: dict[tuple[int, str], Any]) -> Frame
     if not item.regions:
         return _commit_ok(item, app)
     pending = FrameOutcome(item.frame, "ok", latency_ms=_elapsed_ms(item, app))
-    return commit_regions(
+    outcome, item.results = commit_regions(
         app,
         _base_item(item, app),
         [(region, answers[(item.index, region.name)]) for region in item.regions],
         pending,
         tag_count=item.stored.tag_count if item.stored else None,
     )
+    return outcome
 
 
 def _each(
@@ -228,16 +235,15 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
     # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    map_each(app.pool, lambda result: _follow_found(app, result), found)
+    follow_results(app, _followed(app, found))
     return remaining
 
 
-def _follow_found(app: App, result: dict[str, Any]) -> None:
-    """A redelivery's found result: its side effects, or (a regions frame) its regions'."""
-    if result.get("regions"):
-        follow_regions(app, result)
-    else:
-        follow_result(app, result)
+def _followed(app: App, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a redelivery's found results have side effects for: whole frames, and the regions of
+    regions frames (read back: their frame item holds only a summary)."""
+    whole = [result for result in found if not result.get("regions")]
+    return whole + committed_regions(app, [result for result in found if result.get("regions")])
 
 
 def may_be_redelivered(frame: FrameEvent) -> bool:
@@ -336,8 +342,8 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
     written = app.table.put_result(result)
-    if written:  # committed: its side effects follow (never raises); a redelivery of this event
-        follow_result(app, result)  # that finds it written completes them (_skip_duplicates)
+    if written:  # committed: its side effects follow, the batch's together (classify_frames); a
+        item.results = [result]  # redelivery that finds it written completes them (_skip_duplicates)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
-from functions.frames.effects import follow_result
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome
 from functions.frames.regions import Region
@@ -100,9 +99,10 @@ def commit_regions(
     outcome: FrameOutcome,
     *,
     tag_count: int | None,
-) -> FrameOutcome:
-    """Tags, the region items, then the frame item; side effects after the commit. ``outcome`` carries
-    the frame and latency; the returned one says ok or duplicate."""
+) -> tuple[FrameOutcome, list[dict[str, Any]]]:
+    """Tags, the region items, then the frame item. ``outcome`` carries the frame and latency; the
+    returned one says ok or duplicate, with the committed region items (as ``camera_view``s) whose
+    side effects the caller runs with the batch's (none when the frame was not committed)."""
     frame = outcome.frame
     frame_item = regions_frame_item(frame_base, answers, outcome.latency_ms)
     tagged = False
@@ -120,13 +120,11 @@ def commit_regions(
         item = region_item(frame_base, region, model, decision, outcome.latency_ms)
         item["review_reason"] = reason_for(app, decision, frame_base.get("camera_id"), model)
         if not app.table.put_result(item, same_event_overwrites=True):
-            return _duplicate(outcome, tagged, "a newer event's region results exist")
-        regions.append(item)
+            return _duplicate(outcome, tagged, "a newer event's region results exist"), []
+        regions.append(camera_view(item))
     if not app.table.put_result(frame_item):
-        return _duplicate(outcome, tagged, "a result for an equal or newer event exists")
-    for item in regions:  # committed: the per-region side effects follow (never raises)
-        follow_result(app, camera_view(item))
-    return FrameOutcome(
+        return _duplicate(outcome, tagged, "a result for an equal or newer event exists"), []
+    committed = FrameOutcome(
         frame,
         "ok",
         answer={"regions": frame_item["regions"]},
@@ -135,19 +133,25 @@ def commit_regions(
         tagged=tagged,
         detail="regions: " + regions_tags(frame_item["regions"]).popitem()[1],
     )
+    return committed, regions
 
 
-def follow_regions(app: App, frame_item: dict[str, Any]) -> int:
-    """A redelivery found a regions frame committed: complete its regions' side effects; returns how many."""
-    names = list(frame_item.get("regions") or {})
-    if not names:
-        return 0
-    keys = [(frame_item["object_id"], region_sort_key(frame_item["object_version"], name)) for name in names]
+def committed_regions(app: App, frame_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The region items (as ``camera_view``s) of committed regions frames, of their own event: what a
+    redelivery that found the frames written completes the side effects of. One BatchGetItem."""
+    keys = {
+        (frame["object_id"], region_sort_key(frame["object_version"], name)): frame.get("sequencer", "")
+        for frame in frame_items
+        for name in frame.get("regions") or {}
+    }
+    if not keys:
+        return []
     found = app.table.existing_results(keys)
-    for key in keys:
-        if key in found and found[key].get("sequencer", "") == frame_item.get("sequencer", ""):
-            follow_result(app, camera_view(found[key]))
-    return len(found)
+    return [
+        camera_view(found[key])
+        for key, sequencer in keys.items()
+        if key in found and found[key].get("sequencer", "") == sequencer
+    ]
 
 
 def shadow_per_model(
