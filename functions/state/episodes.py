@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from functions.frames.regions import DEFAULT_REGION
 from functions.state.smoothing import IDLE, Frame, Rule, evaluate, insert
 
 # Keys of late frames that were recorded but ignored: kept (bounded) so that a redelivery of
@@ -39,6 +40,7 @@ class Episode:
     # Last supporting frame of the episode before it: a start back-dated over the window (late
     # frames, the frames that led up to the change) never reaches back into the previous episode.
     floor: str | None = None
+    region: str = DEFAULT_REGION  # of the camera's view (docs/regions.md); numbered per region
 
     @property
     def is_change(self) -> bool:
@@ -46,7 +48,10 @@ class Episode:
 
     @property
     def event_id(self) -> str:
-        return f"{self.camera_id}#{self.number}"
+        """``<camera_id>#<number>`` (the whole frame, as ever), ``<camera_id>#<region>#<number>``."""
+        if self.region == DEFAULT_REGION:
+            return f"{self.camera_id}#{self.number}"
+        return f"{self.camera_id}#{self.region}#{self.number}"
 
     @property
     def mean_confidence(self) -> float | None:
@@ -87,9 +92,10 @@ class Episode:
         }
 
     @classmethod
-    def from_item(cls, camera_id: str, item: dict[str, Any]) -> Episode:
+    def from_item(cls, camera_id: str, item: dict[str, Any], region: str = DEFAULT_REGION) -> Episode:
         return cls(
             camera_id=camera_id,
+            region=region,
             number=int(item["number"]),
             previous_state=str(item["previous_state"]),
             state=str(item["state"]),
@@ -109,6 +115,7 @@ class Episode:
         return {
             "event_id": self.event_id,
             "camera_id": self.camera_id,
+            "region": self.region,
             "previous_state": self.previous_state,
             "state": self.state,
             "start": self.start,
@@ -134,6 +141,7 @@ class CameraState:
     # the commit point; the adapter writes/publishes them after it and then clears them.
     unwritten: tuple[dict[str, Any], ...] = field(default=())
     unpublished: tuple[dict[str, Any], ...] = field(default=())
+    region: str = DEFAULT_REGION  # the whole frame's state, or one region's (its own item)
 
     @property
     def state(self) -> str:
@@ -174,6 +182,7 @@ def advance(current: CameraState, frame: Frame, rule: Rule) -> Advance:
             start = min(later) if later else frame.captured_at
         opened = Episode(
             camera_id=current.camera_id,
+            region=current.region,
             number=number,
             previous_state=current.state if episode else IDLE,
             state=result.state,

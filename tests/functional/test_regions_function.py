@@ -40,11 +40,11 @@ REGIONS = {
 EXPECTED = {"q1": "bus", "q2": "free", "q3": "dark", "q4": "unknown"}
 
 
-def quadrants(size=(640, 480)) -> bytes:
+def quadrants(size=(640, 480), colours=(RED, GREEN, BLUE, GREY)) -> bytes:
     width, height = size
     image = Image.new("RGB", size)
     for colour, (left, top) in zip(
-        (RED, GREEN, BLUE, GREY),
+        colours,
         ((0, 0), (width // 2, 0), (0, height // 2), (width // 2, height // 2)),
         strict=True,
     ):
@@ -215,3 +215,47 @@ def test_each_models_candidate_scores_that_models_crops_and_records_beside_each_
     assert shadows == EXPECTED  # the candidates are the live models here: the same answers
     assert "shadow_label" not in item_of(aws, "frames/cam-r5/0.jpg", etag)  # the frame item has no answer
     assert item_of(aws, "frames/cam-plain/2.jpg", records[1]["s3"]["object"]["eTag"])["shadow_label"] == "bus"
+
+
+def test_each_region_has_its_own_state_rule_and_numbered_events(aws, regions_app, frames):
+    import uuid
+
+    from functions.state.camera_state import CameraStates
+    from functions.state.smoothing import SmoothingConfig
+    from infra.deploy.topology import StackNames
+    from infra.local.stack import create_state_resources
+
+    names = StackNames.for_stage(f"rs-{uuid.uuid4().hex[:8]}")
+    create_state_resources(aws.endpoint_url, names)
+    config = json.loads(json.dumps(REGIONS))
+    config["regions"][1]["smoothing"] = {"k": 1}  # q2 changes on its first frame, q3 needs 2 in a row
+    set_regions(aws, "cam-rs", config)
+    app = regions_app(state_table=names.state_table)
+    for second, q2 in enumerate((GREEN, RED)):  # bay q2: free, then occupied; q3 dark throughout
+        key = f"frames/cam-rs/20261122T1200{second:02d}000Z.jpg"
+        record = frames.put(key, quadrants(colours=(RED, q2, BLUE, GREY)))
+        assert handle(sqs_event((f"m-{second}", [record])), lambda: app) == {"batchItemFailures": []}
+
+    states = CameraStates(names.state_table, aws.dynamodb, SmoothingConfig())
+    assert {name: states.load("cam-rs", name).state for name in EXPECTED} == {
+        "q1": "bus", "q2": "occupied", "q3": "dark", "q4": "none"
+    }  # fmt: skip
+    assert states.load("cam-rs").version == 0  # no whole-frame state: the camera has regions
+    items = aws.dynamodb.query(
+        TableName=names.state_table,
+        KeyConditionExpression="camera_id = :c",
+        ExpressionAttributeValues={":c": {"S": "cam-rs"}},
+    )["Items"]
+    keys = sorted(item["item"]["S"] for item in items)
+    assert [key for key in keys if key.startswith("state")] == [
+        "state#q1",
+        "state#q2",
+        "state#q3",
+        "state#q4",
+    ]
+    q2_events = sorted((item["item"]["S"], item["state"]["S"], item["region"]["S"], item["event_id"]["S"])
+                       for item in items if item["item"]["S"].startswith("event#q2#"))  # fmt: skip
+    assert q2_events == [
+        ("event#q2#000000001", "free", "q2", "cam-rs#q2#1"),
+        ("event#q2#000000002", "occupied", "q2", "cam-rs#q2#2"),
+    ]
