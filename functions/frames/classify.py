@@ -11,15 +11,18 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    (The conditional PutItem is the guarantee; this look-up only saves the download and the
    inference when SQS redelivers a message, e.g. after another record of it failed. On first
    deliveries it would cost a round trip and a read per frame to find, almost always, nothing.)
-3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
-4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image`` under the
-   container's decode budget (``App.decode``). A redelivered frame (SQS receive count > 1) is
+3. key -> camera id (+ capture time) -> the camera's regions (cached per container:
+   functions/stores/camera_configs.py), size from the event against the byte limit, size 0;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ONE decode under the
+   container's decode budget: ``load_image`` (no regions, ``App.decode``) or ``load_regions``
+   (one crop per region, ``App.decode_regions``). A redelivered frame (SQS receive count > 1) is
    decoded afterwards, alone and behind a mark, so a frame that kills the process is named
    by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
    (:func:`decoded_in_isolation`);
-5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
-   thresholds;
-6. tags (ok frames), then the conditional result write. Tags go first because the write is
+5. all crops of one model (a whole frame is one, for ``default``) -> ONE ``predict`` per model ->
+   ``decide_for()`` with that model's task and thresholds (functions/frames/region_batch.py);
+6. tags (ok frames), then the conditional result write (a camera with regions: each region's
+   item, then the frame item: docs/regions.md). Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
    skipped as a duplicate. After the writes (or on finding the results already written): the
    review marks and the camera state, one write per camera for the batch
@@ -61,28 +64,17 @@ from functions.frames.region_batch import (
     Crop,
     commit_regions,
     committed_regions,
+    frame_crops,
     infer_per_model,
     shadow_per_model,
 )
-from functions.frames.regions import DEFAULT_REGION, DEFAULT_REGIONS, CameraConfig, Region
+from functions.frames.regions import DEFAULT_REGION, CameraConfig, Region
 from functions.frames.result_items import base_item, frame_tags, ok_item
 from functions.frames.review import reason_for
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
 from functions.stores.storage import StoredFrame
 from functions.wiring import App
-
-__all__ = [
-    "base_item",
-    "classify_frames",
-    "decoded_in_isolation",
-    "frame_tags",
-    "may_be_redelivered",
-    "ok_item",
-]
-
-# A camera without regions: its frame is one crop, the whole frame, for the default model.
-_WHOLE_FRAME = DEFAULT_REGIONS[0]
 
 
 @dataclass
@@ -134,7 +126,11 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
 
 def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> None:
     """One ONNX call per model over every frame's crops (region_batch.py), then each frame's writes."""
-    crops = [Crop(item.index, region, pixels) for item in downloaded for region, pixels in _crops_of(item)]
+    crops = [
+        Crop(item.index, region, pixels)
+        for item in downloaded
+        for region, pixels in frame_crops(item.regions, item.pixels, item.crops)
+    ]
     inference = infer_per_model(app.models, crops)
     answered = []
     for item in downloaded:
@@ -150,14 +146,6 @@ def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, Fra
     follow_results(app, [result for item in answered for result in item.results or ()])
     # After the live writes: each model's candidate on that model's batch (frames and regions written).
     shadow_per_model(app, inference, outcomes, {item.index for item in answered if item.regions})
-
-
-def _crops_of(item: _Work) -> list[tuple[Region, np.ndarray]]:
-    if not item.regions:
-        assert item.pixels is not None, "decoded before inference"
-        return [(_WHOLE_FRAME, item.pixels)]
-    assert item.crops is not None, "decoded before inference"
-    return list(zip(item.regions, item.crops, strict=True))
 
 
 def _commit(item: _Work, app: App, answers: dict[tuple[int, str], Any]) -> FrameOutcome:
@@ -235,15 +223,9 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
     # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    follow_results(app, _followed(app, found))
+    whole = [result for result in found if not result.get("regions")]  # a regions frame: its regions'
+    follow_results(app, whole + committed_regions(app, [result for result in found if result.get("regions")]))
     return remaining
-
-
-def _followed(app: App, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a redelivery's found results have side effects for: whole frames, and the regions of
-    regions frames (read back: their frame item holds only a summary)."""
-    whole = [result for result in found if not result.get("regions")]
-    return whole + committed_regions(app, [result for result in found if result.get("regions")])
 
 
 def may_be_redelivered(frame: FrameEvent) -> bool:

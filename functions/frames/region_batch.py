@@ -28,7 +28,7 @@ import numpy as np
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome
-from functions.frames.regions import Region
+from functions.frames.regions import DEFAULT_REGIONS, Region
 from functions.frames.result_items import (
     camera_view,
     region_item,
@@ -62,6 +62,17 @@ class Inference:
     answers: dict[tuple[int, str], Answer] = field(default_factory=dict)
     failures: dict[int, BaseException] = field(default_factory=dict)
     batches: dict[str, tuple[np.ndarray, list[Crop]]] = field(default_factory=dict)  # for shadow scoring
+
+
+def frame_crops(
+    regions: Sequence[Region], pixels: np.ndarray | None, crops: Sequence[np.ndarray] | None
+) -> list[tuple[Region, np.ndarray]]:
+    """A decoded frame's crops: its regions' (``load_regions``), else the whole frame for ``default``."""
+    if not regions:
+        assert pixels is not None, "decoded before inference"
+        return [(DEFAULT_REGIONS[0], pixels)]
+    assert crops is not None, "decoded before inference"
+    return list(zip(regions, crops, strict=True))
 
 
 def infer_per_model(models: Mapping[str, ModelSession], crops: Sequence[Crop]) -> Inference:
