@@ -16,6 +16,8 @@ import pytest
 from functions import env
 from functions.frames.manifest import read_manifest
 from functions.frames.result_items import region_sort_key
+from functions.state.camera_state import CameraStates
+from functions.state.smoothing import SmoothingConfig
 from functions.stores.camera_configs import camera_config_key
 from functions.stores.results import ResultsTable
 from infra.local.stack import pinned_sha256, upload_model
@@ -84,3 +86,10 @@ def test_a_change_of_regions_is_picked_up_within_one_ttl_without_a_redeploy(
     assert (stats.failed_batches, stats.reported_failures, stats.errors) == (0, 0, [])
     # One camera index entry per frame, whatever the regions were.
     assert len(table.query_camera("cam-r")) == 4
+    # q1 answered red (bus) in frames 1 and 2: two in a row, its own state and a published change.
+    states = CameraStates(local_stack.names.state_table, local_stack.client("dynamodb"), SmoothingConfig())
+    assert (states.load("cam-r", "q1").state, states.load("cam-r", "q2").state) == ("bus", "none")
+    sqs = local_stack.client("sqs")
+    messages = sqs.receive_message(QueueUrl=local_stack.events_queue_url, MaxNumberOfMessages=10)["Messages"]
+    details = [json.loads(message["Body"])["detail"] for message in messages]
+    assert [(d["event_id"], d["region"], d["state"]) for d in details] == [("cam-r#q1#2", "q1", "bus")]
