@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 
 import pytest
 from PIL import Image
 
 from functions.frames.model import ModelSession
 from functions.frames.result_items import REGIONS_TAG, region_sort_key
+from functions.frames.shadow import ShadowScorer
 from functions.handler import handle
+from functions.state.camera_state import CameraStates
+from functions.state.smoothing import SmoothingConfig
 from functions.stores.camera_configs import CameraConfigObjects, CameraConfigs, camera_config_key
 from functions.stores.results import ResultsTable
+from infra.deploy.topology import StackNames
+from infra.local.stack import create_review_table, create_state_resources
+from tests.fixtures.aws import unique_name
 from tests.fixtures.tiny_model import write_tiny_model
 from tests.functional import test_handler
 from tests.functional.test_handler import RED, CountingModel, item_of, jpeg, sqs_event, tags_of
+from tests.functional.test_review_marking import entries, quota
 
 make_app = test_handler.make_app  # the handler tests' fixtures, shared
 frames = test_handler.frames
@@ -193,8 +201,6 @@ def test_an_older_event_never_overwrites_a_newer_events_region_items(aws, region
 def test_each_models_candidate_scores_that_models_crops_and_records_beside_each_region(
     aws, regions_app, frames, tiny_model, bay_model
 ):
-    from functions.frames.shadow import ShadowScorer
-
     set_regions(aws, "cam-r5", REGIONS)
     records = [
         frames.put("frames/cam-r5/0.jpg", quadrants()),
@@ -218,13 +224,6 @@ def test_each_models_candidate_scores_that_models_crops_and_records_beside_each_
 
 
 def test_each_region_has_its_own_state_rule_and_numbered_events(aws, regions_app, frames):
-    import uuid
-
-    from functions.state.camera_state import CameraStates
-    from functions.state.smoothing import SmoothingConfig
-    from infra.deploy.topology import StackNames
-    from infra.local.stack import create_state_resources
-
     names = StackNames.for_stage(f"rs-{uuid.uuid4().hex[:8]}")
     create_state_resources(aws.endpoint_url, names)
     config = json.loads(json.dumps(REGIONS))
@@ -259,3 +258,23 @@ def test_each_region_has_its_own_state_rule_and_numbered_events(aws, regions_app
         ("event#q2#000000001", "free", "q2", "cam-rs#q2#1"),
         ("event#q2#000000002", "occupied", "q2", "cam-rs#q2#2"),
     ]
+
+
+def test_a_doubtful_region_is_queued_for_review_as_itself(aws, regions_app, frames):
+    review_table = unique_name("camsort-review-regions")
+    create_review_table(aws.dynamodb, review_table)
+    set_regions(aws, "cam-rv", REGIONS)
+    record = frames.put("frames/cam-rv/0.jpg", quadrants())
+    app = regions_app(review_table=review_table)
+
+    assert handle(sqs_event(("m-1", [record])), lambda: app) == {"batchItemFailures": []}
+
+    (entry,) = entries(aws, review_table)  # q4 is grey: unknown; the other regions are sure
+    etag = record["s3"]["object"]["eTag"]
+    assert (entry["region"]["S"], entry["model_name"]["S"], entry["review_reason"]["S"]) == (
+        "q4",
+        "default",
+        "unknown",
+    )
+    assert entry["object_version"]["S"] == region_sort_key(etag, "q4") and entry["camera_id"]["S"] == "cam-rv"
+    assert quota(aws, review_table, "cam-rv") == 1
