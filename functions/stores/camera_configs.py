@@ -114,7 +114,8 @@ class CameraConfigs:
 
     ``fetch`` is :meth:`CameraConfigObjects.fetch` (tests give their own); ``known_models`` are
     the deployment's model names, which a region's ``model`` must be one of. Thread-safe: the
-    frames of an invocation look their cameras up concurrently; one camera is fetched once.
+    frames of an invocation look their cameras up concurrently; one camera is fetched once (a lock
+    per camera, so that cameras whose TTL ran out are re-read side by side, not one after another).
     """
 
     def __init__(
@@ -132,11 +133,14 @@ class CameraConfigs:
         self._source = source
         self._clock = clock
         self._held: dict[str, _Held] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards _locks
 
     def config_for(self, camera_id: str) -> CameraConfig:
         """The camera's configuration now (no regions: ``CameraConfig(camera_id, ())``)."""
         with self._lock:
+            camera_lock = self._locks.setdefault(camera_id, threading.Lock())
+        with camera_lock:
             now = self._clock()
             held = self._held.get(camera_id)
             if held is not None and now - held.checked_at < self.ttl_seconds:
