@@ -278,3 +278,14 @@ def test_a_doubtful_region_is_queued_for_review_as_itself(aws, regions_app, fram
     )
     assert entry["object_version"]["S"] == region_sort_key(etag, "q4") and entry["camera_id"]["S"] == "cam-rv"
     assert quota(aws, review_table, "cam-rv") == 1
+
+
+def test_the_adapter_reads_by_etag_from_s3(aws):
+    objects = CameraConfigObjects(aws.s3, aws.bucket)
+    assert objects.fetch("cam-none").status == "absent"
+    set_regions(aws, "cam-etag", REGIONS)
+    found = objects.fetch("cam-etag")
+    assert (found.status, json.loads(found.body)) == ("found", REGIONS)
+    assert objects.fetch("cam-etag", found.etag).status == "unchanged"  # S3's 304, no body
+    set_regions(aws, "cam-etag", {"regions": []})
+    assert objects.fetch("cam-etag", found.etag).status == "found"
