@@ -38,5 +38,5 @@ def follow_results(app: App, results: list[dict[str, Any]]) -> None:
     map_each(app.pool, lambda result: mark_for_review(app, result), live)
     states = app.camera_state
     if states is not None:
-        cameras = list(states.frames_of(live).items())
-        map_each(app.pool, lambda camera: states.observe_frames(*camera), cameras)
+        cameras, measures = list(states.frames_of(live).items()), states.measures_of(live)
+        map_each(app.pool, lambda camera: states.observe_frames(*camera, measures), cameras)

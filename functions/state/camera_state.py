@@ -28,22 +28,25 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.frames.image_health import FrameHealth
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.observability import logger, metrics
+from functions.observability import NAMESPACE, logger, metrics
+from functions.state.camera_health import HealthConfig
 from functions.state.episodes import BatchAdvance, CameraState, Episode, advance_batch
-from functions.state.event_bus import EventPublisher
-from functions.state.outbox import bounded, due, published_form, queued
+from functions.state.event_bus import DETAIL_TYPE, HEALTH_DETAIL_TYPE, EventPublisher
+from functions.state.outbox import bounded, detail_type_of, due, published_form, queued
 from functions.state.smoothing import Frame, SmoothingConfig
 from functions.state.state_item import (
     PARTITION_KEY,
@@ -106,6 +109,7 @@ class CameraStates:
         smoothing: SmoothingConfig,
         publisher: EventPublisher | None = None,
         *,
+        health: HealthConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -113,6 +117,7 @@ class CameraStates:
         self._ddb = dynamodb_client
         self.smoothing = smoothing
         self.publisher = publisher
+        self.health = health  # None: camera health off
         self._now = now
         self._sleep = sleep
 
@@ -142,7 +147,23 @@ class CameraStates:
             by_camera.setdefault(camera_id, []).append(frame)
         return by_camera
 
-    def observe_frames(self, camera_id: str, frames: Sequence[Frame]) -> Observation | None:
+    @staticmethod
+    def measures_of(results: Iterable[dict[str, Any]]) -> dict[str, FrameHealth]:
+        """The health measures the results carry (``health``), by frame id."""
+        found = {}
+        for result in results:
+            if result.get("health") and result.get("object_id"):
+                try:
+                    found[frame_id(result["object_id"], result["object_version"])] = FrameHealth.from_item(
+                        result["health"]
+                    )
+                except (KeyError, TypeError, ValueError):
+                    continue  # a frame without usable measures: the state still counts it
+        return found
+
+    def observe_frames(
+        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+    ) -> Observation | None:
         """:meth:`observe`, never raising (the results are already committed).
 
         Called again when a redelivery finds the results already written: the window insert is
@@ -151,22 +172,25 @@ class CameraStates:
         are then missing from the state, which the next frames of the camera outvote.
         """
         try:
-            return self.observe(camera_id, frames)
+            return self.observe(camera_id, frames, measures)
         except Exception as exc:
             self._failed(camera_id, ", ".join(frame.key for frame in frames), exc)
             return None
 
-    def observe(self, camera_id: str, frames: Sequence[Frame]) -> Observation:
+    def observe(
+        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+    ) -> Observation:
         """Count one invocation's frames of a camera: one read, one conditional write.
 
         The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
         come one at a time; the write commits all of them at once, on the condition that the
         item is still the version read. A lost race re-reads and redoes the whole batch.
+        ``measures`` (by frame id) feed the camera's health in the same write.
         """
         rule = self.smoothing.rule_for(camera_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             current = self.load(camera_id)
-            batch = advance_batch(current, frames, rule)
+            batch = advance_batch(current, frames, rule, measures, self.health)
             outcome = _summary(batch)
             if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
@@ -179,9 +203,8 @@ class CameraStates:
                 published = self._flush(
                     committed, previous=current, own_version=committed.version, own_frames=batch.duplicates
                 )
-                return Observation(
-                    camera_id, outcome, committed.state, bool(batch.opened), published, attempt
-                )
+                changed = bool(batch.opened or batch.health_changes)
+                return Observation(camera_id, outcome, committed.state, changed, published, attempt)
             # Lost the race: someone else wrote this camera since we read it. Back off a little
             # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
             self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
@@ -231,10 +254,15 @@ class CameraStates:
         if batch.closed:
             unwritten, dropped = bounded((*new_state.unwritten, *(e.to_item() for e in batch.closed)))
             new_state = replace(new_state, unwritten=unwritten)
-        if batch.opened:
+        if batch.opened or batch.health_changes:
+            version, at = current.version + 1, self._now()
             entries = [
-                queued(episode.detail(), version=current.version + 1, frame=frame, at=self._now())
+                queued(episode.detail(), version=version, frame=frame, at=at)
                 for episode, frame in batch.opened
+            ]
+            entries += [
+                queued(change, version=version, frame=frame, at=at, detail_type=HEALTH_DETAIL_TYPE)
+                for change, frame in batch.health_changes
             ]
             unpublished, lost = bounded((*new_state.unpublished, *entries))
             new_state = replace(new_state, unpublished=unpublished)
@@ -258,12 +286,27 @@ class CameraStates:
             ),
             lambda exc: self._error(exc, current.camera_id, "PutItem"),
         )
+        if written:
+            self._report_health(batch.health_changes)
         if written and dropped:  # the bound pushed events out: they are never written / published
             logger.error(
                 f"{self.table_name}/{current.camera_id}: outbox full, {dropped} oldest event(s) dropped"
             )
             metrics.add_metric(name="OutboxDropped", unit=MetricUnit.Count, value=dropped)
         return new_state if written else None
+
+    def _report_health(self, changes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Log each committed health change and count it (EMF ``CameraHealthChanged``, by health)."""
+        for change, _frame in changes:
+            logger.warning(
+                f"{self.table_name}/{change['camera_id']}: camera health {change['previous_health']} -> "
+                f"{change['health']} since {change['since']}",
+                extra={"camera_id": change["camera_id"], "health": change["health"]},
+            )
+            with single_metric(
+                name="CameraHealthChanged", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+            ) as metric:
+                metric.add_dimension(name="health", value=str(change["health"]))
 
     def _flush(
         self,
@@ -305,7 +348,9 @@ class CameraStates:
         published: list[str] = []
         if chosen and self.publisher is not None:
             try:
-                self.publisher.publish([published_form(d) for d in chosen])
+                self.publisher.publish(
+                    [published_form(d) for d in chosen], [detail_type_of(d, DETAIL_TYPE) for d in chosen]
+                )
                 published = [str(d["event_id"]) for d in chosen]
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
