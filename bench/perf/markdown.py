@@ -22,6 +22,8 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
     parts = [*_machine_section(results, headline), *_gemm_section(results["gemm"])]
     for precision, path in results["paths"].items():
         parts += _path_section(precision, path)
+    if "camera_health" in results:
+        parts += health_section(results["camera_health"])
     if "int8_guard" in results:
         parts += _int8_guard_section(results["int8_guard"])
     for precision, priced in results.get("pricing", {}).items():
@@ -104,6 +106,32 @@ def _path_section(precision: str, path: dict[str, Any]) -> list[str]:
             _table(["phase", "s (median)"], [[k, v] for k, v in cold["phases_median_s"].items()]),
         ]
     return parts
+
+
+def health_section(health: dict[str, Any]) -> list[str]:
+    """What camera health adds per frame, against the model call (bench.perf.health_cost)."""
+    sizes = health["state_item_bytes"]
+    return [
+        "### Camera health: added cost per frame",
+        _table(
+            [
+                "model call (int8, batch 10) ms/frame",
+                "measures ms/frame",
+                "state step ms/frame",
+                "added / model",
+            ],
+            [
+                [
+                    health["model_ms_per_frame"],
+                    health["measure_ms_per_frame"],
+                    health["state_step_ms_per_frame"],
+                    f"{health['ratio_to_model']:.2%}",
+                ]
+            ],
+        ),
+        f"No request: health rides in the camera's state write. The state item with a full window: "
+        f"{sizes['without_health']} bytes without health, {sizes['with_health']} with (one write unit below 1,024).",
+    ]
 
 
 def _int8_guard_section(guard: dict[str, Any]) -> list[str]:

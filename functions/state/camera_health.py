@@ -179,7 +179,12 @@ def observe(
             "detected_at": captured_at,
             "frames": health.run_frames,
             "frame_key": frame,
-            "measures": measures.to_item() | {"distance": distance},
+            "measures": {
+                "brightness": measures.brightness,
+                "contrast": measures.contrast,
+                "sharpness": measures.sharpness,
+                "distance": distance,
+            },
             "reference": health.reference.summary(),
         }
     if seen == OK and health.status == OK:
@@ -208,4 +213,4 @@ def learn(reference: Reference, measures: FrameHealth, config: HealthConfig) -> 
 
 
 def _towards(mean: float, value: float, weight: float) -> float:
-    return mean + weight * (value - mean)
+    return round(mean + weight * (value - mean), 4)  # 4 decimals: plenty, and a short state item

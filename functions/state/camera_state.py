@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -79,10 +79,6 @@ def event_sort_key(episode: Episode) -> str:
     return f"{EVENT_PREFIX}{episode.number:09d}"
 
 
-def frame_id(object_id: str, object_version: str) -> str:
-    return f"{object_id}@{object_version}"
-
-
 def _summary(batch: BatchAdvance) -> str:
     """One word for a batch: ``added`` when any frame was, else the first frame's outcome."""
     outcomes = [outcome for _key, outcome in batch.outcomes]
@@ -123,44 +119,6 @@ class CameraStates:
 
     # --- the classifier's entry point ------------------------------------------------------
 
-    def frames_of(self, results: Iterable[dict[str, Any]]) -> dict[str, list[Frame]]:
-        """The frames the state counts, by camera: committed ``ok`` results of a known camera
-        with one label (a multi-label answer is a set: a camera's state is one label)."""
-        by_camera: dict[str, list[Frame]] = {}
-        for result in results:
-            camera_id = result.get("camera_id")
-            if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
-                continue
-            if "label" not in result:
-                continue
-            key = frame_id(result["object_id"], result["object_version"])
-            try:
-                frame = Frame(
-                    captured_at=result["captured_at"],
-                    key=key,
-                    label=str(result["label"]),
-                    confidence=float(result["confidence"]),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                self._failed(camera_id, key, exc)
-                continue
-            by_camera.setdefault(camera_id, []).append(frame)
-        return by_camera
-
-    @staticmethod
-    def measures_of(results: Iterable[dict[str, Any]]) -> dict[str, FrameHealth]:
-        """The health measures the results carry (``health``), by frame id."""
-        found = {}
-        for result in results:
-            if result.get("health") and result.get("object_id"):
-                try:
-                    found[frame_id(result["object_id"], result["object_version"])] = FrameHealth.from_item(
-                        result["health"]
-                    )
-                except (KeyError, TypeError, ValueError):
-                    continue  # a frame without usable measures: the state still counts it
-        return found
-
     def observe_frames(
         self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
     ) -> Observation | None:
@@ -174,7 +132,7 @@ class CameraStates:
         try:
             return self.observe(camera_id, frames, measures)
         except Exception as exc:
-            self._failed(camera_id, ", ".join(frame.key for frame in frames), exc)
+            self.failed(camera_id, ", ".join(frame.key for frame in frames), exc)
             return None
 
     def observe(
@@ -213,7 +171,8 @@ class CameraStates:
             f"{len(frames)} frame(s); they will be retried"
         )
 
-    def _failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+    def failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+        """Log and count frames the state could not take (``StateFailures``)."""
         logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {keys}: {exc}")
         metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
 

@@ -45,7 +45,7 @@ def test_a_covered_camera_emits_one_health_event(local_stack, run_worker):
         "2026-11-22T12:00:04.000Z",
         "2026-11-22T12:00:06.000Z",
     )
-    assert detail["event_id"] == f"{CAMERA}#health#1" and detail["measures"]["c"] < 8
+    assert detail["event_id"] == f"{CAMERA}#health#1" and detail["measures"]["contrast"] < 8
     # the state changes' queue carries state changes only
     state_messages = sqs.receive_message(QueueUrl=local_stack.events_queue_url, MaxNumberOfMessages=10)
     assert all(
