@@ -115,7 +115,7 @@ def health_section(health: dict[str, Any]) -> list[str]:
         "### Camera health: added cost per frame",
         _table(
             [
-                "model call (int8, batch 10) ms/frame",
+                f"model call ({health.get('model_precision', 'int8')}, batch 10) ms/frame",
                 "measures ms/frame",
                 "state step ms/frame",
                 "added / model",
@@ -131,7 +131,32 @@ def health_section(health: dict[str, Any]) -> list[str]:
         ),
         f"No request: health rides in the camera's state write. The state item with a full window: "
         f"{sizes['without_health']} bytes without health, {sizes['with_health']} with (one write unit below 1,024).",
+        *_health_detection(health),
     ]
+
+
+def _health_detection(health: dict[str, Any]) -> list[str]:
+    parts = []
+    ratios = health.get("defocus_sharpness_ratio_by_radius_px")
+    if ratios:
+        parts += [
+            "Sharpness at 224 x 224 of a frame blurred at 1280 x 720, as a fraction of the sharp frame's "
+            "(median of 8 views; `defocused` below 0.25):",
+            _table([f"radius {radius} px" for radius in ratios], [list(ratios.values())]),
+        ]
+    detection = health.get("detection")
+    if detection:
+        rows = [
+            [d["camera_id"], d["tamper"], d["frames"] if d["frames"] is not None else "missed", d["seconds"]]
+            for d in detection["detections"]
+        ]
+        parts += [
+            f"`camsort synth --tamper` ({detection['cameras']} fixed views, {detection['frames_per_camera']} frames "
+            "each at 2 frames/s, tampered half-way) through the loader, the measures and the health step:",
+            _table(["camera", "tamper", "frames to detect", "seconds (capture time)"], rows),
+            f"False alarms: {len(detection['false_alarms'])} in {detection['healthy_frames']} healthy frames.",
+        ]
+    return parts
 
 
 def _int8_guard_section(guard: dict[str, Any]) -> list[str]:

@@ -75,7 +75,7 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
             )
             _measure_inference(results, model_dirs, sweep_pixels, cpus, phase)
             phase("camera health: added per-frame cost against the model call (int8)")
-            results["camera_health"] = _measure_health(model_dirs["int8"], sweep_pixels, cpus)
+            results["camera_health"] = _measure_health(config, model_dirs["int8"], sweep_pixels, cpus)
             _measure_handler(config, options, results, model_dirs, frame_bytes, cpus, phase)
             if options.guard:
                 phase("int8 guard with and without reduce_range")
@@ -161,11 +161,18 @@ def _measure_inference(
         }
 
 
-def _measure_health(model_dir: Path, pixels: np.ndarray, cpus: int) -> dict[str, Any]:
-    from bench.perf.health_cost import health_cost
+def _measure_health(config: BenchConfig, model_dir: Path, pixels: np.ndarray, cpus: int) -> dict[str, Any]:
+    """The added cost per frame, how much defocus the 224 array shows, detection on `synth --tamper`."""
+    from bench.perf.health_cost import defocus_ratios, detection_on_synthetic, health_cost
     from functions.frames.model import ModelSession
+    from training.data.scene_tamper import view_frame
 
-    return health_cost(ModelSession.open(str(model_dir), threads=cpus), pixels)
+    return health_cost(ModelSession.open(str(model_dir), threads=cpus), pixels) | {
+        "defocus_sharpness_ratio_by_radius_px": defocus_ratios(
+            [view_frame(1000 + index, "empty", 0) for index in range(8)]
+        ),
+        "detection": detection_on_synthetic(config.work_dir / "camera-health"),
+    }
 
 
 def _measure_handler(

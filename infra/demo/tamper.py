@@ -65,14 +65,15 @@ class HealthFigures:
         }
 
 
-def score(simulated: SimulationManifest, changes: list[dict[str, Any]]) -> HealthFigures:
-    """Health changes (event details) against the simulator's ground truth."""
-    frames = sorted(simulated.frames, key=lambda o: (o.camera_id, o.captured_at))
-    figures = HealthFigures(healthy_frames=sum(o.tamper is None for o in frames))
+def score(frames: list[tuple[str, str, str | None]], changes: list[dict[str, Any]]) -> HealthFigures:
+    """Health changes (event details) against the ground truth: ``frames`` are (camera, capture
+    time as the events write it, tamper or None), every frame the cameras sent."""
+    frames = sorted(frames)
+    figures = HealthFigures(healthy_frames=sum(tamper is None for _c, _t, tamper in frames))
     began: dict[str, tuple[str, str]] = {}  # camera -> (tamper, capture time of its first frame)
-    for obj in frames:
-        if obj.tamper and obj.camera_id not in began:
-            began[obj.camera_id] = (obj.tamper, format_timestamp(obj.captured_at))
+    for camera_id, captured_at, tamper in frames:
+        if tamper and camera_id not in began:
+            began[camera_id] = (tamper, captured_at)
     matched: set[str] = set()
     for camera_id, (tamper, start) in sorted(began.items()):
         hits = sorted(
@@ -84,9 +85,7 @@ def score(simulated: SimulationManifest, changes: list[dict[str, Any]]) -> Healt
             continue
         hit = hits[0]
         matched.add(hit["event_id"])
-        count = sum(
-            o.camera_id == camera_id and start <= format_timestamp(o.captured_at) <= hit["detected_at"] for o in frames
-        )  # fmt: skip
+        count = sum(c == camera_id and start <= t <= hit["detected_at"] for c, t, _tamper in frames)
         seconds = (_moment(hit["detected_at"]) - _moment(start)).total_seconds()
         figures.detections.append(Detection(camera_id, tamper, start, hit["detected_at"], count, seconds))
     figures.false_alarms = [
@@ -95,6 +94,11 @@ def score(simulated: SimulationManifest, changes: list[dict[str, Any]]) -> Healt
         if c["health"] != "ok" and c["event_id"] not in matched and not _same_tamper(c, began)
     ]
     return figures
+
+
+def truth_of(simulated: SimulationManifest) -> list[tuple[str, str, str | None]]:
+    """The simulator's frames as :func:`score` takes them."""
+    return [(o.camera_id, format_timestamp(o.captured_at), o.tamper) for o in simulated.frames]
 
 
 def _same_tamper(change: dict[str, Any], began: dict[str, tuple[str, str]]) -> bool:
@@ -144,6 +148,6 @@ def health_table(figures: HealthFigures) -> Table:
 
 def health_report(stack: LocalStack, simulated: SimulationManifest, console: Console) -> HealthFigures:
     """Print the detection figures (and return them)."""
-    figures = score(simulated, health_changes(stack))
+    figures = score(truth_of(simulated), health_changes(stack))
     console.print(health_table(figures))
     return figures

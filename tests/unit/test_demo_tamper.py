@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from infra.demo.simulator import FRAME, SimulationManifest, UploadedObject
-from infra.demo.tamper import demo_tampers, score
+from infra.demo.tamper import demo_tampers, score, truth_of
 from training.data.scene_tamper import TamperPlan
 
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ def test_detections_are_timed_from_the_first_tampered_frame_and_the_rest_are_fal
         change("cam-02", "covered", 6, 2),  # frames 4, 5, 6: 3 frames, 1.0 s
         change("cam-02", "ok", 8, 3),  # back to ok: no alarm
     ]
-    figures = score(manifest(plans), changes)
+    figures = score(truth_of(manifest(plans)), changes)
     (covered, moved) = figures.detections
     assert (covered.camera_id, covered.frames, covered.seconds) == ("cam-02", 3, 1.0)
     assert (moved.camera_id, moved.detected_at, moved.frames) == ("cam-03", None, None)  # missed
