@@ -127,14 +127,14 @@ def health_changes(stack: LocalStack) -> list[dict[str, Any]]:
 
 def health_table(figures: HealthFigures) -> Table:
     table = Table(title="tampered cameras: time to detect against the simulator's ground truth")
-    for name in ("camera", "tamper", "began", "detected", "frames", "seconds"):
+    for name in ("camera", "tamper", "began (UTC)", "detected (UTC)", "frames", "seconds"):
         table.add_column(name, justify="right" if name in ("frames", "seconds") else "left")
     for d in figures.detections:
         table.add_row(
             d.camera_id,
             d.tamper,
-            d.began,
-            d.detected_at or "[bold red]missed[/]",
+            d.began[11:23],  # the time of day: the date is the run's
+            d.detected_at[11:23] if d.detected_at else "[bold red]missed[/]",
             str(d.frames) if d.frames is not None else "-",
             f"{d.seconds:.1f}" if d.seconds is not None else "-",
         )
