@@ -57,9 +57,10 @@ from functions.errors import (
 from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
+from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
-from functions.frames.outputs import answer_fields
+from functions.frames.outputs import answer_fields, base_item, frame_tags, ok_item
 from functions.frames.region_batch import (
     Crop,
     commit_regions,
@@ -69,7 +70,6 @@ from functions.frames.region_batch import (
     shadow_per_model,
 )
 from functions.frames.regions import DEFAULT_REGION, CameraConfig, Region
-from functions.frames.result_items import base_item, frame_tags, ok_item
 from functions.frames.review import reason_for
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
@@ -93,7 +93,7 @@ class _Work:
     config: CameraConfig | None = None  # the camera's regions, looked up before the download
     crops: list[np.ndarray] | None = None  # a camera with regions: one per region, in order
     # What this invocation committed: the result item (a whole frame), or each region's (as
-    # functions.frames.result_items.camera_view reads them): their side effects follow per batch.
+    # functions.frames.outputs.camera_view reads them): their side effects follow per batch.
     results: list[dict[str, Any]] | None = None
 
     @property
@@ -323,6 +323,14 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
+    states = app.camera_state
+    if (
+        states is not None
+        and states.health is not None
+        and item.pixels is not None
+        and not app.result_model_version
+    ):
+        result["health"] = measure(item.pixels).to_item()  # the camera's health reads it (effects)
     written = app.table.put_result(result)
     if written:  # committed: its side effects follow, the batch's together (classify_frames); a
         item.results = [result]  # redelivery that finds it written completes them (_skip_duplicates)

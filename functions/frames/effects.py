@@ -27,6 +27,7 @@ from functions.concurrency import map_each
 from functions.frames.regions import DEFAULT_REGION
 from functions.frames.review import mark_for_review
 from functions.observability import logger
+from functions.state.observed import camera_batches
 from functions.state.smoothing import Rule
 
 if TYPE_CHECKING:
@@ -43,18 +44,13 @@ def follow_results(app: App, results: list[dict[str, Any]]) -> None:
     states = app.camera_state
     if states is None:
         return
-    by_region: dict[str, list[dict[str, Any]]] = {}  # a whole frame's result has no region
-    for result in live:
-        by_region.setdefault(result.get("region") or DEFAULT_REGION, []).append(result)
-    work = [
-        (camera, frames, region)
-        for region, results in by_region.items()
-        for camera, frames in states.frames_of(results).items()
-    ]
+    batches = camera_batches(live, states.failed)  # by camera, and region of a camera with regions
     map_each(
         app.pool,
-        lambda one: states.observe_frames(one[0], one[1], one[2], region_rule(app, states, one[0], one[2])),
-        work,
+        lambda b: states.observe_frames(
+            b.camera_id, b.frames, b.measures, b.region, region_rule(app, states, b.camera_id, b.region)
+        ),
+        batches,
     )
 
 

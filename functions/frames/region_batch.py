@@ -28,14 +28,14 @@ import numpy as np
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome
-from functions.frames.regions import DEFAULT_REGIONS, Region
-from functions.frames.result_items import (
+from functions.frames.outputs import (
     camera_view,
     region_item,
     region_sort_key,
     regions_frame_item,
     regions_tags,
 )
+from functions.frames.regions import DEFAULT_REGIONS, Region
 from functions.frames.review import reason_for
 from functions.frames.shadow import ShadowTarget, score_shadow
 from functions.stores.results import object_id

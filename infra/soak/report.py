@@ -70,7 +70,7 @@ def region_sets(stack: LocalStack) -> dict[str, Any]:
     own event (same sequencer): a kill between them is completed by the redelivery. Region items
     whose frame item is not there are counted (a frame superseded before its redelivery read it
     leaves them, unreferenced); they are not results of any frame."""
-    from functions.frames.result_items import is_region_item, region_sort_key
+    from functions.frames.outputs import is_region_item, region_sort_key
     from infra.demo.accounting import scan_results
 
     items = scan_results(stack)

@@ -15,7 +15,7 @@ import pytest
 
 from functions import env
 from functions.frames.manifest import read_manifest
-from functions.frames.result_items import region_sort_key
+from functions.frames.outputs import region_sort_key
 from functions.state.camera_state import CameraStates
 from functions.state.smoothing import SmoothingConfig
 from functions.stores.camera_configs import camera_config_key

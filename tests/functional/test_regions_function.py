@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from functions.frames.model import ModelSession
-from functions.frames.result_items import REGIONS_TAG, region_sort_key
+from functions.frames.outputs import REGIONS_TAG, region_sort_key
 from functions.frames.shadow import ShadowScorer
 from functions.handler import handle
 from functions.state.camera_state import CameraStates

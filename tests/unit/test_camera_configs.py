@@ -9,7 +9,7 @@ import json
 import pytest
 
 from functions.errors import ConfigurationError, TransientError
-from functions.frames.result_items import REGIONS_TAG, regions_tags
+from functions.frames.outputs import REGIONS_TAG, regions_tags
 from functions.named_models import parse_named_models
 from functions.stores.camera_configs import CameraConfigs, ConfigObject
 
