@@ -31,7 +31,7 @@ from functions.errors import ConfigurationError
 from functions.frames.manifest import MODEL_FILENAME, sha256_file
 from training.export_step import export_and_check
 from training.features.backbone import BACKBONE_NAME, backbone_features, resolve_cache_dir
-from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
+from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes, join_groups
 from training.features.parquet_features import is_parquet_features, load_parquet_features
 from training.features.precision import choose_precision, quantization_summary
 from training.features.shards import ShardSet, download_frames, load_feature_shards
@@ -95,7 +95,10 @@ class Frames:
         dataset = task.load(self.sources, s3_client=self.s3_client, settings=settings, step=step)
         pixels, sha256s = dataset.pixels(), dataset.sha256s()
         prepared = backbone_features(pixels, sha256s, **_featurize_options(settings, step))
-        groups = prepared.groups
+        groups, together = prepared.groups, dataset.same_fold_keys()
+        if together is not None:
+            groups = join_groups(groups, together)
+            step(f"crops of one frame kept in one fold: {groups.n_groups} groups of frames")
         near_duplicates = {
             "groups": groups.n_groups,
             "merged": groups.merged,

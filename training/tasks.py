@@ -187,6 +187,44 @@ class SingleLabel:
 
 
 @dataclass(frozen=True)
+class RegionCrops(SingleLabel):
+    """One label per region crop: the regions of one named model, cut from labelled frames.
+
+    ``regions`` is the cameras' regions config, ``labels_file`` the labels per region (key,
+    region, label), ``model_name`` the named model whose regions are trained (None: the only
+    one). Everything after loading is ``SingleLabel``'s; the folds keep a frame's crops together.
+    """
+
+    regions: str = ""
+    labels_file: str = ""
+    model_name: str | None = None
+
+    def load(
+        self, sources: Sequence[str], *, s3_client: Any, settings: TrainSettings, step: Callable[[str], None]
+    ):
+        from training.data.region_dataset import label_counts, load_region_dataset
+
+        if len(sources) != 1:
+            raise ConfigurationError(
+                f"{' + '.join(sources)}: region labels name frames under ONE DATASET (a folder or s3://bucket/prefix/)"
+            )
+        step(f"cutting the labelled regions of {sources[0]} ({self.regions}, labels {self.labels_file})")
+        dataset = load_region_dataset(
+            sources[0], self.regions, self.labels_file, self.model_name, min_per_label=settings.folds,
+            s3_client=s3_client, progress=settings.progress,
+        )  # fmt: skip
+        per_region = "; ".join(
+            f"{region} " + ", ".join(f"{label} {n}" for label, n in counts.items())
+            for region, counts in label_counts(dataset).items()
+        )
+        step(
+            f"model {dataset.model_name}: {len(dataset)} crops of {len(set(dataset.frame_of))} frames ({per_region}); "
+            f"{len(dataset.skipped)} skipped, {dataset.unlabelled} regions without a label"
+        )
+        return dataset
+
+
+@dataclass(frozen=True)
 class MultiLabel:
     """A set of labels per frame (possibly empty): folder names split on ``label_sep``, or a labels file."""
 

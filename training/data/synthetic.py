@@ -215,10 +215,10 @@ def _write_folders(
     return dict(counts)
 
 
-def renderer_source_digest() -> str:
+def renderer_source_digest(modules: tuple[str, ...] = RENDERER_MODULES) -> str:
     """sha256 of the renderer's source: frames cached under it are redrawn when the code changes."""
     digest = hashlib.sha256()
-    for name in RENDERER_MODULES:
+    for name in modules:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
 
