@@ -11,6 +11,7 @@ from folder names split on a separator, or from a labels file; ``task: multilabe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +223,30 @@ class RegionCrops(SingleLabel):
             f"{len(dataset.skipped)} skipped, {dataset.unlabelled} regions without a label"
         )
         return dataset
+
+    def write_report(
+        self, out_dir: Path, evaluation: Evaluation, data: TrainingSet, parity: dict, manifest: Any
+    ):
+        """The single-label report, and in report.json each region's out-of-fold accuracy."""
+        paths = super().write_report(out_dir, evaluation, data, parity, manifest)
+        report = json.loads(paths.json.read_text())
+        report["per_region"] = per_region_accuracy(evaluation.cv, data.uris)
+        paths.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return paths
+
+
+def per_region_accuracy(cv: Any, uris: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Out-of-fold accuracy (top label) of each region's crops (``<frame>#<region>`` uris)."""
+    predicted = np.asarray(cv.oof_probabilities).argmax(axis=1)
+    regions = np.array([uri.rsplit("#", 1)[1] for uri in uris])
+    figures = {}
+    for region in sorted(set(regions.tolist())):
+        mine = regions == region
+        figures[region] = {
+            "crops": int(mine.sum()),
+            "accuracy": round(float((predicted[mine] == np.asarray(cv.y)[mine]).mean()), 4),
+        }
+    return figures
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@
 6. a results query for one camera, through the same function as ``camsort results``
    (:mod:`infra.ops.results_query`);
 7. with ``--shadow``, a second model scored beside the live one and the comparison
-   (:mod:`infra.demo.shadow`, `camsort compare`).
+   (:mod:`infra.demo.shadow`, `camsort compare`);
+8. the regions camera (:mod:`infra.demo.regions`, ``--no-regions`` leaves it out): a car park
+   whose bays and gate are answered by two named models trained on the default's backbone,
+   scored per region against the ground truth.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
 the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
@@ -41,6 +44,7 @@ from functions.frames.manifest import load_verified, read_manifest
 from infra.demo.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo.live_view import LiveState, watch
 from infra.demo.model import ensure_demo_model, explain_weights
+from infra.demo.regions import run_regions_camera
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import report_shadow, shadow_environment
 from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_cameras
@@ -70,6 +74,8 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         report(settings, stack, outcome, run.simulated, console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
+        if settings.regions:
+            run_regions_camera(settings, stack, environment, model_dir, console)
         query_the_archive(stack, outcome, console)
         return outcome
 

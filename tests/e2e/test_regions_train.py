@@ -61,6 +61,9 @@ def test_a_named_model_trains_on_its_regions(lot, shared_keras_backbone, trainin
     assert summary["near_duplicates"]["groups"] <= 6  # the crops of a frame form one group at least
     assert manifest.cv_summary["folds"] == 3
     assert manifest.parity["fp32_vs_keras"]["labels_disagree"] == 0
+    per_region = json.loads((out / "report.json").read_text())["per_region"]
+    assert sorted(per_region) == [f"bay{k}" for k in range(1, 9)]
+    assert all(figures["crops"] == 6 and 0 <= figures["accuracy"] <= 1 for figures in per_region.values())
 
     # the shipped graph answers for a crop the function cuts
     import onnxruntime as ort

@@ -84,8 +84,11 @@ def site_seed(seed: int, camera_id: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(camera_id.encode())]).generate_state(1)[0])
 
 
-def _frame_seed(seed: int, camera_id: str, index: int) -> int:
-    return int(np.random.SeedSequence([seed, zlib.crc32(camera_id.encode()), index, 1]).generate_state(1)[0])
+INDEPENDENT, SEQUENCE = 1, 3  # the frames of the two modes never share a stream, whatever the seed
+
+
+def _frame_seed(seed: int, camera_id: str, index: int, mode: int) -> int:
+    return int(np.random.SeedSequence([seed, zlib.crc32(camera_id.encode()), index, mode]).generate_state(1)[0])
 
 
 def _coin_states(site: CarPark, rng: np.random.Generator) -> dict[str, str]:
@@ -110,7 +113,7 @@ def independent_frames(
     """Each camera's frames with fair-coin states; the same arguments give the same bytes."""
     for site in sites:
         for index in range(per_camera):
-            rng = np.random.default_rng(_frame_seed(seed, site.camera_id, index))
+            rng = np.random.default_rng(_frame_seed(seed, site.camera_id, index, INDEPENDENT))
             states = _coin_states(site, rng)
             image = render_car_park(site, states, rng, width=width, height=height)
             yield RegionFrame(_frame_name(site.camera_id, seed, index), site.camera_id, states), _jpeg(image)
@@ -156,7 +159,7 @@ def sequence_frames(
 
     def render() -> Iterator[tuple[RegionFrame, bytes]]:
         for index in range(frames):
-            rng = np.random.default_rng(_frame_seed(seed, site.camera_id, index))
+            rng = np.random.default_rng(_frame_seed(seed, site.camera_id, index, SEQUENCE))
             image = render_car_park(site, states[index], rng, cars=cars[index], width=width, height=height)
             frame = RegionFrame(_frame_name(site.camera_id, seed, index), site.camera_id, states[index])
             yield frame, _jpeg(image)
