@@ -88,7 +88,9 @@ INDEPENDENT, SEQUENCE = 1, 3  # the frames of the two modes never share a stream
 
 
 def _frame_seed(seed: int, camera_id: str, index: int, mode: int) -> int:
-    return int(np.random.SeedSequence([seed, zlib.crc32(camera_id.encode()), index, mode]).generate_state(1)[0])
+    return int(
+        np.random.SeedSequence([seed, zlib.crc32(camera_id.encode()), index, mode]).generate_state(1)[0]
+    )
 
 
 def _coin_states(site: CarPark, rng: np.random.Generator) -> dict[str, str]:
