@@ -55,7 +55,11 @@ def profile_regions(model_dir: Path, cache_dir: Path, interval_s: float = 0.1) -
     _patch(memory)
     server = MotoServer(log_path=settings.demo_dir / "moto.log").start()
     try:
-        stack = create_local_stack(server.endpoint_url, StackNames.for_stage(settings.stage))
+        stack = create_local_stack(
+            server.endpoint_url,
+            StackNames.for_stage(settings.stage),
+            function_timeout_s=settings.function_timeout_s,
+        )
         uri = upload_model(stack, model_dir, version=read_manifest(model_dir).model_sha256[:12])
         environment = function_environment(
             stack, uri, extra={env.MODEL_CACHE_DIR: str(settings.demo_dir / "function-model-cache")}

@@ -59,7 +59,7 @@ import click
 @click.option(
     "--no-regions",
     is_flag=True,
-    help="Leave out the regions camera (a car park: 8 bays and a gate, answered by the named models bay and gate).",
+    help="Leave out the regions camera (a car park: 6 bays and a gate, answered by the named models bay and gate).",
 )
 @click.option(
     "--no-fine-tune",

@@ -1,4 +1,4 @@
-"""The demo's regions camera: a car park (8 bays and a gate) answered by two named models.
+"""The demo's regions camera: a car park (6 bays and a gate) answered by two named models.
 
 1. ``ensure_region_models``: ``bay`` and ``gate`` trained once (then cached) on a few dozen
    synthetic frames of the camera's own view, on the backbone the demo's default model ships
@@ -51,18 +51,22 @@ REGIONS_RECIPE_VERSION = 1
 
 @dataclass(frozen=True)
 class RegionsSettings:
-    train_frames: int = 24  # frames of the car park the two models train on (8 bays + 1 gate each)
-    live_frames: int = 40  # the sequence the function answers
-    hold: tuple[int, int] = (5, 12)  # frames a region keeps its state in the sequence
+    bays: int = 6  # + the gate: 7 regions
+    train_frames: int = 30  # frames of the car park the two models train on (a crop per region each)
+    live_frames: int = 24  # the sequence the function answers
+    hold: tuple[int, int] = (4, 10)  # frames a region keeps its state in the sequence
     folds: int = 3
     seed: int = 0
     frame_interval_s: float = 5.0  # between the sequence's capture times
+    # Frames per invocation for this camera: each model answers all crops of a batch in one
+    # ONNX call, so 4 frames x 6 bays = 24 crops bound the call's activations (10 would be 60).
+    batch_size: int = 4
 
 
 def _key(settings: RegionsSettings, default_sha256: str) -> str:
     recipe = {
         "recipe": REGIONS_RECIPE_VERSION, "default_model": default_sha256, "frames": settings.train_frames,
-        "folds": settings.folds, "seed": settings.seed,
+        "folds": settings.folds, "seed": settings.seed, "bays": settings.bays,
         "renderer": renderer_source_digest(CARPARK_RENDERER_MODULES),
     }  # fmt: skip
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
@@ -88,7 +92,7 @@ def ensure_region_models(
 
     data = Path(cache_dir) / "demo-region-data" / key
     shutil.rmtree(data, ignore_errors=True)
-    write_regions_dataset(data, settings.train_frames, cameras=1, seed=settings.seed)
+    write_regions_dataset(data, settings.train_frames, cameras=1, seed=settings.seed, bays=settings.bays)
     console.print(
         f"Training the region models {', '.join(REGION_MODELS)} on {settings.train_frames} frames of {REGIONS_CAMERA}, "
         f"on the default model's backbone (no second conversion, no fine-tuning)"
@@ -155,7 +159,12 @@ def upload_sequence(
     """The camera's frames, in time order, under keys that carry their capture times."""
     shutil.rmtree(work_dir, ignore_errors=True)
     frames, events = write_regions_sequence(
-        work_dir, settings.live_frames, seed=settings.seed, hold=settings.hold, camera_id=REGIONS_CAMERA
+        work_dir,
+        settings.live_frames,
+        seed=settings.seed,
+        bays=settings.bays,
+        hold=settings.hold,
+        camera_id=REGIONS_CAMERA,
     )
     s3, keys = stack.client("s3"), []
     for index, frame in enumerate(frames):
@@ -376,7 +385,7 @@ def run_regions_camera(
     function_log = demo_settings.demo_dir / "function.log"
     with open(function_log, "a") as log:
         SqsWorker(
-            stack, {**environment, **deployment.function_environment()}, batch_size=demo_settings.batch_size,
+            stack, {**environment, **deployment.function_environment()}, batch_size=settings.batch_size,
             batching_window_s=demo_settings.batching_window_s, function_output=log,
         ).run_until_drained(idle_s=2.0, max_duration_s=600)  # fmt: skip
     answers = region_answers(stack, sequence)
