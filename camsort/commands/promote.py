@@ -48,6 +48,10 @@ def open_stage(stage: str, deploy_dir, endpoint_url, table, review_table, region
     )
 
 
+def _of_model(entry: dict) -> str:
+    return "" if entry["model"] == "default" else f" of model {entry['model']}"
+
+
 def apply(stage, entry: dict, no_deploy: bool) -> None:
     """Print the record and make the change take effect where the stage runs."""
     from rich.console import Console
@@ -56,7 +60,7 @@ def apply(stage, entry: dict, no_deploy: bool) -> None:
 
     console = Console()
     console.print(
-        f"[bold]{entry['action']}[/] of model {entry['model']} on {entry['stage']}: {entry['from']['version']} -> {entry['to']['version']} "
+        f"[bold]{entry['action']}[/]{_of_model(entry)} on {entry['stage']}: {entry['from']['version']} -> {entry['to']['version']} "
         f"(sha256 {entry['to']['sha256'][:12]}), by {entry['who']['iam']} / {entry['who']['user']}"
         + (" [bold red]FORCED past failing gates[/]" if entry.get("forced") else "")
     )

@@ -74,9 +74,9 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         report(settings, stack, outcome, run.simulated, console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
-        if settings.regions:
-            run_regions_camera(settings, stack, environment, model_dir, console)
         query_the_archive(stack, outcome, console)
+        if settings.regions:  # last: the account and the archive above are the cameras' run alone
+            run_regions_camera(settings, stack, environment, model_dir, console)
         return outcome
 
 
