@@ -1,6 +1,6 @@
 """What the demo's regions camera costs on its own: wall seconds and peak RSS of the process tree.
 
-``python -m bench.regions_demo --model DIR --cache-dir DIR`` runs ``infra.demo.regions.
+``python -m bench.perf.regions_demo --model DIR --cache-dir DIR`` runs ``infra.demo.regions.
 run_regions_camera`` as `camsort demo` does after its cameras (a moto server, the local stack,
 the default model ``--model`` uploaded and pinned), while ``bench.demo_memory.StageMemory``
 samples the RSS of this process and its children (the moto server included). Stages: training
