@@ -23,7 +23,7 @@ import numpy as np
 from functions.errors import ConfigurationError
 from training.features.backbone import resolve_cache_dir
 from training.features.featurize import featurize
-from training.features.neardup import DEFAULT_MAX_DISTANCE, dhash_groups, join_groups
+from training.features.neardup import dhash_groups
 from training.features.shards_backbone import (
     ShardBackbone,
     borrowed_backbone_fields,
@@ -31,7 +31,7 @@ from training.features.shards_backbone import (
     model_backbone,
 )
 from training.fit.thresholds import GuardResult
-from training.settings import TrainingSet, TrainSettings
+from training.settings import TrainingSet, TrainSettings, loaded_training_set
 from training.sources import FittedHead, Step, fit_here, heads_here
 from training.tasks import Task
 
@@ -67,22 +67,11 @@ class ModelBackbone:
             temporary.replace(path)
         result = featurize(pixels, sha256s, path, cache_dir=cache_dir, progress=settings.progress)
         step(f"{source.precision} features: {result.computed} computed, {result.cache_hits} from the cache")
-        groups = dhash_groups(pixels)
-        together = dataset.same_fold_keys()
-        if together is not None:
-            groups = join_groups(groups, together)
-        summary = {
-            **dataset.summary(),
-            "near_duplicates": {"groups": groups.n_groups, "merged": groups.merged, "max_distance": DEFAULT_MAX_DISTANCE},
-            "backbone_from": f"{self.backbone_from} (model {source.model_version})",
-        }  # fmt: skip
-        skipped = [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped]
-        return TrainingSet(
-            labels=dataset.labels, y=dataset.targets(), groups=groups, uris=[item.uri for item in dataset.items],
-            sha256s=sha256s, frames=pixels, features={source.precision: result.features}, summary=summary,
-            report_summary={**summary, "skipped": skipped}, backbones={source.precision: path},
+        return loaded_training_set(
+            dataset, pixels, dhash_groups(pixels), {source.precision: result.features}, step=step,
+            backbones={source.precision: path}, sources=self.sources,
             featurize_stats={source.precision: {"cache_hits": result.cache_hits, "computed": result.computed}},
-            sources=list(self.sources),
+            summary={"backbone_from": f"{self.backbone_from} (model {source.model_version})"},
         )  # fmt: skip
 
     def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):

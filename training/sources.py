@@ -31,7 +31,7 @@ from functions.errors import ConfigurationError
 from functions.frames.manifest import MODEL_FILENAME, sha256_file
 from training.export_step import export_and_check
 from training.features.backbone import BACKBONE_NAME, backbone_features, resolve_cache_dir
-from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes, join_groups
+from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
 from training.features.parquet_features import is_parquet_features, load_parquet_features
 from training.features.precision import choose_precision, quantization_summary
 from training.features.shards import ShardSet, download_frames, load_feature_shards
@@ -45,7 +45,7 @@ from training.features.shards_backbone import (
 )
 from training.fit.heads import fit_head
 from training.fit.thresholds import GuardResult
-from training.settings import TrainingSet, TrainSettings
+from training.settings import TrainingSet, TrainSettings, loaded_training_set
 from training.tasks import Task
 
 Step = Callable[[str], None]
@@ -102,23 +102,9 @@ class Frames:
         dataset = task.load(self.sources, s3_client=self.s3_client, settings=settings, step=step)
         pixels, sha256s = dataset.pixels(), dataset.sha256s()
         prepared = backbone_features(pixels, sha256s, **_featurize_options(settings, step))
-        groups, together = prepared.groups, dataset.same_fold_keys()
-        if together is not None:
-            groups = join_groups(groups, together)
-            step(f"crops of one frame kept in one fold: {groups.n_groups} groups of frames")
-        near_duplicates = {
-            "groups": groups.n_groups,
-            "merged": groups.merged,
-            "max_distance": DEFAULT_MAX_DISTANCE,
-        }
-        skipped = [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped]
-        return TrainingSet(
-            labels=dataset.labels, y=dataset.targets(), groups=groups, uris=[item.uri for item in dataset.items],
-            sha256s=sha256s, frames=pixels, features=prepared.features,
-            summary={**dataset.summary(), "near_duplicates": near_duplicates},
-            report_summary={**dataset.summary(), "skipped": skipped}, backbones=prepared.backbones,
-            keras_model=prepared.keras_model, featurize_stats=prepared.featurize_stats,
-            sources=list(self.sources),
+        return loaded_training_set(
+            dataset, pixels, prepared.groups, prepared.features, step=step, backbones=prepared.backbones,
+            featurize_stats=prepared.featurize_stats, sources=self.sources, keras_model=prepared.keras_model,
         )  # fmt: skip
 
     def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.demo_memory import StageMemory
+from bench.demo_memory import StageMemory, print_stages
 
 STAGES = (
     ("train bay + gate", "infra.demo.regions", "ensure_region_models"),
@@ -70,15 +70,7 @@ def profile_regions(model_dir: Path, cache_dir: Path, interval_s: float = 0.1) -
         seconds = time.perf_counter() - began
     finally:
         server.stop()
-    stages = [
-        {
-            "stage": s,
-            "peak_rss_mib": round(memory.peak_mib[s]),
-            "seconds": round(memory.seconds.get(s, 0.0), 1),
-        }
-        for s in dict.fromkeys([stage for stage, _, _ in STAGES] + ["other"])
-        if s in memory.peak_mib
-    ]
+    stages = memory.rows([stage for stage, _, _ in STAGES])
     return {"seconds": round(seconds, 1), "stages": stages, "score": figures}
 
 
@@ -90,9 +82,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
     args = parser.parse_args()
     result = profile_regions(args.model, args.cache_dir, args.interval)
-    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
-    for row in result["stages"]:
-        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
+    print_stages(result["stages"])
     print(f"total {result['seconds']} s; score {result['score']}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -45,6 +45,7 @@ from training.data.carpark import (
     car_park,
     render_car_park,
 )
+from training.data.synthetic import for_each
 
 LABELS_FILENAME = "labels.jsonl"
 CAMERAS_FILENAME = "cameras.json"
@@ -181,21 +182,12 @@ def _write(
     (root / CAMERAS_FILENAME).write_text(json.dumps({"cameras": cameras}, indent=2) + "\n")
     written: list[RegionFrame] = []
 
-    def write_one(frame: RegionFrame, data: bytes) -> None:
+    def write_one(rendered: tuple[RegionFrame, bytes]) -> None:
+        frame, data = rendered
         (root / frame.key).write_bytes(data)
         written.append(frame)
 
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            task = bar.add_task(f"writing car-park frames to {root}", total=total)
-            for frame, data in frames:
-                write_one(frame, data)
-                bar.advance(task)
-    else:
-        for frame, data in frames:
-            write_one(frame, data)
+    for_each(frames, write_one, f"writing car-park frames to {root}", total=total, progress=progress)
     with (root / LABELS_FILENAME).open("w") as handle:
         for frame in written:
             for region, label in frame.states.items():
