@@ -24,6 +24,11 @@ import click
     "--no-bad-objects", is_flag=True, help="Upload only valid frames (no truncated/empty/text/oversized)."
 )
 @click.option(
+    "--no-tampers",
+    is_flag=True,
+    help="Leave every camera healthy (by default, mid-run the third camera is covered and the fourth turned).",
+)
+@click.option(
     "--model",
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -102,6 +107,7 @@ def demo(
     frames: int,
     rate: float,
     no_bad_objects: bool,
+    no_tampers: bool,
     model_dir: Path | None,
     weights: str,
     train_per_label: int,
@@ -140,6 +146,7 @@ def demo(
         frames_per_second=rate,
         bad_objects=not no_bad_objects,
         duplicate_notification=True,
+        tampers=not no_tampers,
         model_dir=model_dir,
         weights=weights,
         train_per_label=train_per_label,

@@ -27,6 +27,13 @@ import click
     "--per-label frames per set: for `camsort train OUT_DIR --task multilabel`.",
 )
 @click.option(
+    "--tamper",
+    is_flag=True,
+    help="Write fixed camera views instead, tampered half-way (cam-01 covered, cam-02 defocused, cam-03 "
+    "moved, cam-04 dark, cam-05 healthy), as OUT_DIR/<camera>/<capture time>.jpg with OUT_DIR/truth.json: "
+    "--per-label frames per camera.",
+)
+@click.option(
     "--regions",
     is_flag=True,
     help="Car parks seen by fixed cameras instead: bays (model `bay`: empty/occupied) and a gate (model "

@@ -17,6 +17,9 @@ class DemoSettings:
     duplicate_notification: bool = True
     # Cameras follow scenes that persist (infra/demo/story.py): the events can be scored.
     scenes: bool = True
+    # Each camera looks at its own fixed street; mid-run the third camera is covered and the
+    # fourth turned (infra/demo/tamper.py): the demo scores its camera health against that.
+    tampers: bool = True
     # The demo model: used as is when given, else cached / trained from synthetic frames.
     model_dir: Path | None = None
     weights: str = "none"

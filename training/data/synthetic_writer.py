@@ -13,6 +13,7 @@ class SynthOptions:
     seed: int = 0
     labels: tuple[str, ...] = ()
     multilabel: bool = False
+    tamper: bool = False  # fixed camera views, tampered half-way (training.data.scene_tamper)
     regions: bool = False
     frames: int = 60  # regions: per camera
     cameras: int = 1
@@ -26,6 +27,10 @@ class SynthOptions:
         """Refuse combinations that mean nothing (ValueError: the CLI shows a usage error)."""
         if self.multilabel and self.labels:
             raise ValueError("--label picks single-label folders; it does not combine with --multilabel")
+        if self.tamper and (self.labels or self.multilabel or self.regions):
+            raise ValueError(
+                "--tamper writes camera views; it does not combine with --label, --multilabel or --regions"
+            )
         if self.regions and (self.multilabel or self.labels):
             raise ValueError("--regions writes car-park frames: drop --label / --multilabel")
         if self.sequence and not self.regions:
@@ -44,6 +49,19 @@ def write_synthetic(out_dir: Path, options: SynthOptions) -> dict[str, int]:
     options.check()
     size = {"width": options.width, "height": options.height, "progress": True}
     console = Console()
+    if options.tamper:
+        from training.data.scene_tamper import tamper_summary
+
+        console.print(
+            tamper_summary(
+                out_dir,
+                frames=options.per_label,
+                seed=options.seed,
+                width=options.width,
+                height=options.height,
+            )
+        )
+        return {}
     if options.regions:
         if options.sequence:
             written, events = synthetic_regions.write_regions_sequence(
