@@ -1,6 +1,7 @@
 """What of an invocation's committed results the camera state reads (pure: no AWS here).
 
-Per camera, in arrival order: each ``ok`` result's frame (capture time, label, confidence; a
+Per camera (and per region of a camera with regions: a region item read as
+``functions.frames.outputs.camera_view``), in arrival order: each ``ok`` result's frame (capture time, label, confidence; a
 multi-label answer is a set, and a camera's state is one label, so it is left out) and its
 health measures (``health``, written by the classifier from the decoded pixels).
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.frames.image_health import FrameHealth
+from functions.frames.regions import DEFAULT_REGION
 from functions.state.smoothing import Frame
 
 
@@ -35,15 +37,16 @@ def state_confidence(confidence: float) -> float:
 class CameraBatch:
     camera_id: str
     frames: list[Frame] = field(default_factory=list)
+    region: str = DEFAULT_REGION  # its own state item (docs/regions.md)
     measures: dict[str, FrameHealth] = field(default_factory=dict)  # by frame id
 
 
 def camera_batches(
     results: Iterable[dict[str, Any]], on_bad: Callable[[str, str, Exception], None]
 ) -> list[CameraBatch]:
-    """The frames the state counts, by camera; ``on_bad(camera, frame id, error)`` for a result
-    that cannot be read (it is left out: the result is committed, the next frames outvote it)."""
-    batches: dict[str, CameraBatch] = {}
+    """The frames the state counts, by camera and region; ``on_bad(camera, frame id, error)`` for a
+    result that cannot be read (it is left out: the result is committed, the next frames outvote it)."""
+    batches: dict[tuple[str, str], CameraBatch] = {}
     for result in results:
         camera_id = result.get("camera_id")
         if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
@@ -61,7 +64,8 @@ def camera_batches(
         except (KeyError, TypeError, ValueError) as exc:
             on_bad(camera_id, key, exc)
             continue
-        batch = batches.setdefault(camera_id, CameraBatch(camera_id))
+        region = str(result.get("region") or DEFAULT_REGION)
+        batch = batches.setdefault((camera_id, region), CameraBatch(camera_id, region=region))
         batch.frames.append(frame)
         try:
             if result.get("health"):

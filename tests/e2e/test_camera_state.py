@@ -92,6 +92,7 @@ def test_a_bus_pulls_in_and_leaves_events_items_and_eventbridge_messages(state_s
     assert first["detail"] == {
         "event_id": "cam-03#2",
         "camera_id": "cam-03",
+        "region": "default",  # the whole frame (docs/regions.md: every event names its region)
         "previous_state": IDLE,
         "state": "bus",
         "start": frame(1, "bus").captured_at,

@@ -438,7 +438,10 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.REVIEW_TABLE,
         policy.STATE_TABLE,
         policy.EVENT_BUS,
+        policy.CAMERA_CONFIGS,
     }
+    # cameras' regions: read (a conditional GET), never listed or written
+    assert permissions[policy.CAMERA_CONFIGS] == ("s3:GetObject",)
     # camera state: one conditional PutItem per frame after a GetItem; events: PutEvents only
     assert permissions[policy.STATE_TABLE] == ("dynamodb:GetItem", "dynamodb:PutItem")
     assert permissions[policy.EVENT_BUS] == ("events:PutEvents",)
@@ -527,9 +530,15 @@ def test_http_function_has_its_own_capacity_and_a_read_only_role_derived_from_it
         json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/{name}")
         for name in ("model.onnx", "manifest.json")
     }
+    # A frame written on request gets its camera's regions (cameras/*), answered by the named
+    # models (models/<name>/<version>/, the job-models grant): docs/regions.md.
+    regions = {json.dumps(f"arn:aws:s3:::{NAMES.bucket}/cameras/*")} | {
+        json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}*/{name}")
+        for name in ("model.onnx", "manifest.json")
+    }
     s3 = {(a, r) for a, r in granted if a.startswith("s3:")}
     assert s3 == {("s3:GetObject", frames), ("s3:GetObjectVersion", frames)} | {
-        ("s3:GetObject", m) for m in model
+        ("s3:GetObject", m) for m in model | regions
     }
     assert not [r for _, r in granted if "features" in r]
 
