@@ -29,8 +29,7 @@ from functions.errors import ConfigurationError
 from functions.frames.regions import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_MODEL", "DeployConfig", "ModelPin", "ModelSlot", "check_model_name", "model_prefix"]
-# functions/env.py's NAMED_MODELS (read by the function's settings, functions/named_models.py)
-NAMED_MODELS_VARIABLE = "CAMSORT_NAMED_MODELS"
+NAMED_MODELS_VARIABLE = env.NAMED_MODELS  # read by the function's settings (functions/named_models.py)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
