@@ -26,7 +26,9 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     assert demo.exit_code == 0, demo.output
     assert "randomly initialised".upper() in demo.output.upper()  # the tiny model says weights=none
     # the regions camera: named models on the tiny model's backbone, its regions, its frames
-    assert "Regions camera lot-01: 7 regions" in " ".join(demo.output.split())
+    text = " ".join(demo.output.split())
+    assert "Regions camera lot-01: 7 regions" in text
+    assert "regions of lot-01 against the ground truth" in text and "event precision" in text
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     # 2 cameras x 3 frames + 4 bad objects; each ends with exactly one result; none lost.
     assert (report["uploaded"], report["frames"], report["bad_objects"]) == (10, 6, 4)
