@@ -118,6 +118,45 @@ def test_the_model_pin_is_a_required_deploy_parameter(
     )
 
 
+def test_named_models_come_from_the_stage_deploy_file_pinned(tmp_path, arm64_package, archive_package):
+    """deploy/<stage>.json's named models reach both functions as CAMSORT_NAMED_MODELS, pins and all."""
+    from infra.deploy.deploy_file import DeployConfig, ModelPin, ModelSlot
+
+    bucket = f"s3://{NAMES.bucket}/{NAMES.models_prefix}"
+    config = DeployConfig(
+        live=ModelPin("v1", f"{bucket}v1/", "1" * 64),
+        models={
+            "bay": ModelSlot(
+                ModelPin("v3", f"{bucket}bay/v3/", "3" * 64),
+                candidate=ModelPin("v4", f"{bucket}bay/v4/", "4" * 64),
+            ),
+            "gate": ModelSlot(ModelPin("v1", f"{bucket}gate/v1/", "7" * 64)),
+        },
+    )
+    service = tmp_path / "named"
+    (service / "deploy").mkdir(parents=True)
+    (service / "deploy" / "test.json").write_text(json.dumps(config.to_file()))
+    shutil.copyfile(PROJECT_ROOT / "serverless.yml", service / "serverless.yml")
+    (service / "build").mkdir()
+    shutil.copyfile(arm64_package.artifact, service / "build" / arm64_package.artifact.name)
+    shutil.copyfile(archive_package.artifact, service / "build" / archive_package.artifact.name)
+    result = run_serverless_package(service, model_sha256=None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((service / ".serverless" / "cloudformation-template-update-stack.json").read_text())
+    for function in ("ClassifyLambdaFunction", "HttpLambdaFunction"):
+        variables = props(template["Resources"], function)["Environment"]["Variables"]
+        assert json.loads(variables[env.NAMED_MODELS]) == {
+            "bay": {
+                "uri": f"{bucket}bay/v3/",
+                "sha256": "3" * 64,
+                "candidate_uri": f"{bucket}bay/v4/",
+                "candidate_sha256": "4" * 64,
+            },
+            "gate": {"uri": f"{bucket}gate/v1/", "sha256": "7" * 64},
+        }
+        assert variables[env.MODEL_SHA256] == "1" * 64  # the default's pin, from the same file
+
+
 def test_template_passes_cfn_lint(packaged):
     for name in ("cloudformation-template-create-stack.json", "cloudformation-template-update-stack.json"):
         result = subprocess.run(
