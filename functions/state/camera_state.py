@@ -217,12 +217,12 @@ class CameraStates:
     # --- writes ----------------------------------------------------------------------------
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def flush_outbox(self, camera_id: str) -> int:
-        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
-        a quiet camera's event goes out): the open event, every unwritten closed one, and the
-        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
-        published. Raises on a failed read; the writes and the publish keep what fails."""
-        return self._flush(self.load(camera_id))
+    def flush_outbox(self, camera_id: str, region: str = DEFAULT_REGION) -> int:
+        """Write and publish what a camera's outbox (or one region's) still holds (the scheduled
+        audit, so that a quiet camera's event goes out): the open event, every unwritten closed
+        one, and the changes whose writers are gone (:func:`functions.state.outbox.due`). Returns
+        the number published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id, region))
 
     def _commit(self, current: CameraState, batch: BatchAdvance) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.
