@@ -57,10 +57,16 @@ from functions.errors import (
 from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
-from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
-from functions.frames.outputs import answer_fields, base_item, frame_tags, ok_item
+from functions.frames.outputs import (
+    answer_fields,
+    base_item,
+    frame_tags,
+    health_fields,
+    measures_health,
+    ok_item,
+)
 from functions.frames.region_batch import (
     Crop,
     commit_regions,
@@ -69,7 +75,7 @@ from functions.frames.region_batch import (
     infer_per_model,
     shadow_per_model,
 )
-from functions.frames.regions import DEFAULT_REGION, CameraConfig, Region
+from functions.frames.regions import DEFAULT_REGION, WHOLE_FRAME, CameraConfig, Region
 from functions.frames.review import reason_for
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
@@ -87,7 +93,7 @@ class _Work:
     size: int | None = None
     key_info: KeyInfo | None = None
     stored: StoredFrame | None = None
-    pixels: np.ndarray | None = None  # a camera without regions: the whole frame
+    pixels: np.ndarray | None = None  # the whole frame (a camera with regions: for its health only)
     received_at: float | None = None
     decision: Decision | LabelSetDecision | None = None
     config: CameraConfig | None = None  # the camera's regions, looked up before the download
@@ -158,6 +164,7 @@ def _commit(item: _Work, app: App, answers: dict[tuple[int, str], Any]) -> Frame
         [(region, answers[(item.index, region.name)]) for region in item.regions],
         pending,
         tag_count=item.stored.tag_count if item.stored else None,
+        health=health_fields(app, item.pixels),
     )
     return outcome
 
@@ -222,9 +229,9 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
         else:
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
-    # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    whole = [result for result in found if not result.get("regions")]  # a regions frame: its regions'
-    follow_results(app, whole + committed_regions(app, [result for result in found if result.get("regions")]))
+    # lacks, a regions frame's regions too. (A newer event's result, or the live result a backfill
+    # task meets, has its own.)
+    follow_results(app, found + committed_regions(app, [result for result in found if result.get("regions")]))
     return remaining
 
 
@@ -261,9 +268,11 @@ def _check_and_load(item: _Work, app: App) -> None:
 
 
 def _decode(item: _Work, app: App, data: bytes, source: str) -> None:
-    """One decode: the whole frame (no regions, exactly as ever) or every region's crop of it."""
+    """One decode: the whole frame (no regions, as ever), or each region's crop (+ the whole frame: health)."""
     if item.regions:
-        item.crops = app.decode_regions(data, source, [region.box for region in item.regions])
+        whole = [WHOLE_FRAME] if measures_health(app) else []
+        crops = app.decode_regions(data, source, [*whole, *(region.box for region in item.regions)])
+        item.pixels, item.crops = (crops[0], crops[1:]) if whole else (None, crops)
     else:
         item.pixels = app.decode(data, source)
 
@@ -323,14 +332,9 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
-    states = app.camera_state
-    if (
-        states is not None
-        and states.health is not None
-        and item.pixels is not None
-        and not app.result_model_version
-    ):
-        result["health"] = measure(item.pixels).to_item()  # the camera's health reads it (effects)
+    health = health_fields(app, item.pixels)
+    if health is not None:
+        result["health"] = health  # the camera's health reads it (effects)
     written = app.table.put_result(result)
     if written:  # committed: its side effects follow, the batch's together (classify_frames); a
         item.results = [result]  # redelivery that finds it written completes them (_skip_duplicates)

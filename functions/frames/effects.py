@@ -48,7 +48,12 @@ def follow_results(app: App, results: list[dict[str, Any]]) -> None:
     map_each(
         app.pool,
         lambda b: states.observe_frames(
-            b.camera_id, b.frames, b.measures, b.region, region_rule(app, states, b.camera_id, b.region)
+            b.camera_id,
+            b.frames,
+            b.measures,
+            b.region,
+            region_rule(app, states, b.camera_id, b.region),
+            b.measured_only,
         ),
         batches,
     )

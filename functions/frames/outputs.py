@@ -36,7 +36,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from functions.frames.decision import Decision, LabelSetDecision
+from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead
 from functions.frames.regions import Region
 from functions.stores.results import object_id, result_sort_key
@@ -125,6 +128,18 @@ def is_region_item(item: Mapping[str, Any]) -> bool:
 def frame_tags(decision: Decision | LabelSetDecision, model: ModelSession) -> dict[str, str]:
     """The S3 tags of an ``ok`` frame (``functions.frames.outputs``: a label or a label set)."""
     return answer_tags(decision, model.manifest.model_version)
+
+
+def measures_health(app: App) -> bool:
+    """Whether result items carry the camera's health measures: health on in this stage, live
+    results only (not a backfill's)."""
+    states = app.camera_state
+    return states is not None and states.health is not None and not app.result_model_version
+
+
+def health_fields(app: App, pixels: np.ndarray | None) -> dict[str, Any] | None:
+    """The whole frame's health measures as a result item stores them (``health``), or None."""
+    return measure(pixels).to_item() if pixels is not None and measures_health(app) else None
 
 
 def ok_item(

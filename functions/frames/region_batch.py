@@ -35,7 +35,7 @@ from functions.frames.outputs import (
     regions_frame_item,
     regions_tags,
 )
-from functions.frames.regions import DEFAULT_REGIONS, Region
+from functions.frames.regions import DEFAULT_REGION, DEFAULT_REGIONS, Region
 from functions.frames.review import reason_for
 from functions.frames.shadow import ShadowTarget, score_shadow
 from functions.stores.results import object_id
@@ -110,12 +110,20 @@ def commit_regions(
     outcome: FrameOutcome,
     *,
     tag_count: int | None,
+    health: dict[str, Any] | None = None,
 ) -> tuple[FrameOutcome, list[dict[str, Any]]]:
     """Tags, the region items, then the frame item. ``outcome`` carries the frame and latency; the
     returned one says ok or duplicate, with the committed region items (as ``camera_view``s) whose
-    side effects the caller runs with the batch's (none when the frame was not committed)."""
+    side effects the caller runs with the batch's (none when the frame was not committed).
+
+    ``health``: the whole frame's measures (camera health on). They go where the camera's ``state``
+    reads them: on the item of a region named ``default`` (whose state is ``state``), else on the
+    frame item, which is then among the returned items (its health alone is counted)."""
     frame = outcome.frame
     frame_item = regions_frame_item(frame_base, answers, outcome.latency_ms)
+    on_region = any(region.name == DEFAULT_REGION for region, _answer in answers)
+    if health is not None and not on_region:
+        frame_item["health"] = health
     tagged = False
     if app.settings.write_tags:
         tagged = app.store.tag_frame(
@@ -130,6 +138,8 @@ def commit_regions(
         model = app.models[region.model]
         item = region_item(frame_base, region, model, decision, outcome.latency_ms)
         item["review_reason"] = reason_for(app, decision, frame_base.get("camera_id"), model)
+        if health is not None and region.name == DEFAULT_REGION:
+            item["health"] = health
         if not app.table.put_result(item, same_event_overwrites=True):
             return _duplicate(outcome, tagged, "a newer event's region results exist"), []
         regions.append(camera_view(item))
@@ -144,7 +154,7 @@ def commit_regions(
         tagged=tagged,
         detail="regions: " + regions_tags(frame_item["regions"]).popitem()[1],
     )
-    return committed, regions
+    return committed, regions + ([frame_item] if "health" in frame_item else [])
 
 
 def committed_regions(app: App, frame_items: list[dict[str, Any]]) -> list[dict[str, Any]]:

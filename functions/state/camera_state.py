@@ -131,6 +131,7 @@ class CameraStates:
         measures: Mapping[str, FrameHealth] | None = None,
         region: str = DEFAULT_REGION,
         rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
     ) -> Observation | None:
         """:meth:`observe`, never raising (the results are already committed).
 
@@ -140,9 +141,10 @@ class CameraStates:
         are then missing from the state, which the next frames of the camera outvote.
         """
         try:
-            return self.observe(camera_id, frames, measures, region, rule)
+            return self.observe(camera_id, frames, measures, region, rule, measured_only)
         except Exception as exc:
-            self.failed(camera_id, ", ".join(frame.key for frame in frames), exc)
+            keys = [frame.key for frame in frames] + [key for _at, key in measured_only]
+            self.failed(camera_id, ", ".join(keys), exc)
             return None
 
     def observe(
@@ -152,13 +154,15 @@ class CameraStates:
         measures: Mapping[str, FrameHealth] | None = None,
         region: str = DEFAULT_REGION,
         rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
     ) -> Observation:
         """Count one invocation's frames of a camera: one read, one conditional write.
 
         The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
         come one at a time; the write commits all of them at once, on the condition that the
         item is still the version read. A lost race re-reads and redoes the whole batch.
-        ``measures`` (by frame id) feed the camera's health in the same write.
+        ``measures`` (by frame id) feed the camera's health in the same write, and so do the
+        ``measured_only`` frames (capture time, frame id: a camera with regions' whole frames).
         """
         if rule is None:  # a region's own rule is given; else the camera's
             rule = self.smoothing.rule_for(camera_id)
@@ -166,7 +170,7 @@ class CameraStates:
             current = self.load(camera_id, region)
             # The camera's health is the whole frame's (its state item): a region's has none.
             health = self.health if region == DEFAULT_REGION else None
-            batch = advance_batch(current, frames, rule, measures, health)
+            batch = advance_batch(current, frames, rule, measures, health, measured_only)
             outcome = _summary(batch)
             if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
@@ -213,12 +217,12 @@ class CameraStates:
     # --- writes ----------------------------------------------------------------------------
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def flush_outbox(self, camera_id: str) -> int:
-        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
-        a quiet camera's event goes out): the open event, every unwritten closed one, and the
-        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
-        published. Raises on a failed read; the writes and the publish keep what fails."""
-        return self._flush(self.load(camera_id))
+    def flush_outbox(self, camera_id: str, region: str = DEFAULT_REGION) -> int:
+        """Write and publish what a camera's outbox (or one region's) still holds (the scheduled
+        audit, so that a quiet camera's event goes out): the open event, every unwritten closed
+        one, and the changes whose writers are gone (:func:`functions.state.outbox.due`). Returns
+        the number published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id, region))
 
     def _commit(self, current: CameraState, batch: BatchAdvance) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.

@@ -237,12 +237,17 @@ def advance_batch(
     rule: Rule,
     measures: Mapping[str, FrameHealth] | None = None,
     health: HealthConfig | None = None,
+    measured_only: Sequence[tuple[str, str]] = (),
 ) -> BatchAdvance:
     """:func:`advance` for each of ``frames`` in capture order, as if they had come one at a time.
 
     The same frames fed one per invocation in capture order give the same state, episodes and
     changes: the batch only saves the writes in between. A frame the window takes (``added``)
     with ``measures`` (by frame key) also feeds the camera's health, when ``health`` is on.
+
+    ``measured_only``: frames (capture time, key) that feed the health alone, not the window (the
+    whole frame of a camera with regions, whose ``state`` has no label to count:
+    :func:`measure_only`).
     """
     state, outcomes, closed, opened, changes = current, [], [], [], []
     for frame in sorted(frames):
@@ -261,4 +266,36 @@ def advance_batch(
             state = replace(state, health=seen.health)
             if seen.change is not None:
                 changes.append((seen.change, frame.key))
+    if health is not None and measured_only:
+        state = measure_only(state, measured_only, measures or {}, health, outcomes, changes)
     return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened), tuple(changes))
+
+
+def measure_only(
+    state: CameraState,
+    frames: Sequence[tuple[str, str]],
+    measures: Mapping[str, FrameHealth],
+    config: HealthConfig,
+    outcomes: list[tuple[str, str]],
+    changes: list[tuple[dict[str, Any], str]],
+) -> CameraState:
+    """Feed frames (capture time, key) to the health alone, in capture order, each at most once.
+
+    Without a window to recognise a frame already counted, the health remembers the last frame
+    it took (``Health.last_at``/``last_key``): a frame at or before it is a ``duplicate`` (a
+    redelivery, whose events the caller flushes as its own) or was captured too late to count.
+    Appends to ``outcomes`` and ``changes``.
+    """
+    for captured_at, key in sorted(frames):
+        measured, health = measures.get(key), state.health or Health()
+        if measured is None:
+            continue
+        if health.last_at is not None and (captured_at, key) <= (health.last_at, health.last_key or ""):
+            outcomes.append((key, "duplicate"))
+            continue
+        seen = observe(health, state.camera_id, measured, captured_at, key, config)
+        state = replace(state, health=replace(seen.health, last_at=captured_at, last_key=key))
+        outcomes.append((key, "added"))
+        if seen.change is not None:
+            changes.append((seen.change, key))
+    return state

@@ -239,7 +239,8 @@ def test_each_region_has_its_own_state_rule_and_numbered_events(aws, regions_app
     assert {name: states.load("cam-rs", name).state for name in EXPECTED} == {
         "q1": "bus", "q2": "occupied", "q3": "dark", "q4": "none"
     }  # fmt: skip
-    assert states.load("cam-rs").version == 0  # no whole-frame state: the camera has regions
+    whole = states.load("cam-rs")  # the camera's own: its health alone (no region is named default)
+    assert (whole.window, whole.episode, whole.health.reference.frames) == ((), None, 2)
     items = aws.dynamodb.query(
         TableName=names.state_table,
         KeyConditionExpression="camera_id = :c",
@@ -247,6 +248,7 @@ def test_each_region_has_its_own_state_rule_and_numbered_events(aws, regions_app
     )["Items"]
     keys = sorted(item["item"]["S"] for item in items)
     assert [key for key in keys if key.startswith("state")] == [
+        "state",
         "state#q1",
         "state#q2",
         "state#q3",
@@ -289,3 +291,32 @@ def test_the_adapter_reads_by_etag_from_s3(aws):
     assert objects.fetch("cam-etag", found.etag).status == "unchanged"  # S3's 304, no body
     set_regions(aws, "cam-etag", {"regions": []})
     assert objects.fetch("cam-etag", found.etag).status == "found"
+
+
+def test_a_region_named_default_carries_the_cameras_health_in_its_own_state_write(aws, regions_app, frames):
+    names = StackNames.for_stage(f"rd-{uuid.uuid4().hex[:8]}")
+    create_state_resources(aws.endpoint_url, names)
+    set_regions(aws, "cam-rd", {"regions": [{"name": "default", "box": [0.05, 0.05, 0.45, 0.45]}]})
+    app = regions_app(state_table=names.state_table)
+    records = [
+        frames.put(f"frames/cam-rd/20261122T12000{second}000Z.jpg", quadrants()) for second in range(2)
+    ]
+    assert handle(sqs_event(("m-1", records)), lambda: app) == {"batchItemFailures": []}
+
+    etag = records[0]["s3"]["object"]["eTag"]
+    assert "health" not in item_of(
+        aws, "frames/cam-rd/0.jpg".replace("0.jpg", "20261122T120000000Z.jpg"), etag
+    )
+    region = ResultsTable(aws.table, aws.dynamodb).get(
+        f"{aws.bucket}/frames/cam-rd/20261122T120000000Z.jpg", region_sort_key(etag, "default")
+    )
+    assert set(region["health"]) == {"b", "c", "s", "f"}  # the whole frame's, not the region's crop
+    state = CameraStates(names.state_table, aws.dynamodb, SmoothingConfig()).load("cam-rd")
+    # One item for the region and the health: the window holds its answers, the health both frames.
+    assert (state.state, len(state.window), state.health.reference.frames) == ("bus", 2, 2)
+    items = aws.dynamodb.query(
+        TableName=names.state_table,
+        KeyConditionExpression="camera_id = :c",
+        ExpressionAttributeValues={":c": {"S": "cam-rd"}},
+    )["Items"]
+    assert [item["item"]["S"] for item in items if item["item"]["S"].startswith("state")] == ["state"]
