@@ -134,7 +134,7 @@ def plan_backfill(
     if request.only_missing:
         if table is None:
             raise ConfigurationError("--only-missing needs the results table (--table)")
-        candidates = without_results(table, candidates, request.model_version)
+        candidates = without_results(table, candidates, request.model_version, request.model_name)
     candidates = interleave_by_folder(candidates, prefix)
     per_frame_ms = request.per_frame_ms if request.per_frame_ms is not None else bench_per_frame_ms()
     estimate = estimate_cost(len(candidates), per_frame_s=per_frame_ms / 1000, memory_mb=request.memory_mb)
