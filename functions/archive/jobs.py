@@ -155,6 +155,10 @@ def named_job_app(app: App, arguments: JobArguments, open_model: ModelOpener = o
     (``result_model_version`` turns them off), and no shadow scoring (a candidate's answer goes
     on live items only)."""
     name = arguments.model_name
+    if arguments.mode != "classify":  # features are the whole frame's, through the default model's backbone
+        raise JobArgumentsError(
+            f"the job asks to {arguments.mode} with the named model {name}: a named model's job classifies its regions"
+        )
     if name not in app.named_models:
         raise JobArgumentsError(
             f"the job asks for version {arguments.model_version} of the named model {name}, which this "

@@ -95,6 +95,11 @@ def bench_per_frame_ms(path: Path = BENCH_RESULTS) -> float:
 def job_arguments(request: BackfillRequest, s3: Any, bucket: str) -> JobArguments:
     """userArguments for the job; another model version is pinned by its manifest's sha256."""
     features_uri = f"s3://{bucket}/{FEATURES_PREFIX}" if request.mode == "featurize" else None
+    if request.model_name != DEFAULT_MODEL and request.mode != "classify":
+        raise ConfigurationError(
+            f"--model {request.model_name} --mode {request.mode}: a named model's backfill classifies its "
+            "regions; features come from the default model"
+        )
     if not request.model_version:
         if request.model_name != DEFAULT_MODEL:
             raise ConfigurationError(

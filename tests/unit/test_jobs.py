@@ -182,6 +182,10 @@ def test_the_default_models_job_is_unchanged_by_named_jobs():
         ({"model_name": "dock"}, "named model dock, which this deployment does not carry"),
         ({"model_version": None}, "names the model bay but no modelVersion"),
         ({"model_sha256": None}, "need modelUri and modelSha256"),
+        (
+            {"mode": "featurize", "features_uri": "s3://b/features/"},
+            "a named model's job classifies its regions",
+        ),
     ],
 )
 def test_a_named_job_that_cannot_be_honoured_is_refused(overrides, message):
