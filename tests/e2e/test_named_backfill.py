@@ -11,6 +11,7 @@ blue -> dark; bay-2 has bay-1's labels reversed: red -> dark, green -> free, blu
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ from functions.stores.results import ResultsTable, result_sort_key
 from infra.demo.accounting import scan_results
 from infra.local.batch_report import read_report
 from infra.local.stack import pinned_sha256, upload_model
+from infra.ops.compare import shadow_items
 from infra.soak.report import region_sets
 from tests.e2e.test_backfill import SECOND, backfill, jpeg
 from tests.fixtures.tiny_model import TINY_LABELS, write_tiny_model
@@ -130,6 +132,10 @@ def test_a_named_models_backfill_answers_its_regions_beside_the_live_results(
         k: a for k, (_c, a) in FRAMES.items()
     }
 
+    # `camsort compare --model bay` reads live region items with a candidate's answer: none of these.
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    assert shadow_items(stack.client("dynamodb"), stack.names.table, since, model_name="bay") == []
+
     # 4. Re-running writes nothing new; --only-missing selects only the frame bay never answers.
     again = backfill(
         endpoint, stack, stack_model_uri, "--model", "bay", "--model-version", JOB_BAY, *function
@@ -152,3 +158,13 @@ def test_a_named_models_backfill_answers_its_regions_beside_the_live_results(
         *function,
     )
     assert (missing["selected"], missing["succeeded"]) == (1, 1)
+
+    # The audit accounts for each frame by its live item alone: 3 ok, nothing duplicated or orphaned.
+    stage = bucket.removeprefix("camsort-frames-")
+    audit = CliRunner().invoke(
+        main, ["audit", "--stage", stage, "--endpoint-url", endpoint, "--grace", "0s", "--json"]
+    )
+    assert audit.exit_code == 0, audit.output
+    report = json.loads(audit.output)
+    assert (report["counts"]["ok"], report["counts"]["unaccounted"]) == (3, 0)
+    assert (report["duplicated"], report["orphans"]) == ([], [])
