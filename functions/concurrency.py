@@ -43,13 +43,16 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
+IO_THREAD_PREFIX = "camsort-io"  # the local runner routes these threads' logs as the function's
+
+
 def io_pool() -> Executor:
     """The container's pool, created on first use."""
     global _pool
     if _pool is None:
         with _lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=IO_WORKERS, thread_name_prefix="camsort-io")
+                _pool = ThreadPoolExecutor(max_workers=IO_WORKERS, thread_name_prefix=IO_THREAD_PREFIX)
     return _pool
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from functions.state.camera_state import CameraStates
 from functions.state.event_bus import EventPublisher
 from functions.state.smoothing import SmoothingConfig
 from functions.stores.camera_configs import CameraConfigObjects, CameraConfigs
-from functions.stores.results import ResultsTable
+from functions.stores.results import ResultsTable, result_sort_key
 from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
 
@@ -60,6 +60,8 @@ class App:
     # None: the live model, results keyed as usual. A version: a backfill job with another
     # model (functions.archive.jobs); results go beside the live one (results.result_sort_key).
     result_model_version: str | None = None
+    # Whose version result_model_version is: a named model's job answers only its regions (jobs.py).
+    result_model_name: str = DEFAULT_MODEL
     camera_state: CameraStates | None = None  # None: the stage keeps no camera state
     # The memory the frames of an invocation decode in, together (functions/frames/decode_budget.py).
     decode_budget: DecodeBudget | None = None  # None: no shared budget, the per-frame limit only
@@ -79,10 +81,18 @@ class App:
         return {DEFAULT_MODEL: self.model, **self.named_models}
 
     def regions_for(self, camera_id: str) -> CameraConfig:
-        """The camera's configuration now (no regions when the stage has no configuration store)."""
+        """The camera's configuration now (no regions when the stage has no configuration store);
+        a named model's job: only the regions that model answers (possibly none)."""
         if self.camera_configs is None:
             return CameraConfig(camera_id, ())
-        return self.camera_configs.config_for(camera_id)
+        config = self.camera_configs.config_for(camera_id)
+        if self.result_model_name == DEFAULT_MODEL:
+            return config
+        return replace(config, regions=tuple(r for r in config.regions if r.model == self.result_model_name))
+
+    def result_key(self, object_version: str) -> str:
+        """The sort key of this App's result for a frame version: the live one, or a job model version's."""
+        return result_sort_key(object_version, self.result_model_version, self.result_model_name)
 
     def decode(self, data: bytes, source: str) -> Any:
         """``load_image`` with this deployment's limits, under the container's decode budget."""

@@ -88,6 +88,12 @@ from infra.deploy.topology import FUNCTION_MEMORY_MB
     help="Locally: the live model the local function runs (s3://.../models/<version>/).",
 )
 @click.option(
+    "--function-named-models",
+    default=None,
+    help="Locally: the named models the local function carries, as the stage's CAMSORT_NAMED_MODELS JSON "
+    "(deploy/<stage>.json's namedModels); needed for cameras with regions and for --model NAME.",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(1),
     default=4,

@@ -76,6 +76,13 @@ def time_range(
     default=None,
     help="Results of this model version (a backfill with another model); default: the live results.",
 )
+@click.option(
+    "--model",
+    "model_name",
+    default="default",
+    show_default=True,
+    help="Whose --model-version: a named model's (e.g. bay) are the answers of its backfill for its regions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON instead of a table.")
 def results(
     camera: str,
@@ -88,6 +95,7 @@ def results(
     table: str | None,
     region: str | None,
     model_version: str | None,
+    model_name: str,
     as_json: bool,
 ) -> None:
     """Query the results table by camera and capture time (the by_camera index)."""
@@ -95,7 +103,13 @@ def results(
 
     start, end = time_range(since, until, last, datetime.now(UTC))
     query = ResultsQuery(
-        camera=camera, since=start, until=end, status=status, limit=limit, model_version=model_version
+        camera=camera,
+        since=start,
+        until=end,
+        status=status,
+        limit=limit,
+        model_version=model_version,
+        model_name=model_name,
     )
     show_results(query, resolve_target(endpoint_url, table, region), as_json=as_json)
 

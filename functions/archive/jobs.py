@@ -11,6 +11,10 @@ A backfill job (``camsort backfill``) invokes the function with schema 2.0 event
   directory, local or ``s3://``) and ``modelSha256`` (its pin) are required; the function
   opens that model once per container and writes its results *beside* the live one (see
   :func:`functions.stores.results.result_sort_key`), without tags (the tags are the live label);
+* ``modelName``: whose version ``modelVersion`` is (absent: ``default``). A named model's job
+  re-answers, with that version, the regions of each frame's camera that the model answers, beside
+  the live results (:func:`named_job_app`); a frame of a camera with no such region succeeds with
+  a note and writes nothing;
 * ``featuresUri`` (featurize only): ``s3://bucket/prefix/`` under which the shards go.
 
 Pure parsing and a per-container model cache; no AWS calls besides opening a model.
@@ -122,12 +126,7 @@ def open_job_model(uri: str, sha256: str, app: App) -> ModelSession:
 def job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_job_model) -> App:
     """The App a job's tasks run with: the live one, or one on the job's model version."""
     if arguments.model_name != DEFAULT_MODEL:
-        # A named model answers for the regions of a camera; running it on whole frames would
-        # write wrong answers. Refused until the job path runs a named model on its regions.
-        raise JobArgumentsError(
-            f"the job asks for version {arguments.model_version} of the named model {arguments.model_name}: "
-            "this function runs job models on the whole frame only (the default model)"
-        )
+        return named_job_app(app, arguments, open_model)
     live_version = app.model.manifest.model_version
     if arguments.model_version in (None, live_version):
         if arguments.model_sha256 and arguments.model_sha256 != app.model.sha256:
@@ -136,10 +135,58 @@ def job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_jo
                 f"{live_version}, whose sha256 is {app.model.sha256}; create the job again"
             )
         return app
+    model = _job_model(app, arguments, open_model, f"the function runs {live_version}")
+    return replace(
+        app,
+        model=model,
+        result_model_version=arguments.model_version,
+        # Tags carry the live label; another version's answer lives only in its result item.
+        settings=replace(app.settings, write_tags=False),
+    )
+
+
+def named_job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_job_model) -> App:
+    """A named model's job: the live App with that model replaced by the job's version, answering
+    only the regions it answers (``App.regions_for``) and writing beside the live results at
+    ``<object version>#<name>/<version>`` (:func:`functions.stores.results.result_sort_key`), whatever
+    the version (the live one's answers are its regions' live items, written with their frames).
+
+    Like another version of the default model: no tags, no review, no state or events
+    (``result_model_version`` turns them off), and no shadow scoring (a candidate's answer goes
+    on live items only)."""
+    name = arguments.model_name
+    if arguments.mode != "classify":  # features are the whole frame's, through the default model's backbone
+        raise JobArgumentsError(
+            f"the job asks to {arguments.mode} with the named model {name}: a named model's job classifies its regions"
+        )
+    if name not in app.named_models:
+        raise JobArgumentsError(
+            f"the job asks for version {arguments.model_version} of the named model {name}, which this "
+            f"deployment does not carry (it has: {', '.join(sorted(app.models))}); a camera's regions can "
+            f"only name a deployed model: deploy {name} (CAMSORT_NAMED_MODELS) first"
+        )
+    if not arguments.model_version:
+        raise JobArgumentsError(f"the job names the model {name} but no {MODEL_VERSION}: add it")
+    live = app.named_models[name]
+    model = _job_model(app, arguments, open_model, f"the function runs {name} {live.manifest.model_version}")
+    return replace(
+        app,
+        named_models={**app.named_models, name: model},
+        result_model_version=arguments.model_version,
+        result_model_name=name,
+        settings=replace(app.settings, write_tags=False),
+        shadow=None,
+        named_shadows={},
+    )
+
+
+def _job_model(app: App, arguments: JobArguments, open_model: ModelOpener, running: str) -> ModelSession:
+    """The job's model version, opened once per container (cached by uri and pin) and checked against
+    the job: pinned by sha256 before any session is created, its manifest naming the job's version."""
     if not (arguments.model_uri and arguments.model_sha256):
         raise JobArgumentsError(
-            f"the job asks for model version {arguments.model_version}, the function runs "
-            f"{live_version}: userArguments need {MODEL_URI} and {MODEL_SHA256} for another version"
+            f"the job asks for model version {arguments.model_version}, {running}: "
+            f"userArguments need {MODEL_URI} and {MODEL_SHA256} for another version"
         )
     cache_key = (arguments.model_uri, arguments.model_sha256)
     with _models_lock:
@@ -158,10 +205,4 @@ def job_app(app: App, arguments: JobArguments, open_model: ModelOpener = open_jo
                     f"the job asks for {arguments.model_version}"
                 )
             _models[cache_key] = model
-    return replace(
-        app,
-        model=model,
-        result_model_version=arguments.model_version,
-        # Tags carry the live label; another version's answer lives only in its result item.
-        settings=replace(app.settings, write_tags=False),
-    )
+    return model

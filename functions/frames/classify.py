@@ -74,11 +74,12 @@ from functions.frames.region_batch import (
     frame_crops,
     infer_per_model,
     shadow_per_model,
+    unanswered,
 )
-from functions.frames.regions import DEFAULT_REGION, WHOLE_FRAME, CameraConfig, Region
+from functions.frames.regions import DEFAULT_MODEL, DEFAULT_REGION, WHOLE_FRAME, CameraConfig, Region
 from functions.frames.review import reason_for
 from functions.observability import logger
-from functions.stores.results import object_id, result_sort_key
+from functions.stores.results import object_id
 from functions.stores.storage import StoredFrame
 from functions.wiring import App
 
@@ -210,10 +211,7 @@ def _identify(item: _Work, app: App) -> None:
 def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> list[_Work]:
     if not any(may_be_redelivered(item.frame) for item in work):
         return work  # first deliveries: the conditional write alone keeps duplicates out
-    keys = [
-        (object_id(w.frame.bucket, w.frame.key), result_sort_key(w.object_version, app.result_model_version))
-        for w in work
-    ]
+    keys = [(object_id(w.frame.bucket, w.frame.key), app.result_key(w.object_version)) for w in work]
     try:
         existing = app.table.existing_results(keys)
     except Exception as exc:  # only an optimisation: the conditional write decides
@@ -245,7 +243,7 @@ def may_be_redelivered(frame: FrameEvent) -> bool:
     return frame.receive_count is None or frame.receive_count > 1
 
 
-def _check_and_load(item: _Work, app: App) -> None:
+def _check_and_load(item: _Work, app: App) -> FrameOutcome | None:
     settings, frame = app.settings, item.frame
     item.key_info = parse_key(frame.key, prefix=settings.frames_prefix, pattern=settings.key_pattern)
     source = f"s3://{frame.bucket}/{frame.key}"
@@ -259,12 +257,15 @@ def _check_and_load(item: _Work, app: App) -> None:
             f"{source}: the object is empty (0 bytes, from the event); upload the frame again"
         )
     item.config = app.regions_for(item.key_info.camera_id)  # cached per container (camera_configs.py)
+    if app.result_model_name != DEFAULT_MODEL and not item.regions:
+        return unanswered(frame, app.result_model_name, item.config.camera_id)  # no download
     item.stored = app.store.get_frame(
         frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
     )
     item.received_at = app.clock()
     if not decoded_in_isolation(frame):
         _decode(item, app, item.stored.data, source)
+    return None
 
 
 def _decode(item: _Work, app: App, data: bytes, source: str) -> None:

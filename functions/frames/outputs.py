@@ -41,8 +41,8 @@ import numpy as np
 from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead
-from functions.frames.regions import Region
-from functions.stores.results import object_id, result_sort_key
+from functions.frames.regions import DEFAULT_MODEL, Region
+from functions.stores.results import object_id
 from functions.stores.storage import TAG_PREFIX, StoredFrame, tag_value
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def base_item(
     size: int | None,
 ) -> dict[str, Any]:
     """The fields every result item has, whatever its status (public: the bench writes the same items)."""
-    model = app.model
+    model = app.models[app.result_model_name]  # a named model's job: its version's session
     captured = key_info.captured_at if key_info else None
     # Trusted within the skew of the upload (LastModified; before a download, the event time,
     # which S3 sets alike): a camera clock running ahead falls back to LastModified.
@@ -177,7 +177,7 @@ def base_item(
     indexed = key_info is not None and app.result_model_version is None
     return {
         "object_id": object_id(frame.bucket, frame.key),
-        "object_version": result_sort_key(object_version, app.result_model_version),
+        "object_version": app.result_key(object_version),
         "bucket": frame.bucket,
         "key": frame.key,
         # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
@@ -194,6 +194,7 @@ def base_item(
         "event_time": frame.event_time,
         "model_sha256": model.sha256,
         "model_version": model.manifest.model_version,
+        "model_name": app.result_model_name if app.result_model_name != DEFAULT_MODEL else None,
         "processed_at": format_timestamp(app.now()),
     }
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.events import FrameEvent
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome
 from functions.frames.outputs import (
@@ -198,6 +199,16 @@ def shadow_per_model(
             targets.append(ShadowTarget(object_id(frame.bucket, frame.key), key, frame.sequencer))
         recorded += score_shadow(app, shadow, batch, rows, targets)
     return recorded
+
+
+def unanswered(frame: FrameEvent, model_name: str, camera_id: str) -> FrameOutcome:
+    """A named model's job meets a frame of a camera none of whose regions that model answers: nothing
+    to answer, nothing written, and the task succeeds saying so (a skipped frame is no failure)."""
+    return FrameOutcome(
+        frame,
+        "ok",
+        detail=f"camera {camera_id} has no region answered by model {model_name}: nothing to answer, nothing written",
+    )
 
 
 def _duplicate(outcome: FrameOutcome, tagged: bool, detail: str) -> FrameOutcome:

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.frames.keys import format_timestamp
+from functions.frames.regions import DEFAULT_MODEL
 from functions.iam import requires
 from functions.stores.dynamo import conditional_write, table_error
 
@@ -38,18 +39,27 @@ def object_id(bucket: str, key: str) -> str:
 
 
 MODEL_VERSION_SEPARATOR = "#"
+NAMED_VERSION_SEPARATOR = "/"
 
 
-def result_sort_key(object_version: str, model_version: str | None = None) -> str:
+def result_sort_key(
+    object_version: str, model_version: str | None = None, model_name: str = DEFAULT_MODEL
+) -> str:
     """The item's sort key: the live result's is the object version itself; another model
-    version's result (a backfill with that model) sits beside it at ``<object_version>#<model_version>``.
+    version's result (a backfill with that model) sits beside it at ``<object_version>#<model_version>``,
+    a named model's version (whose backfill answers its regions) at ``<object_version>#<name>/<model_version>``.
 
     Same partition (one frame's results stay together, one Query reads them all), the live
     key unchanged (everything keyed on ``(object_id, object_version)`` keeps working), and
-    S3 versionIds and ETags never contain ``#``, so the two kinds cannot collide.
+    S3 versionIds and ETags never contain ``#``, so the kinds cannot collide. The name keeps a
+    named model's ``v2`` apart from the default model's ``v2`` (whose backfill writes items for
+    every region of a camera, ``bay`` regions included); ``<name>/<version>`` is unique as the
+    artifact's ``models/<name>/<version>/`` is.
     """
     if not model_version:
         return object_version
+    if model_name != DEFAULT_MODEL:
+        model_version = f"{model_name}{NAMED_VERSION_SEPARATOR}{model_version}"
     return f"{object_version}{MODEL_VERSION_SEPARATOR}{model_version}"
 
 
@@ -252,25 +262,36 @@ class ResultsTable:
                 request = response.get("UnprocessedKeys") or None
         return found
 
-    def model_results(self, live_items: Iterable[dict[str, Any]], model_version: str) -> list[dict[str, Any]]:
-        """For each live item, the result of ``model_version`` for the same frame (when it has one).
+    def model_results(
+        self, live_items: Iterable[dict[str, Any]], model_version: str, model_name: str = DEFAULT_MODEL
+    ) -> list[dict[str, Any]]:
+        """For each live item, the result of ``model_version`` (of ``model_name``) for the same frame
+        (when it has one).
 
-        A live item already from ``model_version`` is its own answer; the others are looked up
-        at :func:`result_sort_key` with one BatchGetItem per 100 frames, under the frame's
+        A live item already from ``model_version`` of the default model is its own answer; the others
+        are looked up at :func:`result_sort_key` with one BatchGetItem per 100 frames, under the frame's
         version id and its ETag both: an item's key is whichever its event carried (moto's
-        notifications omit versionId, a Batch Operations task on a versioned bucket has it).
-        Order follows ``live_items`` (the camera index order).
+        notifications omit versionId, a Batch Operations task on a versioned bucket has it). A named
+        model's version is found at its job's commit item, whose ``regions`` hold the answers of the
+        regions it answers. Order follows ``live_items`` (the camera index order).
         """
         items = list(live_items)
+
+        def own(item: dict[str, Any]) -> bool:  # a live item never holds a named model's answer
+            return model_name == DEFAULT_MODEL and item.get("model_version") == model_version
+
         wanted = {
-            item_key: [(item[PARTITION_KEY], result_sort_key(v, model_version)) for v in frame_versions(item)]
-            for item_key, item in enumerate(items)
-            if item.get("model_version") != model_version
+            index: [
+                (item[PARTITION_KEY], result_sort_key(v, model_version, model_name))
+                for v in frame_versions(item)
+            ]
+            for index, item in enumerate(items)
+            if not own(item)
         }
         found = self.get_items(key for keys in wanted.values() for key in keys)
         answers = []
         for index, item in enumerate(items):
-            if item.get("model_version") == model_version:
+            if own(item):
                 answers.append(item)
                 continue
             other = next((found[k] for k in wanted[index] if k in found), None)

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from functions import env
+from functions.concurrency import IO_THREAD_PREFIX
 from functions.iam import actions_by_resource, declared_permissions, requires
 from infra.local.batch_report import (
     FAILED,
@@ -152,7 +153,10 @@ def local_function(
     initialising = True
 
     def routes() -> bool:
-        return initialising or threading.current_thread().name.startswith(TASK_THREAD_PREFIX)
+        # The tasks' threads, and the function's own I/O pool (a task's side effects log from there).
+        return initialising or threading.current_thread().name.startswith(
+            (TASK_THREAD_PREFIX, IO_THREAD_PREFIX)
+        )
 
     service = environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
     with environment_variables(environment), routed_output(function_output, service, routes):

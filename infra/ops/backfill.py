@@ -95,6 +95,11 @@ def bench_per_frame_ms(path: Path = BENCH_RESULTS) -> float:
 def job_arguments(request: BackfillRequest, s3: Any, bucket: str) -> JobArguments:
     """userArguments for the job; another model version is pinned by its manifest's sha256."""
     features_uri = f"s3://{bucket}/{FEATURES_PREFIX}" if request.mode == "featurize" else None
+    if request.model_name != DEFAULT_MODEL and request.mode != "classify":
+        raise ConfigurationError(
+            f"--model {request.model_name} --mode {request.mode}: a named model's backfill classifies its "
+            "regions; features come from the default model"
+        )
     if not request.model_version:
         if request.model_name != DEFAULT_MODEL:
             raise ConfigurationError(
@@ -134,7 +139,7 @@ def plan_backfill(
     if request.only_missing:
         if table is None:
             raise ConfigurationError("--only-missing needs the results table (--table)")
-        candidates = without_results(table, candidates, request.model_version)
+        candidates = without_results(table, candidates, request.model_version, request.model_name)
     candidates = interleave_by_folder(candidates, prefix)
     per_frame_ms = request.per_frame_ms if request.per_frame_ms is not None else bench_per_frame_ms()
     estimate = estimate_cost(len(candidates), per_frame_s=per_frame_ms / 1000, memory_mb=request.memory_mb)

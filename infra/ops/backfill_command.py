@@ -30,6 +30,7 @@ def backfill_command(
     account_id: str | None,
     function_model_uri: str | None,
     concurrency: int,
+    function_named_models: str | None = None,
     as_json: bool,
     console: Console | None = None,
     compact_function: str | None = None,
@@ -37,7 +38,16 @@ def backfill_command(
     console = console or Console()
     with _progress(console, enabled=not as_json and not request.dry_run) as progress:
         if endpoint_url:
-            outcome = _local(request, endpoint_url, region, table, function_model_uri, concurrency, progress)
+            outcome = _local(
+                request,
+                endpoint_url,
+                region,
+                table,
+                function_model_uri,
+                function_named_models,
+                concurrency,
+                progress,
+            )
         else:
             outcome = _aws(request, region, table, function_arn, role_arn, account_id, progress)
     # The compaction runs before the outcome is shown, so --json carries its report too.
@@ -68,7 +78,7 @@ def _compact_after(request, outcome, endpoint_url, region, compact_function) -> 
 
 
 def _local(
-    request, endpoint_url, region, table, function_model_uri, concurrency, progress
+    request, endpoint_url, region, table, function_model_uri, function_named_models, concurrency, progress
 ) -> BackfillOutcome:
     from functions.stores.results import ResultsTable
     from infra.deploy.topology import StackNames
@@ -112,7 +122,11 @@ def _local(
         tempfile.TemporaryDirectory(prefix="camsort-backfill-model-") as cache,
         os.fdopen(handle, "a") as log,
     ):
-        environment = function_environment(stack, function_model_uri, extra={env.MODEL_CACHE_DIR: cache})
+        # The deployed backfill function carries the stage's named models; the local one, those given.
+        named = {env.NAMED_MODELS: function_named_models} if function_named_models else {}
+        environment = function_environment(
+            stack, function_model_uri, extra={env.MODEL_CACHE_DIR: cache, **named}
+        )
         with local_function(environment, function_output=log) as invoke:
             outcome = run_backfill_locally(
                 request, s3=s3, table=results, invoke=invoke, concurrency=concurrency, progress=progress

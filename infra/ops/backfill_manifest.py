@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from functions.errors import ConfigurationError
+from functions.frames.regions import DEFAULT_MODEL
 from functions.iam import requires
 from functions.stores.results import ResultsTable, object_id, result_sort_key
 from infra.local.batch_report import ManifestEntry
@@ -149,16 +150,20 @@ def interleave_by_folder(candidates: list[Candidate], prefix: str) -> list[Candi
 
 
 def without_results(
-    table: ResultsTable, candidates: list[Candidate], model_version: str | None
+    table: ResultsTable,
+    candidates: list[Candidate],
+    model_version: str | None,
+    model_name: str = DEFAULT_MODEL,
 ) -> list[Candidate]:
-    """The candidates with no result yet: the live one (``model_version`` None) or that version's.
+    """The candidates with no result yet: the live one (``model_version`` None) or that version's
+    (of ``model_name``: a named model's job commits one item per frame it answered, as any job).
 
     A result may be keyed by the version id or by the ETag (whichever its event carried: moto's
     notifications omit versionId), so both are looked up.
     """
     keys = [
         [
-            (object_id(c.bucket, c.key), result_sort_key(version, model_version))
+            (object_id(c.bucket, c.key), result_sort_key(version, model_version, model_name))
             for version in dict.fromkeys((c.object_version, c.etag))
         ]
         for c in candidates

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from functions.frames.outputs import label_text
+from functions.frames.regions import DEFAULT_MODEL
 from infra.deploy.topology import StackNames
 from infra.local.running import recorded_demo, running_demo
 from infra.local.stack import DEFAULT_REGION, local_client
@@ -35,6 +36,7 @@ class ResultsQuery:
     # None: the live results. A version: that model's results for the same frames (a backfill
     # with another model), read through the live items (functions.stores.results.result_sort_key).
     model_version: str | None = None
+    model_name: str = DEFAULT_MODEL  # whose model_version: a named model's results are its job's commit items
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,10 @@ def _camera_items(table: Any, query: ResultsQuery) -> Iterator[dict[str, Any]]:
     for item in live:
         page.append(item)
         if len(page) == _PAGE:
-            yield from table.model_results(page, query.model_version)
+            yield from table.model_results(page, query.model_version, query.model_name)
             page = []
     if page:
-        yield from table.model_results(page, query.model_version)
+        yield from table.model_results(page, query.model_version, query.model_name)
 
 
 def results_table(items: list[dict[str, Any]], title: str) -> Table:
@@ -165,7 +167,7 @@ def show_results(
     window = " .. ".join(iso_utc(t) if t else "open" for t in (query.since, query.until))
     title = f"{target.table}: {query.camera}, {window}" + (f", status {query.status}" if query.status else "")
     if query.model_version:
-        title += f", model version {query.model_version}"
+        title += f", model {query.model_name} version {query.model_version}"
     console.print(results_table(items, f"{title} ({len(items)} shown)"))
     return items
 
