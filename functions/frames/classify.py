@@ -17,8 +17,8 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    decoded afterwards, alone and behind a mark, so a frame that kills the process is named
    by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
    (:func:`decoded_in_isolation`);
-5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
-   thresholds;
+5. all good frames -> ``model.predict`` as one batch -> ``model.decide`` (the manifest's task with its
+   thresholds, then ``unfamiliar`` above the familiarity threshold);
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
    skipped as a duplicate. After the write (or on finding the result already written): the
@@ -51,7 +51,7 @@ from functions.errors import (
     TooManyBytesError,
     TransientError,
 )
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_result
 from functions.frames.events import FrameEvent
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
@@ -97,9 +97,8 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
     if downloaded:
         try:
             batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
-            probabilities, _features = app.model.predict(batch)
-            manifest = app.model.manifest
-            decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
+            probabilities, features = app.model.predict(batch)
+            decisions = app.model.decide(probabilities, features)  # the task's rule, then familiarity
         except MemoryError:
             raise  # out of memory: the invocation dies (see _guard)
         except Exception as exc:  # a model failure fails every frame of the batch, loudly

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.frames.decision import Decision, LabelSetDecision
+from functions.frames.manifest import UNFAMILIAR_LABEL
 from functions.stores.storage import TAG_PREFIX, tag_value
 
 LABELS_TAG_SEP = "+"
@@ -28,24 +29,37 @@ MAX_TAG_VALUE = 256
 
 
 def answer_fields(decision: Decision | LabelSetDecision) -> dict[str, Any]:
-    """The answer part of a result item (and of every JSON answer)."""
+    """The answer part of a result item (and of every JSON answer).
+
+    ``distance`` (to the training frames) when the model describes them; a multi-label frame
+    unlike them also carries ``unfamiliar: true`` (its set is empty).
+    """
     if isinstance(decision, LabelSetDecision):
-        return {
-            "labels": list(decision.labels),
-            "top_label": decision.top_label,
-            "confidence": decision.confidence,
-            "probabilities": dict(decision.probabilities),
-        }
-    return {
-        "label": decision.label,
+        answer = {"labels": list(decision.labels)}
+        if decision.unfamiliar:
+            answer["unfamiliar"] = True
+    else:
+        answer = {"label": decision.label}
+    answer |= {
         "top_label": decision.top_label,
         "confidence": decision.confidence,
         "probabilities": dict(decision.probabilities),
     }
+    if decision.distance is not None:
+        answer["distance"] = decision.distance
+    return answer
+
+
+def is_unfamiliar(answer: dict[str, Any] | None) -> bool:
+    """A result item's (or JSON answer's) frame was unlike the model's training frames."""
+    return bool(answer) and (answer.get("label") == UNFAMILIAR_LABEL or bool(answer.get("unfamiliar")))
 
 
 def labels_tag_value(decision: LabelSetDecision) -> str:
-    """The label set as one S3 tag value (<= 256 characters, S3's tag character set)."""
+    """The label set as one S3 tag value (<= 256 characters, S3's tag character set);
+    ``unfamiliar`` for a frame unlike the training frames (a reserved name, never a label)."""
+    if decision.unfamiliar:
+        return UNFAMILIAR_LABEL
     names = [tag_value(label) for label in decision.labels]
     joined = LABELS_TAG_SEP.join(names)
     if len(joined) <= MAX_TAG_VALUE:
@@ -61,20 +75,26 @@ def labels_tag_value(decision: LabelSetDecision) -> str:
 
 
 def answer_tags(decision: Decision | LabelSetDecision, model_version: str) -> dict[str, str]:
-    """The tags the function puts on a classified object (3 tags whatever the task)."""
+    """The tags the function puts on a classified object (3 tags whatever the task, and
+    ``camsort-distance`` when the model describes its training frames)."""
     if isinstance(decision, LabelSetDecision):
         answer = {f"{TAG_PREFIX}labels": labels_tag_value(decision)}
     else:
         answer = {f"{TAG_PREFIX}label": decision.label}
-    return {
+    tags = {
         **answer,
         f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
         f"{TAG_PREFIX}model-version": model_version,
     }
+    if decision.distance is not None:
+        tags[f"{TAG_PREFIX}distance"] = f"{decision.distance:.3f}"
+    return tags
 
 
 def label_text(item: dict[str, Any]) -> str:
     """A result item's answer for a table cell: the label, or the set as ``{bus, car}``."""
+    if item.get("unfamiliar"):
+        return UNFAMILIAR_LABEL
     if "labels" in item and item.get("labels") is not None:
         return "{" + ", ".join(item["labels"]) + "}"
     return item.get("label") or ""

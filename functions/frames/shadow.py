@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.keys import format_timestamp
 from functions.frames.model import ModelSession
 from functions.frames.outputs import answer_fields
@@ -79,9 +79,9 @@ def run_shadow(app: App, batch: np.ndarray, outcomes: Sequence[FrameOutcome]) ->
     recorded = 0
     try:
         started = time.perf_counter()
-        probabilities, _features = shadow.model.predict(batch[rows] if len(rows) < len(batch) else batch)
-        manifest = shadow.model.manifest
-        decisions = decide_for(manifest.task, probabilities, shadow.model.labels, manifest.thresholds)
+        decisions = shadow.model.decide(
+            *shadow.model.predict(batch[rows] if len(rows) < len(batch) else batch)
+        )
         ms_per_frame = (time.perf_counter() - started) * 1000.0 / len(rows)
         at = format_timestamp(app.now())
         for row, decision in zip(rows, decisions, strict=True):
