@@ -78,3 +78,7 @@ from camsort.commands.labelling.label import label  # noqa: E402
 from camsort.commands.labelling.sample import sample  # noqa: E402
 
 COMMANDS.extend([sample, label])
+
+from camsort.commands.drift import drift  # noqa: E402
+
+COMMANDS.append(drift)
