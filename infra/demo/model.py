@@ -15,7 +15,7 @@ from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
-DEMO_RECIPE_VERSION = 2
+DEMO_RECIPE_VERSION = 3  # 3: the manifest describes the training frames (familiarity)
 
 
 def demo_model_key(settings: DemoSettings) -> str:

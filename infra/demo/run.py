@@ -15,7 +15,9 @@
 6. a results query for one camera, through the same function as ``camsort results``
    (:mod:`infra.ops.results_query`);
 7. with ``--shadow``, a second model scored beside the live one and the comparison
-   (:mod:`infra.demo.shadow`, `camsort compare`).
+   (:mod:`infra.demo.shadow`, `camsort compare`);
+8. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
+   back ``unfamiliar``, and the false alarms on the cameras' frames.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
 the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
@@ -47,6 +49,7 @@ from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_ca
 from infra.demo.story_report import story_report
 from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
 from infra.demo.tour import print_tour
+from infra.demo.unfamiliar import report_unfamiliar, upload_unfamiliar
 from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.local import iam as local_iam
 from infra.local.function_env import function_environment
@@ -68,6 +71,7 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         run = run_cameras(settings, stack, environment, console)
         outcome = settle(stack, run)
         report(settings, stack, outcome, run.simulated, console)
+        report_unfamiliar(stack, run.simulated, read_manifest(model_dir), console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
         query_the_archive(stack, outcome, console)
@@ -213,6 +217,9 @@ def run_cameras(
         )
         worker.start()
         simulation = _start_simulation(settings, stack, state)
+        unfamiliar = upload_unfamiliar(
+            stack, cameras, per_kind=settings.unfamiliar_per_kind, seed=settings.seed
+        )
         try:
             watch(
                 stack,
@@ -226,6 +233,7 @@ def run_cameras(
             worker_stats = worker.stop()
     console.print()
     simulated = simulation.result()
+    simulated.objects += unfamiliar  # accounted for like every upload
     return CameraRun(
         simulated=simulated,
         tracker=tracker,

@@ -1,0 +1,110 @@
+"""The demo's unfamiliar frames: a handful of frames no model was trained on, among the cameras'.
+
+``upload_unfamiliar`` puts ``per_kind`` frames of each kind of ``training.data.unfamiliar``
+(photographs of other subjects, noise, uniform frames, other scenes) under the cameras' prefixes
+(``frames/<camera>/unfamiliar/<kind>-<i>.jpg``, round-robin over the cameras), while the cameras
+upload theirs; the function sees them as any other frame. ``report_unfamiliar`` then reads the
+results back and prints how many came back ``unfamiliar`` (per kind) against the false alarms on
+the cameras' own frames, with the model's threshold and its calibrated false-alarm rate.
+
+It costs the uploads and one model call per frame, like any frame: the model's ``features`` are
+computed anyway, and the distance is a few matrix products (`camsort bench`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from rich.table import Table
+
+from functions.frames.manifest import Manifest
+from functions.frames.outputs import is_unfamiliar
+from infra.demo.simulator import FRAME, SimulationManifest, UploadedObject
+from infra.local.stack import LocalStack
+
+UNFAMILIAR_KIND = "unfamiliar"  # the simulation manifest's kind for these uploads
+
+
+def upload_unfamiliar(
+    stack: LocalStack, cameras: list[str], *, per_kind: int, seed: int
+) -> list[UploadedObject]:
+    """``per_kind`` frames of each unfamiliar kind, spread over ``cameras``; their manifest entries."""
+    from training.data.unfamiliar import KINDS, frame_seed, unfamiliar_jpeg
+
+    s3, uploaded = stack.client("s3"), []
+    for index, (kind, i) in enumerate((kind, i) for i in range(per_kind) for kind in KINDS):
+        camera = cameras[index % len(cameras)]
+        key = f"{stack.names.frames_prefix}{camera}/{UNFAMILIAR_KIND}/{kind}-{i}.jpg"
+        body = unfamiliar_jpeg(kind, frame_seed(seed, kind, i))
+        response = s3.put_object(Bucket=stack.names.bucket, Key=key, Body=body, ContentType="image/jpeg")
+        uploaded.append(
+            UploadedObject(
+                key=key,
+                camera_id=camera,
+                kind=UNFAMILIAR_KIND,
+                label=kind,
+                size=len(body),
+                etag=response["ETag"].strip('"'),
+                captured_at=_now(),
+                uploaded_at=time.time(),
+            )  # fmt: skip
+        )
+    return uploaded
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def unfamiliar_figures(results: list[dict[str, Any]], simulated: SimulationManifest) -> dict[str, Any]:
+    """Detected per unfamiliar kind, and false alarms on the cameras' frames (ok results only)."""
+    by_key = simulated.by_key()
+    detected, sent, alarms, frames = Counter(), Counter(), 0, 0
+    for item in results:
+        uploaded = by_key.get(item.get("key", ""))
+        if uploaded is None or item.get("status") != "ok":
+            continue
+        if uploaded.kind == UNFAMILIAR_KIND:
+            sent[uploaded.label] += 1
+            detected[uploaded.label] += is_unfamiliar(item)
+        elif uploaded.kind == FRAME:
+            frames += 1
+            alarms += is_unfamiliar(item)
+    return {"sent": dict(sent), "detected": dict(detected), "frames": frames, "false_alarms": alarms}
+
+
+def report_unfamiliar(
+    stack: LocalStack, simulated: SimulationManifest, manifest: Manifest, console: Any
+) -> dict[str, Any] | None:
+    """Print the unfamiliar-frame figures of this run (None: the model describes no training frames)."""
+    from infra.demo.accounting import scan_results
+
+    familiarity = manifest.familiarity
+    if not familiarity:
+        console.print(
+            "unfamiliar frames: this model carries no familiarity description (trained before it existed)"
+        )
+        return None
+    figures = unfamiliar_figures(scan_results(stack), simulated)
+    table = Table(
+        title=f"unfamiliar frames (distance threshold {familiarity['threshold']:.3f}, calibrated at "
+        f"{familiarity['false_alarm_rate']:.0%} out-of-fold false alarms)"
+    )
+    for column in ("frames", "sent", "came back unfamiliar", "rate"):
+        table.add_column(column, justify="left" if column == "frames" else "right")
+    for kind, sent in sorted(figures["sent"].items()):
+        found = figures["detected"].get(kind, 0)
+        table.add_row(f"unfamiliar: {kind}", str(sent), str(found), f"{found / sent:.0%}")
+    frames, alarms = figures["frames"], figures["false_alarms"]
+    table.add_row(
+        "the cameras' frames (false alarms)",
+        str(frames),
+        str(alarms),
+        f"{alarms / frames:.1%}" if frames else "-",
+    )
+    console.print(table)
+    return figures
