@@ -122,13 +122,13 @@ def render(answers: list[dict[str, Any]], manifest, fmt: str, console) -> None:
         return
     from rich.table import Table
 
-    table = Table(
-        title=f"model {manifest.model_version} ({manifest.task}; labels {', '.join(manifest.labels)})"
-    )
     threshold = (manifest.familiarity or {}).get("threshold")
+    title = f"model {manifest.model_version} ({manifest.task}; labels {', '.join(manifest.labels)})"
     columns = ["image", "status", "answer", "conf.", "probabilities / reason"]
     if threshold is not None:  # the model describes its training frames: how far each frame is
-        columns.insert(4, "distance / threshold")
+        title += f"; unfamiliar above distance {threshold:.3f}"
+        columns.insert(4, "distance")
+    table = Table(title=title)
     for column in columns:
         table.add_column(
             column, overflow="fold", justify="left" if column in ("image", "answer") else "right"
@@ -140,7 +140,7 @@ def render(answers: list[dict[str, Any]], manifest, fmt: str, console) -> None:
             cells = [answer["source"], "ok", f"[bold red]{text}[/]" if is_unfamiliar(answer) else text]
             cells.append(f"{answer['confidence']:.3f}")
             if threshold is not None:
-                cells.append(f"{answer['distance']:.3f} / {threshold:.3f}")
+                cells.append(f"{answer['distance']:.3f}")
             table.add_row(*cells, probabilities)
         else:
             padding = [""] * (len(columns) - 3)

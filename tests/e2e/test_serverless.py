@@ -557,7 +557,9 @@ def test_unfamiliar_alarm_divides_the_functions_two_counts(resources):
     """Metric math on the per-invocation EMF counts the function emits (functions/observability.py)."""
     alarm = props(resources, "UnfamiliarFramesAlarm")
     stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
-    assert {i: (s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Stat"]) for i, s in stats.items()} == {
+    assert {
+        i: (s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Stat"]) for i, s in stats.items()
+    } == {
         "unfamiliar": ("camsort", "Unfamiliar", "Sum"),
         "classified": ("camsort", "Classified", "Sum"),
     }
