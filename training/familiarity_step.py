@@ -24,7 +24,14 @@ import numpy as np
 
 from training.data.unfamiliar import KINDS, unfamiliar_pixels
 from training.features.backbone import resolve_cache_dir
-from training.fit.familiarity import Described, describe, detection_table, training_prior
+from training.fit.familiarity import (
+    Described,
+    describe,
+    detection_table,
+    knn_distances,
+    knn_out_of_fold,
+    training_prior,
+)
 from training.settings import TrainingSet, TrainSettings
 
 
@@ -33,6 +40,8 @@ class FamiliarityOutcome:
     described: Described
     manifest_field: dict[str, Any]
     table: dict[str, dict[str, float]]  # kind -> roc figures ({} when not measured)
+    # the alternative measured beside it on the same frames and folds: k-NN (k = 5) distances
+    knn_table: dict[str, dict[str, float]] = field(default_factory=dict)
     unfamiliar: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> distances
     skipped: str | None = None  # why the measurement did not run
 
@@ -61,7 +70,7 @@ def describe_familiarity(
         return FamiliarityOutcome(described, field_, {}, skipped=why)
     from training.features.featurize import featurize
 
-    distances = {}
+    distances, knn = {}, {}
     for kind in KINDS:
         pixels = unfamiliar_pixels(kind, settings.unfamiliar_per_kind, seed=settings.seed)
         keys = [hashlib.sha256(frame.tobytes()).hexdigest() for frame in pixels]
@@ -69,10 +78,14 @@ def describe_familiarity(
             pixels, keys, backbone, cache_dir=resolve_cache_dir(settings.cache_dir), progress=False
         )
         distances[kind] = f.distances(computed.features)
+        knn[kind] = knn_distances(features, computed.features)
     table = detection_table(described.oof, distances)
+    knn_table = detection_table(knn_out_of_fold(features, fold_of), knn)
     step("unfamiliar frames: " + "; ".join(_line(kind, figures) for kind, figures in table.items()))
+    if "all" in knn_table:
+        step("for comparison, k-NN distances (k = 5): " + _line("all", knn_table["all"]))
     field_["evaluation"] = {"per_kind": settings.unfamiliar_per_kind, "seed": settings.seed, "kinds": table}
-    return FamiliarityOutcome(described, field_, table, distances)
+    return FamiliarityOutcome(described, field_, table, distances, knn_table=knn_table)
 
 
 def _line(kind: str, figures: dict[str, float]) -> str:

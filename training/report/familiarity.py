@@ -46,7 +46,12 @@ def familiarity_rows(table: dict[str, dict[str, float]]) -> list[list[Any]]:
 FAMILIARITY_HEADER = ["unfamiliar kind", "frames", "AUC", "detected at 1 % FA", "detected at 5 % FA"]
 
 
-def familiarity_html(field: dict[str, Any], table: dict[str, dict[str, float]], skipped: str | None) -> str:
+def familiarity_html(
+    field: dict[str, Any],
+    table: dict[str, dict[str, float]],
+    skipped: str | None,
+    knn_table: dict[str, dict[str, float]] | None = None,
+) -> str:
     e = html.escape
     calibration = field["calibration"]
     parts = [
@@ -68,6 +73,11 @@ def familiarity_html(field: dict[str, Any], table: dict[str, dict[str, float]], 
         rows_table(FAMILIARITY_HEADER, familiarity_rows(table)),
         f"<img class='plot' src='{FAMILIARITY_PNG}' alt='familiarity ROC'>",
     ]
+    if knn_table:
+        parts += [
+            "<h3>For comparison: k-NN (k = 5, L2-normalised features), the same frames and folds</h3>",
+            rows_table(FAMILIARITY_HEADER, familiarity_rows(knn_table)),
+        ]
     return "".join(parts)
 
 
@@ -80,8 +90,13 @@ def add_familiarity_to_report(out_dir: Path, outcome: Any) -> None:
         )
     report = json.loads((out_dir / REPORT_JSON).read_text())
     summary = {key: value for key, value in outcome.manifest_field.items() if key not in ("means", "basis")}
-    report["familiarity"] = {**summary, "oof_distances": outcome.described.oof, "skipped": outcome.skipped}
+    report["familiarity"] = {
+        **summary,
+        "oof_distances": outcome.described.oof,
+        "skipped": outcome.skipped,
+        "knn_comparison": outcome.knn_table,
+    }
     write_atomic(out_dir / REPORT_JSON, (json.dumps(json_safe(report), indent=2) + "\n").encode())
-    section = familiarity_html(outcome.manifest_field, outcome.table, outcome.skipped)
+    section = familiarity_html(outcome.manifest_field, outcome.table, outcome.skipped, outcome.knn_table)
     page = (out_dir / REPORT_HTML).read_text().replace("</body>", section + "</body>", 1)
     write_atomic(out_dir / REPORT_HTML, page.encode())
