@@ -24,6 +24,15 @@ import click
     "--no-bad-objects", is_flag=True, help="Upload only valid frames (no truncated/empty/text/oversized)."
 )
 @click.option(
+    "--unfamiliar-frames",
+    "unfamiliar_per_kind",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Frames of each unfamiliar kind (photos, noise, uniform, scenes) uploaded among the cameras' "
+    "frames; the demo prints how many came back unfamiliar (0: none).",
+)
+@click.option(
     "--model",
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -97,6 +106,7 @@ def demo(
     frames: int,
     rate: float,
     no_bad_objects: bool,
+    unfamiliar_per_kind: int,
     model_dir: Path | None,
     weights: str,
     train_per_label: int,
@@ -133,6 +143,7 @@ def demo(
         frames_per_camera=frames,
         frames_per_second=rate,
         bad_objects=not no_bad_objects,
+        unfamiliar_per_kind=unfamiliar_per_kind,
         duplicate_notification=True,
         model_dir=model_dir,
         weights=weights,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,7 +90,7 @@ def decide_for(task: str, probabilities: np.ndarray, labels: list[str], threshol
 
 
 def with_distances(
-    decisions: list[Decision] | list[LabelSetDecision], distances: np.ndarray, threshold: float
+    decisions: Sequence[Decision | LabelSetDecision], distances: np.ndarray, threshold: float
 ) -> list[Decision | LabelSetDecision]:
     """Each decision with its distance; above ``threshold`` it becomes ``unfamiliar``.
 
@@ -100,8 +101,12 @@ def with_distances(
     for decision, distance in zip(decisions, distances, strict=True):
         far = bool(distance > threshold)
         if isinstance(decision, LabelSetDecision):
-            changes = {"labels": [], "unfamiliar": True} if far else {}
+            doubted.append(
+                replace(decision, distance=float(distance), labels=[], unfamiliar=True)
+                if far
+                else replace(decision, distance=float(distance))
+            )
         else:
-            changes = {"label": UNFAMILIAR_LABEL} if far else {}
-        doubted.append(replace(decision, distance=float(distance), **changes))
+            label = UNFAMILIAR_LABEL if far else decision.label
+            doubted.append(replace(decision, distance=float(distance), label=label))
     return doubted

@@ -34,6 +34,7 @@ def answer_fields(decision: Decision | LabelSetDecision) -> dict[str, Any]:
     ``distance`` (to the training frames) when the model describes them; a multi-label frame
     unlike them also carries ``unfamiliar: true`` (its set is empty).
     """
+    answer: dict[str, Any]
     if isinstance(decision, LabelSetDecision):
         answer = {"labels": list(decision.labels)}
         if decision.unfamiliar:
@@ -52,7 +53,9 @@ def answer_fields(decision: Decision | LabelSetDecision) -> dict[str, Any]:
 
 def is_unfamiliar(answer: dict[str, Any] | None) -> bool:
     """A result item's (or JSON answer's) frame was unlike the model's training frames."""
-    return bool(answer) and (answer.get("label") == UNFAMILIAR_LABEL or bool(answer.get("unfamiliar")))
+    if not answer:
+        return False
+    return answer.get("label") == UNFAMILIAR_LABEL or bool(answer.get("unfamiliar"))
 
 
 def labels_tag_value(decision: LabelSetDecision) -> str:

@@ -71,7 +71,8 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         run = run_cameras(settings, stack, environment, console)
         outcome = settle(stack, run)
         report(settings, stack, outcome, run.simulated, console)
-        report_unfamiliar(stack, run.simulated, read_manifest(model_dir), console)
+        if settings.unfamiliar_per_kind:
+            report_unfamiliar(stack, run.simulated, read_manifest(model_dir), console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
         query_the_archive(stack, outcome, console)
