@@ -85,7 +85,7 @@ def describe_familiarity(
     if "all" in knn_table:
         step("for comparison, k-NN distances (k = 5): " + _line("all", knn_table["all"]))
     field_["evaluation"] = {"per_kind": settings.unfamiliar_per_kind, "seed": settings.seed, "kinds": table}
-    return FamiliarityOutcome(described, field_, table, distances, knn_table=knn_table)
+    return FamiliarityOutcome(described, field_, table, unfamiliar=distances, knn_table=knn_table)
 
 
 def _line(kind: str, figures: dict[str, float]) -> str:
