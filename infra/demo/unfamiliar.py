@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
@@ -47,30 +48,26 @@ def upload_unfamiliar(
                 label=kind,
                 size=len(body),
                 etag=response["ETag"].strip('"'),
-                captured_at=_now(),
+                captured_at=datetime.now(UTC),
                 uploaded_at=time.time(),
             )  # fmt: skip
         )
     return uploaded
 
 
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 def unfamiliar_figures(results: list[dict[str, Any]], simulated: SimulationManifest) -> dict[str, Any]:
     """Detected per unfamiliar kind, and false alarms on the cameras' frames (ok results only)."""
     by_key = simulated.by_key()
-    detected, sent, alarms, frames = Counter(), Counter(), 0, 0
+    detected: Counter[str] = Counter()
+    sent: Counter[str] = Counter()
+    alarms = frames = 0
     for item in results:
         uploaded = by_key.get(item.get("key", ""))
         if uploaded is None or item.get("status") != "ok":
             continue
         if uploaded.kind == UNFAMILIAR_KIND:
-            sent[uploaded.label] += 1
-            detected[uploaded.label] += is_unfamiliar(item)
+            sent[str(uploaded.label)] += 1
+            detected[str(uploaded.label)] += is_unfamiliar(item)
         elif uploaded.kind == FRAME:
             frames += 1
             alarms += is_unfamiliar(item)
