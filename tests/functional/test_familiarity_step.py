@@ -64,5 +64,8 @@ def test_no_measurement_asked_for_still_ships_the_description(tiny_model_dir, tm
     data = training_set(tiny_model_dir, tmp_path)
     settings = TrainSettings(unfamiliar_per_kind=0)
     outcome = describe_familiarity(data, "fp32", np.arange(len(data.y)) % 3, settings, lambda _: None)
-    assert outcome.skipped == "--unfamiliar-frames 0" and "evaluation" not in outcome.manifest_field
+    assert (
+        outcome.skipped == "not asked for (--unfamiliar-frames 0)"
+        and "evaluation" not in outcome.manifest_field
+    )
     assert outcome.manifest_field["threshold"] > 0

@@ -59,8 +59,8 @@ def fit_familiarity(
     if len(offsets) > MAX_FIT_FRAMES:
         offsets = offsets[np.random.default_rng(seed).choice(len(offsets), MAX_FIT_FRAMES, replace=False)]
     degrees = max(1, len(offsets) - len(names))
-    _, singular, directions = np.linalg.svd(offsets, full_matrices=False)
-    eigen = singular**2 / degrees
+    eigen, directions = _principal_directions(offsets)
+    eigen = eigen / degrees
     total = float(eigen.sum())
     floor = max(total / features.shape[1], 1e-12) * 1e-3  # a direction never varied in is not exact
     k = int(min(dims, np.count_nonzero(eigen > floor), len(eigen)))
@@ -77,6 +77,22 @@ def fit_familiarity(
         threshold=threshold,
         false_alarm_rate=false_alarm_rate,
     )
+
+
+def _principal_directions(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scatter's eigenvalues (descending) and unit directions [r, D] of ``offsets`` [N, D],
+    from the smaller of the Gram matrix (N x N) and the scatter matrix (D x D): the same as an
+    SVD, without LAPACK's wide-matrix SVD (0.7 s for 60 x 2048 on a busy 2-core machine)."""
+    if len(offsets) <= offsets.shape[1]:
+        values, vectors = np.linalg.eigh(offsets @ offsets.T)
+        order = np.argsort(values)[::-1]
+        values = np.maximum(values[order], 0.0)
+        kept = values > values.max(initial=0.0) * 1e-12
+        directions = (vectors[:, order[kept]].T @ offsets) / np.sqrt(values[kept])[:, None]
+        return values[kept], directions
+    values, vectors = np.linalg.eigh(offsets.T @ offsets)
+    order = np.argsort(values)[::-1]
+    return np.maximum(values[order], 0.0), vectors[:, order].T
 
 
 def dims_for(fold_of: np.ndarray) -> int:
