@@ -62,7 +62,7 @@ def describe_familiarity(
     backbone = data.backbones.get(shipped)
     if settings.unfamiliar_per_kind <= 0 or backbone is None:
         why = (
-            "--unfamiliar-frames 0"
+            "not asked for (--unfamiliar-frames 0)"
             if settings.unfamiliar_per_kind <= 0
             else "no local backbone to featurize with"
         )
