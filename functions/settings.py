@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.state.camera_health import OK, HealthConfig
 from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -49,6 +50,27 @@ class Settings:
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
+    # Camera health (functions/state/camera_health.py), kept with the camera state.
+    camera_health: bool = True
+    health_dark_frames: int = env.DEFAULT_HEALTH_DARK_FRAMES
+    health_covered_frames: int = env.DEFAULT_HEALTH_COVERED_FRAMES
+    health_defocused_frames: int = env.DEFAULT_HEALTH_DEFOCUSED_FRAMES
+    health_moved_frames: int = env.DEFAULT_HEALTH_MOVED_FRAMES
+    health_recovered_frames: int = env.DEFAULT_HEALTH_RECOVERED_FRAMES
+    health_warmup_frames: int = env.DEFAULT_HEALTH_WARMUP_FRAMES
+
+    def health_config(self) -> HealthConfig | None:
+        """The camera health's configuration; None: off."""
+        if not self.camera_health:
+            return None
+        persistence = {
+            "dark": self.health_dark_frames,
+            "covered": self.health_covered_frames,
+            "defocused": self.health_defocused_frames,
+            "moved": self.health_moved_frames,
+            OK: self.health_recovered_frames,
+        }
+        return HealthConfig(warmup=self.health_warmup_frames, persistence=persistence)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -80,7 +102,23 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
         if environ.get(env.SMOOTHING, "").strip()
         else None,
+        **_camera_health(environ),
     )
+
+
+def _camera_health(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Health on unless turned off; each condition's persistence from its variable."""
+    frames = {
+        "health_dark_frames": (env.HEALTH_DARK_FRAMES, env.DEFAULT_HEALTH_DARK_FRAMES),
+        "health_covered_frames": (env.HEALTH_COVERED_FRAMES, env.DEFAULT_HEALTH_COVERED_FRAMES),
+        "health_defocused_frames": (env.HEALTH_DEFOCUSED_FRAMES, env.DEFAULT_HEALTH_DEFOCUSED_FRAMES),
+        "health_moved_frames": (env.HEALTH_MOVED_FRAMES, env.DEFAULT_HEALTH_MOVED_FRAMES),
+        "health_recovered_frames": (env.HEALTH_RECOVERED_FRAMES, env.DEFAULT_HEALTH_RECOVERED_FRAMES),
+        "health_warmup_frames": (env.HEALTH_WARMUP_FRAMES, env.DEFAULT_HEALTH_WARMUP_FRAMES),
+    }
+    return {"camera_health": _boolean(environ, env.CAMERA_HEALTH, True)} | {
+        field_name: _positive_int(environ, name, default) for field_name, (name, default) in frames.items()
+    }
 
 
 def _pin(environ: Mapping[str, str]) -> str:

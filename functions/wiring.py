@@ -109,7 +109,9 @@ def build_app(
             events_client = events_client or boto3.session.Session().client("events", config=CLIENT_CONFIG)
             publisher = EventPublisher(settings.event_bus, events_client)
         smoothing = settings.smoothing or SmoothingConfig()
-        camera_state = CameraStates(settings.state_table, dynamodb_client, smoothing, publisher)
+        camera_state = CameraStates(
+            settings.state_table, dynamodb_client, smoothing, publisher, health=settings.health_config()
+        )
     return App(
         settings=settings,
         store=FrameStore(s3_client),

@@ -33,6 +33,11 @@ import click
     "frames; the demo prints how many came back unfamiliar (0: none).",
 )
 @click.option(
+    "--no-tampers",
+    is_flag=True,
+    help="Leave every camera healthy (by default, mid-run the third camera is covered and the fourth turned).",
+)
+@click.option(
     "--model",
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -107,6 +112,7 @@ def demo(
     rate: float,
     no_bad_objects: bool,
     unfamiliar_per_kind: int,
+    no_tampers: bool,
     model_dir: Path | None,
     weights: str,
     train_per_label: int,
@@ -145,6 +151,7 @@ def demo(
         bad_objects=not no_bad_objects,
         unfamiliar_per_kind=unfamiliar_per_kind,
         duplicate_notification=True,
+        tampers=not no_tampers,
         model_dir=model_dir,
         weights=weights,
         train_per_label=train_per_label,

@@ -26,6 +26,13 @@ import click
     help="Write every label set of {bus, car, night} instead (OUT_DIR/bus_car_night/..., none/ = no label), "
     "--per-label frames per set: for `camsort train OUT_DIR --task multilabel`.",
 )
+@click.option(
+    "--tamper",
+    is_flag=True,
+    help="Write fixed camera views instead, tampered half-way (cam-01 covered, cam-02 defocused, cam-03 "
+    "moved, cam-04 dark, cam-05 healthy), as OUT_DIR/<camera>/<capture time>.jpg with OUT_DIR/truth.json: "
+    "--per-label frames per camera.",
+)
 @click.option("--width", default=1280, show_default=True, type=click.IntRange(16))
 @click.option("--height", default=720, show_default=True, type=click.IntRange(16))
 def synth(
@@ -34,6 +41,7 @@ def synth(
     seed: int,
     labels: tuple[str, ...],
     multilabel: bool,
+    tamper: bool,
     width: int,
     height: int,
 ) -> None:
@@ -43,6 +51,15 @@ def synth(
 
     from training.data.synthetic import LABELS, write_dataset, write_multilabel_dataset
 
+    if tamper:
+        from training.data.scene_tamper import tamper_summary
+
+        if labels or multilabel:
+            raise click.UsageError(
+                "--tamper writes camera views; it does not combine with --label or --multilabel"
+            )
+        Console().print(tamper_summary(out_dir, frames=per_label, seed=seed, width=width, height=height))
+        return
     if multilabel:
         if labels:
             raise click.UsageError(

@@ -55,6 +55,7 @@ from functions.errors import (
 from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
+from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome, Status
@@ -268,6 +269,14 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
+    states = app.camera_state
+    if (
+        states is not None
+        and states.health is not None
+        and item.pixels is not None
+        and not app.result_model_version
+    ):
+        result["health"] = measure(item.pixels).to_item()  # the camera's health reads it (effects)
     written = app.table.put_result(result)
     if written:  # committed: its side effects follow, the batch's together (classify_frames); a
         item.result = (

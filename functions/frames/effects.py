@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.concurrency import map_each
 from functions.frames.review import mark_for_review
+from functions.state.observed import camera_batches
 
 if TYPE_CHECKING:
     from functions.wiring import App
@@ -38,5 +39,5 @@ def follow_results(app: App, results: list[dict[str, Any]]) -> None:
     map_each(app.pool, lambda result: mark_for_review(app, result), live)
     states = app.camera_state
     if states is not None:
-        cameras = list(states.frames_of(live).items())
-        map_each(app.pool, lambda camera: states.observe_frames(*camera), cameras)
+        batches = camera_batches(live, states.failed)
+        map_each(app.pool, lambda b: states.observe_frames(b.camera_id, b.frames, b.measures), batches)

@@ -28,22 +28,25 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.frames.image_health import FrameHealth
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
-from functions.observability import logger, metrics
+from functions.observability import NAMESPACE, logger, metrics
+from functions.state.camera_health import HealthConfig
 from functions.state.episodes import BatchAdvance, CameraState, Episode, advance_batch
-from functions.state.event_bus import EventPublisher
-from functions.state.outbox import bounded, due, published_form, queued
+from functions.state.event_bus import DETAIL_TYPE, HEALTH_DETAIL_TYPE, EventPublisher
+from functions.state.outbox import bounded, detail_type_of, due, published_form, queued
 from functions.state.smoothing import Frame, SmoothingConfig
 from functions.state.state_item import (
     PARTITION_KEY,
@@ -76,10 +79,6 @@ def event_sort_key(episode: Episode) -> str:
     return f"{EVENT_PREFIX}{episode.number:09d}"
 
 
-def frame_id(object_id: str, object_version: str) -> str:
-    return f"{object_id}@{object_version}"
-
-
 def _summary(batch: BatchAdvance) -> str:
     """One word for a batch: ``added`` when any frame was, else the first frame's outcome."""
     outcomes = [outcome for _key, outcome in batch.outcomes]
@@ -106,6 +105,7 @@ class CameraStates:
         smoothing: SmoothingConfig,
         publisher: EventPublisher | None = None,
         *,
+        health: HealthConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -113,36 +113,15 @@ class CameraStates:
         self._ddb = dynamodb_client
         self.smoothing = smoothing
         self.publisher = publisher
+        self.health = health  # None: camera health off
         self._now = now
         self._sleep = sleep
 
     # --- the classifier's entry point ------------------------------------------------------
 
-    def frames_of(self, results: Iterable[dict[str, Any]]) -> dict[str, list[Frame]]:
-        """The frames the state counts, by camera: committed ``ok`` results of a known camera
-        with one label (a multi-label answer is a set: a camera's state is one label)."""
-        by_camera: dict[str, list[Frame]] = {}
-        for result in results:
-            camera_id = result.get("camera_id")
-            if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
-                continue
-            if "label" not in result:
-                continue
-            key = frame_id(result["object_id"], result["object_version"])
-            try:
-                frame = Frame(
-                    captured_at=result["captured_at"],
-                    key=key,
-                    label=str(result["label"]),
-                    confidence=float(result["confidence"]),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                self._failed(camera_id, key, exc)
-                continue
-            by_camera.setdefault(camera_id, []).append(frame)
-        return by_camera
-
-    def observe_frames(self, camera_id: str, frames: Sequence[Frame]) -> Observation | None:
+    def observe_frames(
+        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+    ) -> Observation | None:
         """:meth:`observe`, never raising (the results are already committed).
 
         Called again when a redelivery finds the results already written: the window insert is
@@ -151,22 +130,25 @@ class CameraStates:
         are then missing from the state, which the next frames of the camera outvote.
         """
         try:
-            return self.observe(camera_id, frames)
+            return self.observe(camera_id, frames, measures)
         except Exception as exc:
-            self._failed(camera_id, ", ".join(frame.key for frame in frames), exc)
+            self.failed(camera_id, ", ".join(frame.key for frame in frames), exc)
             return None
 
-    def observe(self, camera_id: str, frames: Sequence[Frame]) -> Observation:
+    def observe(
+        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+    ) -> Observation:
         """Count one invocation's frames of a camera: one read, one conditional write.
 
         The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
         come one at a time; the write commits all of them at once, on the condition that the
         item is still the version read. A lost race re-reads and redoes the whole batch.
+        ``measures`` (by frame id) feed the camera's health in the same write.
         """
         rule = self.smoothing.rule_for(camera_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             current = self.load(camera_id)
-            batch = advance_batch(current, frames, rule)
+            batch = advance_batch(current, frames, rule, measures, self.health)
             outcome = _summary(batch)
             if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
@@ -179,9 +161,8 @@ class CameraStates:
                 published = self._flush(
                     committed, previous=current, own_version=committed.version, own_frames=batch.duplicates
                 )
-                return Observation(
-                    camera_id, outcome, committed.state, bool(batch.opened), published, attempt
-                )
+                changed = bool(batch.opened or batch.health_changes)
+                return Observation(camera_id, outcome, committed.state, changed, published, attempt)
             # Lost the race: someone else wrote this camera since we read it. Back off a little
             # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
             self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
@@ -190,7 +171,8 @@ class CameraStates:
             f"{len(frames)} frame(s); they will be retried"
         )
 
-    def _failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+    def failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+        """Log and count frames the state could not take (``StateFailures``)."""
         logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {keys}: {exc}")
         metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
 
@@ -231,10 +213,15 @@ class CameraStates:
         if batch.closed:
             unwritten, dropped = bounded((*new_state.unwritten, *(e.to_item() for e in batch.closed)))
             new_state = replace(new_state, unwritten=unwritten)
-        if batch.opened:
+        if batch.opened or batch.health_changes:
+            version, at = current.version + 1, self._now()
             entries = [
-                queued(episode.detail(), version=current.version + 1, frame=frame, at=self._now())
+                queued(episode.detail(), version=version, frame=frame, at=at)
                 for episode, frame in batch.opened
+            ]
+            entries += [
+                queued(change, version=version, frame=frame, at=at, detail_type=HEALTH_DETAIL_TYPE)
+                for change, frame in batch.health_changes
             ]
             unpublished, lost = bounded((*new_state.unpublished, *entries))
             new_state = replace(new_state, unpublished=unpublished)
@@ -258,12 +245,27 @@ class CameraStates:
             ),
             lambda exc: self._error(exc, current.camera_id, "PutItem"),
         )
+        if written:
+            self._report_health(batch.health_changes)
         if written and dropped:  # the bound pushed events out: they are never written / published
             logger.error(
                 f"{self.table_name}/{current.camera_id}: outbox full, {dropped} oldest event(s) dropped"
             )
             metrics.add_metric(name="OutboxDropped", unit=MetricUnit.Count, value=dropped)
         return new_state if written else None
+
+    def _report_health(self, changes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Log each committed health change and count it (EMF ``CameraHealthChanged``, by health)."""
+        for change, _frame in changes:
+            logger.warning(
+                f"{self.table_name}/{change['camera_id']}: camera health {change['previous_health']} -> "
+                f"{change['health']} since {change['since']}",
+                extra={"camera_id": change["camera_id"], "health": change["health"]},
+            )
+            with single_metric(
+                name="CameraHealthChanged", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+            ) as metric:
+                metric.add_dimension(name="health", value=str(change["health"]))
 
     def _flush(
         self,
@@ -305,7 +307,9 @@ class CameraStates:
         published: list[str] = []
         if chosen and self.publisher is not None:
             try:
-                self.publisher.publish([published_form(d) for d in chosen])
+                self.publisher.publish(
+                    [published_form(d) for d in chosen], [detail_type_of(d, DETAIL_TYPE) for d in chosen]
+                )
                 published = [str(d["event_id"]) for d in chosen]
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")

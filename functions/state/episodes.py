@@ -9,10 +9,12 @@ adapter (:mod:`functions.state.camera_state`) stores the result conditionally on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from functions.frames.image_health import FrameHealth
+from functions.state.camera_health import Health, HealthConfig, observe
 from functions.state.smoothing import IDLE, Frame, Rule, evaluate, insert
 
 # Keys of late frames that were recorded but ignored: kept (bounded) so that a redelivery of
@@ -134,6 +136,8 @@ class CameraState:
     # the commit point; the adapter writes/publishes them after it and then clears them.
     unwritten: tuple[dict[str, Any], ...] = field(default=())
     unpublished: tuple[dict[str, Any], ...] = field(default=())
+    # The camera's health (functions/state/camera_health.py); None until a measured frame.
+    health: Health | None = None
 
     @property
     def state(self) -> str:
@@ -211,19 +215,27 @@ class BatchAdvance:
     outcomes: tuple[tuple[str, str], ...]  # (frame key, added | duplicate | late), in capture order
     closed: tuple[Episode, ...] = ()  # episodes that ended, oldest first
     opened: tuple[tuple[Episode, str], ...] = ()  # changes (episode as opened, the frame that opened it)
+    health_changes: tuple[tuple[dict[str, Any], str], ...] = ()  # (event detail, the frame that made it)
 
     @property
     def duplicates(self) -> tuple[str, ...]:
         return tuple(key for key, outcome in self.outcomes if outcome == "duplicate")
 
 
-def advance_batch(current: CameraState, frames: Sequence[Frame], rule: Rule) -> BatchAdvance:
+def advance_batch(
+    current: CameraState,
+    frames: Sequence[Frame],
+    rule: Rule,
+    measures: Mapping[str, FrameHealth] | None = None,
+    health: HealthConfig | None = None,
+) -> BatchAdvance:
     """:func:`advance` for each of ``frames`` in capture order, as if they had come one at a time.
 
     The same frames fed one per invocation in capture order give the same state, episodes and
-    changes: the batch only saves the writes in between.
+    changes: the batch only saves the writes in between. A frame the window takes (``added``)
+    with ``measures`` (by frame key) also feeds the camera's health, when ``health`` is on.
     """
-    state, outcomes, closed, opened = current, [], [], []
+    state, outcomes, closed, opened, changes = current, [], [], [], []
     for frame in sorted(frames):
         step = advance(state, frame, rule)
         outcomes.append((frame.key, step.outcome))
@@ -232,4 +244,12 @@ def advance_batch(current: CameraState, frames: Sequence[Frame], rule: Rule) -> 
         if step.opened and step.opened.is_change:
             opened.append((step.opened, frame.key))
         state = step.state
-    return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened))
+        measured = (measures or {}).get(frame.key)
+        if health is not None and measured is not None and step.outcome == "added":
+            seen = observe(
+                state.health or Health(), state.camera_id, measured, frame.captured_at, frame.key, health
+            )
+            state = replace(state, health=seen.health)
+            if seen.change is not None:
+                changes.append((seen.change, frame.key))
+    return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened), tuple(changes))

@@ -14,9 +14,11 @@
    result or one dead-letter entry; ``lost`` counts those with neither, and the exit code says so;
 6. a results query for one camera, through the same function as ``camsort results``
    (:mod:`infra.ops.results_query`);
-7. with ``--shadow``, a second model scored beside the live one and the comparison
+7. the tampered cameras (:mod:`infra.demo.tamper`): mid-run one camera is covered and another
+   turned; the time the function took to tell, and its false alarms, against the ground truth;
+8. with ``--shadow``, a second model scored beside the live one and the comparison
    (:mod:`infra.demo.shadow`, `camsort compare`);
-8. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
+9. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
    back ``unfamiliar``, and the false alarms on the cameras' frames.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
@@ -45,9 +47,10 @@ from infra.demo.live_view import LiveState, watch
 from infra.demo.model import ensure_demo_model, explain_weights
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import report_shadow, shadow_environment
-from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_cameras
+from infra.demo.simulator import SimulationManifest, UploadedObject, camera_ids, simulate_cameras
 from infra.demo.story_report import story_report
 from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
+from infra.demo.tamper import HEALTH_FILENAME, demo_tampers, health_report
 from infra.demo.tour import print_tour
 from infra.demo.unfamiliar import report_unfamiliar, upload_unfamiliar
 from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
@@ -298,6 +301,9 @@ def report(
         console=console,
     )
     story_report(stack, simulated, console, camera=settings.results_camera)
+    if settings.tampers:
+        figures = health_report(stack, simulated, console)
+        (settings.demo_dir / HEALTH_FILENAME).write_text(json.dumps(figures.as_dict(), indent=2) + "\n")
 
 
 class _Simulation:
@@ -345,5 +351,9 @@ def _start_simulation(settings: DemoSettings, stack: LocalStack, state: LiveStat
             seed=settings.seed,
             on_upload=on_upload,
             scenes=settings.scenes,
+            views=settings.tampers,
+            tampers=demo_tampers(camera_ids(settings.cameras), settings.frames_per_camera)
+            if settings.tampers
+            else (),
         )
     )

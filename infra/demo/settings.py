@@ -20,6 +20,9 @@ class DemoSettings:
     # Frames of each unfamiliar kind (photos, noise, uniform, scenes: infra/demo/unfamiliar.py)
     # uploaded among the cameras' frames; the demo prints how many came back `unfamiliar`.
     unfamiliar_per_kind: int = 2
+    # Each camera looks at its own fixed street; mid-run the third camera is covered and the
+    # fourth turned (infra/demo/tamper.py): the demo scores its camera health against that.
+    tampers: bool = True
     # The demo model: used as is when given, else cached / trained from synthetic frames.
     model_dir: Path | None = None
     weights: str = "none"

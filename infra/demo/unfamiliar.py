@@ -56,10 +56,13 @@ def upload_unfamiliar(
 
 
 def unfamiliar_figures(results: list[dict[str, Any]], simulated: SimulationManifest) -> dict[str, Any]:
-    """Detected per unfamiliar kind, and false alarms on the cameras' frames (ok results only)."""
+    """Detected per unfamiliar kind; the frames of tampered cameras (covered, turned: infra/demo/
+    tamper.py) found unfamiliar per tamper; false alarms on the healthy cameras' frames (ok results)."""
     by_key = simulated.by_key()
     detected: Counter[str] = Counter()
     sent: Counter[str] = Counter()
+    tampered: Counter[str] = Counter()
+    tampered_found: Counter[str] = Counter()
     alarms = frames = 0
     for item in results:
         uploaded = by_key.get(item.get("key", ""))
@@ -68,10 +71,16 @@ def unfamiliar_figures(results: list[dict[str, Any]], simulated: SimulationManif
         if uploaded.kind == UNFAMILIAR_KIND:
             sent[str(uploaded.label)] += 1
             detected[str(uploaded.label)] += is_unfamiliar(item)
+        elif uploaded.kind == FRAME and uploaded.tamper:
+            tampered[str(uploaded.tamper)] += 1
+            tampered_found[str(uploaded.tamper)] += is_unfamiliar(item)
         elif uploaded.kind == FRAME:
             frames += 1
             alarms += is_unfamiliar(item)
-    return {"sent": dict(sent), "detected": dict(detected), "frames": frames, "false_alarms": alarms}
+    return {
+        "sent": dict(sent), "detected": dict(detected), "tampered": dict(tampered),
+        "tampered_unfamiliar": dict(tampered_found), "frames": frames, "false_alarms": alarms,
+    }  # fmt: skip
 
 
 def report_unfamiliar(

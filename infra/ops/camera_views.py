@@ -175,6 +175,8 @@ def cameras_table(states: list[dict[str, Any]], title: str) -> Table:
     table.add_column("camera", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("since", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    table.add_column("health since", no_wrap=True)
     table.add_column("last frame", no_wrap=True)
     table.add_column("label", no_wrap=True)
     table.add_column("conf.", justify="right", no_wrap=True)
@@ -185,12 +187,20 @@ def cameras_table(states: list[dict[str, Any]], title: str) -> Table:
             item[PARTITION_KEY],
             item.get("state", ""),
             item.get("since") or "",
+            _health_cell(item.get("health")),
+            item.get("health_since") or "",
             last.get("t", ""),
             last.get("l", ""),
             f"{float(last['c']):.3f}" if "c" in last else "",
             frame_object(last.get("k", "")),
         )
     return table
+
+
+def _health_cell(health: str | None) -> str:
+    if health is None:
+        return ""
+    return health if health == "ok" else f"[bold red]{health}[/]"
 
 
 def events_table(events: list[dict[str, Any]], title: str) -> Table:

@@ -34,6 +34,8 @@ class CameraView:
     since: str | None
     events: list[dict[str, Any]]
     last_at: str | None = None  # capture time of the camera's newest frame
+    health: str | None = None  # the camera's health (docs/camera-health.md); None: not told
+    health_since: str | None = None
     frames: list[dict[str, Any]] = field(default_factory=list)  # latest ok results, newest first
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
@@ -52,6 +54,8 @@ def collect(
             state=item.get("state", IDLE),
             since=item.get("since"),
             last_at=(item.get("last_frame") or {}).get("t"),
+            health=item.get("health"),
+            health_since=item.get("health_since"),
             events=camera_events(source, camera_id, dynamodb=dynamodb),
             frames=[r for r in latest if r.get("status") == "ok"][:frames],
             rejected=[r for r in latest if r.get("status") == "rejected"][:frames],
@@ -111,12 +115,23 @@ def render(views: list[CameraView], *, title: str, now: datetime | None = None) 
     return _PAGE.format(title=_e(title), body="\n".join(body))
 
 
+def _health_badge(view: CameraView) -> str:
+    """The camera's health beside its state: red when it is not ok."""
+    if view.health is None:
+        return ""
+    colour = "#3a9a4b" if view.health == "ok" else "#c8322d"
+    since = (
+        f" <small>since {_e(view.health_since)}</small>" if view.health != "ok" and view.health_since else ""
+    )
+    return f' <span class="state health" style="background:{colour};color:#fff">camera {_e(view.health)}</span>{since}'
+
+
 def _camera_section(view: CameraView) -> str:
     colour = COLOURS.get(view.state, _OTHER)
     parts = [
         f'<section class=camera id="{_e(view.camera_id)}">',
         f'<h2>{_e(view.camera_id)} <span class=state style="background:{colour}">{_e(view.state)}</span>'
-        f" <small>since {_e(view.since or '-')}</small></h2>",
+        f" <small>since {_e(view.since or '-')}</small>{_health_badge(view)}</h2>",
         _timeline(view.events, view.last_at),
         "<h3>latest frames</h3><div class=frames>",
     ]

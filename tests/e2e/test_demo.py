@@ -42,6 +42,14 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     # the story: events scored against the simulator's ground truth, and the rule sweep
     assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
     assert "(Frigate)" in demo.output  # the rule sweep
+    # the tampered cameras (two cameras: both, from the second round): scored against the truth
+    assert "tampered cameras: time to detect" in demo.output
+    health = json.loads((tmp_path / "demo" / "health.json").read_text())
+    assert [(d["camera_id"], d["tamper"]) for d in health["detections"]] == [
+        ("cam-01", "covered"),
+        ("cam-02", "moved"),
+    ]
+    assert health["healthy_frames"] == 2  # the first round of each camera
     # the last step: every result exported to Parquet and counted by `camsort stats` on DuckDB
     assert "results archive: 10 results exported to Parquet" in demo.output
     assert "camsort stats" in demo.output and "(duckdb)" in demo.output

@@ -84,17 +84,22 @@ def render_scene(
     *,
     lightings: tuple[Lighting, ...] | None = None,
     arrange: Callable[[Scene, list[Vehicle]], list[Vehicle]] | None = None,
+    vehicle_rng: np.random.Generator | None = None,
 ) -> Image.Image:
     """A frame with each of ``vehicles`` ("bus" / "car") in it, lit by one of ``lightings``.
 
     ``lightings`` (default: every time of day, with LIGHTING_WEIGHTS) restricts the time of
     day; ``arrange`` may move the planned vehicles (several in one frame must not stand in
     one spot). With the defaults and at most one vehicle this draws exactly what
-    ``render_frame`` always drew: the same seed gives the same bytes.
+    ``render_frame`` always drew: the same seed gives the same bytes. ``vehicle_rng`` (default:
+    drawn from ``rng``) places and shapes the vehicles: a fixed ``rng`` with a new
+    ``vehicle_rng`` per frame is one camera's fixed view with the traffic changing
+    (``training.data.scene_tamper``).
     """
     # The vehicle draws from its own stream, so one seed gives the same street, light and noise
     # for every label: only the vehicle differs between a "bus", a "car" and an "empty" frame.
-    vehicle_rng = np.random.default_rng(int(rng.integers(2**63)))
+    own_vehicle_rng = np.random.default_rng(int(rng.integers(2**63)))
+    vehicle_rng = own_vehicle_rng if vehicle_rng is None else vehicle_rng
     if lightings is None:
         light = LIGHTINGS[rng.choice(len(LIGHTINGS), p=LIGHTING_WEIGHTS)]
     else:
