@@ -105,9 +105,12 @@ def report_unfamiliar(
     for kind, sent in sorted(figures["sent"].items()):
         found = figures["detected"].get(kind, 0)
         table.add_row(f"unfamiliar: {kind}", str(sent), str(found), f"{found / sent:.0%}")
+    for tamper, count in sorted(figures["tampered"].items()):
+        found = figures["tampered_unfamiliar"].get(tamper, 0)
+        table.add_row(f"tampered camera: {tamper}", str(count), str(found), f"{found / count:.0%}")
     frames, alarms = figures["frames"], figures["false_alarms"]
     table.add_row(
-        "the cameras' frames (false alarms)",
+        "the healthy cameras' frames (false alarms)",
         str(frames),
         str(alarms),
         f"{alarms / frames:.1%}" if frames else "-",
