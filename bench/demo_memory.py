@@ -86,6 +86,18 @@ class StageMemory:
 
         return timed
 
+    def rows(self, order: list[str]) -> list[dict[str, Any]]:
+        """Each stage seen, in ``order`` then "other": its peak RSS (MiB) and seconds inside."""
+        return [
+            {
+                "stage": s,
+                "peak_rss_mib": round(self.peak_mib[s]),
+                "seconds": round(self.seconds.get(s, 0.0), 1),
+            }
+            for s in dict.fromkeys([*order, "other"])
+            if s in self.peak_mib
+        ]
+
     def __enter__(self) -> StageMemory:
         self._thread.start()
         return self
@@ -108,17 +120,14 @@ def profile_demo_model(cache_dir: Path, interval_s: float = 0.1) -> dict[str, An
     began = time.perf_counter()
     with memory:
         model_dir = ensure_demo_model(DemoSettings(cache_dir=cache_dir), Console(stderr=True))
-    order = [stage for stage, _, _ in STAGES] + ["other"]
-    stages = [
-        {
-            "stage": s,
-            "peak_rss_mib": round(memory.peak_mib[s]),
-            "seconds": round(memory.seconds.get(s, 0.0), 1),
-        }
-        for s in dict.fromkeys(order)
-        if s in memory.peak_mib
-    ]
+    stages = memory.rows([stage for stage, _, _ in STAGES])
     return {"model_dir": str(model_dir), "seconds": round(time.perf_counter() - began, 1), "stages": stages}
+
+
+def print_stages(stages: list[dict[str, Any]]) -> None:
+    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
+    for row in stages:
+        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
 
 
 def main() -> None:
@@ -128,9 +137,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
     args = parser.parse_args()
     result = profile_demo_model(args.cache_dir, args.interval)
-    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
-    for row in result["stages"]:
-        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
+    print_stages(result["stages"])
     print(f"total {result['seconds']} s; model {result['model_dir']}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -257,7 +257,7 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
             )
         with watch("inference"):
             probabilities, features = model.predict(pixels[None])
-        with watch("familiarity"):  # the distance to the training frames (functions/frames/familiarity.py)
+        with watch("familiarity"):  # the distance to the training frames (functions/familiarity.py)
             distances = model.familiarity.distances(features) if model.familiarity else None
         with watch("decide"):
             (decision,) = decide(probabilities, model.labels, model.manifest.thresholds)

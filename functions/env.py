@@ -67,6 +67,17 @@ DEFAULT_REVIEW_MARGIN = 0.05
 REVIEW_PER_HOUR = "CAMSORT_REVIEW_PER_HOUR"
 DEFAULT_REVIEW_PER_HOUR = 20
 
+# Named models besides ``default`` (docs/regions.md): a JSON object
+# {"bay": {"uri": "s3://<modelBucket>/models/bay/<version>/", "sha256": "<model.onnx sha256>",
+#          "candidate_uri": ..., "candidate_sha256": ...}} (candidate optional). Each is pinned like the
+# default model: an empty or wrong sha256 fails the cold start. Unset or empty: ``default`` only.
+NAMED_MODELS = "CAMSORT_NAMED_MODELS"
+# A camera's regions live in s3://<model bucket>/cameras/<camera_id>.json (the model URI's bucket).
+# Each container re-checks a camera's object (a conditional GET on its ETag) at most this often:
+# a change is picked up within one TTL, without a redeploy. 0: check on every frame.
+CAMERA_CONFIG_TTL_SECONDS = "CAMSORT_CAMERA_CONFIG_TTL_SECONDS"
+DEFAULT_CAMERA_CONFIG_TTL_SECONDS = 60
+
 # Shadow scoring: a candidate model run on sampled invocations after the live results are
 # written; its answers are recorded beside the live result (shadow_* attributes). Unset URI:
 # no shadow scoring.

@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.named_models import NamedModel, parse_named_models
 from functions.state.camera_health import OK, HealthConfig
 from functions.state.smoothing import SmoothingConfig
 
@@ -50,6 +51,15 @@ class Settings:
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
+    named_models: tuple[NamedModel, ...] | None = None  # besides default (CAMSORT_NAMED_MODELS); None: none
+    camera_config_ttl_seconds: int = env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+
+    @property
+    def camera_config_bucket(self) -> str | None:
+        """Where cameras/<camera_id>.json live: the model URI's bucket; None (a local model
+        directory): no camera has regions."""
+        return s3_bucket_of(self.model_uri)
+
     # Camera health (functions/state/camera_health.py), kept with the camera state.
     camera_health: bool = True
     health_dark_frames: int = env.DEFAULT_HEALTH_DARK_FRAMES
@@ -103,7 +113,19 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         if environ.get(env.SMOOTHING, "").strip()
         else None,
         **_camera_health(environ),
+        named_models=parse_named_models(environ.get(env.NAMED_MODELS, ""), env.NAMED_MODELS) or None,
+        camera_config_ttl_seconds=_non_negative_int(
+            environ, env.CAMERA_CONFIG_TTL_SECONDS, env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+        ),
     )
+
+
+def s3_bucket_of(uri: str) -> str | None:
+    """The bucket of an ``s3://bucket/...`` URI; None for anything else (a local directory)."""
+    uri = uri.strip()
+    if not uri.startswith("s3://"):
+        return None
+    return uri[len("s3://") :].partition("/")[0] or None
 
 
 def _camera_health(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -335,17 +335,21 @@ def run_all(
     harness: bool = True,
     perf: bool = True,  # noqa: B008
     decode_memory: bool = True,
+    regions: bool = True,
 ) -> dict[str, Any]:
     """`camsort bench`: the handler comparison (bench.harness), the decode memory of crafted
-    frames (bench.decode_memory), then the issue-10 phases."""
+    frames (bench.decode_memory), the cost of regions (bench.perf.regions), then the issue-10 phases."""
     from bench.decode_memory import run_decode_memory
     from bench.harness import run_bench
+    from bench.perf.regions import run_region_cost
 
     out: dict[str, Any] = {}
     if harness:
         out["harness"] = run_bench(config)
     if decode_memory:  # after the harness: it rewrites results.md, this adds its own section
         out["decode_memory"] = run_decode_memory(config.out_dir)
+    if regions:  # likewise: its own section of results.md
+        out["regions"] = run_region_cost(config)
     if perf:
         out["perf"] = run_perf(config, options)
     return out

@@ -71,6 +71,11 @@ import click
     help="The shadow candidate's model directory (implies --shadow).",
 )
 @click.option(
+    "--no-regions",
+    is_flag=True,
+    help="Leave out the regions camera (a car park: 6 bays and a gate, answered by the named models bay and gate).",
+)
+@click.option(
     "--no-fine-tune",
     is_flag=True,
     help="Train the demo model on frozen features only (skip trying to fine-tune the last stage).",
@@ -118,6 +123,7 @@ def demo(
     train_per_label: int,
     shadow: bool,
     candidate_dir: Path | None,
+    no_regions: bool,
     no_fine_tune: bool,
     endpoint_url: str | None,
     stage: str,
@@ -158,6 +164,7 @@ def demo(
         fine_tune=not no_fine_tune,
         shadow=shadow or candidate_dir is not None,
         candidate_dir=candidate_dir,
+        regions=not no_regions,
         endpoint_url=endpoint_url,
         stage=stage,
         keep_running=keep_running,

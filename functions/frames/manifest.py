@@ -20,7 +20,7 @@ MANIFEST_FILENAME = "manifest.json"
 TASKS = ("binary", "multiclass", "multilabel")
 PRECISIONS = ("fp32", "int8")
 UNKNOWN_LABEL = "unknown"
-UNFAMILIAR_LABEL = "unfamiliar"  # a frame unlike the training frames (functions.frames.familiarity)
+UNFAMILIAR_LABEL = "unfamiliar"  # a frame unlike the training frames (functions.familiarity)
 
 # The model's I/O names, fixed by the model artifact contract (docs/design.md).
 INPUT_NAME = "image"
@@ -71,7 +71,7 @@ class Manifest:
     # evaluation method, whether it shipped and why (training.fit.finetune); {} when not asked for.
     fine_tuning: dict[str, Any] = field(default_factory=dict)
     # What the training frames' pooled features look like, the distance threshold calibrated on
-    # them and the training prior (functions.frames.familiarity, training.fit.familiarity); {} in
+    # them and the training prior (functions.familiarity, training.fit.familiarity); {} in
     # manifests written before it existed: such a model never answers ``unfamiliar``.
     familiarity: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION

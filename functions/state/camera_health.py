@@ -106,14 +106,19 @@ class Health:
     run_frames: int = 0  # ...how many in a row...
     run_since: str | None = None  # ...since when
     reference: Reference = field(default_factory=Reference)
+    # The last frame taken when the health is fed alone (a camera with regions: no window to
+    # recognise a frame already counted; functions.state.episodes.measure_only). None otherwise.
+    last_at: str | None = None
+    last_key: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         ref = self.reference
+        last = {"la": self.last_at, "lk": self.last_key} if self.last_at is not None else {}
         return {
             "st": self.status, "t": self.since, "k": self.changes,
             "rl": self.run_look, "rn": self.run_frames, "rt": self.run_since,
             "n": ref.frames, "b": ref.brightness, "c": ref.contrast, "s": ref.log_sharpness, "v": ref.votes,
-        }  # fmt: skip
+        } | last  # fmt: skip
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Health:
@@ -131,6 +136,8 @@ class Health:
                 log_sharpness=float(item.get("s", 0.0)),
                 votes=str(item.get("v", "")),
             ),
+            last_at=item.get("la"),
+            last_key=item.get("lk"),
         )
 
 

@@ -12,7 +12,8 @@ Layout (``infra/deploy/topology.py``): partition ``camera_id``, sort ``item``:
 ``state`` (one per camera: window, committed state, open episode, version; its wire form,
 under 1 KB, is :mod:`functions.state.state_item`) and ``event#<number>`` (one per episode,
 numbered per camera: the events; a time range is a filter on ``start``/``end``, since a late
-frame may move an episode's start earlier).
+frame may move an episode's start earlier). A camera with regions (docs/regions.md) has one
+state per region beside them, ``state#<region>``, and its events ``event#<region>#<number>``.
 
 One camera's frames of one invocation = one consistent read of the state item + one PutItem of
 it, on the condition that its ``version`` is still the one read (or that it does not exist
@@ -41,18 +42,19 @@ from functions import env
 from functions.errors import ResultsTableError, TransientError
 from functions.frames.image_health import FrameHealth
 from functions.frames.keys import format_timestamp
+from functions.frames.regions import DEFAULT_REGION
 from functions.iam import requires
 from functions.observability import NAMESPACE, logger, metrics
 from functions.state.camera_health import HealthConfig
 from functions.state.episodes import BatchAdvance, CameraState, Episode, advance_batch
 from functions.state.event_bus import DETAIL_TYPE, HEALTH_DETAIL_TYPE, EventPublisher
 from functions.state.outbox import bounded, detail_type_of, due, published_form, queued
-from functions.state.smoothing import Frame, SmoothingConfig
+from functions.state.smoothing import Frame, Rule, SmoothingConfig
 from functions.state.state_item import (
     PARTITION_KEY,
     SORT_KEY,
-    STATE_ITEM,
     state_from_item,
+    state_sort_key,
     state_to_item,
 )
 from functions.stores.dynamo import conditional_write, table_error
@@ -75,8 +77,11 @@ class StateConflictError(TransientError):
 
 
 def event_sort_key(episode: Episode) -> str:
-    # By number, not start time: a late frame can move an episode's start earlier.
-    return f"{EVENT_PREFIX}{episode.number:09d}"
+    # By number, not start time: a late frame can move an episode's start earlier. A region's
+    # events are numbered on their own: event#<region>#<number> (the whole frame: event#<number>).
+    if episode.region == DEFAULT_REGION:
+        return f"{EVENT_PREFIX}{episode.number:09d}"
+    return f"{EVENT_PREFIX}{episode.region}#{episode.number:09d}"
 
 
 def _summary(batch: BatchAdvance) -> str:
@@ -120,7 +125,13 @@ class CameraStates:
     # --- the classifier's entry point ------------------------------------------------------
 
     def observe_frames(
-        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+        self,
+        camera_id: str,
+        frames: Sequence[Frame],
+        measures: Mapping[str, FrameHealth] | None = None,
+        region: str = DEFAULT_REGION,
+        rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
     ) -> Observation | None:
         """:meth:`observe`, never raising (the results are already committed).
 
@@ -130,25 +141,36 @@ class CameraStates:
         are then missing from the state, which the next frames of the camera outvote.
         """
         try:
-            return self.observe(camera_id, frames, measures)
+            return self.observe(camera_id, frames, measures, region, rule, measured_only)
         except Exception as exc:
-            self.failed(camera_id, ", ".join(frame.key for frame in frames), exc)
+            keys = [frame.key for frame in frames] + [key for _at, key in measured_only]
+            self.failed(camera_id, ", ".join(keys), exc)
             return None
 
     def observe(
-        self, camera_id: str, frames: Sequence[Frame], measures: Mapping[str, FrameHealth] | None = None
+        self,
+        camera_id: str,
+        frames: Sequence[Frame],
+        measures: Mapping[str, FrameHealth] | None = None,
+        region: str = DEFAULT_REGION,
+        rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
     ) -> Observation:
         """Count one invocation's frames of a camera: one read, one conditional write.
 
         The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
         come one at a time; the write commits all of them at once, on the condition that the
         item is still the version read. A lost race re-reads and redoes the whole batch.
-        ``measures`` (by frame id) feed the camera's health in the same write.
+        ``measures`` (by frame id) feed the camera's health in the same write, and so do the
+        ``measured_only`` frames (capture time, frame id: a camera with regions' whole frames).
         """
-        rule = self.smoothing.rule_for(camera_id)
+        if rule is None:  # a region's own rule is given; else the camera's
+            rule = self.smoothing.rule_for(camera_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            current = self.load(camera_id)
-            batch = advance_batch(current, frames, rule, measures, self.health)
+            current = self.load(camera_id, region)
+            # The camera's health is the whole frame's (its state item): a region's has none.
+            health = self.health if region == DEFAULT_REGION else None
+            batch = advance_batch(current, frames, rule, measures, health, measured_only)
             outcome = _summary(batch)
             if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
@@ -179,27 +201,28 @@ class CameraStates:
     # --- reads -----------------------------------------------------------------------------
 
     @requires("dynamodb:GetItem", resource="state-table")
-    def load(self, camera_id: str) -> CameraState:
+    def load(self, camera_id: str, region: str = DEFAULT_REGION) -> CameraState:
+        """The camera's whole-frame state item, or one region's (``state#<region>``)."""
         try:
             response = self._ddb.get_item(
                 TableName=self.table_name,
-                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": STATE_ITEM}},
+                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": state_sort_key(region)}},
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, camera_id, "GetItem") from exc
         item = response.get("Item")
-        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id)
+        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id, region=region)
 
     # --- writes ----------------------------------------------------------------------------
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def flush_outbox(self, camera_id: str) -> int:
-        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
-        a quiet camera's event goes out): the open event, every unwritten closed one, and the
-        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
-        published. Raises on a failed read; the writes and the publish keep what fails."""
-        return self._flush(self.load(camera_id))
+    def flush_outbox(self, camera_id: str, region: str = DEFAULT_REGION) -> int:
+        """Write and publish what a camera's outbox (or one region's) still holds (the scheduled
+        audit, so that a quiet camera's event goes out): the open event, every unwritten closed
+        one, and the changes whose writers are gone (:func:`functions.state.outbox.due`). Returns
+        the number published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id, region))
 
     def _commit(self, current: CameraState, batch: BatchAdvance) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.
@@ -282,7 +305,7 @@ class CameraStates:
         anything that fails stays in the outbox for a later flush (events at least once:
         subscribers dedupe on ``event_id``). Returns the number of events published.
         """
-        episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
+        episodes = [Episode.from_item(state.camera_id, item, state.region) for item in state.unwritten]
         # The open episode's item is written when it opens (and again by a redelivery or the
         # audit: its writer may have died first); while it stays open its running count lives in
         # the state item, which readers merge (infra/ops/camera_views.py), so a batch that only
@@ -315,7 +338,7 @@ class CameraStates:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
         written_numbers = [int(item["number"]) for item in state.unwritten] if written else []
         if written_numbers or published:
-            self._clear(state.camera_id, written_numbers, published)
+            self._clear(state.camera_id, written_numbers, published, state.region)
         return len(published)
 
     @requires("dynamodb:PutItem", resource="state-table")
@@ -340,7 +363,9 @@ class CameraStates:
         return True
 
     @requires("dynamodb:GetItem", "dynamodb:PutItem", resource="state-table")
-    def _clear(self, camera_id: str, written: list[int], published: list[str]) -> None:
+    def _clear(
+        self, camera_id: str, written: list[int], published: list[str], region: str = DEFAULT_REGION
+    ) -> None:
         """Take the flushed entries out of the outbox, on whatever version is current now.
 
         Re-read + conditional PutItem (a new version), retried when another frame commits in
@@ -348,7 +373,7 @@ class CameraStates:
         as a read-modify-write of the whole item, which can overwrite a concurrent commit.
         """
         for _attempt in range(MAX_ATTEMPTS):
-            state = self.load(camera_id)
+            state = self.load(camera_id, region)
             unwritten = tuple(e for e in state.unwritten if int(e["number"]) not in written)
             unpublished = tuple(d for d in state.unpublished if str(d["event_id"]) not in published)
             if (unwritten, unpublished) == (state.unwritten, state.unpublished):

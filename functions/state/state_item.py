@@ -10,8 +10,8 @@ the open episode and the health reference take about 750 bytes with realistic ke
 (tests/unit/test_state_item.py holds the bound).
 
 Sort keys: ``state`` is the whole frame's state item of a camera (and carries the camera's
-health, which belongs to the camera, not to a region); a per-region state would sit beside it
-under its own sort key in the same partition, with the same layout.
+health, which belongs to the camera, not to a region); a region's state sits beside it at
+``state#<region>`` in the same partition, with the same layout and a plain ``region``.
 
 Items written before the body existed (the plain ``window`` / ``episode`` / outbox attributes)
 are still read.
@@ -24,6 +24,7 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
+from functions.frames.regions import DEFAULT_REGION
 from functions.state.camera_health import Health
 from functions.state.episodes import CameraState, Episode
 from functions.state.smoothing import Frame
@@ -33,6 +34,11 @@ PARTITION_KEY = "camera_id"
 SORT_KEY = "item"
 STATE_ITEM = "state"
 BODY = "body"
+
+
+def state_sort_key(region: str = DEFAULT_REGION) -> str:
+    """``state`` for the whole frame (as ever), ``state#<region>`` for a region's state."""
+    return STATE_ITEM if region == DEFAULT_REGION else f"{STATE_ITEM}#{region}"
 
 
 def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
@@ -48,7 +54,8 @@ def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
     packed = zlib.compress(json.dumps(_plain(body), separators=(",", ":")).encode(), 9)
     plain = {
         PARTITION_KEY: state.camera_id,
-        SORT_KEY: STATE_ITEM,
+        SORT_KEY: state_sort_key(state.region),
+        "region": None if state.region == DEFAULT_REGION else state.region,
         "version": state.version,
         "state": state.state,
         "since": state.since,
@@ -62,13 +69,15 @@ def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
 def state_from_item(item: dict[str, Any]) -> CameraState:
     """A deserialized state item (``functions.stores.results.deserialize_item``) -> the state."""
     camera_id = str(item[PARTITION_KEY])
+    region = str(item.get("region") or DEFAULT_REGION)
     body = _body(item)
     episode = body.get("e")
     return CameraState(
         camera_id=camera_id,
+        region=region,
         version=int(item.get("version", 0)),
         window=tuple(_frame(frame) for frame in body.get("w") or []),
-        episode=Episode.from_item(camera_id, _episode_fields(episode)) if episode else None,
+        episode=Episode.from_item(camera_id, _episode_fields(episode), region) if episode else None,
         ignored=tuple(body.get("i") or []),
         unwritten=tuple(_plain(entry) for entry in body.get("u") or []),
         unpublished=tuple(_plain(entry) for entry in body.get("p") or []),

@@ -18,8 +18,11 @@
    turned; the time the function took to tell, and its false alarms, against the ground truth;
 8. with ``--shadow``, a second model scored beside the live one and the comparison
    (:mod:`infra.demo.shadow`, `camsort compare`);
-9. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
-   back ``unfamiliar``, and the false alarms on the cameras' frames.
+9. the regions camera (:mod:`infra.demo.regions`, ``--no-regions`` leaves it out): a car park
+   whose bays and gate are answered by two named models trained on the default's backbone,
+   scored per region against the ground truth;
+10. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
+    back ``unfamiliar``, and the false alarms on the cameras' frames.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
 the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
@@ -45,6 +48,7 @@ from functions.frames.manifest import load_verified, read_manifest
 from infra.demo.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo.live_view import LiveState, watch
 from infra.demo.model import ensure_demo_model, explain_weights
+from infra.demo.regions import run_regions_camera
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import report_shadow, shadow_environment
 from infra.demo.simulator import SimulationManifest, UploadedObject, camera_ids, simulate_cameras
@@ -79,6 +83,8 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
         query_the_archive(stack, outcome, console)
+        if settings.regions:  # last: the account and the archive above are the cameras' run alone
+            run_regions_camera(settings, stack, environment, model_dir, console)
         return outcome
 
 

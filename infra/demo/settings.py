@@ -43,6 +43,8 @@ class DemoSettings:
     # Shadow scoring (camsort demo --shadow): a second model, given or trained with seed + 1.
     shadow: bool = False
     candidate_dir: Path | None = None
+    # The regions camera (infra/demo/regions.py): a car park answered by the named models bay and gate.
+    regions: bool = True
     # Infrastructure.
     endpoint_url: str | None = None  # an already-running moto server; default: start one
     stage: str = "local"

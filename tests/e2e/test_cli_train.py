@@ -114,7 +114,7 @@ def test_train_three_labels_writes_a_working_model(
     assert "Familiarity (unfamiliar frames)" in (out_dir / "report.html").read_text()
     assert report["familiarity"]["threshold"] == familiarity["threshold"]
     # The ONNX features of a black and a white frame are far beyond the threshold.
-    from functions.frames.familiarity import Familiarity
+    from functions.familiarity import Familiarity
 
     described = Familiarity.from_manifest(familiarity)
     flat = np.stack([np.zeros((224, 224, 3), np.uint8), np.full((224, 224, 3), 255, np.uint8)])

@@ -26,6 +26,10 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     )  # fmt: skip
     assert demo.exit_code == 0, demo.output
     assert "randomly initialised".upper() in demo.output.upper()  # the tiny model says weights=none
+    # the regions camera: named models on the tiny model's backbone, its regions, its frames
+    text = " ".join(demo.output.split())
+    assert "Regions camera lot-01: 7 regions" in text
+    assert "regions of lot-01 against the ground truth" in text and "event precision" in text
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     # 2 cameras x 3 frames + 4 bad objects; each ends with exactly one result; none lost.
     assert (report["uploaded"], report["frames"], report["bad_objects"]) == (10, 6, 4)
@@ -97,6 +101,7 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
             frames_per_second=0,
             model_dir=trained_model_dir,
             unfamiliar_per_kind=1,
+            regions=False,  # the regions camera: tests/e2e/test_demo_regions.py
             endpoint_url=moto_server.endpoint_url,
             stage=f"demo-real-{uuid.uuid4().hex[:8]}",
             cache_dir=tmp_path,

@@ -40,16 +40,8 @@ def test_the_tour_runs_as_printed(tiny_model_dir, tmp_path):
     work.mkdir()
     candidate = write_candidate(tmp_path / "candidate")
     small = [
-        "--model",
-        str(tiny_model_dir),
-        "--cameras",
-        "2",
-        "--frames",
-        "3",
-        "--rate",
-        "0",
-        "--unfamiliar-frames",
-        "0",
+        *("--model", str(tiny_model_dir), "--cameras", "2", "--frames", "3", "--rate", "0"),
+        *("--no-regions", "--unfamiliar-frames", "0"),
     ]
     start = [*shlex.split(START), *small, "--shadow", "--candidate", str(candidate)]
     ran: list[tuple[str, int]] = []

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from functions.frames.familiarity import Familiarity
+from functions.familiarity import Familiarity
 from tests.fixtures.tiny_model import TINY_LABELS, tiny_training_means
 from training.familiarity_step import describe_familiarity
 from training.features.neardup import NearDuplicateGroups

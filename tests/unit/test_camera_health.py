@@ -9,6 +9,7 @@ from bench.perf.pricing import dynamodb_item_bytes
 from functions.frames.image_health import FINGERPRINT_BITS, measure
 from functions.state.camera_health import OK, Health, HealthConfig, look, observe
 from functions.state.episodes import CameraState, advance_batch
+from functions.state.observed import camera_batches
 from functions.state.smoothing import Frame, Rule
 from functions.state.state_item import state_from_item, state_to_item
 from functions.stores.results import deserialize_item
@@ -141,3 +142,41 @@ def test_health_follows_the_frames_in_capture_order_and_ignores_redeliveries():
     ]
     again = advance_batch(batch.state, frames[4:], Rule(), measures, CONFIG)  # those the window holds
     assert again.state == batch.state and again.health_changes == ()
+
+
+def test_a_regions_cameras_whole_frames_feed_its_health_alone_once_each_in_capture_order():
+    """A camera with regions: its ``state`` has no label to count, only the whole frame's measures."""
+    street, covered = measure(scene(0)), measure(np.full((224, 224, 3), 90, np.uint8))
+    frames = [(f"2026-11-22T12:00:{s:02d}.000Z", f"k{s:02d}") for s in range(8)]
+    measures = {key: covered if index >= 4 else street for index, (_at, key) in enumerate(frames)}
+    batch = advance_batch(CameraState("cam-1"), [], Rule(), measures, CONFIG, frames[::-1])
+    state = batch.state
+    assert (state.health.status, state.health.since) == ("covered", frames[4][0])
+    assert (state.window, state.episode, state.health.reference.frames) == ((), None, 4)
+    assert [(c["health"], key) for c, key in batch.health_changes] == [("covered", frames[6][1])]
+    assert (state.health.last_at, state.health.last_key) == frames[7]
+    # A redelivery of any of them (or a frame captured before the last one taken) changes nothing,
+    # and says duplicate, so that the redelivery flushes the events their first writer queued.
+    again = advance_batch(state, [], Rule(), measures, CONFIG, frames[5:7])
+    assert again.state == state and again.duplicates == ("k05", "k06") and again.health_changes == ()
+    assert state_from_item(deserialize_item(state_to_item(state, updated_at="t"))) == state
+    assert advance_batch(state, [], Rule(), measures, None, frames).state == state  # health off
+
+
+def test_a_regions_frame_items_measures_go_to_the_cameras_state_as_health_alone():
+    health = measure(scene(0)).to_item()
+    base = {"status": "ok", "object_id": "b/frames/cam-1/0.jpg", "camera_id": "cam-1"}
+    frame = base | {
+        "object_version": "v1",
+        "captured_at": "2026-11-22T12:00:00.000Z",
+        "regions": {"q1": "bus"},
+    }
+    region = base | {"object_version": "v1#region#q1", "region": "q1", "label": "bus", "confidence": 0.9}
+    region["captured_at"] = frame["captured_at"]
+    batches = {
+        (b.camera_id, b.region): b for b in camera_batches([region, frame | {"health": health}], print)
+    }
+    assert batches["cam-1", "default"].frames == [] and batches["cam-1", "q1"].measured_only == []
+    assert batches["cam-1", "default"].measured_only == [(frame["captured_at"], "b/frames/cam-1/0.jpg@v1")]
+    assert batches["cam-1", "default"].measures == {"b/frames/cam-1/0.jpg@v1": measure(scene(0))}
+    assert ("cam-1", "default") not in {(b.camera_id, b.region) for b in camera_batches([frame], print)}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from functions.errors import ModelArtifactError
+from functions.familiarity import Familiarity, decode_array, encode_array, familiarity_of
 from functions.frames.decision import Decision, LabelSetDecision, decide, decide_labels, with_distances
-from functions.frames.familiarity import Familiarity, decode_array, encode_array, familiarity_of
 from functions.frames.manifest import UNFAMILIAR_LABEL, Manifest
 from functions.frames.outputs import answer_fields, answer_tags, is_unfamiliar, label_text, labels_tag_value
 from functions.frames.review import UNFAMILIAR_REASON, review_reason

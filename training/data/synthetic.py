@@ -40,9 +40,10 @@ import importlib
 import io
 import itertools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageStat
@@ -58,6 +59,8 @@ from training.data.scene_camera import (
     timestamp,
 )
 from training.data.scene_vehicles import Vehicle, VehicleBox
+
+T = TypeVar("T")
 
 LABELS = ("bus", "car", "empty")
 # Every module whose code decides a frame's bytes (see renderer_source_digest).
@@ -203,27 +206,35 @@ def _write_folders(
     for folder in counts:
         (root / folder).mkdir(parents=True, exist_ok=True)
 
-    def write_one(folder: str, i: int) -> None:
+    def write_one(job: tuple[str, int]) -> None:
+        folder, i = job
         (root / folder / f"{folder}-{seed}-{i:05d}.jpg").write_bytes(frame(folder, i))
 
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            task = bar.add_task(f"writing {what} to {root}", total=len(jobs))
-            for folder, i in jobs:
-                write_one(folder, i)
-                bar.advance(task)
-    else:
-        for folder, i in jobs:
-            write_one(folder, i)
+    for_each(jobs, write_one, f"writing {what} to {root}", total=len(jobs), progress=progress)
     return dict(counts)
 
 
-def renderer_source_digest() -> str:
+def for_each(
+    items: Iterable[T], work: Callable[[T], None], description: str, *, total: int, progress: bool
+) -> None:
+    """``work(item)`` for each item in order, under a progress bar when asked."""
+    if not progress:
+        for item in items:
+            work(item)
+        return
+    from rich.progress import Progress
+
+    with Progress() as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            work(item)
+            bar.advance(task)
+
+
+def renderer_source_digest(modules: tuple[str, ...] = RENDERER_MODULES) -> str:
     """sha256 of the renderer's source: frames cached under it are redrawn when the code changes."""
     digest = hashlib.sha256()
-    for name in RENDERER_MODULES:
+    for name in modules:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
 

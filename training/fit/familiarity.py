@@ -1,6 +1,6 @@
 """The familiarity description a model ships with, its threshold, and how well it finds strangers.
 
-``describe(features, y, fold_of, ...)`` fits the description ``functions.frames.familiarity``
+``describe(features, y, fold_of, ...)`` fits the description ``functions.familiarity``
 reads (a probabilistic PCA per label, or per label set) on every training frame, and calibrates
 its threshold out of fold: on each fold, a description fitted on the other folds scores the
 fold's frames, and the threshold is the (1 - false-alarm rate) quantile of those out-of-fold
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.frames.familiarity import DEFAULT_FALSE_ALARM_RATE, Familiarity, encode_array
+from functions.familiarity import DEFAULT_FALSE_ALARM_RATE, Familiarity, encode_array
 
 DEFAULT_DIMS = 32  # within-component directions kept, at most (measured: docs/doubt.md)
 FRAMES_PER_DIM = 10  # and at most one per 10 frames a description is fitted on
