@@ -12,7 +12,16 @@ from functions.errors import ModelArtifactError
 from functions.familiarity import Familiarity, decode_array, encode_array, familiarity_of
 from functions.frames.decision import Decision, LabelSetDecision, decide, decide_labels, with_distances
 from functions.frames.manifest import UNFAMILIAR_LABEL, Manifest
-from functions.frames.outputs import answer_fields, answer_tags, is_unfamiliar, label_text, labels_tag_value
+from functions.frames.outputs import (
+    REGIONS_TAG,
+    answer_fields,
+    answer_summary,
+    answer_tags,
+    is_unfamiliar,
+    label_text,
+    labels_tag_value,
+    regions_tags,
+)
 from functions.frames.review import UNFAMILIAR_REASON, review_reason
 from training.fit.familiarity import (
     calibrated_threshold,
@@ -198,6 +207,11 @@ def test_a_label_set_far_from_the_training_frames_is_empty_and_marked():
     assert answer["labels"] == [] and answer["unfamiliar"] is True and is_unfamiliar(answer)
     assert label_text(answer) == UNFAMILIAR_LABEL and labels_tag_value(far) == UNFAMILIAR_LABEL
     assert review_reason(far, thresholds, margin=0.0) == UNFAMILIAR_REASON
+    # a region's label set: "unfamiliar" in the frame's summary and tag, not an empty set ("none")
+    (near,) = with_distances([decision], np.array([0.5]), threshold=1.0)
+    summary = {"bay": answer_summary(far), "sky": answer_summary(near)}
+    assert summary == {"bay": UNFAMILIAR_LABEL, "sky": ["bus", "night"]}
+    assert regions_tags(summary) == {REGIONS_TAG: "bay=unfamiliar sky=bus+night"}
 
 
 def test_a_model_without_familiarity_keeps_the_old_answer_shape():
