@@ -33,7 +33,14 @@ import numpy as np
 from functions.errors import ModelArtifactError
 from functions.frames.manifest import UNFAMILIAR_LABEL
 
-__all__ = ["UNFAMILIAR_LABEL", "Familiarity", "decode_array", "encode_array", "familiarity_of"]
+__all__ = [
+    "UNFAMILIAR_LABEL",
+    "Familiarity",
+    "decode_array",
+    "encode_array",
+    "familiarity_of",
+    "is_unfamiliar",
+]
 DEFAULT_FALSE_ALARM_RATE = 0.01
 
 
@@ -122,3 +129,13 @@ def familiarity_of(manifest: Any, source: str = "manifest.json") -> Familiarity 
     """The model's description, or None for a model trained before familiarity existed."""
     description = getattr(manifest, "familiarity", None)
     return Familiarity.from_manifest(description, source) if description else None
+
+
+def is_unfamiliar(answer: dict[str, Any] | None) -> bool:
+    """A result item's (or JSON answer's) frame was unlike the model's training frames.
+
+    Here rather than beside the answer builders (functions.frames.outputs): the metrics read it,
+    and the archive functions, which ship without Pillow, import the metrics."""
+    if not answer:
+        return False
+    return answer.get("label") == UNFAMILIAR_LABEL or bool(answer.get("unfamiliar"))

@@ -21,9 +21,9 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import env
+from functions.familiarity import is_unfamiliar
 from functions.frames.manifest import UNKNOWN_LABEL
 from functions.frames.outcome import FrameOutcome
-from functions.frames.outputs import is_unfamiliar
 
 SERVICE = os.environ.get(env.POWERTOOLS_SERVICE_NAME) or "camsort"
 NAMESPACE = os.environ.get(env.POWERTOOLS_METRICS_NAMESPACE) or "camsort"

@@ -79,13 +79,6 @@ def answer_fields(decision: Decision | LabelSetDecision) -> dict[str, Any]:
     return answer
 
 
-def is_unfamiliar(answer: dict[str, Any] | None) -> bool:
-    """A result item's (or JSON answer's) frame was unlike the model's training frames."""
-    if not answer:
-        return False
-    return answer.get("label") == UNFAMILIAR_LABEL or bool(answer.get("unfamiliar"))
-
-
 def labels_tag_value(decision: LabelSetDecision) -> str:
     """The label set as one S3 tag value (<= 256 characters, S3's tag character set);
     ``unfamiliar`` for a frame unlike the training frames (a reserved name, never a label)."""

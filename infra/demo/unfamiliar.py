@@ -20,8 +20,8 @@ from typing import Any
 
 from rich.table import Table
 
+from functions.familiarity import is_unfamiliar
 from functions.frames.manifest import Manifest
-from functions.frames.outputs import is_unfamiliar
 from infra.demo.simulator import FRAME, SimulationManifest, UploadedObject
 from infra.local.stack import LocalStack
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.errors import BadInputError, StorageError
+from functions.familiarity import is_unfamiliar
 from functions.frames.manifest import UNFAMILIAR_LABEL
-from functions.frames.outputs import is_unfamiliar, label_text
+from functions.frames.outputs import label_text
 
 BATCH = 16  # frames per inference: the function's batch size order
 

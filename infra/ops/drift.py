@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
+from functions.familiarity import is_unfamiliar
 from functions.frames.manifest import UNKNOWN_LABEL
-from functions.frames.outputs import is_unfamiliar
 
 EPSILON = 1e-4  # floor of a share in the PSI (a label never seen would make it infinite)
 JS_ALERT = 0.1  # a day whose mix is this far (Jensen-Shannon) from the prior is flagged

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from functions.errors import ModelArtifactError
-from functions.familiarity import Familiarity, decode_array, encode_array, familiarity_of
+from functions.familiarity import Familiarity, decode_array, encode_array, familiarity_of, is_unfamiliar
 from functions.frames.decision import Decision, LabelSetDecision, decide, decide_labels, with_distances
 from functions.frames.manifest import UNFAMILIAR_LABEL, Manifest
 from functions.frames.outputs import (
@@ -17,7 +17,6 @@ from functions.frames.outputs import (
     answer_fields,
     answer_summary,
     answer_tags,
-    is_unfamiliar,
     label_text,
     labels_tag_value,
     regions_tags,
