@@ -175,7 +175,7 @@ def check_targets(results: dict[str, Any], targets: tuple[Target, ...] = TARGETS
 # --- what the tables show -------------------------------------------------------------------
 
 # The handler's order of steps; the per-frame group sums follow the single stages.
-STAGE_ORDER = ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write")
+STAGE_ORDER = ("dup_check", "get_object", "decode", "inference", "familiarity", "decide", "tag", "write")
 
 
 def stage_names(results: dict[str, Any]) -> list[str]:

@@ -210,8 +210,23 @@ def _stages_section(results: dict[str, Any]) -> list[str]:
         *table,
         "",
         *(f"- {line}" for line in time_split_lines(results)),
+        *(f"- {line}" for line in familiarity_lines(results)),
         "",
     ]
+
+
+def familiarity_lines(results: dict[str, Any]) -> list[str]:
+    """Per path with a familiarity stage: the distance's cost per frame as a ratio to the model call."""
+    lines = []
+    for path in PATHS:
+        cost = lookup(results, "paths", path, "stages", "familiarity", "p50_ms")
+        model = lookup(results, "paths", path, "stages", "inference", "p50_ms")
+        if cost is not None and model:
+            lines.append(
+                f"{PATH_HEADERS[path]}: the familiarity distance adds {cost:.3f} ms per frame, "
+                f"{cost / model:.4f} x the model call ({model:.1f} ms; p50s, one frame at a time)"
+            )
+    return lines
 
 
 def _draft_section(draft: dict[str, Any] | None) -> list[str]:

@@ -22,7 +22,9 @@ import numpy as np
 
 from functions.frames.keys import format_timestamp
 
-STAGES_HANDLER = ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write")
+STAGES_HANDLER = (
+    "dup_check", "get_object", "decode", "inference", "familiarity", "decide", "tag", "write"
+)  # fmt: skip
 STAGES_REFERENCE = ("get_object", "decode", "inference", "decide", "write")
 
 
@@ -233,7 +235,7 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
     """
     from functions import wiring
     from functions.frames.classify import base_item, frame_tags, ok_item
-    from functions.frames.decision import decide
+    from functions.frames.decision import decide, with_distances
     from functions.frames.events import FrameEvent
     from functions.frames.image_loader import load_image
     from functions.frames.keys import parse_key
@@ -254,9 +256,13 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
                 stored.data, source=source, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
             )
         with watch("inference"):
-            probabilities, _features = model.predict(pixels[None])
+            probabilities, features = model.predict(pixels[None])
+        with watch("familiarity"):  # the distance to the training frames (functions/familiarity.py)
+            distances = model.familiarity.distances(features) if model.familiarity else None
         with watch("decide"):
             (decision,) = decide(probabilities, model.labels, model.manifest.thresholds)
+            if distances is not None:
+                (decision,) = with_distances([decision], distances, model.familiarity.threshold)
             info = parse_key(key, prefix=settings.frames_prefix, pattern=settings.key_pattern)
             event = FrameEvent(
                 bucket=bucket,
@@ -278,6 +284,8 @@ def handler_stage_split(frames: list[dict], plan: dict) -> dict[str, list[float]
             app.table.put_result(item)
     if not settings.write_tags:
         del watch.samples["tag"]
+    if model.familiarity is None:  # an older model: no distance is computed
+        del watch.samples["familiarity"]
     return watch.samples
 
 

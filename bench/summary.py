@@ -13,8 +13,8 @@ from bench.report import FP32, INT8, REFERENCE
 
 STAGE_GROUPS = {
     "S3 + DynamoDB calls": ("dup_check", "get_object", "tag", "write"),
-    "compute (decode + inference + decide)": ("decode", "inference", "decide"),
-    "all stages": ("dup_check", "get_object", "decode", "inference", "decide", "tag", "write"),
+    "compute (decode + inference + decide)": ("decode", "inference", "familiarity", "decide"),
+    "all stages": ("dup_check", "get_object", "decode", "inference", "familiarity", "decide", "tag", "write"),
 }
 
 

@@ -2,7 +2,10 @@
 
 Logs are JSON lines (bucket, key, status, label, reason, latency_ms); metrics are CloudWatch
 EMF written to stdout at the end of each invocation: ``Frames``, ``Rejected`` (total and per
-``reason``), ``Duplicates``, ``Failures``, ``LatencyMs``, a count per label and ``InvocationErrors``.
+``reason``), ``Duplicates``, ``Failures``, ``LatencyMs``, a count per label, ``Unknown`` and ``Unfamiliar``
+(the frames left ``unknown`` / found unlike the training frames: the drift alarm divides the
+latter by ``Classified``; counts per invocation, no camera dimension, so the metric costs the
+same whatever the number of cameras) and ``InvocationErrors``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import env
+from functions.familiarity import is_unfamiliar
+from functions.frames.manifest import UNKNOWN_LABEL
 from functions.frames.outcome import FrameOutcome
 
 SERVICE = os.environ.get(env.POWERTOOLS_SERVICE_NAME) or "camsort"
@@ -104,6 +109,13 @@ def record_metrics(outcomes: Iterable[FrameOutcome]) -> None:
     metrics.add_metric(
         name="Failures", unit=MetricUnit.Count, value=statuses["transient"] + statuses["error"]
     )
+    ok_answers = [o.answer for o in outcomes if o.status == "ok"]
+    metrics.add_metric(
+        name="Unknown",
+        unit=MetricUnit.Count,
+        value=sum(1 for o in outcomes if o.status == "ok" and o.label == UNKNOWN_LABEL),
+    )
+    metrics.add_metric(name="Unfamiliar", unit=MetricUnit.Count, value=sum(map(is_unfamiliar, ok_answers)))
     for outcome in outcomes:
         if outcome.latency_ms is not None and outcome.status in ("ok", "rejected"):
             metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)

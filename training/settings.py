@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
+from functions.familiarity import DEFAULT_FALSE_ALARM_RATE
 from training.features.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateGroups, join_groups
 from training.fit.finetune import SHIP_CHOICES
 from training.fit.finetune_net import TuneSettings
@@ -34,6 +35,10 @@ class TrainSettings:
     progress: bool = True
     fine_tune: TuneSettings | None = None  # also fine-tune the top of the network (frames only)
     fine_tune_ship: str = "always"  # always | if-better
+    # The familiarity threshold: the share of out-of-fold training frames called unfamiliar.
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
+    # Frames of each unfamiliar kind the familiarity check is measured on (0: not measured).
+    unfamiliar_per_kind: int = 16
 
     def check(self) -> None:
         """Refuse settings no stage could honour, before any work."""
@@ -43,6 +48,12 @@ class TrainSettings:
             )
         if self.folds < 2:
             raise ConfigurationError(f"folds={self.folds}: cross-validation needs at least 2 folds")
+        if not 0.0 < self.false_alarm_rate < 0.5:
+            raise ConfigurationError(
+                f"false-alarm rate {self.false_alarm_rate}: choose a share between 0 and 0.5 (e.g. 0.01)"
+            )
+        if self.unfamiliar_per_kind < 0:
+            raise ConfigurationError(f"unfamiliar frames per kind {self.unfamiliar_per_kind}: 0 or more")
         if self.fine_tune is not None and self.fine_tune_ship not in SHIP_CHOICES:
             raise ConfigurationError(
                 f"fine-tune ship {self.fine_tune_ship!r}: choose one of {', '.join(SHIP_CHOICES)}"

@@ -17,9 +17,11 @@ from typing import Any
 from export.backbone import weights_label
 from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.export_step import move_into, parity_line, tool_versions
+from training.familiarity_step import describe_familiarity
 from training.features.backbone import resolve_cache_dir
 from training.fit.finetune import fine_tune_step
 from training.fit.heads import choose_head, head_to_onnx
+from training.report.familiarity import add_familiarity_to_report
 from training.settings import TrainingSet, TrainSettings
 from training.sources import FeatureSource, FittedHead
 from training.tasks import Evaluation, Task
@@ -154,7 +156,9 @@ def write_manifest_and_report(
     staged: Path,
     run: Run,
 ) -> tuple[Manifest, Any]:
-    """manifest.json (the model's sha256, the figures, the backbone's record) and the report."""
+    """manifest.json (the model's sha256, the figures, the backbone's record, the familiarity
+    description) and the report."""
+    familiarity = describe_familiarity(data, precision.shipped, evaluation.cv.fold_of, run.settings, run.step)
     sha = sha256_file(staged / MODEL_FILENAME)
     now = datetime.now(UTC)
     backbone = source.manifest_fields(
@@ -168,6 +172,7 @@ def write_manifest_and_report(
         "training_set": data.summary,
         "parity": parity,
         "tools": tool_versions(),
+        "familiarity": familiarity.manifest_field,
         **backbone,
         **task.manifest_fields(evaluation, data.labels),
     }
@@ -175,7 +180,9 @@ def write_manifest_and_report(
         fields["quantization"] = {**fields["quantization"], "guard_frames": task.tuned_guard_note}
     manifest = Manifest(**fields)
     write_manifest(staged, manifest)
-    return manifest, task.write_report(staged, evaluation, data, parity, manifest)
+    paths = task.write_report(staged, evaluation, data, parity, manifest)
+    add_familiarity_to_report(staged, familiarity)
+    return manifest, paths
 
 
 def print_summary(

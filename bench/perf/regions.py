@@ -41,7 +41,6 @@ MARKERS = ("<!-- regions:start -->", "<!-- regions:end -->")
 
 def region_cost(model: Any, frames: list[bytes], counts: tuple[int, ...] = REGION_COUNTS) -> dict[str, Any]:
     """Median per-frame ms (total, decode, inference) for each k, and the whole frame; ratios to k = 1."""
-    from functions.frames.decision import decide_for
     from functions.frames.image_loader import load_image, load_regions
 
     manifest = model.manifest
@@ -61,9 +60,9 @@ def region_cost(model: Any, frames: list[bytes], counts: tuple[int, ...] = REGIO
             else:
                 crops = [crop for data in batch for crop in load_regions(data, boxes, source="bench")]
             decoded = time.perf_counter()
-            probabilities, _features = model.predict(np.stack(crops))
+            probabilities, features = model.predict(np.stack(crops))
             inferred = time.perf_counter()
-            decide_for(manifest.task, probabilities, model.labels, manifest.thresholds)
+            model.decide(probabilities, features)  # as the function: the rule, then familiarity
             finished = time.perf_counter()
             for part, seconds in (
                 ("total", finished - started),

@@ -11,9 +11,9 @@ from camsort.commands.package import package  # noqa: E402
 COMMANDS.append(package)
 
 from camsort.commands.demo import demo  # noqa: E402
-from camsort.commands.results import results, stats  # noqa: E402
+from camsort.commands.results import drift, results, stats  # noqa: E402
 
-COMMANDS.extend([demo, results, stats])
+COMMANDS.extend([demo, results, stats, drift])
 
 from camsort.commands.train import train  # noqa: E402
 

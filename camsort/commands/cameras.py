@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import click
 
-_SOURCE_OPTIONS = [
-    click.option(
-        "--endpoint-url", default=None, help="A local endpoint (moto); default: the running demo's, else AWS."
-    ),
-    click.option("--table", default=None, help="Results table of the stage; default: the running demo's."),
-    click.option(
-        "--state-table",
-        default=None,
-        help="State table; default: the one named like the results table (camsort-state-<stage>).",
-    ),
-    click.option("--region", default=None, help="AWS region (default: from the environment)."),
-    click.option("--json", "as_json", is_flag=True, help="Print the items as JSON instead of a table."),
-]
-
-
-def _source_options(command):
-    for option in reversed(_SOURCE_OPTIONS):
-        command = option(command)
-    return command
+from camsort.commands.results import _source_options
 
 
 @click.command("cameras")

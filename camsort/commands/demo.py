@@ -24,6 +24,15 @@ import click
     "--no-bad-objects", is_flag=True, help="Upload only valid frames (no truncated/empty/text/oversized)."
 )
 @click.option(
+    "--unfamiliar-frames",
+    "unfamiliar_per_kind",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Frames of each unfamiliar kind (photos, noise, uniform, scenes) uploaded among the cameras' "
+    "frames; the demo prints how many came back unfamiliar (0: none).",
+)
+@click.option(
     "--no-tampers",
     is_flag=True,
     help="Leave every camera healthy (by default, mid-run the third camera is covered and the fourth turned).",
@@ -107,6 +116,7 @@ def demo(
     frames: int,
     rate: float,
     no_bad_objects: bool,
+    unfamiliar_per_kind: int,
     no_tampers: bool,
     model_dir: Path | None,
     weights: str,
@@ -145,6 +155,7 @@ def demo(
         frames_per_camera=frames,
         frames_per_second=rate,
         bad_objects=not no_bad_objects,
+        unfamiliar_per_kind=unfamiliar_per_kind,
         duplicate_notification=True,
         tampers=not no_tampers,
         model_dir=model_dir,

@@ -1,10 +1,13 @@
 """`camsort results`: one camera's results over a time range, from the results table; `camsort stats`:
-frames per camera / hour / label from the results archive (DuckDB or Athena)."""
+frames per camera / hour / label from the results archive (DuckDB or Athena); `camsort drift`: per
+camera and day, the label mix against the training prior, the unknown and unfamiliar rates and the
+mean confidence, from the results table."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -189,3 +192,58 @@ def stats(
     print_stats(table, console, f"frames by {by}, {since} to {until}")
     if plot_path:
         console.print(f"chart: {plot_stats(table, plot_path)}")
+
+
+# The options of the commands that read a stage's tables (results, state): cameras, events,
+# dashboard, drift.
+_SOURCE_OPTIONS = [
+    click.option(
+        "--endpoint-url", default=None, help="A local endpoint (moto); default: the running demo's, else AWS."
+    ),
+    click.option("--table", default=None, help="Results table of the stage; default: the running demo's."),
+    click.option(
+        "--state-table",
+        default=None,
+        help="State table; default: the one named like the results table (camsort-state-<stage>).",
+    ),
+    click.option("--region", default=None, help="AWS region (default: from the environment)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the items as JSON instead of a table."),
+]
+
+
+def _source_options(command):
+    for option in reversed(_SOURCE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@click.command("drift")
+@click.option(
+    "--camera", "cameras", multiple=True, help="Only these cameras (repeatable); default: every camera."
+)
+@click.option("--since", default=None, help="Start of the range (ISO 8601, UTC if no zone).")
+@click.option("--until", default=None, help="End of the range (ISO 8601).")
+@click.option(
+    "--last", default=None, help="Start the range this long ago: 1h, 1d, 7d (instead of --since); default 7d."
+)
+@click.option(
+    "--model", "model_uri", default=None,
+    help="The model whose training prior the mix is compared with (a directory or s3://.../); default: the "
+    "manifest under the stage bucket's models/ that the results name.",
+)  # fmt: skip
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also write an HTML report (plots per camera) here.",
+)  # fmt: skip
+@_source_options
+def drift(
+    cameras, since, until, last, model_uri, html_path, endpoint_url, table, state_table, region, as_json
+):
+    """Per camera and day: label mix vs the training prior (Jensen-Shannon, PSI), unknown and unfamiliar rates."""
+    from infra.ops.drift import drift_command
+
+    start, end = time_range(since, until, last or (None if since else "7d"), datetime.now(UTC))
+    drift_command(
+        cameras=list(cameras), since=start, until=end, endpoint_url=endpoint_url, table=table,
+        state_table=state_table, region=region, model_uri=model_uri, html_path=html_path, as_json=as_json,
+    )  # fmt: skip

@@ -152,6 +152,22 @@ import click
 @click.option(
     "--until", default=None, help="With the Parquet archive: frames captured before (ISO 8601, UTC)."
 )
+@click.option(
+    "--false-alarm-rate",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    help="Share of (out-of-fold) training frames the familiarity threshold calls unfamiliar.",
+)
+@click.option(
+    "--unfamiliar-frames",
+    "unfamiliar_per_kind",
+    default=16,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Frames of each unfamiliar kind (photos, noise, uniform, scenes) the familiarity check is "
+    "measured on, in the report (0: not measured).",
+)
 def train(dataset: tuple[str, ...], out_dir: Path, **options: Any) -> None:
     """Train on DATASET (a folder or s3://bucket/prefix/, one sub-folder per label) and export the model.
 
@@ -192,6 +208,8 @@ def train(dataset: tuple[str, ...], out_dir: Path, **options: Any) -> None:
         },
         fine_tune=tune if options.pop("fine_tune") else None,
         fine_tune_ship=options.pop("fine_tune_ship"),
+        false_alarm_rate=options.pop("false_alarm_rate"),
+        unfamiliar_per_kind=options.pop("unfamiliar_per_kind"),
     )
     since, until = options.pop("since"), options.pop("until")
     try:

@@ -20,7 +20,8 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
    (:func:`decoded_in_isolation`);
 5. all crops of one model (a whole frame is one, for ``default``) -> ONE ``predict`` per model ->
-   ``decide_for()`` with that model's task and thresholds (functions/frames/region_batch.py);
+   that model's ``ModelSession.decide``: its task's rule with its thresholds, then ``unfamiliar``
+   above its own familiarity threshold (functions/frames/region_batch.py);
 6. tags (ok frames), then the conditional result write (a camera with regions: each region's
    item, then the frame item: docs/regions.md). Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from functions.frames.manifest import UNKNOWN_LABEL
+from functions.frames.manifest import UNFAMILIAR_LABEL, UNKNOWN_LABEL
 
 
 @dataclass(frozen=True)
 class Decision:
-    label: str  # one of the manifest labels, or "unknown"
+    label: str  # one of the manifest labels, "unknown" or "unfamiliar"
     confidence: float  # probability of the top label
     top_label: str  # the arg-max label even when below threshold
     probabilities: dict[str, float]
+    distance: float | None = None  # to the training frames (None: the model has no familiarity)
 
 
 def decide(probabilities: np.ndarray, labels: list[str], thresholds: dict[str, float]) -> list[Decision]:
@@ -50,6 +52,8 @@ class LabelSetDecision:
     confidence: float  # the highest probability of any label (how sure the most likely label is)
     top_label: str  # the label with that probability, even when below its threshold
     probabilities: dict[str, float]
+    distance: float | None = None  # to the training frames (None: the model has no familiarity)
+    unfamiliar: bool = False  # unlike the training frames: the set is empty, whatever the probabilities
 
 
 def decide_labels(
@@ -83,3 +87,26 @@ def decide_for(task: str, probabilities: np.ndarray, labels: list[str], threshol
     if task == "multilabel":
         return decide_labels(probabilities, labels, thresholds)
     return decide(probabilities, labels, thresholds)
+
+
+def with_distances(
+    decisions: Sequence[Decision | LabelSetDecision], distances: np.ndarray, threshold: float
+) -> list[Decision | LabelSetDecision]:
+    """Each decision with its distance; above ``threshold`` it becomes ``unfamiliar``.
+
+    An unfamiliar frame never carries a confident label: one label becomes ``unfamiliar`` (the
+    probabilities and the top label stay, for review), a label set becomes empty and marked.
+    """
+    doubted: list[Decision | LabelSetDecision] = []
+    for decision, distance in zip(decisions, distances, strict=True):
+        far = bool(distance > threshold)
+        if isinstance(decision, LabelSetDecision):
+            doubted.append(
+                replace(decision, distance=float(distance), labels=[], unfamiliar=True)
+                if far
+                else replace(decision, distance=float(distance))
+            )
+        else:
+            label = UNFAMILIAR_LABEL if far else decision.label
+            doubted.append(replace(decision, distance=float(distance), label=label))
+    return doubted

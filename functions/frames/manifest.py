@@ -20,6 +20,7 @@ MANIFEST_FILENAME = "manifest.json"
 TASKS = ("binary", "multiclass", "multilabel")
 PRECISIONS = ("fp32", "int8")
 UNKNOWN_LABEL = "unknown"
+UNFAMILIAR_LABEL = "unfamiliar"  # a frame unlike the training frames (functions.familiarity)
 
 # The model's I/O names, fixed by the model artifact contract (docs/design.md).
 INPUT_NAME = "image"
@@ -69,6 +70,10 @@ class Manifest:
     # `camsort train --fine-tune`: the trained stages, epochs, augmentation, time and the
     # evaluation method, whether it shipped and why (training.fit.finetune); {} when not asked for.
     fine_tuning: dict[str, Any] = field(default_factory=dict)
+    # What the training frames' pooled features look like, the distance threshold calibrated on
+    # them and the training prior (functions.familiarity, training.fit.familiarity); {} in
+    # manifests written before it existed: such a model never answers ``unfamiliar``.
+    familiarity: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +108,8 @@ class Manifest:
             problems.append(f"labels {self.labels!r} must be at least {fewest} distinct name(s)")
         if UNKNOWN_LABEL in self.labels:
             problems.append(f"{UNKNOWN_LABEL!r} is reserved for below-threshold answers")
+        if UNFAMILIAR_LABEL in self.labels:
+            problems.append(f"{UNFAMILIAR_LABEL!r} is reserved for frames unlike the training frames")
         if self.task == "binary" and len(self.labels) != 2:
             problems.append("a binary task has exactly two labels")
         if set(self.thresholds) != set(self.labels):

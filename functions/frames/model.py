@@ -28,6 +28,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ import onnxruntime as ort
 
 from functions import env
 from functions.errors import ModelArtifactError, ModelIntegrityError, ModelNotPinnedError
+from functions.familiarity import Familiarity, familiarity_of
+from functions.frames.decision import Decision, LabelSetDecision, decide_for, with_distances
 from functions.frames.manifest import (
     FEATURE_SIZE,
     FEATURES_OUTPUT,
@@ -152,6 +155,21 @@ class ModelSession:
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
 
+    @cached_property
+    def familiarity(self) -> Familiarity | None:
+        """The manifest's description of the training frames, decoded once (None: an older model)."""
+        return familiarity_of(self.manifest, str(self.model_path.parent / MANIFEST_FILENAME))
+
+    def decide(self, probabilities: np.ndarray, features: np.ndarray) -> list[Decision | LabelSetDecision]:
+        """``predict``'s outputs -> one decision per frame: the manifest's rule on the
+        probabilities, then ``unfamiliar`` for a frame farther from the training frames than the
+        calibrated threshold (a model without a familiarity description: the rule alone)."""
+        manifest = self.manifest
+        decisions = decide_for(manifest.task, probabilities, self.labels, manifest.thresholds)
+        if self.familiarity is None:
+            return decisions
+        return with_distances(decisions, self.familiarity.distances(features), self.familiarity.threshold)
+
     @classmethod
     def open(
         cls,
@@ -195,6 +213,7 @@ class ModelSession:
             ) from exc
         model = cls(session=session, manifest=manifest, model_path=model_path, threads=resolved)
         model.validate()
+        _ = model.familiarity  # a malformed description fails at load, not on the first frame
         spec = manifest.input
         model.predict(np.zeros((1, spec.height, spec.width, spec.channels), dtype=np.uint8))  # warm-up
         return model

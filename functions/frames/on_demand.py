@@ -2,7 +2,7 @@
 
 ``camsort classify`` and the HTTP endpoint (``functions.http_api``) both come here, so an
 answer on demand is exactly the answer the S3 event path would write: ``load_image`` with the
-deployment's limits, one batched ``ModelSession.predict``, ``decide_for`` the manifest's task,
+deployment's limits, one batched ``ModelSession.predict``, ``ModelSession.decide`` (the manifest's task, then familiarity),
 ``functions.frames.outputs.answer_fields`` for the shape. Bad input is an answer too (``status:
 rejected`` with the loader's reason code and message), never an exception.
 """
@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from functions.errors import BadInputError
-from functions.frames.decision import decide_for
 from functions.frames.image_loader import load_image
 from functions.frames.outputs import answer_fields
 
@@ -32,9 +31,7 @@ def classify_images(
         except BadInputError as exc:
             answers[index] = rejected(source, exc)
     if loaded:
-        manifest = model.manifest
-        probabilities, _ = model.predict(np.stack(loaded))
-        decisions = decide_for(manifest.task, probabilities, manifest.labels, manifest.thresholds)
+        decisions = model.decide(*model.predict(np.stack(loaded)))
         for index, decision in zip(positions, decisions, strict=True):
             answers[index] = {"source": images[index][0], "status": "ok", **answer_fields(decision)}
     for answer in answers:

@@ -41,6 +41,7 @@ import numpy as np
 from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.image_health import measure
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead
+from functions.frames.manifest import UNFAMILIAR_LABEL
 from functions.frames.regions import DEFAULT_MODEL, Region
 from functions.stores.results import object_id
 from functions.stores.storage import TAG_PREFIX, StoredFrame, tag_value
@@ -56,24 +57,33 @@ MAX_TAG_VALUE = 256
 
 
 def answer_fields(decision: Decision | LabelSetDecision) -> dict[str, Any]:
-    """The answer part of a result item (and of every JSON answer)."""
+    """The answer part of a result item (and of every JSON answer).
+
+    ``distance`` (to the training frames) when the model describes them; a multi-label frame
+    unlike them also carries ``unfamiliar: true`` (its set is empty).
+    """
+    answer: dict[str, Any]
     if isinstance(decision, LabelSetDecision):
-        return {
-            "labels": list(decision.labels),
-            "top_label": decision.top_label,
-            "confidence": decision.confidence,
-            "probabilities": dict(decision.probabilities),
-        }
-    return {
-        "label": decision.label,
+        answer = {"labels": list(decision.labels)}
+        if decision.unfamiliar:
+            answer["unfamiliar"] = True
+    else:
+        answer = {"label": decision.label}
+    answer |= {
         "top_label": decision.top_label,
         "confidence": decision.confidence,
         "probabilities": dict(decision.probabilities),
     }
+    if decision.distance is not None:
+        answer["distance"] = decision.distance
+    return answer
 
 
 def labels_tag_value(decision: LabelSetDecision) -> str:
-    """The label set as one S3 tag value (<= 256 characters, S3's tag character set)."""
+    """The label set as one S3 tag value (<= 256 characters, S3's tag character set);
+    ``unfamiliar`` for a frame unlike the training frames (a reserved name, never a label)."""
+    if decision.unfamiliar:
+        return UNFAMILIAR_LABEL
     names = [tag_value(label) for label in decision.labels]
     joined = LABELS_TAG_SEP.join(names)
     if len(joined) <= MAX_TAG_VALUE:
@@ -89,20 +99,26 @@ def labels_tag_value(decision: LabelSetDecision) -> str:
 
 
 def answer_tags(decision: Decision | LabelSetDecision, model_version: str) -> dict[str, str]:
-    """The tags the function puts on a classified object (3 tags whatever the task)."""
+    """The tags the function puts on a classified object (3 tags whatever the task, and
+    ``camsort-distance`` when the model describes its training frames)."""
     if isinstance(decision, LabelSetDecision):
         answer = {f"{TAG_PREFIX}labels": labels_tag_value(decision)}
     else:
         answer = {f"{TAG_PREFIX}label": decision.label}
-    return {
+    tags = {
         **answer,
         f"{TAG_PREFIX}confidence": f"{decision.confidence:.4f}",
         f"{TAG_PREFIX}model-version": model_version,
     }
+    if decision.distance is not None:
+        tags[f"{TAG_PREFIX}distance"] = f"{decision.distance:.3f}"
+    return tags
 
 
 def label_text(item: dict[str, Any]) -> str:
     """A result item's answer for a table cell: the label, or the set as ``{bus, car}``."""
+    if item.get("unfamiliar"):
+        return UNFAMILIAR_LABEL
     if "labels" in item and item.get("labels") is not None:
         return "{" + ", ".join(item["labels"]) + "}"
     return item.get("label") or ""
@@ -260,8 +276,12 @@ def regions_frame_item(
 
 
 def answer_summary(decision: Decision | LabelSetDecision) -> str | list[str]:
-    """A region's answer in the frame's summary: the label, or the label set."""
-    return list(decision.labels) if isinstance(decision, LabelSetDecision) else decision.label
+    """A region's answer in the frame's summary: the label, or the label set (``unfamiliar`` for a
+    set found unlike its model's training frames, as its tag says: an empty set would read as
+    "none of the labels")."""
+    if isinstance(decision, LabelSetDecision):
+        return UNFAMILIAR_LABEL if decision.unfamiliar else list(decision.labels)
+    return decision.label
 
 
 def regions_tags(summary: Mapping[str, str | list[str]]) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 Every frame of the batch contributes one crop per region of its camera (a camera without
 regions: the whole frame, for ``default``). :func:`infer_per_model` stacks all crops of one model,
-whatever their frames, and runs that model ONCE; each crop is decided with its own model's task
-and thresholds. A batch of cameras without regions is therefore exactly today's single call.
+whatever their frames, and runs that model ONCE; each crop is decided by its own model
+(``ModelSession.decide``: its task and thresholds, then its own familiarity description when
+its manifest has one: a named model's far-off crop is ``unfamiliar``, and a model without one
+never answers so). A batch of cameras without regions is therefore exactly today's single call.
 
 :func:`commit_regions` writes a regions frame (docs/regions.md): tags, then every region item,
 then the frame item, the commit point. A region item is written on the condition ``absent, or
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.events import FrameEvent
 from functions.frames.model import ModelSession
 from functions.frames.outcome import FrameOutcome
@@ -89,9 +91,7 @@ def infer_per_model(models: Mapping[str, ModelSession], crops: Sequence[Crop]) -
         try:
             model = models[name]  # a configuration is validated against these names when read
             batch = np.stack([crop.pixels for crop in group])
-            probabilities, _features = model.predict(batch)
-            manifest = model.manifest
-            decisions = decide_for(manifest.task, probabilities, model.labels, manifest.thresholds)
+            decisions = model.decide(*model.predict(batch))  # its own rule, then its own familiarity
         except MemoryError:
             raise
         except Exception as exc:  # a model failure fails every frame it had a crop of, loudly

@@ -1,6 +1,7 @@
 """Which frames a person should look at, and marking them (docs/design.md, "Review").
 
-A frame goes to review when the live model left it ``unknown`` or decided it within
+A frame goes to review when the live model found it ``unfamiliar`` (unlike its training
+frames: functions/familiarity.py), left it ``unknown`` or decided it within
 ``margin`` of its label's threshold: those are the frames whose labels teach the next model
 the most. Marking is rate-limited per camera and clock hour (the queue adapter's conditional
 counter), so one camera pointed at a wall cannot fill the queue.
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.frames.decision import Decision, LabelSetDecision
-from functions.frames.manifest import UNKNOWN_LABEL
+from functions.frames.manifest import UNFAMILIAR_LABEL, UNKNOWN_LABEL
 from functions.observability import logger, metrics
 from functions.stores.storage import TAG_PREFIX
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 REVIEW_TAG = f"{TAG_PREFIX}review"
 UNKNOWN_REASON = "unknown"
+UNFAMILIAR_REASON = "unfamiliar"
 NEAR_THRESHOLD_REASON = "near_threshold"
 # Quota items expire a day after their hour (DynamoDB TTL); only the current hour is read.
 QUOTA_TTL = timedelta(days=1)
@@ -40,11 +42,14 @@ QUOTA_TTL = timedelta(days=1)
 def review_reason(
     decision: Decision | LabelSetDecision, thresholds: dict[str, float], margin: float
 ) -> str | None:
-    """``unknown`` | ``near_threshold`` | None (confident: no review).
+    """``unfamiliar`` | ``unknown`` | ``near_threshold`` | None (confident: no review).
 
-    Multi-label: no ``unknown`` (the empty set is an answer); ``near_threshold`` when any
-    label's probability lies within ``margin`` of that label's threshold.
+    ``unfamiliar`` first: such a frame is what the next training set lacks most. Multi-label:
+    no ``unknown`` (the empty set is an answer); ``near_threshold`` when any label's
+    probability lies within ``margin`` of that label's threshold.
     """
+    if getattr(decision, "unfamiliar", False) or getattr(decision, "label", None) == UNFAMILIAR_LABEL:
+        return UNFAMILIAR_REASON
     if isinstance(decision, LabelSetDecision):
         near = any(abs(p - thresholds[label]) <= margin for label, p in decision.probabilities.items())
         return NEAR_THRESHOLD_REASON if near else None

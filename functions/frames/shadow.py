@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.keys import format_timestamp
 from functions.frames.model import ModelSession
 from functions.frames.outputs import answer_fields
@@ -107,11 +107,9 @@ def score_shadow(
     recorded = 0
     try:
         started = time.perf_counter()
-        probabilities, _features = shadow.model.predict(
-            batch[list(rows)] if len(rows) < len(batch) else batch
+        decisions = shadow.model.decide(
+            *shadow.model.predict(batch[list(rows)] if len(rows) < len(batch) else batch)
         )
-        manifest = shadow.model.manifest
-        decisions = decide_for(manifest.task, probabilities, shadow.model.labels, manifest.thresholds)
         ms_per_frame = (time.perf_counter() - started) * 1000.0 / len(rows)
         at = format_timestamp(app.now())
         for target, decision in zip(targets, decisions, strict=True):

@@ -70,10 +70,11 @@ class Rule:
     enter: float = 0.6
     exit: float = 0.4
     min_dwell_s: float = 0.0
-    ignore: tuple[str, ...] = ("empty", "unknown")
+    ignore: tuple[str, ...] = ("empty", "unknown", "unfamiliar")
     # Labels that abstain: kept in the window, but neither for nor against any state (an
-    # ``unknown`` frame is no evidence that the bus left). Empty: they count as "none" votes.
-    abstain: tuple[str, ...] = ("unknown",)
+    # ``unknown`` or ``unfamiliar`` frame is no evidence that the bus left). Empty: they count
+    # as "none" votes.
+    abstain: tuple[str, ...] = ("unknown", "unfamiliar")
     keep: int = 12  # frames kept in the camera's window (late frames older than these are ignored)
 
     def __post_init__(self) -> None:

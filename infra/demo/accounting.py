@@ -18,7 +18,7 @@ import numpy as np
 
 from functions.frames.events import UnsupportedEventError, notification_frames
 from functions.frames.manifest import UNKNOWN_LABEL
-from infra.demo.simulator import SimulationManifest
+from infra.demo.simulator import FRAME, SimulationManifest
 from infra.local.stack import LocalStack
 
 
@@ -101,7 +101,10 @@ class Account:
     duplicate_notifications: int = 0
     function_latency_ms: list[float] = field(default_factory=list)
     end_to_end_ms: list[float] = field(default_factory=list)
-    label_agreement: tuple[int, int] = (0, 0)  # (frames whose label == the rendered label, ok frames)
+    label_agreement: tuple[int, int] = (
+        0,
+        0,
+    )  # (frames whose label == the rendered label, ok rendered frames)
     audit: Any = (
         None  # the audit's report (functions.archive.accounting.AuditReport) this account is based on
     )
@@ -147,7 +150,7 @@ def account(
         key = item["object_id"][len(prefix) :] if item["object_id"].startswith(prefix) else item["object_id"]
         # By ETag, whatever the item's version key is (versionId on AWS; moto's events carry none).
         by_identity[(key, item.get("etag") or item["object_version"])].append(item)
-    agree = 0
+    agree = rendered = 0  # rendered: ok frames the simulator drew a label for (not the unfamiliar ones)
     for version in audit.versions:
         key, etag = version.key, version.etag
         found = by_identity.get((key, etag), [])
@@ -159,8 +162,9 @@ def account(
         if item.get("status") == "ok":
             result.ok += 1
             result.labels[item.get("label") or UNKNOWN_LABEL] += 1
-            if simulated is not None and simulated.label == item.get("label"):
-                agree += 1
+            if simulated is not None and simulated.kind == FRAME:
+                rendered += 1
+                agree += simulated.label == item.get("label")
         else:
             result.rejected[item.get("reason") or "unknown"] += 1
         if simulated is not None:
@@ -177,7 +181,7 @@ def account(
         # Each result was written by one delivery; every other acknowledged one was a duplicate.
         deliveries = acknowledged.get((key, etag), 0)
         result.duplicate_notifications += max(0, deliveries - 1)
-    result.label_agreement = (agree, result.ok)
+    result.label_agreement = (agree, rendered)
     return result
 
 

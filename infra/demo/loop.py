@@ -54,7 +54,8 @@ class LoopSettings:
 
 def run_loop(settings: DemoSettings, loop: LoopSettings, console: Console | None = None) -> dict[str, Any]:
     console = console or Console()
-    settings = dataclasses.replace(settings, precision=loop.precision)
+    # The loop labels sampled frames from the simulator's truth: no unfamiliar uploads (no truth).
+    settings = dataclasses.replace(settings, precision=loop.precision, unfamiliar_per_kind=0)
     settings.demo_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.monotonic()

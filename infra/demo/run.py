@@ -20,7 +20,9 @@
    (:mod:`infra.demo.shadow`, `camsort compare`);
 9. the regions camera (:mod:`infra.demo.regions`, ``--no-regions`` leaves it out): a car park
    whose bays and gate are answered by two named models trained on the default's backbone,
-   scored per region against the ground truth.
+   scored per region against the ground truth;
+10. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
+    back ``unfamiliar``, and the false alarms on the cameras' frames.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
 the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
@@ -54,6 +56,7 @@ from infra.demo.story_report import story_report
 from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
 from infra.demo.tamper import HEALTH_FILENAME, demo_tampers, health_report
 from infra.demo.tour import print_tour
+from infra.demo.unfamiliar import report_unfamiliar, upload_unfamiliar
 from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.local import iam as local_iam
 from infra.local.function_env import function_environment
@@ -75,6 +78,8 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
         run = run_cameras(settings, stack, environment, console)
         outcome = settle(stack, run)
         report(settings, stack, outcome, run.simulated, console)
+        if settings.unfamiliar_per_kind:
+            report_unfamiliar(stack, run.simulated, read_manifest(model_dir), console)
         if settings.shadow:
             report_shadow(settings, stack, run.started_at, console)
         query_the_archive(stack, outcome, console)
@@ -222,6 +227,9 @@ def run_cameras(
         )
         worker.start()
         simulation = _start_simulation(settings, stack, state)
+        unfamiliar = upload_unfamiliar(
+            stack, cameras, per_kind=settings.unfamiliar_per_kind, seed=settings.seed
+        )
         try:
             watch(
                 stack,
@@ -235,6 +243,7 @@ def run_cameras(
             worker_stats = worker.stop()
     console.print()
     simulated = simulation.result()
+    simulated.objects += unfamiliar  # accounted for like every upload
     return CameraRun(
         simulated=simulated,
         tracker=tracker,

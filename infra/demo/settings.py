@@ -17,6 +17,9 @@ class DemoSettings:
     duplicate_notification: bool = True
     # Cameras follow scenes that persist (infra/demo/story.py): the events can be scored.
     scenes: bool = True
+    # Frames of each unfamiliar kind (photos, noise, uniform, scenes: infra/demo/unfamiliar.py)
+    # uploaded among the cameras' frames; the demo prints how many came back `unfamiliar`.
+    unfamiliar_per_kind: int = 2
     # Each camera looks at its own fixed street; mid-run the third camera is covered and the
     # fourth turned (infra/demo/tamper.py): the demo scores its camera health against that.
     tampers: bool = True

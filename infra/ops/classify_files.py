@@ -18,6 +18,8 @@ from typing import Any
 
 from functions.env import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from functions.errors import BadInputError, StorageError
+from functions.familiarity import is_unfamiliar
+from functions.frames.manifest import UNFAMILIAR_LABEL
 from functions.frames.outputs import label_text
 
 BATCH = 16  # frames per inference: the function's batch size order
@@ -121,19 +123,29 @@ def render(answers: list[dict[str, Any]], manifest, fmt: str, console) -> None:
         return
     from rich.table import Table
 
-    table = Table(
-        title=f"model {manifest.model_version} ({manifest.task}; labels {', '.join(manifest.labels)})"
-    )
-    for column in ("image", "status", "answer", "conf.", "probabilities / reason"):
-        table.add_column(column, overflow="fold", justify="right" if column == "conf." else "left")
+    threshold = (manifest.familiarity or {}).get("threshold")
+    title = f"model {manifest.model_version} ({manifest.task}; labels {', '.join(manifest.labels)})"
+    columns = ["image", "status", "answer", "conf.", "probabilities / reason"]
+    if threshold is not None:  # the model describes its training frames: how far each frame is
+        title += f"; unfamiliar above distance {threshold:.3f}"
+        columns.insert(4, "distance")
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(
+            column, overflow="fold", justify="left" if column in ("image", "answer") else "right"
+        )
     for answer in answers:
         if answer["status"] == "ok":
             probabilities = ", ".join(f"{k} {v:.3f}" for k, v in answer["probabilities"].items())
-            table.add_row(
-                answer["source"], "ok", label_text(answer), f"{answer['confidence']:.3f}", probabilities
-            )
+            text = label_text(answer)
+            cells = [answer["source"], "ok", f"[bold red]{text}[/]" if is_unfamiliar(answer) else text]
+            cells.append(f"{answer['confidence']:.3f}")
+            if threshold is not None:
+                cells.append(f"{answer['distance']:.3f}")
+            table.add_row(*cells, probabilities)
         else:
-            table.add_row(answer["source"], f"[yellow]{answer['status']}[/]", "", "", answer["detail"])
+            padding = [""] * (len(columns) - 3)
+            table.add_row(answer["source"], f"[yellow]{answer['status']}[/]", *padding, answer["detail"])
     console.print(table)
 
 
@@ -147,7 +159,13 @@ def to_csv(answers: list[dict[str, Any]], labels: list[str]) -> str:
             [
                 answer["source"],
                 answer["status"],
-                (";".join(answer["labels"]) if "labels" in answer else answer.get("label", "")),
+                (
+                    UNFAMILIAR_LABEL
+                    if answer.get("unfamiliar")
+                    else ";".join(answer["labels"])
+                    if "labels" in answer
+                    else answer.get("label", "")
+                ),
                 f"{answer['confidence']:.6f}" if "confidence" in answer else "",
                 *(f"{probabilities[label]:.6f}" if label in probabilities else "" for label in labels),
                 answer.get("reason", ""),

@@ -21,7 +21,8 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     demo = runner.invoke(
         main,
         ["demo", "--model", str(tiny_model_dir), "--cameras", "2", "--frames", "3", "--rate", "0",
-         "--endpoint-url", moto_server.endpoint_url, "--stage", stage, "--cache-dir", str(tmp_path)],
+         "--unfamiliar-frames", "0", "--endpoint-url", moto_server.endpoint_url, "--stage", stage,
+         "--cache-dir", str(tmp_path)],
     )  # fmt: skip
     assert demo.exit_code == 0, demo.output
     assert "randomly initialised".upper() in demo.output.upper()  # the tiny model says weights=none
@@ -88,7 +89,7 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
     """The ResNet50 + LightGBM model from training.pipeline, through the worker and the handler."""
     from rich.console import Console
 
-    from functions.frames.manifest import UNKNOWN_LABEL, read_manifest
+    from functions.frames.manifest import UNFAMILIAR_LABEL, UNKNOWN_LABEL, read_manifest
     from infra.demo.run import run_demo
     from infra.demo.settings import DemoSettings
 
@@ -99,6 +100,7 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
             frames_per_camera=3,
             frames_per_second=0,
             model_dir=trained_model_dir,
+            unfamiliar_per_kind=1,
             regions=False,  # the regions camera: tests/e2e/test_demo_regions.py
             endpoint_url=moto_server.endpoint_url,
             stage=f"demo-real-{uuid.uuid4().hex[:8]}",
@@ -108,7 +110,15 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
     )
     labels = read_manifest(trained_model_dir).labels
     assert outcome.exit_code == 0
-    assert (outcome.account.uploaded, outcome.account.results, outcome.account.lost) == (10, 10, [])
-    assert outcome.account.ok == 6 and sum(outcome.account.rejected.values()) == 4
-    assert set(outcome.account.labels) <= {*labels, UNKNOWN_LABEL}
+    # 6 frames + 4 bad objects + one frame of each of the 4 unfamiliar kinds
+    assert (outcome.account.uploaded, outcome.account.results, outcome.account.lost) == (14, 14, [])
+    assert outcome.account.ok == 10 and sum(outcome.account.rejected.values()) == 4
+    assert set(outcome.account.labels) <= {*labels, UNKNOWN_LABEL, UNFAMILIAR_LABEL}
     assert outcome.account.unexpected == []
+    assert outcome.account.label_agreement[1] == 6  # agreement is counted on the rendered frames only
+    # the unfamiliar-frame figures: each kind sent once, the black/white/flat frame found
+    text = output.getvalue()
+    assert "unfamiliar frames (distance threshold" in text
+    for kind in ("photos", "noise", "uniform", "scenes"):
+        assert re.search(rf"unfamiliar: {kind}\s*│\s*1\s*│\s*[01]\s*│", text), kind
+    assert re.search(r"unfamiliar: uniform\s*│\s*1\s*│\s*1\s*│", text)

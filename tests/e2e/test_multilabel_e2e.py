@@ -61,6 +61,12 @@ def test_train_prints_the_multilabel_tables_and_writes_a_verified_model(multilab
         assert (out_dir / name).is_file()
     # night is a matter of light, not of shape: even a random-init backbone separates it
     assert manifest.cv_summary["per_label"]["night"]["roc_auc"]["mean"] > 0.9
+    # familiarity: one component per label set (8 sets of {bus, car, night}), the prior per label
+    assert manifest.familiarity["components"] == len(label_sets()) == 8
+    assert manifest.familiarity["prior"] == {"bus": 1 / 3, "car": 1 / 3, "night": 1 / 3}
+    assert (out_dir / "familiarity_roc.png").is_file()
+    assert report["familiarity"]["threshold"] == manifest.familiarity["threshold"]
+    assert set(manifest.familiarity["evaluation"]["kinds"]) == {"photos", "noise", "uniform", "scenes", "all"}
 
 
 @pytest.fixture

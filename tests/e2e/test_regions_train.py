@@ -61,6 +61,9 @@ def test_a_named_model_trains_on_its_regions(lot, shared_keras_backbone, trainin
     assert summary["near_duplicates"]["groups"] <= 6  # the crops of a frame form one group at least
     assert manifest.cv_summary["folds"] == 3
     assert manifest.parity["fp32_vs_keras"]["labels_disagree"] == 0
+    # its own familiarity description, of its crops: the function doubts a crop unlike them
+    assert manifest.familiarity["components"] == 2 and manifest.familiarity["threshold"] > 0
+    assert set(manifest.familiarity["prior"]) == {"empty", "occupied"}
     per_region = json.loads((out / "report.json").read_text())["per_region"]
     assert sorted(per_region) == [f"bay{k}" for k in range(1, 9)]
     assert all(figures["crops"] == 6 and 0 <= figures["accuracy"] <= 1 for figures in per_region.values())

@@ -221,6 +221,7 @@ def test_the_resources_are_exactly_these(resources):
         ("ServerlessDeploymentBucketPolicy", "AWS::S3::BucketPolicy"),
         ("StateTable", "AWS::DynamoDB::Table"),
         ("UnaccountedFramesAlarm", "AWS::CloudWatch::Alarm"),
+        ("UnfamiliarFramesAlarm", "AWS::CloudWatch::Alarm"),
     ]
     # classify, http, backfill, audit, compact, exportResults
     assert len(of_type(resources, "AWS::Lambda::Version")) == 6
@@ -584,7 +585,7 @@ def test_http_function_has_its_own_capacity_and_a_read_only_role_derived_from_it
 
 def test_every_function_has_an_errors_alarm_and_the_audit_a_heartbeat(resources):
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Errors")]
+    errors = [a for a in alarms if (a.get("Namespace"), a.get("MetricName")) == ("AWS/Lambda", "Errors")]
     assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in errors) == sorted(
         of_type(resources, "AWS::Lambda::Function")
     )
@@ -598,6 +599,24 @@ def test_every_function_has_an_errors_alarm_and_the_audit_a_heartbeat(resources)
     assert (heartbeat["ComparisonOperator"], heartbeat["Threshold"]) == ("LessThanThreshold", 1)
     assert heartbeat["TreatMissingData"] == "breaching"  # no run at all is what it is for
     assert heartbeat["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_unfamiliar_alarm_divides_the_functions_two_counts(resources):
+    """Metric math on the per-invocation EMF counts the function emits (functions/observability.py)."""
+    alarm = props(resources, "UnfamiliarFramesAlarm")
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {
+        i: (s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Stat"]) for i, s in stats.items()
+    } == {
+        "unfamiliar": ("camsort", "Unfamiliar", "Sum"),
+        "classified": ("camsort", "Classified", "Sum"),
+    }
+    for stat in stats.values():  # the dimension Powertools gives every metric of the service
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "camsort"}]
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    assert returned["Expression"] == "IF(classified >= 50, unfamiliar / classified, 0)"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0.05)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_audit_runs_on_a_schedule_under_its_own_role_derived_from_its_calls(resources):

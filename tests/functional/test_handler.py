@@ -705,6 +705,7 @@ class CountingModel:
     def __init__(self, model):
         self._model, self.batches = model, []
         self.manifest, self.sha256, self.labels = model.manifest, model.sha256, model.labels
+        self.decide = model.decide  # the decision rule (and familiarity) of the real model
 
     def predict(self, images):
         self.batches.append(len(images))

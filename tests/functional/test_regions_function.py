@@ -16,6 +16,7 @@ import uuid
 import pytest
 from PIL import Image
 
+from functions.frames.manifest import UNFAMILIAR_LABEL
 from functions.frames.model import ModelSession
 from functions.frames.outputs import REGIONS_TAG, region_sort_key
 from functions.frames.shadow import ShadowScorer
@@ -27,7 +28,7 @@ from functions.stores.results import ResultsTable
 from infra.deploy.topology import StackNames
 from infra.local.stack import create_review_table, create_state_resources
 from tests.fixtures.aws import unique_name
-from tests.fixtures.tiny_model import write_tiny_model
+from tests.fixtures.tiny_model import write_familiar_tiny_model, write_tiny_model
 from tests.functional import test_handler
 from tests.functional.test_handler import RED, CountingModel, item_of, jpeg, sqs_event, tags_of
 from tests.functional.test_review_marking import entries, quota
@@ -35,7 +36,7 @@ from tests.functional.test_review_marking import entries, quota
 make_app = test_handler.make_app  # the handler tests' fixtures, shared
 frames = test_handler.frames
 
-GREEN, BLUE, GREY = (0, 255, 0), (0, 0, 255), (128, 128, 128)
+GREEN, BLUE, GREY, BLACK = (0, 255, 0), (0, 0, 255), (128, 128, 128), (0, 0, 0)
 # Inset from the quadrant edges, where JPEG blurs the colours into each other.
 REGIONS = {
     "regions": [
@@ -320,3 +321,40 @@ def test_a_region_named_default_carries_the_cameras_health_in_its_own_state_writ
         ExpressionAttributeValues={":c": {"S": "cam-rd"}},
     )["Items"]
     assert [item["item"]["S"] for item in items if item["item"]["S"].startswith("state")] == ["state"]
+
+
+def test_a_named_model_with_a_familiarity_description_finds_a_far_off_crop_unfamiliar(
+    aws, regions_app, frames, tmp_path
+):
+    """``bay`` describes its training crops (reds, greens, blues around FAMILIAR_COLOURS); ``default``
+    (the plain tiny model) has no description. A black crop of ``bay`` is ``unfamiliar`` with its
+    distance, in the region item, the frame's summary and tag, review and the shadow answer; the
+    default's grey crop stays ``unknown``, with no distance: only a model's own description counts."""
+    review_table = unique_name("camsort-review-familiar")
+    create_review_table(aws.dynamodb, review_table)
+    familiar_bay = ModelSession.open(
+        str(write_familiar_tiny_model(tmp_path / "bay", ["occupied", "free", "dark"], "bay-familiar-1")),
+        threads=1,
+    )
+    set_regions(aws, "cam-rf", REGIONS)
+    record = frames.put("frames/cam-rf/0.jpg", quadrants(colours=(RED, (40, 215, 40), BLACK, GREY)))
+    app = regions_app(review_table=review_table)
+    app.named_models = {"bay": CountingModel(familiar_bay)}
+    app.named_shadows = {"bay": ShadowScorer(model=familiar_bay, sample_rate=1.0)}
+
+    assert handle(sqs_event(("m-1", [record])), lambda: app) == {"batchItemFailures": []}
+
+    key, etag = "frames/cam-rf/0.jpg", record["s3"]["object"]["eTag"]
+    regions = region_items(aws, key, etag)
+    answers = {"q1": "bus", "q2": "free", "q3": UNFAMILIAR_LABEL, "q4": "unknown"}
+    assert {name: item["label"] for name, item in regions.items()} == answers
+    threshold = familiar_bay.familiarity.threshold
+    assert float(regions["q2"]["distance"]) < threshold < float(regions["q3"]["distance"])
+    assert regions["q3"]["top_label"] in ("occupied", "free", "dark")  # what the model would have said
+    assert "distance" not in regions["q1"] and "distance" not in regions["q4"]  # default: no description
+    assert item_of(aws, key, etag)["regions"] == answers
+    assert tags_of(aws, key)[REGIONS_TAG] == "q1=bus q2=free q3=unfamiliar q4=unknown"
+    reasons = {entry["region"]["S"]: entry["review_reason"]["S"] for entry in entries(aws, review_table)}
+    assert reasons == {"q3": "unfamiliar", "q4": "unknown"}
+    assert (regions["q3"]["shadow_label"], regions["q2"]["shadow_label"]) == (UNFAMILIAR_LABEL, "free")
+    assert float(regions["q3"]["shadow_distance"]) > threshold

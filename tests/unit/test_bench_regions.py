@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from bench.perf.regions import BATCH, BAYS, region_cost, regions_markdown
+from functions.frames.decision import decide_for
 from functions.frames.regions import WHOLE_FRAME, draft_reduction
 
 
@@ -27,6 +28,9 @@ class StandIn:
     def predict(self, images):
         self.calls.append(len(images))
         return np.full((len(images), 3), 1 / 3, dtype=np.float32), np.zeros((len(images), 2048), np.float32)
+
+    def decide(self, probabilities, features):  # a model without a familiarity description
+        return decide_for(self.manifest.task, probabilities, self.labels, self.manifest.thresholds)
 
 
 def frame() -> bytes:

@@ -184,7 +184,12 @@ def test_config_per_camera_overrides_apply_on_the_stage_default():
     assert config.rule_for("cam-01") == Rule(k=4, n=6, ignore=("empty",))
     assert config.rule_for("cam-03") == Rule(mode="consecutive", k=2, n=6, ignore=("empty",))
     assert Rule() == Rule(
-        mode="consecutive", k=2, enter=0.6, exit=0.4, ignore=("empty", "unknown"), abstain=("unknown",)
+        mode="consecutive",
+        k=2,
+        enter=0.6,
+        exit=0.4,
+        ignore=("empty", "unknown", "unfamiliar"),
+        abstain=("unknown", "unfamiliar"),
     )
     assert SmoothingConfig.parse("") == SmoothingConfig()
 

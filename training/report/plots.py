@@ -16,11 +16,11 @@ def plot_roc(cv: CVResult) -> bytes:
     # Binary: the positive class (the second label) only; its complement is the same curve.
     classes = [1] if cv.task == "binary" else range(len(cv.labels))
     curves = [(cv.labels[k], (cv.y == k).astype(int), cv.oof_probabilities[:, k]) for k in classes]
-    return _roc_plot(curves, "ROC, out-of-fold (one vs rest)")
+    return roc_plot(curves, "ROC, out-of-fold (one vs rest)")
 
 
-def _roc_plot(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> bytes:
-    """One ROC curve per (name, truth 0/1, scores); a label with no positives or no negatives has none."""
+def roc_plot(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> bytes:
+    """One ROC curve per (name, truth 0/1, scores); a curve with no positives or no negatives is skipped."""
     from sklearn.metrics import auc, roc_curve
 
     figure, axes = new_figure(1, 1, (5.5, 5))
@@ -139,7 +139,7 @@ def png_bytes(figure) -> bytes:
 
 def plot_multilabel_roc(cv: MultiLabelCV) -> bytes:
     curves = [(label, cv.y[:, k], cv.oof_probabilities[:, k]) for k, label in enumerate(cv.labels)]
-    return _roc_plot(curves, "ROC per label, out-of-fold")
+    return roc_plot(curves, "ROC per label, out-of-fold")
 
 
 def plot_multilabel_folds(cv: MultiLabelCV) -> bytes:
