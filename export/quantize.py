@@ -11,6 +11,8 @@ ALL-level optimizations (those rewrite the graph for the CPU that saved it).
 
 from __future__ import annotations
 
+import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -100,3 +102,40 @@ def quantize_backbone(
                 reduce_range=reduce_range,
             )
     return out_path
+
+
+def quantize_backbone_in_child(
+    fp32_path: Path | str, out_path: Path | str, calibration_images: np.ndarray
+) -> Path:
+    """``quantize_backbone`` in a child process that exits when done (export.child): the
+    calibration session and the quantizer's model copies (~2 GB) never stay in the caller."""
+    from export.child import run_child
+
+    with tempfile.TemporaryDirectory(prefix="camsort-calibration-") as work:
+        frames = Path(work) / "calibration.npy"
+        np.save(frames, np.asarray(calibration_images))
+        run_child(
+            "export.quantize",
+            [str(fp32_path), str(out_path), str(frames)],
+            f"quantizing {fp32_path} to int8 ({len(calibration_images)} calibration frames)",
+        )
+    return Path(out_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m export.quantize FP32 OUT FRAMES.npy``: what quantize_backbone_in_child runs."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("fp32", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("frames", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        quantize_backbone(args.fp32, args.out, np.load(args.frames))
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
