@@ -155,28 +155,72 @@ def profile_demo_model(cache_dir: Path, interval_s: float = 0.1) -> dict[str, An
     return {"model_dir": str(model_dir), "seconds": round(time.perf_counter() - began, 1), "stages": stages}
 
 
+def demo_memory_markdown(figures: dict[str, Any]) -> str:
+    """bench/demo-memory.json as markdown: the stage table, then every whole-tree run (pure)."""
+    lines = []
+    profile = figures.get("profile")
+    if profile:
+        lines += [
+            f"The demo model's build by stage ({profile['created_at']}, load average "
+            f"{profile['load_average'][0]:.1f} at start; {profile['seconds']:.0f} s in all):",
+            "",
+            "| stage | peak RSS of the process tree (MiB) | seconds inside |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {row['stage']} | {row['peak_rss_mib']:,} | {row['seconds']} |" for row in profile["stages"]
+        ]
+        lines.append("")
+    runs = [(name, run) for name, run in figures.items() if name != "profile"]
+    if runs:
+        lines += [
+            "| run | command | wall (s) | peak RSS, whole process tree (MiB) | load average at start |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | `{' '.join(run['command'])}` | {run['seconds']} "
+            f"| {run['peak_tree_rss_mib']:,} | {run['load_average'][0]:.1f} |"
+            for name, run in runs
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _record(out: Path | None, name: str, figures: dict[str, Any]) -> None:
+    """Merge ``figures`` into the JSON file ``out`` under ``name`` (other runs kept)."""
+    if out is None:
+        return
+    existing = json.loads(out.read_text()) if out.is_file() else {}
+    existing[name] = figures
+    out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+
+
 def main() -> None:
+    import os
+    from datetime import UTC, datetime
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, help="an empty directory: a first run")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between RSS samples")
-    parser.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
+    parser.add_argument("--out", type=Path, default=None, help="record the figures in this JSON file")
+    parser.add_argument("--as", dest="name", default=None, help="their name there (default: profile / whole)")
     parser.add_argument("--whole", nargs=argparse.REMAINDER, help="-- COMMAND...: its whole tree's peak RSS")
     args = parser.parse_args()
+    stamp = {
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_average": list(os.getloadavg()),
+    }
     if args.whole:
-        figures = whole_tree([word for word in args.whole if word != "--"], args.interval)
+        command = [word for word in args.whole if word != "--"]
+        figures = {**stamp, **whole_tree(command, args.interval)}
         print(json.dumps(figures))
-        if args.out:
-            args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        _record(args.out, args.name or "whole", figures)
         raise SystemExit(figures["exit_code"])
     if args.cache_dir is None:
         parser.error("--cache-dir is required (or --whole -- COMMAND...)")
-    result = profile_demo_model(args.cache_dir, args.interval)
-    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
-    for row in result["stages"]:
-        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
-    print(f"total {result['seconds']} s; model {result['model_dir']}")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result = {**stamp, **profile_demo_model(args.cache_dir, args.interval)}
+    print(demo_memory_markdown({"profile": result}))
+    print(f"model {result['model_dir']}")
+    _record(args.out, args.name or "profile", result)
 
 
 if __name__ == "__main__":

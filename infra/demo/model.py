@@ -20,7 +20,7 @@ from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
-DEMO_RECIPE_VERSION = 2
+DEMO_RECIPE_VERSION = 3
 
 
 def demo_model_key(settings: DemoSettings) -> str:
@@ -33,6 +33,7 @@ def demo_model_key(settings: DemoSettings) -> str:
         "precision": settings.precision,
         "seed": settings.seed,
         "fine_tune": settings.fine_tune,
+        "target_precision": settings.target_precision,
         # The frames themselves: a change to the generator must not reuse a model trained on old ones.
         "synthetic_source": synthetic.renderer_source_digest(),
     }
@@ -40,7 +41,9 @@ def demo_model_key(settings: DemoSettings) -> str:
 
 
 # What decides the demo model, the fields the training child is given (demo_model_key's inputs).
-MODEL_FIELDS = ("weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "cache_dir")
+MODEL_FIELDS = (
+    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "target_precision", "cache_dir",
+)  # fmt: skip
 
 
 def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
@@ -112,6 +115,7 @@ def build_demo_model(settings: DemoSettings, console: Console) -> Path:
             progress=True,
             fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
             fine_tune_ship="if-better",
+            target_precision=settings.target_precision,
         ),
         console=console,
     )
