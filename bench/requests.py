@@ -30,6 +30,8 @@ from functions.frames.manifest import read_manifest
 
 # Operations billed per invocation (one SQS batch), not per frame: priced at the batch size.
 PER_INVOCATION = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
+# The state table holds the camera state items and the event items: their writes are priced apart.
+EVENT_ITEMS = "event items"
 # The local stand-ins' own calls that Lambda does not make (see the module docstring).
 NOT_BILLED_PER_FRAME = frozenset({"sqs:GetQueueAttributes"})
 
@@ -171,6 +173,8 @@ def summarize(
 def _written_item_bytes(stack, writes) -> list[tuple[str, str, int, bool]]:
     """(table, operation, item bytes, indexed) per write; an UpdateItem's item is read back (its size after)."""
     from bench.perf.pricing import dynamodb_item_bytes
+    from functions.state.camera_state import EVENT_PREFIX
+    from functions.state.state_item import SORT_KEY
     from infra.deploy.topology import CAMERA_INDEX_PARTITION_KEY, CAMERA_INDEX_SORT_KEY
 
     dynamodb = stack.client("dynamodb")
@@ -184,13 +188,19 @@ def _written_item_bytes(stack, writes) -> list[tuple[str, str, int, bool]]:
             CAMERA_INDEX_PARTITION_KEY,
             CAMERA_INDEX_SORT_KEY,
         } <= set(item)
-        sized.append((write.table, write.operation, dynamodb_item_bytes(item), indexed))
+        table = write.table
+        if table == stack.names.state_table and item.get(SORT_KEY, {}).get("S", "").startswith(EVENT_PREFIX):
+            table = (
+                f"{table} {EVENT_ITEMS}"  # the state table's event items, priced apart from the state items
+            )
+        sized.append((table, write.operation, dynamodb_item_bytes(item), indexed))
     return sized
 
 
 def _tables(stack) -> dict[str, str]:
     names = stack.names
     return {names.table: "results", names.state_table: "state", names.review_table: "review",
+            f"{names.state_table} {EVENT_ITEMS}": f"state {EVENT_ITEMS}",
             names.event_bus: "bus", names.queue: "queue", names.frames_prefix.strip("/"): "frames",
             names.models_prefix.strip("/"): "models"}  # fmt: skip
 

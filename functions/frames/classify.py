@@ -21,8 +21,9 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    thresholds;
 6. tags (ok frames), then the conditional result write. Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
-   skipped as a duplicate. After the write (or on finding the result already written): the
-   review mark and the camera state (functions/frames/effects.py), at least once.
+   skipped as a duplicate. After the writes (or on finding the results already written): the
+   review marks and the camera state, one write per camera for the batch
+   (functions/frames/effects.py), at least once.
 
 Steps 1, 3-4 and 6 run for all the invocation's frames at once on the container's I/O pool
 (:mod:`functions.concurrency`): the round trips overlap instead of adding up. Each frame's own
@@ -52,7 +53,7 @@ from functions.errors import (
     TransientError,
 )
 from functions.frames.decision import Decision, LabelSetDecision, decide_for
-from functions.frames.effects import follow_result
+from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
 from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
 from functions.frames.model import ModelSession
@@ -79,6 +80,7 @@ class _Work:
     pixels: np.ndarray | None = None
     received_at: float | None = None
     decision: Decision | LabelSetDecision | None = None
+    result: dict[str, Any] | None = None  # the result item, once this invocation committed it
 
 
 def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
@@ -108,8 +110,10 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
         else:
             for item, decision in zip(downloaded, decisions, strict=True):
                 item.decision = decision
-            # Tags, then the conditional result write, per frame; all frames concurrently.
+            # Tags, then the conditional result write, per frame; all frames concurrently. Then
+            # their side effects: the camera state once per camera for the whole batch.
             _each(downloaded, app, _commit_ok, outcomes)
+            follow_results(app, [item.result for item in downloaded if item.result is not None])
             run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
     return [outcomes[index] for index in range(len(frames))]
 
@@ -175,7 +179,7 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
     # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    map_each(app.pool, lambda result: follow_result(app, result), found)
+    follow_results(app, found)
     return remaining
 
 
@@ -266,8 +270,10 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
     written = app.table.put_result(result)
-    if written:  # committed: its side effects follow (never raises); a redelivery of this event
-        follow_result(app, result)  # that finds it written completes them (_skip_duplicates)
+    if written:  # committed: its side effects follow, the batch's together (classify_frames); a
+        item.result = (
+            result  # redelivery of this event that finds it written completes them (_skip_duplicates)
+        )
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",

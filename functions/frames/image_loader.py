@@ -1,6 +1,7 @@
-"""One loader for every image: bytes -> RGB uint8 [size, size, 3].
+"""One loader for every image: bytes -> RGB uint8 [size, size, 3], the whole frame or each region.
 
-Training and the Lambda function both call :func:`load_image`, so the model sees exactly the
+Training and the Lambda function both call :func:`load_image` (:func:`load_regions` for a
+camera with regions: one decode, one crop per box), so the model sees exactly the
 pixels at training time that it sees in production (no training/serving skew).
 
 What it does, in order (each step can reject the frame with a typed ``BadInputError``):
@@ -18,7 +19,8 @@ What it does, in order (each step can reject the frame with a typed ``BadInputEr
    may have turned on and which would otherwise pad a half JPEG with grey or skip PNG CRCs.
    Decoder errors also map to ``TruncatedImageError``.
 6. JPEG draft: libjpeg decodes directly at 1/2, 1/4 or 1/8 scale, the smallest scale whose
-   result is still >= ``size`` on both axes (a 1280x720 frame decodes as 640x360).
+   result still gives every box >= ``size`` pixels on its short side (the whole frame: a
+   1280x720 frame decodes as 640x360; a region a tenth of it may need full resolution).
 7. decode memory, from the header (functions/frames/decode_cost.py): above ``max_decode_bytes``
    -> ``TooMuchDecodeMemoryError``, before any pixel is decoded; otherwise the decode holds
    its cost in the caller's ``budget`` (functions/frames/decode_budget.py) while it runs.
@@ -28,8 +30,8 @@ What it does, in order (each step can reject the frame with a typed ``BadInputEr
    or noise), while white is what a viewer shows. 16-bit greyscale is scaled (x 255/65535),
    not clipped, in integers.
 9. EXIF orientation applied (all 8 orientations).
-10. bilinear resize of the WHOLE frame to ``size`` x ``size``: no crop and the aspect ratio is
-   not kept, because a vehicle can be anywhere in the frame, including its edges.
+10. bilinear resize of the WHOLE frame (or of each region's box) to ``size`` x ``size``: the
+   aspect ratio is not kept, because a vehicle can be anywhere in the frame, including its edges.
 
 Pure: Pillow and numpy only, no global state is changed (the budget is the caller's object).
 """
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
 import numpy as np
@@ -64,6 +66,7 @@ from functions.frames.decode_cost import (
     strip_rows,
 )
 from functions.frames.image_format import jpeg_structure, png_structure, sniff_format
+from functions.frames.regions import WHOLE_FRAME, Box, draft_reduction
 
 #: Must match ``functions.frames.manifest.InputSpec.resize``.
 RESIZE_METHOD = "bilinear"
@@ -87,13 +90,47 @@ def load_image(
     size: int = IMAGE_SIZE,
     draft: bool = True,
 ) -> np.ndarray:
-    """Decode a JPEG or PNG into a C-contiguous uint8 array [size, size, 3], RGB.
+    """Decode a JPEG or PNG into a C-contiguous uint8 array [size, size, 3], RGB: the whole frame.
 
     ``source`` (a path or ``s3://`` URI) only appears in error messages. ``draft=False``
     decodes JPEGs at full resolution (slower; the benchmark compares the two). A frame whose
     decode would hold more than ``max_decode_bytes`` (functions/frames/decode_cost.py) is refused
     before any pixel is decoded; ``budget``, when given, is held for the decode's cost.
     """
+    return load_regions(
+        data,
+        (WHOLE_FRAME,),
+        source=source,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        max_decode_bytes=max_decode_bytes,
+        budget=budget,
+        size=size,
+        draft=draft,
+    )[0]
+
+
+def load_regions(
+    data: bytes,
+    boxes: Sequence[Box],
+    *,
+    source: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_MIB * MIB,
+    budget: DecodeBudget | None = None,
+    size: int = IMAGE_SIZE,
+    draft: bool = True,
+) -> list[np.ndarray]:
+    """Decode a frame ONCE and crop every box of it to a uint8 array [size, size, 3], RGB.
+
+    THE crop of camsort: training and the function both call it with a camera's whole box
+    list, so a region's model sees the same pixels in both (the decode scale depends on the
+    smallest box: the JPEG draft keeps every box at least ``size`` source pixels on its short
+    side, so training must pass the same list). ``load_image`` is the whole-frame case.
+    """
+    if not boxes:
+        raise ValueError("load_regions needs at least one box")
     if not data:
         raise EmptyImageError(f"{source}: the file is empty (0 bytes); {_FIX_HINT}")
     if len(data) > max_bytes:
@@ -119,7 +156,9 @@ def load_image(
             f"{source}: the {kind.upper()} is truncated or corrupt ({len(data)} bytes, {problem}); {_FIX_HINT}"
         )
 
-    image, header = _open(data, kind, size=size, draft=draft, max_pixels=max_pixels, source=source)
+    image, header, transpose = _open(
+        data, kind, boxes=boxes, size=size, draft=draft, max_pixels=max_pixels, source=source
+    )
     cost = decode_cost(header, size)
     if cost > max_decode_bytes:
         raise TooMuchDecodeMemoryError(
@@ -130,7 +169,9 @@ def load_image(
         )
     with budget.hold(cost) if budget is not None else nullcontext():
         _load(image, kind, source)
-        return _small_rgb(image, header, size=size, source=source)
+        if kind == "png":
+            transpose = _orientation(image)
+        return _crops(image, header, transpose, boxes, size=size, source=source)
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None:
@@ -152,16 +193,22 @@ def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None
 
 
 def _open(
-    data: bytes, kind: str, *, size: int, draft: bool, max_pixels: int, source: str
-) -> tuple[Image.Image, FrameHeader]:
-    """Pillow's lazy open (headers only) + JPEG draft, and what its decode will hold."""
+    data: bytes, kind: str, *, boxes: Sequence[Box], size: int, draft: bool, max_pixels: int, source: str
+) -> tuple[Image.Image, FrameHeader, Image.Transpose | None]:
+    """Pillow's lazy open (headers only) + JPEG draft, what its decode will hold, its orientation."""
     try:
         image = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
         # The structural walk already checked the size; Pillow's reading of the header must agree.
         full_width, full_height = image.size
         _check_pixels(full_width, full_height, max_pixels, source)
+        # A JPEG's EXIF is in its header; a PNG's getexif() would decode the pixels before the
+        # cost check (and outside the budget): its orientation is read after the decode.
+        transpose = _orientation(image) if kind == "jpeg" else None
         if draft and kind == "jpeg":
-            image.draft("RGB", (size, size))
+            upright = (full_height, full_width) if transpose in _SWAPS_AXES else (full_width, full_height)
+            reduction = draft_reduction(boxes, *upright, size)
+            # Pillow picks the largest reduction whose result still covers the requested size.
+            image.draft("RGB", (full_width // reduction, full_height // reduction))
         if kind == "png":
             row_bytes, may_rotate = png_facts(data)
             coefficients = 0
@@ -192,7 +239,7 @@ def _open(
         png_row_bytes=row_bytes,
         jpeg_coefficient_bytes=coefficients,
     )
-    return image, header
+    return image, header, transpose
 
 
 def _load(image: Image.Image, kind: str, source: str) -> None:
@@ -204,22 +251,40 @@ def _load(image: Image.Image, kind: str, source: str) -> None:
         ) from exc
 
 
-def _small_rgb(image: Image.Image, header: FrameHeader, *, size: int, source: str) -> np.ndarray:
-    """Decoded image -> 8 bits (strips) -> EXIF orientation -> resize -> RGB uint8 array.
+def _crops(
+    image: Image.Image,
+    header: FrameHeader,
+    transpose: Image.Transpose | None,
+    boxes: Sequence[Box],
+    *,
+    size: int,
+    source: str,
+) -> list[np.ndarray]:
+    """Decoded image -> 8 bits (strips) -> EXIF orientation -> each box resized -> RGB uint8 arrays.
 
     Greyscale stays one band through the resize and becomes RGB at ``size`` x ``size``: the
     bilinear resize treats bands alike, so this is the same array as converting first, at a
     quarter of the memory. Orientation is applied after the 8-bit conversion (a per-pixel step
-    commutes with a transpose) and before the resize (which does not).
+    commutes with a transpose) and before the resize (which does not). A box is cropped and
+    resized in one step (Pillow's ``resize(box=...)``, sub-pixel exact), so a small box is not
+    first rounded to whole pixels.
     """
-    transpose = _orientation(image)
     eight_bit = _grey_8bit(image) if grey_path(header) else _rgb_strips(image, header, source)
     del image  # the caller's reference is its last: only the 8-bit image is held from here
     if transpose is not None:
         eight_bit = eight_bit.transpose(transpose)
-    if eight_bit.size != (size, size):
-        eight_bit = eight_bit.resize((size, size), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(eight_bit.convert("RGB"), dtype=np.uint8))
+    crops = []
+    for box in boxes:
+        if box == WHOLE_FRAME:
+            crop = (
+                eight_bit
+                if eight_bit.size == (size, size)
+                else eight_bit.resize((size, size), Image.Resampling.BILINEAR)
+            )
+        else:
+            crop = eight_bit.resize((size, size), Image.Resampling.BILINEAR, box=box.pixels(*eight_bit.size))
+        crops.append(np.ascontiguousarray(np.asarray(crop.convert("RGB"), dtype=np.uint8)))
+    return crops
 
 
 # EXIF orientation -> the transpose that shows the frame upright (ImageOps.exif_transpose's table).
@@ -232,6 +297,15 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+# The orientations that turn the stored frame by 90 degrees: the upright frame's width is the stored height.
+_SWAPS_AXES = (
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+    Image.Transpose.ROTATE_90,
+)
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

@@ -9,26 +9,28 @@ what it may do to results, can be switched off by leaving it out of a stage, and
 per-camera reads (``camsort cameras`` / ``events``) off the results table's hot partitions.
 
 Layout (``infra/deploy/topology.py``): partition ``camera_id``, sort ``item``:
-``state`` (one per camera: window, committed state, open episode, version) and
-``event#<number>`` (one per episode, numbered per camera: the events; a time range is a filter
-on ``start``/``end``, since a late frame may move an episode's start earlier).
+``state`` (one per camera: window, committed state, open episode, version; its wire form,
+under 1 KB, is :mod:`functions.state.state_item`) and ``event#<number>`` (one per episode,
+numbered per camera: the events; a time range is a filter on ``start``/``end``, since a late
+frame may move an episode's start earlier).
 
-One frame = one consistent read of the state item + one PutItem of it, on the condition that
-its ``version`` is still the one read (or that it does not exist yet): that write is the commit
-point. A lost race (ConditionalCheckFailed) re-reads and retries with jittered backoff, so two
-concurrent invocations never lose a frame. What the change means for the event items and the
-bus rides in the item's outbox and is written / published right after (idempotently, at least
-once), then cleared.
+One camera's frames of one invocation = one consistent read of the state item + one PutItem of
+it, on the condition that its ``version`` is still the one read (or that it does not exist
+yet): that write is the commit point. The frames are applied in capture order in between,
+exactly as one at a time (:func:`functions.state.episodes.advance_batch`): the smoothing is per
+frame, only the writes are per batch. A lost race (ConditionalCheckFailed) re-reads and redoes
+the batch with jittered backoff, so two concurrent invocations never lose a frame. What the
+changes mean for the event items and the bus rides in the item's outbox and is written /
+published right after (idempotently, at least once), then cleared.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -39,17 +41,21 @@ from functions.errors import ResultsTableError, TransientError
 from functions.frames.keys import format_timestamp
 from functions.iam import requires
 from functions.observability import logger, metrics
-from functions.state.episodes import Advance, CameraState, Episode, advance
+from functions.state.episodes import BatchAdvance, CameraState, Episode, advance_batch
 from functions.state.event_bus import EventPublisher
 from functions.state.outbox import bounded, due, published_form, queued
 from functions.state.smoothing import Frame, SmoothingConfig
+from functions.state.state_item import (
+    PARTITION_KEY,
+    SORT_KEY,
+    STATE_ITEM,
+    state_from_item,
+    state_to_item,
+)
 from functions.stores.dynamo import conditional_write, table_error
-from functions.stores.results import deserialize_item, serialize_item, to_dynamo_value
+from functions.stores.results import deserialize_item, serialize_item
 from functions.stores.storage import error_code
 
-PARTITION_KEY = "camera_id"
-SORT_KEY = "item"
-STATE_ITEM = "state"
 EVENT_PREFIX = "event#"
 # Each round of a race has one winner, so n concurrent writers of one camera need about n
 # attempts; the bound is generous because a frame that gives up is missing from the state.
@@ -74,10 +80,16 @@ def frame_id(object_id: str, object_version: str) -> str:
     return f"{object_id}@{object_version}"
 
 
+def _summary(batch: BatchAdvance) -> str:
+    """One word for a batch: ``added`` when any frame was, else the first frame's outcome."""
+    outcomes = [outcome for _key, outcome in batch.outcomes]
+    return "added" if "added" in outcomes else (outcomes[0] if outcomes else "skipped")
+
+
 @dataclass(frozen=True)
 class Observation:
     camera_id: str
-    outcome: str  # added | duplicate | late | skipped
+    outcome: str  # added (any frame of the batch) | duplicate | late | skipped
     state: str | None = None
     changed: bool = False
     published: int = 0
@@ -106,58 +118,81 @@ class CameraStates:
 
     # --- the classifier's entry point ------------------------------------------------------
 
-    def observe_result(self, result: dict[str, Any]) -> Observation | None:
-        """Feed one committed result item; never raises (the result is already committed).
+    def frames_of(self, results: Iterable[dict[str, Any]]) -> dict[str, list[Frame]]:
+        """The frames the state counts, by camera: committed ``ok`` results of a known camera
+        with one label (a multi-label answer is a set: a camera's state is one label)."""
+        by_camera: dict[str, list[Frame]] = {}
+        for result in results:
+            camera_id = result.get("camera_id")
+            if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
+                continue
+            if "label" not in result:
+                continue
+            key = frame_id(result["object_id"], result["object_version"])
+            try:
+                frame = Frame(
+                    captured_at=result["captured_at"],
+                    key=key,
+                    label=str(result["label"]),
+                    confidence=float(result["confidence"]),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                self._failed(camera_id, key, exc)
+                continue
+            by_camera.setdefault(camera_id, []).append(frame)
+        return by_camera
 
-        Only ``ok`` results of a known camera count. Called again when a redelivery finds the
-        result already written: the window insert is idempotent, and the redelivery flushes
-        what the frame's first writer left in the outbox. A failure is logged with the key and
-        counted (``StateFailures``): the frame is then missing from the state, which the next
-        frames of the camera outvote.
+    def observe_frames(self, camera_id: str, frames: Sequence[Frame]) -> Observation | None:
+        """:meth:`observe`, never raising (the results are already committed).
+
+        Called again when a redelivery finds the results already written: the window insert is
+        idempotent, and the redelivery flushes what the frames' first writer left in the
+        outbox. A failure is logged with the keys and counted (``StateFailures``): the frames
+        are then missing from the state, which the next frames of the camera outvote.
         """
-        camera_id = result.get("camera_id")
-        if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
-            return None
-        if "label" not in result:  # a multi-label answer (a set): a camera's state is one label
-            return None
-        key = frame_id(result["object_id"], result["object_version"])
         try:
-            frame = Frame(
-                captured_at=result["captured_at"],
-                key=key,
-                label=str(result["label"]),
-                confidence=float(result["confidence"]),
-            )
-            return self.observe(camera_id, frame)
+            return self.observe(camera_id, frames)
         except Exception as exc:
-            logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {key}: {exc}")
-            metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
+            self._failed(camera_id, ", ".join(frame.key for frame in frames), exc)
             return None
 
-    def observe(self, camera_id: str, frame: Frame) -> Observation:
+    def observe(self, camera_id: str, frames: Sequence[Frame]) -> Observation:
+        """Count one invocation's frames of a camera: one read, one conditional write.
+
+        The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
+        come one at a time; the write commits all of them at once, on the condition that the
+        item is still the version read. A lost race re-reads and redoes the whole batch.
+        """
         rule = self.smoothing.rule_for(camera_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             current = self.load(camera_id)
-            step = advance(current, frame, rule)
-            if step.state == current:
+            batch = advance_batch(current, frames, rule)
+            outcome = _summary(batch)
+            if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
                 # commit and the flush, so write the open event and publish what it queued.
-                published = self._flush(current, own_frame=frame.key) if step.outcome == "duplicate" else 0
-                return Observation(
-                    camera_id, step.outcome, current.state, published=published, attempts=attempt
-                )
-            committed = self._commit(current, step, frame.key)
+                duplicates = batch.duplicates
+                published = self._flush(current, own_frames=duplicates) if duplicates else 0
+                return Observation(camera_id, outcome, current.state, published=published, attempts=attempt)
+            committed = self._commit(current, batch)
             if committed is not None:
-                published = self._flush(committed, previous=current, own_version=committed.version)
-                changed = bool(step.opened and step.opened.is_change)
-                return Observation(camera_id, step.outcome, committed.state, changed, published, attempt)
+                published = self._flush(
+                    committed, previous=current, own_version=committed.version, own_frames=batch.duplicates
+                )
+                return Observation(
+                    camera_id, outcome, committed.state, bool(batch.opened), published, attempt
+                )
             # Lost the race: someone else wrote this camera since we read it. Back off a little
             # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
             self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
         raise StateConflictError(
-            f"{self.table_name}/{camera_id}: {MAX_ATTEMPTS} conflicting writes in a row for {frame.key}; "
-            "the frame will be retried"
+            f"{self.table_name}/{camera_id}: {MAX_ATTEMPTS} conflicting writes in a row for "
+            f"{len(frames)} frame(s); they will be retried"
         )
+
+    def _failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+        logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {keys}: {exc}")
+        metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -184,7 +219,7 @@ class CameraStates:
         published. Raises on a failed read; the writes and the publish keep what fails."""
         return self._flush(self.load(camera_id))
 
-    def _commit(self, current: CameraState, step: Advance, frame: str) -> CameraState | None:
+    def _commit(self, current: CameraState, batch: BatchAdvance) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.
 
         One item, one conditional PutItem: the commit point. (Not a transaction with the event
@@ -192,13 +227,16 @@ class CameraStates:
         Besides, moto rolls a failed transaction back by restoring a snapshot of the whole
         table, which would erase a concurrent writer's commit.) None: lost the race.
         """
-        new_state, dropped = step.state, 0
-        if step.closed:
-            unwritten, dropped = bounded((*new_state.unwritten, step.closed.to_item()))
+        new_state, dropped = batch.state, 0
+        if batch.closed:
+            unwritten, dropped = bounded((*new_state.unwritten, *(e.to_item() for e in batch.closed)))
             new_state = replace(new_state, unwritten=unwritten)
-        if step.opened and step.opened.is_change:
-            entry = queued(step.opened.detail(), version=current.version + 1, frame=frame, at=self._now())
-            unpublished, lost = bounded((*new_state.unpublished, entry))
+        if batch.opened:
+            entries = [
+                queued(episode.detail(), version=current.version + 1, frame=frame, at=self._now())
+                for episode, frame in batch.opened
+            ]
+            unpublished, lost = bounded((*new_state.unpublished, *entries))
             new_state = replace(new_state, unpublished=unpublished)
             # Without a bus the changes wait for a stage that adds one: the bound is expected there.
             dropped += lost if self.publisher is not None else 0
@@ -213,7 +251,7 @@ class CameraStates:
         written = conditional_write(
             lambda: self._ddb.put_item(
                 TableName=self.table_name,
-                Item=serialize_item(item),
+                Item=item,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#v": "version"},
                 **({"ExpressionAttributeValues": values} if values else {}),
@@ -233,18 +271,27 @@ class CameraStates:
         previous: CameraState | None = None,
         *,
         own_version: int | None = None,
-        own_frame: str | None = None,
+        own_frames: Sequence[str] = (),
     ) -> int:
         """Write the event items, publish the changes that are due, clear the outbox.
 
         After a commit (``previous``: the state it replaced, ``own_version``: its version), on a
-        redelivery (``own_frame``) or from the audit (neither). Every step is idempotent and
+        redelivery (``own_frames``) or from the audit (neither). Every step is idempotent and
         anything that fails stays in the outbox for a later flush (events at least once:
         subscribers dedupe on ``event_id``). Returns the number of events published.
         """
         episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
-        if state.episode and (previous is None or state.episode != previous.episode):
-            episodes.append(state.episode)  # a redelivery / the audit: its writer may have died first
+        # The open episode's item is written when it opens (and again by a redelivery or the
+        # audit: its writer may have died first); while it stays open its running count lives in
+        # the state item, which readers merge (infra/ops/camera_views.py), so a batch that only
+        # counts frames into it costs no event write. Closing writes it with its end (unwritten).
+        opened = (
+            previous is None
+            or previous.episode is None
+            or (state.episode is not None and state.episode.number != previous.episode.number)
+        )
+        if state.episode and opened:
+            episodes.append(state.episode)
         written = True
         for episode in episodes:
             written = self._put_event(episode, state.version) and written
@@ -253,7 +300,7 @@ class CameraStates:
             version=state.version,
             now=self._now(),
             own_version=own_version,
-            own_frame=own_frame,
+            own_frames=own_frames,
         )
         published: list[str] = []
         if chosen and self.publisher is not None:
@@ -306,7 +353,7 @@ class CameraStates:
             try:
                 self._ddb.put_item(
                     TableName=self.table_name,
-                    Item=serialize_item(state_to_item(cleared, updated_at=format_timestamp(self._now()))),
+                    Item=state_to_item(cleared, updated_at=format_timestamp(self._now())),
                     ConditionExpression="#v = :v",
                     ExpressionAttributeNames={"#v": "version"},
                     ExpressionAttributeValues={":v": {"N": str(state.version)}},
@@ -329,38 +376,6 @@ class CameraStates:
         )
 
 
-def state_to_item(state: CameraState, *, updated_at: str) -> dict[str, Any]:
-    last = state.window[-1] if state.window else None
-    return {
-        PARTITION_KEY: state.camera_id,
-        SORT_KEY: STATE_ITEM,
-        "version": state.version,
-        "state": state.state,
-        "since": state.since,
-        "window": [frame.to_item() for frame in state.window],
-        "episode": state.episode.to_item() if state.episode else None,
-        "ignored": list(state.ignored),
-        "unwritten": [to_dynamo_value(item) for item in state.unwritten] or None,
-        "unpublished": [to_dynamo_value(detail) for detail in state.unpublished] or None,
-        "last_frame": last.to_item() if last else None,
-        "updated_at": updated_at,
-    }
-
-
-def state_from_item(item: dict[str, Any]) -> CameraState:
-    camera_id = str(item[PARTITION_KEY])
-    episode = item.get("episode")
-    return CameraState(
-        camera_id=camera_id,
-        version=int(item.get("version", 0)),
-        window=tuple(Frame.from_item(frame) for frame in item.get("window", [])),
-        episode=Episode.from_item(camera_id, episode) if episode else None,
-        ignored=tuple(item.get("ignored", [])),
-        unwritten=tuple(_plain(episode) for episode in item.get("unwritten") or []),
-        unpublished=tuple(_plain(detail) for detail in item.get("unpublished") or []),
-    )
-
-
 def event_item(episode: Episode) -> dict[str, Any]:
     return {
         PARTITION_KEY: episode.camera_id,
@@ -368,14 +383,3 @@ def event_item(episode: Episode) -> dict[str, Any]:
         **episode.detail(),
         "number": episode.number,
     }
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals back to int/float (for JSON and EventBridge)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

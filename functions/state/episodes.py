@@ -9,6 +9,7 @@ adapter (:mod:`functions.state.camera_state`) stores the result conditionally on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -200,3 +201,35 @@ def _supports(frame: Frame, state: str, rule: Rule) -> bool:
     if state == IDLE:
         return frame.label in rule.ignore or frame.confidence < rule.exit
     return frame.label == state and frame.confidence >= rule.exit
+
+
+@dataclass(frozen=True)
+class BatchAdvance:
+    """What a camera's frames of one invocation do to its state, applied in capture order."""
+
+    state: CameraState
+    outcomes: tuple[tuple[str, str], ...]  # (frame key, added | duplicate | late), in capture order
+    closed: tuple[Episode, ...] = ()  # episodes that ended, oldest first
+    opened: tuple[tuple[Episode, str], ...] = ()  # changes (episode as opened, the frame that opened it)
+
+    @property
+    def duplicates(self) -> tuple[str, ...]:
+        return tuple(key for key, outcome in self.outcomes if outcome == "duplicate")
+
+
+def advance_batch(current: CameraState, frames: Sequence[Frame], rule: Rule) -> BatchAdvance:
+    """:func:`advance` for each of ``frames`` in capture order, as if they had come one at a time.
+
+    The same frames fed one per invocation in capture order give the same state, episodes and
+    changes: the batch only saves the writes in between.
+    """
+    state, outcomes, closed, opened = current, [], [], []
+    for frame in sorted(frames):
+        step = advance(state, frame, rule)
+        outcomes.append((frame.key, step.outcome))
+        if step.closed:
+            closed.append(step.closed)
+        if step.opened and step.opened.is_change:
+            opened.append((step.opened, frame.key))
+        state = step.state
+    return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened))

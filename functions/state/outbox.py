@@ -17,7 +17,7 @@ publish is at least once, but not needlessly twice), and a quiet camera's event 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,19 +52,19 @@ def due(
     version: int,
     now: datetime,
     own_version: int | None = None,
-    own_frame: str | None = None,
+    own_frames: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The entries a flush at state ``version`` publishes (see the module docstring).
 
-    ``own_version``: the version the flushing writer committed (its own entries); ``own_frame``:
-    the frame a redelivery completes (the entries its dead writer queued). Neither: the audit,
+    ``own_version``: the version the flushing writer committed (its own entries); ``own_frames``:
+    the frames a redelivery completes (the entries their dead writer queued). Neither: the audit,
     which publishes only stale entries. An entry without a queue time is stale.
     """
     stale_before = format_timestamp(now - STALE_AFTER_TIME)
     chosen = []
     for entry in entries:
         queued_at = int(entry.get(QUEUED_AT, 0))
-        mine = queued_at == own_version or (own_frame is not None and entry.get(QUEUED_BY) == own_frame)
+        mine = queued_at == own_version or entry.get(QUEUED_BY) in own_frames
         stale = version - queued_at >= STALE_AFTER or str(entry.get(QUEUED_TIME) or "") <= stale_before
         if mine or stale:
             chosen.append(entry)

@@ -18,7 +18,9 @@ from rich.table import Table
 
 from functions.errors import ConfigurationError
 from functions.frames.keys import format_timestamp
-from functions.state.camera_state import EVENT_PREFIX, PARTITION_KEY, SORT_KEY, STATE_ITEM
+from functions.state.camera_state import EVENT_PREFIX, event_item
+from functions.state.episodes import Episode
+from functions.state.state_item import PARTITION_KEY, SORT_KEY, STATE_ITEM, readable_state, state_from_item
 from functions.stores.results import deserialize_item
 from infra.local.stack import DEFAULT_REGION, local_client
 
@@ -76,7 +78,7 @@ def camera_states(source: StateSource, dynamodb: Any = None) -> list[dict[str, A
     found = []
     while True:
         response = _call(dynamodb.scan, source, **params)
-        found += [deserialize_item(item) for item in response.get("Items", [])]
+        found += [readable_state(deserialize_item(item)) for item in response.get("Items", [])]
         if not response.get("LastEvaluatedKey"):
             break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -116,8 +118,39 @@ def camera_events(
         response = _call(dynamodb.query, source, **params)
         found += [deserialize_item(item) for item in response.get("Items", [])]
         if not response.get("LastEvaluatedKey"):
-            return found
+            break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return _with_open_event(found, _open_episode(source, camera, dynamodb), since, until)
+
+
+def _open_episode(source: StateSource, camera: str, dynamodb: Any) -> Episode | None:
+    """The camera's open episode as its state item holds it now (its event item holds it as
+    of its opening: the function does not rewrite it for every batch)."""
+    response = _call(
+        dynamodb.get_item,
+        source,
+        TableName=source.state_table,
+        Key={PARTITION_KEY: {"S": camera}, SORT_KEY: {"S": STATE_ITEM}},
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    return state_from_item(deserialize_item(item)).episode if item else None
+
+
+def _with_open_event(
+    events: list[dict[str, Any]], episode: Episode | None, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    """``events`` with the open one as the state item has it (added when its item is not written yet)."""
+    if episode is None:
+        return events
+    current = {name: value for name, value in event_item(episode).items() if value is not None}  # as stored
+    kept = [event for event in events if int(event.get("number", 0)) != episode.number]
+    overlaps = (until is None or episode.start <= format_timestamp(until)) and (
+        since is None or episode.end is None or episode.end >= format_timestamp(since)
+    )
+    if overlaps:
+        kept.append(current)
+    return sorted(kept, key=lambda event: int(event.get("number", 0)))
 
 
 def _call(operation: Any, source: StateSource, **params: Any) -> dict[str, Any]:

@@ -30,9 +30,9 @@ def filled(moto_server):
         SmoothingConfig(default=Rule(mode="k_of_n", k=2, n=3)),
     )
     for second, label in enumerate(["empty", "bus", "bus", "bus", "empty", "empty", "empty"]):
-        states.observe("cam-03", frame(second * 60, label))
+        states.observe("cam-03", [frame(second * 60, label)])
     for second in range(3):
-        states.observe("cam-04", frame(second, "car", 0.75, camera="cam-04"))
+        states.observe("cam-04", [frame(second, "car", 0.75, camera="cam-04")])
     return ["--endpoint-url", moto_server.endpoint_url, "--table", names.table]
 
 

@@ -33,8 +33,17 @@ def test_every_request_of_a_frame_is_counted(moto_server, tiny_model_dir, tmp_pa
     assert (
         measured["dynamodb_items"]["dynamodb:PutItem results by_camera index copy"]["writes_per_frame"] == 1.0
     )
-    # Camera state: at least one consistent read and one conditional write per ok frame.
-    assert per_frame["dynamodb:GetItem state"] >= 1.0 and per_frame["dynamodb:PutItem state"] >= 1.0
+    # Camera state: one consistent read and one conditional write per camera per invocation, plus
+    # a read and a write clearing the outbox after a change; every state item is one write unit.
+    cameras, invocations = 2, measured["invocations"]
+    changes = round(per_frame.get("events:PutEvents entries bus", 0.0) * FRAMES)
+    state = measured["dynamodb_items"]["dynamodb:PutItem state"]
+    assert 1 <= state["writes_per_frame"] * FRAMES <= cameras * invocations + changes
+    assert state["write_units_per_frame"] == state["writes_per_frame"] and state["mean_bytes"] < 1024
+    assert per_frame["dynamodb:GetItem state"] * FRAMES <= cameras * invocations + changes
+    # Event items: written when an episode opens and when it closes, not for every batch.
+    events = measured["dynamodb_items"].get("dynamodb:PutItem state event items", {"writes_per_frame": 0})
+    assert events["writes_per_frame"] * FRAMES <= cameras + 2 * changes
     # The event source: one receive and one delete per batch; the model download is per container.
     assert set(measured["per_invocation"]) == {"sqs:ReceiveMessage queue", "sqs:DeleteMessageBatch queue"}
     assert measured["left_out"]["s3:GetObject models"] >= 2  # model.onnx + manifest.json

@@ -18,6 +18,7 @@ from PIL import Image
 
 from functions import env
 from functions.state.smoothing import IDLE
+from functions.state.state_item import STATE_ITEM, readable_state
 from functions.stores.results import deserialize_item
 from infra.soak.workers import worker_process
 from tests.fixtures.local_stack import worker_environment
@@ -43,7 +44,8 @@ def state_items(stack, camera: str) -> list[dict]:
         ExpressionAttributeValues={":c": {"S": camera}},
         ConsistentRead=True,
     )
-    return [deserialize_item(item) for item in response["Items"]]
+    items = [deserialize_item(item) for item in response["Items"]]
+    return [readable_state(item) if item["item"] == STATE_ITEM else item for item in items]
 
 
 def review_items(stack, camera: str) -> dict[str, dict]:

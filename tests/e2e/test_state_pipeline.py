@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from functions.state.smoothing import IDLE
+from functions.state.state_item import readable_state
 from functions.stores.results import deserialize_item
 from tests.fixtures.tiny_model import COLOUR_LABELS
 
@@ -46,7 +47,7 @@ def test_frames_through_the_worker_become_state_and_one_published_event(local_st
             ExpressionAttributeValues={":c": {"S": "cam-05"}},
         )["Items"]
     ]
-    state = next(item for item in items if item["item"] == "state")
+    state = readable_state(next(item for item in items if item["item"] == "state"))
     assert state["state"] == "bus" and state["since"] == "2026-11-22T12:00:01.000Z"
     # only ok frames count: the rejected one is not in the window
     assert [f["t"] for f in state["window"]] == [f"2026-11-22T12:00:{s:02d}.000Z" for s in range(len(labels))]

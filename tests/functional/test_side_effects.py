@@ -141,7 +141,7 @@ def test_events_pushed_out_of_a_full_outbox_are_counted(aws, state_names, capsys
     capsys.readouterr()
     for second in range(MAX_OUTBOX + 6):  # bus, car, bus, ...: every frame changes the state
         label = ("bus", "car")[second % 2]
-        states.observe("cam-23", Frame(f"2026-11-22T12:00:{second:02d}.000Z", f"k{second}@v", label, 0.9))
+        states.observe("cam-23", [Frame(f"2026-11-22T12:00:{second:02d}.000Z", f"k{second}@v", label, 0.9)])
 
     state = states.load("cam-23")
     closed = state.episode.number - 1  # every episode before the open one

@@ -28,14 +28,32 @@ ITEM = {
 
 
 def test_a_multilabel_answer_leaves_the_camera_state_alone():
-    assert _states().observe_result({**ITEM, "labels": ["bus", "car"]}) is None
+    assert _states().frames_of([{**ITEM, "labels": ["bus", "car"]}]) == {}
 
 
 def test_rejected_and_cameraless_results_are_not_counted():
-    assert _states().observe_result({**ITEM, "label": "bus", "status": "rejected"}) is None
-    assert _states().observe_result({**ITEM, "label": "bus", "camera_id": None}) is None
+    assert _states().frames_of([{**ITEM, "label": "bus", "status": "rejected"}]) == {}
+    assert _states().frames_of([{**ITEM, "label": "bus", "camera_id": None}]) == {}
 
 
-def test_a_malformed_item_is_logged_not_raised():
+def test_a_malformed_item_is_logged_not_raised(caplog):
     # The result is already committed: whatever is wrong with the item, the frame is not failed.
-    assert _states().observe_result({**ITEM, "label": "bus", "confidence": "n/a"}) is None
+    good = {**ITEM, "label": "car", "object_version": "v2"}
+    frames = _states().frames_of([{**ITEM, "label": "bus", "confidence": "n/a"}, good])
+    assert [(frame.key, frame.label) for frame in frames["cam-01"]] == [
+        ("bucket/frames/cam-01/a.jpg@v2", "car")
+    ]
+    assert "camera state not updated for bucket/frames/cam-01/a.jpg@v1" in caplog.text
+
+
+def test_a_batch_is_grouped_by_camera_in_arrival_order():
+    items = [
+        {**ITEM, "label": "bus", "camera_id": "cam-02", "object_version": "v3"},
+        {**ITEM, "label": "bus", "object_version": "v1"},
+        {**ITEM, "label": "car", "object_version": "v2"},
+    ]
+    frames = _states().frames_of(items)
+    assert {camera: [f.key[-2:] for f in found] for camera, found in frames.items()} == {
+        "cam-02": ["v3"],
+        "cam-01": ["v1", "v2"],
+    }

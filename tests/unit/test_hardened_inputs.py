@@ -96,7 +96,7 @@ def test_a_queued_change_is_due_for_its_writer_its_redelivery_or_once_stale():
     entries = [mine, fresh]
     ids = lambda chosen: [d["event_id"] for d in chosen]  # noqa: E731
     assert ids(due(entries, version=8, now=now, own_version=8)) == ["cam#3"]  # a concurrent writer's: not yet
-    assert ids(due(entries, version=8, now=now, own_frame="f-7")) == ["cam#2"]  # the redelivery of f-7
+    assert ids(due(entries, version=8, now=now, own_frames={"f-7"})) == ["cam#2"]  # the redelivery of f-7
     assert ids(due(entries, version=8, now=now)) == []  # the audit: nothing stale yet
     assert ids(due(entries, version=7 + STALE_AFTER, now=now)) == ["cam#2"]  # waited STALE_AFTER commits
     later = now + STALE_AFTER_TIME

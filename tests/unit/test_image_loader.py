@@ -22,6 +22,7 @@ from functions.frames import image_loader
 from functions.frames.image_format import PNG_MAGIC, sniff_format
 from functions.frames.image_loader import RESIZE_METHOD, load_image, to_rgb
 from functions.frames.manifest import InputSpec
+from functions.frames.regions import WHOLE_FRAME
 from tests.fixtures.images import encode
 
 SOURCE = "s3://frames/cam-7/frame-0001.jpg"
@@ -396,10 +397,14 @@ def test_jpeg_without_image_data():
 )
 def test_draft_decodes_at_the_smallest_scale_still_covering_the_target(size, decoded):
     data = encode(uniform("RGB", (1, 2, 3), size), "JPEG")
-    image, header = image_loader._open(data, "jpeg", size=224, draft=True, max_pixels=10**8, source=SOURCE)
+    image, header, _ = image_loader._open(
+        data, "jpeg", boxes=[WHOLE_FRAME], size=224, draft=True, max_pixels=10**8, source=SOURCE
+    )
     image.load()
     assert image.size == (header.width, header.height) == decoded  # the cost is counted at the draft size
-    full, header = image_loader._open(data, "jpeg", size=224, draft=False, max_pixels=10**8, source=SOURCE)
+    full, header, _ = image_loader._open(
+        data, "jpeg", boxes=[WHOLE_FRAME], size=224, draft=False, max_pixels=10**8, source=SOURCE
+    )
     full.load()
     assert full.size == (header.width, header.height) == size
 
