@@ -17,6 +17,7 @@ from bench.report import (
     comparison_rows,
     lookup,
     operator_rows,
+    split_rows,
     stage_names,
 )
 from bench.stats import share
@@ -133,8 +134,42 @@ def _cpu_text(machine: dict[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
+def split_table_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The split table's cells: path, batch, wall, compute, AWS round trips (moto) + handler work."""
+    return [
+        [PATH_HEADERS[row.path], row.batch, fmt(row.wall, 1), fmt(row.compute, 1), fmt(row.aws, 1)]
+        for row in split_rows(results)
+    ]
+
+
+SPLIT_HEADER = [
+    "path",
+    "batch",
+    "wall",
+    "compute (decode + inference)",
+    "AWS round trips (moto) + handler work",
+]
+
+
+def _split_section(results: dict[str, Any]) -> list[str]:
+    rows = split_table_rows(results)
+    if not rows:
+        return []
+    lines = ["#### Per frame: compute apart from the AWS round trips (means, ms)", ""]
+    lines += _markdown_table(SPLIT_HEADER, rows, ["---", "---", "---:", "---:", "---:"])
+    return lines + [
+        "",
+        "Wall is the invocations' time over the pass's frames; compute is the same frames decoded and "
+        "predicted alone with the same model session (batch 10: one predict per ten frames); the rest is "
+        "the calls to S3, DynamoDB and EventBridge (a moto server on this machine: its round trips, not "
+        "AWS's) and the handler's own work around them.",
+        "",
+    ]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
-    lines = _comparison_section(results) + _targets_section(results) + _stages_section(results)
+    lines = _comparison_section(results) + _split_section(results) + _targets_section(results)
+    lines += _stages_section(results)
     lines += _cold_start_section(results)
     lines += _cold_profile_lines(results)
     lines += _operator_section(results)
@@ -270,6 +305,18 @@ def rich_table(results: dict[str, Any]):
             fmt_ratio(row.a_over_b),
             fmt_ratio(row.a_over_c),
         )
+    return table
+
+
+def rich_split_table(results: dict[str, Any]):
+    """The split table for the terminal: the same cells as results.md's."""
+    from rich.table import Table
+
+    table = Table(title="per frame: compute apart from the AWS round trips (means, ms)")
+    for number, column in enumerate(SPLIT_HEADER):
+        table.add_column(column, justify="right" if number > 1 else "left")
+    for cells in split_table_rows(results):
+        table.add_row(*cells)
     return table
 
 

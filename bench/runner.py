@@ -183,6 +183,9 @@ def run_full(path, plan: dict) -> dict:
     report("phase", name="batch_10_compute")
     batch_size = max(result["batch_10_sizes"])
     result["batch_10_compute_s"] = path.compute_alone(plan["batch_10_frame_paths"], batch_size)
+    # The batch-1 pass's frames the same way, one per predict: its compute apart from its AWS time.
+    report("phase", name="batch_1_compute")
+    result["batch_1_compute_s"] = path.compute_alone(plan["batch_1_frame_paths"], 1)
 
     report("phase", name="stages")
     result["stages_s"] = path.stage_split(plan["stage_frames"])
