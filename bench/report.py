@@ -37,12 +37,16 @@ def lookup(result: dict[str, Any], *keys: str) -> Any:
     return value
 
 
+NOT_APPLICABLE = "n/a"
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     unit: str
     keys: tuple[str, ...]  # where the value sits inside one path's result
     digits: int
+    paths: tuple[str, ...] = PATHS  # the paths it means something for: "n/a" elsewhere, not "—"
 
     def value(self, path_result: dict[str, Any] | None) -> float | None:
         if path_result is None:
@@ -68,6 +72,7 @@ METRICS = (
         "frames/s",
         ("featurization_end_to_end_fps",),
         1,
+        paths=(FP32, INT8),  # the notebook way has no featurization pipeline of its own
     ),
     Metric("Lambda package, unzipped", "MiB", ("package_mib",), 1),
 )
@@ -81,6 +86,7 @@ class Row:
     a_over_b: float | None
     a_over_c: float | None
     digits: int
+    paths: tuple[str, ...] = PATHS
 
 
 def comparison_rows(results: dict[str, Any]) -> list[Row]:
@@ -97,6 +103,7 @@ def comparison_rows(results: dict[str, Any]) -> list[Row]:
                 a_over_b=ratio(values[REFERENCE], values[FP32]),
                 a_over_c=ratio(values[REFERENCE], values[INT8]),
                 digits=metric.digits,
+                paths=metric.paths,
             )
         )
     return rows

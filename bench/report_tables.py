@@ -11,8 +11,11 @@ from bench.report import (
     FP32,
     INT8,
     MISSING,
+    NOT_APPLICABLE,
     PATH_HEADERS,
     PATHS,
+    REFERENCE,
+    Row,
     check_targets,
     comparison_rows,
     lookup,
@@ -31,6 +34,14 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return MISSING if value is None else f"{value:,.2f}"
+
+
+def _cell(row: Row, path: str) -> str:
+    return fmt(row.values[path], row.digits) if path in row.paths else NOT_APPLICABLE
+
+
+def _ratio_cell(row: Row, value: float | None, path: str) -> str:
+    return fmt_ratio(value) if {REFERENCE, path} <= set(row.paths) else NOT_APPLICABLE
 
 
 def fmt_met(met: bool | None) -> str:
@@ -197,9 +208,9 @@ def _comparison_section(results: dict[str, Any]) -> list[str]:
     body = [
         [
             f"{row.name} ({row.unit})",
-            *(fmt(row.values[p], row.digits) for p in PATHS),
-            fmt_ratio(row.a_over_b),
-            fmt_ratio(row.a_over_c),
+            *(_cell(row, p) for p in PATHS),
+            _ratio_cell(row, row.a_over_b, FP32),
+            _ratio_cell(row, row.a_over_c, INT8),
         ]
         for row in comparison_rows(results)
     ]
@@ -301,9 +312,9 @@ def rich_table(results: dict[str, Any]):
     for row in comparison_rows(results):
         table.add_row(
             f"{row.name} ({row.unit})",
-            *(fmt(row.values[p], row.digits) for p in PATHS),
-            fmt_ratio(row.a_over_b),
-            fmt_ratio(row.a_over_c),
+            *(_cell(row, p) for p in PATHS),
+            _ratio_cell(row, row.a_over_b, FP32),
+            _ratio_cell(row, row.a_over_c, INT8),
         )
     return table
 

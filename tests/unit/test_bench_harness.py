@@ -74,6 +74,11 @@ def test_the_split_table_puts_the_aws_round_trips_in_their_own_column():
     markdown = render_markdown(results)
     assert "| (c) handler int8 | batch 10 | 8.0 | 5.5 | 2.5 |" in markdown
     assert "| compute per frame, batch 10 (decode + inference) (ms) | — | — | 5.5 |" in markdown
+    # Not measured is "—"; a figure that has no meaning for the notebook way is "n/a".
+    assert (
+        "| training featurization, training.features.featurize end to end (frames/s) | n/a | — | — | n/a | n/a |"
+        in markdown
+    )
 
 
 def test_batch_split_adds_up_and_needs_the_compute():
