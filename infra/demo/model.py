@@ -34,6 +34,7 @@ def demo_model_key(settings: DemoSettings) -> str:
         "seed": settings.seed,
         "fine_tune": settings.fine_tune,
         "target_precision": settings.target_precision,
+        "head": settings.head,
         # The frames themselves: a change to the generator must not reuse a model trained on old ones.
         "synthetic_source": synthetic.renderer_source_digest(),
     }
@@ -42,7 +43,8 @@ def demo_model_key(settings: DemoSettings) -> str:
 
 # What decides the demo model, the fields the training child is given (demo_model_key's inputs).
 MODEL_FIELDS = (
-    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "target_precision", "cache_dir",
+    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "target_precision", "head",
+    "cache_dir",
 )  # fmt: skip
 
 
@@ -116,6 +118,7 @@ def build_demo_model(settings: DemoSettings, console: Console) -> Path:
             fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
             fine_tune_ship="if-better",
             target_precision=settings.target_precision,
+            head=settings.head,
         ),
         console=console,
     )
