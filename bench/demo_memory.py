@@ -28,6 +28,7 @@ import argparse
 import functools
 import importlib
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,14 +204,17 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between RSS samples")
     parser.add_argument("--out", type=Path, default=None, help="record the figures in this JSON file")
     parser.add_argument("--as", dest="name", default=None, help="their name there (default: profile / whole)")
-    parser.add_argument("--whole", nargs=argparse.REMAINDER, help="-- COMMAND...: its whole tree's peak RSS")
-    args = parser.parse_args()
+    parser.add_argument("--whole", action="store_true", help="... -- COMMAND: its whole tree's peak RSS")
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, command = parser.parse_args(argv[:split]), argv[split + 1 :]
     stamp = {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "load_average": list(os.getloadavg()),
     }
     if args.whole:
-        command = [word for word in args.whole if word != "--"]
+        if not command:
+            parser.error("--whole needs a command after --")
         figures = {**stamp, **whole_tree(command, args.interval)}
         print(json.dumps(figures))
         _record(args.out, args.name or "whole", figures)
