@@ -175,14 +175,20 @@ def demo_memory_markdown(figures: dict[str, Any]) -> str:
     runs = [(name, run) for name, run in figures.items() if name != "profile"]
     if runs:
         lines += [
-            "| run | command | wall (s) | peak RSS, whole process tree (MiB) | load average at start |",
-            "|---|---|---:|---:|---:|",
+            "| run | command | wall (s) | CPU (s, user + system) | peak RSS, whole process tree (MiB) "
+            "| largest single process (MiB) | load average at start |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
-        lines += [
-            f"| {name} | `{' '.join(run['command'])}` | {run['seconds']} "
-            f"| {run['peak_tree_rss_mib']:,} | {run['load_average'][0]:.1f} |"
-            for name, run in runs
-        ]
+        for name, run in runs:
+            # /usr/bin/time -v's figures when the run was taken under it (CPU time does not depend on
+            # the machine's load the way wall time does).
+            timed = run.get("time_v", {})
+            cpu = f"{timed['user_s'] + timed['system_s']:.0f}" if timed else "—"
+            single = f"{timed['max_rss_single_process_mib']:,}" if timed else "—"
+            lines.append(
+                f"| {name} | `{' '.join(run['command'])}` | {run['seconds']} | {cpu} | {run['peak_tree_rss_mib']:,} "
+                f"| {single} | {run['load_average'][0]:.1f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -32,5 +32,5 @@ def test_the_markdown_lists_stages_then_runs():
     }  # fmt: skip
     markdown = demo_memory_markdown(figures)
     assert "| tf2onnx | 2,408 | 37.0 |" in markdown
-    assert "| demo | `camsort demo` | 200.0 | 3,100 | 0.5 |" in markdown
+    assert "| demo | `camsort demo` | 200.0 | — | 3,100 | — | 0.5 |" in markdown
     assert markdown.index("tf2onnx") < markdown.index("| demo |")
