@@ -194,12 +194,12 @@ def _outcomes(row: dict[str, Any]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, markers: tuple[str, str] = MARKERS) -> None:
     """Replace the section between the markers in ``path`` (append it when absent)."""
     text = path.read_text() if path.is_file() else ""
-    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
+    start, end = text.find(markers[0]), text.find(markers[1])
     if start != -1 and end != -1:
-        text = text[:start] + section.rstrip("\n") + text[end + len(MARKERS[1]) :]
+        text = text[:start] + section.rstrip("\n") + text[end + len(markers[1]) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)

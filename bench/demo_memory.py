@@ -121,6 +121,18 @@ class StageMemory:
 
         return timed
 
+    def rows(self, order: list[str]) -> list[dict[str, Any]]:
+        """Each stage seen, in ``order`` then "other": its peak RSS (MiB) and seconds inside."""
+        return [
+            {
+                "stage": s,
+                "peak_rss_mib": round(self.peak_mib[s]),
+                "seconds": round(self.seconds.get(s, 0.0), 1),
+            }
+            for s in dict.fromkeys([*order, "other"])
+            if s in self.peak_mib
+        ]
+
     def __enter__(self) -> StageMemory:
         self._thread.start()
         return self
@@ -143,17 +155,14 @@ def profile_demo_model(cache_dir: Path, interval_s: float = 0.1) -> dict[str, An
     began = time.perf_counter()
     with memory:
         model_dir = build_demo_model(DemoSettings(cache_dir=cache_dir), Console(stderr=True))
-    order = [stage for stage, _, _ in STAGES] + ["other"]
-    stages = [
-        {
-            "stage": s,
-            "peak_rss_mib": round(memory.peak_mib[s]),
-            "seconds": round(memory.seconds.get(s, 0.0), 1),
-        }
-        for s in dict.fromkeys(order)
-        if s in memory.peak_mib
-    ]
+    stages = memory.rows([stage for stage, _, _ in STAGES])
     return {"model_dir": str(model_dir), "seconds": round(time.perf_counter() - began, 1), "stages": stages}
+
+
+def print_stages(stages: list[dict[str, Any]]) -> None:
+    print("| stage | peak RSS of the process tree (MiB) | seconds inside |\n|---|---:|---:|")
+    for row in stages:
+        print(f"| {row['stage']} | {row['peak_rss_mib']} | {row['seconds']} |")
 
 
 def demo_memory_markdown(figures: dict[str, Any]) -> str:

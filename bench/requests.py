@@ -1,8 +1,8 @@
 """Requests per frame, measured: frames through the whole local system behind a counting proxy.
 
-The default configuration (serverless.yml's parameters: batch 10, tags off, camera state,
-events, review) runs on moto: cameras upload ``scenes`` (labels that persist, so camera state
-changes as on a real road), the local event source mapping (infra/local/worker.py) hands
+The default configuration (serverless.yml's parameters: batch 10, tags off, camera state and
+health, events, review) runs on moto: cameras upload ``scenes`` (labels that persist, so camera
+state changes as on a real road) of their own fixed ``views``, the local event source mapping (infra/local/worker.py) hands
 batches to the real handler, and every request the function and the event source make goes
 through infra/local/faults.py's proxy, which counts them by operation and scope.
 
@@ -60,8 +60,10 @@ def measure_requests(
         endpoint_url, StackNames.for_stage(f"bill-{uuid.uuid4().hex[:8]}"), function_timeout_s=60
     )
     model_uri = upload_model(stack, model_dir, version=read_manifest(model_dir).model_sha256[:12])
+    # Fixed camera views (each camera its own street): what a deployment sees, so camera health
+    # holds `ok` and its events are as rare as on a real road.
     manifest = simulate_cameras(
-        stack, cameras=cameras, frames_per_camera=frames_per_camera, scenes=True, seed=seed
+        stack, cameras=cameras, frames_per_camera=frames_per_camera, scenes=True, views=True, seed=seed
     )
     notified: set[str] = set()
     log = io.StringIO()

@@ -6,8 +6,9 @@ with the same implementation as ``camsort audit`` (:func:`functions.archive.audi
 publishes ``Unaccounted`` (and ``Duplicated``, ``OrphanResults``, ``AuditedVersions``) as
 CloudWatch EMF; an alarm fires when ``Unaccounted`` > 0, and another when its heartbeat
 (``AuditHeartbeat``) is missing. It never redrives (an operator runs ``camsort audit --redrive``
-after looking); its one write is flushing the camera outboxes of the window's cameras, so that
-an event whose writer died goes out even when its camera has gone quiet.
+after looking); its one write is flushing the camera outboxes of the window's cameras (every
+state item of each: ``state`` and each region's ``state#<region>``), so that an event whose
+writer died goes out even when its camera has gone quiet.
 
 The window overlaps consecutive runs (window > schedule period + grace), so every version is
 audited at least once after its grace period; a bounded window keeps each run's cost flat.
@@ -25,12 +26,14 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.archive.audit import DeadLetterReader, VersionLister, run_audit
-from functions.iam import declared_permissions
+from functions.frames.regions import DEFAULT_REGION
+from functions.iam import declared_permissions, requires
 from functions.observability import logger, metrics
 from functions.settings import AuditSettings, load_audit_settings
 from functions.state.camera_state import CameraStates
 from functions.state.event_bus import EventPublisher
 from functions.state.smoothing import SmoothingConfig
+from functions.state.state_item import PARTITION_KEY, SORT_KEY, STATE_ITEM
 from functions.stores.results import ResultsTable
 from functions.wiring import CLIENT_CONFIG
 
@@ -43,13 +46,13 @@ AUDIT_CALLS = (
     ResultsTable.iter_camera,
     CameraStates,
     EventPublisher,
-)
+)  # and state_regions (below): a Query of the state table, which the classifier's role lacks
 # Unaccounted versions named in the log per run (the metric carries the count).
 _LOGGED = 50
 
 
 def audit_permissions():
-    return declared_permissions(*AUDIT_CALLS)
+    return declared_permissions(*AUDIT_CALLS, state_regions)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -101,7 +104,7 @@ def audit_once(
         cameras = sorted(
             {camera for v in report.versions if (camera := camera_of(v.key, settings.frames_prefix))}
         )
-        flush_outboxes(_camera_states(settings, dynamodb_client), cameras)
+        flush_outboxes(_camera_states(settings, dynamodb_client), cameras, dynamodb_client)
     summary = report.to_json()
     logger.info(
         "audit done", extra={"counts": summary["counts"], "since": report.since, "until": report.until}
@@ -129,16 +132,41 @@ def _events_client() -> Any:
     return boto3.client("events", config=CLIENT_CONFIG)
 
 
-def flush_outboxes(states: CameraStates, cameras: list[str]) -> int:
+def flush_outboxes(states: CameraStates, cameras: list[str], dynamodb_client: Any) -> int:
     """Write and publish what the cameras' outboxes still hold (changes whose writer died or
-    failed to publish, once stale: functions.state.outbox). Returns the events published; a camera
+    failed to publish, once stale: functions.state.outbox), every state item of each camera (a
+    region's event of a camera gone quiet goes out too). Returns the events published; a camera
     that fails is logged and counted (StateFailures), the others go on."""
     published = 0
     for camera in cameras:
         try:
-            published += states.flush_outbox(camera)
+            for region in state_regions(dynamodb_client, states.table_name, camera):
+                published += states.flush_outbox(camera, region)
         except Exception as exc:
             logger.error(f"{states.table_name}/{camera}: outbox not flushed ({exc})")
             metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="OutboxFlushed", unit=MetricUnit.Count, value=published)
     return published
+
+
+@requires("dynamodb:Query", resource="state-table")
+def state_regions(dynamodb_client: Any, table: str, camera_id: str) -> list[str]:
+    """The regions a camera has state items for (``default`` for ``state``; ``state#<region>``):
+    one Query of the partition's state keys, never its event items. Raises on failure."""
+    params: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#c = :c AND begins_with(#i, :state)",
+        "ProjectionExpression": "#i",
+        "ExpressionAttributeNames": {"#c": PARTITION_KEY, "#i": SORT_KEY},
+        "ExpressionAttributeValues": {":c": {"S": camera_id}, ":state": {"S": STATE_ITEM}},
+    }
+    regions = []
+    while True:
+        response = dynamodb_client.query(**params)
+        for item in response.get("Items", []):
+            key = item[SORT_KEY]["S"]
+            if key == STATE_ITEM or key.startswith(f"{STATE_ITEM}#"):
+                regions.append(key.partition("#")[2] or DEFAULT_REGION)
+        if not response.get("LastEvaluatedKey"):
+            return regions
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -17,10 +17,11 @@ from functions.archive.shards import ShardStore
 from functions.frames.model import fetch_model
 from functions.state.camera_state import CameraStates
 from functions.state.event_bus import EventPublisher
+from functions.stores.camera_configs import CameraConfigObjects
 from functions.stores.results import ResultsTable
 from functions.stores.review_queue import ReviewQueue
 from functions.stores.storage import FrameStore
-from functions.wiring import open_candidate
+from functions.wiring import open_candidate, open_named_models
 
 # What the classifier writes and reads around one frame's result, whoever invokes it.
 _RESULT_CALLS: tuple[object, ...] = (ResultsTable.put_result, ResultsTable.existing_results)
@@ -37,6 +38,8 @@ AWS_USERS: tuple[object, ...] = (
     ShardStore,
     ReviewQueue,
     open_candidate,
+    open_named_models,
+    CameraConfigObjects.fetch,
     CameraStates,
     EventPublisher,
 )
@@ -50,6 +53,9 @@ HTTP_USERS: tuple[object, ...] = (
     FrameStore.head_frame,
     *_RESULT_CALLS,
     fetch_model,
+    # A frame written on request gets its camera's regions, answered by the named models.
+    open_named_models,
+    CameraConfigObjects.fetch,
     ReviewQueue,
     CameraStates,
     EventPublisher,

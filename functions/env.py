@@ -67,6 +67,17 @@ DEFAULT_REVIEW_MARGIN = 0.05
 REVIEW_PER_HOUR = "CAMSORT_REVIEW_PER_HOUR"
 DEFAULT_REVIEW_PER_HOUR = 20
 
+# Named models besides ``default`` (docs/regions.md): a JSON object
+# {"bay": {"uri": "s3://<modelBucket>/models/bay/<version>/", "sha256": "<model.onnx sha256>",
+#          "candidate_uri": ..., "candidate_sha256": ...}} (candidate optional). Each is pinned like the
+# default model: an empty or wrong sha256 fails the cold start. Unset or empty: ``default`` only.
+NAMED_MODELS = "CAMSORT_NAMED_MODELS"
+# A camera's regions live in s3://<model bucket>/cameras/<camera_id>.json (the model URI's bucket).
+# Each container re-checks a camera's object (a conditional GET on its ETag) at most this often:
+# a change is picked up within one TTL, without a redeploy. 0: check on every frame.
+CAMERA_CONFIG_TTL_SECONDS = "CAMSORT_CAMERA_CONFIG_TTL_SECONDS"
+DEFAULT_CAMERA_CONFIG_TTL_SECONDS = 60
+
 # Shadow scoring: a candidate model run on sampled invocations after the live results are
 # written; its answers are recorded beside the live result (shadow_* attributes). Unset URI:
 # no shadow scoring.
@@ -82,6 +93,25 @@ DEFAULT_SHADOW_SAMPLE_RATE = 0.1
 STATE_TABLE = "CAMSORT_STATE_TABLE"
 # EventBridge bus the state changes are published to; unset or empty: event items only.
 EVENT_BUS = "CAMSORT_EVENT_BUS"
+# Camera health (docs/camera-health.md): covered, defocused, moved, dark, told per camera from its
+# own frames and kept in its state item (so it needs CAMSORT_STATE_TABLE). "false" turns it off.
+CAMERA_HEALTH = "CAMSORT_CAMERA_HEALTH"
+# Frames in a row a condition must hold before the camera's health changes to it (and, for
+# RECOVERED, healthy frames in a row before it is back to ok). Fewer: faster, more false alarms.
+HEALTH_DARK_FRAMES = "CAMSORT_HEALTH_DARK_FRAMES"
+DEFAULT_HEALTH_DARK_FRAMES = 3
+HEALTH_COVERED_FRAMES = "CAMSORT_HEALTH_COVERED_FRAMES"
+DEFAULT_HEALTH_COVERED_FRAMES = 3
+HEALTH_DEFOCUSED_FRAMES = "CAMSORT_HEALTH_DEFOCUSED_FRAMES"
+DEFAULT_HEALTH_DEFOCUSED_FRAMES = 3
+# Longer: a bus parked in front of the camera changes a good part of the scene for a while.
+HEALTH_MOVED_FRAMES = "CAMSORT_HEALTH_MOVED_FRAMES"
+DEFAULT_HEALTH_MOVED_FRAMES = 5
+HEALTH_RECOVERED_FRAMES = "CAMSORT_HEALTH_RECOVERED_FRAMES"
+DEFAULT_HEALTH_RECOVERED_FRAMES = 3
+# Healthy frames a camera's reference is learned from before defocus and moves are told.
+HEALTH_WARMUP_FRAMES = "CAMSORT_HEALTH_WARMUP_FRAMES"
+DEFAULT_HEALTH_WARMUP_FRAMES = 8
 # Smoothing rule as JSON: {"default": {...}, "cameras": {"cam-03": {...}}} (functions/state/smoothing.py).
 # Unset: the built-in default rule.
 SMOOTHING = "CAMSORT_SMOOTHING"

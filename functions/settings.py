@@ -15,6 +15,8 @@ from typing import Any, overload
 
 from functions import env
 from functions.errors import ConfigurationError
+from functions.named_models import NamedModel, parse_named_models
+from functions.state.camera_health import OK, HealthConfig
 from functions.state.smoothing import SmoothingConfig
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -49,6 +51,36 @@ class Settings:
     state_table: str | None = None  # None: no camera state, no events
     event_bus: str | None = None  # None: event items only, nothing published
     smoothing: SmoothingConfig | None = None  # None: the built-in rule (functions/state/smoothing.py)
+    named_models: tuple[NamedModel, ...] | None = None  # besides default (CAMSORT_NAMED_MODELS); None: none
+    camera_config_ttl_seconds: int = env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+
+    @property
+    def camera_config_bucket(self) -> str | None:
+        """Where cameras/<camera_id>.json live: the model URI's bucket; None (a local model
+        directory): no camera has regions."""
+        return s3_bucket_of(self.model_uri)
+
+    # Camera health (functions/state/camera_health.py), kept with the camera state.
+    camera_health: bool = True
+    health_dark_frames: int = env.DEFAULT_HEALTH_DARK_FRAMES
+    health_covered_frames: int = env.DEFAULT_HEALTH_COVERED_FRAMES
+    health_defocused_frames: int = env.DEFAULT_HEALTH_DEFOCUSED_FRAMES
+    health_moved_frames: int = env.DEFAULT_HEALTH_MOVED_FRAMES
+    health_recovered_frames: int = env.DEFAULT_HEALTH_RECOVERED_FRAMES
+    health_warmup_frames: int = env.DEFAULT_HEALTH_WARMUP_FRAMES
+
+    def health_config(self) -> HealthConfig | None:
+        """The camera health's configuration; None: off."""
+        if not self.camera_health:
+            return None
+        persistence = {
+            "dark": self.health_dark_frames,
+            "covered": self.health_covered_frames,
+            "defocused": self.health_defocused_frames,
+            "moved": self.health_moved_frames,
+            OK: self.health_recovered_frames,
+        }
+        return HealthConfig(warmup=self.health_warmup_frames, persistence=persistence)
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -80,7 +112,35 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         smoothing=SmoothingConfig.parse(environ[env.SMOOTHING], env.SMOOTHING)
         if environ.get(env.SMOOTHING, "").strip()
         else None,
+        **_camera_health(environ),
+        named_models=parse_named_models(environ.get(env.NAMED_MODELS, ""), env.NAMED_MODELS) or None,
+        camera_config_ttl_seconds=_non_negative_int(
+            environ, env.CAMERA_CONFIG_TTL_SECONDS, env.DEFAULT_CAMERA_CONFIG_TTL_SECONDS
+        ),
     )
+
+
+def s3_bucket_of(uri: str) -> str | None:
+    """The bucket of an ``s3://bucket/...`` URI; None for anything else (a local directory)."""
+    uri = uri.strip()
+    if not uri.startswith("s3://"):
+        return None
+    return uri[len("s3://") :].partition("/")[0] or None
+
+
+def _camera_health(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Health on unless turned off; each condition's persistence from its variable."""
+    frames = {
+        "health_dark_frames": (env.HEALTH_DARK_FRAMES, env.DEFAULT_HEALTH_DARK_FRAMES),
+        "health_covered_frames": (env.HEALTH_COVERED_FRAMES, env.DEFAULT_HEALTH_COVERED_FRAMES),
+        "health_defocused_frames": (env.HEALTH_DEFOCUSED_FRAMES, env.DEFAULT_HEALTH_DEFOCUSED_FRAMES),
+        "health_moved_frames": (env.HEALTH_MOVED_FRAMES, env.DEFAULT_HEALTH_MOVED_FRAMES),
+        "health_recovered_frames": (env.HEALTH_RECOVERED_FRAMES, env.DEFAULT_HEALTH_RECOVERED_FRAMES),
+        "health_warmup_frames": (env.HEALTH_WARMUP_FRAMES, env.DEFAULT_HEALTH_WARMUP_FRAMES),
+    }
+    return {"camera_health": _boolean(environ, env.CAMERA_HEALTH, True)} | {
+        field_name: _positive_int(environ, name, default) for field_name, (name, default) in frames.items()
+    }
 
 
 def _pin(environ: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from training.data.dataset import DEFAULT_LABEL_SEP
 from training.pipeline import TrainResult, train
 from training.settings import TrainSettings
 from training.sources import ArchiveOptions, FeatureSource, Frames, StoredShards
-from training.tasks import MultiLabel, SingleLabel, Task
+from training.tasks import MultiLabel, RegionCrops, SingleLabel, Task
 
 TASK_CHOICES = ("auto", "multilabel")
 
@@ -41,12 +41,16 @@ def strategies(
     cameras: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    regions: str | None = None,
+    model_name: str | None = None,
 ) -> tuple[Task, FeatureSource]:
     """The task and the feature source for these options (``task``: auto | multilabel; ``engine``,
     ``scheduler``, ``cameras``, ``since``, ``until``: stored features only)."""
     if task not in TASK_CHOICES:
         raise IncompatibleOptions(f"--task {task!r}: choose one of {', '.join(TASK_CHOICES)}")
     archive = ArchiveOptions(engine, scheduler, list(cameras), since, until)
+    if features and (regions or model_name):
+        raise IncompatibleOptions("--regions cuts crops from the frames: it cannot train from --features")
     if features:
         return SingleLabel(), _stored_shards(
             datasets, settings, task, features, backbone_from, s3_client, archive
@@ -59,6 +63,10 @@ def strategies(
         raise IncompatibleOptions(
             "--backbone-from names the model that wrote --features' shards: it needs --features"
         )
+    if regions or model_name:
+        return _region_crops(datasets, task, regions, labels_file, model_name), Frames(
+            list(datasets), s3_client
+        )
     if task == "multilabel":
         if len(datasets) != 1:
             raise IncompatibleOptions(
@@ -68,6 +76,23 @@ def strategies(
     if labels_file:
         raise IncompatibleOptions("--labels-file lists label sets: it needs --task multilabel")
     return SingleLabel(), Frames(list(datasets), s3_client)
+
+
+def _region_crops(
+    datasets: Sequence[str], task: str, regions: str | None, labels_file: str | None, model_name: str | None
+) -> RegionCrops:
+    if not regions:
+        raise IncompatibleOptions("--model-name trains the regions of a named model: it needs --regions")
+    if not labels_file:
+        raise IncompatibleOptions(
+            "--regions cuts labelled regions: give their labels with --labels-file (key,region,label); "
+            "crops already sorted into label folders train without --regions"
+        )
+    if task == "multilabel":
+        raise IncompatibleOptions("--regions trains one label per region: drop --task multilabel")
+    if len(datasets) != 1:
+        raise IncompatibleOptions("--regions: the labels file names frames under ONE DATASET")
+    return RegionCrops(regions=regions, labels_file=labels_file, model_name=model_name)
 
 
 def _stored_shards(
@@ -112,12 +137,8 @@ def train_with_options(
     for ``options`` (those of ``strategies``), then the pipeline."""
     s3_client = None
     # --endpoint-url also serves a local labels file whose frames are on S3 (a sampled bucket)
-    labels_file = options.get("labels_file") or ""
-    if (
-        endpoint_url
-        or any(source.startswith("s3://") for source in datasets)
-        or labels_file.startswith("s3://")
-    ):
+    files = [options.get("labels_file") or "", options.get("regions") or ""]
+    if endpoint_url or any(source.startswith("s3://") for source in [*datasets, *files]):
         import boto3
 
         s3_client = boto3.client("s3", endpoint_url=endpoint_url)

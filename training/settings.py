@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from functions.errors import ConfigurationError
-from training.features.neardup import NearDuplicateGroups
+from training.features.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateGroups, join_groups
 from training.fit.finetune import SHIP_CHOICES
 from training.fit.finetune_net import TuneSettings
 
@@ -75,3 +76,37 @@ class TrainingSet:
     def reference(self) -> str:
         """The precision every head is first cross-validated on (fp32, or the stored features')."""
         return next(iter(self.features))
+
+
+def loaded_training_set(
+    dataset: Any,
+    pixels: np.ndarray,
+    groups: NearDuplicateGroups,
+    features: dict[str, np.ndarray],
+    *,
+    step: Callable[[str], None],
+    backbones: dict[str, Path],
+    featurize_stats: dict[str, dict[str, int]],
+    sources: Sequence[str],
+    keras_model: Any = None,
+    summary: dict[str, Any] | None = None,
+) -> TrainingSet:
+    """The training set of frames loaded here (``training.data.dataset``'s sets) and featurized:
+    near-duplicate groups joined where the set keeps items together (a frame's crops)."""
+    together = dataset.same_fold_keys()
+    if together is not None:
+        groups = join_groups(groups, together)
+        step(f"crops of one frame kept in one fold: {groups.n_groups} groups of frames")
+    near_duplicates = {
+        "groups": groups.n_groups,
+        "merged": groups.merged,
+        "max_distance": DEFAULT_MAX_DISTANCE,
+    }
+    recorded = {**dataset.summary(), **(summary or {})}
+    skipped = [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped]
+    return TrainingSet(
+        labels=dataset.labels, y=dataset.targets(), groups=groups, uris=[item.uri for item in dataset.items],
+        sha256s=dataset.sha256s(), frames=pixels, features=features,
+        summary={**recorded, "near_duplicates": near_duplicates}, report_summary={**recorded, "skipped": skipped},
+        backbones=backbones, keras_model=keras_model, featurize_stats=featurize_stats, sources=list(sources),
+    )  # fmt: skip

@@ -35,10 +35,17 @@ from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
 from training.features.parquet_features import is_parquet_features, load_parquet_features
 from training.features.precision import choose_precision, quantization_summary
 from training.features.shards import ShardSet, download_frames, load_feature_shards
-from training.features.shards_backbone import ShardBackbone, check_backbone, open_backbone, parity_sample
+from training.features.shards_backbone import (
+    ShardBackbone,
+    borrowed_backbone_fields,
+    check_backbone,
+    export_on_backbone,
+    open_backbone,
+    parity_sample,
+)
 from training.fit.heads import fit_head
 from training.fit.thresholds import GuardResult
-from training.settings import TrainingSet, TrainSettings
+from training.settings import TrainingSet, TrainSettings, loaded_training_set
 from training.tasks import Task
 
 Step = Callable[[str], None]
@@ -102,27 +109,16 @@ class Frames:
         if settings.fine_tune is not None:
             options["precision"] = "fp32"
         prepared = backbone_features(pixels, sha256s, **options)
-        groups = prepared.groups
-        near_duplicates = {
-            "groups": groups.n_groups,
-            "merged": groups.merged,
-            "max_distance": DEFAULT_MAX_DISTANCE,
-        }
-        skipped = [{"uri": s.uri, "reason": s.reason, "detail": s.detail} for s in dataset.skipped]
-        return TrainingSet(
-            labels=dataset.labels, y=dataset.targets(), groups=groups, uris=[item.uri for item in dataset.items],
-            sha256s=sha256s, frames=pixels, features=prepared.features,
-            summary={**dataset.summary(), "near_duplicates": near_duplicates},
-            report_summary={**dataset.summary(), "skipped": skipped}, backbones=prepared.backbones,
-            keras_model=prepared.keras_model, featurize_stats=prepared.featurize_stats,
-            sources=list(self.sources),
+        return loaded_training_set(
+            dataset, pixels, prepared.groups, prepared.features, step=step, backbones=prepared.backbones,
+            featurize_stats=prepared.featurize_stats, sources=self.sources, keras_model=prepared.keras_model,
         )  # fmt: skip
 
     def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):
-        return _heads_here(task, data, settings, step)
+        return heads_here(task, data, settings, step)
 
     def fit_head(self, task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
-        return _fit_here(task, data, shipped, head, settings)
+        return fit_here(task, data, shipped, head, settings)
 
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):
         """The training set featurized again through the fine-tuned network (which ships)."""
@@ -214,7 +210,7 @@ def _featurize_options(settings: TrainSettings, step: Step) -> dict[str, Any]:
     }
 
 
-def _heads_here(task: Task, data: TrainingSet, settings: TrainSettings, step: Step) -> dict[str, Any]:
+def heads_here(task: Task, data: TrainingSet, settings: TrainSettings, step: Step) -> dict[str, Any]:
     """Every requested head cross-validated in this process, on the reference features."""
     step(
         f"cross-validating the {settings.head} head(s) on {data.reference} features ({settings.folds} folds)"
@@ -222,7 +218,7 @@ def _heads_here(task: Task, data: TrainingSet, settings: TrainSettings, step: St
     return task.cross_validate_heads(settings.head, data.features[data.reference], data, settings)
 
 
-def _fit_here(task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
+def fit_here(task: Task, data: TrainingSet, shipped: str, head: str, settings: TrainSettings):
     """The head fitted in this process on every frame's ``shipped`` features."""
     features, kind = data.features[shipped], task.kind(data.labels)
     return fit_head(head, kind, features, data.y, data.labels, params=settings.params, seed=settings.seed)
@@ -327,7 +323,7 @@ class StoredShards:
     def cross_validate_heads(self, task: Task, data: TrainingSet, settings: TrainSettings, step: Step):
         """``--engine dask``: the LightGBM head's CV and final fit on a Dask cluster (same folds)."""
         if self.archive.engine != "dask":
-            return _heads_here(task, data, settings, step)
+            return heads_here(task, data, settings, step)
         from training.fit.dask_engine import train_head_on_dask
         from training.fit.thresholds import DEFAULT_TARGET_PRECISION
 
@@ -348,7 +344,7 @@ class StoredShards:
         return (
             self._dask_head
             if self.archive.engine == "dask"
-            else _fit_here(task, data, shipped, head, settings)
+            else fit_here(task, data, shipped, head, settings)
         )
 
     def with_frozen_int8(self, data: TrainingSet, settings: TrainSettings, step: Step):
@@ -367,35 +363,15 @@ class StoredShards:
         self, data: TrainingSet, shipped: str, fitted: FittedHead, out_dir: Path, settings: TrainSettings
     ):
         """The source model's backbone with the new head, and the head half of the parity gate."""
-        import onnx
-
-        from export.merge import merge_backbone_and_trees
-        from export.parity import check_tree_parity
-
         assert self._parity_frames is not None
-        onnx.save(merge_backbone_and_trees(self._loaded().model, fitted.trees), str(out_dir / MODEL_FILENAME))
-        trees = check_tree_parity(out_dir / MODEL_FILENAME, fitted.classifier, self._parity_frames)
+        trees = export_on_backbone(self._loaded(), fitted, out_dir, self._parity_frames)
         trees["images"] = data.parity["backbone_vs_shards"]["images"]
         return {"trees": trees}
 
     def manifest_fields(
         self, data, shipped, reason, guard, tuning, settings: TrainSettings
     ) -> dict[str, Any]:
-        backbone = self._loaded()
-        source = backbone.manifest
-        return {
-            "backbone": source.backbone,
-            "weights": source.weights,
-            "precision": source.precision,
-            "backbone_sha256": backbone.sha256,
-            # The backbone is the source model's, bytes and all: so is its quantization record and
-            # the int8 kernel family its guard ran on.
-            "quantization": {
-                **source.quantization,
-                "backbone_from": f"{backbone.source} (model {source.model_version})",
-            },
-            "int8_kernels": source.int8_kernels,
-        }
+        return borrowed_backbone_fields(self._loaded())
 
     def describe(self, shipped: str) -> str:
         return "feature shards"

@@ -11,6 +11,7 @@ from folder names split on a separator, or from a labels file; ``task: multilabe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,68 @@ class SingleLabel:
             console.print(f"fine-tuning {tuning.decision}")
         if len(evaluation.heads) > 1:
             print_heads_table(evaluation.heads, console)
+
+
+@dataclass(frozen=True)
+class RegionCrops(SingleLabel):
+    """One label per region crop: the regions of one named model, cut from labelled frames.
+
+    ``regions`` is the cameras' regions config, ``labels_file`` the labels per region (key,
+    region, label), ``model_name`` the named model whose regions are trained (None: the only
+    one). Everything after loading is ``SingleLabel``'s; the folds keep a frame's crops together.
+    """
+
+    regions: str = ""
+    labels_file: str = ""
+    model_name: str | None = None
+
+    def load(
+        self, sources: Sequence[str], *, s3_client: Any, settings: TrainSettings, step: Callable[[str], None]
+    ):
+        from training.data.region_dataset import label_counts, load_region_dataset
+
+        if len(sources) != 1:
+            raise ConfigurationError(
+                f"{' + '.join(sources)}: region labels name frames under ONE DATASET (a folder or s3://bucket/prefix/)"
+            )
+        step(f"cutting the labelled regions of {sources[0]} ({self.regions}, labels {self.labels_file})")
+        dataset = load_region_dataset(
+            sources[0], self.regions, self.labels_file, self.model_name, min_per_label=settings.folds,
+            s3_client=s3_client, progress=settings.progress,
+        )  # fmt: skip
+        per_region = "; ".join(
+            f"{region} " + ", ".join(f"{label} {n}" for label, n in counts.items())
+            for region, counts in label_counts(dataset).items()
+        )
+        step(
+            f"model {dataset.model_name}: {len(dataset)} crops of {len(set(dataset.frame_of))} frames ({per_region}); "
+            f"{len(dataset.skipped)} skipped, {dataset.unlabelled} regions without a label"
+        )
+        return dataset
+
+    def write_report(
+        self, out_dir: Path, evaluation: Evaluation, data: TrainingSet, parity: dict, manifest: Any
+    ):
+        """The single-label report, and in report.json each region's out-of-fold accuracy."""
+        paths = super().write_report(out_dir, evaluation, data, parity, manifest)
+        report = json.loads(paths.json.read_text())
+        report["per_region"] = per_region_accuracy(evaluation.cv, data.uris)
+        paths.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return paths
+
+
+def per_region_accuracy(cv: Any, uris: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Out-of-fold accuracy (top label) of each region's crops (``<frame>#<region>`` uris)."""
+    predicted = np.asarray(cv.oof_probabilities).argmax(axis=1)
+    regions = np.array([uri.rsplit("#", 1)[1] for uri in uris])
+    figures = {}
+    for region in sorted(set(regions.tolist())):
+        mine = regions == region
+        figures[region] = {
+            "crops": int(mine.sum()),
+            "accuracy": round(float((predicted[mine] == np.asarray(cv.y)[mine]).mean()), 4),
+        }
+    return figures
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
     parts = [*_machine_section(results, headline), *_gemm_section(results["gemm"])]
     for precision, path in results["paths"].items():
         parts += _path_section(precision, path)
+    if "camera_health" in results:
+        parts += health_section(results["camera_health"])
     if "int8_guard" in results:
         parts += _int8_guard_section(results["int8_guard"])
     for precision, priced in results.get("pricing", {}).items():
@@ -102,6 +104,57 @@ def _path_section(precision: str, path: dict[str, Any]) -> list[str]:
         parts += [
             f"#### {precision}: cold start (median {cold['median_s']} s; runs {cold['runs_s']})",
             _table(["phase", "s (median)"], [[k, v] for k, v in cold["phases_median_s"].items()]),
+        ]
+    return parts
+
+
+def health_section(health: dict[str, Any]) -> list[str]:
+    """What camera health adds per frame, against the model call (bench.perf.health_cost)."""
+    sizes = health["state_item_bytes"]
+    return [
+        "### Camera health: added cost per frame",
+        _table(
+            [
+                f"model call ({health.get('model_precision', 'int8')}, batch 10) ms/frame",
+                "measures ms/frame",
+                "state step ms/frame",
+                "added / model",
+            ],
+            [
+                [
+                    health["model_ms_per_frame"],
+                    health["measure_ms_per_frame"],
+                    health["state_step_ms_per_frame"],
+                    f"{health['ratio_to_model']:.2%}",
+                ]
+            ],
+        ),
+        f"No request: health rides in the camera's state write. The state item with a full window: "
+        f"{sizes['without_health']} bytes without health, {sizes['with_health']} with (one write unit below 1,024).",
+        *_health_detection(health),
+    ]
+
+
+def _health_detection(health: dict[str, Any]) -> list[str]:
+    parts = []
+    ratios = health.get("defocus_sharpness_ratio_by_radius_px")
+    if ratios:
+        parts += [
+            "Sharpness at 224 x 224 of a frame blurred at 1280 x 720, as a fraction of the sharp frame's "
+            "(median of 8 views; `defocused` below 0.25):",
+            _table([f"radius {radius} px" for radius in ratios], [list(ratios.values())]),
+        ]
+    detection = health.get("detection")
+    if detection:
+        rows = [
+            [d["camera_id"], d["tamper"], d["frames"] if d["frames"] is not None else "missed", d["seconds"]]
+            for d in detection["detections"]
+        ]
+        parts += [
+            f"`camsort synth --tamper` ({detection['cameras']} fixed views, {detection['frames_per_camera']} frames "
+            "each at 2 frames/s, tampered half-way) through the loader, the measures and the health step:",
+            _table(["camera", "tamper", "frames to detect", "seconds (capture time)"], rows),
+            f"False alarms: {len(detection['false_alarms'])} in {detection['healthy_frames']} healthy frames.",
         ]
     return parts
 

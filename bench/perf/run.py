@@ -7,6 +7,7 @@ Phases (each shows progress), per handler precision (fp32 = (b), int8 = (c)):
    of the limit, the best option and what it cost;
 3. latency: the handler through the faults proxy at 0 and 20 ms added latency, batch 1 and
    10 (bench.perf.latency), wall vs compute per frame, plus a forced duplicate look-up cell;
+   then what camera health adds per frame against the model call (bench.perf.health_cost);
 4. cold start, phase by phase, in fresh processes (bench.perf.coldstart);
 5. the int8 guard with and without reduce_range (bench.perf.int8_guard);
 6. price per million frames and the memory / batch recommendation (bench.perf.pricing).
@@ -73,6 +74,8 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
                 [load_image(data, source="bench") for data in frame_bytes[: options.sweep_frames]]
             )
             _measure_inference(results, model_dirs, sweep_pixels, cpus, phase)
+            phase("camera health: added per-frame cost against the model call (int8)")
+            results["camera_health"] = _measure_health(config, model_dirs["int8"], sweep_pixels, cpus)
             _measure_handler(config, options, results, model_dirs, frame_bytes, cpus, phase)
             if options.guard:
                 phase("int8 guard with and without reduce_range")
@@ -158,6 +161,20 @@ def _measure_inference(
                 "best": fraction_of_limit(flops, best["ms_per_frame"] / 1000.0, limit),
             },
         }
+
+
+def _measure_health(config: BenchConfig, model_dir: Path, pixels: np.ndarray, cpus: int) -> dict[str, Any]:
+    """The added cost per frame, how much defocus the 224 array shows, detection on `synth --tamper`."""
+    from bench.perf.health_cost import defocus_ratios, detection_on_synthetic, health_cost
+    from functions.frames.model import ModelSession
+    from training.data.scene_tamper import view_frame
+
+    return health_cost(ModelSession.open(str(model_dir), threads=cpus), pixels) | {
+        "defocus_sharpness_ratio_by_radius_px": defocus_ratios(
+            [view_frame(1000 + index, "empty", 0) for index in range(8)]
+        ),
+        "detection": detection_on_synthetic(config.work_dir / "camera-health"),
+    }
 
 
 def _measure_handler(
@@ -320,17 +337,21 @@ def run_all(
     harness: bool = True,
     perf: bool = True,  # noqa: B008
     decode_memory: bool = True,
+    regions: bool = True,
 ) -> dict[str, Any]:
     """`camsort bench`: the handler comparison (bench.harness), the decode memory of crafted
-    frames (bench.decode_memory), then the issue-10 phases."""
+    frames (bench.decode_memory), the cost of regions (bench.perf.regions), then the issue-10 phases."""
     from bench.decode_memory import run_decode_memory
     from bench.harness import run_bench
+    from bench.perf.regions import run_region_cost
 
     out: dict[str, Any] = {}
     if harness:
         out["harness"] = run_bench(config)
     if decode_memory:  # after the harness: it rewrites results.md, this adds its own section
         out["decode_memory"] = run_decode_memory(config.out_dir)
+    if regions:  # likewise: its own section of results.md
+        out["regions"] = run_region_cost(config)
     if perf:
         out["perf"] = run_perf(config, options)
     return out

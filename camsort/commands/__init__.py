@@ -74,7 +74,8 @@ from camsort.commands.dashboard import dashboard  # noqa: E402
 
 COMMANDS.append(dashboard)
 
+from camsort.commands.labelling.crops import crops  # noqa: E402
 from camsort.commands.labelling.label import label  # noqa: E402
 from camsort.commands.labelling.sample import sample  # noqa: E402
 
-COMMANDS.extend([sample, label])
+COMMANDS.extend([sample, label, crops])

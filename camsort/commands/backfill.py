@@ -39,6 +39,13 @@ from infra.deploy.topology import FUNCTION_MEMORY_MB
     help="Where --model-version's artifact is (default: s3://<bucket>/models/<version>/).",
 )
 @click.option(
+    "--model",
+    "model_name",
+    default="default",
+    show_default=True,
+    help="Whose --model-version: a named model's lives under s3://<bucket>/models/<model>/<version>/.",
+)
+@click.option(
     "--inventory",
     default=None,
     help="Read the objects from an S3 Inventory report (s3://.../manifest.json, CSV) instead of listing.",
@@ -121,6 +128,7 @@ def backfill(source: str, since: str | None, until: str | None, report_scope: st
         mode=options.pop("mode"),
         model_version=options.pop("model_version"),
         model_uri=options.pop("model_uri"),
+        model_name=options.pop("model_name"),
         inventory=options.pop("inventory"),
         dry_run=options.pop("dry_run"),
         failed_only_report=report_scope == "failed",

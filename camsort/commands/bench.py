@@ -59,6 +59,12 @@ PATH_CHOICES = ("reference", "fp32", "int8")
     help="Peak RSS of crafted 40 MP PNGs (every colour type and bit depth), alone and ten at a time.",
 )
 @click.option(
+    "--regions/--no-regions",
+    default=True,
+    show_default=True,
+    help="Per-frame time with 1, 4 and 8 regions (one decode, k crops), as ratios to one region.",
+)
+@click.option(
     "--only-perf", is_flag=True, help="Skip the (a)/(b)/(c) comparison; run only the --perf phases."
 )
 @click.option("--latency-frames", default=30, show_default=True, help="Frames per added-latency cell.")
@@ -85,6 +91,7 @@ def bench(
     out_dir,
     perf,
     decode_memory,
+    regions,
     only_perf,
     latency_frames,
     guard,
@@ -126,4 +133,5 @@ def bench(
         harness=not only_perf,
         perf=perf or only_perf,
         decode_memory=decode_memory and not only_perf,
+        regions=regions and not only_perf,
     )

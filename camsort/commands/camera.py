@@ -1,4 +1,5 @@
-"""`camsort camera add ID | list | remove ID`: least-privilege upload credentials per camera."""
+"""`camsort camera add ID | list | remove ID | presign ID`: least-privilege upload credentials per camera;
+`camsort camera regions set | show | preview`: its regions."""
 
 from __future__ import annotations
 
@@ -132,3 +133,86 @@ def presign(
         endpoint_url=endpoint_url,
         region=region,
     )
+
+
+@camera.group("regions")
+def regions() -> None:
+    """A camera's regions: named boxes of its view, each answered by a named model (docs/regions.md)."""
+
+
+_regions_target = [
+    click.option("--stage", default=None, help="The stage; default: the running demo's."),
+    click.option("--bucket", default=None, help="The model bucket; default: the stage's bucket."),
+    click.option("--table", default=None, help="The stage's results table; default: the running demo's."),
+    click.option(
+        "--endpoint-url", default=None, help="A local endpoint (moto); default: the running demo's, else AWS."
+    ),
+    _region,
+]
+
+
+def _target_options(command):
+    for option in reversed(_regions_target):
+        command = option(command)
+    return command
+
+
+def _target(endpoint_url, table, bucket, region, stage):
+    from infra.ops.camera_regions import resolve_regions_target
+
+    return resolve_regions_target(endpoint_url, table, bucket, region, stage)
+
+
+@regions.command("set")
+@click.argument("camera_id")
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The regions (JSON).",
+)
+@click.option(
+    "--models",
+    default=None,
+    help="The deployment's named models, comma-separated; default: deploy/<stage>.json's models (default always).",
+)
+@click.option(
+    "--deploy-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where <stage>.json lives; default: the demo's state dir locally, the project's deploy/ on AWS.",
+)
+@_target_options
+def set_(camera_id, path, models, deploy_dir, stage, bucket, table, endpoint_url, region) -> None:
+    """Validate FILE and make it CAMERA_ID's regions (running functions pick it up within one TTL)."""
+    from infra.ops.camera_regions import set_regions_for
+
+    set_regions_for(camera_id, path, _target(endpoint_url, table, bucket, region, stage), deploy_dir, models)
+
+
+@regions.command("show")
+@click.argument("camera_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored JSON.")
+@_target_options
+def show(camera_id, as_json, stage, bucket, table, endpoint_url, region) -> None:
+    """CAMERA_ID's regions as stored."""
+    from infra.ops.camera_regions import show_regions_command
+
+    show_regions_command(camera_id, _target(endpoint_url, table, bucket, region, stage), as_json=as_json)
+
+
+@regions.command("preview")
+@click.argument("camera_id")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The PNG; default: CAMERA_ID-regions.png.",
+)
+@_target_options
+def preview(camera_id, out, stage, bucket, table, endpoint_url, region) -> None:
+    """Draw CAMERA_ID's regions and names on its latest frame into a PNG."""
+    from infra.ops.camera_regions import preview_regions_command
+
+    preview_regions_command(camera_id, _target(endpoint_url, table, bucket, region, stage), out)

@@ -19,10 +19,12 @@ from camsort.commands.promote import open_stage, stage_options
     "--sample-rate", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="Invocations scored."
 )
 @click.option(
-    "--live-uri", default=None, help="A stage without a deploy file yet: the model it runs now (s3://...)."
+    "--live-uri",
+    default=None,
+    help="A stage without a deploy file yet, or a named model it does not pin yet: the model it runs now (s3://...).",
 )
 def candidate(
-    model_dir, stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region,
+    model_dir, stage, deploy_dir, no_deploy, reason, model_name, endpoint_url, table, review_table, region,
     version, sample_rate, live_uri,
 ) -> None:  # fmt: skip
     """Upload MODEL_DIR beside the live model and pin it (sha256) as the stage's shadow candidate."""
@@ -32,13 +34,15 @@ def candidate(
 
     opened = open_stage(stage, deploy_dir, endpoint_url, table, review_table, region)
     config = set_candidate(
-        opened, model_dir, version=version, sample_rate=sample_rate, live_uri=live_uri, now=now_utc()
-    )
+        opened, model_dir, version=version, sample_rate=sample_rate, live_uri=live_uri, now=now_utc(),
+        model_name=model_name,
+    )  # fmt: skip
     console = Console()
-    assert config.candidate is not None
+    slot = config.slot(model_name)
+    assert slot is not None and slot.candidate is not None
     console.print(
-        f"Candidate {config.candidate.version} ({config.candidate.uri}, sha256 {config.candidate.sha256[:12]}) "
-        f"scores {sample_rate:.0%} of invocations on {stage}; written to {opened.path}."
+        f"Candidate {slot.candidate.version} of model {model_name} ({slot.candidate.uri}, sha256 "
+        f"{slot.candidate.sha256[:12]}) scores {sample_rate:.0%} of invocations on {opened.name}; written to {opened.path}."
     )
     if opened.local:
         console.print("Local stage: workers started from now on load the candidate.")

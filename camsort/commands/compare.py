@@ -30,6 +30,13 @@ def parse_since(text: str, now: datetime) -> datetime:
 @click.option(
     "--worst", default=20, show_default=True, type=click.IntRange(0), help="Disagreeing frames to list."
 )
+@click.option(
+    "--model",
+    "model_name",
+    default="default",
+    show_default=True,
+    help="The named model whose live and candidate answers to compare (a region model's: its regions' items).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option(
     "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page."
@@ -50,6 +57,7 @@ def compare(
     camera,
     candidate_version,
     worst: int,
+    model_name: str,
     as_json: bool,
     html_path: Path | None,
     thumbnails: str,
@@ -70,4 +78,5 @@ def compare(
         as_json=as_json,
         html_path=html_path,
         thumbnails=thumbnails,
+        model_name=model_name,
     )

@@ -24,6 +24,11 @@ import click
     "--no-bad-objects", is_flag=True, help="Upload only valid frames (no truncated/empty/text/oversized)."
 )
 @click.option(
+    "--no-tampers",
+    is_flag=True,
+    help="Leave every camera healthy (by default, mid-run the third camera is covered and the fourth turned).",
+)
+@click.option(
     "--model",
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -55,6 +60,11 @@ import click
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="The shadow candidate's model directory (implies --shadow).",
+)
+@click.option(
+    "--no-regions",
+    is_flag=True,
+    help="Leave out the regions camera (a car park: 6 bays and a gate, answered by the named models bay and gate).",
 )
 @click.option(
     "--no-fine-tune",
@@ -97,11 +107,13 @@ def demo(
     frames: int,
     rate: float,
     no_bad_objects: bool,
+    no_tampers: bool,
     model_dir: Path | None,
     weights: str,
     train_per_label: int,
     shadow: bool,
     candidate_dir: Path | None,
+    no_regions: bool,
     no_fine_tune: bool,
     endpoint_url: str | None,
     stage: str,
@@ -134,12 +146,14 @@ def demo(
         frames_per_second=rate,
         bad_objects=not no_bad_objects,
         duplicate_notification=True,
+        tampers=not no_tampers,
         model_dir=model_dir,
         weights=weights,
         train_per_label=train_per_label,
         fine_tune=not no_fine_tune,
         shadow=shadow or candidate_dir is not None,
         candidate_dir=candidate_dir,
+        regions=not no_regions,
         endpoint_url=endpoint_url,
         stage=stage,
         keep_running=keep_running,

@@ -22,6 +22,13 @@ _stage_options = [
         "--no-deploy", is_flag=True, help="AWS: write the deploy file and print the serverless command only."
     ),
     click.option("--reason", default=None, help="Why: kept in the record."),
+    click.option(
+        "--model",
+        "model_name",
+        default="default",
+        show_default=True,
+        help="The named model (default: the whole-frame model; e.g. bay, as the cameras' regions name it).",
+    ),
 ]
 
 
@@ -41,6 +48,10 @@ def open_stage(stage: str, deploy_dir, endpoint_url, table, review_table, region
     )
 
 
+def _of_model(entry: dict) -> str:
+    return "" if entry["model"] == "default" else f" of model {entry['model']}"
+
+
 def apply(stage, entry: dict, no_deploy: bool) -> None:
     """Print the record and make the change take effect where the stage runs."""
     from rich.console import Console
@@ -49,7 +60,7 @@ def apply(stage, entry: dict, no_deploy: bool) -> None:
 
     console = Console()
     console.print(
-        f"[bold]{entry['action']}[/] on {entry['stage']}: {entry['from']['version']} -> {entry['to']['version']} "
+        f"[bold]{entry['action']}[/]{_of_model(entry)} on {entry['stage']}: {entry['from']['version']} -> {entry['to']['version']} "
         f"(sha256 {entry['to']['sha256'][:12]}), by {entry['who']['iam']} / {entry['who']['user']}"
         + (" [bold red]FORCED past failing gates[/]" if entry.get("forced") else "")
     )
@@ -85,7 +96,7 @@ def apply(stage, entry: dict, no_deploy: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Promote even when a gate fails (recorded as forced).")
 def promote(
-    stage, deploy_dir, no_deploy, reason, endpoint_url, table, review_table, region,
+    stage, deploy_dir, no_deploy, reason, model_name, endpoint_url, table, review_table, region,
     gate, min_agreement, min_frames, cv_metric, force,
 ) -> None:  # fmt: skip
     """Make the stage's shadow candidate live; the current live model is kept for `camsort rollback`."""
@@ -94,5 +105,5 @@ def promote(
 
     opened = open_stage(stage, deploy_dir, endpoint_url, table, review_table, region)
     gates = Gates(kind=gate, min_agreement=min_agreement, min_frames=min_frames, cv_metric=cv_metric)
-    entry = promote_stage(opened, gates, force=force, reason=reason, now=now_utc())
+    entry = promote_stage(opened, gates, force=force, reason=reason, now=now_utc(), model_name=model_name)
     apply(opened, entry, no_deploy)

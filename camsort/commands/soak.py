@@ -22,7 +22,11 @@ import click
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("soak-report.json"), show_default=True, help="Where the JSON report goes.")  # fmt: skip
 @click.option("--endpoint-url", default=None, help="A running moto server; default: start one.")
-def soak(frames, cameras, workers, kills, fault_rate, seed, model_dir, report_path, endpoint_url) -> None:
+@click.option("--regions-cameras", type=click.IntRange(0), default=0, show_default=True,
+              help="Cameras with 4 regions each (cam-01, ...): region items, then the frame item.")  # fmt: skip
+def soak(
+    frames, cameras, workers, kills, fault_rate, seed, model_dir, report_path, endpoint_url, regions_cameras
+) -> None:
     """Upload, inject faults and kills, then account for every object version (the audit)."""
     from camsort.quiet import quiet_tensorflow
 
@@ -39,5 +43,6 @@ def soak(frames, cameras, workers, kills, fault_rate, seed, model_dir, report_pa
         model_dir=model_dir,
         report_path=report_path,
         endpoint_url=endpoint_url,
+        regions_cameras=regions_cameras,
     )
     raise SystemExit(soak_command(settings))

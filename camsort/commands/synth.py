@@ -1,4 +1,4 @@
-"""`camsort synth`: write a labelled folder of synthetic 1280x720 street-camera frames."""
+"""`camsort synth`: write a labelled folder of synthetic 1280x720 street-camera (or car-park) frames."""
 
 from __future__ import annotations
 
@@ -26,36 +26,50 @@ import click
     help="Write every label set of {bus, car, night} instead (OUT_DIR/bus_car_night/..., none/ = no label), "
     "--per-label frames per set: for `camsort train OUT_DIR --task multilabel`.",
 )
+@click.option(
+    "--tamper",
+    is_flag=True,
+    help="Write fixed camera views instead, tampered half-way (cam-01 covered, cam-02 defocused, cam-03 "
+    "moved, cam-04 dark, cam-05 healthy), as OUT_DIR/<camera>/<capture time>.jpg with OUT_DIR/truth.json: "
+    "--per-label frames per camera.",
+)
+@click.option(
+    "--regions",
+    is_flag=True,
+    help="Car parks seen by fixed cameras instead: bays (model `bay`: empty/occupied) and a gate (model "
+    "`gate`: closed/open), --frames frames per camera, with OUT_DIR/labels.jsonl (key, region, label), "
+    "OUT_DIR/cameras.json and OUT_DIR/regions/<camera>.json.",
+)
+@click.option(
+    "--frames", default=60, show_default=True, type=click.IntRange(1), help="--regions: frames per camera."
+)
+@click.option(
+    "--cameras", default=1, show_default=True, type=click.IntRange(1), help="--regions: car parks (cameras)."
+)
+@click.option(
+    "--bays", default=8, show_default=True, type=click.IntRange(2, 16), help="--regions: bays per car park."
+)
+@click.option(
+    "--sequence",
+    is_flag=True,
+    help="--regions: one camera's frames in time order, each region holding its state for --hold frames "
+    "before it changes; OUT_DIR/sequence.json lists the frames and the events.",
+)
+@click.option(
+    "--hold",
+    nargs=2,
+    type=click.IntRange(1),
+    default=(6, 20),
+    show_default=True,
+    help="--sequence: the shortest and the longest run of frames a region keeps its state.",
+)
 @click.option("--width", default=1280, show_default=True, type=click.IntRange(16))
 @click.option("--height", default=720, show_default=True, type=click.IntRange(16))
-def synth(
-    out_dir: Path,
-    per_label: int,
-    seed: int,
-    labels: tuple[str, ...],
-    multilabel: bool,
-    width: int,
-    height: int,
-) -> None:
+def synth(out_dir: Path, **options) -> None:
     """Write OUT_DIR/<label>/<label>-<seed>-<i>.jpg: a training set for `camsort train OUT_DIR`."""
-    from rich.console import Console
-    from rich.table import Table
+    from training.data.synthetic_writer import SynthOptions, write_synthetic
 
-    from training.data.synthetic import LABELS, write_dataset, write_multilabel_dataset
-
-    if multilabel:
-        if labels:
-            raise click.UsageError(
-                "--label picks single-label folders; it does not combine with --multilabel"
-            )
-        counts = write_multilabel_dataset(
-            out_dir, per_label, seed=seed, width=width, height=height, progress=True
-        )
-    else:
-        counts = write_dataset(
-            out_dir, per_label, seed=seed, labels=labels or LABELS, width=width, height=height, progress=True
-        )
-    table = Table("label set" if multilabel else "label", "frames", title=f"synthetic frames in {out_dir}")
-    for label, count in counts.items():
-        table.add_row(label, str(count))
-    Console().print(table)
+    try:
+        write_synthetic(out_dir, SynthOptions(**options))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error

@@ -56,7 +56,21 @@ import click
     "--labels-file",
     default=None,
     help='multilabel: a CSV (path,labels with labels joined by \';\') or JSONL ({"path", "labels"}) file, '
-    "local or s3://, listing each frame's labels; paths are relative to DATASET.",
+    "local or s3://, listing each frame's labels; with --regions: key,region,label per region (CSV, or JSONL "
+    '{"key", "region", "label"}); paths and keys are relative to DATASET.',
+)
+@click.option(
+    "--regions",
+    default=None,
+    help="Train a region model: the cameras' regions config (one camera's {\"regions\": [...]} or "
+    '{"cameras": {id: {"regions": [...]}}}, local or s3://); each frame in --labels-file (key,region,label, '
+    "CSV or JSONL) is cut with the function's crop function and each labelled region of --model-name is one crop.",
+)
+@click.option(
+    "--model-name",
+    default=None,
+    help="With --regions: the named model to train (e.g. bay): the crops of every region answered by it "
+    "(default: the only model the regions use).",
 )
 @click.option(
     "--head",
@@ -189,7 +203,7 @@ def train(dataset: tuple[str, ...], out_dir: Path, **options: Any) -> None:
             cameras=list(options.pop("cameras")),
             since=parse_time(since, "--since") if since else None,
             until=parse_time(until, "--until") if until else None,
-            **options,  # task, label_sep, labels_file, endpoint_url, features, backbone_from, engine, scheduler
+            **options,  # task, label_sep, labels_file, regions, model_name, endpoint_url, features, backbone_from, ...
         )
     except IncompatibleOptions as error:
         raise click.UsageError(str(error)) from error

@@ -179,7 +179,14 @@ def _cell(text: str) -> str:
     return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
 
 
+def _camera_health() -> str:
+    from bench.perf.markdown import health_section
+
+    return "\n\n".join(health_section(_perf()["camera_health"])[1:])  # the page has its own title
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "camera-health": _camera_health,
     "bench-results": _bench_results,
     "bench-shadow": _bench_shadow,
     "bench-perf": _bench_perf,

@@ -11,15 +11,18 @@ Per frame, in order (the cheap checks first, so bad input costs no download):
    (The conditional PutItem is the guarantee; this look-up only saves the download and the
    inference when SQS redelivers a message, e.g. after another record of it failed. On first
    deliveries it would cost a round trip and a read per frame to find, almost always, nothing.)
-3. key -> camera id (+ capture time), size from the event against the byte limit, size 0;
-4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ``load_image`` under the
-   container's decode budget (``App.decode``). A redelivered frame (SQS receive count > 1) is
+3. key -> camera id (+ capture time) -> the camera's regions (cached per container:
+   functions/stores/camera_configs.py), size from the event against the byte limit, size 0;
+4. GetObject pinned to the event's ETag (IfMatch) / VersionId, then ONE decode under the
+   container's decode budget: ``load_image`` (no regions, ``App.decode``) or ``load_regions``
+   (one crop per region, ``App.decode_regions``). A redelivered frame (SQS receive count > 1) is
    decoded afterwards, alone and behind a mark, so a frame that kills the process is named
    by its mark and rejected (``decoder_crash``) instead of taking its batch down a third time
    (:func:`decoded_in_isolation`);
-5. all good frames -> ``model.predict`` as one batch -> ``decide_for()`` (the manifest's task) with its
-   thresholds;
-6. tags (ok frames), then the conditional result write. Tags go first because the write is
+5. all crops of one model (a whole frame is one, for ``default``) -> ONE ``predict`` per model ->
+   ``decide_for()`` with that model's task and thresholds (functions/frames/region_batch.py);
+6. tags (ok frames), then the conditional result write (a camera with regions: each region's
+   item, then the frame item: docs/regions.md). Tags go first because the write is
    the commit point: when tagging fails the message is retried, and the retry is not
    skipped as a duplicate. After the writes (or on finding the results already written): the
    review marks and the camera state, one write per camera for the batch
@@ -39,7 +42,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -52,15 +54,29 @@ from functions.errors import (
     TooManyBytesError,
     TransientError,
 )
-from functions.frames.decision import Decision, LabelSetDecision, decide_for
+from functions.frames.decision import Decision, LabelSetDecision
 from functions.frames.effects import follow_results
 from functions.frames.events import FrameEvent
-from functions.frames.keys import KeyInfo, format_timestamp, is_ahead, parse_key
-from functions.frames.model import ModelSession
+from functions.frames.keys import KeyInfo, parse_key
 from functions.frames.outcome import FrameOutcome, Status
-from functions.frames.outputs import answer_fields, answer_tags
+from functions.frames.outputs import (
+    answer_fields,
+    base_item,
+    frame_tags,
+    health_fields,
+    measures_health,
+    ok_item,
+)
+from functions.frames.region_batch import (
+    Crop,
+    commit_regions,
+    committed_regions,
+    frame_crops,
+    infer_per_model,
+    shadow_per_model,
+)
+from functions.frames.regions import DEFAULT_REGION, WHOLE_FRAME, CameraConfig, Region
 from functions.frames.review import reason_for
-from functions.frames.shadow import run_shadow
 from functions.observability import logger
 from functions.stores.results import object_id, result_sort_key
 from functions.stores.storage import StoredFrame
@@ -77,10 +93,23 @@ class _Work:
     size: int | None = None
     key_info: KeyInfo | None = None
     stored: StoredFrame | None = None
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # the whole frame (a camera with regions: for its health only)
     received_at: float | None = None
     decision: Decision | LabelSetDecision | None = None
-    result: dict[str, Any] | None = None  # the result item, once this invocation committed it
+    config: CameraConfig | None = None  # the camera's regions, looked up before the download
+    crops: list[np.ndarray] | None = None  # a camera with regions: one per region, in order
+    # What this invocation committed: the result item (a whole frame), or each region's (as
+    # functions.frames.outputs.camera_view reads them): their side effects follow per batch.
+    results: list[dict[str, Any]] | None = None
+
+    @property
+    def decoded(self) -> bool:
+        return self.pixels is not None or self.crops is not None
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The camera's configured regions; () for the whole-frame default."""
+        return self.config.regions if self.config is not None else ()
 
 
 def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
@@ -97,25 +126,47 @@ def classify_frames(frames: list[FrameEvent], app: App) -> list[FrameOutcome]:
     downloaded = _decode_redelivered(downloaded, app, outcomes)  # one at a time, marked
 
     if downloaded:
-        try:
-            batch = np.stack([item.pixels for item in downloaded if item.pixels is not None])  # all loaded
-            probabilities, _features = app.model.predict(batch)
-            manifest = app.model.manifest
-            decisions = decide_for(manifest.task, probabilities, app.model.labels, manifest.thresholds)
-        except MemoryError:
-            raise  # out of memory: the invocation dies (see _guard)
-        except Exception as exc:  # a model failure fails every frame of the batch, loudly
-            for item in downloaded:
-                outcomes[item.index] = _failure(item.frame, exc, "inference failed")
-        else:
-            for item, decision in zip(downloaded, decisions, strict=True):
-                item.decision = decision
-            # Tags, then the conditional result write, per frame; all frames concurrently. Then
-            # their side effects: the camera state once per camera for the whole batch.
-            _each(downloaded, app, _commit_ok, outcomes)
-            follow_results(app, [item.result for item in downloaded if item.result is not None])
-            run_shadow(app, batch, [outcomes[item.index] for item in downloaded])  # after the live writes
+        _infer_and_commit(downloaded, app, outcomes)
     return [outcomes[index] for index in range(len(frames))]
+
+
+def _infer_and_commit(downloaded: list[_Work], app: App, outcomes: dict[int, FrameOutcome]) -> None:
+    """One ONNX call per model over every frame's crops (region_batch.py), then each frame's writes."""
+    crops = [
+        Crop(item.index, region, pixels)
+        for item in downloaded
+        for region, pixels in frame_crops(item.regions, item.pixels, item.crops)
+    ]
+    inference = infer_per_model(app.models, crops)
+    answered = []
+    for item in downloaded:
+        if item.index in inference.failures:
+            outcomes[item.index] = _failure(item.frame, inference.failures[item.index], "inference failed")
+            continue
+        if not item.regions:
+            item.decision = inference.answers[(item.index, DEFAULT_REGION)]
+        answered.append(item)
+    # Tags, then the conditional result write(s), per frame; all frames concurrently. Then their
+    # side effects: the camera state once per camera (and region) for the whole batch.
+    _each(answered, app, lambda item, app: _commit(item, app, inference.answers), outcomes)
+    follow_results(app, [result for item in answered for result in item.results or ()])
+    # After the live writes: each model's candidate on that model's batch (frames and regions written).
+    shadow_per_model(app, inference, outcomes, {item.index for item in answered if item.regions})
+
+
+def _commit(item: _Work, app: App, answers: dict[tuple[int, str], Any]) -> FrameOutcome:
+    if not item.regions:
+        return _commit_ok(item, app)
+    pending = FrameOutcome(item.frame, "ok", latency_ms=_elapsed_ms(item, app))
+    outcome, item.results = commit_regions(
+        app,
+        _base_item(item, app),
+        [(region, answers[(item.index, region.name)]) for region in item.regions],
+        pending,
+        tag_count=item.stored.tag_count if item.stored else None,
+        health=health_fields(app, item.pixels),
+    )
+    return outcome
 
 
 def _each(
@@ -178,8 +229,9 @@ def _skip_duplicates(work: list[_Work], app: App, outcomes: dict[int, FrameOutco
         else:
             remaining.append(item)
     # This event's first delivery may have died right after its write: complete what its result
-    # lacks. (A newer event's result, or the live result a backfill task meets, has its own.)
-    follow_results(app, found)
+    # lacks, a regions frame's regions too. (A newer event's result, or the live result a backfill
+    # task meets, has its own.)
+    follow_results(app, found + committed_regions(app, [result for result in found if result.get("regions")]))
     return remaining
 
 
@@ -206,12 +258,23 @@ def _check_and_load(item: _Work, app: App) -> None:
         raise EmptyImageError(
             f"{source}: the object is empty (0 bytes, from the event); upload the frame again"
         )
+    item.config = app.regions_for(item.key_info.camera_id)  # cached per container (camera_configs.py)
     item.stored = app.store.get_frame(
         frame.bucket, frame.key, etag=frame.etag, version_id=frame.version_id, max_bytes=settings.max_bytes
     )
     item.received_at = app.clock()
     if not decoded_in_isolation(frame):
-        item.pixels = app.decode(item.stored.data, source)
+        _decode(item, app, item.stored.data, source)
+
+
+def _decode(item: _Work, app: App, data: bytes, source: str) -> None:
+    """One decode: the whole frame (no regions, as ever), or each region's crop (+ the whole frame: health)."""
+    if item.regions:
+        whole = [WHOLE_FRAME] if measures_health(app) else []
+        crops = app.decode_regions(data, source, [*whole, *(region.box for region in item.regions)])
+        item.pixels, item.crops = (crops[0], crops[1:]) if whole else (None, crops)
+    else:
+        item.pixels = app.decode(data, source)
 
 
 def decoded_in_isolation(frame: FrameEvent) -> bool:
@@ -230,7 +293,7 @@ def _decode_redelivered(work: list[_Work], app: App, outcomes: dict[int, FrameOu
     """Decode the frames ``_check_and_load`` left undecoded, one after another, nothing else running."""
     remaining = []
     for item in work:
-        outcome = _guard(item, app, _decode_marked) if item.pixels is None else None
+        outcome = _guard(item, app, _decode_marked) if not item.decoded else None
         if outcome is None:
             remaining.append(item)
         else:
@@ -249,7 +312,7 @@ def _decode_marked(item: _Work, app: App) -> None:
             "re-save it and upload it again"
         )
     try:
-        item.pixels = app.decode(item.stored.data, source)
+        _decode(item, app, item.stored.data, source)
     except BadInputError:
         app.table.finish_decode(mark)  # refused without harm: not a crash
         raise
@@ -269,11 +332,12 @@ def _commit_ok(item: _Work, app: App) -> FrameOutcome:
     latency_ms = _elapsed_ms(item, app)
     result = ok_item(_base_item(item, app), decision, latency_ms)
     result["review_reason"] = reason_for(app, decision, result.get("camera_id"))
+    health = health_fields(app, item.pixels)
+    if health is not None:
+        result["health"] = health  # the camera's health reads it (effects)
     written = app.table.put_result(result)
     if written:  # committed: its side effects follow, the batch's together (classify_frames); a
-        item.result = (
-            result  # redelivery of this event that finds it written completes them (_skip_duplicates)
-        )
+        item.results = [result]  # redelivery that finds it written completes them (_skip_duplicates)
     return FrameOutcome(
         frame,
         "ok" if written else "duplicate",
@@ -332,83 +396,6 @@ def _base_item(item: _Work, app: App) -> dict[str, Any]:
         stored=item.stored,
         size=item.size,
     )
-
-
-def frame_tags(decision: Decision | LabelSetDecision, model: ModelSession) -> dict[str, str]:
-    """The S3 tags of an ``ok`` frame (``functions.frames.outputs``: a label or a label set)."""
-    return answer_tags(decision, model.manifest.model_version)
-
-
-def ok_item(
-    base: dict[str, Any], decision: Decision | LabelSetDecision, latency_ms: float | None
-) -> dict[str, Any]:
-    """The result item of an ``ok`` frame: ``base_item`` plus the answer (``label`` or ``labels``)."""
-    return base | {"status": "ok", **answer_fields(decision), "latency_ms": latency_ms}
-
-
-def base_item(
-    frame: FrameEvent,
-    app: App,
-    *,
-    object_version: str,
-    key_info: KeyInfo | None,
-    stored: StoredFrame | None,
-    size: int | None,
-) -> dict[str, Any]:
-    """The fields every result item has, whatever its status (public: the bench writes the same items)."""
-    model = app.model
-    captured = key_info.captured_at if key_info else None
-    # Trusted within the skew of the upload (LastModified; before a download, the event time,
-    # which S3 sets alike): a camera clock running ahead falls back to LastModified.
-    uploaded = stored.last_modified if stored is not None else _event_moment(frame)
-    skew = timedelta(seconds=app.settings.capture_skew_seconds)
-    claimed = captured if captured is not None and is_ahead(captured, uploaded or app.now(), skew) else None
-    if claimed is not None:
-        captured = None
-    if captured is None and stored is not None:
-        captured = stored.last_modified
-    captured_at = format_timestamp(captured) if captured else _event_time(frame)
-    etag = stored.etag if stored else frame.etag
-    version_id = (stored.version_id if stored else None) or frame.version_id
-    # Another model version's item stays out of the camera index (no camera_id/captured_at).
-    indexed = key_info is not None and app.result_model_version is None
-    return {
-        "object_id": object_id(frame.bucket, frame.key),
-        "object_version": result_sort_key(object_version, app.result_model_version),
-        "bucket": frame.bucket,
-        "key": frame.key,
-        # Absent (not empty) when the key is unexpected: the item stays out of the camera index.
-        "camera_id": key_info.camera_id if key_info is not None and indexed else None,
-        "captured_at": captured_at if indexed else None,
-        # The key's capture time when it was not trusted (ahead of the upload by more than the skew).
-        "key_captured_at": format_timestamp(claimed) if claimed is not None and indexed else None,
-        "frame_version": object_version if app.result_model_version else None,
-        "etag": etag,
-        "version_id": version_id,
-        "size": stored.content_length if stored else size,
-        "sequencer": frame.sequencer,
-        "event_name": frame.event_name,
-        "event_time": frame.event_time,
-        "model_sha256": model.sha256,
-        "model_version": model.manifest.model_version,
-        "processed_at": format_timestamp(app.now()),
-    }
-
-
-def _event_time(frame: FrameEvent) -> str | None:
-    """Capture time of a frame rejected before download: S3's event time ~ LastModified."""
-    moment = _event_moment(frame)
-    return format_timestamp(moment) if moment else None
-
-
-def _event_moment(frame: FrameEvent) -> datetime | None:
-    if not frame.event_time:
-        return None
-    try:
-        moment = datetime.fromisoformat(frame.event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _elapsed_ms(item: _Work, app: App) -> float | None:

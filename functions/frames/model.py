@@ -161,8 +161,10 @@ class ModelSession:
         cache_dir: str | Path = env.DEFAULT_MODEL_CACHE_DIR,
         threads: int | None = None,
         pinned_sha256: str | None = None,
+        pin_source: str = env.MODEL_SHA256,
     ) -> ModelSession:
-        """``pinned_sha256``: the only model.onnx this deployment may run (None: not pinned)."""
+        """``pinned_sha256``: the only model.onnx this deployment may run (None: not pinned);
+        ``pin_source`` names where the pin came from in the refusal (a named model's: CAMSORT_NAMED_MODELS)."""
         model_dir = fetch_model(uri, s3_client=s3_client, cache_dir=cache_dir)
         try:
             model_path, manifest = load_verified(model_dir)  # refuses a sha256 mismatch
@@ -171,7 +173,7 @@ class ModelSession:
             if pinned_sha256 is not None and manifest.model_sha256 != pinned_sha256.lower():
                 raise ModelNotPinnedError(
                     f"{uri}: model.onnx has sha256 {manifest.model_sha256}, but this deployment pins "
-                    f"{pinned_sha256} ({env.MODEL_SHA256}); nothing is classified with it. Upload the "
+                    f"{pinned_sha256} ({pin_source}); nothing is classified with it. Upload the "
                     "pinned model again, or deploy the new one with its sha256 (camsort upload-model)",
                     actual=manifest.model_sha256,
                     pinned=pinned_sha256.lower(),

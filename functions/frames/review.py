@@ -26,6 +26,7 @@ from functions.observability import logger, metrics
 from functions.stores.storage import TAG_PREFIX
 
 if TYPE_CHECKING:
+    from functions.frames.model import ModelSession
     from functions.stores.review_queue import ReviewQueue
     from functions.wiring import App
 
@@ -60,12 +61,16 @@ def quota_window(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H")
 
 
-def reason_for(app: App, decision: Decision | LabelSetDecision, camera_id: str | None) -> str | None:
+def reason_for(
+    app: App, decision: Decision | LabelSetDecision, camera_id: str | None, model: ModelSession | None = None
+) -> str | None:
     """The review reason a live result records (``review_reason``), or None: review disabled,
-    no camera to rate-limit on (an unexpected key), or a confident answer."""
+    no camera to rate-limit on (an unexpected key), or a confident answer. ``model``: the one
+    that decided (a region's named model); default: the live model."""
     if app.review is None or not camera_id or app.result_model_version:
         return None
-    return review_reason(decision, app.model.manifest.thresholds, app.settings.review_margin)
+    thresholds = (model or app.model).manifest.thresholds
+    return review_reason(decision, thresholds, app.settings.review_margin)
 
 
 def mark_for_review(app: App, result: dict[str, Any]) -> str | None:

@@ -70,26 +70,55 @@ def run_shadow(app: App, batch: np.ndarray, outcomes: Sequence[FrameOutcome]) ->
 
     Only frames whose live result this invocation wrote (``ok``) are scored. Never raises.
     """
-    shadow = app.shadow
+    rows = [i for i, outcome in enumerate(outcomes) if outcome.status == "ok" and outcome.written]
+    targets = [
+        ShadowTarget(
+            object_id(outcomes[row].frame.bucket, outcomes[row].frame.key),
+            outcomes[row].frame.version_id or outcomes[row].frame.etag or "",
+            outcomes[row].frame.sequencer,
+        )
+        for row in rows
+    ]
+    return score_shadow(app, app.shadow, batch, rows, targets)
+
+
+@dataclass(frozen=True)
+class ShadowTarget:
+    """The live item a candidate's answer is recorded on (a frame's, or a region's)."""
+
+    object_id: str
+    sort_key: str
+    sequencer: str
+
+
+def score_shadow(
+    app: App,
+    shadow: ShadowScorer | None,
+    batch: np.ndarray,
+    rows: Sequence[int],
+    targets: Sequence[ShadowTarget],
+) -> int:
+    """Score ``shadow``'s candidate on ``batch[rows]`` (on a sampled invocation) and record each answer
+    on its target, conditional on the target's sequencer; returns items recorded. Never raises."""
     if shadow is None or not is_sampled(shadow.sample_rate, shadow.draw()):
         return 0
-    rows = [i for i, outcome in enumerate(outcomes) if outcome.status == "ok" and outcome.written]
     if not rows:
         return 0
     recorded = 0
     try:
         started = time.perf_counter()
-        probabilities, _features = shadow.model.predict(batch[rows] if len(rows) < len(batch) else batch)
+        probabilities, _features = shadow.model.predict(
+            batch[list(rows)] if len(rows) < len(batch) else batch
+        )
         manifest = shadow.model.manifest
         decisions = decide_for(manifest.task, probabilities, shadow.model.labels, manifest.thresholds)
         ms_per_frame = (time.perf_counter() - started) * 1000.0 / len(rows)
         at = format_timestamp(app.now())
-        for row, decision in zip(rows, decisions, strict=True):
-            frame = outcomes[row].frame
+        for target, decision in zip(targets, decisions, strict=True):
             recorded += app.table.record_shadow(
-                object_id(frame.bucket, frame.key),
-                frame.version_id or frame.etag or "",
-                frame.sequencer,
+                target.object_id,
+                target.sort_key,
+                target.sequencer,
                 shadow_attributes(decision, shadow.model, ms_per_frame, at),
             )
     except Exception as exc:  # the live results are written: a candidate problem is only logged

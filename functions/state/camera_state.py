@@ -12,7 +12,8 @@ Layout (``infra/deploy/topology.py``): partition ``camera_id``, sort ``item``:
 ``state`` (one per camera: window, committed state, open episode, version; its wire form,
 under 1 KB, is :mod:`functions.state.state_item`) and ``event#<number>`` (one per episode,
 numbered per camera: the events; a time range is a filter on ``start``/``end``, since a late
-frame may move an episode's start earlier).
+frame may move an episode's start earlier). A camera with regions (docs/regions.md) has one
+state per region beside them, ``state#<region>``, and its events ``event#<region>#<number>``.
 
 One camera's frames of one invocation = one consistent read of the state item + one PutItem of
 it, on the condition that its ``version`` is still the one read (or that it does not exist
@@ -28,28 +29,32 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions import env
 from functions.errors import ResultsTableError, TransientError
+from functions.frames.image_health import FrameHealth
 from functions.frames.keys import format_timestamp
+from functions.frames.regions import DEFAULT_REGION
 from functions.iam import requires
-from functions.observability import logger, metrics
+from functions.observability import NAMESPACE, logger, metrics
+from functions.state.camera_health import HealthConfig
 from functions.state.episodes import BatchAdvance, CameraState, Episode, advance_batch
-from functions.state.event_bus import EventPublisher
-from functions.state.outbox import bounded, due, published_form, queued
-from functions.state.smoothing import Frame, SmoothingConfig
+from functions.state.event_bus import DETAIL_TYPE, HEALTH_DETAIL_TYPE, EventPublisher
+from functions.state.outbox import bounded, detail_type_of, due, published_form, queued
+from functions.state.smoothing import Frame, Rule, SmoothingConfig
 from functions.state.state_item import (
     PARTITION_KEY,
     SORT_KEY,
-    STATE_ITEM,
     state_from_item,
+    state_sort_key,
     state_to_item,
 )
 from functions.stores.dynamo import conditional_write, table_error
@@ -72,12 +77,11 @@ class StateConflictError(TransientError):
 
 
 def event_sort_key(episode: Episode) -> str:
-    # By number, not start time: a late frame can move an episode's start earlier.
-    return f"{EVENT_PREFIX}{episode.number:09d}"
-
-
-def frame_id(object_id: str, object_version: str) -> str:
-    return f"{object_id}@{object_version}"
+    # By number, not start time: a late frame can move an episode's start earlier. A region's
+    # events are numbered on their own: event#<region>#<number> (the whole frame: event#<number>).
+    if episode.region == DEFAULT_REGION:
+        return f"{EVENT_PREFIX}{episode.number:09d}"
+    return f"{EVENT_PREFIX}{episode.region}#{episode.number:09d}"
 
 
 def _summary(batch: BatchAdvance) -> str:
@@ -106,6 +110,7 @@ class CameraStates:
         smoothing: SmoothingConfig,
         publisher: EventPublisher | None = None,
         *,
+        health: HealthConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -113,36 +118,21 @@ class CameraStates:
         self._ddb = dynamodb_client
         self.smoothing = smoothing
         self.publisher = publisher
+        self.health = health  # None: camera health off
         self._now = now
         self._sleep = sleep
 
     # --- the classifier's entry point ------------------------------------------------------
 
-    def frames_of(self, results: Iterable[dict[str, Any]]) -> dict[str, list[Frame]]:
-        """The frames the state counts, by camera: committed ``ok`` results of a known camera
-        with one label (a multi-label answer is a set: a camera's state is one label)."""
-        by_camera: dict[str, list[Frame]] = {}
-        for result in results:
-            camera_id = result.get("camera_id")
-            if result.get("status") != "ok" or not camera_id or not result.get("captured_at"):
-                continue
-            if "label" not in result:
-                continue
-            key = frame_id(result["object_id"], result["object_version"])
-            try:
-                frame = Frame(
-                    captured_at=result["captured_at"],
-                    key=key,
-                    label=str(result["label"]),
-                    confidence=float(result["confidence"]),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                self._failed(camera_id, key, exc)
-                continue
-            by_camera.setdefault(camera_id, []).append(frame)
-        return by_camera
-
-    def observe_frames(self, camera_id: str, frames: Sequence[Frame]) -> Observation | None:
+    def observe_frames(
+        self,
+        camera_id: str,
+        frames: Sequence[Frame],
+        measures: Mapping[str, FrameHealth] | None = None,
+        region: str = DEFAULT_REGION,
+        rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
+    ) -> Observation | None:
         """:meth:`observe`, never raising (the results are already committed).
 
         Called again when a redelivery finds the results already written: the window insert is
@@ -151,22 +141,36 @@ class CameraStates:
         are then missing from the state, which the next frames of the camera outvote.
         """
         try:
-            return self.observe(camera_id, frames)
+            return self.observe(camera_id, frames, measures, region, rule, measured_only)
         except Exception as exc:
-            self._failed(camera_id, ", ".join(frame.key for frame in frames), exc)
+            keys = [frame.key for frame in frames] + [key for _at, key in measured_only]
+            self.failed(camera_id, ", ".join(keys), exc)
             return None
 
-    def observe(self, camera_id: str, frames: Sequence[Frame]) -> Observation:
+    def observe(
+        self,
+        camera_id: str,
+        frames: Sequence[Frame],
+        measures: Mapping[str, FrameHealth] | None = None,
+        region: str = DEFAULT_REGION,
+        rule: Rule | None = None,
+        measured_only: Sequence[tuple[str, str]] = (),
+    ) -> Observation:
         """Count one invocation's frames of a camera: one read, one conditional write.
 
         The frames are applied in capture order (:func:`advance_batch`), exactly as if they had
         come one at a time; the write commits all of them at once, on the condition that the
         item is still the version read. A lost race re-reads and redoes the whole batch.
+        ``measures`` (by frame id) feed the camera's health in the same write, and so do the
+        ``measured_only`` frames (capture time, frame id: a camera with regions' whole frames).
         """
-        rule = self.smoothing.rule_for(camera_id)
+        if rule is None:  # a region's own rule is given; else the camera's
+            rule = self.smoothing.rule_for(camera_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            current = self.load(camera_id)
-            batch = advance_batch(current, frames, rule)
+            current = self.load(camera_id, region)
+            # The camera's health is the whole frame's (its state item): a region's has none.
+            health = self.health if region == DEFAULT_REGION else None
+            batch = advance_batch(current, frames, rule, measures, health, measured_only)
             outcome = _summary(batch)
             if batch.state == current:
                 # Already counted: a redelivery. Its first writer may have died between the
@@ -179,9 +183,8 @@ class CameraStates:
                 published = self._flush(
                     committed, previous=current, own_version=committed.version, own_frames=batch.duplicates
                 )
-                return Observation(
-                    camera_id, outcome, committed.state, bool(batch.opened), published, attempt
-                )
+                changed = bool(batch.opened or batch.health_changes)
+                return Observation(camera_id, outcome, committed.state, changed, published, attempt)
             # Lost the race: someone else wrote this camera since we read it. Back off a little
             # (jittered, so two writers do not collide again in lockstep) and redo it on theirs.
             self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2**attempt)))
@@ -190,34 +193,36 @@ class CameraStates:
             f"{len(frames)} frame(s); they will be retried"
         )
 
-    def _failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+    def failed(self, camera_id: str, keys: str, exc: Exception) -> None:
+        """Log and count frames the state could not take (``StateFailures``)."""
         logger.error(f"{self.table_name}/{camera_id}: camera state not updated for {keys}: {exc}")
         metrics.add_metric(name="StateFailures", unit=MetricUnit.Count, value=1)
 
     # --- reads -----------------------------------------------------------------------------
 
     @requires("dynamodb:GetItem", resource="state-table")
-    def load(self, camera_id: str) -> CameraState:
+    def load(self, camera_id: str, region: str = DEFAULT_REGION) -> CameraState:
+        """The camera's whole-frame state item, or one region's (``state#<region>``)."""
         try:
             response = self._ddb.get_item(
                 TableName=self.table_name,
-                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": STATE_ITEM}},
+                Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": state_sort_key(region)}},
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, camera_id, "GetItem") from exc
         item = response.get("Item")
-        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id)
+        return state_from_item(deserialize_item(item)) if item else CameraState(camera_id, region=region)
 
     # --- writes ----------------------------------------------------------------------------
 
     @requires("dynamodb:PutItem", resource="state-table")
-    def flush_outbox(self, camera_id: str) -> int:
-        """Write and publish what a camera's outbox still holds (the scheduled audit, so that
-        a quiet camera's event goes out): the open event, every unwritten closed one, and the
-        changes whose writers are gone (:func:`functions.state.outbox.due`). Returns the number
-        published. Raises on a failed read; the writes and the publish keep what fails."""
-        return self._flush(self.load(camera_id))
+    def flush_outbox(self, camera_id: str, region: str = DEFAULT_REGION) -> int:
+        """Write and publish what a camera's outbox (or one region's) still holds (the scheduled
+        audit, so that a quiet camera's event goes out): the open event, every unwritten closed
+        one, and the changes whose writers are gone (:func:`functions.state.outbox.due`). Returns
+        the number published. Raises on a failed read; the writes and the publish keep what fails."""
+        return self._flush(self.load(camera_id, region))
 
     def _commit(self, current: CameraState, batch: BatchAdvance) -> CameraState | None:
         """Write the state item on the condition that it is still the version read.
@@ -231,10 +236,15 @@ class CameraStates:
         if batch.closed:
             unwritten, dropped = bounded((*new_state.unwritten, *(e.to_item() for e in batch.closed)))
             new_state = replace(new_state, unwritten=unwritten)
-        if batch.opened:
+        if batch.opened or batch.health_changes:
+            version, at = current.version + 1, self._now()
             entries = [
-                queued(episode.detail(), version=current.version + 1, frame=frame, at=self._now())
+                queued(episode.detail(), version=version, frame=frame, at=at)
                 for episode, frame in batch.opened
+            ]
+            entries += [
+                queued(change, version=version, frame=frame, at=at, detail_type=HEALTH_DETAIL_TYPE)
+                for change, frame in batch.health_changes
             ]
             unpublished, lost = bounded((*new_state.unpublished, *entries))
             new_state = replace(new_state, unpublished=unpublished)
@@ -258,12 +268,27 @@ class CameraStates:
             ),
             lambda exc: self._error(exc, current.camera_id, "PutItem"),
         )
+        if written:
+            self._report_health(batch.health_changes)
         if written and dropped:  # the bound pushed events out: they are never written / published
             logger.error(
                 f"{self.table_name}/{current.camera_id}: outbox full, {dropped} oldest event(s) dropped"
             )
             metrics.add_metric(name="OutboxDropped", unit=MetricUnit.Count, value=dropped)
         return new_state if written else None
+
+    def _report_health(self, changes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Log each committed health change and count it (EMF ``CameraHealthChanged``, by health)."""
+        for change, _frame in changes:
+            logger.warning(
+                f"{self.table_name}/{change['camera_id']}: camera health {change['previous_health']} -> "
+                f"{change['health']} since {change['since']}",
+                extra={"camera_id": change["camera_id"], "health": change["health"]},
+            )
+            with single_metric(
+                name="CameraHealthChanged", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+            ) as metric:
+                metric.add_dimension(name="health", value=str(change["health"]))
 
     def _flush(
         self,
@@ -280,7 +305,7 @@ class CameraStates:
         anything that fails stays in the outbox for a later flush (events at least once:
         subscribers dedupe on ``event_id``). Returns the number of events published.
         """
-        episodes = [Episode.from_item(state.camera_id, item) for item in state.unwritten]
+        episodes = [Episode.from_item(state.camera_id, item, state.region) for item in state.unwritten]
         # The open episode's item is written when it opens (and again by a redelivery or the
         # audit: its writer may have died first); while it stays open its running count lives in
         # the state item, which readers merge (infra/ops/camera_views.py), so a batch that only
@@ -305,13 +330,15 @@ class CameraStates:
         published: list[str] = []
         if chosen and self.publisher is not None:
             try:
-                self.publisher.publish([published_form(d) for d in chosen])
+                self.publisher.publish(
+                    [published_form(d) for d in chosen], [detail_type_of(d, DETAIL_TYPE) for d in chosen]
+                )
                 published = [str(d["event_id"]) for d in chosen]
             except Exception as exc:
                 logger.warning(f"{self.table_name}/{state.camera_id}: events kept for a later publish: {exc}")
         written_numbers = [int(item["number"]) for item in state.unwritten] if written else []
         if written_numbers or published:
-            self._clear(state.camera_id, written_numbers, published)
+            self._clear(state.camera_id, written_numbers, published, state.region)
         return len(published)
 
     @requires("dynamodb:PutItem", resource="state-table")
@@ -336,7 +363,9 @@ class CameraStates:
         return True
 
     @requires("dynamodb:GetItem", "dynamodb:PutItem", resource="state-table")
-    def _clear(self, camera_id: str, written: list[int], published: list[str]) -> None:
+    def _clear(
+        self, camera_id: str, written: list[int], published: list[str], region: str = DEFAULT_REGION
+    ) -> None:
         """Take the flushed entries out of the outbox, on whatever version is current now.
 
         Re-read + conditional PutItem (a new version), retried when another frame commits in
@@ -344,7 +373,7 @@ class CameraStates:
         as a read-modify-write of the whole item, which can overwrite a concurrent commit.
         """
         for _attempt in range(MAX_ATTEMPTS):
-            state = self.load(camera_id)
+            state = self.load(camera_id, region)
             unwritten = tuple(e for e in state.unwritten if int(e["number"]) not in written)
             unpublished = tuple(d for d in state.unpublished if str(d["event_id"]) not in published)
             if (unwritten, unpublished) == (state.unwritten, state.unpublished):

@@ -9,10 +9,13 @@ adapter (:mod:`functions.state.camera_state`) stores the result conditionally on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from functions.frames.image_health import FrameHealth
+from functions.frames.regions import DEFAULT_REGION
+from functions.state.camera_health import Health, HealthConfig, observe
 from functions.state.smoothing import IDLE, Frame, Rule, evaluate, insert
 
 # Keys of late frames that were recorded but ignored: kept (bounded) so that a redelivery of
@@ -39,6 +42,7 @@ class Episode:
     # Last supporting frame of the episode before it: a start back-dated over the window (late
     # frames, the frames that led up to the change) never reaches back into the previous episode.
     floor: str | None = None
+    region: str = DEFAULT_REGION  # of the camera's view (docs/regions.md); numbered per region
 
     @property
     def is_change(self) -> bool:
@@ -46,7 +50,10 @@ class Episode:
 
     @property
     def event_id(self) -> str:
-        return f"{self.camera_id}#{self.number}"
+        """``<camera_id>#<number>`` (the whole frame, as ever), ``<camera_id>#<region>#<number>``."""
+        if self.region == DEFAULT_REGION:
+            return f"{self.camera_id}#{self.number}"
+        return f"{self.camera_id}#{self.region}#{self.number}"
 
     @property
     def mean_confidence(self) -> float | None:
@@ -87,9 +94,10 @@ class Episode:
         }
 
     @classmethod
-    def from_item(cls, camera_id: str, item: dict[str, Any]) -> Episode:
+    def from_item(cls, camera_id: str, item: dict[str, Any], region: str = DEFAULT_REGION) -> Episode:
         return cls(
             camera_id=camera_id,
+            region=region,
             number=int(item["number"]),
             previous_state=str(item["previous_state"]),
             state=str(item["state"]),
@@ -109,6 +117,7 @@ class Episode:
         return {
             "event_id": self.event_id,
             "camera_id": self.camera_id,
+            "region": self.region,
             "previous_state": self.previous_state,
             "state": self.state,
             "start": self.start,
@@ -134,6 +143,9 @@ class CameraState:
     # the commit point; the adapter writes/publishes them after it and then clears them.
     unwritten: tuple[dict[str, Any], ...] = field(default=())
     unpublished: tuple[dict[str, Any], ...] = field(default=())
+    region: str = DEFAULT_REGION  # the whole frame's state, or one region's (its own item)
+    # The camera's health (functions/state/camera_health.py); None until a measured frame.
+    health: Health | None = None
 
     @property
     def state(self) -> str:
@@ -174,6 +186,7 @@ def advance(current: CameraState, frame: Frame, rule: Rule) -> Advance:
             start = min(later) if later else frame.captured_at
         opened = Episode(
             camera_id=current.camera_id,
+            region=current.region,
             number=number,
             previous_state=current.state if episode else IDLE,
             state=result.state,
@@ -211,19 +224,32 @@ class BatchAdvance:
     outcomes: tuple[tuple[str, str], ...]  # (frame key, added | duplicate | late), in capture order
     closed: tuple[Episode, ...] = ()  # episodes that ended, oldest first
     opened: tuple[tuple[Episode, str], ...] = ()  # changes (episode as opened, the frame that opened it)
+    health_changes: tuple[tuple[dict[str, Any], str], ...] = ()  # (event detail, the frame that made it)
 
     @property
     def duplicates(self) -> tuple[str, ...]:
         return tuple(key for key, outcome in self.outcomes if outcome == "duplicate")
 
 
-def advance_batch(current: CameraState, frames: Sequence[Frame], rule: Rule) -> BatchAdvance:
+def advance_batch(
+    current: CameraState,
+    frames: Sequence[Frame],
+    rule: Rule,
+    measures: Mapping[str, FrameHealth] | None = None,
+    health: HealthConfig | None = None,
+    measured_only: Sequence[tuple[str, str]] = (),
+) -> BatchAdvance:
     """:func:`advance` for each of ``frames`` in capture order, as if they had come one at a time.
 
     The same frames fed one per invocation in capture order give the same state, episodes and
-    changes: the batch only saves the writes in between.
+    changes: the batch only saves the writes in between. A frame the window takes (``added``)
+    with ``measures`` (by frame key) also feeds the camera's health, when ``health`` is on.
+
+    ``measured_only``: frames (capture time, key) that feed the health alone, not the window (the
+    whole frame of a camera with regions, whose ``state`` has no label to count:
+    :func:`measure_only`).
     """
-    state, outcomes, closed, opened = current, [], [], []
+    state, outcomes, closed, opened, changes = current, [], [], [], []
     for frame in sorted(frames):
         step = advance(state, frame, rule)
         outcomes.append((frame.key, step.outcome))
@@ -232,4 +258,44 @@ def advance_batch(current: CameraState, frames: Sequence[Frame], rule: Rule) -> 
         if step.opened and step.opened.is_change:
             opened.append((step.opened, frame.key))
         state = step.state
-    return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened))
+        measured = (measures or {}).get(frame.key)
+        if health is not None and measured is not None and step.outcome == "added":
+            seen = observe(
+                state.health or Health(), state.camera_id, measured, frame.captured_at, frame.key, health
+            )
+            state = replace(state, health=seen.health)
+            if seen.change is not None:
+                changes.append((seen.change, frame.key))
+    if health is not None and measured_only:
+        state = measure_only(state, measured_only, measures or {}, health, outcomes, changes)
+    return BatchAdvance(state, tuple(outcomes), tuple(closed), tuple(opened), tuple(changes))
+
+
+def measure_only(
+    state: CameraState,
+    frames: Sequence[tuple[str, str]],
+    measures: Mapping[str, FrameHealth],
+    config: HealthConfig,
+    outcomes: list[tuple[str, str]],
+    changes: list[tuple[dict[str, Any], str]],
+) -> CameraState:
+    """Feed frames (capture time, key) to the health alone, in capture order, each at most once.
+
+    Without a window to recognise a frame already counted, the health remembers the last frame
+    it took (``Health.last_at``/``last_key``): a frame at or before it is a ``duplicate`` (a
+    redelivery, whose events the caller flushes as its own) or was captured too late to count.
+    Appends to ``outcomes`` and ``changes``.
+    """
+    for captured_at, key in sorted(frames):
+        measured, health = measures.get(key), state.health or Health()
+        if measured is None:
+            continue
+        if health.last_at is not None and (captured_at, key) <= (health.last_at, health.last_key or ""):
+            outcomes.append((key, "duplicate"))
+            continue
+        seen = observe(health, state.camera_id, measured, captured_at, key, config)
+        state = replace(state, health=replace(seen.health, last_at=captured_at, last_key=key))
+        outcomes.append((key, "added"))
+        if seen.change is not None:
+            changes.append((seen.change, key))
+    return state

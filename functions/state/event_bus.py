@@ -1,7 +1,9 @@
-"""EventBridge adapter: camera state changes published to the stage's bus.
+"""EventBridge adapter: camera state and health changes published to the stage's bus.
 
-Every entry: source ``camsort``, detail-type ``camsort.state-changed``, detail = the event as
-stored in the state table (:meth:`functions.state.episodes.Episode.detail`), resources empty.
+Every entry: source ``camsort``, resources empty, and either detail-type
+``camsort.state-changed`` with detail = the event as stored in the state table
+(:meth:`functions.state.episodes.Episode.detail`), or ``camsort.camera-health-changed`` with
+the health change (:func:`functions.state.camera_health.observe`).
 Subscribers match on ``{"source": ["camsort"], "detail-type": ["camsort.state-changed"]}``.
 """
 
@@ -18,6 +20,7 @@ from functions.stores.storage import is_transient
 
 SOURCE = "camsort"
 DETAIL_TYPE = "camsort.state-changed"
+HEALTH_DETAIL_TYPE = "camsort.camera-health-changed"
 # PutEvents takes at most 10 entries per call.
 _BATCH = 10
 
@@ -26,12 +29,12 @@ class EventBusError(CamsortError):
     """EventBridge refused the events (missing bus, permissions, malformed entry)."""
 
 
-def entry(bus_name: str, detail: dict[str, Any]) -> dict[str, Any]:
-    """One PutEvents entry for a state-change ``detail``."""
+def entry(bus_name: str, detail: dict[str, Any], detail_type: str = DETAIL_TYPE) -> dict[str, Any]:
+    """One PutEvents entry for a ``detail`` (a state change unless ``detail_type`` says otherwise)."""
     return {
         "EventBusName": bus_name,
         "Source": SOURCE,
-        "DetailType": DETAIL_TYPE,
+        "DetailType": detail_type,
         "Detail": json.dumps(detail, sort_keys=True),
         "Resources": [],
     }
@@ -43,10 +46,17 @@ class EventPublisher:
         self._events = events_client
 
     @requires("events:PutEvents", resource="event-bus")
-    def publish(self, details: list[dict[str, Any]]) -> None:
-        """Publish every detail; raises when any entry was not accepted."""
+    def publish(self, details: list[dict[str, Any]], detail_types: list[str] | None = None) -> None:
+        """Publish every detail (each of its detail-type: state changes by default); raises
+        when any entry was not accepted."""
+        types = detail_types or [DETAIL_TYPE] * len(details)
         for start in range(0, len(details), _BATCH):
-            entries = [entry(self.bus_name, detail) for detail in details[start : start + _BATCH]]
+            entries = [
+                entry(self.bus_name, detail, detail_type)
+                for detail, detail_type in zip(
+                    details[start : start + _BATCH], types[start : start + _BATCH], strict=True
+                )
+            ]
             try:
                 response = self._events.put_events(Entries=entries)
             except (ClientError, BotoCoreError) as exc:

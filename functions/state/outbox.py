@@ -29,15 +29,25 @@ MAX_OUTBOX = 20
 QUEUED_AT = "queued_at_version"
 QUEUED_BY = "queued_by"  # the frame id (functions.camera_state.frame_id) whose commit queued it
 QUEUED_TIME = "queued_time"
+# The entry's EventBridge detail-type (functions.state.event_bus); absent: a state change.
+QUEUED_TYPE = "detail_type"
 STALE_AFTER = 5
 # Lambda's maximum timeout: an entry older than this has no live writer left.
 STALE_AFTER_TIME = timedelta(minutes=15)
-_BOOKKEEPING = (QUEUED_AT, QUEUED_BY, QUEUED_TIME)
+_BOOKKEEPING = (QUEUED_AT, QUEUED_BY, QUEUED_TIME, QUEUED_TYPE)
 
 
-def queued(detail: dict[str, Any], *, version: int, frame: str, at: datetime) -> dict[str, Any]:
-    """An event detail as it waits in the outbox (with who queued it, at which version, when)."""
-    return detail | {QUEUED_AT: version, QUEUED_BY: frame, QUEUED_TIME: format_timestamp(at)}
+def queued(
+    detail: dict[str, Any], *, version: int, frame: str, at: datetime, detail_type: str | None = None
+) -> dict[str, Any]:
+    """An event detail as it waits in the outbox (with who queued it, at which version, when,
+    and its detail-type when it is not a state change)."""
+    entry = detail | {QUEUED_AT: version, QUEUED_BY: frame, QUEUED_TIME: format_timestamp(at)}
+    return entry | ({QUEUED_TYPE: detail_type} if detail_type else {})
+
+
+def detail_type_of(entry: dict[str, Any], default: str) -> str:
+    return str(entry.get(QUEUED_TYPE) or default)
 
 
 def bounded(entries: Sequence[dict[str, Any]]) -> tuple[tuple[dict[str, Any], ...], int]:

@@ -103,18 +103,20 @@ class ResultsTable:
         self._ddb = dynamodb_client
 
     @requires("dynamodb:PutItem", resource="results-table")
-    def put_result(self, item: dict[str, Any]) -> bool:
+    def put_result(self, item: dict[str, Any], *, same_event_overwrites: bool = False) -> bool:
         """Write ``item`` unless an equal or newer event already wrote it.
 
         Returns False when the condition failed (duplicate or older event): acknowledged,
-        not an error.
+        not an error. ``same_event_overwrites``: an equal sequencer overwrites too (a region's
+        item, which its frame's redelivery completes: functions/frames/region_batch.py).
         """
         where = f"{self.table_name}/{item.get(PARTITION_KEY)}@{item.get(SORT_KEY)}"
+        order = "<=" if same_event_overwrites else "<"
         return conditional_write(
             lambda: self._ddb.put_item(
                 TableName=self.table_name,
                 Item=serialize_item(item),
-                ConditionExpression="attribute_not_exists(#pk) OR #seq < :seq",
+                ConditionExpression=f"attribute_not_exists(#pk) OR #seq {order} :seq",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#seq": "sequencer"},
                 ExpressionAttributeValues={":seq": {"S": item.get("sequencer", "")}},
             ),

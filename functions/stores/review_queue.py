@@ -85,7 +85,7 @@ class ReviewQueue:
             for name in (
                 "object_id", "object_version", "bucket", "key", "version_id", "etag", "captured_at",
                 "label", "top_label", "confidence", "probabilities", "model_version", "model_sha256",
-                "review_reason", "marked_at",
+                "review_reason", "marked_at", "region", "model_name",
             )
         }  # fmt: skip
         where = f"{self.table_name}/{entry[PARTITION_KEY]}/{entry[SORT_KEY]}"

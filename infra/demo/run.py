@@ -14,10 +14,15 @@
    result or one dead-letter entry; ``lost`` counts those with neither, and the exit code says so;
 6. a results query for one camera, through the same function as ``camsort results``
    (:mod:`infra.ops.results_query`);
-7. with ``--shadow``, a second model scored beside the live one and the comparison
-   (:mod:`infra.demo.shadow`, `camsort compare`).
+7. the tampered cameras (:mod:`infra.demo.tamper`): mid-run one camera is covered and another
+   turned; the time the function took to tell, and its false alarms, against the ground truth;
+8. with ``--shadow``, a second model scored beside the live one and the comparison
+   (:mod:`infra.demo.shadow`, `camsort compare`);
+9. the regions camera (:mod:`infra.demo.regions`, ``--no-regions`` leaves it out): a car park
+   whose bays and gate are answered by two named models trained on the default's backbone,
+   scored per region against the ground truth.
 
-Steps 2-7 run as ``STAGES``, a list of (name, function of ``DemoRun``) in order: a new part of
+Steps 2-9 run as ``STAGES``, a list of (name, function of ``DemoRun``) in order: a new part of
 the demo is one more entry, and the run ends by printing every stage's seconds.
 
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
@@ -45,11 +50,13 @@ from functions.frames.manifest import load_verified, read_manifest
 from infra.demo.accounting import DeliveryTracker, account, emf_metric_total
 from infra.demo.live_view import LiveState, watch
 from infra.demo.model import ensure_demo_model, explain_weights
+from infra.demo.regions import run_regions_camera
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import report_shadow, shadow_environment
-from infra.demo.simulator import SimulationManifest, UploadedObject, simulate_cameras
+from infra.demo.simulator import SimulationManifest, UploadedObject, camera_ids, simulate_cameras
 from infra.demo.story_report import story_report
 from infra.demo.summary import REPORT_FILENAME, DemoOutcome, outcome_report, summary_table
+from infra.demo.tamper import HEALTH_FILENAME, demo_tampers, health_report
 from infra.demo.tour import print_tour
 from infra.deploy.topology import MAX_RECEIVE_COUNT, StackNames
 from infra.local import iam as local_iam
@@ -105,6 +112,13 @@ def _archive(demo: DemoRun) -> None:
     query_the_archive(demo.stack, demo.outcome, demo.console)
 
 
+def _regions(demo: DemoRun) -> None:
+    # last: the account and the archive above are the cameras' run alone
+    if demo.settings.regions:
+        assert demo.stack is not None
+        run_regions_camera(demo.settings, demo.stack, demo.environment, demo.model_dir, demo.console)
+
+
 # The demo after its model, in order; a stage added to the demo is one entry here (it reads and
 # writes DemoRun). The first run must stay within 4 minutes and 4 GB for the whole process tree
 # (`python -m bench.demo_memory --whole -- camsort demo`): the run prints each stage's seconds.
@@ -114,6 +128,7 @@ STAGES: list[tuple[str, DemoStage]] = [
     ("report", _report),
     ("shadow", _shadow),
     ("archive", _archive),
+    ("regions", _regions),
 ]
 
 
@@ -355,6 +370,9 @@ def report(
         console=console,
     )
     story_report(stack, simulated, console, camera=settings.results_camera)
+    if settings.tampers:
+        figures = health_report(stack, simulated, console)
+        (settings.demo_dir / HEALTH_FILENAME).write_text(json.dumps(figures.as_dict(), indent=2) + "\n")
 
 
 class _Simulation:
@@ -402,5 +420,9 @@ def _start_simulation(settings: DemoSettings, stack: LocalStack, state: LiveStat
             seed=settings.seed,
             on_upload=on_upload,
             scenes=settings.scenes,
+            views=settings.tampers,
+            tampers=demo_tampers(camera_ids(settings.cameras), settings.frames_per_camera)
+            if settings.tampers
+            else (),
         )
     )

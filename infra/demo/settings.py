@@ -17,6 +17,9 @@ class DemoSettings:
     duplicate_notification: bool = True
     # Cameras follow scenes that persist (infra/demo/story.py): the events can be scored.
     scenes: bool = True
+    # Each camera looks at its own fixed street; mid-run the third camera is covered and the
+    # fourth turned (infra/demo/tamper.py): the demo scores its camera health against that.
+    tampers: bool = True
     # The demo model: used as is when given, else cached / trained from synthetic frames.
     model_dir: Path | None = None
     weights: str = "none"
@@ -43,6 +46,8 @@ class DemoSettings:
     # Shadow scoring (camsort demo --shadow): a second model, given or trained with seed + 1.
     shadow: bool = False
     candidate_dir: Path | None = None
+    # The regions camera (infra/demo/regions.py): a car park answered by the named models bay and gate.
+    regions: bool = True
     # Infrastructure.
     endpoint_url: str | None = None  # an already-running moto server; default: start one
     stage: str = "local"

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
 import numpy as np
@@ -25,6 +26,9 @@ from functions.errors import EmptyImageError, NotAnImageError, TooManyBytesError
 from functions.frames.keys import frame_key
 from infra.local.stack import LocalStack
 from infra.ops.cameras import CameraCredentials
+
+if TYPE_CHECKING:
+    from training.data.scene_tamper import TamperPlan
 
 FRAME = "frame"
 # Bad kinds -> the ``reason`` the function must record for them.
@@ -46,6 +50,7 @@ class UploadedObject:
     etag: str  # without quotes
     captured_at: datetime  # the time in the key
     uploaded_at: float  # time.time() when PutObject returned
+    tamper: str | None = None  # what spoilt the frame (training.data.scene_tamper), None: healthy
 
     @property
     def expected_reason(self) -> str | None:
@@ -144,6 +149,8 @@ def simulate_cameras(
     on_upload: Callable[[UploadedObject], None] | None = None,
     camera_credentials: Mapping[str, CameraCredentials] | None = None,
     scenes: bool = False,
+    views: bool = False,
+    tampers: Sequence[TamperPlan] = (),
 ) -> SimulationManifest:
     """Upload ``cameras`` x ``frames_per_camera`` frames round-robin (plus bad objects on request).
 
@@ -154,7 +161,13 @@ def simulate_cameras(
     ``manifest.truth_intervals()`` is the ground truth.
     ``camera_credentials`` (camera id -> :func:`infra.ops.cameras.add_camera`'s credentials): each
     camera uploads with its own least-privilege key instead of the local admin's.
+    With ``views``, each camera looks at its own fixed street (``training.data.scene_tamper``:
+    only the traffic and the noise change, as in front of a real camera), and ``tampers`` spoil
+    some cameras from some round on (a covered frame shows no vehicle: its label is the
+    background's); each frame's ``tamper`` is in the manifest.
     """
+    from infra.demo.story import BACKGROUND
+    from training.data.scene_tamper import tamper_of, view_jpeg, view_seed
     from training.data.synthetic import LABELS, frame_jpeg  # Pillow drawing; only the simulator needs it
 
     labels = tuple(labels or LABELS)
@@ -172,7 +185,13 @@ def simulate_cameras(
             if scripted:
                 label = scripted[camera_id][round_index]
             frame_seed = seed * 1_000_000 + camera_index * 10_000 + round_index
-            uploaded = uploads.put(camera_id, FRAME, label, frame_jpeg(label, frame_seed))
+            if views or tampers:
+                tamper = tamper_of(tampers, camera_id, round_index)
+                label = BACKGROUND if tamper == "covered" else label
+                body = view_jpeg(view_seed(seed, camera_id), label, round_index, tamper=tamper)
+                uploaded = uploads.put(camera_id, FRAME, label, body, tamper=tamper)
+            else:
+                uploaded = uploads.put(camera_id, FRAME, label, frame_jpeg(label, frame_seed))
             if duplicate_notification and not uploads.manifest.duplicated_notifications:
                 _resend_notification(stack, uploads.sqs, uploads.s3, uploaded)
                 uploads.manifest.duplicated_notifications.append(uploaded.key)
@@ -229,7 +248,9 @@ class _CameraUploads:
         self.last_capture[camera_id] = now
         return now
 
-    def put(self, camera_id: str, kind: str, label: str | None, body: bytes) -> UploadedObject:
+    def put(
+        self, camera_id: str, kind: str, label: str | None, body: bytes, tamper: str | None = None
+    ) -> UploadedObject:
         captured_at = self.capture_time(camera_id)
         key = frame_key(self.stack.names.frames_prefix, camera_id, captured_at)
         client = self.camera_s3.get(camera_id, self.s3)
@@ -245,6 +266,7 @@ class _CameraUploads:
             etag=response["ETag"].strip('"'),
             captured_at=captured_at,
             uploaded_at=time.time(),
+            tamper=tamper,
         )
         self.manifest.objects.append(uploaded)
         if self.on_upload is not None:

@@ -1,10 +1,11 @@
 """The demo's story: scenes that persist, their ground truth, and how well the events match it.
 
 Each simulated camera follows a seeded scene schedule: the road is empty for a while, a bus
-pulls in and stays, a car passes, ... Every frame is still an independent render of its label
-by ``training.data.synthetic`` (same generator, same difficulty as the training frames: nothing is
-made easier), so the per-frame classifier errs as often as it does anywhere else; what persists
-is the *label*, as it does in front of a real camera.
+pulls in and stays, a car passes, ... Every frame is a render of its label by
+``training.data.synthetic`` (same generator as the training frames). By default (the demo's
+tampered cameras, ``infra.demo.tamper``) each camera looks at its own fixed street, as a real one
+does, and only the traffic and the noise change; without tampers every frame is an independent
+street. Either way what persists is the *label*, as it does in front of a real camera.
 
 :func:`compare` scores the events against the ground-truth intervals (event precision and
 recall, start-time error) and the per-frame labels against the smoothed state on the same

@@ -28,6 +28,10 @@ class ModelUpload:
     def deploy_params(self, version: str) -> str:
         return f'--param="modelVersion={version}" --param="modelSha256={self.sha256}"'
 
+    def named_entry(self, name: str, version: str) -> dict[str, dict[str, str]]:
+        """A named model's pins as deploy/<stage>.json's ``models`` holds them."""
+        return {name: {"modelVersion": version, "modelUri": self.uri, "modelSha256": self.sha256}}
+
 
 def upload_model_dir(s3_client: Any, model_dir: Path, bucket: str, prefix: str) -> ModelUpload:
     """Check ``model_dir`` (model.onnx against its manifest), upload both under ``prefix``."""

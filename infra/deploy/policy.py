@@ -49,6 +49,8 @@ ARCHIVE_FEATURES = "archive-features"
 ARCHIVE_RESULTS = "archive-results"
 RESULTS_STREAM = "results-stream"
 ANY_STREAM = "any-stream"  # dynamodb:ListStreams has no resource type: "*" is its only form
+# Cameras' regions (functions/stores/camera_configs.py): cameras/<camera_id>.json in the model bucket.
+CAMERA_CONFIGS = "camera-configs"
 
 # CloudFormation logical id of each table in serverless.yml.
 RESULTS_TABLE_ID = "ResultsTable"
@@ -95,6 +97,7 @@ RESOURCES: dict[str, tuple[str | StackArn, ...]] = {
     ARCHIVE_RESULTS: ("arn:aws:s3:::{bucket}/archive/results/*",),
     RESULTS_STREAM: ("{results_stream}",),
     ANY_STREAM: ("*",),
+    CAMERA_CONFIGS: ("arn:aws:s3:::{model_bucket}/cameras/*",),
 }
 # Queues: an intrinsic in CloudFormation, an ARN param locally.
 _QUEUE_INTRINSICS = {

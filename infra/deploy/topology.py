@@ -24,6 +24,7 @@ STATE_PARTITION_KEY = "camera_id"
 STATE_SORT_KEY = "item"  # "state" | "event#<number, 9 digits>"
 EVENT_SOURCE = "camsort"
 EVENT_DETAIL_TYPE = "camsort.state-changed"
+HEALTH_EVENT_DETAIL_TYPE = "camsort.camera-health-changed"
 
 # Queue and dead-letter queue.
 MAX_RECEIVE_COUNT = 3
@@ -63,6 +64,11 @@ class StackNames:
     # Locally, the bus delivers to this queue (a rule with an SQS target): what the tests and
     # the demo read to see what a subscriber would get.
     events_queue: str = "camsort-events-local"
+
+    @property
+    def health_events_queue(self) -> str:
+        """Locally, the camera health changes' queue (their own rule on the bus)."""
+        return f"{self.events_queue}-health"
 
     @classmethod
     def for_stage(cls, stage: str) -> StackNames:

@@ -148,10 +148,18 @@ def local_function(
     from functions.observability import LocalLambdaContext
 
     region = environment.get("AWS_REGION", "us-east-1")
-    with environment_variables(environment), _routed_output(function_output, environment):
+    # The init phase's logs (in this thread) are the function's too, as Lambda's go to CloudWatch.
+    initialising = True
+
+    def routes() -> bool:
+        return initialising or threading.current_thread().name.startswith(TASK_THREAD_PREFIX)
+
+    service = environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
+    with environment_variables(environment), routed_output(function_output, service, routes):
         wiring.install_app(None)
         handler = load_handler()
         wiring.default_app()
+        initialising = False
         try:
             yield lambda event: handler(
                 event,
@@ -162,16 +170,16 @@ def local_function(
 
 
 @contextmanager
-def _routed_output(target: TextIO | None, environment: Mapping[str, str]) -> Iterator[None]:
+def routed_output(
+    target: TextIO | None, service: str = "camsort", routes: Callable[[], bool] = lambda: True
+) -> Iterator[None]:
+    """stdout and the Powertools logger of ``service`` write to ``target`` while ``routes()`` is true
+    (by default always: code of a function run in this process, e.g. the local compaction)."""
     if target is None:
         yield
         return
     original = sys.stdout
-    # The task threads' writes go to ``target``.
-    routed = ThreadRoutedStream(
-        original, target, lambda: threading.current_thread().name.startswith(TASK_THREAD_PREFIX)
-    )
-    service = environment.get(env.POWERTOOLS_SERVICE_NAME, "camsort")
+    routed = ThreadRoutedStream(original, target, routes)
     # Powertools' logger holds the stream it was created with; point it at the router too.
     handlers = [
         h

@@ -38,6 +38,7 @@ from infra.deploy.topology import (
     CAMERA_INDEX_SORT_KEY,
     EVENT_DETAIL_TYPE,
     EVENT_SOURCE,
+    HEALTH_EVENT_DETAIL_TYPE,
     MAX_RECEIVE_COUNT,
     NOTIFICATION_EVENTS,
     REVIEW_PARTITION_KEY,
@@ -74,6 +75,11 @@ class LocalStack:
     function_timeout_s: int
     visibility_timeout_s: int
     events_queue_url: str = ""
+
+    @property
+    def health_events_queue_url(self) -> str:
+        """Where the bus delivers the camera health changes (create_state_resources)."""
+        return self.client("sqs").get_queue_url(QueueName=self.names.health_events_queue)["QueueUrl"]
 
     def client(self, service: str):
         """A boto3 client for this stack's endpoint, as the local admin (infra/local/moto_server.py)."""
@@ -314,9 +320,10 @@ def create_review_table(dynamodb, table: str) -> None:
 
 
 def create_state_resources(endpoint_url: str, names: StackNames, *, region: str = DEFAULT_REGION) -> str:
-    """State table, event bus, and a rule delivering the state changes to a queue; returns its URL.
+    """State table, event bus, and rules delivering the state changes to a queue (returns its URL)
+    and the camera health changes to another (``names.health_events_queue``).
 
-    The queue stands in for whatever subscribes on AWS (moto's EventBridge delivers PutEvents
+    The queues stand in for whatever subscribes on AWS (moto's EventBridge delivers PutEvents
     entries to SQS targets), so the tests and the demo read exactly what a subscriber gets.
     """
     dynamodb = local_client("dynamodb", endpoint_url, region)
@@ -324,19 +331,24 @@ def create_state_resources(endpoint_url: str, names: StackNames, *, region: str 
     sqs = local_client("sqs", endpoint_url, region)
     create_keyed_table(dynamodb, names.state_table, STATE_PARTITION_KEY, STATE_SORT_KEY)
     events.create_event_bus(Name=names.event_bus)
-    queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]
-    queue_arn = _queue_arn(sqs, queue_url)
-    events.put_rule(
-        Name="camsort-state-changed",
-        EventBusName=names.event_bus,
-        EventPattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE]}),
-        State="ENABLED",
-    )
-    events.put_targets(
-        Rule="camsort-state-changed",
-        EventBusName=names.event_bus,
-        Targets=[{"Id": "events-queue", "Arn": queue_arn}],
-    )
+    queues = {}
+    for rule, detail_type, queue in (
+        ("camsort-state-changed", EVENT_DETAIL_TYPE, names.events_queue),
+        ("camsort-camera-health-changed", HEALTH_EVENT_DETAIL_TYPE, names.health_events_queue),
+    ):
+        queues[queue] = sqs.create_queue(QueueName=queue)["QueueUrl"]
+        events.put_rule(
+            Name=rule,
+            EventBusName=names.event_bus,
+            EventPattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [detail_type]}),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=rule,
+            EventBusName=names.event_bus,
+            Targets=[{"Id": "events-queue", "Arn": _queue_arn(sqs, queues[queue])}],
+        )
+    queue_url = queues[names.events_queue]
     dynamodb.get_waiter("table_exists").wait(
         TableName=names.state_table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )

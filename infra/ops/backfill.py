@@ -27,6 +27,7 @@ from functions.frames.manifest import MANIFEST_FILENAME
 from functions.iam import requires
 from infra import PROJECT_ROOT
 from infra.deploy import topology
+from infra.deploy.deploy_file import DEFAULT_MODEL, model_prefix
 from infra.local.batch_report import ManifestEntry, TaskResult, manifest_csv, read_report, summarise
 from infra.local.batch_runner import LocalJob, Progress, run_local_job
 from infra.ops.backfill_manifest import (
@@ -55,6 +56,7 @@ class BackfillRequest:
     mode: str = "classify"
     model_version: str | None = None  # None: the function's live model
     model_uri: str | None = None  # another version's artifact (default s3://<bucket>/models/<version>/)
+    model_name: str = DEFAULT_MODEL  # a named model's version: default s3://<bucket>/models/<name>/<version>/
     inventory: str | None = None  # s3://.../manifest.json of an S3 Inventory report
     dry_run: bool = False
     failed_only_report: bool = True
@@ -94,8 +96,15 @@ def job_arguments(request: BackfillRequest, s3: Any, bucket: str) -> JobArgument
     """userArguments for the job; another model version is pinned by its manifest's sha256."""
     features_uri = f"s3://{bucket}/{FEATURES_PREFIX}" if request.mode == "featurize" else None
     if not request.model_version:
+        if request.model_name != DEFAULT_MODEL:
+            raise ConfigurationError(
+                f"--model {request.model_name}: a named model's backfill runs one of its versions; add --model-version"
+            )
         return JobArguments(mode=request.mode, features_uri=features_uri)  # type: ignore[arg-type]
-    uri = request.model_uri or f"s3://{bucket}/models/{request.model_version}/"
+    uri = (
+        request.model_uri
+        or f"s3://{bucket}/{model_prefix('models/', request.model_name, request.model_version)}"
+    )
     manifest = _read_model_manifest(s3, uri)
     if manifest.get("model_version") != request.model_version:
         raise ConfigurationError(
@@ -108,6 +117,7 @@ def job_arguments(request: BackfillRequest, s3: Any, bucket: str) -> JobArgument
         model_uri=uri,
         model_sha256=manifest["model_sha256"],
         features_uri=features_uri,
+        model_name=request.model_name,
     )
 
 

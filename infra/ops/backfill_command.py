@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -40,24 +40,31 @@ def backfill_command(
             outcome = _local(request, endpoint_url, region, table, function_model_uri, concurrency, progress)
         else:
             outcome = _aws(request, region, table, function_arn, role_arn, account_id, progress)
-    show(outcome, request, console, as_json=as_json)
+    # The compaction runs before the outcome is shown, so --json carries its report too.
     if request.mode == "featurize" and outcome.succeeded and (endpoint_url or compact_function):
-        _compact_after(request, outcome, endpoint_url, region, compact_function, console, as_json)
+        _compact_after(request, outcome, endpoint_url, region, compact_function)
+    show(outcome, request, console, as_json=as_json)
+    if outcome.compaction is not None and not as_json:
+        packed = sum(b["packed"] for b in outcome.compaction.get("backbones", {}).values())
+        bucket = request.source.removeprefix("s3://").partition("/")[0]
+        console.print(f"compaction: {packed} new feature rows packed into s3://{bucket}/archive/features/")
     return outcome
 
 
-def _compact_after(request, outcome, endpoint_url, region, compact_function, console, as_json) -> None:
+def _compact_after(request, outcome, endpoint_url, region, compact_function) -> None:
     """A featurize job's shards into the Parquet archive (incremental: only what is new)."""
+    from infra.local.batch_runner import routed_output
     from infra.ops.archive_jobs import run_compaction
 
     bucket = request.source.removeprefix("s3://").partition("/")[0]
-    report = run_compaction(
-        bucket, None, endpoint_url=endpoint_url, region=region, function_name=compact_function
-    )
-    outcome.compaction = report
-    if not as_json:
-        packed = sum(b["packed"] for b in report.get("backbones", {}).values())
-        console.print(f"compaction: {packed} new feature rows packed into s3://{bucket}/archive/features/")
+    # Locally the compaction's code runs here: its logs join the job's function log, off stdout.
+    with (
+        open(outcome.function_log, "a") if outcome.function_log else nullcontext() as log,
+        routed_output(log),
+    ):
+        outcome.compaction = run_compaction(
+            bucket, None, endpoint_url=endpoint_url, region=region, function_name=compact_function
+        )
 
 
 def _local(

@@ -18,9 +18,17 @@ from rich.table import Table
 
 from functions.errors import ConfigurationError
 from functions.frames.keys import format_timestamp
+from functions.frames.regions import DEFAULT_REGION as WHOLE_FRAME  # not the AWS region
 from functions.state.camera_state import EVENT_PREFIX, event_item
 from functions.state.episodes import Episode
-from functions.state.state_item import PARTITION_KEY, SORT_KEY, STATE_ITEM, readable_state, state_from_item
+from functions.state.state_item import (
+    PARTITION_KEY,
+    SORT_KEY,
+    STATE_ITEM,
+    readable_state,
+    state_from_item,
+    state_sort_key,
+)
 from functions.stores.results import deserialize_item
 from infra.local.stack import DEFAULT_REGION, local_client
 
@@ -66,12 +74,15 @@ def resolve_source(
     )
 
 
-def camera_states(source: StateSource, dynamodb: Any = None) -> list[dict[str, Any]]:
-    """Every camera's state item, by camera id. A scan: one small item per camera."""
+def camera_states(
+    source: StateSource, dynamodb: Any = None, *, regions: bool = False
+) -> list[dict[str, Any]]:
+    """Every camera's state item, by camera id; with ``regions``, each region's too (``state#<region>``,
+    after its camera's). A scan: one small item per camera (and region)."""
     dynamodb = dynamodb or source.dynamodb()
     params: dict[str, Any] = {
         "TableName": source.state_table,
-        "FilterExpression": "#i = :state",
+        "FilterExpression": "begins_with(#i, :state)" if regions else "#i = :state",
         "ExpressionAttributeNames": {"#i": SORT_KEY},
         "ExpressionAttributeValues": {":state": {"S": STATE_ITEM}},
     }
@@ -82,7 +93,7 @@ def camera_states(source: StateSource, dynamodb: Any = None) -> list[dict[str, A
         if not response.get("LastEvaluatedKey"):
             break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return sorted(found, key=lambda item: item[PARTITION_KEY])
+    return sorted(found, key=lambda item: (item[PARTITION_KEY], item.get("region") or ""))
 
 
 def camera_events(
@@ -92,7 +103,8 @@ def camera_events(
     until: datetime | None = None,
     dynamodb: Any = None,
 ) -> list[dict[str, Any]]:
-    """Events of ``camera`` overlapping [since, until], in order; an open event has no end."""
+    """Events of ``camera`` overlapping [since, until], in order (a camera with regions: region by
+    region, each numbered on its own); an open event has no end."""
     dynamodb = dynamodb or source.dynamodb()
     names = {"#pk": PARTITION_KEY, "#sk": SORT_KEY}
     values: dict[str, Any] = {":c": {"S": camera}, ":e": {"S": EVENT_PREFIX}}
@@ -120,17 +132,26 @@ def camera_events(
         if not response.get("LastEvaluatedKey"):
             break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return _with_open_event(found, _open_episode(source, camera, dynamodb), since, until)
+    by_region: dict[str, list[dict[str, Any]]] = {WHOLE_FRAME: []}
+    for event in found:
+        by_region.setdefault(event.get("region") or WHOLE_FRAME, []).append(event)
+    return [
+        event
+        for region, events in sorted(by_region.items(), key=lambda pair: pair[0] != WHOLE_FRAME)
+        for event in _with_open_event(events, _open_episode(source, camera, dynamodb, region), since, until)
+    ]
 
 
-def _open_episode(source: StateSource, camera: str, dynamodb: Any) -> Episode | None:
-    """The camera's open episode as its state item holds it now (its event item holds it as
-    of its opening: the function does not rewrite it for every batch)."""
+def _open_episode(
+    source: StateSource, camera: str, dynamodb: Any, region: str = WHOLE_FRAME
+) -> Episode | None:
+    """The camera's (or region's) open episode as its state item holds it now (its event item holds
+    it as of its opening: the function does not rewrite it for every batch)."""
     response = _call(
         dynamodb.get_item,
         source,
         TableName=source.state_table,
-        Key={PARTITION_KEY: {"S": camera}, SORT_KEY: {"S": STATE_ITEM}},
+        Key={PARTITION_KEY: {"S": camera}, SORT_KEY: {"S": state_sort_key(region)}},
         ConsistentRead=True,
     )
     item = response.get("Item")
@@ -175,16 +196,21 @@ def cameras_table(states: list[dict[str, Any]], title: str) -> Table:
     table.add_column("camera", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("since", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    table.add_column("health since", no_wrap=True)
     table.add_column("last frame", no_wrap=True)
     table.add_column("label", no_wrap=True)
     table.add_column("conf.", justify="right", no_wrap=True)
     table.add_column("object", overflow="fold")
     for item in states:
         last = item.get("last_frame") or {}
+        region = item.get("region")
         table.add_row(
-            item[PARTITION_KEY],
+            f"{item[PARTITION_KEY]} / {region}" if region else item[PARTITION_KEY],
             item.get("state", ""),
             item.get("since") or "",
+            _health_cell(item.get("health")),
+            item.get("health_since") or "",
             last.get("t", ""),
             last.get("l", ""),
             f"{float(last['c']):.3f}" if "c" in last else "",
@@ -193,8 +219,17 @@ def cameras_table(states: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+def _health_cell(health: str | None) -> str:
+    if health is None:
+        return ""
+    return health if health == "ok" else f"[bold red]{health}[/]"
+
+
 def events_table(events: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
+    regions = any((event.get("region") or WHOLE_FRAME) != WHOLE_FRAME for event in events)
+    if regions:  # a camera with regions: which region each event is of
+        table.add_column("region", no_wrap=True)
     for name in ("start", "end", "previous", "state"):
         table.add_column(name, no_wrap=True)
     table.add_column("frames", justify="right", no_wrap=True)
@@ -203,6 +238,7 @@ def events_table(events: list[dict[str, Any]], title: str) -> Table:
     for event in events:
         mean = event.get("mean_confidence")
         table.add_row(
+            *([event.get("region") or WHOLE_FRAME] if regions else []),
             event.get("start", ""),
             event.get("end") or "(now)",
             event.get("previous_state", ""),
@@ -233,7 +269,7 @@ def cameras_command(
 
     console = console or Console()
     source = resolve_source(endpoint_url, table, state_table, region)
-    states = camera_states(source)
+    states = camera_states(source, regions=True)
     if as_json:
         console.file.write(json.dumps([to_json(_public(s)) for s in states], indent=2, sort_keys=True) + "\n")
     else:

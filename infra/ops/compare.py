@@ -28,6 +28,7 @@ from rich.table import Table
 
 from functions.errors import ConfigurationError
 from functions.frames.keys import format_timestamp
+from functions.frames.regions import DEFAULT_MODEL
 from functions.stores.dynamo import table_error
 from functions.stores.results import ResultsTable, deserialize_item
 
@@ -94,7 +95,7 @@ def compare_items(
     for item in chosen:
         live, candidate = str(item["label"]), str(item["shadow_label"])
         confusion[live][candidate] += 1
-        camera = str(item.get("camera_id") or "")
+        camera = str(item.get("camera_id") or item.get("region_camera_id") or "")
         cameras[camera]["frames"] += 1
         cameras[camera]["agreeing"] += live == candidate
         frames.append(
@@ -103,7 +104,7 @@ def compare_items(
                 key=str(item.get("key", "")),
                 version_id=item.get("version_id"),
                 camera_id=camera,
-                captured_at=str(item.get("captured_at") or ""),
+                captured_at=str(item.get("captured_at") or item.get("region_captured_at") or ""),
                 live_label=live,
                 candidate_label=candidate,
                 live_confidence=float(item.get("confidence") or 0.0),
@@ -138,20 +139,40 @@ def compare_items(
 
 
 def shadow_items(
-    dynamodb: Any, table: str, since: datetime, camera: str | None = None
+    dynamodb: Any, table: str, since: datetime, camera: str | None = None, *, model_name: str = DEFAULT_MODEL
 ) -> list[dict[str, Any]]:
-    """Result items with a candidate answer, captured at or after ``since``."""
+    """Result items with a candidate answer, captured at or after ``since``.
+
+    A named model answers for regions: its items are the region items (``model_name``), which
+    carry ``region_camera_id`` / ``region_captured_at`` and stay out of the camera index, so they
+    are read by a Scan filtered on those.
+    """
+    if model_name != DEFAULT_MODEL:
+        names = {"#shadow": "shadow_label", "#at": "region_captured_at", "#model": "model_name"}
+        values = {":since": {"S": format_timestamp(since)}, ":model": {"S": model_name}}
+        expression = "attribute_exists(#shadow) AND #model = :model AND #at >= :since"
+        if camera:
+            names["#camera"], values[":camera"] = "region_camera_id", {"S": camera}
+            expression += " AND #camera = :camera"
+        return _scan(dynamodb, table, expression, names, values)
     if camera:
         return [
             item
             for item in ResultsTable(table, dynamodb).iter_camera(camera, since)
             if item.get("shadow_label") is not None
         ]
+    return _scan(
+        dynamodb, table, "attribute_exists(#shadow) AND #at >= :since",
+        {"#shadow": "shadow_label", "#at": "captured_at"}, {":since": {"S": format_timestamp(since)}},
+    )  # fmt: skip
+
+
+def _scan(dynamodb: Any, table: str, expression: str, names: dict, values: dict) -> list[dict[str, Any]]:
     params: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": "attribute_exists(#shadow) AND #at >= :since",
-        "ExpressionAttributeNames": {"#shadow": "shadow_label", "#at": "captured_at"},
-        "ExpressionAttributeValues": {":since": {"S": format_timestamp(since)}},
+        "FilterExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }
     found = []
     while True:
@@ -303,10 +324,13 @@ def compare_command(
     html_path: Path | None,
     thumbnails: str,
     console: Console | None = None,
+    model_name: str = DEFAULT_MODEL,
 ) -> Comparison:
     """`camsort compare`: read, compare, print (table or JSON), optionally write the HTML page."""
     console = console or Console()
-    items = shadow_items(target.client("dynamodb"), target.results_table, since, camera)
+    items = shadow_items(
+        target.client("dynamodb"), target.results_table, since, camera, model_name=model_name
+    )
     comparison = compare_items(items, candidate_version=candidate_version, worst=worst)
     if not comparison.frames:
         raise ConfigurationError(

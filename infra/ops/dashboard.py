@@ -1,7 +1,8 @@
 """`camsort dashboard`: one self-contained HTML page of every camera (or served on 127.0.0.1).
 
 Per camera: its current state and since when, a timeline of its events, its latest frames as
-thumbnails with label and confidence, and its latest rejected frames with their reason. It
+thumbnails with label and confidence, and its latest rejected frames with their reason. A
+camera with regions shows each region's state, since when, and its own timeline. It
 reads the same sources as `camsort results` (the demo left running, a local endpoint, AWS):
 the state table, the results table (``by_camera`` index, newest first) and the frames
 themselves (thumbnails are embedded as data URIs, so the written file stands alone).
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from functions.frames.regions import DEFAULT_REGION as WHOLE_FRAME  # not the AWS region
 from functions.state.smoothing import IDLE
 from functions.stores.results import CAMERA_INDEX, deserialize_item
 from infra.ops.camera_views import StateSource, camera_events, camera_states, frame_object
@@ -34,8 +36,11 @@ class CameraView:
     since: str | None
     events: list[dict[str, Any]]
     last_at: str | None = None  # capture time of the camera's newest frame
+    health: str | None = None  # the camera's health (docs/camera-health.md); None: not told
+    health_since: str | None = None
     frames: list[dict[str, Any]] = field(default_factory=list)  # latest ok results, newest first
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    regions: list[dict[str, Any]] = field(default_factory=list)  # each region's state item, by name
 
 
 def collect(
@@ -44,17 +49,28 @@ def collect(
     """Everything the page shows, read once."""
     dynamodb = dynamodb or source.dynamodb()
     views = []
-    for item in camera_states(source, dynamodb):
-        camera_id = item["camera_id"]
+    cameras: dict[str, dict[str, Any]] = {}
+    for item in camera_states(source, dynamodb, regions=True):
+        entry = cameras.setdefault(item["camera_id"], {"state": {}, "regions": []})
+        if item.get("region") and item["region"] != WHOLE_FRAME:
+            entry["regions"].append(item)
+        else:
+            entry["state"] = item
+    for camera_id, entry in cameras.items():
+        item, regions = entry["state"], entry["regions"]
         latest = _latest_results(dynamodb, source.results_table, camera_id, limit=max(frames * 4, 20))
+        newest = [(r.get("last_frame") or {}).get("t") for r in [item, *regions]]
         view = CameraView(
             camera_id=camera_id,
             state=item.get("state", IDLE),
             since=item.get("since"),
-            last_at=(item.get("last_frame") or {}).get("t"),
+            last_at=max((t for t in newest if t), default=None),
+            health=item.get("health"),
+            health_since=item.get("health_since"),
             events=camera_events(source, camera_id, dynamodb=dynamodb),
             frames=[r for r in latest if r.get("status") == "ok"][:frames],
             rejected=[r for r in latest if r.get("status") == "rejected"][:frames],
+            regions=regions,
         )
         if s3 is not None:
             for result in view.frames:
@@ -111,15 +127,43 @@ def render(views: list[CameraView], *, title: str, now: datetime | None = None) 
     return _PAGE.format(title=_e(title), body="\n".join(body))
 
 
+def _health_badge(view: CameraView) -> str:
+    """The camera's health beside its state: red when it is not ok."""
+    if view.health is None:
+        return ""
+    colour = "#3a9a4b" if view.health == "ok" else "#c8322d"
+    since = (
+        f" <small>since {_e(view.health_since)}</small>" if view.health != "ok" and view.health_since else ""
+    )
+    return f' <span class="state health" style="background:{colour};color:#fff">camera {_e(view.health)}</span>{since}'
+
+
 def _camera_section(view: CameraView) -> str:
-    colour = COLOURS.get(view.state, _OTHER)
-    parts = [
-        f'<section class=camera id="{_e(view.camera_id)}">',
-        f'<h2>{_e(view.camera_id)} <span class=state style="background:{colour}">{_e(view.state)}</span>'
-        f" <small>since {_e(view.since or '-')}</small></h2>",
-        _timeline(view.events, view.last_at),
-        "<h3>latest frames</h3><div class=frames>",
-    ]
+    whole = [e for e in view.events if (e.get("region") or WHOLE_FRAME) == WHOLE_FRAME]
+    parts = [f'<section class=camera id="{_e(view.camera_id)}">']
+    if view.regions and not whole and view.since is None:  # regions only: no whole-frame state
+        parts.append(
+            f"<h2>{_e(view.camera_id)} <small>{len(view.regions)} regions</small>{_health_badge(view)}</h2>"
+        )
+    else:
+        parts += [
+            f"<h2>{_e(view.camera_id)} {_chip(view.state)} <small>since {_e(view.since or '-')}</small>"
+            f"{_health_badge(view)}</h2>",
+            _timeline(whole, view.last_at),
+        ]
+    if view.regions:
+        parts.append(
+            "<table class=regions><tr><th>region</th><th>state</th><th>since</th><th>events</th></tr>"
+        )
+        for region in view.regions:
+            name = region["region"]
+            events = [e for e in view.events if e.get("region") == name]
+            parts.append(
+                f"<tr><td>{_e(name)}</td><td>{_chip(region.get('state', IDLE))}</td>"
+                f"<td><small>{_e(region.get('since') or '-')}</small></td><td>{_timeline(events, view.last_at, 420, 14, detail=False)}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("<h3>latest frames</h3><div class=frames>")
     for result in view.frames:
         thumb = result.get("thumbnail")
         image = (
@@ -127,8 +171,11 @@ def _camera_section(view: CameraView) -> str:
             if thumb
             else "<div class=noimg>no thumbnail</div>"
         )
+        answer = result.get("label") or "; ".join(
+            f"{k}={v}" for k, v in sorted((result.get("regions") or {}).items())
+        )
         parts.append(
-            f"<figure>{image}<figcaption>{_e(result.get('label', ''))} "
+            f"<figure>{image}<figcaption>{_e(answer)} "
             f"{float(result.get('confidence', 0)):.2f}<br><small>{_e(result.get('captured_at', ''))}</small>"
             "</figcaption></figure>"
         )
@@ -147,8 +194,20 @@ def _camera_section(view: CameraView) -> str:
     return "\n".join(parts)
 
 
-def _timeline(events: list[dict[str, Any]], last_at: str | None, width: int = 900, height: int = 28) -> str:
-    """One bar per event across the camera's time span; the open event runs to the last frame."""
+def _chip(state: str) -> str:
+    return f'<span class=state style="background:{COLOURS.get(state, _OTHER)}">{_e(state)}</span>'
+
+
+def _timeline(
+    events: list[dict[str, Any]],
+    last_at: str | None,
+    width: int = 900,
+    height: int = 28,
+    *,
+    detail: bool = True,
+) -> str:
+    """One bar per event across the camera's time span; the open event runs to the last frame.
+    ``detail``: the heading, the span and the table of events too (a region's row: the bars only)."""
     if not events:
         return "<p class=meta>no events yet</p>"
     starts = [_seconds(e["start"]) for e in events]
@@ -175,6 +234,8 @@ def _timeline(events: list[dict[str, Any]], last_at: str | None, width: int = 90
         f'<svg class=timeline width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="timeline of events">{"".join(bars)}</svg>'
     )
+    if not detail:
+        return svg
     table = (
         "<table class=events><tr><th>state</th><th>start</th><th>end</th><th>frames</th><th>mean conf.</th>"
         f"<th>first frame</th></tr>{''.join(rows)}</table>"

@@ -23,98 +23,26 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from functions import env
 from functions.errors import CamsortError, ConfigurationError
 from functions.frames.keys import format_timestamp
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, Manifest, load_verified
 from infra import PROJECT_ROOT
+from infra.deploy.deploy_file import DEFAULT_MODEL, DeployConfig, ModelPin, ModelSlot, model_prefix
 from infra.deploy.topology import StackNames
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+__all__ = ["DeployConfig", "ModelPin", "ModelSlot"]  # where the demo and the tests have always found them
 RECORDS_PREFIX = "models/promotions/"
 RECORDS_FILE = "promotions.jsonl"
 
 
 class PromotionRefusedError(CamsortError):
     """The candidate does not meet the gates; ``--force`` overrides (and is recorded)."""
-
-
-@dataclass(frozen=True)
-class ModelPin:
-    version: str
-    uri: str
-    sha256: str
-
-    def __post_init__(self) -> None:
-        # An empty or malformed pin would deploy a function that runs whatever model.onnx it
-        # finds (or, since it refuses to start unpinned, none): refuse it where it is written.
-        if not _SHA256.fullmatch(self.sha256 or ""):
-            raise ConfigurationError(
-                f"model {self.version} ({self.uri}): pin {self.sha256!r} is not a sha256 (64 lower-case hex "
-                "digits); every model the stage runs is pinned: take it from the manifest's model_sha256"
-            )
-
-
-@dataclass(frozen=True)
-class DeployConfig:
-    """What deploy/<stage>.json holds."""
-
-    live: ModelPin
-    candidate: ModelPin | None = None
-    shadow_sample_rate: float = env.DEFAULT_SHADOW_SAMPLE_RATE
-    candidate_since: str | None = None  # when the candidate started scoring (compare's window)
-    previous: ModelPin | None = None
-
-    def to_file(self) -> dict[str, Any]:
-        """The params serverless.yml reads (flat keys) plus the rollback target."""
-        candidate = self.candidate
-        return {
-            "modelVersion": self.live.version,
-            "modelUri": self.live.uri,
-            "modelSha256": self.live.sha256,
-            "candidateVersion": candidate.version if candidate else "none",
-            "candidateModelUri": candidate.uri if candidate else "",
-            "candidateModelSha256": candidate.sha256 if candidate else "",
-            "shadowSampleRate": self.shadow_sample_rate,
-            "candidateSince": self.candidate_since or "",
-            "previous": asdict(self.previous) if self.previous else None,
-        }
-
-    @classmethod
-    def from_file(cls, data: dict[str, Any]) -> DeployConfig:
-        candidate = None
-        if data.get("candidateModelUri"):
-            candidate = ModelPin(
-                data["candidateVersion"], data["candidateModelUri"], data["candidateModelSha256"]
-            )
-        previous = ModelPin(**data["previous"]) if data.get("previous") else None
-        return cls(
-            live=ModelPin(
-                data["modelVersion"], data["modelUri"], data.get("modelSha256", "")
-            ),  # refused when empty
-            candidate=candidate,
-            shadow_sample_rate=float(data.get("shadowSampleRate", env.DEFAULT_SHADOW_SAMPLE_RATE)),
-            candidate_since=data.get("candidateSince") or None,
-            previous=previous,
-        )
-
-    def function_environment(self) -> dict[str, str]:
-        """The function's variables for this config (the local worker's ``extra``)."""
-        candidate = self.candidate
-        return {
-            env.MODEL_URI: self.live.uri,
-            env.MODEL_SHA256: self.live.sha256,
-            env.CANDIDATE_MODEL_URI: candidate.uri if candidate else "",
-            env.CANDIDATE_MODEL_SHA256: candidate.sha256 if candidate else "",
-            env.SHADOW_SAMPLE_RATE: str(self.shadow_sample_rate),
-        }
 
 
 @dataclass(frozen=True)
@@ -231,61 +159,96 @@ def set_candidate(
     sample_rate: float,
     live_uri: str | None,
     now: datetime,
+    model_name: str = DEFAULT_MODEL,
 ) -> DeployConfig:
-    """Upload a verified model directory as the stage's shadow candidate (models/<version>/)."""
+    """Upload a verified model directory as the shadow candidate of ``model_name`` on the stage
+    (``models/<version>/``, a named model's ``models/<name>/<version>/``).
+
+    ``live_uri`` names the model running now where the deploy file has none yet: the stage's
+    default model (no deploy file), or a named model the stage does not pin yet.
+    """
     model_path, manifest = load_verified(Path(model_dir))  # the pin is the file's real sha256
     s3 = stage.target.client("s3")
-    if stage.path.exists():
-        config = stage.read()
-    elif live_uri:
-        live = read_manifest_at(live_uri, s3)
-        config = DeployConfig(live=ModelPin(live.model_version, live_uri, live.model_sha256))
-    else:
+    config = _config_with_live(stage, model_name, live_uri, s3)
+    slot = config.slot(model_name)
+    assert slot is not None
+    if not slot.live.uri.startswith("s3://"):
         raise ConfigurationError(
-            f"{stage.path}: no deploy file yet; pass --live-uri (the model the stage runs now)"
+            f"live model {slot.live.uri} is not in S3; the candidate is uploaded beside it"
         )
-    if not config.live.uri.startswith("s3://"):
-        raise ConfigurationError(
-            f"live model {config.live.uri} is not in S3; the candidate is uploaded beside it"
-        )
-    bucket = config.live.uri[len("s3://") :].partition("/")[0]
+    bucket = slot.live.uri[len("s3://") :].partition("/")[0]
     version = version or manifest.model_version
-    prefix = f"models/{version}/"
+    prefix = model_prefix(StackNames().models_prefix, model_name, version)
     for name, path in (
         (MODEL_FILENAME, model_path),
         (MANIFEST_FILENAME, Path(model_dir) / MANIFEST_FILENAME),
     ):
         s3.upload_file(str(path), bucket, prefix + name)
+    # Whole seconds: the gate compares it with captured_at, which for most frames is S3's
+    # LastModified (second resolution); a frame uploaded in the same second as this
+    # command was otherwise left out of the evidence.
+    since = format_timestamp(now.replace(microsecond=0))
+    candidate = ModelPin(version, f"s3://{bucket}/{prefix}", manifest.model_sha256)
     updated = replace(
-        config,
-        candidate=ModelPin(version, f"s3://{bucket}/{prefix}", manifest.model_sha256),
+        config.with_slot(model_name, replace(slot, candidate=candidate, candidate_since=since)),
         shadow_sample_rate=sample_rate,
-        # Whole seconds: the gate compares it with captured_at, which for most frames is S3's
-        # LastModified (second resolution); a frame uploaded in the same second as this
-        # command was otherwise left out of the evidence.
-        candidate_since=format_timestamp(now.replace(microsecond=0)),
     )
     stage.write(updated)
     return updated
 
 
-def evaluate_gates(stage: Stage, config: DeployConfig, gates: Gates, now: datetime) -> list[GateResult]:
+def _config_with_live(stage: Stage, model_name: str, live_uri: str | None, s3: Any) -> DeployConfig:
+    """The stage's deploy file, with ``model_name``'s live model taken from ``live_uri`` when the
+    file does not pin it yet; a ConfigurationError saying what to pass otherwise."""
+    if not stage.path.exists():
+        if model_name != DEFAULT_MODEL or not live_uri:
+            raise ConfigurationError(
+                f"{stage.path}: no deploy file yet; set the default model's candidate first with "
+                "--live-uri (the model the stage runs now)"
+            )
+        live = read_manifest_at(live_uri, s3)
+        return DeployConfig(live=ModelPin(live.model_version, live_uri, live.model_sha256))
+    config = stage.read()
+    if config.slot(model_name) is not None:
+        return config
+    if not live_uri:
+        raise ConfigurationError(
+            f"{stage.path}: stage {stage.name} runs no model named {model_name!r} yet; pass --live-uri "
+            f"(its first version, uploaded with camsort upload-model --model {model_name})"
+        )
+    live = read_manifest_at(live_uri, s3)
+    return config.with_slot(model_name, ModelSlot(ModelPin(live.model_version, live_uri, live.model_sha256)))
+
+
+def _slot(stage: Stage, config: DeployConfig, model_name: str) -> ModelSlot:
+    slot = config.slot(model_name)
+    if slot is None:
+        raise ConfigurationError(
+            f"{stage.path}: stage {stage.name} runs no model named {model_name!r} "
+            f"(it runs {', '.join([DEFAULT_MODEL, *sorted(config.models)])})"
+        )
+    return slot
+
+
+def evaluate_gates(
+    stage: Stage, slot: ModelSlot, gates: Gates, now: datetime, model_name: str = DEFAULT_MODEL
+) -> list[GateResult]:
     from infra.ops.compare import compare_items, shadow_items
 
-    assert config.candidate is not None
+    assert slot.candidate is not None
     results = []
     if gates.kind in ("agreement", "all"):
         since = datetime.fromisoformat(
-            (config.candidate_since or "1970-01-01T00:00:00Z").replace("Z", "+00:00")
+            (slot.candidate_since or "1970-01-01T00:00:00Z").replace("Z", "+00:00")
         )
-        items = shadow_items(stage.target.client("dynamodb"), stage.target.results_table, since)
-        results.append(
-            agreement_gate(compare_items(items, candidate_version=config.candidate.version), gates)
+        items = shadow_items(
+            stage.target.client("dynamodb"), stage.target.results_table, since, model_name=model_name
         )
+        results.append(agreement_gate(compare_items(items, candidate_version=slot.candidate.version), gates))
     if gates.kind in ("cv", "all"):
         s3 = stage.target.client("s3")
         results.append(
-            cv_gate(read_manifest_at(config.live.uri, s3), read_manifest_at(config.candidate.uri, s3), gates)
+            cv_gate(read_manifest_at(slot.live.uri, s3), read_manifest_at(slot.candidate.uri, s3), gates)
         )
     return results
 
@@ -309,46 +272,62 @@ def record(stage: Stage, entry: dict[str, Any]) -> str | None:
         return None
     bucket = live_uri[len("s3://") :].partition("/")[0]
     stamp = entry["at"].replace(":", "").replace("-", "").replace(".", "")
-    key = f"{RECORDS_PREFIX}{stamp}-{stage.name}-{entry['action']}.json"
+    model = entry.get("model", DEFAULT_MODEL)
+    named = "" if model == DEFAULT_MODEL else f"-{model}"
+    key = f"{RECORDS_PREFIX}{stamp}-{stage.name}{named}-{entry['action']}.json"
     stage.target.client("s3").put_object(
         Bucket=bucket, Key=key, Body=line.encode(), ContentType="application/json"
     )
     return f"s3://{bucket}/{key}"
 
 
-def promote(stage: Stage, gates: Gates, *, force: bool, reason: str | None, now: datetime) -> dict[str, Any]:
-    """Make the candidate live (the old live kept for rollback); refuses on failed gates unless forced."""
+def promote(
+    stage: Stage,
+    gates: Gates,
+    *,
+    force: bool,
+    reason: str | None,
+    now: datetime,
+    model_name: str = DEFAULT_MODEL,
+) -> dict[str, Any]:
+    """Make ``model_name``'s candidate live (the old live kept for rollback); refuses on failed
+    gates unless forced. The stage's other models stay as they are."""
     config = stage.read()
-    if config.candidate is None:
+    slot = _slot(stage, config, model_name)
+    if slot.candidate is None:
         raise ConfigurationError(
-            f"{stage.path}: stage {stage.name} has no candidate; set one with camsort candidate"
+            f"{stage.path}: model {model_name} of stage {stage.name} has no candidate; set one with camsort candidate"
+            + ("" if model_name == DEFAULT_MODEL else f" --model {model_name}")
         )
-    results = evaluate_gates(stage, config, gates, now)
+    results = evaluate_gates(stage, slot, gates, now, model_name)
     failed = [r for r in results if not r.passed]
     if failed and not force:
         raise PromotionRefusedError(
-            f"not promoting {config.candidate.version} on {stage.name}: "
+            f"not promoting {model_name} {slot.candidate.version} on {stage.name}: "
             + "; ".join(r.detail for r in failed)
             + ". Let more frames be scored, or pass --force (recorded)"
         )
-    updated = DeployConfig(
-        live=config.candidate, previous=config.live, shadow_sample_rate=config.shadow_sample_rate
-    )
+    updated = config.with_slot(model_name, ModelSlot(live=slot.candidate, previous=slot.live))
     entry = _entry(
-        stage, "promote", config.live, config.candidate, now, reason, force and bool(failed), results
+        stage, "promote", slot.live, slot.candidate, now, reason, force and bool(failed), results, model_name
     )
     stage.write(updated)
     entry["record_uri"] = record(stage, entry)
     return entry
 
 
-def rollback(stage: Stage, *, reason: str | None, now: datetime) -> dict[str, Any]:
-    """Make the previous live model live again (the rolled-back one becomes the previous)."""
+def rollback(
+    stage: Stage, *, reason: str | None, now: datetime, model_name: str = DEFAULT_MODEL
+) -> dict[str, Any]:
+    """Make ``model_name``'s previous live model live again (the rolled-back one becomes the previous)."""
     config = stage.read()
-    if config.previous is None:
-        raise ConfigurationError(f"{stage.path}: stage {stage.name} has no previous model to roll back to")
-    updated = replace(config, live=config.previous, previous=config.live)
-    entry = _entry(stage, "rollback", config.live, config.previous, now, reason, False, [])
+    slot = _slot(stage, config, model_name)
+    if slot.previous is None:
+        raise ConfigurationError(
+            f"{stage.path}: model {model_name} of stage {stage.name} has no previous version to roll back to"
+        )
+    updated = config.with_slot(model_name, replace(slot, live=slot.previous, previous=slot.live))
+    entry = _entry(stage, "rollback", slot.live, slot.previous, now, reason, False, [], model_name)
     stage.write(updated)
     entry["record_uri"] = record(stage, entry)
     return entry
@@ -363,10 +342,12 @@ def _entry(
     reason: str | None,
     forced: bool,
     results: list[GateResult],
+    model_name: str = DEFAULT_MODEL,
 ) -> dict[str, Any]:
     return {
         "action": action,
         "stage": stage.name,
+        "model": model_name,
         "at": format_timestamp(now),
         "who": who(stage),
         "from": asdict(before),

@@ -23,6 +23,8 @@ class SoakOutcome:
     wrong_version: list[str] = field(default_factory=list)
     versions_expected: int = 0
     duration_s: float = 0.0
+    # Frames of cameras with regions: region_sets' figures (incomplete sets fail the soak).
+    regions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -36,6 +38,7 @@ class SoakOutcome:
             and not self.audit["orphans"]
             and not self.wrong_version
             and self.audit["versions"] == self.versions_expected
+            and not self.regions.get("incomplete")
         )
 
 
@@ -62,6 +65,40 @@ def wrong_versions(stack: LocalStack) -> list[str]:
     return wrong
 
 
+def region_sets(stack: LocalStack) -> dict[str, Any]:
+    """Every committed frame item of a camera with regions must have all its regions' items, of its
+    own event (same sequencer): a kill between them is completed by the redelivery. Region items
+    whose frame item is not there are counted (a frame superseded before its redelivery read it
+    leaves them, unreferenced); they are not results of any frame."""
+    from functions.frames.outputs import is_region_item, region_sort_key
+    from infra.demo.accounting import scan_results
+
+    items = scan_results(stack)
+    by_key = {(item["object_id"], item["object_version"]): item for item in items}
+    frames = [item for item in items if item.get("regions")]
+    incomplete = []
+    for frame in frames:
+        for name in frame["regions"]:
+            region = by_key.get((frame["object_id"], region_sort_key(frame["object_version"], name)))
+            if region is None or region.get("sequencer", "") != frame.get("sequencer", ""):
+                incomplete.append(f"{frame['key']}@{frame['object_version']}: region {name}")
+    regions = [item for item in items if is_region_item(item)]
+    committed = {
+        (frame["object_id"], frame["object_version"]) for frame in items if not is_region_item(frame)
+    }
+    uncommitted = [
+        item
+        for item in regions
+        if (item["object_id"], item["object_version"].split("#region#")[0]) not in committed
+    ]
+    return {
+        "frames_with_regions": len(frames),
+        "region_items": len(regions),
+        "incomplete": incomplete,
+        "uncommitted_region_items": len(uncommitted),
+    }
+
+
 def outcome_json(outcome: SoakOutcome) -> dict[str, Any]:
     return {
         "passed": outcome.passed,
@@ -74,6 +111,7 @@ def outcome_json(outcome: SoakOutcome) -> dict[str, Any]:
         "kills": dict(outcome.kills),
         "worker_exits_other_than_kills": outcome.worker_exits,
         "duration_s": outcome.duration_s,
+        "regions": outcome.regions,
         "audit": outcome.audit,
         "settings": outcome.settings,
     }
@@ -103,6 +141,15 @@ def soak_table(outcome: SoakOutcome) -> Table:
         ("DUPLICATED (2+ results, or result + DLQ)", len(outcome.audit["duplicated"])),
         ("results for the WRONG version", len(outcome.wrong_version) + len(outcome.audit["orphans"])),
     ]
+    if outcome.regions.get("frames_with_regions"):
+        rows += [
+            (
+                "frames with regions / their region items",
+                f"{outcome.regions['frames_with_regions']} / {outcome.regions['region_items']}",
+            ),
+            ("  INCOMPLETE region sets", len(outcome.regions["incomplete"])),
+            ("  region items without their frame's commit", outcome.regions["uncommitted_region_items"]),
+        ]
     for name, value in rows:
         table.add_row(name, str(value))
     return table

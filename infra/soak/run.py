@@ -42,7 +42,7 @@ from rich.console import Console
 from functions import env
 from infra.deploy.topology import StackNames
 from infra.local.stack import LocalStack, create_local_stack, upload_model
-from infra.soak.report import SoakOutcome, outcome_json, soak_table, wrong_versions
+from infra.soak.report import SoakOutcome, outcome_json, region_sets, soak_table, wrong_versions
 from infra.soak.uploads import upload_all
 from infra.soak.workers import WorkerPool
 
@@ -74,6 +74,21 @@ class SoakSettings:
     endpoint_url: str | None = None  # default: start a moto server
     report_path: Path = Path("soak-report.json")
     max_duration_s: float = 1800.0
+    # The first N cameras (cam-01, ...) have regions (SOAK_REGIONS, answered by the default model):
+    # their frames write region items then the frame item, which the kills can cut in between.
+    regions_cameras: int = 0
+
+
+# Four bays of the soak's frames, each answered by the default model.
+SOAK_REGIONS = {
+    "regions": [
+        {
+            "name": f"bay{index + 1}",
+            "box": [round(0.05 + 0.24 * index, 2), 0.3, round(0.25 + 0.24 * index, 2), 0.9],
+        }
+        for index in range(4)
+    ]
+}
 
 
 def run_soak(settings: SoakSettings, console: Console | None = None) -> SoakOutcome:
@@ -100,6 +115,7 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
         function_timeout_s=settings.function_timeout_s,
     )
     model_uri = upload_model(stack, model_dir, version=read_manifest(model_dir).model_sha256[:12])
+    set_soak_regions(stack, settings.regions_cameras)
     outcome = SoakOutcome(settings={k: str(v) for k, v in asdict(settings).items()})
     rates = {kind: settings.fault_rate * share for kind, share in FAULT_SHARES.items()}
     from functions.wiring import CLIENT_CONFIG
@@ -144,9 +160,22 @@ def _run_on(settings: SoakSettings, endpoint_url: str, console: Console) -> Soak
     report = audit_stack(stack, grace=timedelta(0))
     outcome.audit = report.to_json()
     outcome.wrong_version = wrong_versions(stack)
+    outcome.regions = region_sets(stack)
     outcome.duration_s = round(time.monotonic() - started, 1)
     settings.report_path.write_text(json.dumps(outcome_json(outcome), indent=2, default=str) + "\n")
     return outcome
+
+
+def set_soak_regions(stack: LocalStack, cameras: int) -> None:
+    """cameras/cam-01.json ... in the model bucket (the stack's), where the function reads them."""
+    from functions.stores.camera_configs import camera_config_key
+
+    for index in range(cameras):
+        stack.client("s3").put_object(
+            Bucket=stack.names.bucket,
+            Key=camera_config_key(f"cam-{index + 1:02d}"),
+            Body=json.dumps(SOAK_REGIONS).encode(),
+        )
 
 
 def _demo_model(console: Console) -> Path:

@@ -182,3 +182,48 @@ def test_backfill_before_the_notification_then_reclassify_with_a_second_model(
     assert stack.client("dynamodb").scan(TableName=stack.names.table, Select="COUNT")["Count"] == count
     nothing = backfill(endpoint, stack, stack_model_uri, "--model-version", SECOND, "--only-missing")
     assert (nothing["selected"], nothing["job_id"]) == (0, None)
+
+
+def test_a_featurize_backfill_is_compacted_into_parquet_when_it_ends(
+    local_stack, stack_model_uri, moto_server, tmp_path, aws_env, monkeypatch
+):
+    """`camsort backfill --mode featurize --endpoint-url` runs the compaction after the job, under
+    the compact function's derived role, and its --json output carries the compaction's report."""
+    import numpy as np
+
+    from training.features.parquet_features import arrow_s3, feature_dataset
+    from training.features.shards import load_feature_shards
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stack, endpoint = local_stack, moto_server.endpoint_url
+    s3, bucket = stack.client("s3"), stack.names.bucket
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    keys = [f"frames/cam-0{i % 2 + 1}/2026112{i}T080000000Z.jpg" for i in range(4)]
+    for key, label in zip(keys, ["bus", "car", "empty", "bus"], strict=True):
+        s3.put_object(Bucket=bucket, Key=key, Body=jpeg(COLOURS[label]))
+
+    first = backfill(endpoint, stack, stack_model_uri, "--mode", "featurize")
+    assert (first["selected"], first["succeeded"], first["failed"]) == (4, 4, 0)
+    ((backbone, report),) = first["compaction"]["backbones"].items()
+    assert (report["packed"], report["partitions"], report["skipped"]) == (4, 4, [])
+
+    # The Parquet rows are the shards' vectors, partitioned by camera and capture day.
+    dataset = feature_dataset(f"s3://{bucket}/archive/features/{backbone}/", arrow_s3(s3))
+    table = dataset.to_table(columns=["key", "camera", "day", "features"]).sort_by("key")
+    keys = sorted(keys)
+    assert table.column("key").to_pylist() == keys
+    assert table.column("camera").to_pylist() == ["cam-01", "cam-01", "cam-02", "cam-02"]
+    assert table.column("day").to_pylist() == ["2026-11-20", "2026-11-22", "2026-11-21", "2026-11-23"]
+    # The shard reader wants label folders (frames/<label>/...): read the shards of the prefix as one
+    # label per camera, which is what it takes from the first path part.
+    shards = load_feature_shards(
+        f"s3://{bucket}/frames/", f"s3://{bucket}/features/{backbone}/", s3_client=s3, min_per_label=1
+    )
+    vectors = np.stack(table.column("features").to_numpy(zero_copy_only=False))
+    order = [shards.uris.index(f"s3://{bucket}/{k}") for k in keys]
+    assert sorted(order) == [0, 1, 2, 3]
+    assert vectors.dtype == np.float16 and np.array_equal(vectors, shards.features16[order])
+
+    # A second featurize job over the same frames packs nothing new.
+    again = backfill(endpoint, stack, stack_model_uri, "--mode", "featurize")
+    assert again["compaction"]["backbones"][backbone]["packed"] == 0

@@ -92,6 +92,7 @@ def test_a_bus_pulls_in_and_leaves_events_items_and_eventbridge_messages(state_s
     assert first["detail"] == {
         "event_id": "cam-03#2",
         "camera_id": "cam-03",
+        "region": "default",  # the whole frame (docs/regions.md: every event names its region)
         "previous_state": IDLE,
         "state": "bus",
         "start": frame(1, "bus").captured_at,
@@ -249,10 +250,38 @@ def test_a_quiet_cameras_stuck_event_is_published_by_the_audit_once_its_writer_i
     def audit_at(minutes: float) -> int:
         states = states_for(state_stack)
         states._now = lambda: datetime.now(UTC) + timedelta(minutes=minutes)
-        return flush_outboxes(states, ["cam-03", "cam-quiet-and-empty"])
+        return flush_outboxes(states, ["cam-03", "cam-quiet-and-empty"], aws_client("dynamodb", endpoint))
 
     assert audit_at(1) == 0  # its writer may still be at it: not the audit's to publish yet
     assert audit_at(16) == 1  # no writer lives past Lambda's 15 minutes
     assert [m["detail"]["state"] for m in received(state_stack)] == ["car"]
     assert writer.load("cam-03").unpublished == ()
     assert audit_at(17) == 0  # published once
+
+
+def test_the_audit_flushes_every_state_item_of_a_quiet_camera_its_regions_too(state_stack):
+    """A camera with regions whose changes' publish failed (whole frame and region ``bay1``), then
+    went quiet: the audit's flush finds each of its state items by one Query and publishes both."""
+    from functions.audit_handler import flush_outboxes, state_regions
+
+    endpoint, names, _queue = state_stack
+    dynamodb = aws_client("dynamodb", endpoint)
+    broken_bus = EventPublisher("camsort.events.no-such-bus", aws_client("events", endpoint))
+    writer = CameraStates(names.state_table, dynamodb, SmoothingConfig(default=RULE), broken_bus)
+    for second in range(3):
+        writer.observe("cam-03", [frame(second, "car")])
+        writer.observe("cam-03", [frame(second, "occupied")], region="bay1")
+        writer.observe("cam-03", [frame(second, "empty")], region="bay2")  # no change: nothing queued
+    assert [d["state"] for d in writer.load("cam-03", "bay1").unpublished] == ["occupied"]
+    assert state_regions(dynamodb, names.state_table, "cam-03") == ["default", "bay1", "bay2"]
+    assert state_regions(dynamodb, names.state_table, "cam-none") == []
+
+    states = states_for(state_stack)
+    states._now = lambda: datetime.now(UTC) + timedelta(minutes=16)  # no writer lives past 15 minutes
+    assert flush_outboxes(states, ["cam-03", "cam-none"], dynamodb) == 2
+    assert sorted((m["detail"]["region"], m["detail"]["state"]) for m in received(state_stack)) == [
+        ("bay1", "occupied"),
+        ("default", "car"),
+    ]
+    assert writer.load("cam-03").unpublished == () and writer.load("cam-03", "bay1").unpublished == ()
+    assert flush_outboxes(states, ["cam-03"], dynamodb) == 0  # published once

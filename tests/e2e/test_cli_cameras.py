@@ -100,3 +100,31 @@ def test_events_errors_are_one_line(filled):
     assert (
         result.exit_code != 0 and "camsort-state-nosuchstage: DynamoDB Scan: no such table" in result.output
     )
+
+
+def test_a_camera_with_regions_shows_each_regions_state_and_events(moto_server):
+    names = StackNames.for_stage(f"cli-{uuid.uuid4().hex[:8]}")
+    create_state_resources(moto_server.endpoint_url, names)
+    states = CameraStates(
+        names.state_table,
+        aws_client("dynamodb", moto_server.endpoint_url),
+        SmoothingConfig(default=Rule(k=1)),
+    )
+    for second, (bay1, bay2) in enumerate([("empty", "car"), ("car", "car")]):
+        states.observe("cam-09", [frame(second, bay1, camera="cam-09")], region="bay1")
+        states.observe("cam-09", [frame(second, bay2, camera="cam-09")], region="bay2")
+    target = ["--endpoint-url", moto_server.endpoint_url, "--table", names.table]
+
+    cameras = json.loads(run("cameras", *target, "--json"))
+    assert [(c["camera_id"], c["region"], c["state"]) for c in cameras] == [
+        ("cam-09", "bay1", "car"),
+        ("cam-09", "bay2", "car"),
+    ]
+    assert "cam-09 / bay1" in run("cameras", *target)
+    events = json.loads(run("events", "--camera", "cam-09", *target, "--json"))
+    assert [(e["region"], e["event_id"], e["previous_state"], e["state"]) for e in events] == [
+        ("bay1", "cam-09#bay1#1", IDLE, IDLE),
+        ("bay1", "cam-09#bay1#2", IDLE, "car"),
+        ("bay2", "cam-09#bay2#1", IDLE, "car"),
+    ]
+    assert "bay2" in run("events", "--camera", "cam-09", *target)  # the table's region column

@@ -84,3 +84,44 @@ def test_the_page_in_headless_chromium_is_not_blank(dashboard_page, tmp_path, ch
     # the thumbnails of the solid-colour frames: pure-ish red (bus) pixels are on the page
     red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
     assert red.sum() > 160 * 90
+
+
+def test_a_camera_with_regions_shows_each_regions_state(local_stack, stack_model_uri, tmp_path):
+    """cam-r: four regions (two answered by the named model bay); the page lists each region's state."""
+    import json
+
+    from functions import env
+    from functions.frames.manifest import read_manifest
+    from functions.stores.camera_configs import camera_config_key
+    from infra.local.stack import pinned_sha256, upload_model
+    from infra.local.worker import SqsWorker
+    from tests.fixtures.local_stack import worker_environment
+    from tests.fixtures.tiny_model import write_tiny_model
+    from tests.functional.test_regions_function import REGIONS, quadrants
+
+    bay_dir = write_tiny_model(tmp_path / "bay", ["occupied", "free", "dark"], "bay-1")
+    bay_uri = upload_model(local_stack, bay_dir, version=f"bay/{read_manifest(bay_dir).model_version}")
+    named = json.dumps({"bay": {"uri": bay_uri, "sha256": pinned_sha256(bay_uri)}})
+    s3, bucket = local_stack.client("s3"), local_stack.names.bucket
+    s3.put_object(Bucket=bucket, Key=camera_config_key("cam-r"), Body=json.dumps(REGIONS).encode())
+    for second in range(3):
+        key = f"{local_stack.names.frames_prefix}cam-r/20261122T1200{second:02d}000Z.jpg"
+        s3.put_object(Bucket=bucket, Key=key, Body=quadrants())
+    environment = worker_environment(local_stack, stack_model_uri, tmp_path, extra={env.NAMED_MODELS: named})
+    SqsWorker(local_stack, environment).run_until_drained(idle_s=0.5, max_duration_s=90)
+    out = tmp_path / "dashboard.html"
+    result = CliRunner().invoke(
+        main,
+        ["dashboard", "--endpoint-url", local_stack.endpoint_url, "--table", local_stack.names.table, "--out", str(out)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    (section,) = re.findall(r'<section class=camera id="cam-r">(.*?)</section>', page, flags=re.DOTALL)
+    assert "4 regions" in section
+    rows = dict(re.findall(r"<tr><td>(q\d)</td><td><span class=state[^>]*>(\w+)</span>", section))
+    # two frames in a row settle each region (the default rule); the bay model's "dark" and the
+    # default's "bus" are states, "free" is not ignored either; the grey quadrant stays unknown
+    assert rows == {"q1": "bus", "q2": "free", "q3": "dark", "q4": "none"}
+    captions = re.findall(r"<figcaption>([^<]+) \d\.\d\d<br>", section)
+    assert captions and all("q1=bus" in caption for caption in captions)

@@ -25,6 +25,10 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     )  # fmt: skip
     assert demo.exit_code == 0, demo.output
     assert "randomly initialised".upper() in demo.output.upper()  # the tiny model says weights=none
+    # the regions camera: named models on the tiny model's backbone, its regions, its frames
+    text = " ".join(demo.output.split())
+    assert "Regions camera lot-01: 7 regions" in text
+    assert "regions of lot-01 against the ground truth" in text and "event precision" in text
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     # 2 cameras x 3 frames + 4 bad objects; each ends with exactly one result; none lost.
     assert (report["uploaded"], report["frames"], report["bad_objects"]) == (10, 6, 4)
@@ -41,6 +45,14 @@ def test_demo_accounts_for_every_upload_and_results_reads_them(moto_server, tiny
     # the story: events scored against the simulator's ground truth, and the rule sweep
     assert "event precision" in demo.output and "smoothed state accuracy" in demo.output
     assert "(Frigate)" in demo.output  # the rule sweep
+    # the tampered cameras (two cameras: both, from the second round): scored against the truth
+    assert "tampered cameras: time to detect" in demo.output
+    health = json.loads((tmp_path / "demo" / "health.json").read_text())
+    assert [(d["camera_id"], d["tamper"]) for d in health["detections"]] == [
+        ("cam-01", "covered"),
+        ("cam-02", "moved"),
+    ]
+    assert health["healthy_frames"] == 2  # the first round of each camera
     # the last step: every result exported to Parquet and counted by `camsort stats` on DuckDB
     assert "results archive: 10 results exported to Parquet" in demo.output
     assert "camsort stats" in demo.output and "(duckdb)" in demo.output
@@ -87,6 +99,7 @@ def test_demo_runs_the_real_pipeline_model(moto_server, trained_model_dir, tmp_p
             frames_per_camera=3,
             frames_per_second=0,
             model_dir=trained_model_dir,
+            regions=False,  # the regions camera: tests/e2e/test_demo_regions.py
             endpoint_url=moto_server.endpoint_url,
             stage=f"demo-real-{uuid.uuid4().hex[:8]}",
             cache_dir=tmp_path,

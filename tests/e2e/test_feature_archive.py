@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime
 
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -164,14 +165,30 @@ def test_compaction_packs_incrementally_and_training_reads_the_same_arrays(
     # chain (the parity gates raise on failure). Its metrics are not compared here: on 16 frames
     # each worker holds ~5 training rows, under min_child_samples, so distributed LightGBM learns
     # nothing; bench/archive_training.py compares them side by side on 100k rows.
+    # `camsort train --features` as a whole (train()): the Parquet archive gives the shards' figures
+    # and the same shipped head, on the local engine.
+    settings = TrainSettings(folds=FOLDS, progress=False)
+    runs = {
+        name: train(SingleLabel(), StoredShards(source, uri, str(tiny_model_dir), aws.s3), tmp_path / name, settings)
+        for name, uri in (("shards", f"s3://{aws.bucket}/features/{backbone}/"), ("parquet", f"s3://{aws.bucket}/{root}"))
+    }  # fmt: skip
+    assert np.array_equal(runs["shards"].cv.fold_of, runs["parquet"].cv.fold_of)
+    assert np.array_equal(runs["shards"].cv.oof_probabilities, runs["parquet"].cv.oof_probabilities)
+    assert runs["shards"].cv.mean == runs["parquet"].cv.mean and runs["shards"].cv.mean == figures[0].mean
+    assert runs["shards"].cv.thresholds.to_dict() == runs["parquet"].cv.thresholds.to_dict()
+    shipped = [onnx.load(str(tmp_path / name / "model.onnx")) for name in runs]
+    trees = [[n for n in m.graph.node if n.op_type.startswith("TreeEnsemble")] for m in shipped]
+    assert trees[0] and trees[0] == trees[1]  # the same head, split for split
     archive = StoredShards(
         source, f"s3://{aws.bucket}/{root}", str(tiny_model_dir), aws.s3, ArchiveOptions(engine="dask")
     )
-    result = train(
-        SingleLabel(), archive, tmp_path / "dask-model", TrainSettings(folds=FOLDS, progress=False)
-    )
+    result = train(SingleLabel(), archive, tmp_path / "dask-model", settings)
     local = figures[1]
     assert np.array_equal(result.cv.fold_of, local.fold_of)
+    # Grouped on both engines: no near-duplicate group is split across folds.
+    groups = groups_of_hashes(parquet.hashes).group_ids
+    for cv in (result.cv, runs["parquet"].cv):
+        assert all(len(set(cv.fold_of[groups == g])) == 1 for g in np.unique(groups))
     assert set(result.cv.mean) == set(local.mean)
     training_set = result.manifest.training_set
     assert (training_set["features_from"], training_set["engine"].split(" ")[0]) == ("parquet", "dask")

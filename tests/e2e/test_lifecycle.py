@@ -221,7 +221,7 @@ def test_demo_shadow_deploys_a_candidate_and_prints_the_comparison(moto_server, 
     demo = CliRunner().invoke(
         main,
         ["demo", "--model", str(tiny_model_dir), "--candidate", str(candidate_dir), "--cameras", "2",
-         "--frames", "3", "--rate", "0", "--no-bad-objects", "--endpoint-url", moto_server.endpoint_url,
+         "--frames", "3", "--rate", "0", "--no-bad-objects", "--no-regions", "--endpoint-url", moto_server.endpoint_url,
          "--stage", stage, "--cache-dir", str(tmp_path)],
     )  # fmt: skip
     assert demo.exit_code == 0, demo.output

@@ -118,6 +118,45 @@ def test_the_model_pin_is_a_required_deploy_parameter(
     )
 
 
+def test_named_models_come_from_the_stage_deploy_file_pinned(tmp_path, arm64_package, archive_package):
+    """deploy/<stage>.json's named models reach both functions as CAMSORT_NAMED_MODELS, pins and all."""
+    from infra.deploy.deploy_file import DeployConfig, ModelPin, ModelSlot
+
+    bucket = f"s3://{NAMES.bucket}/{NAMES.models_prefix}"
+    config = DeployConfig(
+        live=ModelPin("v1", f"{bucket}v1/", "1" * 64),
+        models={
+            "bay": ModelSlot(
+                ModelPin("v3", f"{bucket}bay/v3/", "3" * 64),
+                candidate=ModelPin("v4", f"{bucket}bay/v4/", "4" * 64),
+            ),
+            "gate": ModelSlot(ModelPin("v1", f"{bucket}gate/v1/", "7" * 64)),
+        },
+    )
+    service = tmp_path / "named"
+    (service / "deploy").mkdir(parents=True)
+    (service / "deploy" / "test.json").write_text(json.dumps(config.to_file()))
+    shutil.copyfile(PROJECT_ROOT / "serverless.yml", service / "serverless.yml")
+    (service / "build").mkdir()
+    shutil.copyfile(arm64_package.artifact, service / "build" / arm64_package.artifact.name)
+    shutil.copyfile(archive_package.artifact, service / "build" / archive_package.artifact.name)
+    result = run_serverless_package(service, model_sha256=None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((service / ".serverless" / "cloudformation-template-update-stack.json").read_text())
+    for function in ("ClassifyLambdaFunction", "HttpLambdaFunction"):
+        variables = props(template["Resources"], function)["Environment"]["Variables"]
+        assert json.loads(variables[env.NAMED_MODELS]) == {
+            "bay": {
+                "uri": f"{bucket}bay/v3/",
+                "sha256": "3" * 64,
+                "candidate_uri": f"{bucket}bay/v4/",
+                "candidate_sha256": "4" * 64,
+            },
+            "gate": {"uri": f"{bucket}gate/v1/", "sha256": "7" * 64},
+        }
+        assert variables[env.MODEL_SHA256] == "1" * 64  # the default's pin, from the same file
+
+
 def test_template_passes_cfn_lint(packaged):
     for name in ("cloudformation-template-create-stack.json", "cloudformation-template-update-stack.json"):
         result = subprocess.run(
@@ -438,7 +477,10 @@ def test_the_derived_set_holds_every_call_the_function_makes():
         policy.REVIEW_TABLE,
         policy.STATE_TABLE,
         policy.EVENT_BUS,
+        policy.CAMERA_CONFIGS,
     }
+    # cameras' regions: read (a conditional GET), never listed or written
+    assert permissions[policy.CAMERA_CONFIGS] == ("s3:GetObject",)
     # camera state: one conditional PutItem per frame after a GetItem; events: PutEvents only
     assert permissions[policy.STATE_TABLE] == ("dynamodb:GetItem", "dynamodb:PutItem")
     assert permissions[policy.EVENT_BUS] == ("events:PutEvents",)
@@ -527,9 +569,15 @@ def test_http_function_has_its_own_capacity_and_a_read_only_role_derived_from_it
         json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}v1/{name}")
         for name in ("model.onnx", "manifest.json")
     }
+    # A frame written on request gets its camera's regions (cameras/*), answered by the named
+    # models (models/<name>/<version>/, the job-models grant): docs/regions.md.
+    regions = {json.dumps(f"arn:aws:s3:::{NAMES.bucket}/cameras/*")} | {
+        json.dumps(f"arn:aws:s3:::{NAMES.bucket}/{NAMES.models_prefix}*/{name}")
+        for name in ("model.onnx", "manifest.json")
+    }
     s3 = {(a, r) for a, r in granted if a.startswith("s3:")}
     assert s3 == {("s3:GetObject", frames), ("s3:GetObjectVersion", frames)} | {
-        ("s3:GetObject", m) for m in model
+        ("s3:GetObject", m) for m in model | regions
     }
     assert not [r for _, r in granted if "features" in r]
 

@@ -54,3 +54,30 @@ def test_any_loss_fails_the_soak():
     ).passed
     assert not SoakOutcome(settings={}, audit=clean, versions_expected=4).passed  # a version never listed
     assert not SoakOutcome(settings={}, audit=clean, versions_expected=3, wrong_version=["k@v"]).passed
+
+
+def test_reduced_soak_with_a_regions_camera_loses_nothing_and_completes_every_region_set(
+    moto_server, tiny_model_dir, tmp_path
+):
+    settings = SoakSettings(
+        frames=100,
+        cameras=5,
+        workers=2,
+        kills=3,
+        seed=1,
+        model_dir=tiny_model_dir,
+        endpoint_url=moto_server.endpoint_url,
+        report_path=tmp_path / "soak.json",
+        max_duration_s=240,
+        regions_cameras=1,  # cam-01: 4 regions, so 4 region items before each of its frame items
+    )
+    outcome = run_soak(settings)
+
+    assert sum(outcome.kills.values()) >= 3
+    assert outcome.lost == 0 and outcome.audit["duplicated"] == [] and outcome.audit["orphans"] == []
+    # The audit counts frames: one per object version, whatever the regions.
+    assert outcome.audit["versions"] == outcome.versions_expected == 100 + outcome.uploads["overwrites"]
+    regions = outcome.regions
+    assert regions["frames_with_regions"] >= 15 and regions["incomplete"] == []
+    assert regions["region_items"] == 4 * regions["frames_with_regions"] + regions["uncommitted_region_items"]
+    assert outcome.passed

@@ -193,3 +193,19 @@ def test_only_this_events_own_result_has_its_side_effects_completed(
     assert lambda_handler(redelivered, CONTEXT) == {"batchItemFailures": []}
     after = app.camera_state.load("cam-25")
     assert after.version == before.version + 1 and len(after.ignored) == 1
+
+
+def test_a_covered_camera_is_counted_once_and_its_state_says_so(
+    aws, make_app, frames, state_names, installed, capsys
+):
+    """Three uniform frames in one invocation: one state write takes them in capture order, the
+    third makes the camera covered, and the change is counted (EMF CameraHealthChanged)."""
+    app = installed(make_app(state_table=state_names.state_table))
+    records = [frames.put(f"frames/cam-26/20261122T12000{second}000Z.jpg", jpeg(RED)) for second in (2, 0, 1)]
+    capsys.readouterr()
+    event = sqs_event(*((f"m-{index}", [record]) for index, record in enumerate(records)))
+    assert lambda_handler(event, CONTEXT) == {"batchItemFailures": []}
+
+    health = app.camera_state.load("cam-26").health
+    assert (health.status, health.since) == ("covered", "2026-11-22T12:00:00.000Z")
+    assert emitted(capsys, "CameraHealthChanged") == 1

@@ -27,6 +27,24 @@ def test_arguments_round_trip_through_user_arguments():
     assert parse_job_arguments(arguments.to_user_arguments()) == arguments
     assert parse_job_arguments({}) == JobArguments()
     assert parse_job_arguments({"reason": "backfill"}) == JobArguments()  # the recorded event's
+    named = JobArguments(
+        model_version="v2", model_uri="s3://b/models/bay/v2/", model_sha256="cd" * 32, model_name="bay"
+    )
+    assert named.to_user_arguments()["modelName"] == "bay"
+    assert parse_job_arguments(named.to_user_arguments()) == named
+    assert "modelName" not in arguments.to_user_arguments()  # the default model's jobs are as before
+
+
+def test_a_named_models_job_is_refused_until_its_regions_are_run():
+    from functions.archive.jobs import job_app
+
+    named = JobArguments(
+        model_version="v2", model_uri="s3://b/models/bay/v2/", model_sha256="cd" * 32, model_name="bay"
+    )
+    with pytest.raises(
+        JobArgumentsError, match="named model bay: this function runs job models on the whole frame only"
+    ):
+        job_app(object(), named)  # refused before the App is touched
 
 
 @pytest.mark.parametrize(

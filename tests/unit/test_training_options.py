@@ -11,7 +11,7 @@ from training.fit.finetune_net import TuneSettings
 from training.options import IncompatibleOptions, strategies
 from training.settings import TrainSettings
 from training.sources import ArchiveOptions, Frames, StoredShards
-from training.tasks import MultiLabel, SingleLabel
+from training.tasks import MultiLabel, RegionCrops, SingleLabel
 
 SHARDS = "s3://frames/features/" + "a" * 64 + "/"
 S3 = object()  # stands for a boto3 client: selection only stores it
@@ -115,3 +115,30 @@ def test_features_need_one_s3_training_set():
 def test_settings_no_stage_could_honour_are_refused(settings, message):
     with pytest.raises(ConfigurationError, match=message):
         settings.check()
+
+
+def test_regions_train_a_named_models_crops_from_the_frames():
+    task, source = strategies(
+        ["lot/"],
+        TrainSettings(),
+        regions="lot/cameras.json",
+        labels_file="lot/labels.jsonl",
+        model_name="bay",
+    )
+    assert task == RegionCrops(regions="lot/cameras.json", labels_file="lot/labels.jsonl", model_name="bay")
+    assert source == Frames(["lot/"], None)
+
+
+@pytest.mark.parametrize(
+    ("datasets", "options", "says"),
+    [
+        (["lot/"], {"model_name": "bay"}, "--model-name trains the regions of a named model: it needs --regions"),
+        (["lot/"], {"regions": "c.json"}, "give their labels with --labels-file"),
+        (["lot/"], {"regions": "c.json", "labels_file": "l.csv", "task": "multilabel"}, "drop --task multilabel"),
+        (["a/", "b/"], {"regions": "c.json", "labels_file": "l.csv"}, "ONE DATASET"),
+        (["s3://f/t/"], {"regions": "c.json", "labels_file": "l.csv", "features": SHARDS}, "cannot train from --features"),
+    ],
+)  # fmt: skip
+def test_region_options_that_cannot_go_together(datasets, options, says):
+    with pytest.raises(IncompatibleOptions, match=says):
+        strategies(datasets, TrainSettings(), s3_client=S3, **options)

@@ -66,6 +66,11 @@ class LoadedFrames:
     def sha256s(self) -> list[str]:
         return [item.sha256 for item in self.items]
 
+    def same_fold_keys(self) -> list[str] | None:
+        """Keys of items that must share a fold whatever their near-duplicate groups (region crops:
+        their frame); None: the groups alone decide."""
+        return None
+
     def skipped_reasons(self) -> dict[str, int]:
         return dict(sorted(Counter(s.reason for s in self.skipped).items()))
 
@@ -151,11 +156,12 @@ def load_dataset(
     )
     labels = sorted({c.label for c in candidates})
     dataset = Dataset(items=items, skipped=skipped, labels=labels, source=source, ignored_files=ignored)
-    _validate(dataset, min_per_label)
+    validate_dataset(dataset, min_per_label)
     return dataset
 
 
-def _validate(dataset: Dataset, min_per_label: int) -> None:
+def validate_dataset(dataset: Dataset, min_per_label: int) -> None:
+    """Refuse a set with fewer than 2 labels or a label with fewer than ``min_per_label`` frames."""
     source = dataset.source
     if len(dataset.labels) < 2:
         found = ", ".join(dataset.labels) or "none"

@@ -93,15 +93,14 @@ def load_candidates(
             return SkippedImage(candidate.uri, exc.reason, str(exc), candidate.label)
         return LabeledImage(candidate.uri, candidate.label, hashlib.sha256(data).hexdigest(), pixels)
 
-    results = _run_parallel(load_one, candidates, max_workers=max_workers, progress=progress, what=what)
+    results = run_parallel(load_one, candidates, max_workers=max_workers, progress=progress, what=what)
     items = sorted((r for r in results if isinstance(r, LabeledImage)), key=lambda item: item.uri)
     skipped = sorted((r for r in results if isinstance(r, SkippedImage)), key=lambda s: s.uri)
     return items, skipped
 
 
-def _run_parallel(
-    load_one, candidates: list[Candidate], *, max_workers: int, progress: bool, what: str
-) -> list:
+def run_parallel(load_one, candidates: Sequence, *, max_workers: int, progress: bool, what: str) -> list:
+    """``load_one`` over ``candidates`` on a thread pool, with a progress bar when asked."""
     results = []
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         futures = [pool.submit(load_one, candidate) for candidate in candidates]

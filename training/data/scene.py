@@ -29,10 +29,14 @@ class Scene(VehicleDrawing):
         vehicle_rng: np.random.Generator,
         road_left: float,
         road_right: float,
+        glow_rng: np.random.Generator | None = None,
     ):
         self.camera = camera
         self.light = light
         self.rng = rng
+        # Which windows are lit: the scene's stream unless given (a fixed camera's buildings
+        # stay put while its lit windows change from frame to frame: training.data.carpark)
+        self.glow_rng = rng if glow_rng is None else glow_rng
         self.vehicle_rng = vehicle_rng
         self.road_left = road_left
         self.road_right = road_right
@@ -66,7 +70,6 @@ class Scene(VehicleDrawing):
             x += w + rng.uniform(-10, 25) * px
 
     def _window_grid(self, draw, x, top, w, h, wall: Colour, rows: int, cols: int) -> None:
-        rng = self.rng
         if rows < 1 or cols < 1:
             return
         cw, rh = w / cols, h / rows
@@ -79,7 +82,7 @@ class Scene(VehicleDrawing):
                     x + (c + 0.75) * cw,
                     top + (r + 0.7) * rh,
                 ]
-                if self.light.lights_on and rng.random() < 0.3:
+                if self.light.lights_on and self.glow_rng.random() < 0.3:
                     self.glow.append(lambda d, box=box: d.rectangle(box, fill=(255, 214, 140)))
                 else:
                     draw.rectangle(box, fill=dark)
@@ -144,7 +147,7 @@ class Scene(VehicleDrawing):
             for b in range(bays):
                 za, zb = z0 + b * step + 0.8, z0 + b * step + 2.2
                 quad = [p(x, y0, za), p(x, y1, za), p(x, y1, zb), p(x, y0, zb)]
-                if self.light.lights_on and self.rng.random() < 0.25:
+                if self.light.lights_on and self.glow_rng.random() < 0.25:
                     self.glow.append(lambda d, quad=quad: d.polygon(quad, fill=(255, 210, 130)))
                 else:
                     draw.polygon(quad, fill=window)

@@ -100,6 +100,11 @@ def expose(image: Image.Image, light: Lighting, metered: float, rng: np.random.G
     image = image.point(table.ravel().tolist())
     # luminance noise at half resolution, upsampled: blotchy like a small sensor after JPEG
     amplitude = int(rng.integers(3, 9)) if not light.lights_on else int(rng.integers(6, 13))
+    return sensor_noise(image, amplitude, rng)
+
+
+def sensor_noise(image: Image.Image, amplitude: int, rng: np.random.Generator) -> Image.Image:
+    """Luminance noise of +-``amplitude`` at half resolution, upsampled (fast: in C)."""
     w, h = image.size
     noise = rng.integers(0, 2 * amplitude + 1, size=((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
     noise_image = Image.fromarray(noise).resize((w, h), Image.Resampling.NEAREST).convert("RGB")

@@ -40,9 +40,10 @@ import importlib
 import io
 import itertools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageStat
@@ -58,6 +59,8 @@ from training.data.scene_camera import (
     timestamp,
 )
 from training.data.scene_vehicles import Vehicle, VehicleBox
+
+T = TypeVar("T")
 
 LABELS = ("bus", "car", "empty")
 # Every module whose code decides a frame's bytes (see renderer_source_digest).
@@ -84,17 +87,22 @@ def render_scene(
     *,
     lightings: tuple[Lighting, ...] | None = None,
     arrange: Callable[[Scene, list[Vehicle]], list[Vehicle]] | None = None,
+    vehicle_rng: np.random.Generator | None = None,
 ) -> Image.Image:
     """A frame with each of ``vehicles`` ("bus" / "car") in it, lit by one of ``lightings``.
 
     ``lightings`` (default: every time of day, with LIGHTING_WEIGHTS) restricts the time of
     day; ``arrange`` may move the planned vehicles (several in one frame must not stand in
     one spot). With the defaults and at most one vehicle this draws exactly what
-    ``render_frame`` always drew: the same seed gives the same bytes.
+    ``render_frame`` always drew: the same seed gives the same bytes. ``vehicle_rng`` (default:
+    drawn from ``rng``) places and shapes the vehicles: a fixed ``rng`` with a new
+    ``vehicle_rng`` per frame is one camera's fixed view with the traffic changing
+    (``training.data.scene_tamper``).
     """
     # The vehicle draws from its own stream, so one seed gives the same street, light and noise
     # for every label: only the vehicle differs between a "bus", a "car" and an "empty" frame.
-    vehicle_rng = np.random.default_rng(int(rng.integers(2**63)))
+    own_vehicle_rng = np.random.default_rng(int(rng.integers(2**63)))
+    vehicle_rng = own_vehicle_rng if vehicle_rng is None else vehicle_rng
     if lightings is None:
         light = LIGHTINGS[rng.choice(len(LIGHTINGS), p=LIGHTING_WEIGHTS)]
     else:
@@ -198,27 +206,35 @@ def _write_folders(
     for folder in counts:
         (root / folder).mkdir(parents=True, exist_ok=True)
 
-    def write_one(folder: str, i: int) -> None:
+    def write_one(job: tuple[str, int]) -> None:
+        folder, i = job
         (root / folder / f"{folder}-{seed}-{i:05d}.jpg").write_bytes(frame(folder, i))
 
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            task = bar.add_task(f"writing {what} to {root}", total=len(jobs))
-            for folder, i in jobs:
-                write_one(folder, i)
-                bar.advance(task)
-    else:
-        for folder, i in jobs:
-            write_one(folder, i)
+    for_each(jobs, write_one, f"writing {what} to {root}", total=len(jobs), progress=progress)
     return dict(counts)
 
 
-def renderer_source_digest() -> str:
+def for_each(
+    items: Iterable[T], work: Callable[[T], None], description: str, *, total: int, progress: bool
+) -> None:
+    """``work(item)`` for each item in order, under a progress bar when asked."""
+    if not progress:
+        for item in items:
+            work(item)
+        return
+    from rich.progress import Progress
+
+    with Progress() as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            work(item)
+            bar.advance(task)
+
+
+def renderer_source_digest(modules: tuple[str, ...] = RENDERER_MODULES) -> str:
     """sha256 of the renderer's source: frames cached under it are redrawn when the code changes."""
     digest = hashlib.sha256()
-    for name in RENDERER_MODULES:
+    for name in modules:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
 

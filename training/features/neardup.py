@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -105,6 +106,38 @@ def groups_of_hashes(bits: np.ndarray, *, max_distance: int = DEFAULT_MAX_DISTAN
     roots = [find(i) for i in range(n)]
     numbering: dict[int, int] = {}
     group_ids = np.array([numbering.setdefault(root, len(numbering)) for root in roots], dtype=np.int64)
+    return NearDuplicateGroups(group_ids=group_ids, merged=n - len(numbering), n_groups=len(numbering))
+
+
+def join_groups(groups: NearDuplicateGroups, keys: Sequence[str]) -> NearDuplicateGroups:
+    """``groups`` with every image sharing a key (e.g. the crops of one frame) in one group.
+
+    The regions of one frame share its light, exposure and noise: a fold that trained on one bay
+    of a frame and validated on its neighbour would flatter the model. Deterministic; groups
+    numbered in order of their first image, as ``groups_of_hashes`` numbers them.
+    """
+    n = len(keys)
+    if n != len(groups.group_ids):
+        raise ValueError(f"join_groups: {n} keys for {len(groups.group_ids)} images")
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        root_i, root_j = find(i), find(j)
+        if root_i != root_j:
+            parent[max(root_i, root_j)] = min(root_i, root_j)
+
+    first: dict[Any, int] = {}
+    for i, (group, key) in enumerate(zip(groups.group_ids.tolist(), keys, strict=True)):
+        for tag in (("group", group), ("key", key)):
+            union(first.setdefault(tag, i), i)
+    numbering: dict[int, int] = {}
+    group_ids = np.array([numbering.setdefault(find(i), len(numbering)) for i in range(n)], dtype=np.int64)
     return NearDuplicateGroups(group_ids=group_ids, merged=n - len(numbering), n_groups=len(numbering))
 
 

@@ -40,12 +40,6 @@ class ShardBackbone:
 
 def open_backbone(uri: str | None, shards: ShardSet, *, s3_client: Any) -> ShardBackbone:
     """The source model's backbone, refused unless its manifest records the shards' backbone sha256."""
-    import onnx
-    import onnx.utils
-
-    from functions.frames.manifest import load_verified
-    from functions.frames.model import fetch_model
-
     wrote = ", ".join(shards.model_versions) or "unknown"
     if not uri:
         raise ConfigurationError(
@@ -53,19 +47,62 @@ def open_backbone(uri: str | None, shards: ShardSet, *, s3_client: Any) -> Shard
             f"give --backbone-from with that model (the shards were written by model version(s) {wrote}, "
             "e.g. s3://<bucket>/models/<version>/ or a local model directory)"
         )
+    backbone = model_backbone(uri, s3_client=s3_client)
+    manifest = backbone.manifest
+    if manifest.backbone_sha256 != shards.backbone_sha256:
+        raise ConfigurationError(
+            f"{uri}: its manifest records backbone_sha256 {manifest.backbone_sha256 or '(none)'}, but the "
+            f"feature shards are for backbone {shards.backbone_sha256} (written by model version(s) {wrote}): "
+            "give --backbone-from the model that wrote the shards, or featurize the training set again with "
+            f"this model (`camsort backfill --mode featurize --model-version {manifest.model_version}`)"
+        )
+    return backbone
+
+
+def model_backbone(uri: str, *, s3_client: Any = None) -> ShardBackbone:
+    """The ``image -> features`` subgraph of the model at ``uri`` (a model directory or s3://), checked
+    against its manifest's sha256 first."""
+    import onnx
+    import onnx.utils
+
+    from functions.frames.manifest import load_verified
+    from functions.frames.model import fetch_model
+
     # A 100 MB download per run, not kept: the model cache is the function's business.
     with tempfile.TemporaryDirectory(prefix="camsort-shards-backbone-") as cache:
         model_path, manifest = load_verified(fetch_model(uri, s3_client=s3_client, cache_dir=cache))
-        if manifest.backbone_sha256 != shards.backbone_sha256:
-            raise ConfigurationError(
-                f"{uri}: its manifest records backbone_sha256 {manifest.backbone_sha256 or '(none)'}, but the "
-                f"feature shards are for backbone {shards.backbone_sha256} (written by model version(s) {wrote}): "
-                "give --backbone-from the model that wrote the shards, or featurize the training set again with "
-                f"this model (`camsort backfill --mode featurize --model-version {manifest.model_version}`)"
-            )
         merged = onnx.load(str(model_path))
     backbone = onnx.utils.Extractor(merged).extract_model([INPUT_NAME], [FEATURES_OUTPUT])
     return ShardBackbone(source=uri, manifest=manifest, model=backbone)
+
+
+def export_on_backbone(backbone: ShardBackbone, fitted: Any, out_dir: Any, parity_frames: np.ndarray) -> dict:
+    """model.onnx = ``backbone`` + the fitted head's trees, and the head half of the parity gate."""
+    import onnx
+
+    from export.merge import merge_backbone_and_trees
+    from export.parity import check_tree_parity
+    from functions.frames.manifest import MODEL_FILENAME
+
+    onnx.save(merge_backbone_and_trees(backbone.model, fitted.trees), str(out_dir / MODEL_FILENAME))
+    return check_tree_parity(out_dir / MODEL_FILENAME, fitted.classifier, parity_frames)
+
+
+def borrowed_backbone_fields(backbone: ShardBackbone) -> dict[str, Any]:
+    """What a manifest records of a backbone taken, bytes and all, from another model: that model's
+    backbone, weights, precision, quantization record and the int8 kernel family its guard ran on."""
+    source = backbone.manifest
+    return {
+        "backbone": source.backbone,
+        "weights": source.weights,
+        "precision": source.precision,
+        "backbone_sha256": backbone.sha256,
+        "quantization": {
+            **source.quantization,
+            "backbone_from": f"{backbone.source} (model {source.model_version})",
+        },
+        "int8_kernels": source.int8_kernels,
+    }
 
 
 def run_backbone(backbone: ShardBackbone, pixels: np.ndarray, *, threads: int | None = None) -> np.ndarray:
