@@ -196,12 +196,13 @@ def finish(results: dict[str, Any], started: float) -> None:
 
 def write_results(config: BenchConfig, results: dict[str, Any], console) -> None:
     """results.json, results.md and the rich tables."""
-    from bench.report_tables import render_markdown, rich_table, rich_targets_table
+    from bench.report_tables import render_markdown, rich_split_table, rich_table, rich_targets_table
     from bench.shadow import shadow_markdown
 
     config.out_dir.mkdir(parents=True, exist_ok=True)
     (config.out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (config.out_dir / "results.md").write_text(render_markdown(results) + shadow_markdown(results))
     console.print(rich_table(results))
+    console.print(rich_split_table(results))
     console.print(rich_targets_table(results))
     console.print(f"wrote {config.out_dir / 'results.json'} and {config.out_dir / 'results.md'}")

@@ -114,6 +114,7 @@ class PathRun:
             "stage_frames": frame_refs(messages["stages"]),
             "draft_frame_paths": [str(frame.path) for frame in self.frames] if self.path != REFERENCE else [],
             "batch_10_frame_paths": [str(frame.path) for frame in self.frames],  # the batch10 group's bytes
+            "batch_1_frame_paths": [str(frame.path) for frame in self.frames],  # the batch1 group's bytes
         }
 
         def on_progress(phase: str, done: int, total: int) -> None:

@@ -11,12 +11,16 @@ from bench.report import (
     FP32,
     INT8,
     MISSING,
+    NOT_APPLICABLE,
     PATH_HEADERS,
     PATHS,
+    REFERENCE,
+    Row,
     check_targets,
     comparison_rows,
     lookup,
     operator_rows,
+    split_rows,
     stage_names,
 )
 from bench.stats import share
@@ -30,6 +34,14 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return MISSING if value is None else f"{value:,.2f}"
+
+
+def _cell(row: Row, path: str) -> str:
+    return fmt(row.values[path], row.digits) if path in row.paths else NOT_APPLICABLE
+
+
+def _ratio_cell(row: Row, value: float | None, path: str) -> str:
+    return fmt_ratio(value) if {REFERENCE, path} <= set(row.paths) else NOT_APPLICABLE
 
 
 def fmt_met(met: bool | None) -> str:
@@ -133,8 +145,42 @@ def _cpu_text(machine: dict[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
+def split_table_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The split table's cells: path, batch, wall, compute, AWS round trips (moto) + handler work."""
+    return [
+        [PATH_HEADERS[row.path], row.batch, fmt(row.wall, 1), fmt(row.compute, 1), fmt(row.aws, 1)]
+        for row in split_rows(results)
+    ]
+
+
+SPLIT_HEADER = [
+    "path",
+    "batch",
+    "wall",
+    "compute (decode + inference)",
+    "AWS round trips (moto) + handler work",
+]
+
+
+def _split_section(results: dict[str, Any]) -> list[str]:
+    rows = split_table_rows(results)
+    if not rows:
+        return []
+    lines = ["#### Per frame: compute apart from the AWS round trips (means, ms)", ""]
+    lines += _markdown_table(SPLIT_HEADER, rows, ["---", "---", "---:", "---:", "---:"])
+    return lines + [
+        "",
+        "Wall is the invocations' time over the pass's frames; compute is the same frames decoded and "
+        "predicted alone with the same model session (batch 10: one predict per ten frames); the rest is "
+        "the calls to S3, DynamoDB and EventBridge (a moto server on this machine: its round trips, not "
+        "AWS's) and the handler's own work around them.",
+        "",
+    ]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
-    lines = _comparison_section(results) + _targets_section(results) + _stages_section(results)
+    lines = _comparison_section(results) + _split_section(results) + _targets_section(results)
+    lines += _stages_section(results)
     lines += _cold_start_section(results)
     lines += _cold_profile_lines(results)
     lines += _operator_section(results)
@@ -162,9 +208,9 @@ def _comparison_section(results: dict[str, Any]) -> list[str]:
     body = [
         [
             f"{row.name} ({row.unit})",
-            *(fmt(row.values[p], row.digits) for p in PATHS),
-            fmt_ratio(row.a_over_b),
-            fmt_ratio(row.a_over_c),
+            *(_cell(row, p) for p in PATHS),
+            _ratio_cell(row, row.a_over_b, FP32),
+            _ratio_cell(row, row.a_over_c, INT8),
         ]
         for row in comparison_rows(results)
     ]
@@ -281,10 +327,22 @@ def rich_table(results: dict[str, Any]):
     for row in comparison_rows(results):
         table.add_row(
             f"{row.name} ({row.unit})",
-            *(fmt(row.values[p], row.digits) for p in PATHS),
-            fmt_ratio(row.a_over_b),
-            fmt_ratio(row.a_over_c),
+            *(_cell(row, p) for p in PATHS),
+            _ratio_cell(row, row.a_over_b, FP32),
+            _ratio_cell(row, row.a_over_c, INT8),
         )
+    return table
+
+
+def rich_split_table(results: dict[str, Any]):
+    """The split table for the terminal: the same cells as results.md's."""
+    from rich.table import Table
+
+    table = Table(title="per frame: compute apart from the AWS round trips (means, ms)")
+    for number, column in enumerate(SPLIT_HEADER):
+        table.add_column(column, justify="right" if number > 1 else "left")
+    for cells in split_table_rows(results):
+        table.add_row(*cells)
     return table
 
 

@@ -67,6 +67,9 @@ def summarize_path(
         "batch_10_split_ms": batch_split(
             result["batch_10_s"], result.get("batch_10_compute_s"), frames_batch_10
         ),
+        "batch_1_split_ms": batch_split(
+            result["batch_1_s"], result.get("batch_1_compute_s"), len(result["batch_1_s"])
+        ),
         "throughput_fps": {
             "batch_1": stats.throughput(len(result["batch_1_s"]), result["batch_1_wall_s"]),
             "batch_10": stats.throughput(frames_batch_10, result["batch_10_wall_s"]),

@@ -11,9 +11,11 @@ pooling. Output: ``features`` float32 [N, 2048].
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -160,7 +162,7 @@ def export_backbone(
         else model_or_weights
     )
     serve = _serving_function(model)
-    with progress_status("Converting ResNet50 to ONNX (tf2onnx, ~1 min)", progress):
+    with progress_status("Converting ResNet50 to ONNX (tf2onnx, ~1 min)", progress), _no_graph_copies():
         model_proto, _ = tf2onnx.convert.from_function(
             serve, input_signature=serve.input_signature, opset=opset
         )
@@ -177,6 +179,54 @@ def export_backbone(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model_proto, str(out_path))
+    return out_path
+
+
+@contextmanager
+def _no_graph_copies():
+    """tf2onnx without a deep copy of the whole graph (weights included) before every optimizer pass.
+
+    tf2onnx copies the graph so that it can skip a pass that raises; the copies are freed only by
+    a full garbage collection, so they pile up: converting a ResNet50 peaked at 5.3 GB RSS with
+    them and 2.7 GB without (measured, one process, TensorFlow and the model included). Without
+    the copies a failing pass raises instead of being skipped; none fails on ResNet50, and the
+    graph is the same (tests/functional/test_backbone_export.py checks the features).
+    ``TF2ONNX_CATCH_ERRORS`` is tf2onnx's own switch (tf2onnx.constants); set only for the call.
+    """
+    previous = os.environ.get(_CATCH_ERRORS)
+    os.environ[_CATCH_ERRORS] = "FALSE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_CATCH_ERRORS, None)
+        else:
+            os.environ[_CATCH_ERRORS] = previous
+
+
+_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+
+
+def export_backbone_in_child(
+    weights: str, out_path: Path | str, *, seed: int = 0, opset: int = DEFAULT_OPSET, progress: bool = False
+) -> Path:
+    """``export_backbone(weights)`` in a child process that exits when done (export.child).
+
+    The conversion is the heaviest step of a training run (TensorFlow, the ResNet50 and tf2onnx's
+    graphs: ~2.4 GB in the child); the caller, which has not loaded TensorFlow yet, stays small
+    meanwhile. The child builds the same network from (weights, seed) (a seeded build; the
+    parity gate later checks the graph against the caller's own Keras model).
+    """
+    from export.child import run_child
+
+    weights_label(weights)  # an unusable .h5 path fails here, before a child loads TensorFlow
+    out_path = Path(out_path)
+    with progress_status("Converting ResNet50 to ONNX (tf2onnx, in a child process)", progress):
+        run_child(
+            "export.backbone",
+            [weights, str(out_path), "--seed", str(seed), "--opset", str(opset)],
+            f"converting the ResNet50 (weights {weights}, seed {seed}) to ONNX",
+        )
     return out_path
 
 
@@ -210,8 +260,8 @@ def cached_backbone(
 ) -> Path:
     """The exported backbone for (weights, seed, opset, tool versions), converted once.
 
-    ``model``: the Keras model these weights/seed already built, to avoid building it again
-    on a cache miss. The file is written to a temporary name and renamed into place, so a
+    ``model``: the Keras model these weights/seed already built, converted in this process on a
+    cache miss; without it the conversion runs in a child process (``export_backbone_in_child``). The file is written to a temporary name and renamed into place, so a
     crash or a concurrent export never leaves a half-written backbone in the cache.
     """
     cache_dir = Path(cache_dir)
@@ -222,9 +272,10 @@ def cached_backbone(
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     try:
-        export_backbone(
-            model if model is not None else weights, tmp, seed=seed, opset=opset, progress=progress
-        )
+        if model is not None:
+            export_backbone(model, tmp, opset=opset, progress=progress)
+        else:  # nothing built here yet: convert in a child process (export_backbone_in_child)
+            export_backbone_in_child(weights, tmp, seed=seed, opset=opset, progress=progress)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -268,3 +319,23 @@ def keras_features(
     for start in track(starts, description="Keras features"):
         run(start)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m export.backbone WEIGHTS OUT [--seed N] [--opset N]``: what export_backbone_in_child runs."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("weights")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    args = parser.parse_args(argv)
+    try:
+        export_backbone(args.weights, args.out, seed=args.seed, opset=args.opset)
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

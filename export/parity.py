@@ -119,7 +119,9 @@ def check_parity(
     from export.backbone import keras_features
 
     images = np.ascontiguousarray(images, dtype=np.uint8)
-    reference_features = keras_features(keras_model, images)
+    # Four frames a forward pass: at 16, the ResNet50's activations alone took ~1.5 GB of the
+    # training process's peak; the features do not depend on the batch (within float noise).
+    reference_features = keras_features(keras_model, images, batch_size=4)
     reference_probabilities = classifier.predict_proba(reference_features.astype(np.float32))
     onnx_probabilities, onnx_features = _run_model(model_path, images)
     _check_shape(model_path, onnx_probabilities, (len(images), len(labels)))

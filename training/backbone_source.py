@@ -83,6 +83,9 @@ class ModelBackbone:
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):
         raise ConfigurationError(f"the backbone of {self.backbone_from} cannot be fine-tuned again here")
 
+    def with_frozen_int8(self, data: TrainingSet, settings: TrainSettings, step: Step):
+        return data  # the borrowed backbone's features are already its shipped precision
+
     def choose_precision(self, settings: TrainSettings, guard: GuardResult | None) -> tuple[str, str]:
         precision = self._loaded().manifest.precision
         return precision, f"the backbone of {self.backbone_from} ({precision})"

@@ -74,7 +74,9 @@ class TrainingSet:
     summary: dict[str, Any]  # the manifest's training_set (near_duplicates included)
     report_summary: dict[str, Any]  # the report's dataset section
     backbones: dict[str, Path] = field(default_factory=dict)  # precision -> ONNX backbone built here
-    keras_model: Any = None  # the Keras network the fp32 backbone came from (frames only)
+    keras_model: Any = (
+        None  # the Keras network the fp32 backbone came from; None: (weights, seed)'s, built when needed
+    )
     featurize_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)  # checks made while loading (stored shards)
     sources: list[str] = field(

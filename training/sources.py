@@ -30,7 +30,7 @@ from functions.cpu import int8_kernel_family
 from functions.errors import ConfigurationError
 from functions.frames.manifest import MODEL_FILENAME, sha256_file
 from training.export_step import export_and_check
-from training.features.backbone import BACKBONE_NAME, backbone_features, resolve_cache_dir
+from training.features.backbone import BACKBONE_NAME, backbone_features, keras_network, resolve_cache_dir
 from training.features.neardup import DEFAULT_MAX_DISTANCE, groups_of_hashes
 from training.features.parquet_features import is_parquet_features, load_parquet_features
 from training.features.precision import choose_precision, quantization_summary
@@ -63,6 +63,8 @@ class FeatureSource(Protocol):
     def with_tuned_backbone(
         self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step
     ): ...
+
+    def with_frozen_int8(self, data: TrainingSet, settings: TrainSettings, step: Step): ...
 
     def choose_precision(self, settings: TrainSettings, guard: GuardResult | None) -> tuple[str, str]: ...
 
@@ -101,7 +103,12 @@ class Frames:
         weights_label(settings.weights)  # validates an .h5 path before any heavy work
         dataset = task.load(self.sources, s3_client=self.s3_client, settings=settings, step=step)
         pixels, sha256s = dataset.pixels(), dataset.sha256s()
-        prepared = backbone_features(pixels, sha256s, **_featurize_options(settings, step))
+        # With --fine-tune the frozen backbone's int8 is needed only when the fine-tuned network does
+        # not ship (with_frozen_int8): its calibration and featurization wait until then.
+        options = _featurize_options(settings, step)
+        if settings.fine_tune is not None:
+            options["precision"] = "fp32"
+        prepared = backbone_features(pixels, sha256s, **options)
         return loaded_training_set(
             dataset, pixels, prepared.groups, prepared.features, step=step, backbones=prepared.backbones,
             featurize_stats=prepared.featurize_stats, sources=self.sources, keras_model=prepared.keras_model,
@@ -117,7 +124,8 @@ class Frames:
         """The training set featurized again through the fine-tuned network (which ships)."""
         from training.fit.finetune import tuned_backbone_path
 
-        tuned = (keras_model, tuned_backbone_path(keras_model, resolve_cache_dir(settings.cache_dir)))
+        cache_dir = resolve_cache_dir(settings.cache_dir)
+        tuned = (keras_model, tuned_backbone_path(keras_model, cache_dir), data.backbones["fp32"])
         prepared = backbone_features(
             data.frames, data.sha256s, **_featurize_options(settings, step), tuned=tuned
         )
@@ -125,6 +133,18 @@ class Frames:
             data, keras_model=prepared.keras_model, backbones=prepared.backbones, features=prepared.features,
             featurize_stats=prepared.featurize_stats,
         )  # fmt: skip
+
+    def with_frozen_int8(self, data: TrainingSet, settings: TrainSettings, step: Step):
+        """The frozen backbone's int8 features, left out by ``load`` when fine-tuning was asked for."""
+        if settings.precision == "fp32" or "int8" in data.features:
+            return data
+        prepared = backbone_features(data.frames, data.sha256s, **_featurize_options(settings, step))
+        return replace(
+            data,
+            backbones=prepared.backbones,
+            features=prepared.features,
+            featurize_stats=prepared.featurize_stats,
+        )
 
     def choose_precision(self, settings: TrainSettings, guard: GuardResult | None) -> tuple[str, str]:
         return choose_precision(settings.precision, guard)
@@ -137,7 +157,8 @@ class Frames:
             prefix="camsort-train-", dir=resolve_cache_dir(settings.cache_dir)
         ) as work:
             candidate, parity = export_and_check(
-                data.backbones, shipped, fitted.classifier, fitted.trees, data.labels, data.keras_model,
+                data.backbones, shipped, fitted.classifier, fitted.trees, data.labels,
+                keras_network(data.keras_model, settings.weights, settings.seed),
                 data.frames, settings.seed, settings.parity_sample, Path(work), thresholds=fitted.parity_thresholds,
             )  # fmt: skip
             shutil.copyfile(candidate, out_dir / MODEL_FILENAME)
@@ -325,6 +346,9 @@ class StoredShards:
             if self.archive.engine == "dask"
             else fit_here(task, data, shipped, head, settings)
         )
+
+    def with_frozen_int8(self, data: TrainingSet, settings: TrainSettings, step: Step):
+        return data  # the stored features are the source model's precision
 
     def with_tuned_backbone(self, data: TrainingSet, keras_model: Any, settings: TrainSettings, step: Step):
         raise ConfigurationError(

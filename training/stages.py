@@ -18,7 +18,7 @@ from export.backbone import weights_label
 from functions.frames.manifest import FEATURE_SIZE, MODEL_FILENAME, Manifest, sha256_file, write_manifest
 from training.export_step import move_into, parity_line, tool_versions
 from training.familiarity_step import describe_familiarity
-from training.features.backbone import resolve_cache_dir
+from training.features.backbone import keras_network, resolve_cache_dir
 from training.fit.finetune import fine_tune_step
 from training.fit.heads import choose_head, head_to_onnx
 from training.report.familiarity import add_familiarity_to_report
@@ -71,7 +71,7 @@ def fine_tune(
     if settings.fine_tune is None:
         return None, data
     tuning, shipping = fine_tune_step(
-        data.keras_model, data.frames, data.sha256s, data.y, data.groups.group_ids, frozen_cv,
+        keras_network(data.keras_model, settings.weights, settings.seed), data.frames, data.sha256s, data.y, data.groups.group_ids, frozen_cv,
         settings=settings.fine_tune, ship=settings.fine_tune_ship, metric=task.tuning_metric,
         n_outputs=len(data.labels), multilabel=task.multilabel,
         cross_validate_with=task.cross_fit(head, data, frozen_cv, settings),
@@ -81,6 +81,8 @@ def fine_tune(
     )  # fmt: skip
     if shipping:
         data = source.with_tuned_backbone(data, tuning.keras_model, settings, run.step)
+    else:
+        data = source.with_frozen_int8(data, settings, run.step)
     return tuning, data
 
 

@@ -29,7 +29,7 @@ def render_markdown(results: dict[str, Any], headline_only: bool = False) -> str
     for precision, priced in results.get("pricing", {}).items():
         parts += _pricing_section(precision, priced)
     parts += bill_section(results)
-    parts += _latency_section(results)
+    parts += latency_section(results)
     return "\n\n".join(parts) + "\n"
 
 
@@ -206,7 +206,8 @@ def bill_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _latency_section(results: dict[str, Any]) -> list[str]:
+def latency_section(results: dict[str, Any]) -> list[str]:
+    """Upload to result: measured through the local system, and modelled for AWS by rate and window."""
     parts = []
     measured = results.get("upload_to_result")
     if measured:

@@ -33,7 +33,7 @@ from bench.config import BenchConfig
 from bench.inputs import backbone_paths, bench_frames, ensure_model, training_set
 from bench.perf.figures import a_over_c, batching_tradeoff, price, targets
 from bench.perf.machine import machine_info
-from bench.perf.markdown import bill_section, render_markdown, write_section
+from bench.perf.markdown import bill_section, latency_section, render_markdown, write_section
 
 PRECISIONS = ("fp32", "int8")
 GEMM_KIND = {"fp32": "fp32_matmul", "int8": "int8_qlinearmatmul"}
@@ -96,7 +96,9 @@ def run_perf(config: BenchConfig, options: PerfOptions = PerfOptions(), console=
         raise
     _write_results(config, results, started)
     console.print(render_markdown(results, headline_only=True))
-    console.print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)  # the bill, line by line
+    # Upload to result (measured, then modelled for AWS), then the bill, line by line.
+    console.print("\n\n".join(latency_section(results)), markup=False, soft_wrap=True)
+    console.print("\n\n".join(bill_section(results)), markup=False, soft_wrap=True)
     return results
 
 

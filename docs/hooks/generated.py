@@ -6,7 +6,7 @@ A page asks for generated content in two ways:
   section (the bench tables, the command reference; see ``BLOCKS``);
 * an inline figure, ``[[SOURCE:dotted.path|format]]``, replaced by one value of a source
   (``bench`` = bench/results.json, ``perf`` = bench/perf.json, ``scale`` = the archive-at-scale
-  figures computed from bench/results.json), formatted with ``format`` (a ``format()`` spec;
+  figures computed from bench/results.json, ``demo`` = bench/demo-memory.json), formatted with ``format`` (a ``format()`` spec;
   a list index is a number in the path).
 
 An unknown marker, source or path stops the build with the page and the token named, so a
@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:  # the hook runs from mkdocs, which does not put t
 
 BENCH_RESULTS = REPO / "bench" / "results.json"
 BENCH_PERF = REPO / "bench" / "perf.json"
+DEMO_MEMORY = REPO / "bench" / "demo-memory.json"
 BLOCK = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 FIGURE = re.compile(r"\[\[([a-z]+):([A-Za-z0-9_.+ ()-]+?)(?:\|([^\]]*))?\]\]")
 
@@ -56,7 +57,17 @@ def _scale() -> dict[str, Any]:
     return figures()
 
 
-SOURCES: dict[str, Callable[[], dict[str, Any]]] = {"bench": _results, "perf": _perf, "scale": _scale}
+@cache
+def _demo() -> dict[str, Any]:
+    return json.loads(DEMO_MEMORY.read_text())
+
+
+SOURCES: dict[str, Callable[[], dict[str, Any]]] = {
+    "bench": _results,
+    "perf": _perf,
+    "scale": _scale,
+    "demo": _demo,
+}
 
 
 def _body(section: str) -> str:
@@ -94,6 +105,12 @@ def _decode_memory() -> str:
         for line in _body(decode_memory_markdown(figures).split("\n", 2)[2]).splitlines()
         if not line.startswith("<!--")
     )
+
+
+def _demo_memory() -> str:
+    from bench.demo_memory import demo_memory_markdown
+
+    return demo_memory_markdown(_demo())
 
 
 def _scale_table() -> str:
@@ -174,6 +191,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "bench-shadow": _bench_shadow,
     "bench-perf": _bench_perf,
     "decode-memory": _decode_memory,
+    "demo-memory": _demo_memory,
     "scale-table": _scale_table,
     "commands": _commands,
 }

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
 
+from functions.errors import ConfigurationError
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
+from infra import PROJECT_ROOT
 from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
@@ -29,27 +34,34 @@ def demo_model_key(settings: DemoSettings) -> str:
         "seed": settings.seed,
         "fine_tune": settings.fine_tune,
         "unfamiliar_measured": 0,  # the demo model's training skips the familiarity measurement
+        "target_precision": settings.target_precision,
+        "head": settings.head,
         # The frames themselves: a change to the generator must not reuse a model trained on old ones.
         "synthetic_source": synthetic.renderer_source_digest(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# What decides the demo model, the fields the training child is given (demo_model_key's inputs).
+MODEL_FIELDS = (
+    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "target_precision", "head",
+    "cache_dir",
+)  # fmt: skip
+
+
 def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
-    """The cached demo model for these settings, trained from synthetic frames if missing."""
+    """The cached demo model for these settings, trained from synthetic frames if missing.
+
+    The training runs in a child process (``python -m infra.demo.model``) that exits before the
+    demo starts: TensorFlow and everything training allocated go back to the system, so the demo
+    that follows (moto, the function, the cameras) runs beside none of it.
+    """
     key = demo_model_key(settings)
     model_dir = Path(settings.cache_dir) / "demo-model" / key
     if (model_dir / MODEL_FILENAME).is_file() and (model_dir / MANIFEST_FILENAME).is_file():
         load_verified(model_dir)  # a damaged cache fails loudly instead of serving a wrong model
         console.print(f"[green]Using the cached demo model[/] {model_dir}")
         return model_dir
-
-    # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
-    from training.data.synthetic import write_dataset
-    from training.fit.finetune_net import TuneSettings
-    from training.pipeline import Frames, SingleLabel, TrainSettings, train
-
-    data_dir = Path(settings.cache_dir) / "demo-data" / key
     console.print(
         Panel.fit(
             f"No cached demo model: training one now from {settings.train_per_label} synthetic frames per label "
@@ -58,6 +70,37 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
             title="camsort demo: training",
         )
     )
+    fields = {name: getattr(settings, name) for name in MODEL_FIELDS}
+    command = [
+        sys.executable,
+        "-m",
+        "infra.demo.model",
+        json.dumps({**fields, "cache_dir": str(settings.cache_dir)}),
+    ]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")))),
+    }
+    if (
+        subprocess.run(command, env=environment, check=False).returncode != 0
+        or not (model_dir / MANIFEST_FILENAME).is_file()
+    ):
+        raise ConfigurationError(
+            f"training the demo model failed (its error is above); nothing was cached in {model_dir}"
+        )
+    return model_dir
+
+
+def build_demo_model(settings: DemoSettings, console: Console) -> Path:
+    """Train the demo model for ``settings`` in this process and publish it in the cache."""
+    # Training needs TensorFlow, LightGBM, ...: imported only when a model must be trained.
+    from training.data.synthetic import write_dataset
+    from training.fit.finetune_net import TuneSettings
+    from training.pipeline import Frames, SingleLabel, TrainSettings, train
+
+    key = demo_model_key(settings)
+    model_dir = Path(settings.cache_dir) / "demo-model" / key
+    data_dir = Path(settings.cache_dir) / "demo-data" / key
     write_dataset(data_dir, settings.train_per_label, seed=settings.seed)
     staging = model_dir.with_name(f".{key}.partial")
     shutil.rmtree(staging, ignore_errors=True)  # left over by an interrupted run
@@ -78,6 +121,8 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
             # The familiarity description ships; its measurement on 64 more frames (a backbone pass
             # the first run would pay) is `camsort train`'s: the demo measures on the live system.
             unfamiliar_per_kind=0,
+            target_precision=settings.target_precision,
+            head=settings.head,
         ),
         console=console,
     )
@@ -85,6 +130,18 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
     shutil.rmtree(model_dir, ignore_errors=True)  # an incomplete one (no manifest) from an older run
     Path(trained).rename(model_dir)
     return model_dir
+
+
+def main(argv: list[str]) -> int:
+    """``python -m infra.demo.model '{"weights": ..., ...}'``: what ensure_demo_model runs."""
+    fields = json.loads(argv[0])
+    settings = DemoSettings(**{**fields, "cache_dir": Path(fields["cache_dir"])})
+    try:
+        build_demo_model(settings, Console())
+    except ConfigurationError as error:
+        Console(stderr=True).print(f"[bold red]{error}[/]")
+        return 2
+    return 0
 
 
 def explain_weights(weights: str, fine_tuning: dict | None = None) -> str | None:
@@ -105,3 +162,7 @@ def explain_weights(weights: str, fine_tuning: dict | None = None) -> str | None
             "On a machine with the weights: camsort demo --weights imagenet (or a local .h5 path)."
         )
     return tuned.strip() or None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

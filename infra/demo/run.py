@@ -24,6 +24,9 @@
 10. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
     back ``unfamiliar``, and the false alarms on the cameras' frames.
 
+Steps 2-10 run as ``STAGES``, a list of (name, function of ``DemoRun``) in order: a new part of
+the demo is one more entry, and the run ends by printing every stage's seconds.
+
 ``--keep-running`` leaves the moto server up and writes a state file (endpoint, stage) under
 the cache dir (:mod:`infra.local.running`); the operator commands read it when given no target,
 ``camsort demo --stop`` stops that server, and the demo ends by printing the tour
@@ -34,9 +37,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,25 +71,98 @@ from infra.local.worker import SqsWorker, WorkerStats
 from infra.ops.results_query import ResultsQuery, ResultsTarget, iso_utc, show_results
 
 
+@dataclass
+class DemoRun:
+    """What the demo's stages share: each stage reads what the earlier ones left here."""
+
+    settings: DemoSettings
+    console: Console
+    model_dir: Path
+    endpoint_url: str = ""
+    stack: LocalStack | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    cameras: CameraRun | None = None
+    outcome: DemoOutcome | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # stage name -> wall seconds
+
+
+DemoStage = Callable[[DemoRun], None]
+
+
+def _deploy(demo: DemoRun) -> None:
+    demo.stack, demo.environment = deploy(demo.settings, demo.model_dir, demo.endpoint_url, demo.console)
+
+
+def _cameras(demo: DemoRun) -> None:
+    assert demo.stack is not None
+    demo.cameras = run_cameras(demo.settings, demo.stack, demo.environment, demo.console)
+    demo.outcome = settle(demo.stack, demo.cameras)
+
+
+def _report(demo: DemoRun) -> None:
+    assert demo.stack is not None and demo.outcome is not None and demo.cameras is not None
+    report(demo.settings, demo.stack, demo.outcome, demo.cameras.simulated, demo.console)
+
+
+def _unfamiliar(demo: DemoRun) -> None:
+    if demo.settings.unfamiliar_per_kind:
+        assert demo.stack is not None and demo.cameras is not None
+        report_unfamiliar(demo.stack, demo.cameras.simulated, read_manifest(demo.model_dir), demo.console)
+
+
+def _shadow(demo: DemoRun) -> None:
+    if demo.settings.shadow:
+        assert demo.stack is not None and demo.cameras is not None
+        report_shadow(demo.settings, demo.stack, demo.cameras.started_at, demo.console)
+
+
+def _archive(demo: DemoRun) -> None:
+    assert demo.stack is not None and demo.outcome is not None
+    query_the_archive(demo.stack, demo.outcome, demo.console)
+
+
+def _regions(demo: DemoRun) -> None:
+    # last: the account and the archive above are the cameras' run alone
+    if demo.settings.regions:
+        assert demo.stack is not None
+        run_regions_camera(demo.settings, demo.stack, demo.environment, demo.model_dir, demo.console)
+
+
+# The demo after its model, in order; a stage added to the demo is one entry here (it reads and
+# writes DemoRun). The first run must stay within 4 minutes and 4 GB for the whole process tree
+# (`python -m bench.demo_memory --whole -- camsort demo`): the run prints each stage's seconds.
+STAGES: list[tuple[str, DemoStage]] = [
+    ("deploy", _deploy),
+    ("cameras", _cameras),
+    ("report", _report),
+    ("unfamiliar", _unfamiliar),
+    ("shadow", _shadow),
+    ("archive", _archive),
+    ("regions", _regions),
+]
+
+
 def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutcome:
     console = console or Console()
     settings.demo_dir.mkdir(parents=True, exist_ok=True)
     if settings.keep_running:  # before training or starting anything
         refuse_second_demo(settings.cache_dir, console)
-    model_dir = prepare_model(settings, console)
+    began = time.perf_counter()
+    demo = DemoRun(settings, console, prepare_model(settings, console))
+    demo.seconds["model"] = time.perf_counter() - began
     with demo_endpoint(settings, console) as endpoint_url:
-        stack, environment = deploy(settings, model_dir, endpoint_url, console)
-        run = run_cameras(settings, stack, environment, console)
-        outcome = settle(stack, run)
-        report(settings, stack, outcome, run.simulated, console)
-        if settings.unfamiliar_per_kind:
-            report_unfamiliar(stack, run.simulated, read_manifest(model_dir), console)
-        if settings.shadow:
-            report_shadow(settings, stack, run.started_at, console)
-        query_the_archive(stack, outcome, console)
-        if settings.regions:  # last: the account and the archive above are the cameras' run alone
-            run_regions_camera(settings, stack, environment, model_dir, console)
-        return outcome
+        demo.endpoint_url = endpoint_url
+        for name, stage in STAGES:
+            began = time.perf_counter()
+            stage(demo)
+            demo.seconds[name] = time.perf_counter() - began
+        console.print(
+            "[dim]demo stages (s): "
+            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in demo.seconds.items())
+            + "[/]"
+        )
+        assert demo.outcome is not None
+        return demo.outcome
 
 
 def query_the_archive(stack: LocalStack, outcome: DemoOutcome, console: Console) -> None:

@@ -33,6 +33,12 @@ class DemoSettings:
     # Try fine-tuning the network's last stage; ship it only when its cross-fitted balanced
     # accuracy beats the frozen backbone's ("fine-tunes when that pays").
     fine_tune: bool = True
+    # The demo's decision thresholds: the lowest confidence at which cross-fitted answers of a
+    # label reach this precision (training.fit.thresholds); below it a frame is `unknown`.
+    target_precision: float = 0.90
+    # The head on the backbone's features. Logistic: the fine-tuned features are trained for a
+    # linear softmax, and 60 training frames a fold are few for trees on 2,048 features.
+    head: str = "logistic"
     # The function's configuration: serverless.yml's defaults (timeout 60 s, so a visibility
     # timeout of 360 s; batches of 10 gathered for up to 2 s), except a byte limit small
     # enough that the simulator's oversized object stays a few MB.

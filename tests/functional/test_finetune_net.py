@@ -117,3 +117,49 @@ def test_recalibration_sets_batch_norm_statistics_to_the_frames_own(keras_backbo
         batch_norm.moving_variance.numpy(), np.mean(chunk_vars, axis=0), rtol=1e-3, atol=1e-4 * scale**2
     )
     assert batch_norm.momentum == 0.99  # restored
+
+
+def test_bfloat16_training_ends_in_the_float32_layers_with_their_own_statistics(keras_backbone, activations):
+    """The twin trains in mixed bfloat16; the copy's float32 layers get its weights, then BatchNorm
+    statistics recomputed in float32; a second run (no recompile) starts from the backbone again."""
+    acts, _ = activations
+    copy = copy_backbone(keras_backbone)
+    top = TrainableTop(copy, "conv5", 3, multilabel=False, dropout=0.5, compute="mixed_bfloat16")
+    assert top.trained[0] is not top.layers[0] and top.trained[0].dtype_policy.name == "mixed_bfloat16"
+    assert top.layers[0].dtype_policy.name == "float32"
+    before = copy.get_layer("conv5_block3_3_conv").get_weights()[0].copy()
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    settings = TuneSettings(epochs=2, patience=5, batch_size=4, compute="mixed_bfloat16")
+
+    first = top.fit(acts, y, np.arange(6), np.arange(6, 8), settings)
+
+    twin = {layer.name: layer for layer in top.trained}
+    for layer in top.layers:  # the float32 layers hold the twin's trained weights
+        if layer.__class__.__name__ == "Conv2D":
+            for mine, trained in zip(layer.get_weights(), twin[layer.name].get_weights(), strict=True):
+                np.testing.assert_array_equal(mine, trained)
+    assert not np.array_equal(copy.get_layer("conv5_block3_3_conv").get_weights()[0], before)
+    batch_norm = copy.get_layer("conv5_block1_1_bn")
+    inputs = np.asarray(copy.get_layer("conv5_block1_1_conv")(acts[0, :6].astype(np.float32)))
+    np.testing.assert_allclose(
+        batch_norm.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), atol=1e-4 * np.abs(inputs).max()
+    )
+    features = top.pooled_features(acts[0])
+    assert features.dtype == np.float32 and np.isfinite(features).all()
+    second = top.fit(acts, y, np.arange(6), np.arange(6, 8), settings)
+    assert second.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=0.05)
+
+
+def test_compute_auto_is_bfloat16_only_where_the_cpu_has_it():
+    from training.fit.finetune_net import cpu_has_bfloat16
+
+    assert cpu_has_bfloat16(frozenset({"avx512f", "avx512_bf16"}))
+    assert cpu_has_bfloat16(frozenset({"amx_bf16"}))
+    assert not cpu_has_bfloat16(frozenset({"avx512f", "avx512_vnni"}))
+    expected = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    assert TuneSettings().compute_dtype() == expected
+    assert TuneSettings(compute="float32").compute_dtype() == "float32"
+    from functions.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="mixed_bfloat16"):
+        TuneSettings(compute="float16")

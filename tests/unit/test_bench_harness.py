@@ -28,6 +28,7 @@ def _full_run() -> ChildRun:
             "batch_10_sizes": [10, 10],
             "batch_10_wall_s": 0.16,
             "batch_10_compute_s": [0.070, 0.040],
+            "batch_1_compute_s": [0.006, 0.006, 0.007, 0.009],
             "stages_s": {"get_object": [0.002, 0.004], "decode": [0.003, 0.005], "inference": [0.010, 0.012]},
         },
         peak_rss_mib=512.5,
@@ -56,6 +57,28 @@ def test_summarize_path_turns_raw_seconds_into_the_reported_figures():
     assert summary["labels"] == {"bus": 2, "car": 2}
     # Batch 10, per frame: 160 ms over 20 frames, of which compute alone 110 ms.
     assert summary["batch_10_split_ms"] == {"wall": 8.0, "compute": 5.5, "aws_and_rest": 2.5}
+    # Batch 1: 100 ms over 4 frames, of which compute alone 28 ms.
+    assert summary["batch_1_split_ms"] == {"wall": 25.0, "compute": 7.0, "aws_and_rest": 18.0}
+
+
+def test_the_split_table_puts_the_aws_round_trips_in_their_own_column():
+    from bench.report_tables import SPLIT_HEADER, render_markdown, split_table_rows
+
+    summary = summarize_path([_cold(1.0)], _full_run(), None, {"bus": 4})
+    results = {"paths": {"int8": summary}}
+    assert SPLIT_HEADER[-1] == "AWS round trips (moto) + handler work"
+    assert split_table_rows(results) == [
+        ["(c) handler int8", "batch 1", "25.0", "7.0", "18.0"],
+        ["(c) handler int8", "batch 10", "8.0", "5.5", "2.5"],
+    ]
+    markdown = render_markdown(results)
+    assert "| (c) handler int8 | batch 10 | 8.0 | 5.5 | 2.5 |" in markdown
+    assert "| compute per frame, batch 10 (decode + inference) (ms) | — | — | 5.5 |" in markdown
+    # Not measured is "—"; a figure that has no meaning for the notebook way is "n/a".
+    assert (
+        "| training featurization, training.features.featurize end to end (frames/s) | n/a | — | — | n/a | n/a |"
+        in markdown
+    )
 
 
 def test_batch_split_adds_up_and_needs_the_compute():

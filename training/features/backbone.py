@@ -51,6 +51,26 @@ def keras_backbone(weights: str, seed: int = 0):
     return _KERAS_BACKBONES[key]
 
 
+def _tuned_onnx(keras_model, path: Path, frozen: Path, progress: bool, step: Callable[[str], None]) -> Path:
+    """The fine-tuned network's ONNX backbone: its weights in the frozen graph (export.tuned_backbone),
+    or, when that graph cannot take them, a tf2onnx conversion in this process."""
+    from export.backbone import export_backbone
+    from export.tuned_backbone import TunedGraphMismatch, tuned_backbone
+
+    try:
+        tuned = tuned_backbone(frozen, keras_model, path)
+        step(f"fine-tuned ResNet50 -> ONNX: its weights folded into the frozen graph ({path.name})")
+        return tuned
+    except TunedGraphMismatch as mismatch:
+        step(f"fine-tuned ResNet50 -> ONNX (tf2onnx) at {path.name}: {mismatch}")
+        return export_backbone(keras_model, path, progress=progress)
+
+
+def keras_network(model, weights: str, seed: int):
+    """``model`` when a stage already has the Keras network, else the one for (weights, seed)."""
+    return model if model is not None else keras_backbone(weights, seed)
+
+
 def share_keras_backbone(weights: str, seed: int, model) -> None:
     """Hand an already built backbone to training (tests: one ResNet50 build per session)."""
     _KERAS_BACKBONES[(weights, seed)] = model
@@ -58,7 +78,7 @@ def share_keras_backbone(weights: str, seed: int, model) -> None:
 
 @dataclass(frozen=True)
 class BackboneFeatures:
-    keras_model: Any  # the Keras ResNet50 the fp32 backbone was exported from (parity's reference)
+    keras_model: Any  # the Keras network the fp32 backbone came from; None: (weights, seed)'s, not built yet
     backbones: dict[str, Path]  # precision -> ONNX backbone
     features: dict[str, np.ndarray]  # precision -> float32 [N, 2048]
     featurize_stats: dict[str, dict[str, int]]  # precision -> {"cache_hits", "computed"}
@@ -79,18 +99,22 @@ def backbone_features(
     step: Callable[[str], None],
     tuned: tuple[Any, Path] | None = None,
 ) -> BackboneFeatures:
-    """``tuned``: (the fine-tuned Keras backbone, where to export it) instead of (weights, seed)'s."""
-    from export.backbone import cached_backbone, export_backbone
+    """``tuned``: (the fine-tuned Keras backbone, where to export it, the frozen fp32 ONNX backbone
+    it was tuned from) instead of (weights, seed)'s."""
+    from export.backbone import cached_backbone
 
     if tuned is None:
         step(f"ResNet50 backbone (weights {weights_label}, seed {seed})")
-        keras_model = keras_backbone(weights, seed)
-        backbones = {"fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model)}
-    else:
-        keras_model, path = tuned
-        step(f"fine-tuned ResNet50 -> ONNX (tf2onnx) at {path.name}")
+        # Not built here: the conversion (on a cache miss) runs in a child process while this one
+        # holds no TensorFlow; the stages that need the Keras network build it (keras_network).
+        keras_model = _KERAS_BACKBONES.get((weights, seed))
         backbones = {
-            "fp32": path if path.is_file() else export_backbone(keras_model, path, progress=progress)
+            "fp32": cached_backbone(weights, cache_dir, seed=seed, model=keras_model, progress=progress)
+        }
+    else:
+        keras_model, path, frozen = tuned
+        backbones = {
+            "fp32": path if path.is_file() else _tuned_onnx(keras_model, path, frozen, progress, step)
         }
     if precision != "fp32":
         calibration = calibration_indices(len(pixels), calibration_size, seed)

@@ -32,7 +32,7 @@ def cached_int8_backbone(
     """Quantize once per (fp32 backbone, calibration frames, onnxruntime version)."""
     import onnxruntime
 
-    from export.quantize import quantize_backbone
+    from export.quantize import quantize_backbone_in_child
 
     key = hashlib.sha256(
         json.dumps(
@@ -49,7 +49,7 @@ def cached_int8_backbone(
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     try:
-        quantize_backbone(fp32_path, staged, calibration_pixels)
+        quantize_backbone_in_child(fp32_path, staged, calibration_pixels)
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)

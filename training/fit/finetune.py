@@ -72,6 +72,7 @@ class FineTuneOutcome:
             "batch_size": self.settings.batch_size,
             "learning_rate": self.settings.learning_rate,
             "schedule": "Adam, cosine decay to 0",
+            "compute": self.settings.compute_dtype(),
             "head": "sigmoid per label" if self.multilabel else "softmax",
             "class_weighting": "none (binary cross-entropy per label)" if self.multilabel else "balanced",
             "dropout": self.settings.dropout,
@@ -115,7 +116,10 @@ def cross_fit(
     """
     seconds: dict[str, float] = {}
     tuned = copy_backbone(keras_model)
-    top = TrainableTop(tuned, settings.from_stage, n_outputs, multilabel=multilabel, dropout=settings.dropout)
+    top = TrainableTop(
+        tuned, settings.from_stage, n_outputs, multilabel=multilabel, dropout=settings.dropout,
+        compute=settings.compute_dtype(),
+    )  # fmt: skip
     with _progress(progress, console) as bars:
         started = time.perf_counter()
         activations = frozen_activations(
