@@ -307,6 +307,20 @@ def bill_table(rec: dict[str, Any], measured: dict[str, Any]) -> list[str]:
         f"Measured: {measured['frames']} frames in {measured['invocations']} invocations through the local system "
         f"(outcomes {measured['outcomes']}). Not per frame, left out: {left_out or 'nothing'}; "
         "the cameras' own PutObject ($5.00 per million uploads) and storage.",
+        *_review_note(measured),
+    ]
+
+
+def _review_note(measured: dict[str, Any]) -> list[str]:
+    from bench.perf.pricing import FLEET_FRAMES_PER_CAMERA_HOUR, review_scale, review_share_cap
+
+    scale = review_scale(measured, review_share_cap())
+    if scale >= 1.0:
+        return []
+    return [
+        f"The review lines are the measured ones x {scale:.3f}: this short run marked every unsure frame it "
+        f"could, a camera of the fleet ({FLEET_FRAMES_PER_CAMERA_HOUR} frames an hour) marks at most "
+        f"{review_share_cap():.1%} of its frames (CAMSORT_REVIEW_PER_HOUR) and then stops asking for that hour."
     ]
 
 

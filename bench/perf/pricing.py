@@ -36,6 +36,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from functions import env
+
 PRICES_AS_OF = "2026-12-01"
 
 
@@ -157,8 +159,36 @@ def write_units(item_bytes: int) -> int:
     return max(1, math.ceil(item_bytes / 1024))
 
 
-def bill_lines(measured: dict[str, Any]) -> tuple[Line, ...]:
-    """The priced lines of a bench/requests.py measurement (its ``per_frame`` / ``per_invocation``)."""
+# The fleet a bill per frame is for: each camera uploads a frame every 10 s (360 an hour).
+FLEET_FRAMES_PER_CAMERA_HOUR = 360
+REVIEW_SCOPE = "review"
+
+
+def review_share_cap(
+    review_per_hour: int = env.DEFAULT_REVIEW_PER_HOUR,
+    frames_per_camera_hour: int = FLEET_FRAMES_PER_CAMERA_HOUR,
+) -> float:
+    """The largest share of a camera's frames the review queue marks, however unsure the model:
+    at most ``review_per_hour`` marks per camera and UTC hour (CAMSORT_REVIEW_PER_HOUR)."""
+    return min(1.0, review_per_hour / frames_per_camera_hour)
+
+
+def review_scale(measured: dict[str, Any], cap: float) -> float:
+    """What scales the measured review lines to the fleet's: a short bench run marks every
+    frame it may (its cameras never reach an hour's quota); a fleet's camera marks at most
+    ``cap`` of its frames, then asks no more that hour (functions/stores/review_queue.py)."""
+    marks = (
+        measured["dynamodb_items"].get(f"dynamodb:PutItem {REVIEW_SCOPE}", {}).get("writes_per_frame", 0.0)
+    )
+    return min(1.0, cap / marks) if marks > 0 else 1.0
+
+
+def bill_lines(measured: dict[str, Any], review_cap: float | None = None) -> tuple[Line, ...]:
+    """The priced lines of a bench/requests.py measurement (its ``per_frame`` / ``per_invocation``).
+
+    ``review_cap`` (default: :func:`review_share_cap` of the default deployment) bounds the review
+    queue's lines to the fleet's rate; 1.0 prices them as measured."""
+    scale = review_scale(measured, review_share_cap() if review_cap is None else review_cap)
     lines = [Line("Lambda requests", "lambda_request", per_invocation=1.0)]
     for per, counts in (("per_frame", measured["per_frame"]), ("per_invocation", measured["per_invocation"])):
         for name, count in counts.items():
@@ -172,15 +202,23 @@ def bill_lines(measured: dict[str, Any]) -> tuple[Line, ...]:
             if key:
                 lines.append(Line(name, key, **{per: count}))
     for name, written in measured["dynamodb_items"].items():
-        lines.append(
-            Line(f"{name} (write units)", "dynamodb_write_unit", per_frame=written["write_units_per_frame"])
-        )
+        units = written["write_units_per_frame"]
+        lines.append(Line(f"{name} (write units)", "dynamodb_write_unit", per_frame=units))
+    lines = [_scaled(line, scale) if REVIEW_SCOPE in line.name.split() else line for line in lines]
     lines.append(
         Line(
             "CloudWatch Logs ingestion", "cloudwatch_logs_gb", per_frame=measured["log_bytes_per_frame"] / 1e9
         )
     )
     return tuple(lines)
+
+
+def _scaled(line: Line, scale: float) -> Line:
+    if scale >= 1.0:
+        return line
+    return Line(
+        line.name, line.price, per_frame=line.per_frame * scale, per_invocation=line.per_invocation * scale
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Items, partitioned by camera (so ``review stats`` and the export read per camera
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -39,12 +40,21 @@ class ReviewQueue:
     def __init__(self, table_name: str, dynamodb_client: Any):
         self.table_name = table_name
         self._ddb = dynamodb_client
+        # (camera, window) whose quota this container found used up. A refused conditional
+        # UpdateItem is billed a write like an accepted one: an unsure model would otherwise pay
+        # one per frame for the rest of the hour, to be told no again.
+        self._used_up: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
 
     @requires("dynamodb:UpdateItem", resource="review-table")
     def take_quota(self, camera_id: str, window: str, limit: int, expires: datetime) -> bool:
-        """Count one mark against ``camera_id``'s quota for ``window``; False when it is used up."""
+        """Count one mark against ``camera_id``'s quota for ``window``; False when it is used up
+        (without a request once this container has been told so for that window)."""
+        with self._lock:
+            if (camera_id, window) in self._used_up:
+                return False
         where = f"{self.table_name}/{camera_id}/{QUOTA_ENTRY}{window}"
-        return conditional_write(
+        taken = conditional_write(
             lambda: self._ddb.update_item(
                 TableName=self.table_name,
                 Key={PARTITION_KEY: {"S": camera_id}, SORT_KEY: {"S": QUOTA_ENTRY + window}},
@@ -59,11 +69,19 @@ class ReviewQueue:
             ),
             lambda exc: self._error(exc, where, "UpdateItem"),
         )
+        if not taken:
+            with self._lock:
+                self._used_up = {key for key in self._used_up if key[1] >= window}  # past hours go
+                self._used_up.add((camera_id, window))
+        return taken
 
     @requires("dynamodb:UpdateItem", resource="review-table")
     def release_quota(self, camera_id: str, window: str) -> bool:
         """Give back one mark taken by :meth:`take_quota` whose entry was not added; False when
-        the counter is already at 0 (nothing to give back)."""
+        the counter is already at 0 (nothing to give back). A slot given back by another
+        container to a window this one found used up is not seen here before the next hour."""
+        with self._lock:
+            self._used_up.discard((camera_id, window))
         where = f"{self.table_name}/{camera_id}/{QUOTA_ENTRY}{window}"
         return conditional_write(
             lambda: self._ddb.update_item(

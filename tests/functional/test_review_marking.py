@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from functions import wiring
@@ -107,3 +109,25 @@ def test_a_frame_is_queued_once(aws, review_table):
     item = {"camera_id": "c", "object_id": "b/k", "object_version": "v", "captured_at": "2026", "key": "k"}
     assert queue.add_entry(item) is True
     assert queue.add_entry(item) is False
+
+
+def test_a_used_up_quota_is_asked_once_per_container_and_window(aws, review_table):
+    # A refused conditional UpdateItem is billed like an accepted one: once told the hour is
+    # used up, the container stops asking until the next hour (or until it gives a slot back).
+    calls: list[str] = []
+    aws.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: calls.append(params["Key"]["entry"]["S"]),
+    )
+    queue = ReviewQueue(review_table, aws.dynamodb)
+    expires = datetime(2026, 12, 6, 13, tzinfo=UTC)
+    taken = [queue.take_quota("cam-01", "2026-12-06T11", 2, expires) for _ in range(5)]
+    assert taken == [True, True, False, False, False]
+    assert calls == ["quota#2026-12-06T11"] * 3  # two taken, one refused, then no request
+    assert quota(aws, review_table, "cam-01") == 2
+
+    assert queue.take_quota("cam-02", "2026-12-06T11", 2, expires) is True  # another camera: its own quota
+    assert queue.take_quota("cam-01", "2026-12-06T12", 2, expires) is True  # the next hour asks again
+
+    assert queue.release_quota("cam-01", "2026-12-06T11") is True  # a slot given back here is used again
+    assert queue.take_quota("cam-01", "2026-12-06T11", 2, expires) is True

@@ -17,6 +17,7 @@ from bench.perf.pricing import (
     memory_for_vcpus,
     recommend,
     rekognition_per_million,
+    review_share_cap,
     write_units,
 )
 
@@ -130,3 +131,30 @@ def test_recommend_picks_the_cheapest_measured_option():
     )
     with pytest.raises(ValueError):
         recommend([], lines)
+
+
+def test_review_lines_are_bounded_by_the_fleets_quota():
+    # A short run marks every unsure frame; a camera of the fleet (360 frames an hour) marks at
+    # most 20 an hour (CAMSORT_REVIEW_PER_HOUR), then stops asking.
+    reviewed = {
+        **MEASURED,
+        "dynamodb_items": {
+            **MEASURED["dynamodb_items"],
+            "dynamodb:PutItem review": {"write_units_per_frame": 1.0, "writes_per_frame": 0.8},
+            "dynamodb:UpdateItem review": {"write_units_per_frame": 0.8, "writes_per_frame": 0.8},
+        },
+    }
+    assert review_share_cap() == pytest.approx(20 / 360)
+    capped = {line.name: line for line in bill_lines(reviewed)}
+    scale = (20 / 360) / 0.8
+    assert capped["dynamodb:PutItem review (write units)"].per_frame == pytest.approx(1.0 * scale)
+    assert capped["dynamodb:UpdateItem review (write units)"].per_frame == pytest.approx(0.8 * scale)
+    assert capped["dynamodb:PutItem results (write units)"].per_frame == 1.0  # others untouched
+
+    as_measured = {line.name: line for line in bill_lines(reviewed, review_cap=1.0)}
+    assert as_measured["dynamodb:PutItem review (write units)"].per_frame == 1.0
+    few = {**reviewed, "dynamodb_items": {**reviewed["dynamodb_items"], "dynamodb:PutItem review": {
+        "write_units_per_frame": 0.01, "writes_per_frame": 0.01}}}  # fmt: skip
+    assert {line.name: line for line in bill_lines(few)}[
+        "dynamodb:PutItem review (write units)"
+    ].per_frame == 0.01
