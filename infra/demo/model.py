@@ -20,7 +20,7 @@ from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
-DEMO_RECIPE_VERSION = 3
+DEMO_RECIPE_VERSION = 4
 
 
 def demo_model_key(settings: DemoSettings) -> str:
