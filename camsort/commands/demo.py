@@ -53,7 +53,7 @@ import click
 @click.option(
     "--train-per-label",
     type=click.IntRange(4),
-    default=30,
+    default=60,
     show_default=True,
     help="Synthetic training frames per label for the demo model.",
 )

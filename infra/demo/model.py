@@ -20,7 +20,7 @@ from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
-DEMO_RECIPE_VERSION = 3  # 3: the manifest describes the training frames (familiarity)
+DEMO_RECIPE_VERSION = 4  # 3: the manifest describes the training frames (familiarity); 4: 60 frames per label
 
 
 def demo_model_key(settings: DemoSettings) -> str:
