@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.child import child_exit_code
 from functions.errors import ConfigurationError
 from functions.frames.manifest import FEATURE_SIZE, FEATURES_OUTPUT, IMAGE_SIZE, INPUT_NAME, sha256_file
 
@@ -329,12 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     args = parser.parse_args(argv)
-    try:
-        export_backbone(args.weights, args.out, seed=args.seed, opset=args.opset)
-    except ConfigurationError as error:
-        print(error, file=sys.stderr)
-        return 2
-    return 0
+    return child_exit_code(lambda: export_backbone(args.weights, args.out, seed=args.seed, opset=args.opset))
 
 
 if __name__ == "__main__":

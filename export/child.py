@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # where the child imports ``export`` from
@@ -47,3 +48,16 @@ def run_child(module: str, arguments: list[str], what: str) -> None:
         raise ConfigurationError(
             f"{what} failed in its child process (exit {completed.returncode}): " + " | ".join(lines)
         )
+
+
+def child_exit_code(step: Callable[[], object]) -> int:
+    """What a child's ``main`` returns: 0 when ``step`` ran; 2, with the refusal's one sentence on
+    stderr (the lines :func:`run_child` shows), when it raised ConfigurationError."""
+    from functions.errors import ConfigurationError
+
+    try:
+        step()
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from export.backbone import progress_status
+from export.child import child_exit_code
 from functions.errors import ConfigurationError
 from functions.frames.manifest import IMAGE_SIZE, INPUT_NAME
 
@@ -132,12 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("frames", type=Path)
     args = parser.parse_args(argv)
-    try:
-        quantize_backbone(args.fp32, args.out, np.load(args.frames))
-    except ConfigurationError as error:
-        print(error, file=sys.stderr)
-        return 2
-    return 0
+    return child_exit_code(lambda: quantize_backbone(args.fp32, args.out, np.load(args.frames)))
 
 
 if __name__ == "__main__":
