@@ -10,7 +10,7 @@ from functions import wiring
 from functions.handler import lambda_handler
 from functions.stores.review_queue import ReviewQueue
 from infra.local.stack import create_review_table
-from tests.fixtures.aws import unique_name
+from tests.fixtures.aws import aws_client, unique_name
 from tests.functional import test_handler
 from tests.functional.test_handler import CONTEXT, GREY, RED, Frames, jpeg, sqs_event, tags_of
 
@@ -115,11 +115,12 @@ def test_a_used_up_quota_is_asked_once_per_container_and_window(aws, review_tabl
     # A refused conditional UpdateItem is billed like an accepted one: once told the hour is
     # used up, the container stops asking until the next hour (or until it gives a slot back).
     calls: list[str] = []
-    aws.dynamodb.meta.events.register(
+    client = aws_client("dynamodb", aws.endpoint_url)  # its own: the session's client stays uncounted
+    client.meta.events.register(
         "provide-client-params.dynamodb.UpdateItem",
         lambda params, **_: calls.append(params["Key"]["entry"]["S"]),
     )
-    queue = ReviewQueue(review_table, aws.dynamodb)
+    queue = ReviewQueue(review_table, client)
     expires = datetime(2026, 12, 6, 13, tzinfo=UTC)
     taken = [queue.take_quota("cam-01", "2026-12-06T11", 2, expires) for _ in range(5)]
     assert taken == [True, True, False, False, False]
