@@ -68,6 +68,8 @@ class FineTuneOutcome:
             "best_epoch_per_fold": [run.best_epoch for run in self.fold_runs],
             "max_epochs": self.settings.epochs,
             "patience": self.settings.patience,
+            "min_epochs": self.settings.min_epochs,
+            "validation_smoothing_epochs": self.settings.smoothing,
             "views_per_frame": self.settings.views,
             "batch_size": self.settings.batch_size,
             "learning_rate": self.settings.learning_rate,

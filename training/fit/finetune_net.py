@@ -21,6 +21,7 @@ import numpy as np
 from functions.cpu import cpu_flags
 from functions.errors import ConfigurationError
 from training.fit.augment import Augmentation, augmented_view
+from training.fit.stopping import best_epoch, should_stop
 
 # The stage to train from -> the layer whose output feeds it (Keras ResNet50's layer names).
 STAGE_INPUTS = {
@@ -44,6 +45,10 @@ class TuneSettings:
     from_stage: str = "conv5"
     epochs: int = 20  # at most: early stopping ends sooner
     patience: int = 4  # epochs without a better validation score before stopping
+    # Less noisy stopping (training.fit.stopping): no stop before this many epochs, and an epoch's
+    # validation score is the mean over it and the epochs before it (a trailing window).
+    min_epochs: int = 8
+    smoothing: int = 3
     views: int = 4  # the frame + 3 augmented views; each epoch trains on one view per frame
     batch_size: int = 16
     learning_rate: float = 1e-3  # Adam, cosine decay to 0 over the planned steps
@@ -61,8 +66,10 @@ class TuneSettings:
                 f"--fine-tune-from {self.from_stage!r}: choose one of {', '.join(STAGE_INPUTS)} "
                 "(conv5 trains the last stage only, the cheapest)"
             )
-        if self.epochs < 1 or self.views < 1 or self.patience < 1:
-            raise ConfigurationError("fine-tuning needs epochs >= 1, views >= 1 and patience >= 1")
+        if min(self.epochs, self.views, self.patience, self.min_epochs, self.smoothing) < 1:
+            raise ConfigurationError(
+                "fine-tuning needs epochs, views, patience, min_epochs and smoothing >= 1"
+            )
         if self.compute not in COMPUTE_CHOICES:
             raise ConfigurationError(
                 f"fine-tuning compute {self.compute!r}: choose one of {', '.join(COMPUTE_CHOICES)}"
@@ -322,8 +329,9 @@ class TrainableTop:
         # The validation score: accuracy first, loss to break ties. On the ~40 frames a fold holds
         # back, the loss alone is noisy and punishes confidence: with the zero-initialised head
         # epoch 1 (uniform answers, loss ~ln C) beat every later epoch of one fold on loss
-        # while its accuracy rose (300 synthetic frames: that fold stopped at epoch 1).
-        best_score, best_weights, since_best = (-np.inf, -np.inf), None, 0
+        # while its accuracy rose (300 synthetic frames: that fold stopped at epoch 1). Both are
+        # smoothed over settings.smoothing epochs (training.fit.stopping).
+        best_weights = None
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
             view_of = rng.integers(0, activations.shape[0], size=len(train_idx))
@@ -350,17 +358,18 @@ class TrainableTop:
                     activations[0, valid_idx].astype(np.float32), targets[valid_idx], verbose=0, batch_size=32
                 )
                 record |= {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy)}
-                score = (round(float(val_accuracy), 6), -float(val_loss))
-                if score > best_score:
-                    best_score, best_weights, since_best, run.best_epoch = score, self.weights(), 0, epoch
-                else:
-                    since_best += 1
+                run.history.append(record)
+                if best_epoch(run.history, settings.smoothing) == epoch:
+                    best_weights, run.best_epoch = self.weights(), epoch
             else:
+                run.history.append(record)
                 run.best_epoch = epoch
-            run.history.append(record)
             if report:
                 report(epoch, epochs, record)
-            if valid_idx is not None and since_best >= settings.patience:
+            stop = should_stop(
+                run.best_epoch, epoch, patience=settings.patience, min_epochs=settings.min_epochs
+            )
+            if valid_idx is not None and stop:
                 break
         if best_weights is not None:
             self.set_weights(best_weights)
