@@ -27,9 +27,9 @@ from functions import env
 from functions.concurrency import CLIENT_CONFIG, io_pool
 from functions.cpu import int8_family_warning, int8_kernel_family
 from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes, resident_bytes
-from functions.frames.image_loader import load_image, load_regions
+from functions.frames.image_loader import load_regions
 from functions.frames.model import ModelSession
-from functions.frames.regions import DEFAULT_MODEL, Box, CameraConfig
+from functions.frames.regions import DEFAULT_MODEL, WHOLE_FRAME, Box, CameraConfig
 from functions.frames.shadow import ShadowScorer
 from functions.iam import requires
 from functions.observability import logger, metrics
@@ -95,16 +95,8 @@ class App:
         return result_sort_key(object_version, self.result_model_version, self.result_model_name)
 
     def decode(self, data: bytes, source: str) -> Any:
-        """``load_image`` with this deployment's limits, under the container's decode budget."""
-        settings = self.settings
-        return load_image(
-            data,
-            source=source,
-            max_bytes=settings.max_bytes,
-            max_pixels=settings.max_pixels,
-            max_decode_bytes=settings.max_decode_mib * MIB,
-            budget=self.decode_budget,
-        )
+        """The whole frame (``load_image``) with this deployment's limits, under the container's decode budget."""
+        return self.decode_regions(data, source, [WHOLE_FRAME])[0]
 
     def decode_regions(self, data: bytes, source: str, boxes: list[Box]) -> list[Any]:
         """``load_regions`` (one decode, one crop per box) with the same limits and budget as :meth:`decode`."""
