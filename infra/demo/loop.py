@@ -32,8 +32,9 @@ from functions import env
 from functions.frames.image_loader import load_image
 from functions.frames.manifest import read_manifest
 from functions.frames.model import ModelSession
+from infra.demo.camera_run import run_cameras
 from infra.demo.model import demo_model_key
-from infra.demo.run import demo_endpoint, deploy, prepare_model, run_cameras
+from infra.demo.run import demo_endpoint, deploy, prepare_model
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import demo_stage
 from infra.labelling.label_server import serving
