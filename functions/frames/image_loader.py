@@ -174,6 +174,28 @@ def load_regions(
         return _crops(image, header, transpose, boxes, size=size, source=source)
 
 
+def frame_header(
+    data: bytes,
+    *,
+    source: str,
+    size: int = IMAGE_SIZE,
+    draft: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> FrameHeader:
+    """What decoding the whole of ``data`` would hold, read from its headers only (no pixel decoded).
+
+    ``decode_cost(frame_header(data, ...), size)`` is the figure ``load_image`` checks against its
+    limit; bench/decode_memory.py compares it with the memory a real decode takes.
+    """
+    kind = sniff_format(data)
+    if kind is None:
+        raise NotAnImageError(f"{source}: not a JPEG or PNG; convert the frame to JPEG or PNG")
+    _image, header, _transpose = _open(
+        data, kind, boxes=(WHOLE_FRAME,), size=size, draft=draft, max_pixels=max_pixels, source=source
+    )
+    return header
+
+
 def _check_pixels(width: int, height: int, max_pixels: int, source: str) -> None:
     pixels = width * height
     if pixels > max_pixels:

@@ -24,24 +24,14 @@ from functions.errors import TooMuchDecodeMemoryError
 from functions.frames import image_loader
 from functions.frames.decode_budget import MIB, DecodeBudget, budget_bytes
 from functions.frames.decode_cost import FrameHeader, decode_cost
-from functions.frames.image_loader import IMAGE_SIZE, load_image
-from functions.frames.regions import WHOLE_FRAME
+from functions.frames.image_loader import IMAGE_SIZE, frame_header, load_image
 
 W, H = 1000, 600
 STRIP = 262 * 1000 * 24  # 6,288,000
 
 
 def png_header(case: PngCase) -> FrameHeader:
-    _image, header, _transpose = image_loader._open(
-        crafted_png(case, W, H),
-        "png",
-        boxes=[WHOLE_FRAME],
-        size=IMAGE_SIZE,
-        draft=True,
-        max_pixels=10**9,
-        source="t",
-    )
-    return header
+    return frame_header(crafted_png(case, W, H), source="t", max_pixels=10**9)
 
 
 # (colour type, bit depth, tRNS) -> (Pillow mode, exact decode cost in bytes)
@@ -78,15 +68,7 @@ def test_png_cost_of_every_colour_type_and_bit_depth(kind, expected):
 
 def test_png_scanlines_count_at_the_files_depth_and_bands():
     # A 1 x N frame: the two 16-bit RGBA scanlines of the decoder outweigh the image.
-    _image, header, _transpose = image_loader._open(
-        crafted_png(PngCase(6, 16), 200_000, 1),
-        "png",
-        boxes=[WHOLE_FRAME],
-        size=IMAGE_SIZE,
-        draft=True,
-        max_pixels=10**9,
-        source="t",
-    )
+    header = frame_header(crafted_png(PngCase(6, 16), 200_000, 1), source="t", max_pixels=10**9)
     assert header.png_row_bytes == 200_000 * 8
     loaded = 800_000 + 2 * (1_600_000 + 1)
     converted = 800_000 + 800_000 + 200_000 * 24
@@ -100,9 +82,7 @@ def jpeg(mode: str, **save) -> bytes:
 
 
 def jpeg_header(data: bytes, draft: bool = True) -> FrameHeader:
-    return image_loader._open(
-        data, "jpeg", boxes=[WHOLE_FRAME], size=IMAGE_SIZE, draft=draft, max_pixels=10**9, source="t"
-    )[1]
+    return frame_header(data, source="t", draft=draft, max_pixels=10**9)
 
 
 def test_jpeg_cmyk_is_four_bytes_a_pixel_at_the_draft_size_and_converted_to_rgb():
