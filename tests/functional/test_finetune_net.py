@@ -119,6 +119,27 @@ def test_recalibration_sets_batch_norm_statistics_to_the_frames_own(keras_backbo
     assert batch_norm.momentum == 0.99  # restored
 
 
+def test_a_run_without_validation_recalibrates_once_at_the_end(keras_backbone, activations, monkeypatch):
+    """Training reads each batch's own statistics, so only the end needs the moving ones: the
+    final run (no validation) recomputes them once, from the trained weights, not every epoch."""
+    acts, _ = activations
+    copy = copy_backbone(keras_backbone)
+    top = TrainableTop(copy, "conv5", 3, multilabel=False, dropout=0.5)
+    calls = []
+    recalibrate = top.recalibrate
+    monkeypatch.setattr(top, "recalibrate", lambda *a, **k: (calls.append(1), recalibrate(*a, **k)))
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+    run = top.fit(acts, y, np.arange(8), None, TuneSettings(epochs=3, batch_size=4, compute="float32"))
+
+    assert len(calls) == 1 and [r["epoch"] for r in run.history] == [1, 2, 3] and run.best_epoch == 3
+    batch_norm = copy.get_layer("conv5_block1_1_bn")
+    inputs = np.asarray(copy.get_layer("conv5_block1_1_conv")(acts[0].astype(np.float32)))
+    np.testing.assert_allclose(
+        batch_norm.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), atol=1e-4 * np.abs(inputs).max()
+    )
+
+
 def test_bfloat16_training_ends_in_the_float32_layers_with_their_own_statistics(keras_backbone, activations):
     """The twin trains in mixed bfloat16; the copy's float32 layers get its weights, then BatchNorm
     statistics recomputed in float32; a second run (no recompile) starts from the backbone again."""
