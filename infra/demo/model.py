@@ -21,8 +21,9 @@ from training.data import synthetic
 
 # Bumped when the demo's training recipe changes, so an old cached model is not reused.
 # 3: the manifest describes the training frames (familiarity); 4: 60 frames per label;
-# 5: fine-tuning's less noisy stopping (TuneSettings.min_epochs 8, smoothing 3)
-DEMO_RECIPE_VERSION = 5
+# 5: fine-tuning's less noisy stopping (TuneSettings.min_epochs 8, smoothing 3);
+# 6: fp32 only, at most 14 fine-tuning epochs, the final run recalibrated once (the lean first run)
+DEMO_RECIPE_VERSION = 6
 
 
 def demo_model_key(settings: DemoSettings) -> str:
@@ -35,6 +36,7 @@ def demo_model_key(settings: DemoSettings) -> str:
         "precision": settings.precision,
         "seed": settings.seed,
         "fine_tune": settings.fine_tune,
+        "tune_epochs": settings.tune_epochs,
         "unfamiliar_measured": 0,  # the demo model's training skips the familiarity measurement
         "target_precision": settings.target_precision,
         "head": settings.head,
@@ -46,8 +48,8 @@ def demo_model_key(settings: DemoSettings) -> str:
 
 # What decides the demo model, the fields the training child is given (demo_model_key's inputs).
 MODEL_FIELDS = (
-    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "target_precision", "head",
-    "cache_dir",
+    "weights", "train_per_label", "folds", "precision", "seed", "fine_tune", "tune_epochs",
+    "target_precision", "head", "cache_dir",
 )  # fmt: skip
 
 
@@ -118,7 +120,9 @@ def build_demo_model(settings: DemoSettings, console: Console) -> Path:
             precision=settings.precision,
             cache_dir=Path(settings.cache_dir),
             progress=True,
-            fine_tune=TuneSettings(seed=settings.seed) if settings.fine_tune else None,
+            fine_tune=TuneSettings(seed=settings.seed, epochs=settings.tune_epochs)
+            if settings.fine_tune
+            else None,
             fine_tune_ship="if-better",
             # The familiarity description ships; its measurement on 64 more frames (a backbone pass
             # the first run would pay) is `camsort train`'s: the demo measures on the live system.

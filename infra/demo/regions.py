@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -28,92 +27,24 @@ from rich.console import Console
 from rich.table import Table
 
 from functions.frames.keys import frame_key
-from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified, read_manifest
+from functions.frames.manifest import read_manifest
+from infra.demo.region_models import (
+    REGIONS_CAMERA,
+    BackgroundTraining,
+    RegionsSettings,
+    ensure_region_models,
+    wait_for_region_models,
+)
 from infra.deploy.deploy_file import DeployConfig, ModelPin, ModelSlot, model_prefix
 from infra.deploy.model_upload import upload_model_dir
 from infra.local.stack import LocalStack
-from training.data.carpark import BAY_MODEL, EMPTY, GATE_MODEL
-from training.data.synthetic import renderer_source_digest
+from training.data.carpark import BAY_MODEL, EMPTY
 from training.data.synthetic_regions import (
     CAMERAS_FILENAME,
-    CARPARK_RENDERER_MODULES,
-    LABELS_FILENAME,
     Event,
     RegionFrame,
-    write_regions_dataset,
     write_regions_sequence,
 )
-
-REGIONS_CAMERA = "lot-01"
-REGION_MODELS = (BAY_MODEL, GATE_MODEL)
-REGIONS_RECIPE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class RegionsSettings:
-    bays: int = 6  # + the gate: 7 regions
-    train_frames: int = 30  # frames of the car park the two models train on (a crop per region each)
-    live_frames: int = 24  # the sequence the function answers
-    hold: tuple[int, int] = (4, 10)  # frames a region keeps its state in the sequence
-    folds: int = 3
-    seed: int = 0
-    frame_interval_s: float = 5.0  # between the sequence's capture times
-    # Frames per invocation for this camera: each model answers all crops of a batch in one
-    # ONNX call, so 4 frames x 6 bays = 24 crops bound the call's activations (10 would be 60).
-    batch_size: int = 4
-
-
-def _key(settings: RegionsSettings, default_sha256: str) -> str:
-    recipe = {
-        "recipe": REGIONS_RECIPE_VERSION, "default_model": default_sha256, "frames": settings.train_frames,
-        "folds": settings.folds, "seed": settings.seed, "bays": settings.bays,
-        "renderer": renderer_source_digest(CARPARK_RENDERER_MODULES),
-    }  # fmt: skip
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def ensure_region_models(
-    settings: RegionsSettings, default_model: Path, cache_dir: Path, console: Console
-) -> dict[str, Path]:
-    """``bay`` and ``gate`` for this default model, from the cache or trained now on its backbone."""
-    key = _key(settings, read_manifest(default_model).model_sha256)
-    root = Path(cache_dir) / "demo-region-models" / key
-    models = {name: root / name for name in REGION_MODELS}
-    if all(
-        (path / MODEL_FILENAME).is_file() and (path / MANIFEST_FILENAME).is_file() for path in models.values()
-    ):
-        for path in models.values():
-            load_verified(path)
-        console.print(f"[green]Using the cached region models[/] {root}")
-        return models
-    from training.backbone_source import ModelBackbone
-    from training.pipeline import TrainSettings, train
-    from training.tasks import RegionCrops
-
-    data = Path(cache_dir) / "demo-region-data" / key
-    shutil.rmtree(data, ignore_errors=True)
-    write_regions_dataset(data, settings.train_frames, cameras=1, seed=settings.seed, bays=settings.bays)
-    console.print(
-        f"Training the region models {', '.join(REGION_MODELS)} on {settings.train_frames} frames of {REGIONS_CAMERA}, "
-        f"on the default model's backbone (no second conversion, no fine-tuning)"
-    )
-    for name, path in models.items():
-        staging = path.with_name(f".{name}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        train(
-            RegionCrops(
-                regions=str(data / CAMERAS_FILENAME), labels_file=str(data / LABELS_FILENAME), model_name=name
-            ),
-            ModelBackbone([str(data)], str(default_model)),
-            staging,
-            TrainSettings(
-                folds=settings.folds, seed=settings.seed, cache_dir=Path(cache_dir), progress=False
-            ),
-            console=console,
-        )
-        shutil.rmtree(path, ignore_errors=True)
-        staging.replace(path)
-    return models
 
 
 @dataclass(frozen=True)
@@ -356,10 +287,12 @@ def run_regions_camera(
     environment: Mapping[str, str],
     default_model: Path,
     console: Console,
+    training: BackgroundTraining | None = None,
 ) -> dict[str, Any] | None:
     """Train (or reuse) ``bay`` and ``gate``, deploy them with the camera's regions, send the
     camera's sequence through the function, and score what it answered; the totals, or None
-    when the function wrote no region answers."""
+    when the function wrote no region answers. ``training``: the models' training started
+    earlier in a child (``start_region_models``), joined here."""
     from datetime import UTC
 
     from functions import env
@@ -368,6 +301,8 @@ def run_regions_camera(
 
     settings = RegionsSettings(seed=demo_settings.seed)
     cache_dir = Path(demo_settings.cache_dir)
+    if training is not None:
+        wait_for_region_models(training, console)
     models = ensure_region_models(settings, default_model, cache_dir, console)
     live = read_manifest(default_model)
     pins = DeployConfig(
@@ -387,7 +322,7 @@ def run_regions_camera(
         SqsWorker(
             stack, {**environment, **deployment.function_environment()}, batch_size=settings.batch_size,
             batching_window_s=demo_settings.batching_window_s, function_output=log,
-        ).run_until_drained(idle_s=2.0, max_duration_s=600)  # fmt: skip
+        ).run_until_drained(idle_s=1.0, max_duration_s=600)  # fmt: skip
     answers = region_answers(stack, sequence)
     if not any(answers):
         console.print(

@@ -19,8 +19,9 @@
 8. with ``--shadow``, a second model scored beside the live one and the comparison
    (:mod:`infra.demo.shadow`, `camsort compare`);
 9. the regions camera (:mod:`infra.demo.regions`, ``--no-regions`` leaves it out): a car park
-   whose bays and gate are answered by two named models trained on the default's backbone,
-   scored per region against the ground truth;
+   whose bays and gate are answered by two named models trained on the default's backbone
+   (in a child process while the cameras run: :mod:`infra.demo.region_models`), scored per
+   region against the ground truth;
 10. the unfamiliar frames uploaded among the cameras' (:mod:`infra.demo.unfamiliar`): how many came
     back ``unfamiliar``, and the false alarms on the cameras' frames.
 
@@ -50,6 +51,7 @@ from functions import env
 from functions.frames.manifest import load_verified, read_manifest
 from infra.demo.camera_run import CameraRun, run_cameras, settle
 from infra.demo.model import ensure_demo_model, explain_weights
+from infra.demo.region_models import BackgroundTraining, RegionsSettings, start_region_models
 from infra.demo.regions import run_regions_camera
 from infra.demo.settings import DemoSettings
 from infra.demo.shadow import report_shadow, shadow_environment
@@ -79,6 +81,7 @@ class DemoRun:
     stack: LocalStack | None = None
     environment: dict[str, str] = field(default_factory=dict)
     cameras: CameraRun | None = None
+    region_training: BackgroundTraining | None = None  # bay and gate, trained while the cameras run
     outcome: DemoOutcome | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # stage name -> wall seconds
 
@@ -88,6 +91,15 @@ DemoStage = Callable[[DemoRun], None]
 
 def _deploy(demo: DemoRun) -> None:
     demo.stack, demo.environment = deploy(demo.settings, demo.model_dir, demo.endpoint_url, demo.console)
+
+
+def _region_models(demo: DemoRun) -> None:
+    # Started before the cameras: their real-time pace leaves the CPU to the training.
+    if demo.settings.regions:
+        demo.region_training = start_region_models(
+            RegionsSettings(seed=demo.settings.seed), demo.model_dir, Path(demo.settings.cache_dir),
+            demo.settings.demo_dir / "region-models.log",
+        )  # fmt: skip
 
 
 def _cameras(demo: DemoRun) -> None:
@@ -122,7 +134,9 @@ def _regions(demo: DemoRun) -> None:
     # last: the account and the archive above are the cameras' run alone
     if demo.settings.regions:
         assert demo.stack is not None
-        run_regions_camera(demo.settings, demo.stack, demo.environment, demo.model_dir, demo.console)
+        run_regions_camera(
+            demo.settings, demo.stack, demo.environment, demo.model_dir, demo.console, demo.region_training
+        )
 
 
 # The demo after its model, in order; a stage added to the demo is one entry here (it reads and
@@ -130,6 +144,7 @@ def _regions(demo: DemoRun) -> None:
 # (`python -m bench.demo_memory --whole -- camsort demo`): the run prints each stage's seconds.
 STAGES: list[tuple[str, DemoStage]] = [
     ("deploy", _deploy),
+    ("region models", _region_models),
     ("cameras", _cameras),
     ("report", _report),
     ("unfamiliar", _unfamiliar),
@@ -149,10 +164,14 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoOutc
     demo.seconds["model"] = time.perf_counter() - began
     with demo_endpoint(settings, console) as endpoint_url:
         demo.endpoint_url = endpoint_url
-        for name, stage in STAGES:
-            began = time.perf_counter()
-            stage(demo)
-            demo.seconds[name] = time.perf_counter() - began
+        try:
+            for name, stage in STAGES:
+                began = time.perf_counter()
+                stage(demo)
+                demo.seconds[name] = time.perf_counter() - began
+        finally:
+            if demo.region_training is not None:
+                demo.region_training.stop()
         console.print(
             "[dim]demo stages (s): "
             + ", ".join(f"{name} {seconds:.1f}" for name, seconds in demo.seconds.items())

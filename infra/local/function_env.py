@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from functions import env
+from functions.concurrency import IO_THREAD_PREFIX
 from infra.deploy.topology import FUNCTION_MEMORY_MB, StackNames
 from infra.local.iam import function_credentials
 from infra.local.stack import LocalStack, pinned_sha256
@@ -151,7 +152,15 @@ def function_output(output: TextIO | None) -> Iterator[None]:
     stream: TextIO = original
     if output is not None:
         caller = threading.get_ident()
-        stream = ThreadRoutedStream(original, output, lambda: threading.get_ident() == caller)
+
+        def routes() -> bool:
+            # The worker's thread and the function's own I/O pool (its state and health writes
+            # log from there: before, their WARNING lines landed on the demo's live view).
+            return threading.get_ident() == caller or threading.current_thread().name.startswith(
+                IO_THREAD_PREFIX
+            )
+
+        stream = ThreadRoutedStream(original, output, routes)
     handlers = [h for h in function_logger.handlers if isinstance(h, logging.StreamHandler)]
     for handler in handlers:
         handler.setStream(stream)

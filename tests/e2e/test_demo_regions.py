@@ -15,13 +15,14 @@ from rich.console import Console
 from functions.frames.image_loader import load_regions
 from functions.frames.manifest import read_manifest
 from functions.frames.regions import parse_camera_config
-from infra.demo.regions import (
+from infra.demo.region_models import (
     REGIONS_CAMERA,
     RegionsSettings,
-    deploy_regions,
     ensure_region_models,
-    upload_sequence,
+    start_region_models,
+    wait_for_region_models,
 )
+from infra.demo.regions import deploy_regions, upload_sequence
 from infra.deploy.deploy_file import NAMED_MODELS_VARIABLE, DeployConfig, ModelPin
 
 SETTINGS = RegionsSettings(train_frames=12, live_frames=8, seed=1)
@@ -91,3 +92,36 @@ def test_region_models_share_the_default_backbone_and_deploy_pinned(
         }
         s3.head_object(Bucket=bucket, Key=f"models/{name}/{manifest.model_sha256[:12]}/model.onnx")
     assert deployment.config.live == live.live  # the default model stays as it was
+
+
+def test_the_region_models_train_in_a_child_while_the_demo_goes_on(tiny_model_dir, tmp_path):
+    """What the demo starts before its cameras: a child trains bay and gate into the cache; joined,
+    the cache serves them; once cached, nothing is started; a failed child is said in one line."""
+    output = io.StringIO()
+    console = Console(file=output, width=200)
+    cache, log = tmp_path / "cache", tmp_path / "region-models.log"
+    training = start_region_models(SETTINGS, tiny_model_dir, cache, log)
+    assert training is not None and training.log_path == log
+
+    wait_for_region_models(training, console)
+
+    assert training.process.returncode == 0 and "trained while the cameras ran" in output.getvalue()
+    assert "Training the region models bay, gate" in log.read_text()
+    models = ensure_region_models(SETTINGS, tiny_model_dir, cache, console)
+    assert "Using the cached region models" in output.getvalue()
+    assert all((path / "model.onnx").is_file() for path in models.values())
+    assert start_region_models(SETTINGS, tiny_model_dir, cache, log) is None
+
+    broken = tmp_path / "broken-default"
+    broken.mkdir()
+    (broken / "manifest.json").write_text((tiny_model_dir / "manifest.json").read_text())  # no model.onnx
+    failed = start_region_models(
+        RegionsSettings(train_frames=12, seed=2), broken, cache, tmp_path / "failed.log"
+    )
+    assert failed is not None
+    wait_for_region_models(failed, console)
+    assert failed.process.returncode != 0
+    assert (
+        f"in the background failed (exit {failed.process.returncode}, log {tmp_path / 'failed.log'})"
+        in output.getvalue()
+    )

@@ -18,8 +18,8 @@ from training.fit.finetune_net import (
     TrainableTop,
     TuneSettings,
     copy_backbone,
-    frozen_activations,
 )
+from training.fit.frozen_part import frozen_activations
 
 pytestmark = pytest.mark.slow
 SHAS = [f"{i:064x}" for i in range(8)]

@@ -27,7 +27,8 @@ import numpy as np
 
 from functions.errors import ConfigurationError
 from training.fit.augment import DEFAULT_AUGMENTATION, Augmentation
-from training.fit.finetune_net import TrainableTop, TuneRun, TuneSettings, copy_backbone, frozen_activations
+from training.fit.finetune_net import TrainableTop, TuneRun, TuneSettings, copy_backbone
+from training.fit.frozen_part import frozen_activations
 
 FoldFeatures = Callable[[int, np.ndarray], np.ndarray]  # (fold, its training frames) -> [N, F]
 

@@ -1,26 +1,22 @@
-"""The Keras side of fine-tuning: split the ResNet50 at a stage, cache the frozen part, train the top.
+"""The Keras side of fine-tuning: split the ResNet50 at a stage, train the top.
 
 The frozen part (the input up to the end of the stage before ``from_stage``) is run once per
-frame and augmented view and cached on disk, keyed like the feature cache (content sha256 x the
-backbone's weights and seed x the split x the augmentation recipe x the view); each epoch then
+frame and augmented view and cached on disk (training/fit/frozen_part.py); each epoch then
 runs only the stages being trained. The trained layers are the ResNet50's own layers (of a
 copy): after training, the copy *is* the fine-tuned backbone, exported like any other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from functions.cpu import cpu_flags
 from functions.errors import ConfigurationError
-from training.fit.augment import Augmentation, augmented_view
 from training.fit.stopping import best_epoch, should_stop
 
 # The stage to train from -> the layer whose output feeds it (Keras ResNet50's layer names).
@@ -30,7 +26,6 @@ STAGE_INPUTS = {
     "conv3": "conv2_block3_out",
     "conv2": "pool1_pool",
 }
-ACTIVATION_CACHE_VERSION = 1
 COMPUTE_CHOICES = ("auto", "float32", "mixed_bfloat16")
 # x86 flags of CPUs with bfloat16 arithmetic oneDNN uses (AVX-512 BF16 dot products, AMX tiles).
 BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -53,6 +48,9 @@ class TuneSettings:
     batch_size: int = 16
     learning_rate: float = 1e-3  # Adam, cosine decay to 0 over the planned steps
     dropout: float = 0.5
+    # The BatchNorm statistics each epoch's validation reads are recomputed from this many of the
+    # fold's training frames (a seeded sample); what ships is recomputed from all of them.
+    recalibration_frames: int = 64
     validation_fraction: float = 0.2  # of the training frames' near-duplicate groups
     seed: int = 0
     # The trained stages' arithmetic: "auto" = bfloat16 (mixed: float32 weights) where the CPU
@@ -96,13 +94,6 @@ class TuneRun:
         return self.frames_trained / self.seconds if self.seconds else 0.0
 
 
-def preprocess(pixels: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> the ResNet50's input (caffe preprocessing, as inside the exported graph)."""
-    import keras
-
-    return keras.applications.resnet50.preprocess_input(pixels.astype(np.float32))
-
-
 def copy_backbone(keras_model):
     """A copy with the same weights: fine-tuning never changes the frozen baseline's model."""
     import keras
@@ -110,73 +101,6 @@ def copy_backbone(keras_model):
     copy = keras.models.clone_model(keras_model)
     copy.set_weights(keras_model.get_weights())
     return copy
-
-
-def frozen_activations(
-    keras_model,
-    pixels: np.ndarray,
-    sha256s: list[str],
-    *,
-    from_stage: str,
-    views: int,
-    backbone_key: str,
-    augmentation: Augmentation,
-    seed: int,
-    cache_dir: Path,
-    progress: Callable[[int, int], None] | None = None,
-    batch_size: int = 16,
-) -> np.ndarray:
-    """float16 [views, N, h, w, c]: the frozen part's output for each frame and view, cached."""
-    import keras
-
-    boundary = keras_model.get_layer(STAGE_INPUTS[from_stage]).output
-    frozen = keras.Model(keras_model.input, boundary)
-    folder = cache_dir / "activations"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = np.zeros((views, len(pixels), *boundary.shape[1:]), dtype=np.float16)
-    todo: list[tuple[int, int, Path]] = []
-    for view in range(views):
-        for i, sha in enumerate(sha256s):
-            path = folder / f"{_cache_key(sha, backbone_key, from_stage, augmentation, seed, view)}.npy"
-            if path.is_file():
-                out[view, i] = np.load(path)
-            else:
-                todo.append((view, i, path))
-    done = len(sha256s) * views - len(todo)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        batch = np.stack(
-            [
-                augmented_view(
-                    pixels[i], seed=_frame_seed(sha256s[i], seed), view=v, augmentation=augmentation
-                )
-                for v, i, _ in chunk
-            ]
-        )
-        values = frozen.predict(preprocess(batch), batch_size=batch_size, verbose=0).astype(np.float16)
-        for (view, i, path), value in zip(chunk, values, strict=True):
-            out[view, i] = value
-            staged = path.with_suffix(".tmp.npy")
-            np.save(staged, value)
-            staged.replace(path)
-        done += len(chunk)
-        if progress:
-            progress(done, len(sha256s) * views)
-    return out
-
-
-def _frame_seed(sha256: str, seed: int) -> int:
-    # The views of a frame follow its content, not its position in the listing.
-    return int(sha256[:8], 16) ^ seed
-
-
-def _cache_key(
-    sha: str, backbone_key: str, stage: str, augmentation: Augmentation, seed: int, view: int
-) -> str:
-    import keras
-
-    recipe = f"v{ACTIVATION_CACHE_VERSION}|{sha}|{backbone_key}|{stage}|{augmentation.key()}|{seed}|{view}|keras {keras.__version__}"
-    return hashlib.sha256(recipe.encode()).hexdigest()
 
 
 class TrainableTop:
@@ -332,6 +256,14 @@ class TrainableTop:
         # while its accuracy rose (300 synthetic frames: that fold stopped at epoch 1). Both are
         # smoothed over settings.smoothing epochs (training.fit.stopping).
         best_weights = None
+        validating = valid_idx is not None and len(valid_idx) > 0
+        # The validation's statistics: a seeded sample (its own generator: the epochs' draws stay
+        # as they were), the same every epoch so that the epochs' scores compare.
+        scored_on = np.sort(
+            np.random.default_rng(settings.seed + 1).choice(
+                train_idx, size=min(settings.recalibration_frames, len(train_idx)), replace=False
+            )
+        )
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
             view_of = rng.integers(0, activations.shape[0], size=len(train_idx))
@@ -346,12 +278,14 @@ class TrainableTop:
                 class_weight=weights,
                 shuffle=False,
             ).history
-            validating = valid_idx is not None and len(valid_idx) > 0
             # Only inference reads the moving statistics (training normalises by each batch's own):
-            # recompute them for each epoch's validation, else once, after the last epoch (the
-            # bfloat16 twin's never: the float32 layers get their own below). Measured, the
-            # demo's final run: 53 s with a recalibration every epoch.
-            if validating or (epoch == epochs and self.trained is self.layers):
+            # recompute them for each epoch's validation, from a fixed sample of the training
+            # frames, else once, from all of them, after the last epoch (the bfloat16 twin's
+            # never: the float32 layers get their own below). Measured, the demo's final run:
+            # 53 s with a recalibration every epoch.
+            if validating:
+                self.recalibrate(activations[0, scored_on])
+            elif epoch == epochs and self.trained is self.layers:
                 self.recalibrate(activations[0, train_idx])
             record = {
                 "epoch": epoch,
@@ -379,6 +313,8 @@ class TrainableTop:
                 break
         if best_weights is not None:
             self.set_weights(best_weights)
+            if self.trained is self.layers:  # the kept epoch's statistics, from all its frames
+                self.recalibrate(activations[0, train_idx])
         if self.trained is not self.layers:
             for layer, twin in zip(self.layers, self.trained, strict=True):
                 layer.set_weights(twin.get_weights())
