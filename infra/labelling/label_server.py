@@ -17,19 +17,20 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from functions.errors import CamsortError, ConfigurationError
 from infra.labelling.label_page import page_html
 from infra.labelling.label_set import THUMBS_DIR, LabelStore
+from infra.local.servers import LocalHTTPServer
 
 HOST = "127.0.0.1"
 _MAX_BODY = 1_000_000
 
 
-def make_label_server(store: LabelStore, *, port: int = 0, fetch_frame=None) -> ThreadingHTTPServer:
+def make_label_server(store: LabelStore, *, port: int = 0, fetch_frame=None) -> LocalHTTPServer:
     """A server for ``store`` on 127.0.0.1:``port`` (0: a free port); ``fetch_frame(key) -> bytes``."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -101,7 +102,7 @@ def make_label_server(store: LabelStore, *, port: int = 0, fetch_frame=None) -> 
         def log_message(self, format, *args):  # noqa: A002
             pass
 
-    return ThreadingHTTPServer((HOST, port), Handler)
+    return LocalHTTPServer((HOST, port), Handler)
 
 
 def _ids(body: dict[str, Any]) -> list[str]:

@@ -27,10 +27,11 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from infra.local.moto_server import HOST
 from infra.local.operations import RequestCounter
+from infra.local.servers import LocalHTTPServer
 
 # Hop-by-hop headers (RFC 9110) are about one connection and are never relayed.
 _HOP_BY_HOP = {
@@ -237,8 +238,7 @@ class FaultInjectingProxy:
         self.stats = ProxyStats()
         self.requests = RequestCounter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LocalHTTPServer((host, 0), self._handler_class())
         self.endpoint_url = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 

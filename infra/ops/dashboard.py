@@ -255,7 +255,9 @@ def write_dashboard(source: StateSource, out: Path, *, frames: int = 6, s3: Any 
 
 def serve_dashboard(source: StateSource, *, port: int, frames: int = 6, s3: Any = None) -> None:
     """Serve the page on 127.0.0.1 (built afresh on every request) until interrupted."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from infra.local.servers import LocalHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -271,7 +273,7 @@ def serve_dashboard(source: StateSource, *, port: int, frames: int = 6, s3: Any 
         def log_message(self, format, *args):  # noqa: A002
             pass
 
-    with ThreadingHTTPServer(("127.0.0.1", port), Handler) as server:
+    with LocalHTTPServer(("127.0.0.1", port), Handler) as server:
         print(f"camsort dashboard on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

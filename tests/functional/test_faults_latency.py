@@ -70,3 +70,20 @@ def test_the_proxy_sends_without_waiting_for_delayed_acks(aws, monkeypatch):
         monkeypatch.setattr(handler, "setup", setup)
         aws_client("s3", proxy.endpoint_url).list_objects_v2(Bucket=aws.bucket)
     assert nodelay and all(nodelay)
+
+
+def test_the_proxy_takes_a_batch_of_connections_at_once(aws):
+    """A fresh container's batch opens up to its I/O pool's width of connections at once. With
+    socketserver's backlog of 5, the SYNs past it were dropped and retransmitted a second later;
+    here 20 clients connect while the proxy accepts none, and the kernel queues them all."""
+    proxy = FaultInjectingProxy(aws.endpoint_url)  # not started: nothing accepts
+    host, port = proxy._server.server_address[:2]
+    clients = []
+    try:
+        for _ in range(20):
+            clients.append(socket.create_connection((host, port), timeout=2))
+    finally:
+        for client in clients:
+            client.close()
+        proxy._server.server_close()
+    assert len(clients) == 20
