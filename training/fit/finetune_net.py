@@ -266,34 +266,17 @@ class TrainableTop:
         )
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
-            view_of = rng.integers(0, activations.shape[0], size=len(train_idx))
-            order = rng.permutation(len(train_idx))
-            x = activations[view_of[order], train_idx[order]].astype(np.float32)
-            fitted = self.model.fit(
-                x,
-                targets[train_idx[order]],
-                batch_size=settings.batch_size,
-                epochs=1,
-                verbose=0,
-                class_weight=weights,
-                shuffle=False,
-            ).history
-            # Only inference reads the moving statistics (training normalises by each batch's own):
-            # recompute them for each epoch's validation, from a fixed sample of the training
-            # frames, else once, from all of them, after the last epoch (the bfloat16 twin's
-            # never: the float32 layers get their own below). Measured, the demo's final run:
-            # 53 s with a recalibration every epoch.
-            if validating:
-                self.recalibrate(activations[0, scored_on])
-            elif epoch == epochs and self.trained is self.layers:
-                self.recalibrate(activations[0, train_idx])
             record = {
                 "epoch": epoch,
-                "loss": float(fitted["loss"][0]),
-                "accuracy": float(fitted["accuracy"][0]),
+                **self._train_epoch(activations, targets, train_idx, settings, weights, rng),
             }
             run.frames_trained += len(train_idx)
             if validating:
+                # Only inference reads the moving statistics (training normalises by each batch's
+                # own): recomputed for each epoch's validation from a fixed sample of the training
+                # frames, and for what the run keeps from all of them, once, at its end (_settle).
+                # Measured, the demo's final run: 53 s with a recalibration every epoch.
+                self.recalibrate(activations[0, scored_on])
                 val_loss, val_accuracy = self.model.evaluate(
                     activations[0, valid_idx].astype(np.float32), targets[valid_idx], verbose=0, batch_size=32
                 )
@@ -313,14 +296,35 @@ class TrainableTop:
                 break
         if best_weights is not None:
             self.set_weights(best_weights)
-            if self.trained is self.layers:  # the kept epoch's statistics, from all its frames
-                self.recalibrate(activations[0, train_idx])
+        self._settle(activations[0, train_idx])
+        run.seconds = time.perf_counter() - started
+        return run
+
+    def _train_epoch(
+        self, activations: np.ndarray, targets: np.ndarray, train_idx: np.ndarray, settings: TuneSettings,
+        weights: dict[int, float] | None, rng: np.random.Generator,
+    ) -> dict[str, float]:  # fmt: skip
+        """One epoch on one random view per frame, in a random order: its loss and accuracy."""
+        view_of = rng.integers(0, activations.shape[0], size=len(train_idx))
+        order = rng.permutation(len(train_idx))
+        fitted = self.model.fit(
+            activations[view_of[order], train_idx[order]].astype(np.float32),
+            targets[train_idx[order]],
+            batch_size=settings.batch_size,
+            epochs=1,
+            verbose=0,
+            class_weight=weights,
+            shuffle=False,
+        ).history
+        return {"loss": float(fitted["loss"][0]), "accuracy": float(fitted["accuracy"][0])}
+
+    def _settle(self, frames: np.ndarray) -> None:
+        """The float32 layers end with the kept weights (the bfloat16 twin's, copied) and their
+        own BatchNorm statistics, computed in float32 from all the run's training frames."""
         if self.trained is not self.layers:
             for layer, twin in zip(self.layers, self.trained, strict=True):
                 layer.set_weights(twin.get_weights())
-            self.recalibrate(activations[0, train_idx], float32=True)
-        run.seconds = time.perf_counter() - started
-        return run
+        self.recalibrate(frames, float32=True)
 
 
 def _wire(layers: list[Any], boundary: str, inputs, like: list[Any] | None = None):
