@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from rich.panel import Panel
 
 from functions.errors import ConfigurationError
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified
-from infra import PROJECT_ROOT
+from infra import checkout_environment
 from infra.demo.settings import DemoSettings
 from training.data import synthetic
 
@@ -81,10 +80,7 @@ def ensure_demo_model(settings: DemoSettings, console: Console) -> Path:
         "infra.demo.model",
         json.dumps({**fields, "cache_dir": str(settings.cache_dir)}),
     ]
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")))),
-    }
+    environment = checkout_environment()
     if (
         subprocess.run(command, env=environment, check=False).returncode != 0
         or not (model_dir / MANIFEST_FILENAME).is_file()

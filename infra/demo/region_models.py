@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from functions.frames.manifest import MANIFEST_FILENAME, MODEL_FILENAME, load_verified, read_manifest
-from infra import PROJECT_ROOT
+from infra import checkout_environment
 from training.data.carpark import BAY_MODEL, GATE_MODEL
 from training.data.synthetic import renderer_source_digest
 from training.data.synthetic_regions import (
@@ -138,10 +138,7 @@ def start_region_models(
         "default_model": str(default_model),
         "cache_dir": str(cache_dir),
     }
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")))),
-    }
+    environment = checkout_environment()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:  # the child holds its own copy of the descriptor
         process = subprocess.Popen(

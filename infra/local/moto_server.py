@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infra import PROJECT_ROOT
+from infra import checkout_environment
 
 HOST = "127.0.0.1"
 # The local admin's credentials and the region. Not secrets: they only open a moto server on
@@ -179,10 +179,8 @@ class MotoServer:
         self._log_handle = None
 
     def start(self) -> MotoServer:
-        env = {**os.environ, **LOCAL_AWS_ENV}
+        env = checkout_environment({**os.environ, **LOCAL_AWS_ENV})
         env.pop("AWS_SESSION_TOKEN", None)
-        # The child imports infra/ from this checkout, whatever the venv's editable install says.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         # Kept open for the server's lifetime and closed in stop().
         self._log_handle = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(

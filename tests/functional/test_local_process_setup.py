@@ -1,6 +1,9 @@
-"""infra.local.function_env.function_output: the function's writes go to its run's output, the
+"""What the local function and the project's child processes are given.
+
+infra.local.function_env.function_output: the function's writes go to its run's output, the
 rest of the process keeps stdout. The function's own I/O pool counts as the function: its state
-and camera-health writes log from there (they used to land on the demo's live view)."""
+and camera-health writes log from there (they used to land on the demo's live view).
+infra.checkout_environment: a child process imports this checkout first."""
 
 from __future__ import annotations
 
@@ -44,3 +47,16 @@ def test_the_caller_and_the_function_pool_write_to_the_run_output(logger_streams
 
     assert output.getvalue().splitlines() == ["from the worker", "from the function's pool"]
     assert process_stdout.getvalue().splitlines() == ["from the simulator", "after the run"]
+
+
+def test_a_child_process_imports_this_checkout_first():
+    """infra.checkout_environment: what the demo's training children and the moto server get."""
+    import os
+
+    from infra import PROJECT_ROOT, checkout_environment
+
+    assert checkout_environment({"PYTHONPATH": "/elsewhere", "A": "1"}) == {
+        "PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}/elsewhere",
+        "A": "1",
+    }
+    assert checkout_environment({})["PYTHONPATH"] == str(PROJECT_ROOT)
